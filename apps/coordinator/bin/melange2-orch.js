@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The published entry point: the compiled CLI (npm run build makes dist/).
+import { main } from '../dist/cli/main.js';
+
+process.exitCode = await main(process.argv);

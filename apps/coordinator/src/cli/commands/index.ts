@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+import { registerDaemons } from './daemons.js';
+
+/** Every top-level command of `melange2-orch`, in the order `--help` lists them. */
+export const commands: ReadonlyArray<(program: Command) => void> = [registerDaemons];

@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.js';
+import { CliError, EXIT } from './exit-codes.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('melange2-orch')
+    .description('Build a whole distribution of APK packages from melange configs on BuildKit')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of commands) register(program);
+  program.commands.forEach(function inherit(c: Command) {
+    c.exitOverride();
+    c.commands.forEach(inherit);
+  });
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; errors are printed once, as the user should see them. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version "errors" are the normal end of those commands.
+      return e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`melange2-orch: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    process.stderr.write(`melange2-orch: ${err.message}\n`);
+    if (process.env['MELANGE2_DEBUG']) process.stderr.write(`${err.stack ?? ''}\n`);
+    return err.name === 'DaemonStartError' || err.name === 'ToolNotFoundError'
+      ? EXIT.environment
+      : EXIT.failed;
+  }
+}

@@ -1,0 +1,2 @@
+export { buildProgram, main } from './cli/main.js';
+export { CliError, EXIT, type ExitCode } from './cli/exit-codes.js';

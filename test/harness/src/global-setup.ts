@@ -1,0 +1,26 @@
+import type { TestProject } from 'vitest/node';
+import { addressesFromEnv, type DaemonAddresses, ENV_NAMES, startDaemonSet } from './index.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    daemons: DaemonAddresses;
+  }
+}
+
+/**
+ * One set of real daemons per test run: reuses the set named in env (the test command starts
+ * one for all packages), else starts a private one and stops it after the run.
+ */
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  const given = addressesFromEnv();
+  if (given) {
+    project.provide('daemons', given);
+    return undefined;
+  }
+  const set = await startDaemonSet();
+  process.env[ENV_NAMES.x86_64] = set.buildkit.x86_64;
+  process.env[ENV_NAMES.aarch64] = set.buildkit.aarch64;
+  process.env[ENV_NAMES.nats] = set.natsUrl;
+  project.provide('daemons', { buildkit: set.buildkit, natsUrl: set.natsUrl });
+  return () => set.stop();
+}
