@@ -1,2 +1,3 @@
-// Filled in by its issue; see README "Architecture".
-export {};
+export * from './dependency.js';
+export * from './errors.js';
+export * from './version.js';
