@@ -1,0 +1,54 @@
+/**
+ * melange's `${{key}}` substitution.
+ *
+ * A reference is `${{`, optional spaces, a key of `[A-Za-z0-9._-]`, optional spaces, `}}`
+ * (the grammar of melange's `cond.Subst`). Keys are given without the braces: `package.name`,
+ * `vars.foo`, `inputs.bar`, `targets.destdir`, `range.key`, ….
+ */
+
+const REF = /\$\{\{ *([A-Za-z0-9._-]+) *\}\}/g;
+
+/**
+ * Replaces every `${{key}}` whose key is in `vars`; an unknown reference stays as it is (what
+ * melange does when it substitutes config fields at parse time). Text without `${{` is returned
+ * as the same string, so the common case costs one `includes`.
+ */
+export function substitute(text: string, vars: Readonly<Record<string, string>>): string {
+  if (!text.includes('${{')) return text;
+  return text.replace(REF, (whole, key: string) => {
+    const v = Object.hasOwn(vars, key) ? vars[key] : undefined;
+    return v === undefined ? whole : v;
+  });
+}
+
+/** A `${{key}}` that names no variable where melange requires every reference to resolve. */
+export class UnknownVariableError extends Error {
+  override readonly name = 'UnknownVariableError';
+  constructor(
+    readonly key: string,
+    readonly text: string,
+  ) {
+    super(
+      `variable ${key} not defined (in ${JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text)})`,
+    );
+  }
+}
+
+/**
+ * Like {@link substitute}, but an unknown reference is an error, as in melange's pipeline
+ * compilation (`runs`, `with`, `if`, `working-directory`).
+ */
+export function substituteStrict(text: string, vars: Readonly<Record<string, string>>): string {
+  if (!text.includes('${{')) return text;
+  return text.replace(REF, (_whole, key: string) => {
+    const v = Object.hasOwn(vars, key) ? vars[key] : undefined;
+    if (v === undefined) throw new UnknownVariableError(key, text);
+    return v;
+  });
+}
+
+/** The keys referenced by `${{…}}` in `text`, in order of appearance (duplicates kept). */
+export function referencedKeys(text: string): string[] {
+  if (!text.includes('${{')) return [];
+  return Array.from(text.matchAll(REF), (m) => m[1]!);
+}
