@@ -1,3 +1,4 @@
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
@@ -7,6 +8,14 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
  */
 export const root = fileURLToPath(new URL('.', import.meta.url));
 
+/** With MELANGE2_TEST_REPORT_DIR set (scripts/test), each package also writes a JSON report there. */
+function reporters(): NonNullable<ViteUserConfig['test']>['reporters'] {
+  const dir = process.env['MELANGE2_TEST_REPORT_DIR'];
+  if (!dir) return ['default'];
+  const name = basename(process.cwd());
+  return ['default', ['json', { outputFile: join(dir, `${basename(dirname(process.cwd()))}-${name}.json`) }]];
+}
+
 export function packageConfig(extra: { daemons?: boolean; timeoutMs?: number } = {}): ViteUserConfig {
   return defineConfig({
     resolve: { conditions: ['@melange2/source', 'node', 'import', 'module', 'default'] },
@@ -15,6 +24,7 @@ export function packageConfig(extra: { daemons?: boolean; timeoutMs?: number } =
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       testTimeout: extra.timeoutMs ?? 30_000,
       hookTimeout: 180_000,
+      reporters: reporters(),
       globalSetup: extra.daemons ? [`${root}test/harness/src/global-setup.ts`] : [],
     },
   });

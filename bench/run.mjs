@@ -15,7 +15,9 @@ const names = readdirSync(here)
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !names.includes(name)) {
   if (name) process.stderr.write(`bench: no benchmark "${name}"\n`);
-  process.stdout.write(`usage: npm run bench -- <name> [args…]\nbenchmarks: ${names.join(', ') || '(none yet)'}\n`);
+  process.stdout.write(
+    `usage: npm run bench -- <name> [args…]\nbenchmarks: ${names.join(', ') || '(none yet)'}\n`,
+  );
   process.exit(name ? 2 : 0);
 }
 const tsx = join(here, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
