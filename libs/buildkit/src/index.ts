@@ -1,2 +1,11 @@
-// Filled in by its issue; see README "Architecture".
-export {};
+/** A BuildKit client: LLB builders, the Control API, sessions and progress. */
+export * as llb from './llb/index.js';
+export {
+  Definition,
+  marshal,
+  type MarshalOptions,
+  type Platform,
+  parsePlatform,
+  formatPlatform,
+  State,
+} from './llb/index.js';
