@@ -1,0 +1,290 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { ApkError } from './errors.js';
+import { readGzipMember } from './gzip.js';
+import {
+  checkSignatures,
+  type Keyring,
+  parseSignatureName,
+  type SignatureAlg,
+  type SignatureEntry,
+} from './keys.js';
+import { identityOf, SCRIPT_NAMES, type ScriptName } from './pack.js';
+import { type PackageInfo, parsePkginfo } from './pkginfo.js';
+import { BLOCK, parseTarSegment } from './tar.js';
+
+/** Everything before the data member: signatures, control member, metadata. */
+export interface ApkHead {
+  file: string;
+  signatures: SignatureEntry[];
+  /** Compressed bytes of the signature member (empty when unsigned). */
+  signatureMember: Buffer;
+  /** Compressed bytes of the control member: what the signature and `C:` cover. */
+  controlMember: Buffer;
+  controlCrcOk: boolean;
+  info: PackageInfo;
+  scripts: Partial<Record<ScriptName, Buffer>>;
+  /** `Q1…` identity, the index `C:`. */
+  checksum: string;
+  dataOffset: number;
+  fileSize: number;
+}
+
+const ALGS = new Set<string>(['RSA', 'RSA256', 'RSA512', 'DSA']);
+
+function endsWithEofBlocks(seg: Buffer): boolean {
+  if (seg.length < BLOCK) return false;
+  const last = seg.subarray(seg.length - BLOCK);
+  return last.every((b) => b === 0);
+}
+
+/** Reads a member at `off`, growing the read window while the member is cut short. */
+async function memberAt(
+  fh: Awaited<ReturnType<typeof open>>,
+  off: number,
+  fileSize: number,
+  where: string,
+): Promise<{ bytes: Buffer; content: Buffer; crcOk: boolean }> {
+  let window = 64 << 10;
+  for (;;) {
+    const len = Math.min(window, fileSize - off);
+    if (len <= 0) throw new ApkError('truncated', `${where}: missing (file ends at ${fileSize} bytes)`);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, off);
+    try {
+      const m = readGzipMember(buf, where, { lenientCrc: true });
+      return { bytes: buf.subarray(0, m.length), content: m.content, crcOk: m.crcOk };
+    } catch (e) {
+      if (e instanceof ApkError && e.code === 'truncated' && off + len < fileSize && window < 256 << 20) {
+        window *= 4;
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+/** The raw members before the data: what signatures and `C:` are checked against. */
+export interface ApkMembers {
+  file: string;
+  signatures: SignatureEntry[];
+  signatureMember: Buffer;
+  controlMember: Buffer;
+  controlContent: Buffer;
+  controlCrcOk: boolean;
+  dataOffset: number;
+  fileSize: number;
+}
+
+/** Splits the signature and control members without interpreting the control content. */
+export async function readApkMembers(file: string): Promise<ApkMembers> {
+  const fh = await open(file, 'r').catch((e: Error) => {
+    throw new ApkError('io', `${file}: ${e.message}`, { file });
+  });
+  try {
+    const fileSize = (await fh.stat()).size;
+    const first = await memberAt(fh, 0, fileSize, `${file}: first gzip member`);
+    if (!first.crcOk) throw new ApkError('bad-gzip', `${file}: first gzip member: CRC mismatch`, { file });
+    const firstEntries = parseTarSegment(first.content, `${file}: first member`);
+    let signatures: SignatureEntry[] = [];
+    let signatureMember: Buffer = Buffer.alloc(0);
+    let ctl: { bytes: Buffer; content: Buffer; crcOk: boolean } = first;
+    if (firstEntries[0]?.name.startsWith('.SIGN.')) {
+      if (endsWithEofBlocks(first.content)) {
+        throw new ApkError(
+          'bad-tar',
+          `${file}: signature segment ends with tar EOF blocks (apk rejects it)`,
+          { file },
+        );
+      }
+      signatures = firstEntries.flatMap((e) => {
+        const p = parseSignatureName(e.name);
+        return p && ALGS.has(p.alg)
+          ? [{ alg: p.alg as SignatureAlg | 'DSA', keyName: p.keyName, signature: e.content }]
+          : [];
+      });
+      signatureMember = first.bytes;
+      ctl = await memberAt(fh, first.bytes.length, fileSize, `${file}: control member`);
+    }
+    return {
+      file,
+      signatures,
+      signatureMember,
+      controlMember: ctl.bytes,
+      controlContent: ctl.content,
+      controlCrcOk: ctl.crcOk,
+      dataOffset: signatureMember.length + ctl.bytes.length,
+      fileSize,
+    };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Parses the control member of split members: `.PKGINFO` and scripts. */
+export function parseApkHead(m: ApkMembers): ApkHead {
+  const { file } = m;
+  if (!m.controlCrcOk) throw new ApkError('bad-gzip', `${file}: control member: CRC mismatch`, { file });
+  const ctlEntries = parseTarSegment(m.controlContent, `${file}: control member`);
+  const pkginfo = ctlEntries.find((e) => e.name === '.PKGINFO');
+  if (!pkginfo) throw new ApkError('no-control', `${file}: control member has no .PKGINFO`, { file });
+  if (endsWithEofBlocks(m.controlContent)) {
+    throw new ApkError('bad-tar', `${file}: control segment ends with tar EOF blocks (apk rejects it)`, {
+      file,
+    });
+  }
+  const info = parsePkginfo(pkginfo.content.toString('utf8'), `${file}: .PKGINFO`);
+  const scripts: Partial<Record<ScriptName, Buffer>> = {};
+  for (const e of ctlEntries) {
+    const s = e.name.slice(1) as ScriptName;
+    if (SCRIPT_NAMES.includes(s)) scripts[s] = e.content;
+  }
+  return {
+    file,
+    signatures: m.signatures,
+    signatureMember: m.signatureMember,
+    controlMember: m.controlMember,
+    controlCrcOk: m.controlCrcOk,
+    info,
+    scripts,
+    checksum: identityOf(m.controlMember),
+    dataOffset: m.dataOffset,
+    fileSize: m.fileSize,
+  };
+}
+
+/** Splits the signature and control members and parses `.PKGINFO`, without touching the data member. */
+export async function readApkHead(file: string): Promise<ApkHead> {
+  return parseApkHead(await readApkMembers(file));
+}
+
+async function hashRange(file: string, start: number, size: number): Promise<string> {
+  const h = createHash('sha256');
+  if (start >= size) return h.digest('hex');
+  for await (const c of createReadStream(file, { start })) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+export interface VerifyOptions {
+  /** Require a signature from this keyring over the control member. */
+  keyring?: Keyring;
+  /** Expected identity (index `C:`); checked instead of, or as well as, the signature. */
+  checksum?: string;
+}
+
+export interface ApkVerification {
+  head: ApkHead;
+  /** Key file name whose signature verified, when a keyring was given. */
+  signedBy?: string;
+}
+
+/**
+ * Verifies a package the way apk does: signature over the control member (with a keyring), identity
+ * against `C:` (with a checksum), then `datahash` over the data member, streamed from disk.
+ */
+export async function verifyApk(file: string, opts: VerifyOptions = {}): Promise<ApkVerification> {
+  const m = await readApkMembers(file);
+  let signedBy: string | undefined;
+  const checksum = identityOf(m.controlMember);
+  if (opts.checksum !== undefined && checksum !== opts.checksum) {
+    throw new ApkError(
+      'identity-mismatch',
+      `${file}: control member checksum ${checksum} does not match the index (${opts.checksum})`,
+      { file },
+    );
+  }
+  // The signature is checked before the control content is trusted enough to parse.
+  if (opts.keyring) signedBy = checkSignatures(m.signatures, opts.keyring, m.controlMember, file);
+  const head = parseApkHead(m);
+  if (!head.info.datahash) {
+    throw new ApkError('bad-pkginfo', `${file}: .PKGINFO has no datahash`, { file, pkg: head.info.name });
+  }
+  const got = await hashRange(file, head.dataOffset, head.fileSize);
+  if (got !== head.info.datahash) {
+    throw new ApkError(
+      'datahash-mismatch',
+      `${file}: data member sha256 ${got} does not match datahash ${head.info.datahash} (file truncated or modified)`,
+      { file, pkg: head.info.name },
+    );
+  }
+  return signedBy === undefined ? { head } : { head, signedBy };
+}
+
+export type DataEntryType = 'file' | 'directory' | 'symlink' | 'link';
+
+export interface DataEntry {
+  name: string;
+  type: DataEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  size: number;
+  mtime: number;
+  linkname: string;
+  /** Hex SHA-1 from `APK-TOOLS.checksum.SHA1`, if present. */
+  sha1?: string;
+  xattrs: Record<string, string>;
+}
+
+/**
+ * Streams the data member's entries to `onEntry` (content as a stream for regular files, which
+ * must be consumed). The member is never held in memory whole.
+ */
+export async function readApkData(
+  head: ApkHead,
+  onEntry: (e: DataEntry, content: AsyncIterable<Buffer>) => Promise<void>,
+): Promise<void> {
+  const ex = tar.extract();
+  const feed = pipeline(createReadStream(head.file, { start: head.dataOffset }), createGunzip(), ex).catch(
+    (e: Error) => {
+      throw new ApkError('bad-gzip', `${head.file}: data member: ${e.message}`, { file: head.file });
+    },
+  );
+  const consume = (async () => {
+    for await (const entry of ex) {
+      const h = entry.header;
+      const pax = (h.pax ?? {}) as Record<string, string>;
+      let name = h.name;
+      if (name.endsWith('/')) name = name.slice(0, -1);
+      const t = h.type;
+      const type: DataEntryType | undefined =
+        t === 'file' || t === 'contiguous-file'
+          ? 'file'
+          : t === 'directory' || t === 'symlink' || t === 'link'
+            ? t
+            : undefined;
+      if (!type) {
+        throw new ApkError('bad-tar', `${head.file}: entry ${name}: unsupported type ${t}`, {
+          file: head.file,
+          entry: name,
+        });
+      }
+      const xattrs: Record<string, string> = {};
+      for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = v;
+      const e: DataEntry = {
+        name,
+        type,
+        mode: (h.mode ?? 0) & 0o7777,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        uname: h.uname ?? '',
+        gname: h.gname ?? '',
+        size: h.size ?? 0,
+        mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1000) : 0,
+        linkname: h.linkname ?? '',
+        xattrs,
+      };
+      const sum = pax['APK-TOOLS.checksum.SHA1'];
+      if (sum) e.sha1 = sum;
+      await onEntry(e, entry as AsyncIterable<Buffer>);
+      entry.resume();
+    }
+  })();
+  await Promise.all([feed, consume]);
+}
