@@ -1,2 +1,57 @@
-// Filled in by its issue; see README "Architecture".
-export {};
+export {
+  stronglyConnected,
+  shortestCycle,
+  shortestPath,
+  reverseClosure,
+  type Adjacency,
+  type Sccs,
+  type ClosureHit,
+} from './analysis.js';
+export {
+  buildGraph,
+  analyze,
+  adjacency,
+  reverseAdjacency,
+  edgeDeps,
+  formatCycle,
+  costWeights,
+  type GraphOptions,
+  type GraphReport,
+  type CycleReport,
+  type CostOptions,
+} from './build.js';
+export { CACHE_FORMAT } from './cache.js';
+export { changedFiles, changedConfigs, ChangeDetectionError, type ChangedConfig } from './changes.js';
+export { evalCondition } from './condition.js';
+export { extractFile } from './extract.js';
+export { graphJson, graphDot, graphText, planText, formatProblem, type GraphJson } from './format.js';
+export {
+  resolveGraph,
+  ProviderIndex,
+  type BuildGraph,
+  type Edge,
+  type ExternalDep,
+  type ExternalReason,
+} from './graph.js';
+export {
+  buildModel,
+  modelConfig,
+  targetsArch,
+  type ConfigNode,
+  type DepRef,
+  type ProvideEntry,
+  type ModelProblem,
+  type PipelineLookup,
+} from './model.js';
+export { planBuilds, type Plan, type PlanOptions, type PlannedBuild } from './plan.js';
+export { readPublishedIndex, parseApkindexText, PublishedIndex, PublishedIndexError } from './published.js';
+export { scanRepository, ScanError, type RepoScan, type ScanOptions, type ScanStats } from './scan.js';
+export {
+  schedule,
+  induced,
+  CYCLE_POLICIES,
+  type CyclePolicy,
+  type Schedule,
+  type DroppedEdge,
+} from './schedule.js';
+export * from './types.js';

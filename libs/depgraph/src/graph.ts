@@ -1,0 +1,184 @@
+/**
+ * Dependency resolution (provider choice as apk makes it) and the resulting graph, stored as
+ * compressed adjacency arrays: node i's dependencies are `outTargets[outStart[i] .. outStart[i+1])`.
+ */
+import { compareVersions, versionMatches } from '@melange2/apk';
+import type { ConfigNode, DepRef, ModelProblem } from './model.js';
+import type { Arch } from './types.js';
+
+/** Why a dependency gives no edge: it is satisfied outside this repository. */
+export type ExternalReason =
+  /** Only the config itself provides it: the build uses the published previous version. */
+  | 'self'
+  /** In-repo providers exist but none meets the version constraint. */
+  | 'constraint'
+  /** No config provides the name. */
+  | 'unresolved';
+
+export interface ExternalDep {
+  config: string;
+  dep: DepRef;
+  reason: ExternalReason;
+}
+
+export interface Edge {
+  /** Index of the config that needs… */
+  from: number;
+  /** …the config that provides it. */
+  to: number;
+  /** The dependency names that chose this provider, in the order first seen. */
+  deps: string[];
+}
+
+export interface BuildGraph {
+  arch: Arch;
+  nodes: ConfigNode[];
+  index: Map<string, number>;
+  edges: Edge[];
+  outStart: Int32Array;
+  outTargets: Int32Array;
+  /** Edge index (into `edges`) parallel to `outTargets`. */
+  outEdge: Int32Array;
+  inStart: Int32Array;
+  inSources: Int32Array;
+  external: ExternalDep[];
+  /** Names no config provides → configs that need them. */
+  unresolved: Map<string, string[]>;
+  excluded: string[];
+  problems: ModelProblem[];
+  unknownPipelines: Map<string, string[]>;
+}
+
+interface Candidate {
+  node: number;
+  real: boolean;
+  priority: number;
+  version: string | undefined;
+}
+
+/** apk's preference: a real package over a virtual provide, then priority, then version, then name. */
+function better(a: Candidate, b: Candidate, nodes: readonly ConfigNode[]): boolean {
+  if (a.real !== b.real) return a.real;
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.version !== b.version) {
+    if (a.version === undefined) return false;
+    if (b.version === undefined) return true;
+    const c = compareVersions(a.version, b.version);
+    if (c !== 0) return c > 0;
+  }
+  return nodes[a.node]!.name < nodes[b.node]!.name;
+}
+
+export type Resolution = { kind: 'edge'; to: number } | { kind: 'external'; reason: ExternalReason };
+
+export class ProviderIndex {
+  /** Candidates per name, best first: resolution takes the first acceptable one. */
+  private readonly byName = new Map<string, Candidate[]>();
+  constructor(nodes: readonly ConfigNode[]) {
+    nodes.forEach((n, i) => {
+      for (const p of n.provides) {
+        const c: Candidate = { node: i, real: p.real, priority: p.priority, version: p.version };
+        const l = this.byName.get(p.name);
+        if (!l) this.byName.set(p.name, [c]);
+        // A config offering the same name twice (package and provide) counts once, as its best offer.
+        else {
+          const same = l.findIndex((x) => x.node === i);
+          if (same < 0) l.push(c);
+          else if (better(c, l[same]!, nodes)) l[same] = c;
+        }
+      }
+    });
+    for (const l of this.byName.values()) {
+      if (l.length > 1) l.sort((a, b) => (better(a, b, nodes) ? -1 : better(b, a, nodes) ? 1 : 0));
+    }
+  }
+
+  providers(name: string): readonly Candidate[] {
+    return this.byName.get(name) ?? [];
+  }
+
+  resolve(from: number, dep: DepRef): Resolution {
+    const all = this.byName.get(dep.name);
+    if (!all) return { kind: 'external', reason: 'unresolved' };
+    let sawOther = false;
+    for (const c of all) {
+      if (c.node === from) continue;
+      sawOther = true;
+      if (dep.op !== undefined) {
+        // An unversioned virtual provide cannot satisfy a versioned dependency (apk).
+        if (c.version === undefined || !versionMatches(c.version, dep.op, dep.version!)) continue;
+      }
+      return { kind: 'edge', to: c.node };
+    }
+    return { kind: 'external', reason: sawOther ? 'constraint' : 'self' };
+  }
+}
+
+function csr(n: number, pairs: readonly Edge[], key: 'from' | 'to') {
+  const start = new Int32Array(n + 1);
+  for (const e of pairs) start[e[key] + 1]!++;
+  for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
+  const fill = start.slice(0, n);
+  const other = new Int32Array(pairs.length);
+  const edgeIdx = new Int32Array(pairs.length);
+  pairs.forEach((e, k) => {
+    const at = fill[e[key]]!++;
+    other[at] = key === 'from' ? e.to : e.from;
+    edgeIdx[at] = k;
+  });
+  return { start, other, edgeIdx };
+}
+
+export function resolveGraph(
+  arch: Arch,
+  nodes: ConfigNode[],
+  extra: Pick<BuildGraph, 'excluded' | 'problems' | 'unknownPipelines'>,
+): BuildGraph {
+  const index = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    index.set(n.name, i);
+  });
+  const providers = new ProviderIndex(nodes);
+  const edges: Edge[] = [];
+  const external: ExternalDep[] = [];
+  const unresolved = new Map<string, string[]>();
+  nodes.forEach((n, from) => {
+    const mine = new Map<number, Edge>();
+    for (const d of n.deps) {
+      const r = providers.resolve(from, d);
+      if (r.kind === 'edge') {
+        const e = mine.get(r.to);
+        if (e) {
+          if (!e.deps.includes(d.name)) e.deps.push(d.name);
+        } else {
+          const ne: Edge = { from, to: r.to, deps: [d.name] };
+          mine.set(r.to, ne);
+          edges.push(ne);
+        }
+      } else {
+        external.push({ config: n.name, dep: d, reason: r.reason });
+        if (r.reason === 'unresolved') {
+          const l = unresolved.get(d.name);
+          if (!l) unresolved.set(d.name, [n.name]);
+          else if (l[l.length - 1] !== n.name) l.push(n.name);
+        }
+      }
+    }
+  });
+  const out = csr(nodes.length, edges, 'from');
+  const inn = csr(nodes.length, edges, 'to');
+  return {
+    arch,
+    nodes,
+    index,
+    edges,
+    outStart: out.start,
+    outTargets: out.other,
+    outEdge: out.edgeIdx,
+    inStart: inn.start,
+    inSources: inn.other,
+    external,
+    unresolved,
+    ...extra,
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * Repository scan: every top-level `*.yaml` that is a melange config, plus the `pipelines/`
+ * directory. YAML parsing is spread over worker threads and remembered in a content-keyed cache,
+ * so a repository that did not change reloads without parsing.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative, resolve, sep } from 'node:path';
+import { cacheFile, contentKey, loadCache, saveCache, type CacheEntries } from './cache.js';
+import { extractFile } from './extract.js';
+import type { ExtractResult, RawConfig, RawPipeline, ScanProblem } from './types.js';
+import { type ParseJob, parseOnWorker } from './workers.js';
+
+export interface ScanOptions {
+  /** Parse workers besides the main thread; default: cores − 1. 0 parses in-process only. */
+  workers?: number;
+  /** Where the parse cache lives (`<dir>/depgraph/…`); `false` disables it. Default `.melange2/cache` under the cwd. */
+  cacheDir?: string | false;
+}
+
+export interface ScanStats {
+  files: number;
+  parsed: number;
+  fromCache: number;
+  workers: number;
+  ms: number;
+}
+
+export interface RepoScan {
+  root: string;
+  /** Configs sorted by package name; a name defined twice keeps the first file (reported). */
+  configs: RawConfig[];
+  /** Repository pipelines by `uses:` name. */
+  pipelines: Map<string, RawPipeline>;
+  problems: ScanProblem[];
+  /** Relative path → content key, for change detection. */
+  fileKeys: Map<string, string>;
+  stats: ScanStats;
+}
+
+/** Fewer misses than this are parsed in-process: starting a worker costs more than it saves. */
+const WORKER_THRESHOLD = 200;
+
+export class ScanError extends Error {
+  override readonly name = 'ScanError';
+  constructor(
+    readonly root: string,
+    message: string,
+  ) {
+    super(`${root}: ${message}`);
+  }
+}
+
+function listPipelines(dir: string, base: string, out: string[]): void {
+  let ents: import('node:fs').Dirent[];
+  try {
+    ents = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of ents) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) listPipelines(p, base, out);
+    else if (e.name.endsWith('.yaml')) out.push(relative(base, p));
+  }
+}
+
+export async function scanRepository(repo: string, opts: ScanOptions = {}): Promise<RepoScan> {
+  const t0 = performance.now();
+  const root = resolve(repo);
+  let top: string[];
+  try {
+    if (!statSync(root).isDirectory()) throw new ScanError(root, 'not a directory');
+    top = readdirSync(root).filter((f) => f.endsWith('.yaml') && !f.startsWith('.'));
+  } catch (e) {
+    if (e instanceof ScanError) throw e;
+    throw new ScanError(root, `cannot read the repository: ${(e as Error).message}`);
+  }
+  top.sort();
+  const pipelineFiles: string[] = [];
+  listPipelines(join(root, 'pipelines'), join(root, 'pipelines'), pipelineFiles);
+  pipelineFiles.sort();
+
+  const jobs: { file: string; pipelineName?: string }[] = [
+    ...top.map((f) => ({ file: f })),
+    ...pipelineFiles.map((p) => ({
+      file: `pipelines/${p.split(sep).join('/')}`,
+      pipelineName: p.slice(0, -'.yaml'.length).split(sep).join('/'),
+    })),
+  ];
+
+  const cachePath = opts.cacheDir === false ? undefined : cacheFile(opts.cacheDir ?? '.melange2/cache', root);
+  const cache: CacheEntries = cachePath ? loadCache(cachePath) : new Map();
+  const fresh: CacheEntries = new Map();
+  const fileKeys = new Map<string, string>();
+  const results: (ExtractResult | undefined)[] = new Array(jobs.length);
+  const misses: { index: number; job: ParseJob; key: string }[] = [];
+  const problems: ScanProblem[] = [];
+
+  for (let i = 0; i < jobs.length; i++) {
+    const j = jobs[i]!;
+    let buf: Buffer;
+    try {
+      buf = readFileSync(join(root, j.file));
+    } catch (e) {
+      problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
+      continue;
+    }
+    // The pipeline name is part of what is extracted, so it is part of the key.
+    const key = j.pipelineName === undefined ? contentKey(buf) : `${contentKey(buf)}:${j.pipelineName}`;
+    fileKeys.set(j.file, key);
+    const hit = cache.get(key);
+    if (hit) {
+      results[i] = hit;
+      fresh.set(key, hit);
+    } else {
+      misses.push({ index: i, key, job: { ...j, text: buf.toString('utf8') } });
+    }
+  }
+
+  const nWorkers =
+    misses.length < WORKER_THRESHOLD
+      ? 0
+      : Math.max(0, opts.workers ?? Math.max(1, availableParallelism() - 1));
+  if (misses.length > 0) {
+    // Split by bytes: the main thread takes one share and parses while the workers do theirs.
+    const shares: (typeof misses)[] = Array.from({ length: nWorkers + 1 }, () => []);
+    const total = misses.reduce((n, m) => n + m.job.text.length, 0);
+    let acc = 0;
+    for (const m of misses) {
+      const s = Math.min(nWorkers, Math.floor((acc / total) * (nWorkers + 1)));
+      shares[s]!.push(m);
+      acc += m.job.text.length;
+    }
+    const mine = shares[nWorkers]!;
+    const pending = shares.slice(0, nWorkers).map((share) => parseOnWorker(share.map((m) => m.job)));
+    const own = mine.map((m) => extractFile(m.job.text, m.job.file, m.job.pipelineName));
+    const all = [...(await Promise.all(pending)), own];
+    shares.forEach((share, s) => {
+      const got = all[s === nWorkers ? all.length - 1 : s]!;
+      share.forEach((m, k) => {
+        const r = got[k]!;
+        results[m.index] = r;
+        fresh.set(m.key, r);
+      });
+    });
+  }
+
+  const byName = new Map<string, RawConfig>();
+  const pipelines = new Map<string, RawPipeline>();
+  for (const r of results) {
+    if (!r) continue;
+    if (r.kind === 'error') problems.push(r.problem);
+    else if (r.kind === 'pipeline') pipelines.set(r.pipeline.name, r.pipeline);
+    else if (r.kind === 'config') {
+      const prev = byName.get(r.config.name);
+      if (prev) {
+        problems.push({
+          file: r.config.file,
+          message: `package "${r.config.name}" is already defined by ${prev.file}; this file is ignored`,
+        });
+      } else byName.set(r.config.name, r.config);
+    }
+  }
+  const configs = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+  if (cachePath && (misses.length > 0 || fresh.size !== cache.size)) {
+    try {
+      saveCache(cachePath, fresh);
+    } catch (e) {
+      // A read-only cache dir must not fail the scan; the next run simply parses again.
+      problems.push({ file: cachePath, message: `parse cache not written: ${(e as Error).message}` });
+    }
+  }
+  return {
+    root,
+    configs,
+    pipelines,
+    problems,
+    fileKeys,
+    stats: {
+      files: jobs.length,
+      parsed: misses.length,
+      fromCache: jobs.length - misses.length,
+      workers: nWorkers,
+      ms: performance.now() - t0,
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * YAML parsing on worker threads. The worker is an eval'd bootstrap that imports extract.ts/.js
+ * next to this module; when running from TypeScript sources it maps `./x.js` imports to `./x.ts`
+ * (Node strips the types itself), so the same code works from sources, tests and dist.
+ */
+import { Worker } from 'node:worker_threads';
+import type { ExtractResult } from './types.js';
+
+export interface ParseJob {
+  file: string;
+  text: string;
+  pipelineName?: string;
+}
+
+const BOOT = `
+const { registerHooks } = require('node:module');
+const { parentPort, workerData } = require('node:worker_threads');
+if (workerData.fromSource) {
+  registerHooks({
+    resolve(spec, ctx, next) {
+      try { return next(spec, ctx); } catch (e) {
+        if (spec.startsWith('.') && spec.endsWith('.js')) return next(spec.slice(0, -3) + '.ts', ctx);
+        throw e;
+      }
+    },
+  });
+}
+import(workerData.entry).then(({ extractFile }) => {
+  parentPort.on('message', (jobs) => {
+    const out = [];
+    for (const j of jobs) {
+      try { out.push(extractFile(j.text, j.file, j.pipelineName)); }
+      catch (e) { out.push({ kind: 'error', problem: { file: j.file, message: String(e && e.message || e) } }); }
+    }
+    parentPort.postMessage(out);
+  });
+  parentPort.postMessage('ready');
+}, (e) => { parentPort.postMessage({ bootError: String(e && e.stack || e) }); });
+`;
+
+function extractEntry(): { entry: string; fromSource: boolean } {
+  const here = import.meta.url;
+  const fromSource = here.endsWith('.ts');
+  return { entry: new URL(fromSource ? './extract.ts' : './extract.js', here).href, fromSource };
+}
+
+/** Parses `jobs` on one worker; resolves with results in job order. */
+export function parseOnWorker(jobs: ParseJob[]): Promise<ExtractResult[]> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(BOOT, { eval: true, workerData: extractEntry(), execArgv: [] });
+    w.on('message', (m: unknown) => {
+      if (m === 'ready') {
+        w.postMessage(jobs);
+      } else if (Array.isArray(m)) {
+        resolve(m as ExtractResult[]);
+        void w.terminate();
+      } else {
+        reject(
+          new Error(`depgraph parse worker failed to start: ${(m as { bootError?: string }).bootError}`),
+        );
+        void w.terminate();
+      }
+    });
+    w.on('error', reject);
+  });
+}
