@@ -5,3 +5,5 @@ export * from './pack.js';
 export * from './pkginfo.js';
 export * from './read.js';
 export * from './version.js';
+export * from './apkindex.js';
+export * from './fsutil.js';

@@ -1,7 +1,21 @@
 import type { Command } from 'commander';
 import { registerDaemons } from './daemons.js';
+import { registerGraph } from './graph.js';
+import { registerPlan } from './plan.js';
+import { registerIndex } from './apkindex.js';
 import { registerKeygen } from './keygen.js';
 import { registerPack } from './pack.js';
+import { registerSignIndex } from './sign-index.js';
+import { registerVerify } from './verify.js';
 
 /** Every top-level command of `melange2-orch`, in the order `--help` lists them. */
-export const commands: ReadonlyArray<(program: Command) => void> = [registerDaemons, registerKeygen, registerPack];
+export const commands: ReadonlyArray<(program: Command) => void> = [
+  registerDaemons,
+  registerGraph,
+  registerPlan,
+  registerKeygen,
+  registerPack,
+  registerIndex,
+  registerSignIndex,
+  registerVerify,
+];

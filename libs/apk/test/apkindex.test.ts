@@ -1,0 +1,159 @@
+import { rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  addToIndexFile,
+  buildIndexArchive,
+  formatIndexRecord,
+  type IndexEntry,
+  parseIndexText,
+  readIndexArchive,
+  readIndexFile,
+  resignIndexArchive,
+  updateIndex,
+} from '../src/apkindex.js';
+import type { ApkError } from '../src/errors.js';
+import { Keyring, type SigningKey, signingKeyFromPem } from '../src/keys.js';
+import { packApk } from '../src/pack.js';
+import { packageInfo } from '../src/pkginfo.js';
+import { parseTarSegment } from '../src/tar.js';
+import { otherKey, testKey, tmp, tree } from './helpers.js';
+
+let key: SigningKey;
+let keyring: Keyring;
+
+beforeAll(async () => {
+  const kp = await testKey();
+  key = signingKeyFromPem(kp.privatePem, 'test.rsa.pub');
+  keyring = new Keyring().add('test.rsa.pub', kp.publicPem);
+});
+
+const entry = (name: string, version: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({
+  ...packageInfo({ name, version, arch: 'x86_64', size: 100 }),
+  checksum: `Q1${Buffer.alloc(20, name.length).toString('base64')}`,
+  fileSize: 1000,
+  ...extra,
+});
+
+describe('APKINDEX text', () => {
+  it('writes records in apk-tools field order', () => {
+    const e = entry('replayout', '1.0.0-r0', {
+      checksum: 'Q11/HhSewwwOXgl0r0ffb0O0BRtYc=',
+      fileSize: 2961,
+      size: 3389,
+      description: 'replacement baselayout',
+      license: 'MIT',
+      origin: 'replayout',
+      maintainer: 'unknown',
+      commit: '326e0ed687bdfeadac839dc9b25686e4442c9d04',
+      builddate: 1700000000,
+      providerPriority: 10,
+      depends: ['pretend-baselayout', 'so:libc.so.6'],
+      provides: ['cmd:x=1.0.0-r0'],
+      installIf: ['foo=1.0', 'docs'],
+      url: '',
+    });
+    expect(formatIndexRecord(e)).toBe(
+      'C:Q11/HhSewwwOXgl0r0ffb0O0BRtYc=\nP:replayout\nV:1.0.0-r0\nA:x86_64\nS:2961\nI:3389\nT:replacement baselayout\nU:\nL:MIT\no:replayout\nm:unknown\nt:1700000000\nc:326e0ed687bdfeadac839dc9b25686e4442c9d04\nk:10\nD:pretend-baselayout so:libc.so.6\np:cmd:x=1.0.0-r0\ni:foo=1.0 docs\n\n',
+    );
+    expect(parseIndexText(formatIndexRecord(e), 'x')[0]).toEqual(e);
+  });
+  it('names the line of a malformed record', () => {
+    expect(() => parseIndexText('C:Q1x\nP:a\nV:1-r0\n\nC:Q1y\nbroken\n', 'repo/APKINDEX')).toThrow(
+      'repo/APKINDEX:6: expected "X:value", got "broken"',
+    );
+    expect(() => parseIndexText('C:Q1x\nP:a\nZ:1\n\n', 'idx')).toThrow(/idx:3: unknown field "Z:"/);
+    expect(() => parseIndexText('C:Q1x\nV:1\n\n', 'idx')).toThrow(/idx:1: record ending at line 3 lacks P:/);
+  });
+  it('tolerates a missing final blank line and ignores unknown lowercase fields', () => {
+    const r = parseIndexText('C:Q1x\nP:a\nV:1-r0\nz:whatever\nD:b c', 'x');
+    expect(r).toHaveLength(1);
+    expect(r[0]!.depends).toEqual(['b', 'c']);
+  });
+});
+
+describe('APKINDEX.tar.gz', () => {
+  it('round-trips, signed over the index member, DESCRIPTION first', () => {
+    const idx = {
+      description: 'test repo',
+      entries: [entry('b', '2.0-r0'), entry('a', '1.0-r0'), entry('B2', '1-r0')],
+    };
+    const buf = buildIndexArchive(idx, { signingKey: key, sourceDateEpoch: 0 });
+    const r = readIndexArchive(buf, 'idx', { keyring });
+    expect(r.signedBy).toBe('test.rsa.pub');
+    expect(r.index.description).toBe('test repo');
+    expect(r.index.entries.map((e) => e.name)).toEqual(['a', 'b', 'B2']);
+    const inner = parseTarSegment(gunzipSync(r.signed), 'x');
+    expect(inner.map((e) => e.name)).toEqual(['DESCRIPTION', 'APKINDEX']);
+    expect(inner[1]!.content.toString().endsWith('\n\n')).toBe(true);
+    expect(
+      gunzipSync(r.signed)
+        .subarray(-1024)
+        .every((b) => b === 0),
+    ).toBe(true);
+    // Reproducible.
+    expect(buildIndexArchive(idx, { signingKey: key, sourceDateEpoch: 0 }).equals(buf)).toBe(true);
+  });
+  it('rejects tampering, unsigned indexes and unknown keys with specific errors', async () => {
+    const idx = { description: '', entries: [entry('a', '1.0-r0')] };
+    const buf = buildIndexArchive(idx, { signingKey: key });
+    const bad = Buffer.from(buf);
+    bad[bad.length - 20]! ^= 0xff;
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return (e as ApkError).code;
+      }
+    };
+    expect(codeOf(() => readIndexArchive(bad, 'idx', { keyring }))).toBe('bad-signature');
+    expect(codeOf(() => readIndexArchive(buildIndexArchive(idx), 'idx', { keyring }))).toBe('unsigned');
+    const other = new Keyring().add('other.rsa.pub', (await otherKey()).publicPem);
+    expect(codeOf(() => readIndexArchive(buf, 'idx', { keyring: other }))).toBe('untrusted');
+    const resigned = resignIndexArchive(
+      buf,
+      'idx',
+      signingKeyFromPem((await otherKey()).privatePem, 'other.rsa.pub'),
+    );
+    expect(readIndexArchive(resigned, 'idx', { keyring: other }).signedBy).toBe('other.rsa.pub');
+  });
+  it('updates incrementally: add, replace, remove', () => {
+    const idx = { description: 'd', entries: [entry('a', '1.0-r0'), entry('b', '1.0-r0')] };
+    const next = updateIndex(idx, {
+      add: [entry('a', '1.0-r0', { fileSize: 5 }), entry('c', '1-r0')],
+      remove: [{ name: 'b', version: '1.0-r0' }],
+    });
+    expect(next.entries.map((e) => `${e.name}:${e.fileSize}`).sort()).toEqual(['a:5', 'c:1000']);
+  });
+  it('adds .apk files to an index file without re-reading the old ones', async () => {
+    const repo = tmp();
+    const mk = async (name: string) => {
+      const out = join(repo, `${name}-1.0-r0.apk`);
+      await packApk({
+        dir: tree(tmp(), { [`usr/share/${name}`]: name }),
+        info: packageInfo({ name, version: '1.0-r0', arch: 'noarch' }),
+        signingKey: key,
+        output: out,
+      });
+      return out;
+    };
+    const indexPath = join(repo, 'APKINDEX.tar.gz');
+    const a = await mk('a');
+    await addToIndexFile(indexPath, [a], { signingKey: key, rewriteArch: 'x86_64', description: 'r' });
+    rmSync(a);
+    const b = await mk('b');
+    const idx = await addToIndexFile(indexPath, [b], { signingKey: key, keyring, rewriteArch: 'x86_64' });
+    expect(idx.entries.map((e) => `${e.name}/${e.arch}`).sort()).toEqual(['a/x86_64', 'b/x86_64']);
+    const back = readIndexFile(indexPath, { keyring });
+    expect(back.index.description).toBe('r');
+    expect(back.index.entries.find((e) => e.name === 'b')!.fileSize).toBe(readFileSync(b).length);
+  });
+  it('refuses to merge into an index whose signature does not verify', async () => {
+    const repo = tmp();
+    const indexPath = join(repo, 'APKINDEX.tar.gz');
+    writeFileSync(indexPath, buildIndexArchive({ description: '', entries: [entry('a', '1-r0')] }));
+    await expect(addToIndexFile(indexPath, [], { keyring })).rejects.toThrow(/not signed/);
+  });
+});
