@@ -1,6 +1,14 @@
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
+import type { DaemonAddresses } from './test/harness/src/index.ts';
+
+// What the daemon global setup provides: `inject('daemons')` in any package's tests.
+declare module 'vitest' {
+  export interface ProvidedContext {
+    daemons: DaemonAddresses;
+  }
+}
 
 /**
  * Every package's vitest config starts from this one. Workspace packages resolve to their

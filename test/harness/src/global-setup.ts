@@ -1,11 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { addressesFromEnv, type DaemonAddresses, ENV_NAMES, startDaemonSet } from './index.ts';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    daemons: DaemonAddresses;
-  }
-}
+import { addressesFromEnv, ENV_NAMES, startDaemonSet } from './index.ts';
 
 /**
  * One set of real daemons per test run: reuses the set named in env (the test command starts

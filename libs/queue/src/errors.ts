@@ -1,0 +1,36 @@
+/** A compare-and-set write lost: someone else wrote the key since `expected` was read. */
+export class RevisionMismatchError extends Error {
+  override readonly name = 'RevisionMismatchError';
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly expected: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`${bucket}: "${key}" changed since revision ${expected}`, options);
+  }
+}
+
+/** `create` of a key that exists already (how an exclusive lease is refused). */
+export class KeyExistsError extends Error {
+  override readonly name = 'KeyExistsError';
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${bucket}: "${key}" exists already`, options);
+  }
+}
+
+/** The queue transport failed (server unreachable, stream missing, bad configuration). */
+export class QueueError extends Error {
+  override readonly name = 'QueueError';
+  constructor(
+    message: string,
+    readonly operation: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${operation}: ${message}`, options);
+  }
+}

@@ -1,0 +1,24 @@
+export { KeyExistsError, QueueError, RevisionMismatchError } from './errors.js';
+export { JetStreamWorkQueue, type JetStreamQueueOptions } from './jetstream-queue.js';
+export { MemoryWorkQueue } from './memory-queue.js';
+export { NatsStateStore } from './nats-state-store.js';
+export {
+  decodeKey,
+  type Entry,
+  encodeKey,
+  MemoryStateStore,
+  modify,
+  type StateStore,
+} from './state-store.js';
+export {
+  DEFAULT_LIMITS,
+  type DeadLetter,
+  type Delivery,
+  type NextOptions,
+  type PublishOptions,
+  type PublishResult,
+  type QueueDepth,
+  type QueueLimits,
+  type WorkConsumer,
+  type WorkQueue,
+} from './work-queue.js';

@@ -1,0 +1,220 @@
+import {
+  AckPolicy,
+  type Consumer,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { QueueError } from './errors.js';
+import {
+  DEFAULT_LIMITS,
+  type DeadLetter,
+  type Delivery,
+  type NextOptions,
+  type PublishOptions,
+  type PublishResult,
+  type QueueDepth,
+  type QueueLimits,
+  type WorkConsumer,
+  type WorkQueue,
+} from './work-queue.js';
+
+const ms = (n: number) => n * 1_000_000;
+const ARCH_RE = /^[A-Za-z0-9_-]+$/;
+
+export interface JetStreamQueueOptions {
+  /** Stream name; subjects are `<subjectPrefix>.<arch>`. Several runs may share a server with other names. */
+  readonly stream?: string;
+  readonly subjectPrefix?: string;
+  readonly limits?: Partial<QueueLimits>;
+}
+
+/**
+ * The work queue on NATS JetStream (nats-server ≥ 2.9): a WorkQueue-retention stream with one
+ * subject and one durable pull consumer per arch, shared by every agent of that arch. Dedupe by
+ * `Nats-Msg-Id`, leases by `ack_wait` + `working()`, dead letters from the max-deliveries advisory.
+ */
+export class JetStreamWorkQueue<T> implements WorkQueue<T> {
+  readonly limits: QueueLimits;
+  readonly stream: string;
+  readonly subjectPrefix: string;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #consumers = new Map<string, Promise<Consumer>>();
+  readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
+  #advisories: Subscription | undefined;
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, o: JetStreamQueueOptions) {
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = jetstream(nc);
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.stream = o.stream ?? 'M2_BUILDS';
+    this.subjectPrefix = o.subjectPrefix ?? 'm2.builds';
+  }
+
+  /** Creates the stream when missing (or updates its dedupe window); the connection stays the caller's. */
+  static async open<T>(nc: NatsConnection, o: JetStreamQueueOptions = {}): Promise<JetStreamWorkQueue<T>> {
+    const jsm = await jetstreamManager(nc).catch((e: unknown) => {
+      throw new QueueError('JetStream is not enabled on this server (start nats-server with -js)', 'open', {
+        cause: e,
+      });
+    });
+    const q = new JetStreamWorkQueue<T>(nc, jsm, o);
+    const config = {
+      name: q.stream,
+      subjects: [`${q.subjectPrefix}.*`],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: ms(q.limits.duplicateWindowMs),
+    };
+    try {
+      await jsm.streams.info(q.stream);
+      await jsm.streams.update(q.stream, { duplicate_window: config.duplicate_window });
+    } catch {
+      await jsm.streams.add(config).catch((e: unknown) => {
+        throw new QueueError(`cannot create stream ${q.stream}: ${(e as Error).message}`, 'open', {
+          cause: e,
+        });
+      });
+    }
+    return q;
+  }
+
+  #subject(arch: string): string {
+    if (!ARCH_RE.test(arch)) throw new QueueError(`"${arch}" is not a valid arch name`, 'subject');
+    return `${this.subjectPrefix}.${arch}`;
+  }
+
+  async publish(arch: string, data: T, opts: PublishOptions): Promise<PublishResult> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+    const ack = await this.#js.publish(this.#subject(arch), JSON.stringify(data), {
+      msgID: opts.msgId,
+      headers: h,
+    });
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  #consumer(arch: string): Promise<Consumer> {
+    let c = this.#consumers.get(arch);
+    if (!c) {
+      c = (async () => {
+        const name = `agents-${arch}`;
+        const config = {
+          durable_name: name,
+          filter_subject: this.#subject(arch),
+          ack_policy: AckPolicy.Explicit,
+          ack_wait: ms(this.limits.ackWaitMs),
+          max_deliver: this.limits.maxDeliver,
+        };
+        try {
+          await this.#jsm.consumers.info(this.stream, name);
+          await this.#jsm.consumers.update(this.stream, name, {
+            ack_wait: config.ack_wait,
+            max_deliver: config.max_deliver,
+          });
+        } catch {
+          await this.#jsm.consumers.add(this.stream, config);
+        }
+        return this.#js.consumers.get(this.stream, name);
+      })();
+      this.#consumers.set(arch, c);
+      c.catch(() => this.#consumers.delete(arch));
+    }
+    return c;
+  }
+
+  async consumer(arch: string): Promise<WorkConsumer<T>> {
+    const c = await this.#consumer(arch);
+    return { next: (o) => this.#next(arch, c, o) };
+  }
+
+  async #next(arch: string, c: Consumer, o: NextOptions = {}): Promise<Delivery<T> | null> {
+    if (o.signal?.aborted) return null;
+    // The server takes pull requests of at least a second.
+    const pull = c.next({ expires: Math.max(1000, o.expiresMs ?? 5000) });
+    if (!o.signal) return this.#delivery(arch, await pull);
+    const aborted = new Promise<'aborted'>((r) =>
+      o.signal?.addEventListener('abort', () => r('aborted'), { once: true }),
+    );
+    const first = await Promise.race([pull, aborted]);
+    if (first === 'aborted') {
+      // A message that arrives for an abandoned pull goes straight back.
+      void pull.then((m) => m?.nak()).catch(() => {});
+      return null;
+    }
+    return this.#delivery(arch, first);
+  }
+
+  #delivery(arch: string, m: JsMsg | null): Delivery<T> | null {
+    if (!m) return null;
+    const headers: Record<string, string> = {};
+    for (const k of m.headers?.keys() ?? []) {
+      if (k !== 'Nats-Msg-Id') headers[k] = m.headers?.get(k) ?? '';
+    }
+    return {
+      arch,
+      msgId: m.headers?.get('Nats-Msg-Id') ?? '',
+      seq: m.seq,
+      data: m.json<T>(),
+      headers,
+      deliveryCount: m.info.deliveryCount,
+      working: () => m.working(),
+      ack: async () => {
+        await m.ackAck();
+      },
+      nak: (delayMs) => m.nak(delayMs),
+      term: (reason) => m.term(reason),
+    };
+  }
+
+  async depth(arch: string): Promise<QueueDepth> {
+    await this.#consumer(arch);
+    const info = await this.#jsm.consumers.info(this.stream, `agents-${arch}`);
+    return { pending: info.num_pending, leased: info.num_ack_pending };
+  }
+
+  onDead(handler: (d: DeadLetter) => void): void {
+    this.#deadHandlers.push(handler);
+    if (this.#advisories) return;
+    const sub = this.#nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.stream}.*`);
+    this.#advisories = sub;
+    void (async () => {
+      for await (const msg of sub) {
+        const a = msg.json<{ consumer: string; stream_seq: number; deliveries: number }>();
+        const arch = a.consumer.replace(/^agents-/, '');
+        const stored = await this.#jsm.streams
+          .getMessage(this.stream, { seq: a.stream_seq })
+          .catch(() => null);
+        if (!stored) continue;
+        // A WorkQueue stream keeps a message that ran out of deliveries: remove it, it is dead.
+        await this.#jsm.streams.deleteMessage(this.stream, a.stream_seq).catch(() => false);
+        const dead: DeadLetter = {
+          arch,
+          seq: a.stream_seq,
+          msgId: stored.header?.get('Nats-Msg-Id') ?? '',
+          deliveries: a.deliveries,
+        };
+        for (const h of this.#deadHandlers) h(dead);
+      }
+    })();
+  }
+
+  /** Removes the stream and its consumers (tests and `--purge`). */
+  async destroy(): Promise<void> {
+    await this.close();
+    await this.#jsm.streams.delete(this.stream).catch(() => false);
+  }
+
+  async close(): Promise<void> {
+    this.#advisories?.unsubscribe();
+    this.#advisories = undefined;
+  }
+}

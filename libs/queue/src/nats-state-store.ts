@@ -1,0 +1,69 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { KeyExistsError, QueueError, RevisionMismatchError } from './errors.js';
+import { decodeKey, type Entry, encodeKey, type StateStore } from './state-store.js';
+
+/** A StateStore in a JetStream KV bucket (values as JSON). */
+export class NatsStateStore<T> implements StateStore<T> {
+  private constructor(
+    readonly bucket: string,
+    readonly kv: KV,
+  ) {}
+
+  static async open<T>(
+    nc: NatsConnection,
+    bucket: string,
+    opts: { history?: number } = {},
+  ): Promise<NatsStateStore<T>> {
+    try {
+      const kv = await new Kvm(nc).create(bucket, { history: opts.history ?? 1 });
+      return new NatsStateStore<T>(bucket, kv);
+    } catch (e) {
+      throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
+    }
+  }
+
+  async get(key: string): Promise<Entry<T> | undefined> {
+    const e = await this.kv.get(encodeKey(key));
+    if (!e || e.operation !== 'PUT') return undefined;
+    return { key, value: e.json<T>(), revision: e.revision };
+  }
+
+  async put(key: string, value: T): Promise<number> {
+    return this.kv.put(encodeKey(key), JSON.stringify(value));
+  }
+
+  async create(key: string, value: T): Promise<number> {
+    try {
+      return await this.kv.create(encodeKey(key), JSON.stringify(value));
+    } catch (e) {
+      if (await this.get(key)) throw new KeyExistsError(this.bucket, key, { cause: e });
+      throw e;
+    }
+  }
+
+  async update(key: string, value: T, revision: number): Promise<number> {
+    try {
+      return await this.kv.update(encodeKey(key), JSON.stringify(value), revision);
+    } catch (e) {
+      // The server answers a stale revision with "wrong last sequence".
+      if (/wrong last sequence/i.test((e as Error).message)) {
+        throw new RevisionMismatchError(this.bucket, key, revision, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.kv.delete(encodeKey(key));
+  }
+
+  async keys(prefix = ''): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.kv.keys()) {
+      const d = decodeKey(k);
+      if (d.startsWith(prefix)) out.push(d);
+    }
+    return out.sort();
+  }
+}

@@ -1,0 +1,72 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  decodeKey,
+  encodeKey,
+  KeyExistsError,
+  MemoryStateStore,
+  modify,
+  NatsStateStore,
+  RevisionMismatchError,
+  type StateStore,
+} from '../src/index.js';
+
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connect({ servers: inject('daemons').natsUrl });
+});
+afterAll(async () => {
+  await nc?.close();
+});
+
+let n = 0;
+const stores: Record<string, () => Promise<StateStore<{ n: number; state?: string }>>> = {
+  memory: async () => new MemoryStateStore(),
+  'nats kv (real nats-server)': async () => NatsStateStore.open(nc, `t_${process.pid}_${++n}_${Date.now()}`),
+};
+
+describe('keys', () => {
+  it('encodes package names that NATS KV would refuse, reversibly', () => {
+    for (const k of ['pkg.libstdc++@x86_64', 'py3-ruamel.yaml', 'R-foo:bar', 'ünïcode']) {
+      expect(encodeKey(k)).toMatch(/^[-/_=.a-zA-Z0-9]+$/);
+      expect(decodeKey(encodeKey(k))).toBe(k);
+    }
+  });
+});
+
+for (const [name, open] of Object.entries(stores)) {
+  describe(`state store: ${name}`, () => {
+    it('gets what was put, with increasing revisions; lists keys by prefix', async () => {
+      const s = await open();
+      const r1 = await s.put('pkg.gcc@x86_64', { n: 1, state: 'running' });
+      const r2 = await s.put('pkg.libstdc++@x86_64', { n: 2 });
+      expect(r2).toBeGreaterThan(r1);
+      expect(await s.get('pkg.gcc@x86_64')).toEqual({
+        key: 'pkg.gcc@x86_64',
+        value: { n: 1, state: 'running' },
+        revision: r1,
+      });
+      expect(await s.keys('pkg.')).toEqual(['pkg.gcc@x86_64', 'pkg.libstdc++@x86_64']);
+      await s.delete('pkg.gcc@x86_64');
+      expect(await s.get('pkg.gcc@x86_64')).toBeUndefined();
+      expect(await s.keys('pkg.')).toEqual(['pkg.libstdc++@x86_64']);
+    });
+
+    it('create refuses an existing key; update refuses a stale revision', async () => {
+      const s = await open();
+      const r = await s.create('lease.x86_64', { n: 1 });
+      await expect(s.create('lease.x86_64', { n: 2 })).rejects.toBeInstanceOf(KeyExistsError);
+      const r2 = await s.update('lease.x86_64', { n: 3 }, r);
+      await expect(s.update('lease.x86_64', { n: 4 }, r)).rejects.toBeInstanceOf(RevisionMismatchError);
+      expect((await s.get('lease.x86_64'))?.revision).toBe(r2);
+    });
+
+    it('modify() loses no write among 20 concurrent writers', async () => {
+      const s = await open();
+      await Promise.all(
+        Array.from({ length: 20 }, () => modify(s, 'counter', (c) => ({ n: (c?.n ?? 0) + 1 }))),
+      );
+      expect((await s.get('counter'))?.value.n).toBe(20);
+    });
+  });
+}

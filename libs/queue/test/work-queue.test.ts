@@ -1,0 +1,187 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  type DeadLetter,
+  JetStreamWorkQueue,
+  MemoryWorkQueue,
+  type QueueLimits,
+  type WorkQueue,
+} from '../src/index.js';
+
+interface Job {
+  readonly pkg: string;
+  readonly attempt?: number;
+}
+
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connect({ servers: inject('daemons').natsUrl });
+});
+afterAll(async () => {
+  await nc?.close();
+});
+
+let n = 0;
+const transports: Record<string, (limits: Partial<QueueLimits>) => Promise<WorkQueue<Job>>> = {
+  memory: async (limits) => new MemoryWorkQueue<Job>(limits),
+  'jetstream (real nats-server)': async (limits) => {
+    const id = `T${process.pid}_${++n}_${Date.now()}`;
+    return JetStreamWorkQueue.open<Job>(nc, { stream: id, subjectPrefix: `t.${id}`, limits });
+  },
+};
+
+async function cleanup(q: WorkQueue<Job>) {
+  if (q instanceof JetStreamWorkQueue) await q.destroy();
+  else await q.close();
+}
+
+for (const [name, open] of Object.entries(transports)) {
+  describe(`work queue: ${name}`, () => {
+    it('delivers per arch in publish order, each message once, with its headers', async () => {
+      const q = await open({});
+      try {
+        await q.publish(
+          'x86_64',
+          { pkg: 'busybox' },
+          { msgId: 'busybox@x86_64', headers: { traceparent: '00-abc-def-01' } },
+        );
+        await q.publish('aarch64', { pkg: 'busybox' }, { msgId: 'busybox@aarch64' });
+        await q.publish('x86_64', { pkg: 'zlib' }, { msgId: 'zlib@x86_64' });
+        const c = await q.consumer('x86_64');
+        const a = await c.next({ expiresMs: 2000 });
+        expect(a?.data).toEqual({ pkg: 'busybox' });
+        expect(a?.msgId).toBe('busybox@x86_64');
+        expect(a?.headers['traceparent']).toBe('00-abc-def-01');
+        expect(a?.deliveryCount).toBe(1);
+        await a?.ack();
+        const b = await c.next({ expiresMs: 2000 });
+        expect(b?.data.pkg).toBe('zlib');
+        await b?.ack();
+        expect(await c.next({ expiresMs: 1000 })).toBeNull();
+        expect(await q.depth('aarch64')).toEqual({ pending: 1, leased: 0 });
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('drops a republish with the same message id', async () => {
+      const q = await open({});
+      try {
+        const first = await q.publish('x86_64', { pkg: 'a' }, { msgId: 'a@x86_64@h1' });
+        const again = await q.publish('x86_64', { pkg: 'a' }, { msgId: 'a@x86_64@h1' });
+        expect(first.duplicate).toBe(false);
+        expect(again).toEqual({ seq: first.seq, duplicate: true });
+        expect((await q.depth('x86_64')).pending).toBe(1);
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('redelivers after nak, counting deliveries', async () => {
+      const q = await open({});
+      try {
+        await q.publish('x86_64', { pkg: 'a' }, { msgId: 'a' });
+        const c = await q.consumer('x86_64');
+        const d1 = await c.next({ expiresMs: 2000 });
+        d1?.nak(200);
+        const d2 = await c.next({ expiresMs: 3000 });
+        expect(d2?.data.pkg).toBe('a');
+        expect(d2?.deliveryCount).toBe(2);
+        await d2?.ack();
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('keeps a lease alive with working(), and redelivers once it lapses', async () => {
+      const q = await open({ ackWaitMs: 1500 });
+      try {
+        await q.publish('x86_64', { pkg: 'slow' }, { msgId: 'slow' });
+        const c = await q.consumer('x86_64');
+        const d = await c.next({ expiresMs: 2000 });
+        expect(d).not.toBeNull();
+        // 3 s of heartbeats, twice the ack wait: nobody else gets it meanwhile.
+        for (let i = 0; i < 6; i++) {
+          await new Promise((r) => setTimeout(r, 500));
+          d?.working();
+        }
+        expect(await c.next({ expiresMs: 1000 })).toBeNull();
+        // Heartbeats stop (an agent died): the message comes back.
+        const again = await c.next({ expiresMs: 5000 });
+        expect(again?.data.pkg).toBe('slow');
+        expect(again?.deliveryCount).toBe(2);
+        await again?.ack();
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('never redelivers a termed message', async () => {
+      const q = await open({});
+      try {
+        await q.publish('x86_64', { pkg: 'bad' }, { msgId: 'bad' });
+        const c = await q.consumer('x86_64');
+        (await c.next({ expiresMs: 2000 }))?.term('build failed');
+        expect(await c.next({ expiresMs: 1500 })).toBeNull();
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('reports a message that ran out of deliveries as dead, once', async () => {
+      const q = await open({ maxDeliver: 2 });
+      try {
+        const dead: DeadLetter[] = [];
+        q.onDead((d) => dead.push(d));
+        await new Promise((r) => setTimeout(r, 100));
+        await q.publish('aarch64', { pkg: 'flaky' }, { msgId: 'flaky@aarch64' });
+        const c = await q.consumer('aarch64');
+        (await c.next({ expiresMs: 2000 }))?.nak();
+        (await c.next({ expiresMs: 2000 }))?.nak();
+        expect(await c.next({ expiresMs: 1500 })).toBeNull();
+        for (let i = 0; i < 40 && dead.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(dead).toEqual([
+          expect.objectContaining({ arch: 'aarch64', msgId: 'flaky@aarch64', deliveries: 2 }),
+        ]);
+        expect(await q.depth('aarch64')).toEqual({ pending: 0, leased: 0 });
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('shares one arch among many consumers: 40 messages, 4 agents, each delivered exactly once', async () => {
+      const q = await open({});
+      try {
+        for (let i = 0; i < 40; i++) await q.publish('x86_64', { pkg: `p${i}` }, { msgId: `p${i}` });
+        const got: string[] = [];
+        await Promise.all(
+          [0, 1, 2, 3].map(async () => {
+            const c = await q.consumer('x86_64');
+            for (;;) {
+              const d = await c.next({ expiresMs: 1000 });
+              if (!d) return;
+              got.push(d.data.pkg);
+              await d.ack();
+            }
+          }),
+        );
+        expect(got.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `p${i}`).sort());
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('returns null at once for an aborted wait', async () => {
+      const q = await open({});
+      try {
+        const c = await q.consumer('x86_64');
+        const ac = new AbortController();
+        const p = c.next({ expiresMs: 30_000, signal: ac.signal });
+        setTimeout(() => ac.abort(), 50);
+        expect(await p).toBeNull();
+      } finally {
+        await cleanup(q);
+      }
+    });
+  });
+}
