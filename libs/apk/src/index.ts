@@ -7,3 +7,4 @@ export * from './read.js';
 export * from './version.js';
 export * from './apkindex.js';
 export * from './fsutil.js';
+export * from './resolve.js';

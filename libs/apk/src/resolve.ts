@@ -1,0 +1,331 @@
+/**
+ * Dependency resolution in apko's manner: greedy, deterministic, no backtracking, no I/O. Given
+ * parsed repository indexes and a world, it returns the install set with dependencies first.
+ */
+import type { IndexEntry } from './apkindex.js';
+import {
+  type Dependency,
+  formatDependency,
+  offeredVersion,
+  parseDependency,
+  parseProvide,
+  satisfies,
+} from './dependency.js';
+import { ApkError } from './errors.js';
+import { compareVersions } from './version.js';
+
+export interface ResolverRepository {
+  /** Where it came from (URL or path), for messages. */
+  name: string;
+  /** `@tag` of a pinned repository: used only for `name@tag` world entries and their dependencies. */
+  tag?: string;
+  entries: readonly IndexEntry[];
+}
+
+export interface ResolveRequest {
+  repositories: readonly ResolverRepository[];
+  /** World entries: `name`, `name>=1.2`, `!name`, `name@tag`, `so:libfoo.so.1`, `cmd:sh`… */
+  world: readonly string[];
+  /** Packages whose `A:` is another arch (other than noarch) are ignored. */
+  arch?: string;
+}
+
+export interface ResolvedPackage {
+  entry: IndexEntry;
+  /** Index into `repositories`. */
+  repository: number;
+  tag?: string;
+}
+
+export interface Resolution {
+  /** Install order: every package after its dependencies (cycles broken deterministically). */
+  packages: ResolvedPackage[];
+}
+
+interface Candidate {
+  entry: IndexEntry;
+  repo: number;
+  tag: string | undefined;
+  /** Position in the input, for stable ordering. */
+  seq: number;
+}
+
+/** An unsatisfiable world; `chain` is the path of dependencies that led to the failure. */
+export class UnsatisfiableError extends ApkError {
+  constructor(
+    readonly chain: readonly string[],
+    readonly reason: string,
+  ) {
+    super('unsatisfiable', `${chain.join(' → ')}: ${reason}`);
+  }
+}
+
+/**
+ * The name → candidates map of a set of repositories for one arch. Build it once and reuse it for
+ * many resolutions: with a large index, building dominates resolving.
+ */
+export class ResolverIndex {
+  readonly byName = new Map<string, Candidate[]>();
+  readonly withInstallIf: Candidate[] = [];
+
+  constructor(
+    readonly repositories: readonly ResolverRepository[],
+    readonly arch?: string,
+  ) {
+    let seq = 0;
+    repositories.forEach((r, repo) => {
+      for (const entry of r.entries) {
+        if (arch && entry.arch && entry.arch !== arch && entry.arch !== 'noarch') continue;
+        const c: Candidate = { entry, repo, tag: r.tag, seq: seq++ };
+        this.add(entry.name, c);
+        for (const p of entry.provides) {
+          const name = parseProvide(p).name;
+          if (name !== entry.name) this.add(name, c);
+        }
+        if (entry.installIf.length) this.withInstallIf.push(c);
+      }
+    });
+  }
+
+  private add(name: string, c: Candidate): void {
+    const l = this.byName.get(name);
+    if (l) l.push(c);
+    else this.byName.set(name, [c]);
+  }
+}
+
+class Resolver {
+  private readonly byName: Map<string, Candidate[]>;
+  private readonly req: { repositories: readonly ResolverRepository[] };
+  private readonly selected = new Map<string, Candidate>();
+  /** Names (own and versioned provides) taken by selected packages → the package taking them. */
+  private readonly taken = new Map<string, Candidate>();
+  private readonly conflicts: { dep: Dependency; by: string }[] = [];
+  private readonly order: Candidate[] = [];
+
+  constructor(
+    private readonly index: ResolverIndex,
+    private readonly world: readonly string[],
+  ) {
+    this.byName = index.byName;
+    this.req = { repositories: index.repositories };
+  }
+
+  private describe(c: Candidate): string {
+    return `${c.entry.name}-${c.entry.version}`;
+  }
+
+  /** Names this package claims exclusively: its own and its versioned provides. */
+  private exclusiveNames(e: IndexEntry): string[] {
+    const out = [e.name];
+    for (const p of e.provides) {
+      const pv = parseProvide(p);
+      if (pv.version !== undefined) out.push(pv.name);
+    }
+    return out;
+  }
+
+  private allowedByPin(c: Candidate, dep: Dependency, pin: string | undefined): boolean {
+    return c.tag === undefined || c.tag === dep.tag || c.tag === pin;
+  }
+
+  private rank(dep: Dependency, pin: string | undefined) {
+    return (a: Candidate, b: Candidate): number => {
+      const pa = a.tag !== undefined && a.tag === (dep.tag ?? pin) ? 1 : 0;
+      const pb = b.tag !== undefined && b.tag === (dep.tag ?? pin) ? 1 : 0;
+      if (pa !== pb) return pb - pa;
+      const ra = a.entry.name === dep.name ? 1 : 0;
+      const rb = b.entry.name === dep.name ? 1 : 0;
+      if (ra !== rb) return rb - ra;
+      const va = offeredVersion(a.entry, dep.name);
+      const vb = offeredVersion(b.entry, dep.name);
+      if (va && vb) {
+        const c = compareVersions(vb, va);
+        if (c) return c;
+      } else if (va || vb) return va ? -1 : 1;
+      const ka = a.entry.providerPriority ?? 0;
+      const kb = b.entry.providerPriority ?? 0;
+      if (ka !== kb) return kb - ka;
+      if (a.entry.name === b.entry.name) {
+        const c = compareVersions(b.entry.version, a.entry.version);
+        if (c) return c;
+      }
+      if (a.repo !== b.repo) return a.repo - b.repo;
+      if (a.entry.name !== b.entry.name) return a.entry.name < b.entry.name ? -1 : 1;
+      return a.seq - b.seq;
+    };
+  }
+
+  private conflictWith(c: Candidate): string | undefined {
+    for (const { dep, by } of this.conflicts) {
+      if (satisfies(c.entry, dep))
+        return `${this.describe(c)} conflicts with !${formatDependency({ ...dep, conflict: false })} required by ${by}`;
+    }
+    for (const n of this.exclusiveNames(c.entry)) {
+      const other = this.taken.get(n);
+      if (other && other !== c) return `${this.describe(c)} and ${this.describe(other)} both provide ${n}`;
+    }
+    for (const d of c.entry.depends) {
+      const dep = parseDependency(d, `${this.describe(c)} D:`);
+      if (!dep.conflict) continue;
+      for (const s of this.selected.values()) {
+        if (satisfies(s.entry, dep))
+          return `${this.describe(c)} conflicts with installed ${this.describe(s)} (!${dep.name})`;
+      }
+    }
+    return undefined;
+  }
+
+  private satisfiedBySelected(dep: Dependency): Candidate | undefined {
+    for (const c of this.byName.get(dep.name) ?? []) {
+      if (this.selected.get(c.entry.name) === c && satisfies(c.entry, dep)) return c;
+    }
+    return undefined;
+  }
+
+  private unsatisfiable(
+    chain: string[],
+    dep: Dependency,
+    pin: string | undefined,
+    rejected: string[],
+  ): never {
+    const all = this.byName.get(dep.name) ?? [];
+    if (all.length === 0) {
+      throw new UnsatisfiableError(
+        chain,
+        `no package named or providing ${dep.name} in ${this.req.repositories.map((r) => r.name).join(', ') || 'any repository'}`,
+      );
+    }
+    const sameName = all.filter((c) => this.selected.get(c.entry.name));
+    const sel = sameName.find((c) => this.selected.get(c.entry.name) === c);
+    if (sel && dep.op) {
+      throw new UnsatisfiableError(
+        chain,
+        `${this.describe(sel)} was already selected and does not satisfy ${formatDependency(dep)}`,
+      );
+    }
+    if (rejected.length) throw new UnsatisfiableError(chain, rejected.slice(0, 3).join('; '));
+    const unpinned = all.filter((c) => this.allowedByPin(c, dep, pin));
+    if (unpinned.length === 0) {
+      const tags = [...new Set(all.map((c) => `@${c.tag}`))].join(', ');
+      throw new UnsatisfiableError(
+        chain,
+        `${dep.name} is only in pinned repositories (${tags}); ask for ${dep.name}@tag`,
+      );
+    }
+    const byRepo = new Map<number, string[]>();
+    for (const c of unpinned) {
+      const v = offeredVersion(c.entry, dep.name);
+      const label = c.entry.name === dep.name ? `${v}` : `${v ?? '(unversioned)'} (from ${c.entry.name})`;
+      const l = byRepo.get(c.repo) ?? [];
+      if (!l.includes(label)) l.push(label);
+      byRepo.set(c.repo, l);
+    }
+    const parts = [...byRepo].map(([r, vs]) => {
+      const sorted = vs.sort((a, b) => compareVersions(b.split(' ')[0]!, a.split(' ')[0]!));
+      const shown =
+        sorted.slice(0, 5).join(', ') + (sorted.length > 5 ? `, … (${sorted.length} versions)` : '');
+      return `${shown} in ${this.req.repositories[r]!.name}`;
+    });
+    throw new UnsatisfiableError(chain, `only ${dep.name} ${parts.join('; ')}`);
+  }
+
+  /** Candidates for a dependency, best first, with reasons for those that were ruled out. */
+  private candidates(dep: Dependency, pin: string | undefined): { ok: Candidate[]; rejected: string[] } {
+    const rejected: string[] = [];
+    const ok: Candidate[] = [];
+    for (const c of this.byName.get(dep.name) ?? []) {
+      if (!this.allowedByPin(c, dep, pin) || !satisfies(c.entry, dep)) continue;
+      const sel = this.selected.get(c.entry.name);
+      if (sel && sel !== c) continue;
+      const why = this.conflictWith(c);
+      if (why) {
+        rejected.push(why);
+        continue;
+      }
+      ok.push(c);
+    }
+    ok.sort(this.rank(dep, pin));
+    return { ok, rejected };
+  }
+
+  private optionCount(dep: Dependency, pin: string | undefined): number {
+    let n = 0;
+    for (const c of this.byName.get(dep.name) ?? [])
+      if (this.allowedByPin(c, dep, pin) && satisfies(c.entry, dep)) n++;
+    return n;
+  }
+
+  /** Orders sibling dependencies as apko does: fewest options first, then by name. */
+  private ordered(deps: Dependency[], pin: string | undefined): Dependency[] {
+    return deps
+      .map((d) => ({ d, n: this.optionCount(d, pin) }))
+      .sort((a, b) => a.n - b.n || (a.d.name < b.d.name ? -1 : a.d.name > b.d.name ? 1 : 0))
+      .map((x) => x.d);
+  }
+
+  resolve(dep: Dependency, chain: string[], pin: string | undefined, by: string): void {
+    const here = [...chain, formatDependency(dep)];
+    if (dep.conflict) {
+      const bad = this.satisfiedBySelected({ ...dep, conflict: false });
+      if (bad) throw new UnsatisfiableError(here, `conflicts with ${this.describe(bad)}, already selected`);
+      this.conflicts.push({ dep: { ...dep, conflict: false }, by });
+      return;
+    }
+    if (this.satisfiedBySelected(dep)) return;
+    const { ok, rejected } = this.candidates(dep, pin);
+    const best = ok[0];
+    if (!best) this.unsatisfiable(here, dep, pin, rejected);
+    this.select(best, here, dep.tag ?? pin);
+  }
+
+  private select(c: Candidate, chain: string[], pin: string | undefined): void {
+    this.selected.set(c.entry.name, c);
+    for (const n of this.exclusiveNames(c.entry)) this.taken.set(n, c);
+    const own = this.describe(c);
+    const deps = c.entry.depends
+      .map((d) => parseDependency(d, `${own} D:`))
+      .filter((d) => d.conflict || !satisfies(c.entry, d));
+    for (const d of this.ordered(deps, c.tag ?? pin)) this.resolve(d, chain, c.tag ?? pin, own);
+    this.order.push(c);
+  }
+
+  /** Adds `install_if` packages whose conditions all hold, until nothing changes. */
+  private installIf(): void {
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const c of this.index.withInstallIf) {
+        const name = c.entry.name;
+        if (this.selected.has(name)) continue;
+        const conds = c.entry.installIf.map((d) => parseDependency(d, `${this.describe(c)} i:`));
+        if (!conds.every((d) => this.satisfiedBySelected(d))) continue;
+        const { ok } = this.candidates({ name, conflict: false }, c.tag);
+        const best = ok.find((x) => x.entry.installIf.length > 0);
+        if (!best) continue;
+        this.select(best, [`(install_if ${best.entry.installIf.join(' ')})`, name], best.tag);
+        changed = true;
+      }
+    }
+  }
+
+  run(): Resolution {
+    const world = this.world.map((w) => parseDependency(w, 'world'));
+    for (const d of this.ordered(world, undefined)) this.resolve(d, [], undefined, 'world');
+    this.installIf();
+    return {
+      packages: this.order.map((c) => ({
+        entry: c.entry,
+        repository: c.repo,
+        ...(c.tag !== undefined && { tag: c.tag }),
+      })),
+    };
+  }
+}
+
+/** Resolves a world against repositories; throws UnsatisfiableError naming the dependency chain. */
+export function resolveWorld(
+  req: ResolveRequest | { index: ResolverIndex; world: readonly string[] },
+): Resolution {
+  const index = 'index' in req ? req.index : new ResolverIndex(req.repositories, req.arch);
+  return new Resolver(index, req.world).run();
+}
