@@ -25,7 +25,7 @@ export class NatsStateStore<T> implements StateStore<T> {
 
   async get(key: string): Promise<Entry<T> | undefined> {
     const e = await this.kv.get(encodeKey(key));
-    if (!e || e.operation !== 'PUT') return undefined;
+    if (e?.operation !== 'PUT') return undefined;
     return { key, value: e.json<T>(), revision: e.revision };
   }
 
