@@ -44,7 +44,7 @@ export {
   type PipelineLookup,
 } from './model.js';
 export { planBuilds, type Plan, type PlanOptions, type PlannedBuild } from './plan.js';
-export { readPublishedIndex, parseApkindexText, PublishedIndex, PublishedIndexError } from './published.js';
+export { readPublishedIndex, PublishedIndex, PublishedIndexError } from './published.js';
 export { scanRepository, ScanError, type RepoScan, type ScanOptions, type ScanStats } from './scan.js';
 export {
   schedule,

@@ -16,6 +16,8 @@ export interface ScanOptions {
   workers?: number;
   /** Where the parse cache lives (`<dir>/depgraph/…`); `false` disables it. Default `.melange2/cache` under the cwd. */
   cacheDir?: string | false;
+  /** Parse in-process when fewer files than this need parsing (a worker costs ~0.1 s to start). */
+  workerThreshold?: number;
 }
 
 export interface ScanStats {
@@ -120,7 +122,7 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
   }
 
   const nWorkers =
-    misses.length < WORKER_THRESHOLD
+    misses.length < (opts.workerThreshold ?? WORKER_THRESHOLD)
       ? 0
       : Math.max(0, opts.workers ?? Math.max(1, availableParallelism() - 1));
   if (misses.length > 0) {

@@ -1,0 +1,80 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { extractFile, scanRepository } from '../src/index.js';
+import { copyFixture, fixtureRepo, tempCacheDir } from './helpers.js';
+
+describe('scanRepository', () => {
+  it('reads every top-level config and the pipelines, skipping dotfiles and non-configs', async () => {
+    const s = await scanRepository(fixtureRepo, { cacheDir: false });
+    const names = s.configs.map((c) => c.name);
+    expect(names).toContain('busybox');
+    expect(names).not.toContain('broken');
+    expect(names).toEqual([...names].sort());
+    expect(s.configs.find((c) => c.file === 'notes.yaml')).toBeUndefined();
+    expect([...s.pipelines.keys()]).toEqual(['local/thing']);
+    expect(s.pipelines.get('local/thing')?.needs).toEqual(['${{inputs.pkg}}']);
+  });
+
+  it('reports a config that fails to parse with file, line and cause, and goes on', async () => {
+    const s = await scanRepository(fixtureRepo, { cacheDir: false });
+    expect(s.problems).toHaveLength(1);
+    const p = s.problems[0]!;
+    expect(p.file).toBe('broken.yaml');
+    expect(p.line).toBeGreaterThanOrEqual(6);
+    expect(p.message).toMatch(/invalid YAML/);
+  });
+
+  it('names the field when a config has the wrong shape', () => {
+    const r = extractFile(
+      'package:\n  name: x\n  version: "1"\nenvironment:\n  contents:\n    packages: busybox\n',
+      'x.yaml',
+    );
+    expect(r.kind).toBe('error');
+    if (r.kind === 'error') {
+      expect(r.problem.message).toBe('environment.contents.packages: expected a list, got a string');
+      expect(r.problem.line).toBe(6);
+    }
+    const noVersion = extractFile('package:\n  name: x\n', 'x.yaml');
+    expect(noVersion.kind === 'error' && noVersion.problem.message).toBe('package.version: missing');
+  });
+
+  it('keeps range keys as written (3.10 is not 3.1)', () => {
+    const r = extractFile(
+      'package: {name: p, version: "1"}\ndata:\n  - name: v\n    items:\n      3.10: a\n      3.9: b\n',
+      'p.yaml',
+    );
+    expect(r.kind === 'config' && Object.keys(r.config.data['v']!)).toEqual(['3.10', '3.9']);
+  });
+
+  it('reloads an unchanged repository from the parse cache and re-parses only what changed', async () => {
+    const repo = copyFixture();
+    const cacheDir = tempCacheDir();
+    const cold = await scanRepository(repo, { cacheDir });
+    expect(cold.stats.fromCache).toBe(0);
+    expect(readdirSync(join(cacheDir, 'depgraph'))).toHaveLength(1);
+    const warm = await scanRepository(repo, { cacheDir });
+    expect(warm.stats.parsed).toBe(0);
+    expect(warm.configs).toEqual(cold.configs);
+    expect(warm.problems).toEqual(cold.problems);
+    writeFileSync(join(repo, 'zlib.yaml'), 'package:\n  name: zlib\n  version: "1.4"\n  epoch: 0\n');
+    const after = await scanRepository(repo, { cacheDir });
+    expect(after.stats.parsed).toBe(1);
+    expect(after.configs.find((c) => c.name === 'zlib')?.version).toBe('1.4');
+  });
+
+  it('parses on worker threads with the same result as in-process', async () => {
+    const inProcess = await scanRepository(fixtureRepo, { cacheDir: false, workers: 0 });
+    const threaded = await scanRepository(fixtureRepo, { cacheDir: false, workers: 2, workerThreshold: 1 });
+    expect(threaded.stats.workers).toBe(2);
+    expect(threaded.configs).toEqual(inProcess.configs);
+    expect(threaded.problems).toEqual(inProcess.problems);
+  });
+
+  it('fails clearly on a repository that does not exist', async () => {
+    await expect(scanRepository(join(fixtureRepo, 'nope'), { cacheDir: false })).rejects.toThrow(
+      /cannot read the repository/,
+    );
+    expect(existsSync(fixtureRepo)).toBe(true);
+  });
+});
