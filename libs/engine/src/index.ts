@@ -1,3 +1,45 @@
+// Config: parsing, validation, substitution (parse time).
+export {
+  ConfigError,
+  type Diagnostic,
+  formatDiagnostic,
+  formatPath,
+  type YamlPath,
+} from './config/diagnostics.js';
+export {
+  DEFAULT_BUILD_ENV,
+  type ExpandedSubpackage,
+  type ParseOptions,
+  type ParsedConfig,
+  parseConfig,
+} from './config/parse.js';
 export { compileRe2, type GoRegExp, Re2SyntaxError, replaceAllGo, translateRe2 } from './config/re2.js';
 export { referencedKeys, substitute, substituteStrict, UnknownVariableError } from './config/substitute.js';
+export type * from './config/types.js';
 export { applyVarTransforms, type VarTransform, VarTransformError } from './config/var-transforms.js';
+export { YamlSyntaxError } from './config/yaml.js';
+// Pipelines: `uses:` resolution and our built-ins.
+export {
+  BUILTIN_PIPELINE_DIR,
+  InvalidUsesError,
+  type PipelineDefinition,
+  PipelineNotFoundError,
+  PipelineResolver,
+} from './pipelines/resolve.js';
+// Compile: config → plan.
+export { type ArchInfo, archInfo, SUPPORTED_ARCHES, UnknownArchError } from './compile/arch.js';
+export {
+  type BuildPlan,
+  type CompileOptions,
+  compileConfig,
+  DEFAULT_PATH,
+  DEFAULT_SOURCE_DATE_EPOCH,
+  NotForArchError,
+  OUTDIR,
+  type PlanEnvironment,
+  type PlanStep,
+  type PlanTest,
+  type StepSource,
+  WORKSPACE,
+} from './compile/compile.js';
+export { ConditionError, evaluateCondition } from './compile/cond.js';

@@ -1,0 +1,401 @@
+import { ConfigError, type Diagnostic, type YamlPath } from './diagnostics.js';
+import { configSchema, decode, type Finding } from './schema.js';
+import { referencedKeys, substitute } from './substitute.js';
+import type {
+  Configuration,
+  Copyright,
+  Dependencies,
+  Environment,
+  Package,
+  Pipeline,
+  Scriptlets,
+  StrMap,
+  Subpackage,
+  Test,
+} from './types.js';
+import { applyVarTransforms, VarTransformError } from './var-transforms.js';
+import { loadYaml, PositionIndex, YamlSyntaxError } from './yaml.js';
+
+/** A subpackage after `range` expansion, remembering where it came from in the file. */
+export interface ExpandedSubpackage extends Subpackage {
+  /** Index in the YAML `subpackages` list (several expanded subpackages share it). */
+  readonly sourceIndex: number;
+  readonly rangeKey?: string;
+}
+
+/** A config after parse-time substitution, range expansion and defaults, as melange's ParseConfiguration leaves it. */
+export interface ParsedConfig {
+  readonly file: string;
+  readonly text: string;
+  readonly config: Omit<Configuration, 'subpackages'> & {
+    readonly subpackages: readonly ExpandedSubpackage[];
+  };
+  /** Substitution keys known at parse time: `package.*`, `vars.*` (var-transforms included). */
+  readonly vars: StrMap;
+  readonly warnings: readonly Diagnostic[];
+}
+
+export interface ParseOptions {
+  /** `--env-file` contents, lowest precedence first; the YAML's `environment.environment` wins. */
+  readonly envFiles?: readonly StrMap[];
+  /** `--vars-file`: merged over `vars`. */
+  readonly vars?: StrMap;
+}
+
+const PACKAGE_NAME = /^[a-zA-Z\d][a-zA-Z\d+_.-]*$/;
+
+/** Environment defaults melange sets when the config leaves them empty. */
+export const DEFAULT_BUILD_ENV: StrMap = {
+  HOME: '/home/build',
+  GOPATH: '/home/build/.cache/go',
+  GOMODCACHE: '/var/cache/melange/gomodcache',
+  UV_CACHE_DIR: '/var/cache/melange/uv',
+  PIP_CACHE_DIR: '/var/cache/melange/pip',
+  COMPOSER_CACHE_DIR: '/var/cache/melange/composer',
+  npm_config_cache: '/var/cache/melange/npm',
+};
+
+/** Turns findings into located diagnostics; parses positions only when there are findings. */
+export function locateFindings(text: string, file: string, findings: readonly Finding[]): Diagnostic[] {
+  if (findings.length === 0) return [];
+  const index = new PositionIndex(text);
+  return findings.map((f) => {
+    const { line, column } = index.locate(f.path, f.atKey);
+    return { severity: f.severity, file, path: f.path, message: f.message, line, column };
+  });
+}
+
+/**
+ * Parses and validates one melange config. Throws {@link ConfigError} (every error, located)
+ * when it cannot be built; warnings (unknown keys) come back with the result.
+ */
+export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
+  let raw: ReturnType<typeof loadYaml>;
+  try {
+    raw = loadYaml(text, file);
+  } catch (e) {
+    if (e instanceof YamlSyntaxError)
+      throw new ConfigError([
+        {
+          severity: 'error',
+          file,
+          path: [],
+          message: `invalid YAML: ${e.reason}`,
+          line: e.line,
+          column: e.column,
+        },
+      ]);
+    throw e;
+  }
+  const findings: Finding[] = [];
+  const decoded = decode(raw, configSchema, [], findings) as Configuration | undefined;
+  if (decoded === undefined && !findings.some((f) => f.severity === 'error'))
+    findings.push({ severity: 'error', path: [], message: 'expected a mapping with a "package" section' });
+  const fail = () => new ConfigError(locateFindings(text, file, findings));
+  if (!decoded || findings.some((f) => f.severity === 'error')) throw fail();
+
+  const cfg = decoded;
+  const pkg = cfg.package;
+  const epoch = pkg.epoch ?? 0;
+  const err = (path: YamlPath, message: string) => findings.push({ severity: 'error', path, message });
+
+  // Parse-time substitution map: package.*, vars.*, var-transforms (melange's buildConfigMap).
+  const userVars = { ...(cfg.vars ?? {}), ...(options.vars ?? {}) };
+  let base: Record<string, string> = {
+    'package.name': pkg.name,
+    'package.version': pkg.version,
+    'package.description': pkg.description ?? '',
+    'package.epoch': String(epoch),
+    'package.full-version': `${pkg.version}-r${epoch}`,
+  };
+  for (const [k, v] of Object.entries(userVars)) base[`vars.${k}`] = v;
+  try {
+    base = applyVarTransforms(cfg['var-transforms'] ?? [], base);
+  } catch (e) {
+    if (!(e instanceof VarTransformError)) throw e;
+    err(['var-transforms', e.index, e.field], e.reason);
+    throw fail();
+  }
+  const s = (t: string | undefined) => (t === undefined ? undefined : substitute(t, base));
+
+  const config = {
+    ...cfg,
+    package: substitutePackage(pkg, base),
+    pipeline: cfg.pipeline?.map((p) => substitutePipeline(p, base)),
+    environment: withBuildAccount(substituteEnvironment(cfg.environment, base)),
+    test: substituteTest(cfg.test, base),
+    subpackages: [] as ExpandedSubpackage[],
+  };
+
+  const data = new Map<string, StrMap>();
+  for (const d of cfg.data ?? []) data.set(d.name, d.items ?? {});
+  (cfg.subpackages ?? []).forEach((sp, i) => {
+    if (sp.range === undefined || sp.range === '') {
+      config.subpackages.push({ ...substituteSubpackage(sp, base), sourceIndex: i });
+      return;
+    }
+    const items = data.get(sp.range);
+    if (!items) {
+      err(
+        ['subpackages', i, 'range'],
+        `undefined range "${sp.range}" (expected the name of a data entry${data.size ? `: ${[...data.keys()].join(', ')}` : '; there are none'})`,
+      );
+      return;
+    }
+    for (const key of Object.keys(items).sort()) {
+      const vars = { ...base, 'range.key': key, 'range.value': items[key]! };
+      config.subpackages.push({ ...substituteSubpackage(sp, vars), sourceIndex: i, rangeKey: key });
+    }
+  });
+  void s;
+
+  // Environment: --env-file under the YAML, then melange's defaults where still empty.
+  const env: Record<string, string> = {};
+  for (const f of options.envFiles ?? []) Object.assign(env, f);
+  Object.assign(env, config.environment.environment ?? {});
+  for (const [k, v] of Object.entries(DEFAULT_BUILD_ENV)) if (!env[k]) env[k] = v;
+  config.environment = { ...config.environment, environment: env };
+
+  validate(config, findings);
+  if (findings.some((f) => f.severity === 'error')) throw fail();
+
+  return {
+    file,
+    text,
+    config,
+    vars: base,
+    warnings: locateFindings(text, file, findings),
+  };
+}
+
+function validate(config: ParsedConfig['config'], findings: Finding[]): void {
+  const err = (path: YamlPath, message: string) => findings.push({ severity: 'error', path, message });
+  const pkg = config.package;
+  if (!PACKAGE_NAME.test(pkg.name))
+    err(['package', 'name'], `package name "${pkg.name}" must match ${PACKAGE_NAME.source}`);
+  if (pkg.version === '') err(['package', 'version'], 'package version must not be empty');
+  checkDependencies(pkg.dependencies, ['package', 'dependencies'], findings);
+  checkStrict(config.environment?.contents?.packages, ['environment', 'contents', 'packages'], findings);
+  checkStrict(
+    config.test?.environment?.contents?.packages,
+    ['test', 'environment', 'contents', 'packages'],
+    findings,
+  );
+  checkPipelines(config.pipeline ?? [], ['pipeline'], findings);
+  checkPipelines(config.test?.pipeline ?? [], ['test', 'pipeline'], findings);
+  checkSetcap(pkg.setcap, ['package', 'setcap'], findings);
+
+  const seen = new Map<string, number>([[pkg.name, -1]]);
+  for (const sp of config.subpackages) {
+    const at: YamlPath = ['subpackages', sp.sourceIndex];
+    const prev = seen.get(sp.name);
+    if (prev !== undefined)
+      err(
+        [...at, 'name'],
+        prev === -1
+          ? `subpackage "${sp.name}" has the same name as the main package`
+          : `duplicate subpackage name "${sp.name}" (also subpackages[${prev}])`,
+      );
+    seen.set(sp.name, sp.sourceIndex);
+    if (!PACKAGE_NAME.test(sp.name))
+      err([...at, 'name'], `subpackage name "${sp.name}" must match ${PACKAGE_NAME.source}`);
+    checkDependencies(sp.dependencies, [...at, 'dependencies'], findings);
+    checkStrict(
+      sp.test?.environment?.contents?.packages,
+      [...at, 'test', 'environment', 'contents', 'packages'],
+      findings,
+    );
+    checkPipelines(sp.pipeline ?? [], [...at, 'pipeline'], findings);
+    checkPipelines(sp.test?.pipeline ?? [], [...at, 'test', 'pipeline'], findings);
+    checkSetcap(sp.setcap, [...at, 'setcap'], findings);
+  }
+}
+
+/** Fields melange substitutes strictly after parsing: a leftover `${{…}}` names an unknown variable. */
+function checkStrict(values: readonly string[] | undefined, path: YamlPath, findings: Finding[]): void {
+  values?.forEach((v, i) => {
+    for (const key of referencedKeys(v))
+      findings.push({
+        severity: 'error',
+        path: [...path, i],
+        message: `variable ${key} not defined in "${v}"`,
+      });
+  });
+}
+
+function checkDependencies(deps: Dependencies | undefined, path: YamlPath, findings: Finding[]): void {
+  if (!deps) return;
+  checkStrict(deps.runtime, [...path, 'runtime'], findings);
+  checkStrict(deps.provides, [...path, 'provides'], findings);
+  checkStrict(deps.replaces, [...path, 'replaces'], findings);
+  for (const f of ['provider-priority', 'replaces-priority'] as const) {
+    const v = deps[f];
+    if (v !== undefined && v !== '' && !/^[-+]?\d+$/.test(v))
+      findings.push({ severity: 'error', path: [...path, f], message: `expected an integer, got "${v}"` });
+  }
+}
+
+function checkSetcap(setcap: Package['setcap'], path: YamlPath, findings: Finding[]): void {
+  setcap?.forEach((c, i) => {
+    if (!c.reason)
+      findings.push({ severity: 'error', path: [...path, i, 'reason'], message: 'setcap needs a reason' });
+  });
+}
+
+export function checkPipelines(ps: readonly Pipeline[], path: YamlPath, findings: Finding[]): void {
+  ps.forEach((p, i) => {
+    const at = [...path, i];
+    if (p.uses !== undefined && p.runs !== undefined)
+      findings.push({
+        severity: 'error',
+        path: [...at, 'runs'],
+        message: `a step cannot have both uses (${p.uses}) and runs`,
+      });
+    if (p.with !== undefined && p.uses === undefined)
+      findings.push({
+        severity: 'error',
+        path: [...at, 'with'],
+        message: 'with: needs uses: (it passes inputs to a pipeline)',
+      });
+    if (p.uses !== undefined && p.pipeline !== undefined && p.pipeline.length > 0)
+      findings.push({
+        severity: 'warning',
+        path: at,
+        message: 'a step with both uses and pipeline: the pipeline wins',
+      });
+    if (p.pipeline) checkPipelines(p.pipeline, [...at, 'pipeline'], findings);
+  });
+}
+
+const sMap = (m: StrMap | undefined, vars: StrMap): StrMap | undefined => {
+  if (!m) return m;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) out[k] = substitute(v, vars);
+  return out;
+};
+const sList = (l: readonly string[] | undefined, vars: StrMap) => l?.map((v) => substitute(v, vars));
+const sStr = (t: string | undefined, vars: StrMap) => (t === undefined ? undefined : substitute(t, vars));
+
+function strip<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export function substitutePipeline(p: Pipeline, vars: StrMap): Pipeline {
+  return strip({
+    ...p,
+    name: sStr(p.name, vars),
+    with: sMap(p.with, vars),
+    runs: sStr(p.runs, vars),
+    pipeline: p.pipeline?.map((c) => substitutePipeline(c, vars)),
+    needs: p.needs ? { packages: sList(p.needs.packages, vars) ?? [] } : undefined,
+    if: sStr(p.if, vars),
+    'working-directory': sStr(p['working-directory'], vars),
+    environment: sMap(p.environment, vars),
+  });
+}
+
+function substituteDeps(d: Dependencies | undefined, vars: StrMap): Dependencies | undefined {
+  if (!d) return d;
+  return strip({
+    ...d,
+    runtime: sList(d.runtime, vars),
+    provides: sList(d.provides, vars),
+    replaces: sList(d.replaces, vars),
+    'provider-priority': sStr(d['provider-priority'], vars),
+    'replaces-priority': sStr(d['replaces-priority'], vars),
+  });
+}
+
+function substituteScriptlets(sc: Scriptlets | undefined, vars: StrMap): Scriptlets | undefined {
+  if (!sc) return sc;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sc)) out[k] = typeof v === 'string' ? substitute(v, vars) : v;
+  if (sc.trigger)
+    out['trigger'] = strip({ script: sStr(sc.trigger.script, vars), paths: sList(sc.trigger.paths, vars) });
+  return out as Scriptlets;
+}
+
+function substitutePackage(p: Package, vars: StrMap): Package {
+  return strip({
+    ...p,
+    name: substitute(p.name, vars),
+    version: substitute(p.version, vars),
+    description: sStr(p.description, vars),
+    annotations: sMap(p.annotations, vars),
+    url: sStr(p.url, vars),
+    'target-architecture': sList(p['target-architecture'], vars),
+    copyright: p.copyright?.map(
+      (c): Copyright =>
+        strip({
+          ...c,
+          paths: sList(c.paths, vars),
+          attestation: sStr(c.attestation, vars),
+          license: sStr(c.license, vars),
+          'license-path': sStr(c['license-path'], vars),
+          'detection-override': sStr(c['detection-override'], vars),
+        }),
+    ),
+    dependencies: substituteDeps(p.dependencies, vars),
+    scriptlets: substituteScriptlets(p.scriptlets, vars),
+  });
+}
+
+function substituteEnvironment(e: Environment | undefined, vars: StrMap): Environment {
+  if (!e) return {};
+  return strip({
+    ...e,
+    contents: e.contents
+      ? strip({
+          ...e.contents,
+          repositories: sList(e.contents.repositories, vars),
+          build_repositories: sList(e.contents.build_repositories, vars),
+          keyring: sList(e.contents.keyring, vars),
+          packages: sList(e.contents.packages, vars),
+        })
+      : undefined,
+    environment: sMap(e.environment, vars),
+  });
+}
+
+/** melange always adds user and group `build` (uid/gid 1000) to the build environment. */
+function withBuildAccount(e: Environment): Environment {
+  const accounts = e.accounts ?? {};
+  const groups = accounts.groups ?? [];
+  const users = accounts.users ?? [];
+  return {
+    ...e,
+    accounts: {
+      ...accounts,
+      groups: groups.some((g) => g.groupname === 'build')
+        ? groups
+        : [...groups, { groupname: 'build', gid: 1000, members: ['build'] }],
+      users: users.some((u) => u.username === 'build')
+        ? users
+        : [...users, { username: 'build', uid: 1000, gid: 1000 }],
+    },
+  };
+}
+
+function substituteTest(t: Test | undefined, vars: StrMap): Test | undefined {
+  if (!t) return t;
+  return strip({
+    environment: t.environment ? substituteEnvironment(t.environment, vars) : undefined,
+    pipeline: t.pipeline?.map((p) => substitutePipeline(p, vars)),
+  });
+}
+
+function substituteSubpackage(sp: Subpackage, vars: StrMap): Subpackage {
+  return strip({
+    ...sp,
+    if: sStr(sp.if, vars),
+    name: substitute(sp.name, vars),
+    pipeline: sp.pipeline?.map((p) => substitutePipeline(p, vars)),
+    dependencies: substituteDeps(sp.dependencies, vars),
+    scriptlets: substituteScriptlets(sp.scriptlets, vars),
+    description: sStr(sp.description, vars),
+    annotations: sMap(sp.annotations, vars),
+    url: sStr(sp.url, vars),
+    test: substituteTest(sp.test, vars),
+  });
+}

@@ -1,0 +1,309 @@
+import type { YamlPath } from './diagnostics.js';
+import { isMapping, type YamlValue } from './yaml.js';
+
+/**
+ * The melange schema as data, and a decoder that checks a loaded YAML tree against it. Wrong
+ * types and missing required fields are errors; unknown keys are warnings (melange rejects
+ * them; we keep going so one typo does not stop a whole-repository compile).
+ */
+export type Schema =
+  | { readonly k: 'str' }
+  | { readonly k: 'int'; readonly min?: number }
+  | { readonly k: 'bool' }
+  | { readonly k: 'list'; readonly of: Schema }
+  | { readonly k: 'dict'; readonly of: Schema }
+  | {
+      readonly k: 'obj';
+      readonly fields: Readonly<Record<string, Schema>>;
+      readonly required?: readonly string[];
+    }
+  | { readonly k: 'any' }
+  | { readonly k: 'lazy'; readonly get: () => Schema };
+
+export interface Finding {
+  readonly severity: 'error' | 'warning';
+  readonly path: YamlPath;
+  readonly message: string;
+  /** Report at the key rather than the value (unknown keys). */
+  readonly atKey?: boolean;
+}
+
+const str: Schema = { k: 'str' };
+const int: Schema = { k: 'int', min: 0 };
+const bool: Schema = { k: 'bool' };
+const strList: Schema = { k: 'list', of: str };
+const strDict: Schema = { k: 'dict', of: str };
+const any: Schema = { k: 'any' };
+const obj = (fields: Record<string, Schema>, required?: string[]): Schema =>
+  required ? { k: 'obj', fields, required } : { k: 'obj', fields };
+const list = (of: Schema): Schema => ({ k: 'list', of });
+const dict = (of: Schema): Schema => ({ k: 'dict', of });
+
+const input = obj({ description: str, default: str, required: bool });
+
+export const pipelineSchema: Schema = obj({
+  if: str,
+  name: str,
+  uses: str,
+  with: strDict,
+  runs: str,
+  pipeline: { k: 'lazy', get: () => list(pipelineSchema) },
+  inputs: dict(input),
+  needs: obj({ packages: strList }),
+  label: str,
+  assertions: obj({ 'required-steps': int }),
+  'working-directory': str,
+  environment: strDict,
+  description: str,
+});
+
+const dependencies = obj({
+  runtime: strList,
+  provides: strList,
+  replaces: strList,
+  'provider-priority': str,
+  'replaces-priority': str,
+});
+const packageOptions = obj({
+  'no-provides': bool,
+  'no-depends': bool,
+  'no-commands': bool,
+  'no-versioned-shlib-deps': bool,
+});
+const scriptlets = obj({
+  trigger: obj({ script: str, paths: strList }),
+  'pre-install': str,
+  'post-install': str,
+  'pre-deinstall': str,
+  'post-deinstall': str,
+  'pre-upgrade': str,
+  'post-upgrade': str,
+});
+const checks = obj({ enabled: strList, disabled: strList });
+const setcap = list(obj({ path: str, add: strDict, reason: str }));
+const resources = obj({ cpu: str, cpumodel: str, memory: str, disk: str });
+
+export const environmentSchema: Schema = obj({
+  contents: obj({
+    repositories: strList,
+    build_repositories: strList,
+    keyring: strList,
+    packages: strList,
+    baseimage: any,
+  }),
+  accounts: obj({
+    users: list(obj({ username: str, uid: int, gid: int, shell: str, homedir: str })),
+    groups: list(obj({ groupname: str, gid: int, members: strList })),
+    'run-as': str,
+  }),
+  environment: strDict,
+  archs: strList,
+  entrypoint: any,
+  cmd: str,
+  'stop-signal': str,
+  'work-dir': str,
+  paths: any,
+  'vcs-url': str,
+  annotations: strDict,
+  include: str,
+  volumes: strList,
+});
+
+const test = obj({ environment: environmentSchema, pipeline: list(pipelineSchema) });
+
+export const configSchema: Schema = obj(
+  {
+    package: obj(
+      {
+        name: str,
+        version: str,
+        epoch: int,
+        description: str,
+        annotations: strDict,
+        url: str,
+        commit: str,
+        'target-architecture': strList,
+        copyright: list(
+          obj({
+            paths: strList,
+            attestation: str,
+            license: str,
+            'license-path': str,
+            'detection-override': str,
+          }),
+        ),
+        dependencies,
+        options: packageOptions,
+        scriptlets,
+        checks,
+        cpe: obj({
+          part: str,
+          vendor: str,
+          product: str,
+          edition: str,
+          language: str,
+          sw_edition: str,
+          target_sw: str,
+          target_hw: str,
+          other: str,
+        }),
+        setcap,
+        timeout: str,
+        resources,
+        'test-resources': resources,
+      },
+      ['name', 'version'],
+    ),
+    environment: environmentSchema,
+    capabilities: obj({ add: strList, drop: strList }),
+    pipeline: list(pipelineSchema),
+    subpackages: list(
+      obj(
+        {
+          if: str,
+          range: str,
+          name: str,
+          pipeline: list(pipelineSchema),
+          dependencies,
+          options: packageOptions,
+          scriptlets,
+          description: str,
+          annotations: strDict,
+          url: str,
+          commit: str,
+          checks,
+          test,
+          setcap,
+        },
+        ['name'],
+      ),
+    ),
+    data: list(obj({ name: str, items: strDict }, ['name'])),
+    update: any,
+    vars: strDict,
+    'var-transforms': list(
+      obj({ from: str, match: str, replace: str, to: str }, ['from', 'match', 'replace', 'to']),
+    ),
+    options: dict(
+      obj({
+        vars: strDict,
+        environment: obj({ contents: obj({ packages: obj({ add: strList, remove: strList }) }) }),
+      }),
+    ),
+    test,
+  },
+  ['package'],
+);
+
+const describe = (v: YamlValue): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'a sequence' : typeof v === 'object' ? 'a mapping' : `"${v}"`;
+
+const BOOLS: Readonly<Record<string, boolean>> = {
+  true: true,
+  True: true,
+  TRUE: true,
+  false: false,
+  False: false,
+  FALSE: false,
+};
+
+/**
+ * Decodes `v` against `schema`, appending findings. Returns undefined for null/absent values (Go's
+ * zero value), so optional fields stay absent.
+ */
+export function decode(v: YamlValue, schema: Schema, path: YamlPath, out: Finding[]): unknown {
+  if (schema.k === 'lazy') return decode(v, schema.get(), path, out);
+  if (v === null) return undefined;
+  switch (schema.k) {
+    case 'any':
+      return v;
+    case 'str':
+      if (typeof v === 'string') return v;
+      out.push({ severity: 'error', path, message: `expected a string, got ${describe(v)}` });
+      return undefined;
+    case 'int': {
+      if (typeof v === 'string' && /^[-+]?\d+$/.test(v)) {
+        const n = Number(v);
+        if (schema.min !== undefined && n < schema.min) {
+          out.push({ severity: 'error', path, message: `expected an integer >= ${schema.min}, got ${v}` });
+          return undefined;
+        }
+        return n;
+      }
+      out.push({ severity: 'error', path, message: `expected an integer, got ${describe(v)}` });
+      return undefined;
+    }
+    case 'bool':
+      if (typeof v === 'string' && v in BOOLS) return BOOLS[v];
+      out.push({ severity: 'error', path, message: `expected true or false, got ${describe(v)}` });
+      return undefined;
+    case 'list': {
+      if (!Array.isArray(v)) {
+        out.push({ severity: 'error', path, message: `expected a sequence, got ${describe(v)}` });
+        return undefined;
+      }
+      const res: unknown[] = [];
+      v.forEach((item, i) => {
+        const d = decode(item, schema.of, [...path, i], out);
+        // A null item decodes to the zero value, as in Go.
+        res.push(d ?? zero(schema.of));
+      });
+      return res;
+    }
+    case 'dict': {
+      if (!isMapping(v)) {
+        out.push({ severity: 'error', path, message: `expected a mapping, got ${describe(v)}` });
+        return undefined;
+      }
+      const res: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(v)) {
+        const d = decode(item, schema.of, [...path, key], out);
+        res[key] = d ?? zero(schema.of);
+      }
+      return res;
+    }
+    case 'obj': {
+      if (!isMapping(v)) {
+        out.push({ severity: 'error', path, message: `expected a mapping, got ${describe(v)}` });
+        return undefined;
+      }
+      const res: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(v)) {
+        const fs = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined;
+        if (!fs) {
+          out.push({
+            severity: 'warning',
+            path: [...path, key],
+            message: `unknown key "${key}" (expected one of: ${Object.keys(schema.fields).join(', ')})`,
+            atKey: true,
+          });
+          continue;
+        }
+        const d = decode(item, fs, [...path, key], out);
+        if (d !== undefined) res[key] = d;
+      }
+      for (const r of schema.required ?? []) {
+        if (res[r] === undefined)
+          out.push({ severity: 'error', path: [...path, r], message: `missing required field "${r}"` });
+      }
+      return res;
+    }
+  }
+}
+
+function zero(schema: Schema): unknown {
+  switch (schema.k) {
+    case 'str':
+      return '';
+    case 'int':
+      return 0;
+    case 'bool':
+      return false;
+    case 'list':
+      return [];
+    case 'lazy':
+      return zero(schema.get());
+    default:
+      return {};
+  }
+}
