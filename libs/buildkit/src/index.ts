@@ -2,10 +2,32 @@
 export * as llb from './llb/index.js';
 export {
   Definition,
-  marshal,
+  type DecodedOp,
+  formatPlatform,
   type MarshalOptions,
+  marshal,
   type Platform,
   parsePlatform,
-  formatPlatform,
   State,
 } from './llb/index.js';
+export {
+  BuildkitClient,
+  type BuildkitVersion,
+  type ConnectOptions,
+  type PruneOptions,
+  type UsageRecord,
+  type WorkerInfo,
+} from './client/client.js';
+export type { TlsOptions } from './client/address.js';
+export type { CacheSpec, ExportSpec, SolveControl, SolveOptions, SolveResult } from './client/solve.js';
+export {
+  BuildkitError,
+  CancelledError,
+  ConnectError,
+  type FailedStep,
+  RpcError,
+  SolveError,
+  UsageError,
+} from './errors.js';
+export type { LocalDir } from './session/filesync.js';
+export type { SolveEvent, SolveSummary, VertexInfo, VertexOutcome, VertexRecord } from './progress/events.js';

@@ -1,0 +1,165 @@
+import { once } from 'node:events';
+import { open } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { GoMode } from './fsmode.js';
+import type { Attachable } from './session.js';
+import { walk } from './walk.js';
+import { decodePacket, encodePacket, type Packet, PacketType } from './wire.js';
+
+/** A directory served to the daemon for `llb.local(name)`. */
+export interface LocalDir {
+  readonly path: string;
+  /** Client-side filters, applied on top of the patterns the daemon sends from the LLB attrs. */
+  readonly exclude?: readonly string[];
+}
+
+const CHUNK = 1 << 20;
+const PARALLEL_FILES = 4;
+
+const identity = (b: Buffer): Buffer => b;
+
+/** Decodes values of a metadata key; the daemon URL-escapes non-ASCII values and marks them. */
+function metaValues(md: grpc.Metadata, key: string): string[] {
+  const vals = md.get(key).map((v) => v.toString());
+  const encoded = md.get(`${key}-encoded`).some((v) => v.toString() === '1');
+  return encoded ? vals.map((v) => decodeURIComponent(v.replace(/\+/g, ' '))) : vals;
+}
+
+/** Writes packets with backpressure; writes from concurrent senders are serialized by the stream. */
+export async function writePacket(call: grpc.ServerDuplexStream<Buffer, Buffer>, p: Packet): Promise<void> {
+  if (!call.write(encodePacket(p))) await once(call, 'drain');
+}
+
+/** `moby.filesync.v1.FileSync/DiffCopy`: the daemon pulls a named local directory from us. */
+export class FileSyncProvider implements Attachable {
+  readonly #dirs: ReadonlyMap<string, LocalDir>;
+
+  constructor(dirs: Readonly<Record<string, string | LocalDir>>) {
+    this.#dirs = new Map(Object.entries(dirs).map(([k, v]) => [k, typeof v === 'string' ? { path: v } : v]));
+  }
+
+  register(server: grpc.Server): string[] {
+    server.addService(
+      {
+        DiffCopy: {
+          path: '/moby.filesync.v1.FileSync/DiffCopy',
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      },
+      { DiffCopy: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void this.#diffCopy(call) },
+    );
+    return ['/moby.filesync.v1.FileSync/DiffCopy'];
+  }
+
+  async #diffCopy(call: grpc.ServerDuplexStream<Buffer, Buffer>): Promise<void> {
+    const name = call.metadata.get('dir-name')[0]?.toString() ?? '';
+    const dir = this.#dirs.get(name);
+    if (!dir) {
+      call.emit('error', { code: grpc.status.NOT_FOUND, details: `no access allowed to dir "${name}"` });
+      return;
+    }
+    const files = new Map<number, string>();
+    const queue: number[] = [];
+    const waiters: (() => void)[] = [];
+    let finished = false;
+    let failure: Error | undefined;
+    const kick = () => {
+      for (const w of waiters.splice(0)) w();
+    };
+
+    call.on('data', (buf: Buffer) => {
+      let p: Packet;
+      try {
+        p = decodePacket(buf);
+      } catch (e) {
+        failure = e as Error;
+        finished = true;
+        kick();
+        return;
+      }
+      if (p.type === PacketType.REQ) {
+        queue.push(p.id);
+        kick();
+      } else if (p.type === PacketType.FIN) {
+        finished = true;
+        kick();
+        // The receiver has everything: answer FIN and end the RPC with OK.
+        void writePacket(call, { type: PacketType.FIN, id: 0 }).then(() => call.end());
+      } else if (p.type === PacketType.ERR) {
+        failure = new Error(`daemon reported: ${p.data?.toString() ?? 'error'}`);
+        finished = true;
+        kick();
+        call.end();
+      }
+    });
+    call.on('error', () => {
+      finished = true;
+      kick();
+    });
+    call.on('cancelled', () => {
+      finished = true;
+      kick();
+    });
+
+    const sendFile = async (id: number) => {
+      const path = files.get(id);
+      if (path === undefined) throw new Error(`daemon requested unknown file id ${id}`);
+      const fh = await open(path, 'r');
+      try {
+        for (;;) {
+          const buf = Buffer.allocUnsafe(CHUNK);
+          const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+          if (bytesRead === 0) break;
+          await writePacket(call, { type: PacketType.DATA, id, data: buf.subarray(0, bytesRead) });
+        }
+      } finally {
+        await fh.close();
+      }
+      await writePacket(call, { type: PacketType.DATA, id });
+    };
+
+    const worker = async () => {
+      while (!finished) {
+        const id = queue.shift();
+        if (id === undefined) {
+          await new Promise<void>((r) => waiters.push(r));
+          continue;
+        }
+        await sendFile(id);
+      }
+    };
+
+    try {
+      const workers = Array.from({ length: PARALLEL_FILES }, worker);
+      let id = 0;
+      for await (const e of walk(dir.path, {
+        include: metaValues(call.metadata, 'include-patterns'),
+        exclude: [...metaValues(call.metadata, 'exclude-patterns'), ...(dir.exclude ?? [])],
+        followPaths: metaValues(call.metadata, 'followpaths'),
+      })) {
+        if (finished) break;
+        if ((e.stat.mode & GoMode.Type) === 0) files.set(id, e.abs);
+        await writePacket(call, { type: PacketType.STAT, id: 0, stat: e.stat });
+        id++;
+      }
+      await writePacket(call, { type: PacketType.STAT, id: 0 });
+      await Promise.all(workers);
+      if (failure) throw failure;
+    } catch (e) {
+      finished = true;
+      kick();
+      const msg = `sending local dir "${name}" (${dir.path}): ${(e as Error).message}`;
+      try {
+        await writePacket(call, { type: PacketType.ERR, id: 0, data: Buffer.from(msg) });
+      } catch {
+        // The stream is already gone; the daemon reports the failure on its side.
+      }
+      call.emit('error', { code: grpc.status.UNKNOWN, details: msg });
+    }
+  }
+}
