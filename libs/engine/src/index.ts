@@ -43,3 +43,32 @@ export {
   WORKSPACE,
 } from './compile/compile.js';
 export { ConditionError, evaluateCondition } from './compile/cond.js';
+// LLB: plan → BuildKit graph.
+export {
+  BUILD_UID,
+  type BuildGraph,
+  buildGraph,
+  ENVIRONMENT_LOCAL,
+  type GraphOptions,
+  MELANGE_CACHE_DIR,
+  MELANGE_CACHE_ID,
+  placeholderEnvironment,
+  SOURCE_LOCAL,
+  type StepSecret,
+  shellQuote,
+  stepScript,
+} from './llb/graph.js';
+// Repositories: every config of a directory.
+export {
+  type CompileFileOptions,
+  type CompileOutcome,
+  compileRepository,
+  compileText,
+  configName,
+  defaultPipelineDirs,
+  listConfigs,
+  packageSourceDir,
+  type RepositoryCompileOptions,
+  type RepositorySummary,
+  readEnvFile,
+} from './repo.js';

@@ -1,0 +1,140 @@
+import { type Definition, llb, marshal, type State } from '@melange2/buildkit';
+import { archInfo } from '../compile/arch.js';
+import { type BuildPlan, OUTDIR, type PlanStep, WORKSPACE } from '../compile/compile.js';
+
+/** The local source name of the placeholder build environment (see {@link placeholderEnvironment}). */
+export const ENVIRONMENT_LOCAL = 'environment';
+/** The local source name of the package's source tree (melange's `--source-dir`). */
+export const SOURCE_LOCAL = 'source';
+/** Cache mount id of `/var/cache/melange`, shared by every build on a daemon. */
+export const MELANGE_CACHE_ID = 'melange-cache';
+export const MELANGE_CACHE_DIR = '/var/cache/melange';
+/** The build user melange adds to every build environment. */
+export const BUILD_UID = 1000;
+
+/** A secret given to every step: as an environment variable, a file, or both. */
+export interface StepSecret {
+  /** Session secret id. */
+  readonly id: string;
+  readonly env?: string;
+  readonly path?: string;
+  readonly optional?: boolean;
+}
+
+export interface GraphOptions {
+  /**
+   * The build environment's root filesystem. Until environments are assembled from APKs this is
+   * a placeholder: the contents of the local directory `environment`, copied (so the cache key
+   * is the content, not the session).
+   */
+  readonly environment?: State;
+  /** The source tree copied into /home/build (for example `llb.local('source')`); none by default. */
+  readonly source?: State;
+  readonly secrets?: readonly StepSecret[];
+}
+
+/** The compiled graph of one build: the Definition and the state whose contents are `melange-out/`. */
+export interface BuildGraph {
+  readonly definition: Definition;
+  /** The `melange-out` tree (one directory per package), as the export of the solve. */
+  readonly output: State;
+  readonly platform: llb.Platform;
+}
+
+/** Quotes a string for /bin/sh (single quotes; a quote becomes '\''). */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The script melange runs for a step: errexit, pipefail where the shell has it, create and enter
+ * the working directory, the step's `runs`, success.
+ */
+export function stepScript(step: Pick<PlanStep, 'runs' | 'workdir'>): string {
+  const wd = shellQuote(step.workdir);
+  return [
+    'set -e',
+    '(set -o pipefail) 2>/dev/null && set -o pipefail',
+    `[ -d ${wd} ] || mkdir -p ${wd}`,
+    `cd ${wd}`,
+    step.runs.endsWith('\n') ? step.runs.slice(0, -1) : step.runs,
+    'exit 0',
+  ].join('\n');
+}
+
+/** The placeholder environment: a content-hashed copy of the local directory `environment`. */
+export function placeholderEnvironment(): State {
+  return llb.scratch().file(llb.copy(llb.local(ENVIRONMENT_LOCAL), '/', '/', { copyDirContentsOnly: true }), {
+    customName: 'environment (placeholder)',
+  });
+}
+
+function userFor(runAs: string | undefined): string {
+  if (runAs === undefined || runAs === '' || runAs === 'build') return `${BUILD_UID}:${BUILD_UID}`;
+  if (runAs === 'root') return '0:0';
+  return runAs;
+}
+
+function sortedEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(env).sort()) out[k] = env[k]!;
+  return out;
+}
+
+/**
+ * Turns a build plan into LLB: environment → workspace (`/home/build` owned by the build user,
+ * the source tree copied in, one `melange-out/<pkg>` per package) → one exec per step → a
+ * scratch state holding only `melange-out/`.
+ */
+export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGraph {
+  const arch = archInfo(plan.arch);
+  const platform: llb.Platform = { os: 'linux', architecture: arch.go };
+  const owner = { user: BUILD_UID, group: BUILD_UID };
+  const env = options.environment ?? placeholderEnvironment();
+
+  let prep = llb
+    .mkdir(WORKSPACE, 0o755, { makeParents: true, chown: owner })
+    .mkdir('/tmp', 0o1777, { makeParents: true })
+    .mkdir(MELANGE_CACHE_DIR, 0o755, { makeParents: true, chown: owner })
+    .mkdir(OUTDIR, 0o755, { makeParents: true, chown: owner });
+  if (options.source)
+    prep = prep.copy(options.source, '/', WORKSPACE, { copyDirContentsOnly: true, chown: owner });
+  for (const p of plan.packages)
+    prep = prep.mkdir(`${OUTDIR}/${p}`, 0o755, { makeParents: true, chown: owner });
+  let state = env.file(prep, { customName: 'prepare workspace /home/build' });
+
+  const secretEnv = (options.secrets ?? [])
+    .filter((s) => s.env)
+    .map((s) => ({ id: s.id, name: s.env!, ...(s.optional ? { optional: true } : {}) }));
+  const secretMounts = (options.secrets ?? [])
+    .filter((s) => s.path)
+    .map((s) =>
+      llb.secret(s.path!, s.id, {
+        uid: BUILD_UID,
+        gid: BUILD_UID,
+        ...(s.optional ? { optional: true } : {}),
+      }),
+    );
+  const user = userFor(plan.environment.runAs);
+  for (const step of plan.steps) {
+    state = state
+      .run({
+        args: ['/bin/sh', '-c', stepScript(step)],
+        env: sortedEnv({ ...step.env, SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }),
+        // The script creates and enters the step's directory as the build user; a missing cwd
+        // would be created by the daemon as root and be unwritable.
+        cwd: WORKSPACE,
+        user,
+        mounts: [llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, { sharing: 'shared' }), ...secretMounts],
+        ...(secretEnv.length > 0 ? { secretEnv } : {}),
+        customName: step.name,
+        progressGroup: { id: step.context, name: step.context },
+      })
+      .root();
+  }
+
+  const output = llb
+    .scratch()
+    .file(llb.copy(state, OUTDIR, '/', { copyDirContentsOnly: true }), { customName: 'export melange-out' });
+  return { definition: marshal(output, { platform }), output, platform };
+}
