@@ -90,7 +90,7 @@ export function parseIndexText(text: string, where: string): IndexEntry[] {
     if (!cur.checksum || !cur.name || !cur.version) {
       bad(
         started,
-        `record ending at line ${line} lacks ${['C', 'P', 'V'].filter((k, i) => ![cur.checksum, cur.name, cur.version][i]).join(', ')}:`,
+        `record ending at line ${line} lacks ${['C', 'P', 'V'].filter((_k, i) => ![cur.checksum, cur.name, cur.version][i]).join(', ')}:`,
       );
     }
     out.push({

@@ -8,3 +8,5 @@ export * from './version.js';
 export * from './apkindex.js';
 export * from './fsutil.js';
 export * from './resolve.js';
+export * from './install.js';
+export * from './repository.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
-import { lstat, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -225,6 +225,7 @@ export async function packApk(opts: PackOptions): Promise<PackResult> {
   validatePackageInfo(opts.info, opts.output);
   const entries = opts.dir ? await walk(opts.dir) : [];
   const plan = planData(opts.dir ?? '', entries);
+  await mkdir(dirname(opts.output), { recursive: true });
   const dataTmp = tempPath(`${opts.output}.data`);
   try {
     const dh = createHash('sha256');

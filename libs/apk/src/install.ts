@@ -1,0 +1,506 @@
+/**
+ * Installing resolved packages: fetch into a content-addressed cache (keyed by `C:`), verify
+ * identity and datahash, extract each package into its own directory, and write the apk database
+ * (lib/apk/db, etc/apk) so `apk` run inside the result sees a consistent installation.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import {
+  chmod,
+  cp,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { formatIndexRecord, type IndexEntry } from './apkindex.js';
+import { ApkError } from './errors.js';
+import { tempPath, writeFileAtomic } from './fsutil.js';
+import type { Keyring } from './keys.js';
+import type { ScriptName } from './pack.js';
+import { type ApkHead, type DataEntry, readApkData, verifyApk } from './read.js';
+import { fetchToFile, formatRepositoryLine, packageLocation, type RepositorySpec } from './repository.js';
+import type { ResolvedPackage } from './resolve.js';
+import { encodeEntry, EOF_BLOCKS } from './tar.js';
+
+/** What the installed DB needs to know about one extracted entry. */
+export interface InstalledFile {
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'link';
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Hex SHA-1 (content, or link target for symlinks). */
+  sha1?: string;
+}
+
+export interface PackageManifest {
+  checksum: string;
+  name: string;
+  version: string;
+  replaces: string[];
+  replacesPriority?: number;
+  triggers: string[];
+  scripts: Partial<Record<ScriptName, string>>;
+  builddate?: number;
+  files: InstalledFile[];
+}
+
+const hexOf = (q1: string) => Buffer.from(q1.replace(/^Q1/, ''), 'base64').toString('hex');
+
+/** The cache key of a package: hex of its `C:` identity. */
+export function cacheKey(checksum: string): string {
+  if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum))
+    throw new ApkError('bad-index', `bad package checksum "${checksum}"`);
+  return hexOf(checksum);
+}
+
+function unsafe(pkg: string, entry: string, why: string): never {
+  throw new ApkError('unsafe-path', `${pkg}: entry "${entry}" ${why}; nothing was written outside the root`, {
+    pkg,
+    entry,
+  });
+}
+
+/** Rejects absolute names, `.`/`..` components, empty components and control characters. */
+export function checkEntryName(pkg: string, name: string): void {
+  if (name === '' || name.startsWith('/')) unsafe(pkg, name, 'is an absolute or empty path');
+  if (/[\x00-\x1f\x7f]/.test(name)) unsafe(pkg, name, 'contains control characters');
+  for (const c of name.split('/')) {
+    if (c === '..') unsafe(pkg, name, 'leads out of the root (..)');
+    if (c === '.' || c === '') unsafe(pkg, name, 'has an empty or "." component');
+  }
+}
+
+/** True when a relative symlink at `entry` pointing to `target` stays inside the root. */
+function symlinkStaysInside(entry: string, target: string): boolean {
+  if (target.startsWith('/')) return true;
+  const joined = posix.normalize(posix.join(posix.dirname(entry), target));
+  return joined !== '..' && !joined.startsWith('../');
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * Extracts a verified package's data member into `dest` (which must not exist yet); returns the
+ * installed-file list. Every name is checked first; nothing is written through a symlink.
+ */
+export async function extractPackage(head: ApkHead, dest: string): Promise<InstalledFile[]> {
+  const pkg = `${head.info.name}-${head.info.version}`;
+  const files: InstalledFile[] = [];
+  const symlinks = new Set<string>();
+  const regular = new Map<string, InstalledFile>();
+  const dirs: { abs: string; mtime: number }[] = [];
+  await mkdir(dest, { recursive: true });
+  const viaSymlink = (name: string) => {
+    let i = name.indexOf('/');
+    while (i >= 0) {
+      if (symlinks.has(name.slice(0, i))) return name.slice(0, i);
+      i = name.indexOf('/', i + 1);
+    }
+    return undefined;
+  };
+  await readApkData(head, async (e: DataEntry, content) => {
+    checkEntryName(pkg, e.name);
+    // apk skips top-level dot names in the data section.
+    if (e.name.startsWith('.')) {
+      for await (const _ of content);
+      return;
+    }
+    const through = viaSymlink(e.name);
+    if (through) unsafe(pkg, e.name, `goes through the symlink "${through}"`);
+    const abs = join(dest, e.name);
+    const existing = await lstat(abs).catch(() => undefined);
+    if (existing?.isSymbolicLink()) unsafe(pkg, e.name, 'would be written through a symlink');
+    const rec: InstalledFile = { path: e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid };
+    switch (e.type) {
+      case 'directory':
+        if (!existing) await mkdir(abs);
+        await chmod(abs, e.mode);
+        dirs.push({ abs, mtime: e.mtime });
+        break;
+      case 'symlink':
+        if (!symlinkStaysInside(e.name, e.linkname))
+          unsafe(pkg, e.name, `is a symlink to "${e.linkname}", outside the root`);
+        if (existing) await rm(abs, { recursive: true });
+        await symlink(e.linkname, abs);
+        symlinks.add(e.name);
+        rec.sha1 = e.sha1 ?? createHash('sha1').update(e.linkname).digest('hex');
+        rec.mode = 0o777;
+        break;
+      case 'link': {
+        checkEntryName(pkg, e.linkname);
+        const target = regular.get(e.linkname);
+        if (!target)
+          unsafe(
+            pkg,
+            e.name,
+            `is a hard link to "${e.linkname}", which is not an earlier file of the package`,
+          );
+        if (existing) await rm(abs);
+        await link(join(dest, e.linkname), abs);
+        if (target.sha1) rec.sha1 = target.sha1;
+        rec.type = 'file';
+        break;
+      }
+      case 'file': {
+        if (existing) await rm(abs, { recursive: true });
+        const h = createHash('sha1');
+        const out = createWriteStream(abs, { mode: e.mode & 0o777 });
+        await pipeline(
+          (async function* () {
+            for await (const c of content) {
+              h.update(c);
+              yield c;
+            }
+          })(),
+          out,
+        );
+        const sum = h.digest('hex');
+        if (e.sha1 && e.sha1 !== sum) {
+          throw new ApkError(
+            'file-checksum-mismatch',
+            `${pkg}: ${e.name}: content SHA-1 ${sum} ≠ recorded ${e.sha1}`,
+            {
+              pkg,
+              entry: e.name,
+            },
+          );
+        }
+        rec.sha1 = sum;
+        await chmod(abs, e.mode);
+        regular.set(e.name, rec);
+        break;
+      }
+    }
+    if (isRoot()) await lchown(abs, e.uid, e.gid);
+    if (e.type === 'symlink') await lutimes(abs, e.mtime, e.mtime);
+    else if (e.type !== 'directory') await utimes(abs, e.mtime, e.mtime);
+    files.push(rec);
+  });
+  for (const d of dirs.reverse()) await utimes(d.abs, d.mtime, d.mtime);
+  return files;
+}
+
+export interface CachedPackage {
+  entry: IndexEntry;
+  tag?: string;
+  /** The verified .apk in the cache. */
+  apk: string;
+  /** This package's files, extracted on their own (one BuildKit layer each). */
+  tree: string;
+  manifest: PackageManifest;
+}
+
+/**
+ * Fetches a package into `<cache>/apk/<key>.apk` unless present, verifies `C:` and datahash, and
+ * extracts it once into `<cache>/tree/<key>`. A corrupt download is fetched once more, then reported.
+ */
+export async function fetchAndExtract(
+  pkg: ResolvedPackage,
+  repos: readonly RepositorySpec[],
+  arch: string,
+  cacheDir: string,
+): Promise<CachedPackage> {
+  const key = cacheKey(pkg.entry.checksum);
+  const apk = join(cacheDir, 'apk', `${key}.apk`);
+  const tree = join(cacheDir, 'tree', key);
+  const manifestPath = join(cacheDir, 'tree', `${key}.json`);
+  const repo = repos[pkg.repository];
+  if (!repo) throw new ApkError('fetch-failed', `${pkg.entry.name}: repository #${pkg.repository} not given`);
+  const where = packageLocation(repo, arch, pkg.entry);
+  const base = { entry: pkg.entry, ...(pkg.tag !== undefined && { tag: pkg.tag }), apk, tree };
+  if (existsSync(manifestPath) && existsSync(tree) && existsSync(apk)) {
+    return { ...base, manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as PackageManifest };
+  }
+  let head: ApkHead | undefined;
+  for (let attempt = 0; !head; attempt++) {
+    if (attempt > 0 || !existsSync(apk)) await fetchToFile(where, apk);
+    try {
+      head = (await verifyApk(apk, { checksum: pkg.entry.checksum })).head;
+    } catch (e) {
+      await rm(apk, { force: true });
+      if (attempt >= 1 || !(e instanceof ApkError)) {
+        if (e instanceof ApkError) {
+          throw new ApkError(
+            e.code,
+            `${pkg.entry.name}-${pkg.entry.version} from ${where}: ${e.message} (after refetch)`,
+            {
+              pkg: pkg.entry.name,
+              file: where,
+            },
+          );
+        }
+        throw e;
+      }
+    }
+  }
+  const tmp = tempPath(tree);
+  let files: InstalledFile[];
+  try {
+    files = await extractPackage(head, tmp);
+    await rm(tree, { recursive: true, force: true });
+    await rename(tmp, tree);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const scripts: Partial<Record<ScriptName, string>> = {};
+  for (const [k, v] of Object.entries(head.scripts)) scripts[k as ScriptName] = v.toString('utf8');
+  const manifest: PackageManifest = {
+    checksum: pkg.entry.checksum,
+    name: head.info.name,
+    version: head.info.version,
+    replaces: head.info.replaces,
+    ...(head.info.replacesPriority !== undefined && { replacesPriority: head.info.replacesPriority }),
+    triggers: head.info.triggers,
+    scripts,
+    ...(head.info.builddate !== undefined && { builddate: head.info.builddate }),
+    files,
+  };
+  writeFileAtomic(manifestPath, JSON.stringify(manifest));
+  return { ...base, manifest };
+}
+
+const q1 = (hex: string) => `Q1${Buffer.from(hex, 'hex').toString('base64')}`;
+
+/** One installed-DB record: the index header, r/q/s, then F/M/R/a/Z per directory. */
+export function installedRecord(p: CachedPackage): string {
+  let s = formatIndexRecord(p.entry).slice(0, -1);
+  const m = p.manifest;
+  if (m.replaces.length) s += `r:${m.replaces.join(' ')}\n`;
+  if (m.replacesPriority) s += `q:${m.replacesPriority}\n`;
+  if (p.tag) s += `s:${p.tag}\n`;
+  const dirs = new Map<string, { dir?: InstalledFile; files: InstalledFile[] }>();
+  const dirOf = (path: string) => {
+    let d = dirs.get(path);
+    if (!d) {
+      d = { files: [] };
+      dirs.set(path, d);
+    }
+    return d;
+  };
+  for (const f of m.files) {
+    if (f.type === 'directory') dirOf(f.path).dir = f;
+    else dirOf(f.path.includes('/') ? f.path.slice(0, f.path.lastIndexOf('/')) : '').files.push(f);
+  }
+  for (const [path, d] of dirs) {
+    s += `F:${path}\n`;
+    if (d.dir && (d.dir.uid !== 0 || d.dir.gid !== 0 || d.dir.mode !== 0o755)) {
+      s += `M:${d.dir.uid}:${d.dir.gid}:${d.dir.mode.toString(8)}\n`;
+    }
+    for (const f of d.files) {
+      s += `R:${f.path.slice(f.path.lastIndexOf('/') + 1)}\n`;
+      const mode = f.type === 'symlink' ? 0o777 : f.mode;
+      if (f.uid !== 0 || f.gid !== 0 || mode !== 0o644) s += `a:${f.uid}:${f.gid}:${mode.toString(8)}\n`;
+      if (f.sha1) s += `Z:${q1(f.sha1)}\n`;
+    }
+  }
+  return `${s}\n`;
+}
+
+export interface DatabaseOptions {
+  world: readonly string[];
+  repositories: readonly RepositorySpec[];
+  arch: string;
+  keyring?: Keyring;
+}
+
+/**
+ * Writes `etc/apk/{world,repositories,arch,keys/}` and `<db>/{installed,lock,scripts.tar,triggers}`
+ * under `dir`. `<db>` is `lib/apk/db`, or `usr/lib/apk/db` when a package makes `lib` a symlink.
+ */
+export async function writeDatabase(
+  dir: string,
+  pkgs: readonly CachedPackage[],
+  opts: DatabaseOptions,
+): Promise<string> {
+  const libIsLink = pkgs.some((p) => p.manifest.files.some((f) => f.path === 'lib' && f.type === 'symlink'));
+  const db = libIsLink ? 'usr/lib/apk/db' : 'lib/apk/db';
+  await mkdir(join(dir, db), { recursive: true });
+  await mkdir(join(dir, 'etc/apk/keys'), { recursive: true });
+  writeFileAtomic(join(dir, db, 'installed'), pkgs.map(installedRecord).join(''));
+  writeFileAtomic(join(dir, db, 'lock'), '', 0o600);
+  const scripts: Buffer[] = [];
+  const triggers: string[] = [];
+  for (const p of pkgs) {
+    const m = p.manifest;
+    for (const [type, body] of Object.entries(m.scripts)) {
+      scripts.push(
+        encodeEntry(
+          {
+            name: `${m.name}-${m.version}.${m.checksum}.${type}`,
+            type: 'file',
+            mode: 0o755,
+            mtime: m.builddate ?? 0,
+          },
+          Buffer.from(body),
+        ),
+      );
+    }
+    if (m.triggers.length && m.scripts.trigger !== undefined)
+      triggers.push(`${m.checksum} ${m.triggers.join(' ')}\n`);
+  }
+  writeFileAtomic(join(dir, db, 'scripts.tar'), Buffer.concat([...scripts, EOF_BLOCKS]));
+  writeFileAtomic(join(dir, db, 'triggers'), triggers.join(''));
+  writeFileAtomic(
+    join(dir, 'etc/apk/world'),
+    [...opts.world]
+      .sort()
+      .map((w) => `${w}\n`)
+      .join(''),
+  );
+  writeFileAtomic(
+    join(dir, 'etc/apk/repositories'),
+    opts.repositories.map((r) => `${formatRepositoryLine(r)}\n`).join(''),
+  );
+  writeFileAtomic(join(dir, 'etc/apk/arch'), `${opts.arch}\n`);
+  for (const [name, k] of opts.keyring?.keys ?? [])
+    writeFileAtomic(join(dir, 'etc/apk/keys', name), k.pem, 0o644);
+  return db;
+}
+
+/**
+ * Resolves a relative path inside `root`, following symlinks the way a chroot would: absolute
+ * targets restart at `root`, and nothing can climb above it. Returns the real path under root.
+ */
+export async function resolveInRoot(root: string, rel: string): Promise<string> {
+  const parts = rel.split('/').filter((c) => c !== '' && c !== '.');
+  const stack: string[] = [];
+  let hops = 0;
+  while (parts.length) {
+    const c = parts.shift()!;
+    if (c === '..') {
+      stack.pop();
+      continue;
+    }
+    const st = await lstat(join(root, ...stack, c)).catch(() => undefined);
+    if (st?.isSymbolicLink()) {
+      if (++hops > 40)
+        throw new ApkError('unsafe-path', `${rel}: too many levels of symbolic links`, { entry: rel });
+      const t = await readlink(join(root, ...stack, c));
+      if (t.startsWith('/')) stack.length = 0;
+      parts.unshift(...t.split('/').filter((x) => x !== '' && x !== '.'));
+      continue;
+    }
+    stack.push(c);
+  }
+  return join(root, ...stack);
+}
+
+/**
+ * Copies package trees into one root in install order, applying apk's overwrite rules: a path owned
+ * by another package may be replaced only when the contents are identical, the origins match, or
+ * the new package `replaces` the old one.
+ */
+export async function mergeTrees(root: string, pkgs: readonly CachedPackage[]): Promise<void> {
+  const owner = new Map<string, { pkg: CachedPackage; sha1: string | undefined }>();
+  await mkdir(root, { recursive: true });
+  for (const p of pkgs) {
+    for (const f of p.manifest.files) {
+      const slash = f.path.lastIndexOf('/');
+      const parentRel = slash < 0 ? '' : f.path.slice(0, slash);
+      // Parents may be symlinks left by earlier packages (lib → usr/lib): follow them inside the root.
+      const abs = join(await resolveInRoot(root, parentRel), f.path.slice(slash + 1));
+      const src = join(p.tree, f.path);
+      if (f.type === 'directory') {
+        const st = await lstat(abs).catch(() => undefined);
+        if (st?.isSymbolicLink()) continue;
+        if (!st) {
+          await mkdir(abs);
+          await chmod(abs, f.mode);
+        }
+        continue;
+      }
+      const prev = owner.get(abs);
+      if (prev && prev.pkg !== p) {
+        if (prev.sha1 === f.sha1) continue;
+        const sameOrigin = p.entry.origin && p.entry.origin === prev.pkg.entry.origin;
+        if (!sameOrigin && !p.manifest.replaces.includes(prev.pkg.entry.name)) {
+          throw new ApkError(
+            'file-conflict',
+            `${p.entry.name}-${p.entry.version}: trying to overwrite ${f.path} owned by ${prev.pkg.entry.name}-${prev.pkg.entry.version}`,
+            { pkg: p.entry.name, entry: f.path },
+          );
+        }
+      }
+      const parent = await lstat(dirname(abs)).catch(() => undefined);
+      if (!parent?.isDirectory()) {
+        throw new ApkError(
+          'unsafe-path',
+          `${p.entry.name}: ${f.path}: parent is not a directory in the merged root`,
+          {
+            pkg: p.entry.name,
+            entry: f.path,
+          },
+        );
+      }
+      await rm(abs, { force: true, recursive: true });
+      if (f.type === 'symlink') await symlink(await readlink(src), abs);
+      else await cp(src, abs, { preserveTimestamps: true });
+      if (isRoot()) await lchown(abs, f.uid, f.gid);
+      owner.set(abs, { pkg: p, sha1: f.sha1 });
+    }
+  }
+}
+
+export interface InstallOptions {
+  packages: readonly ResolvedPackage[];
+  repositories: readonly RepositorySpec[];
+  arch: string;
+  world: readonly string[];
+  cacheDir: string;
+  /** Trusted keys, copied to etc/apk/keys. */
+  keyring?: Keyring;
+  /** Where the database layer goes (etc/apk, lib/apk/db); defaults to `<root>` when `root` is set. */
+  dbDir?: string;
+  /** Also materialise one merged root filesystem here. */
+  root?: string;
+  /** Parallel downloads (default 4). */
+  concurrency?: number;
+}
+
+export interface InstallResult {
+  packages: CachedPackage[];
+  dbDir?: string;
+  /** Path of the installed DB inside the db dir / root. */
+  dbPath: string;
+}
+
+/** Fetches, verifies and extracts every package, writes the database, optionally merges a root. */
+export async function installPackages(opts: InstallOptions): Promise<InstallResult> {
+  const out: CachedPackage[] = new Array(opts.packages.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < opts.packages.length; i = next++) {
+      out[i] = await fetchAndExtract(opts.packages[i]!, opts.repositories, opts.arch, opts.cacheDir);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, opts.packages.length) }, worker));
+  if (opts.root) await mergeTrees(opts.root, out);
+  const dbDir = opts.dbDir ?? opts.root;
+  let dbPath = 'lib/apk/db';
+  if (dbDir) {
+    dbPath = await writeDatabase(dbDir, out, {
+      world: opts.world,
+      repositories: opts.repositories,
+      arch: opts.arch,
+      ...(opts.keyring && { keyring: opts.keyring }),
+    });
+  }
+  for (const dir of opts.root ? [opts.root] : []) {
+    for (const d of ['tmp', 'proc', 'dev', 'var/cache/apk']) await mkdir(join(dir, d), { recursive: true });
+    await chmod(join(dir, 'tmp'), 0o1777);
+  }
+  await writeFile(join(opts.cacheDir, '.melange2-apk-cache'), '');
+  return { packages: out, ...(dbDir !== undefined && { dbDir }), dbPath };
+}

@@ -1,0 +1,139 @@
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { type IndexEntry, readIndexArchive } from './apkindex.js';
+import { ApkError } from './errors.js';
+import { withAtomicFile } from './fsutil.js';
+import type { Keyring } from './keys.js';
+import type { ResolverRepository } from './resolve.js';
+
+/** A repository root (local directory or http(s) base URL) holding `<arch>/APKINDEX.tar.gz`. */
+export interface RepositorySpec {
+  url: string;
+  /** `@tag` of a pinned repository. */
+  tag?: string;
+}
+
+/** Parses an /etc/apk/repositories line: `URL`, `@tag URL` (or `@tag=URL` on a command line). */
+export function parseRepositoryLine(line: string): RepositorySpec | undefined {
+  const s = line.trim();
+  if (!s || s.startsWith('#')) return undefined;
+  const m = /^@([A-Za-z0-9_.-]+)[\s=]+(\S+)$/.exec(s);
+  if (m) return { tag: m[1]!, url: m[2]! };
+  if (/\s/.test(s)) throw new ApkError('bad-index', `repository "${s}": expected URL or "@tag URL"`);
+  return { url: s };
+}
+
+export function formatRepositoryLine(r: RepositorySpec): string {
+  return r.tag ? `@${r.tag} ${r.url}` : r.url;
+}
+
+const isHttp = (u: string) => /^https?:\/\//.test(u);
+
+function localPath(u: string): string {
+  if (u.startsWith('file://')) return fileURLToPath(u);
+  return isAbsolute(u) ? u : resolve(u);
+}
+
+/** `<repo>/<arch>/<file>` as a URL or a path. */
+export function repoLocation(repo: RepositorySpec, arch: string, file: string): string {
+  const base = repo.url.replace(/\/+$/, '');
+  return isHttp(base) ? `${base}/${arch}/${encodeURIComponent(file)}` : `${localPath(base)}/${arch}/${file}`;
+}
+
+/** apk names packages `<P>-<V>.apk`; like apko, we look in the target arch's directory. */
+export function packageLocation(repo: RepositorySpec, arch: string, e: IndexEntry): string {
+  return repoLocation(repo, arch, `${e.name}-${e.version}.apk`);
+}
+
+export async function fetchBytes(location: string): Promise<Buffer> {
+  if (!isHttp(location)) {
+    try {
+      return await readFile(location);
+    } catch (e) {
+      throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    }
+  }
+  let res: Response;
+  try {
+    res = await fetch(location);
+  } catch (e) {
+    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+  }
+  if (!res.ok)
+    throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
+      file: location,
+    });
+  return Buffer.from(await res.arrayBuffer());
+}
+
+/** Copies or downloads `location` to `dest` atomically, streaming. */
+export async function fetchToFile(location: string, dest: string): Promise<void> {
+  await withAtomicFile(dest, async (tmp) => {
+    if (!isHttp(location)) {
+      const { createReadStream } = await import('node:fs');
+      await pipeline(createReadStream(location), createWriteStream(tmp)).catch((e: Error) => {
+        throw new ApkError('fetch-failed', `${location}: ${e.message}`, { file: location });
+      });
+      return;
+    }
+    let res: Response;
+    try {
+      res = await fetch(location);
+    } catch (e) {
+      throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    }
+    if (!res.ok || !res.body) {
+      throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
+        file: location,
+      });
+    }
+    await pipeline(
+      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+      createWriteStream(tmp),
+    );
+  });
+}
+
+export interface LoadedRepository extends ResolverRepository {
+  spec: RepositorySpec;
+  description: string;
+  signedBy?: string;
+}
+
+/**
+ * Fetches and verifies `<repo>/<arch>/APKINDEX.tar.gz`. A keyring is required unless
+ * `allowUntrusted` (then an unsigned index is accepted).
+ */
+export async function loadRepository(
+  spec: RepositorySpec,
+  arch: string,
+  opts: { keyring?: Keyring; allowUntrusted?: boolean } = {},
+): Promise<LoadedRepository> {
+  const loc = repoLocation(spec, arch, 'APKINDEX.tar.gz');
+  const buf = await fetchBytes(loc);
+  if (!opts.keyring && !opts.allowUntrusted) {
+    throw new ApkError('untrusted', `${loc}: no keyring given to verify the index (or allow untrusted)`, {
+      file: loc,
+    });
+  }
+  let r: ReturnType<typeof readIndexArchive>;
+  try {
+    r = readIndexArchive(buf, loc, opts.keyring ? { keyring: opts.keyring } : {});
+  } catch (e) {
+    if (opts.allowUntrusted && e instanceof ApkError && (e.code === 'unsigned' || e.code === 'untrusted')) {
+      r = readIndexArchive(buf, loc);
+    } else throw e;
+  }
+  return {
+    spec,
+    name: formatRepositoryLine(spec),
+    ...(spec.tag !== undefined && { tag: spec.tag }),
+    entries: r.index.entries,
+    description: r.index.description,
+    ...(r.signedBy !== undefined && { signedBy: r.signedBy }),
+  };
+}
