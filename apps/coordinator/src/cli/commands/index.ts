@@ -5,6 +5,7 @@ import { registerPlan } from './plan.js';
 import { registerIndex } from './apkindex.js';
 import { registerKeygen } from './keygen.js';
 import { registerPack } from './pack.js';
+import { registerResolve } from './resolve.js';
 import { registerSignIndex } from './sign-index.js';
 import { registerVerify } from './verify.js';
 
@@ -18,4 +19,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerIndex,
   registerSignIndex,
   registerVerify,
+  registerResolve,
 ];
