@@ -28,9 +28,9 @@ export function criticalPathPriorities(nodes: readonly CostNode[]): Map<string, 
     for (const d of n.deps) {
       if (!byId.has(d)) continue;
       count++;
-      let list = dependents.get(d);
-      if (!list) dependents.set(d, (list = []));
-      list.push(n.id);
+      const list = dependents.get(d);
+      if (list) list.push(n.id);
+      else dependents.set(d, [n.id]);
     }
     pendingDeps.set(n.id, count);
   }

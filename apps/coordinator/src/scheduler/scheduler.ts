@@ -67,9 +67,9 @@ export class Scheduler {
         unmet,
       });
       for (const d of unmet) {
-        let list = this.#dependents.get(d);
-        if (!list) this.#dependents.set(d, (list = []));
-        list.push(b.id);
+        const list = this.#dependents.get(d);
+        if (list) list.push(b.id);
+        else this.#dependents.set(d, [b.id]);
       }
     });
     const less =
