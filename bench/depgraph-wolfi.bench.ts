@@ -144,9 +144,7 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
       `${arch}${pipelineNeeds ? ' +pipeline-needs' : ''}: nodes ${b.nodes}, edges ${b.edges}, unresolved ${b.unresolved.length}, ` +
         `cycles ${b.cycles.map((c) => c.size).join(' + ')}, levels ${b.levels} (serial ${s.levels}, ${s.droppedEdges?.length} edges dropped), ` +
         `widest level ${b.maxWidth}, critical path ${b.criticalPath.length} (serial ${s.criticalPath.length})` +
-        (pipelineNeeds
-          ? `, uses: with no pipeline definition (no built-ins yet): ${g.unknownPipelines.size}`
-          : ''),
+        (pipelineNeeds ? `, uses: with no pipeline definition: ${g.unknownPipelines.size}` : ''),
     );
     if (!pipelineNeeds) {
       console.log(`  unresolved: ${b.unresolved.join(' ')}`);

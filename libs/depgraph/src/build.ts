@@ -1,5 +1,6 @@
 /** Scan result → per-arch graph, and the graph report the `graph` command prints. */
 import { shortestCycle } from './analysis.js';
+import { builtinPipelines } from './builtins.js';
 import { type BuildGraph, resolveGraph } from './graph.js';
 import { buildModel, type ConfigNode, type PipelineLookup } from './model.js';
 import type { RepoScan } from './scan.js';
@@ -10,7 +11,7 @@ export interface GraphOptions {
   arch: Arch;
   /** Add the `needs.packages` of every `uses:` pipeline to the build deps. */
   pipelineNeeds?: boolean;
-  /** melange's built-in pipelines, consulted after the repository's `pipelines/`. */
+  /** Built-in pipelines, consulted after the repository's `pipelines/`; default: libs/engine's. */
   builtinPipelines?: PipelineLookup;
 }
 
@@ -19,7 +20,7 @@ export function buildGraph(scan: Pick<RepoScan, 'configs' | 'pipelines'>, opts: 
     arch: opts.arch,
     pipelines: scan.pipelines,
     ...(opts.pipelineNeeds ? { pipelineNeeds: true } : {}),
-    ...(opts.builtinPipelines ? { builtinPipelines: opts.builtinPipelines } : {}),
+    ...(opts.pipelineNeeds ? { builtinPipelines: opts.builtinPipelines ?? builtinPipelines() } : {}),
   });
   return resolveGraph(opts.arch, model.nodes, {
     excluded: model.excluded,

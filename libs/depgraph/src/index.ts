@@ -20,6 +20,7 @@ export {
   type CycleReport,
   type CostOptions,
 } from './build.js';
+export { builtinPipelines } from './builtins.js';
 export { CACHE_FORMAT } from './cache.js';
 export { changedFiles, changedConfigs, ChangeDetectionError, type ChangedConfig } from './changes.js';
 export { evalCondition } from './condition.js';

@@ -53,7 +53,8 @@ export class ScanError extends Error {
   }
 }
 
-function listPipelines(dir: string, base: string, out: string[]): void {
+/** Every `*.yaml` under `dir`, relative to `base`, dotfiles skipped. */
+export function listPipelines(dir: string, base: string, out: string[]): void {
   let ents: import('node:fs').Dirent[];
   try {
     ents = readdirSync(dir, { withFileTypes: true });
