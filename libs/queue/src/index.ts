@@ -22,3 +22,4 @@ export {
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
+export { contextFromHeaders, traceHeaders } from './trace-context.js';

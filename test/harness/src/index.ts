@@ -109,3 +109,5 @@ export async function startDaemonSet(): Promise<DaemonAddresses & { stop(): Prom
   const [amd, arm, nats] = ok as [TestBuildkitd, TestBuildkitd, TestNats];
   return { buildkit: { x86_64: amd.address, aarch64: arm.address }, natsUrl: nats.url, stop: stopAll };
 }
+
+export { type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.js';
