@@ -59,7 +59,7 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
       workers: Number(workers),
     });
     lap('scan');
-    const g = dg.buildGraph(scan, { arch });
+    const g = dg.buildGraph(scan, { arch, cacheDir: cacheDir === '-' ? false : cacheDir });
     lap('graph');
     const { report } = dg.analyze(g, 'bootstrap');
     lap('analyze');
@@ -72,7 +72,7 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
     lap('scan');
     const files = dg.changedFiles(repo, 'HEAD');
     lap('git');
-    const g = dg.buildGraph(scan, { arch: 'x86_64' });
+    const g = dg.buildGraph(scan, { arch: 'x86_64', cacheDir });
     const changed = dg.changedConfigs(g.nodes, files);
     const plan = dg.planBuilds(g, { changed, policy: 'bootstrap' });
     lap('graph+plan');

@@ -59,8 +59,8 @@ describe('melange2-orch plan', () => {
       '--arch',
       'x86_64,aarch64',
     ]);
-    expect(text.out).toContain('plan for x86_64: 1 builds in 1 waves');
-    expect(text.out).toContain('plan for aarch64: 1 builds in 1 waves');
+    expect(text.out).toContain('plan for x86_64: 1 build in 1 wave');
+    expect(text.out).toContain('plan for aarch64: 1 build in 1 wave');
     expect(text.out).toContain('libfoo-2.0.1-r1  (changed)');
   });
 

@@ -1,6 +1,8 @@
 /** Scan result → per-arch graph, and the graph report the `graph` command prints. */
 import { shortestCycle } from './analysis.js';
-import { builtinPipelines } from './builtins.js';
+import { createHash } from 'node:crypto';
+import { builtinPipelineMap, builtinPipelines } from './builtins.js';
+import { openModelCache } from './model-cache.js';
 import { type BuildGraph, resolveGraph } from './graph.js';
 import { buildModel, type ConfigNode, type PipelineLookup } from './model.js';
 import type { RepoScan } from './scan.js';
@@ -13,15 +15,61 @@ export interface GraphOptions {
   pipelineNeeds?: boolean;
   /** Built-in pipelines, consulted after the repository's `pipelines/`; default: libs/engine's. */
   builtinPipelines?: PipelineLookup;
+  /**
+   * Where the model cache lives (as for the scan); `false` or absent computes every node. Not
+   * used with a custom `builtinPipelines` (its content cannot be keyed).
+   */
+  cacheDir?: string | false;
 }
 
-export function buildGraph(scan: Pick<RepoScan, 'configs' | 'pipelines'>, opts: GraphOptions): BuildGraph {
-  const model = buildModel(scan.configs, {
-    arch: opts.arch,
-    pipelines: scan.pipelines,
-    ...(opts.pipelineNeeds ? { pipelineNeeds: true } : {}),
-    ...(opts.pipelineNeeds ? { builtinPipelines: opts.builtinPipelines ?? builtinPipelines() } : {}),
-  });
+let builtinDigest: string | undefined;
+
+function pipelinesContext(scan: Pick<RepoScan, 'fileKeys'>, needs: boolean): string {
+  const h = createHash('sha1');
+  for (const [f, k] of [...scan.fileKeys].filter(([f]) => f.startsWith('pipelines/')).sort())
+    h.update(`${f}\0${k}\0`);
+  if (needs) {
+    builtinDigest ??= createHash('sha1')
+      .update(JSON.stringify([...builtinPipelineMap()]))
+      .digest('base64');
+    h.update(builtinDigest);
+  }
+  return h.digest('base64');
+}
+
+export function buildGraph(
+  scan: Pick<RepoScan, 'configs' | 'pipelines'> & Partial<Pick<RepoScan, 'root' | 'fileKeys'>>,
+  opts: GraphOptions,
+): BuildGraph {
+  const needs = opts.pipelineNeeds ?? false;
+  const cache =
+    opts.cacheDir && scan.root && scan.fileKeys && !opts.builtinPipelines
+      ? openModelCache(
+          opts.cacheDir,
+          scan.root,
+          `${opts.arch}${needs ? '.needs' : ''}`,
+          pipelinesContext({ fileKeys: scan.fileKeys }, needs),
+          scan.fileKeys,
+        )
+      : undefined;
+  const model = buildModel(
+    scan.configs,
+    {
+      arch: opts.arch,
+      pipelines: scan.pipelines,
+      ...(needs
+        ? { pipelineNeeds: true, builtinPipelines: opts.builtinPipelines ?? builtinPipelines() }
+        : {}),
+    },
+    cache,
+  );
+  if (cache) {
+    try {
+      cache.save();
+    } catch {
+      // A read-only cache directory only costs the next run its speed.
+    }
+  }
   return resolveGraph(opts.arch, model.nodes, {
     excluded: model.excluded,
     problems: model.problems,

@@ -12,7 +12,8 @@ import type { RawPipeline } from './types.js';
 
 const loaded = new Map<string, Map<string, RawPipeline>>();
 
-export function builtinPipelines(dir: string = BUILTIN_PIPELINE_DIR): PipelineLookup {
+/** The built-in pipelines by `uses:` name. */
+export function builtinPipelineMap(dir: string = BUILTIN_PIPELINE_DIR): ReadonlyMap<string, RawPipeline> {
   let m = loaded.get(dir);
   if (!m) {
     m = new Map();
@@ -26,6 +27,10 @@ export function builtinPipelines(dir: string = BUILTIN_PIPELINE_DIR): PipelineLo
     }
     loaded.set(dir, m);
   }
-  const map = m;
+  return m;
+}
+
+export function builtinPipelines(dir: string = BUILTIN_PIPELINE_DIR): PipelineLookup {
+  const map = builtinPipelineMap(dir);
   return (name) => map.get(name);
 }

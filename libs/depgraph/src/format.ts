@@ -99,7 +99,9 @@ export function formatProblem(p: ScanProblem | ModelProblem): string {
 
 export function planText(p: Plan): string {
   const out: string[] = [];
-  out.push(`plan for ${p.arch}: ${p.total} builds in ${p.waves.length} waves (cycle policy ${p.policy})`);
+  out.push(
+    `plan for ${p.arch}: ${p.total} build${p.total === 1 ? '' : 's'} in ${p.waves.length} wave${p.waves.length === 1 ? '' : 's'} (cycle policy ${p.policy})`,
+  );
   if (p.upToDate.length > 0) out.push(`  already published (skipped): ${p.upToDate.length}`);
   p.waves.forEach((w, i) => {
     out.push(`wave ${i + 1} (${w.length}):`);

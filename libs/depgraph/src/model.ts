@@ -282,14 +282,47 @@ export function modelConfig(
   };
 }
 
-export function buildModel(configs: readonly RawConfig[], opts: ModelOptions): ModelResult {
+/** One config's modelling outcome, as the model cache stores it. */
+export interface ModelEntry {
+  node: ConfigNode;
+  problems: ModelProblem[];
+  /** `uses:` names that resolved to no pipeline. */
+  unknown: string[];
+}
+
+/** Remembered outcomes by a key that covers everything the outcome depends on (see build.ts). */
+export interface ModelMemo {
+  keyOf(c: RawConfig): string | undefined;
+  get(key: string): ModelEntry | undefined;
+  set(key: string, e: ModelEntry): void;
+}
+
+export function buildModel(configs: readonly RawConfig[], opts: ModelOptions, memo?: ModelMemo): ModelResult {
   const problems: ModelProblem[] = [];
   const unknownPipelines = new Map<string, string[]>();
   const nodes: ConfigNode[] = [];
   const excluded: string[] = [];
   for (const c of configs) {
-    if (!targetsArch(c, opts.arch)) excluded.push(c.name);
-    else nodes.push(modelConfig(c, opts, problems, unknownPipelines));
+    if (!targetsArch(c, opts.arch)) {
+      excluded.push(c.name);
+      continue;
+    }
+    const key = memo?.keyOf(c);
+    let e = key === undefined ? undefined : memo!.get(key);
+    if (!e) {
+      const own: ModelProblem[] = [];
+      const unknown = new Map<string, string[]>();
+      const node = modelConfig(c, opts, own, unknown);
+      e = { node, problems: own, unknown: [...unknown.keys()] };
+      if (key !== undefined) memo!.set(key, e);
+    }
+    nodes.push(e.node);
+    for (const p of e.problems) problems.push(p);
+    for (const u of e.unknown) {
+      const l = unknownPipelines.get(u);
+      if (l) l.push(c.name);
+      else unknownPipelines.set(u, [c.name]);
+    }
   }
   return { nodes, excluded, problems, unknownPipelines };
 }

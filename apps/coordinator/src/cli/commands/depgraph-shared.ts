@@ -72,6 +72,11 @@ export interface ScanCliOptions {
   workers?: string;
 }
 
+/** The cache directory the options ask for, or false for --no-cache. */
+export function cacheDirOf(o: ScanCliOptions): string | false {
+  return o.cache ? (o.cacheDir ?? '.melange2/cache') : false;
+}
+
 export async function scanForCli(repo: string, o: ScanCliOptions): Promise<RepoScan> {
   let workers: number | undefined;
   if (o.workers !== undefined) {
@@ -81,7 +86,7 @@ export async function scanForCli(repo: string, o: ScanCliOptions): Promise<RepoS
   }
   try {
     const scan = await scanRepository(repo, {
-      cacheDir: o.cache ? (o.cacheDir ?? '.melange2/cache') : false,
+      cacheDir: cacheDirOf(o),
       ...(workers !== undefined ? { workers } : {}),
     });
     // A broken config is reported and left out; the graph goes on without it.

@@ -1,6 +1,7 @@
 import { analyze, buildGraph, graphDot, graphJson, graphText } from '@melange2/depgraph';
 import type { Command } from 'commander';
 import {
+  cacheDirOf,
   parseArchList,
   parseFormat,
   parsePolicy,
@@ -42,7 +43,11 @@ export function registerGraph(program: Command): void {
       const policy = parsePolicy(o.cyclePolicy) ?? 'bootstrap';
       const durations = readDurations(o.durations);
       const scan = await scanForCli(repo, o);
-      const g = buildGraph(scan, { arch: arch!, pipelineNeeds: o.pipelineNeeds ?? false });
+      const g = buildGraph(scan, {
+        arch: arch!,
+        pipelineNeeds: o.pipelineNeeds ?? false,
+        cacheDir: cacheDirOf(o),
+      });
       const { report, schedule } = analyze(g, policy, {
         ...(durations ? { durations } : {}),
         ...(o.resources ? { useResources: true } : {}),

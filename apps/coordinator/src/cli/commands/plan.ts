@@ -13,6 +13,7 @@ import {
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
 import {
+  cacheDirOf,
   parseArchList,
   parseFormat,
   parsePolicy,
@@ -92,7 +93,11 @@ export function registerPlan(program: Command): void {
       }
       const plans: Plan[] = [];
       for (const arch of arches) {
-        const g = buildGraph(scan, { arch, pipelineNeeds: o.pipelineNeeds ?? false });
+        const g = buildGraph(scan, {
+          arch,
+          pipelineNeeds: o.pipelineNeeds ?? false,
+          cacheDir: cacheDirOf(o),
+        });
         const changed: ChangedConfig[] | undefined = files ? changedConfigs(g.nodes, files) : undefined;
         plans.push(
           planBuilds(g, {
