@@ -55,7 +55,8 @@ export interface CompileFileOptions {
   readonly arch: string;
   readonly resolver: PipelineResolver;
   readonly parse?: ParseOptions;
-  readonly graph?: GraphOptions;
+  /** Graph options, or a function of the plan (to pick a source tree by package name). */
+  readonly graph?: GraphOptions | ((plan: BuildPlan) => GraphOptions);
   readonly buildOptions?: readonly string[];
   readonly sourceDateEpoch?: number;
 }
@@ -70,7 +71,8 @@ export function compileText(text: string, file: string, options: CompileFileOpti
       ...(options.buildOptions ? { buildOptions: options.buildOptions } : {}),
       ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
     });
-    return { status: 'compiled', file, plan, graph: buildGraph(plan, options.graph) };
+    const g = typeof options.graph === 'function' ? options.graph(plan) : options.graph;
+    return { status: 'compiled', file, plan, graph: buildGraph(plan, g) };
   } catch (e) {
     if (e instanceof NotForArchError) return { status: 'skipped', file, reason: e.message };
     if (e instanceof ConfigError) return { status: 'failed', file, reason: e.message, diagnostics: e.errors };

@@ -138,8 +138,9 @@ function diag(
   path: YamlPath,
   message: string,
   severity: 'error' | 'warning' = 'error',
+  needle?: string,
 ): Diagnostic {
-  const { line, column } = positions(loc.text).locate(path);
+  const { line, column } = positions(loc.text).locate(path, false, needle);
   return { severity, file: loc.file, path, message, line, column };
 }
 
@@ -202,13 +203,13 @@ interface NodeState {
 
 /** Compiles one pipeline node and its children; returns whether it ran (its `if:` held). */
 function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boolean {
-  const fail = (path: YamlPath, message: string): never => {
+  const fail = (path: YamlPath, message: string, needle?: string): never => {
     const where = loc.file === ctx.root.file ? '' : ` (in ${loc.file})`;
     // Report at the config step the user wrote; mention the pipeline file when it is elsewhere.
     const d =
       loc.file === ctx.root.file
-        ? diag(loc, [...loc.path, ...path], message)
-        : diag(ctx.root, ctx.root.path, `${message}${where}${describeAt(loc, path)}`);
+        ? diag(loc, [...loc.path, ...path], message, 'error', needle)
+        : diag(ctx.root, ctx.root.path, `${message}${where}${describeAt(loc, path, needle)}`);
     ctx.errors.push(d);
     throw new StepFailure(message);
   };
@@ -279,8 +280,9 @@ function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boo
       return substituteStrict(text, scope);
     } catch (e) {
       if (e instanceof UnknownVariableError) {
-        if (at === defLoc && def) fail([], `${e.message}${describeAt(at, path)}`);
-        fail(path, e.message);
+        const needle = `\${{${e.key}`;
+        if (at === defLoc && def) fail([], `variable ${e.key} not defined${describeAt(at, path, needle)}`);
+        fail(path, `variable ${e.key} not defined`, needle);
       }
       throw e;
     }
@@ -346,9 +348,9 @@ function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boo
   return true;
 }
 
-function describeAt(loc: Loc, path: YamlPath): string {
+function describeAt(loc: Loc, path: YamlPath, needle?: string): string {
   const full = [...loc.path, ...path];
-  const { line, column } = positions(loc.text).locate(full);
+  const { line, column } = positions(loc.text).locate(full, false, needle);
   return ` at ${loc.file}:${line}:${column}`;
 }
 

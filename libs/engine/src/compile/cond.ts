@@ -18,6 +18,8 @@ export class ConditionError extends Error {
 /** Resolves a `${{name}}` in an expression; undefined for an unknown name (an error). */
 export type Lookup = (name: string) => string | undefined;
 
+const REF = /\$\{\{ *([A-Za-z0-9._-]+) *\}\}/g;
+
 class Parser {
   pos = 0;
   constructor(
@@ -51,7 +53,8 @@ class Parser {
       }
       if (this.pos >= s.length) this.fail('unterminated string literal', start);
       this.pos++;
-      return out;
+      // A reference left inside a literal (`"${{build.arch}}" == "x86_64"`) means its value.
+      return out.includes('${{') ? out.replace(REF, (w, k: string) => this.lookup(k) ?? w) : out;
     }
     if (s.startsWith('${{', this.pos)) {
       const start = this.pos;

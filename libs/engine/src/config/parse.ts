@@ -1,6 +1,6 @@
 import { ConfigError, type Diagnostic, type YamlPath } from './diagnostics.js';
 import { configSchema, decode, type Finding } from './schema.js';
-import { referencedKeys, substitute } from './substitute.js';
+import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
   Configuration,
   Copyright,
@@ -116,7 +116,6 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
     err(['var-transforms', e.index, e.field], e.reason);
     throw fail();
   }
-  const s = (t: string | undefined) => (t === undefined ? undefined : substitute(t, base));
 
   const config = {
     ...cfg,
@@ -147,7 +146,6 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
       config.subpackages.push({ ...substituteSubpackage(sp, vars), sourceIndex: i, rangeKey: key });
     }
   });
-  void s;
 
   // Environment: --env-file under the YAML, then melange's defaults where still empty.
   const env: Record<string, string> = {};
@@ -289,7 +287,7 @@ export function substitutePipeline(p: Pipeline, vars: StrMap): Pipeline {
     runs: sStr(p.runs, vars),
     pipeline: p.pipeline?.map((c) => substitutePipeline(c, vars)),
     needs: p.needs ? { packages: sList(p.needs.packages, vars) ?? [] } : undefined,
-    if: sStr(p.if, vars),
+    if: p.if === undefined ? undefined : substituteCondition(p.if, vars),
     'working-directory': sStr(p['working-directory'], vars),
     environment: sMap(p.environment, vars),
   });
@@ -388,7 +386,7 @@ function substituteTest(t: Test | undefined, vars: StrMap): Test | undefined {
 function substituteSubpackage(sp: Subpackage, vars: StrMap): Subpackage {
   return strip({
     ...sp,
-    if: sStr(sp.if, vars),
+    if: sp.if === undefined ? undefined : substituteCondition(sp.if, vars),
     name: substitute(sp.name, vars),
     pipeline: sp.pipeline?.map((p) => substitutePipeline(p, vars)),
     dependencies: substituteDeps(sp.dependencies, vars),

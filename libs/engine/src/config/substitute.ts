@@ -52,3 +52,50 @@ export function referencedKeys(text: string): string[] {
   if (!text.includes('${{')) return [];
   return Array.from(text.matchAll(REF), (m) => m[1]!);
 }
+
+/**
+ * Substitution for `if:` expressions: a reference inside a quoted literal is replaced by its
+ * value, one outside quotes by a quoted literal, so `${{package.name}} == 'foo'` stays an
+ * expression. (melange replaces parse-time variables unquoted there, which turns such a
+ * condition into a syntax error; `'"${{range.key}}" == ""'`, which Wolfi uses, works either way.)
+ */
+export function substituteCondition(text: string, vars: Readonly<Record<string, string>>): string {
+  if (!text.includes('${{')) return text;
+  let out = '';
+  let quote: string | undefined;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (quote === undefined && text.startsWith('${{', i)) {
+      REF.lastIndex = i;
+      const m = REF.exec(text);
+      if (m && m.index === i) {
+        const v = Object.hasOwn(vars, m[1]!) ? vars[m[1]!] : undefined;
+        out += v === undefined ? m[0] : `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+        i += m[0].length;
+        continue;
+      }
+    }
+    if (quote !== undefined && c === '\\' && i + 1 < text.length) {
+      out += c + text[i + 1]!;
+      i += 2;
+      continue;
+    }
+    if (quote === undefined && (c === "'" || c === '"')) quote = c;
+    else if (c === quote) quote = undefined;
+    if (quote !== undefined && text.startsWith('${{', i)) {
+      // Inside a literal: the value as text.
+      REF.lastIndex = i;
+      const m = REF.exec(text);
+      if (m && m.index === i) {
+        const v = Object.hasOwn(vars, m[1]!) ? vars[m[1]!] : undefined;
+        out += v === undefined ? m[0] : v;
+        i += m[0].length;
+        continue;
+      }
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}

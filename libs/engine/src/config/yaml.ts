@@ -53,11 +53,23 @@ export class PositionIndex {
   private readonly doc;
   private readonly lines = new LineCounter();
 
-  constructor(text: string) {
+  constructor(private readonly text: string) {
     this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: false });
   }
 
-  locate(path: YamlPath, keyOf = false): { line: number; column: number } {
+  locate(path: YamlPath, keyOf = false, needle?: string): { line: number; column: number } {
+    const { offset, end } = this.find(path, keyOf);
+    let at = offset;
+    if (needle !== undefined) {
+      // Point at the text itself (a `${{…}}` inside a multi-line `runs`), when it is there.
+      const i = this.text.indexOf(needle, offset);
+      if (i >= 0 && i < end) at = i;
+    }
+    const pos = this.lines.linePos(at);
+    return { line: pos.line, column: pos.col };
+  }
+
+  private find(path: YamlPath, keyOf: boolean): { offset: number; end: number } {
     let node: Node | null = this.doc.contents as Node | null;
     let offset = node?.range?.[0] ?? 0;
     for (let i = 0; i < path.length && node; i++) {
@@ -83,7 +95,6 @@ export class PositionIndex {
         offset = item.range?.[0] ?? offset;
       } else break;
     }
-    const pos = this.lines.linePos(offset);
-    return { line: pos.line, column: pos.col };
+    return { offset, end: node?.range?.[2] ?? offset };
   }
 }

@@ -1,0 +1,187 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, relative } from 'node:path';
+import {
+  ApkError,
+  type CachedPackage,
+  fetchBytes,
+  installPackages,
+  Keyring,
+  type LoadedRepository,
+  loadRepository,
+  parseRepositoryLine,
+  publicPemOf,
+  type RepositorySpec,
+  repoLocation,
+  resolveWorld,
+  type SigningKey,
+} from '@melange2/apk';
+
+/** Why an environment could not be made; raised before BuildKit is called. */
+export class EnvironmentError extends Error {
+  override readonly name = 'EnvironmentError';
+  constructor(
+    readonly reason: 'repository' | 'keyring' | 'signature' | 'unsatisfiable' | 'fetch',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface EnvironmentRequest {
+  readonly arch: string;
+  /** The world: package names and constraints (`busybox`, `so:libc.so.6`, `foo>=1`). */
+  readonly packages: readonly string[];
+  /**
+   * Repositories in priority order: the local output repository first, then `--repository-append`,
+   * then the config's. A local directory without `<arch>/APKINDEX.tar.gz` is skipped (nothing
+   * built there yet); any other unreadable repository fails.
+   */
+  readonly repositories: readonly string[];
+  /** Public key files, directories or URLs (`--keyring-append`, the config's `keyring`). */
+  readonly keyring: readonly string[];
+  /** Our signing key: its public half is trusted (the local repository is signed with it). */
+  readonly signingKey?: SigningKey;
+  /** Content-addressed package cache (`apk/`, `tree/`): extracted trees are reused across builds. */
+  readonly cacheDir: string;
+}
+
+/** A file of the generated layer (installed database, accounts), relative to `/`. */
+export interface GeneratedFile {
+  readonly path: string;
+  readonly mode: number;
+  readonly data: Buffer;
+}
+
+export interface ResolvedEnvironment {
+  readonly arch: string;
+  /** Install order: every package after its dependencies. */
+  readonly packages: readonly CachedPackage[];
+  readonly repositories: readonly RepositorySpec[];
+  readonly keyring: Keyring;
+  /** The apk database files (lib/apk/db/*, etc/apk/*), to go into the generated layer. */
+  readonly database: readonly GeneratedFile[];
+}
+
+const isUrl = (s: string) => /^https?:\/\//.test(s);
+
+async function loadKeyring(paths: readonly string[], signingKey: SigningKey | undefined): Promise<Keyring> {
+  const kr = new Keyring();
+  if (signingKey) kr.add(signingKey.publicName, publicPemOf(signingKey));
+  for (const p of paths) {
+    try {
+      if (isUrl(p)) {
+        kr.add(basename(new URL(p).pathname), (await fetchBytes(p)).toString('utf8'));
+        continue;
+      }
+      for (const [name, k] of Keyring.load([p]).keys) kr.add(name, k.pem);
+    } catch (e) {
+      throw new EnvironmentError('keyring', `keyring ${p}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return kr;
+}
+
+function dedupeRepos(lines: readonly string[]): RepositorySpec[] {
+  const seen = new Set<string>();
+  const out: RepositorySpec[] = [];
+  for (const l of lines) {
+    let spec: RepositorySpec | undefined;
+    try {
+      spec = parseRepositoryLine(l);
+    } catch (e) {
+      throw new EnvironmentError('repository', (e as Error).message, { cause: e });
+    }
+    if (!spec) continue;
+    const key = `${spec.tag ?? ''} ${spec.url.replace(/\/+$/, '')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(spec);
+  }
+  return out;
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const rec = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await rec(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  await rec(dir);
+  return out.sort();
+}
+
+/**
+ * Resolves and fetches a build environment with libs/apk: keys, repository indexes (verified),
+ * the world resolved, every package verified and extracted once into the cache, and the apk
+ * database written. Every failure is an {@link EnvironmentError} naming its cause.
+ */
+export async function resolveEnvironment(req: EnvironmentRequest): Promise<ResolvedEnvironment> {
+  const keyring = await loadKeyring(req.keyring, req.signingKey);
+  const specs: RepositorySpec[] = [];
+  const loaded: LoadedRepository[] = [];
+  for (const spec of dedupeRepos(req.repositories)) {
+    const local = !isUrl(spec.url);
+    if (local && !existsSync(repoLocation(spec, req.arch, 'APKINDEX.tar.gz'))) continue;
+    try {
+      loaded.push(await loadRepository(spec, req.arch, { keyring }));
+      specs.push(spec);
+    } catch (e) {
+      if (e instanceof ApkError) {
+        const reason =
+          e.code === 'fetch-failed'
+            ? 'repository'
+            : ['bad-signature', 'untrusted', 'unsigned'].includes(e.code)
+              ? 'signature'
+              : 'repository';
+        throw new EnvironmentError(reason, `repository ${spec.url} (${req.arch}): ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+  let resolution: ReturnType<typeof resolveWorld>;
+  try {
+    resolution = resolveWorld({ repositories: loaded, world: req.packages, arch: req.arch });
+  } catch (e) {
+    if (e instanceof ApkError)
+      throw new EnvironmentError(
+        'unsatisfiable',
+        `cannot resolve the environment for ${req.arch} (${req.packages.join(' ')}) from ${specs.map((s) => s.url).join(', ') || 'no repositories'}: ${e.message}`,
+        { cause: e },
+      );
+    throw e;
+  }
+  const dbDir = await mkdtemp(join(tmpdir(), 'm2-envdb-'));
+  try {
+    const result = await installPackages({
+      packages: resolution.packages,
+      repositories: specs,
+      arch: req.arch,
+      world: req.packages,
+      cacheDir: req.cacheDir,
+      keyring,
+      dbDir,
+    });
+    const database: GeneratedFile[] = [];
+    for (const f of await listFiles(dbDir)) {
+      const rel = relative(dbDir, f);
+      database.push({ path: rel, mode: rel.endsWith('/lock') ? 0o600 : 0o644, data: await readFile(f) });
+    }
+    return { arch: req.arch, packages: result.packages, repositories: specs, keyring, database };
+  } catch (e) {
+    if (e instanceof ApkError)
+      throw new EnvironmentError(
+        e.code.includes('signature') || e.code.includes('mismatch') ? 'signature' : 'fetch',
+        `environment for ${req.arch}: ${e.message}`,
+        { cause: e },
+      );
+    throw e;
+  } finally {
+    await rm(dbDir, { recursive: true, force: true });
+  }
+}

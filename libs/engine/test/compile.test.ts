@@ -1,0 +1,203 @@
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_PIPELINE_DIR, DEFAULT_PATH, evaluateCondition, PipelineResolver } from '../src/index.js';
+import { compiled, repo } from './helpers.js';
+
+const stepRuns = (file: string, arch = 'x86_64') =>
+  compiled(`${repo}/${file}`, arch).plan.steps.map((s) => s.runs.trim());
+
+describe('substitutions', () => {
+  it('resolves every package, targets, context, build, host and vars variable', () => {
+    const { plan } = compiled(`${repo}/substitutions.yaml`);
+    expect(plan.steps[0]!.runs.trim().split('\n')).toEqual([
+      'echo name=subst version=1.2.3 epoch=4',
+      'echo full=1.2.3-r4 desc="every substitution variable"',
+      'echo destdir=/home/build/melange-out/subst contextdir=/home/build/melange-out/subst outdir=/home/build/melange-out',
+      'echo context=subst arch=x86_64 goarch=amd64',
+      'echo vars=hello 3.10 mm=1.2 mmu=1_2',
+      'echo host=x86_64-pc-linux-gnu rust=x86_64-unknown-linux-gnu doc=/home/build/melange-out/subst-doc',
+    ]);
+    // Subpackage pipelines have their own contextdir, subpkgdir and context name.
+    expect(plan.steps[1]!.runs.trim()).toBe(
+      'echo sub=/home/build/melange-out/subst-doc ctx=/home/build/melange-out/subst-doc name=subst-doc subst-doc',
+    );
+    expect(plan.steps[1]!.context).toBe('subst-doc');
+  });
+
+  it('uses Go names for build.goarch and the arch triplets on aarch64', () => {
+    const lines = stepRuns('substitutions.yaml', 'aarch64')[0]!.split('\n');
+    expect(lines[3]).toBe('echo context=subst arch=aarch64 goarch=arm64');
+    expect(lines[5]).toMatch(/^echo host=aarch64-unknown-linux-gnu rust=aarch64-unknown-linux-gnu /);
+  });
+
+  it('substitutes environment packages and keeps "3.10" a string', () => {
+    const { plan } = compiled(`${repo}/substitutions.yaml`);
+    expect(plan.environment.packages).toEqual(['busybox', 'python-3.10']);
+    expect(plan.environment.env).toMatchObject({
+      FOO: 'bar',
+      HOME: '/home/build',
+      GOMODCACHE: '/var/cache/melange/gomodcache',
+    });
+    expect(plan.steps[0]!.env).toMatchObject({ FOO: 'bar', PATH: DEFAULT_PATH });
+  });
+});
+
+describe('ranges', () => {
+  it('expands one subpackage per data item in sorted key order, keys as strings', () => {
+    const { plan } = compiled(`${repo}/ranges.yaml`);
+    expect(plan.packages).toEqual(['ranges', 'py3.10-ranges', 'py3.12-ranges', 'py3.9-ranges']);
+    expect(plan.steps.map((s) => s.runs)).toEqual([
+      'echo main',
+      'echo key=3.10 value=310 dir=/home/build/melange-out/py3.10-ranges',
+      'echo key=3.12 value=312 dir=/home/build/melange-out/py3.12-ranges',
+      'echo only-on-3.12',
+      'echo key=3.9 value=39 dir=/home/build/melange-out/py3.9-ranges',
+    ]);
+  });
+});
+
+describe('conditions', () => {
+  it('evaluates if: per arch at compile time, skipping steps, children and subpackages', () => {
+    expect(stepRuns('conditions.yaml', 'x86_64')).toEqual([
+      'echo on-x86',
+      'echo either',
+      'echo x86 subpackage',
+      'echo fetching',
+    ]);
+    expect(stepRuns('conditions.yaml', 'aarch64')).toEqual([
+      'echo on-arm',
+      'echo not-x86',
+      'echo either',
+      'echo child-of-arm-parent',
+    ]);
+    const arm = compiled(`${repo}/conditions.yaml`, 'aarch64').plan;
+    expect(arm.packages).toEqual(['conditions']);
+    expect(arm.skippedSubpackages).toEqual(['conditions-x86-only']);
+  });
+
+  it('combines && and || left to right with parentheses, as melange does', () => {
+    const t = "'a' == 'a'";
+    const f = "'a' == 'b'";
+    expect(evaluateCondition(`${t} || ${f} && ${f}`)).toBe(false); // (t || f) && f
+    expect(evaluateCondition(`${t} || (${f} && ${f})`)).toBe(true);
+    expect(evaluateCondition(`\${{x}} != "y"`, (k) => (k === 'x' ? 'z' : undefined))).toBe(true);
+    expect(() => evaluateCondition(`\${{nope}} == 'x'`, () => undefined)).toThrow(
+      /variable nope not defined/,
+    );
+  });
+});
+
+describe('nested pipelines, inputs, working-directory, environment', () => {
+  const { plan } = compiled(`${repo}/nested.yaml`);
+  const byRuns = (prefix: string) => plan.steps.filter((s) => s.runs.startsWith(prefix));
+
+  it('inherits working-directory (relative to /home/build) and merges environment down the tree', () => {
+    const [outer] = byRuns('pwd-outer-child');
+    const [inner] = byRuns('pwd-inner-child');
+    expect(outer).toMatchObject({ name: 'outer', workdir: '/home/build/src' });
+    expect(outer!.env).toMatchObject({ LEVEL: 'outer', KEEP: 'yes' });
+    expect(inner).toMatchObject({ workdir: '/abs/dir' });
+    expect(inner!.env).toMatchObject({ LEVEL: 'inner', KEEP: 'yes' });
+  });
+
+  it('fills input defaults, takes with:, forwards parent inputs into nested uses', () => {
+    expect(byRuns('echo hi').map((s) => [s.runs, s.workdir])).toEqual([
+      ['echo hi world loud=false', '/home/build'],
+      ['echo hi nested loud=true', '/home/build/elsewhere'],
+    ]);
+    expect(byRuns("echo 'nested").map((s) => s.runs)).toEqual([
+      "echo 'nested world' from-world",
+      "echo 'nested nested' from-nested",
+    ]);
+    expect(byRuns("echo 'nested")[0]!.uses).toEqual(['local/greet', 'local/echo']);
+  });
+
+  it('hoists needs.packages of every used pipeline into the build environment', () => {
+    expect(plan.environment.packages).toEqual([
+      'busybox',
+      'greeter-world',
+      'greeter-nested',
+      'make',
+      'repo-strip',
+    ]);
+  });
+
+  it('prefers the repository pipelines/ over a built-in of the same name', () => {
+    expect(byRuns('echo repo strip')).toHaveLength(1);
+    const builtinOnly = new PipelineResolver([]);
+    expect(builtinOnly.resolve('strip').file).toBe(`${BUILTIN_PIPELINE_DIR}strip.yaml`);
+    expect(builtinOnly.resolve('strip').pipeline.needs?.packages).toEqual(['binutils', 'scanelf']);
+  });
+
+  it('names steps by name:, then uses:, then the first line of runs', () => {
+    expect(plan.steps.map((s) => s.name)).toEqual([
+      'outer',
+      'outer',
+      'say',
+      'uses: local/echo',
+      'say',
+      'uses: local/echo',
+      'uses: autoconf/make',
+      'uses: strip',
+      'counted',
+    ]);
+  });
+
+  it('checks assertions.required-steps against the steps whose if: held', () => {
+    expect(byRuns('echo x')).toHaveLength(1);
+  });
+});
+
+describe('built-in pipelines', () => {
+  const builtins = new PipelineResolver([]);
+  const required = [
+    'git-checkout',
+    'strip',
+    'autoconf/configure',
+    'autoconf/make',
+    'autoconf/make-install',
+    'ruby/build',
+    'ruby/install',
+    'ruby/clean',
+    'split/dev',
+    'split/manpages',
+    'split/alldocs',
+    'split/static',
+    'split/infodir',
+    'split/lib',
+    'go/build',
+    'go/build/v2',
+    'go/install',
+    'patch',
+    'perl/make',
+    'perl/cleanup',
+    'fetch',
+    'cmake/configure',
+    'cmake/build',
+    'cmake/install',
+    'meson/configure',
+    'meson/compile',
+    'meson/install',
+    'cargo/build',
+    'python/build',
+    'python/install',
+    'python/import',
+  ];
+
+  it.each(required)('%s exists, parses and has steps', (name) => {
+    const d = builtins.resolve(name);
+    expect(d.builtin).toBe(true);
+    expect((d.pipeline.pipeline ?? []).length + (d.pipeline.runs ? 1 : 0)).toBeGreaterThan(0);
+  });
+
+  it("keeps melange's inputs: required ones, defaults and needs", () => {
+    const fetch = builtins.resolve('fetch').pipeline;
+    expect(fetch.inputs?.['uri']?.required).toBe(true);
+    expect(fetch.inputs?.['strip-components']?.default).toBe('1');
+    expect(fetch.needs?.packages).toEqual(['wget']);
+    const go = builtins.resolve('go/build').pipeline;
+    expect(go.needs?.packages?.[0]).toBe('${{inputs.go-package}}');
+    expect(go.inputs?.['packages']?.required).toBe(true);
+    expect(builtins.resolve('go/build/v2').pipeline.inputs?.['packages']?.default).toBe('.');
+    expect(builtins.resolve('git-checkout').pipeline.inputs?.['depth']?.default).toBe('unset');
+  });
+});

@@ -1,0 +1,110 @@
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  mkdirSync,
+  copyFileSync,
+  existsSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { BuildkitClient, llb, SolveError } from '@melange2/buildkit';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { buildGraph, compileText, ENVIRONMENT_LOCAL, SOURCE_LOCAL } from '../src/index.js';
+import { repo, resolver } from './helpers.js';
+
+const daemons = inject('daemons');
+const tools = fileURLToPath(new URL('../../../.tools', import.meta.url));
+const BUSYBOX: Record<string, string> = { x86_64: '/bin/busybox', aarch64: join(tools, 'arm64', 'busybox') };
+const APPLETS = ['sh', 'cat', 'echo', 'id', 'mkdir', 'cp', 'pwd', 'ls', 'true', 'false', 'test', '['];
+
+const dirs: string[] = [];
+const temp = (p: string) => {
+  const d = mkdtempSync(join(tmpdir(), `m2-engine-${p}-`));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A placeholder build environment: a static busybox and its applets. */
+function environmentDir(arch: string): string {
+  const d = temp(`env-${arch}`);
+  mkdirSync(join(d, 'bin'));
+  copyFileSync(BUSYBOX[arch]!, join(d, 'bin', 'busybox'));
+  for (const a of APPLETS) symlinkSync('busybox', join(d, 'bin', a));
+  return d;
+}
+
+const nonce = randomBytes(6).toString('hex');
+
+describe('compiled graphs solve on a real buildkitd', () => {
+  it.each(['x86_64', 'aarch64'])(
+    '%s: builds hello.yaml as uid 1000 from the copied source tree and exports only melange-out',
+    async (arch) => {
+      const addr = daemons.buildkit[arch as 'x86_64' | 'aarch64'];
+      if (!BUSYBOX[arch] || !existsSync(BUSYBOX[arch]!)) throw new Error(`no static busybox for ${arch}`);
+      const source = temp('src');
+      writeFileSync(join(source, 'greeting.txt'), `Hello from the source tree ${nonce}\n`);
+      const o = compileText(readFileSync(`${repo}/hello.yaml`, 'utf8'), 'hello.yaml', { arch, resolver });
+      if (o.status !== 'compiled') throw new Error(o.status);
+      const g = buildGraph(o.plan, { source: llb.local(SOURCE_LOCAL) });
+      const out = temp('out');
+      const client = await BuildkitClient.connect(addr);
+      try {
+        const r = await client.solve(g.definition, {
+          localDirs: { [ENVIRONMENT_LOCAL]: environmentDir(arch), [SOURCE_LOCAL]: source },
+          exports: [{ type: 'local', dest: out }],
+        });
+        expect(r.vertices.some((v) => v.name === 'write')).toBe(true);
+      } finally {
+        client.close();
+      }
+      const message = readFileSync(join(out, 'hello/usr/share/hello/message'), 'utf8');
+      expect(message).toBe(
+        `Hello from the source tree ${nonce}\nuid=1000 home=/home/build sde=315532800 pwd=/home/build/work\npipefail=on\n`,
+      );
+      expect(readFileSync(join(out, 'hello-doc/usr/share/doc/README'), 'utf8')).toBe(
+        'docs for hello in hello-doc\n',
+      );
+      // Only melange-out/ is exported: package directories at the top, nothing else.
+      expect(existsSync(join(out, 'home'))).toBe(false);
+      expect(existsSync(join(out, 'bin'))).toBe(false);
+    },
+    240_000,
+  );
+
+  it('a failing step fails the solve with the step name, and pipefail catches a failing producer', async () => {
+    const text = [
+      'package: {name: broken, version: "1", epoch: 0}',
+      'pipeline:',
+      '  - name: fine',
+      `    runs: echo ${nonce}`,
+      '  - name: producer fails',
+      '    runs: false | cat',
+    ].join('\n');
+    const o = compileText(text, 'broken.yaml', { arch: 'x86_64', resolver });
+    if (o.status !== 'compiled') throw new Error(o.status);
+    const client = await BuildkitClient.connect(daemons.buildkit.x86_64);
+    try {
+      const err = await client
+        .solve(buildGraph(o.plan).definition, {
+          localDirs: { [ENVIRONMENT_LOCAL]: environmentDir('x86_64') },
+          exports: [{ type: 'local', dest: temp('out') }],
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(SolveError);
+      expect(String((err as Error).message)).toContain('producer fails');
+    } finally {
+      client.close();
+    }
+  }, 120_000);
+});

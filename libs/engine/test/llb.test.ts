@@ -1,0 +1,146 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { llb } from '@melange2/buildkit';
+import { describe, expect, it } from 'vitest';
+import { buildGraph, MELANGE_CACHE_ID, SOURCE_LOCAL, shellQuote, stepScript } from '../src/index.js';
+import { compiled, repo, testdata } from './helpers.js';
+
+type Exec = {
+  meta: { args: string[]; env: string[]; cwd: string; user: string };
+  mounts: { dest: string; mountType?: number; cacheOpt?: { ID: string; sharing?: number } }[];
+};
+
+function execs(file: string, arch = 'x86_64') {
+  const { graph } = compiled(`${repo}/${file}`, arch);
+  return graph.definition
+    .ops()
+    .filter((o) => o.op.op === 'exec')
+    .map((o) => ({
+      exec: o.op['exec'] as Exec,
+      name: o.metadata?.description?.['llb.customname'],
+      platform: o.op['platform'],
+    }));
+}
+
+describe('stepScript', () => {
+  it('sets errexit and pipefail where the shell has it, creates and enters the quoted workdir', () => {
+    expect(stepScript({ runs: 'make\n', workdir: "/home/build/it's" })).toBe(
+      [
+        'set -e',
+        '(set -o pipefail) 2>/dev/null && set -o pipefail',
+        "[ -d '/home/build/it'\\''s' ] || mkdir -p '/home/build/it'\\''s'",
+        "cd '/home/build/it'\\''s'",
+        'make',
+        'exit 0',
+      ].join('\n'),
+    );
+    expect(shellQuote("a'b")).toBe("'a'\\''b'");
+  });
+});
+
+describe('plan → LLB', () => {
+  it('runs one exec per step as uid 1000 with sorted env, SOURCE_DATE_EPOCH, HOME and the shared cache mount', () => {
+    const ex = execs('nested.yaml');
+    expect(ex).toHaveLength(9);
+    for (const { exec, platform } of ex) {
+      expect(exec.meta.args.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+      expect(exec.meta.user).toBe('1000:1000');
+      expect(exec.meta.cwd).toBe('/home/build');
+      const keys = exec.meta.env.map((e) => e.slice(0, e.indexOf('=')));
+      expect(keys).toEqual([...keys].sort());
+      expect(exec.meta.env).toContain('SOURCE_DATE_EPOCH=315532800');
+      expect(exec.meta.env).toContain('HOME=/home/build');
+      const cache = exec.mounts.find((m) => m.dest === '/var/cache/melange');
+      expect(cache?.cacheOpt?.ID).toBe(MELANGE_CACHE_ID);
+      expect(cache?.cacheOpt?.sharing ?? 0).toBe(0); // pb.CacheSharingOpt SHARED
+      expect(platform).toMatchObject({ OS: 'linux', Architecture: 'amd64' });
+    }
+    expect(ex[1]!.exec.meta.args[2]).toContain("cd '/abs/dir'\npwd-inner-child\nexit 0");
+    expect(ex[1]!.exec.meta.env).toContain('LEVEL=inner');
+    expect(ex.map((e) => e.name)).toEqual([
+      'outer',
+      'outer',
+      'say',
+      'uses: local/echo',
+      'say',
+      'uses: local/echo',
+      'uses: autoconf/make',
+      'uses: strip',
+      'counted',
+    ]);
+  });
+
+  it('prepares /home/build and melange-out/<pkg> for the build user, copies the source tree, exports only melange-out', () => {
+    const { plan } = compiled(`${repo}/hello.yaml`);
+    const g = buildGraph(plan, { source: llb.local(SOURCE_LOCAL) });
+    const ops = g.definition.ops();
+    const files = ops.filter((o) => o.op.op === 'file');
+    const prep = files.find(
+      (o) => o.metadata?.description?.['llb.customname'] === 'prepare workspace /home/build',
+    )!;
+    const text = JSON.stringify(prep.op);
+    for (const p of [
+      '/home/build',
+      '/tmp',
+      '/var/cache/melange',
+      '/home/build/melange-out/hello',
+      '/home/build/melange-out/hello-doc',
+    ])
+      expect(text).toContain(`"path":"${p}"`);
+    expect(text).toContain('"dest":"/home/build"');
+    const sources = ops
+      .filter((o) => o.op.op === 'source')
+      .map((o) => (o.op['source'] as { identifier: string }).identifier);
+    expect(sources.sort()).toEqual(['local://environment', 'local://source']);
+    const last = files.at(-1)!;
+    expect(last.metadata?.description?.['llb.customname']).toBe('export melange-out');
+    expect(JSON.stringify(last.op)).toContain('"src":"/home/build/melange-out"');
+  });
+
+  it('passes secrets as secret env and secret mounts, never as plain env', () => {
+    const { plan } = compiled(`${repo}/hello.yaml`);
+    const g = buildGraph(plan, {
+      secrets: [
+        { id: 'gh', env: 'GITHUB_TOKEN' },
+        { id: 'npmrc', path: '/home/build/.npmrc', optional: true },
+      ],
+    });
+    const exec = g.definition.ops().find((o) => o.op.op === 'exec')!.op['exec'] as Exec & {
+      secretenv: { ID: string; name: string }[];
+    };
+    expect(exec.secretenv).toEqual([{ ID: 'gh', name: 'GITHUB_TOKEN', optional: false }]);
+    expect(
+      exec.mounts.some((m) => m.dest === '/home/build/.npmrc' && m.mountType === 1 /* pb.MountType SECRET */),
+    ).toBe(true);
+    expect(exec.meta.env.some((e) => e.startsWith('GITHUB_TOKEN='))).toBe(false);
+  });
+
+  it('uses the arch platform', () => {
+    expect(execs('hello.yaml', 'aarch64')[0]!.platform).toMatchObject({ OS: 'linux', Architecture: 'arm64' });
+  });
+});
+
+describe('golden digests', () => {
+  // Regenerate after an intended change with UPDATE_GOLDEN=1 (and review the diff).
+  const goldenFile = `${testdata}golden-digests.json`;
+  const cases = ['hello.yaml', 'nested.yaml', 'substitutions.yaml', 'ranges.yaml', 'conditions.yaml'].flatMap(
+    (f) => ['x86_64', 'aarch64'].map((arch) => `${f} ${arch}`),
+  );
+  const actual: Record<string, string> = {};
+  for (const c of cases) {
+    const [f, arch] = c.split(' ') as [string, string];
+    actual[c] = compiled(`${repo}/${f}`, arch).graph.definition.digest;
+  }
+  if (process.env['UPDATE_GOLDEN'] === '1' || !existsSync(goldenFile))
+    writeFileSync(goldenFile, `${JSON.stringify(actual, null, 2)}\n`);
+  const golden = JSON.parse(readFileSync(goldenFile, 'utf8')) as Record<string, string>;
+
+  it.each(cases)('%s compiles to the recorded digest', (c) => {
+    expect(actual[c]).toBe(golden[c]);
+  });
+
+  it('is byte-identical across compiles', () => {
+    const a = compiled(`${repo}/nested.yaml`).graph.definition.toBytes();
+    const b = compiled(`${repo}/nested.yaml`).graph.definition.toBytes();
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+});
