@@ -53,8 +53,11 @@ export function credentials(address: string, tls: TlsOptions | undefined): grpc.
   }
 }
 
-/** Finds out why a channel did not become ready, for an error message a person can act on. */
-export async function probe(addr: ParsedAddress, timeoutMs: number): Promise<string> {
+/**
+ * Opens and closes a plain connection to the endpoint: undefined when that works, else why not,
+ * in words a person can act on.
+ */
+export async function probe(addr: ParsedAddress, timeoutMs: number): Promise<string | undefined> {
   if (addr.kind === 'unix') {
     try {
       const s = await stat(addr.endpoint);
@@ -75,7 +78,7 @@ export async function probe(addr: ParsedAddress, timeoutMs: number): Promise<str
               port: Number(addr.endpoint.slice(i + 1)),
             });
           })();
-    const done = (msg: string) => {
+    const done = (msg: string | undefined) => {
       sock.destroy();
       resolve(msg);
     };
@@ -83,8 +86,6 @@ export async function probe(addr: ParsedAddress, timeoutMs: number): Promise<str
     sock.on('error', (e: NodeJS.ErrnoException) =>
       done(e.code === 'ECONNREFUSED' ? 'connection refused (is buildkitd running?)' : e.message),
     );
-    sock.on('connect', () =>
-      done('the connection opens but gRPC did not become ready (TLS mismatch or not buildkitd?)'),
-    );
+    sock.on('connect', () => done(undefined));
   });
 }

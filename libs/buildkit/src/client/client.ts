@@ -106,6 +106,9 @@ export class BuildkitClient {
       'grpc.max_send_message_length': 64 << 20,
       ...(opts.tls?.serverName ? { 'grpc.ssl_target_name_override': opts.tls.serverName } : {}),
     };
+    // A raw connect first: a missing socket or a refused port fails now, not after timeoutMs.
+    const early = await probe(addr, timeoutMs);
+    if (early !== undefined) throw new ConnectError(address, early);
     const client = new grpc.Client(addr.target, credentials(address, opts.tls), channelOptions);
     const started = Date.now();
     try {
@@ -115,7 +118,12 @@ export class BuildkitClient {
     } catch (e) {
       client.close();
       const left = Math.max(200, timeoutMs - (Date.now() - started));
-      throw new ConnectError(address, await probe(addr, Math.min(left, 2000)), { cause: e });
+      throw new ConnectError(
+        address,
+        (await probe(addr, Math.min(left, 2000))) ??
+          'the connection opens but gRPC did not become ready (TLS mismatch, or not buildkitd?)',
+        { cause: e },
+      );
     }
     return new BuildkitClient(address, client);
   }

@@ -173,7 +173,20 @@ async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, dest: s
     await writePacket(call, { type: PacketType.FIN, id: 0 });
   };
 
-  for await (const buf of call as AsyncIterable<Buffer>) {
+  try {
+    for await (const buf of call as AsyncIterable<Buffer>) {
+      if (await handle(buf)) return;
+    }
+  } catch (e) {
+    // After our FIN the daemon may cancel the RPC before its FIN is read: the transfer is complete.
+    if (finSent) return;
+    throw e;
+  } finally {
+    for (const f of files.values()) await f.fh?.close().catch(() => {});
+  }
+  if (!finSent) throw new Error('export: the daemon closed the transfer early');
+
+  async function handle(buf: Buffer): Promise<boolean> {
     const p = decodePacket(buf);
     switch (p.type) {
       case PacketType.STAT: {
@@ -242,13 +255,12 @@ async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, dest: s
         // The daemon's answer to our FIN; it does not half-close, so end the RPC here.
         if (!finSent) throw new Error('export: the daemon finished before sending every file');
         call.end();
-        return;
+        return true;
       case PacketType.ERR:
         throw new Error(`export failed on the daemon: ${p.data?.toString() ?? 'unknown error'}`);
       case PacketType.REQ:
         throw new Error('export: unexpected REQ from the daemon');
     }
+    return false;
   }
-  if (!finSent) throw new Error('export: the daemon closed the transfer early');
-  for (const f of files.values()) await f.fh?.close();
 }

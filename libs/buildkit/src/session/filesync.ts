@@ -20,7 +20,11 @@ const identity = (b: Buffer): Buffer => b;
 
 /** Decodes values of a metadata key; the daemon URL-escapes non-ASCII values and marks them. */
 function metaValues(md: grpc.Metadata, key: string): string[] {
-  const vals = md.get(key).map((v) => v.toString());
+  // Node's HTTP/2 joins repeated headers with ", ", so one value may hold several patterns.
+  const vals = md
+    .get(key)
+    .flatMap((v) => v.toString().split(', '))
+    .filter((v) => v !== '');
   const encoded = md.get(`${key}-encoded`).some((v) => v.toString() === '1');
   return encoded ? vals.map((v) => decodeURIComponent(v.replace(/\+/g, ' '))) : vals;
 }
