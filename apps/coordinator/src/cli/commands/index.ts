@@ -8,6 +8,7 @@ import { registerPack } from './pack.js';
 import { registerResolve } from './resolve.js';
 import { registerSignIndex } from './sign-index.js';
 import { registerVerify } from './verify.js';
+import { registerCompile } from './compile.js';
 
 /** Every top-level command of `melange2-orch`, in the order `--help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -20,4 +21,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerSignIndex,
   registerVerify,
   registerResolve,
+  registerCompile,
 ];

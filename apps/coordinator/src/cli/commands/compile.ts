@@ -1,0 +1,186 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { llb } from '@melange2/buildkit';
+import {
+  type CompileOutcome,
+  compileRepository,
+  compileText,
+  defaultPipelineDirs,
+  type Diagnostic,
+  formatDiagnostic,
+  type GraphOptions,
+  PipelineResolver,
+  packageSourceDir,
+  readEnvFile,
+  SOURCE_LOCAL,
+  SUPPORTED_ARCHES,
+} from '@melange2/engine';
+import type { Command } from 'commander';
+import { CliError, EXIT } from '../exit-codes.js';
+
+interface CompileFlags {
+  arch: string;
+  all?: boolean;
+  json?: boolean;
+  pipelineDir?: string[];
+  envFile?: string[];
+  sourceDir?: string;
+  buildOption?: string[];
+  sourceDateEpoch?: string;
+  warnings?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** JSON for decoded ops: bytes as base64, 64-bit integers as strings. */
+function jsonReplacer(_k: string, v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if (typeof v === 'bigint') return v.toString();
+  return v;
+}
+
+function printDiagnostics(ds: readonly Diagnostic[], warnings: boolean): void {
+  for (const d of ds) {
+    if (d.severity === 'warning' && !warnings) continue;
+    process.stderr.write(`${formatDiagnostic(d)}\n`);
+  }
+}
+
+function checkArch(arch: string): void {
+  if (!SUPPORTED_ARCHES.includes(arch))
+    throw new CliError(
+      `--arch: unknown architecture "${arch}" (expected one of: ${SUPPORTED_ARCHES.join(', ')})`,
+      EXIT.usage,
+    );
+}
+
+function envFiles(flags: CompileFlags): Record<string, string>[] {
+  return (flags.envFile ?? []).map((f) => {
+    try {
+      return readEnvFile(f);
+    } catch (e) {
+      throw new CliError(`--env-file ${f}: ${(e as Error).message}`, EXIT.usage);
+    }
+  });
+}
+
+function compileAll(dir: string, flags: CompileFlags): void {
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  const failures: CompileOutcome[] = [];
+  const started = performance.now();
+  const summary = compileRepository(dir, {
+    arch: flags.arch,
+    ...(flags.pipelineDir ? { pipelineDirs: flags.pipelineDir.map((d) => resolve(d)) } : {}),
+    parse: { envFiles: envFiles(flags) },
+    onOutcome: (o) => {
+      if (o.status === 'failed') {
+        failures.push(o);
+        out(`FAILED ${o.file}: ${o.reason}`);
+      }
+    },
+  });
+  const eligible = summary.total - summary.skipped;
+  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  out(
+    `compiled ${summary.compiled}/${eligible} for ${flags.arch} in ${secs}s` +
+      (summary.skipped ? ` (${summary.skipped} not built for ${flags.arch})` : ''),
+  );
+  if (summary.failed.length > 0) process.exitCode = EXIT.failed;
+}
+
+function compileOne(file: string, flags: CompileFlags): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`${file}: cannot read the config: ${(e as Error).message}`, EXIT.usage);
+  }
+  const dirs = flags.pipelineDir
+    ? flags.pipelineDir.map((d) => resolve(d))
+    : defaultPipelineDirs(dirname(file));
+  let srcDir: string | undefined;
+  const outcome = compileText(text, file, {
+    arch: flags.arch,
+    resolver: new PipelineResolver(dirs),
+    parse: { envFiles: envFiles(flags) },
+    ...(flags.buildOption ? { buildOptions: flags.buildOption } : {}),
+    ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(flags.sourceDateEpoch) } : {}),
+    // With a source tree (--source-dir, or <repo>/<package>/ as Wolfi keeps them) the graph copies it in.
+    graph: (plan): GraphOptions => {
+      srcDir = flags.sourceDir ?? packageSourceDir(file, plan.package.name);
+      return srcDir ? { source: llb.local(SOURCE_LOCAL) } : {};
+    },
+  });
+  if (outcome.status === 'skipped') throw new CliError(outcome.reason, EXIT.failed);
+  if (outcome.status === 'failed') {
+    printDiagnostics(outcome.diagnostics, true);
+    process.exitCode = EXIT.failed;
+    return;
+  }
+  const { plan, graph: built } = outcome;
+  printDiagnostics(plan.warnings, flags.warnings ?? true);
+  if (flags.json) {
+    const doc = {
+      file,
+      arch: plan.arch,
+      package: plan.package,
+      packages: plan.packages,
+      skippedSubpackages: plan.skippedSubpackages,
+      environment: plan.environment,
+      steps: plan.steps.map((s) => ({ name: s.name, context: s.context, uses: s.uses, workdir: s.workdir })),
+      ...(srcDir ? { sourceDir: srcDir } : {}),
+      digest: built.definition.digest,
+      ops: built.definition.ops(),
+    };
+    process.stdout.write(`${JSON.stringify(doc, jsonReplacer, 2)}\n`);
+  } else {
+    process.stdout.write(built.definition.toBytes());
+  }
+}
+
+export function registerCompile(program: Command): void {
+  program
+    .command('compile')
+    .description(
+      'compile a melange config to BuildKit LLB (Definition bytes on stdout, for `buildctl debug dump-llb`), or every config of a repository with --all',
+    )
+    .argument('<path>', 'a melange config (.yaml), or a repository directory with --all')
+    .option('--arch <arch>', `architecture (${SUPPORTED_ARCHES.join(', ')})`, 'x86_64')
+    .option('--all', 'compile every config of the repository directory and report failures')
+    .option('--json', 'print the compiled plan and the LLB ops as JSON instead of Definition bytes')
+    .option(
+      '--pipeline-dir <dir>',
+      'directory of `uses:` pipelines, searched before the built-ins (repeatable; default <repo>/pipelines)',
+      collect,
+    )
+    .option('--env-file <file>', 'KEY=VALUE file layered under environment.environment (repeatable)', collect)
+    .option(
+      '--source-dir <dir>',
+      'source tree copied into /home/build (default <repo>/<package>/ when it exists)',
+    )
+    .option('--build-option <name>', 'enable a build option of the config (repeatable)', collect)
+    .option('--source-date-epoch <seconds>', 'SOURCE_DATE_EPOCH for every step')
+    .option('--no-warnings', 'do not print warnings (unknown keys)')
+    .action((path: string, flags: CompileFlags) => {
+      checkArch(flags.arch);
+      if (flags.sourceDateEpoch !== undefined && !/^\d+$/.test(flags.sourceDateEpoch))
+        throw new CliError(
+          `--source-date-epoch: expected seconds since 1970, got "${flags.sourceDateEpoch}"`,
+          EXIT.usage,
+        );
+      if (!existsSync(path)) throw new CliError(`${path}: no such file or directory`, EXIT.usage);
+      const isDir = statSync(path).isDirectory();
+      if (flags.all) {
+        if (!isDir)
+          throw new CliError(`--all needs a repository directory, got the file ${path}`, EXIT.usage);
+        compileAll(path, flags);
+        return;
+      }
+      if (isDir)
+        throw new CliError(
+          `${path} is a directory: give a config file, or --all to compile every config`,
+          EXIT.usage,
+        );
+      compileOne(path, flags);
+    });
+}
