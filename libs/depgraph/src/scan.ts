@@ -3,10 +3,18 @@
  * directory. YAML parsing is spread over worker threads and remembered in a content-keyed cache,
  * so a repository that did not change reloads without parsing.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { cacheFile, contentKey, loadCache, saveCache, type CacheEntries } from './cache.js';
+import {
+  type CacheEntries,
+  cacheFile,
+  contentKey,
+  loadCache,
+  RACY_MS,
+  type StatIndex,
+  saveCache,
+} from './cache.js';
 import { extractFile } from './extract.js';
 import type { ExtractResult, RawConfig, RawPipeline, ScanProblem } from './types.js';
 import { type ParseJob, parseOnWorker } from './workers.js';
@@ -94,8 +102,11 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
   ];
 
   const cachePath = opts.cacheDir === false ? undefined : cacheFile(opts.cacheDir ?? '.melange2/cache', root);
-  const cache: CacheEntries = cachePath ? loadCache(cachePath) : new Map();
+  const loaded = cachePath ? loadCache(cachePath) : { entries: new Map(), stats: new Map() };
+  const cache: CacheEntries = loaded.entries;
   const fresh: CacheEntries = new Map();
+  const stats: StatIndex = new Map();
+  let statChanged = false;
   const fileKeys = new Map<string, string>();
   const results: (ExtractResult | undefined)[] = new Array(jobs.length);
   const misses: { index: number; job: ParseJob; key: string }[] = [];
@@ -103,9 +114,36 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
 
   for (let i = 0; i < jobs.length; i++) {
     const j = jobs[i]!;
+    const path = join(root, j.file);
+    let st: Stats | undefined;
+    if (cachePath) {
+      try {
+        st = statSync(path);
+      } catch (e) {
+        problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
+        continue;
+      }
+      const prev = loaded.stats.get(j.file);
+      if (
+        prev &&
+        prev.size === st.size &&
+        prev.mtimeMs === st.mtimeMs &&
+        st.mtimeMs < prev.readAt - RACY_MS
+      ) {
+        const hit = cache.get(prev.key);
+        if (hit) {
+          fileKeys.set(j.file, prev.key);
+          results[i] = hit;
+          fresh.set(prev.key, hit);
+          stats.set(j.file, prev);
+          continue;
+        }
+      }
+    }
     let buf: Buffer;
+    const readAt = Date.now();
     try {
-      buf = readFileSync(join(root, j.file));
+      buf = readFileSync(path);
     } catch (e) {
       problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
       continue;
@@ -113,6 +151,10 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     // The pipeline name is part of what is extracted, so it is part of the key.
     const key = j.pipelineName === undefined ? contentKey(buf) : `${contentKey(buf)}:${j.pipelineName}`;
     fileKeys.set(j.file, key);
+    if (st) {
+      stats.set(j.file, { size: st.size, mtimeMs: st.mtimeMs, key, readAt });
+      statChanged = true;
+    }
     const hit = cache.get(key);
     if (hit) {
       results[i] = hit;
@@ -168,9 +210,12 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
   }
   const configs = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
-  if (cachePath && (misses.length > 0 || fresh.size !== cache.size)) {
+  if (
+    cachePath &&
+    (misses.length > 0 || fresh.size !== cache.size || statChanged || stats.size !== loaded.stats.size)
+  ) {
     try {
-      saveCache(cachePath, fresh);
+      saveCache(cachePath, { entries: fresh, stats });
     } catch (e) {
       // A read-only cache dir must not fail the scan; the next run simply parses again.
       problems.push({ file: cachePath, message: `parse cache not written: ${(e as Error).message}` });

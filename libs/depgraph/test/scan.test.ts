@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { extractFile, scanRepository } from '../src/index.js';
@@ -61,6 +61,21 @@ describe('scanRepository', () => {
     const after = await scanRepository(repo, { cacheDir });
     expect(after.stats.parsed).toBe(1);
     expect(after.configs.find((c) => c.name === 'zlib')?.version).toBe('1.4');
+  });
+
+  it('trusts size+mtime only for files not modified around their last read', async () => {
+    const repo = copyFixture();
+    const cacheDir = tempCacheDir();
+    const old = new Date(Date.now() - 3600_000);
+    for (const f of readdirSync(repo)) if (f.endsWith('.yaml')) utimesSync(join(repo, f), old, old);
+    await scanRepository(repo, { cacheDir });
+    // Same size, different content, mtime moved: must be read again.
+    writeFileSync(join(repo, 'zlib.yaml'), 'package:\n  name: zlib\n  version: "1.9"\n  epoch: 0\n');
+    const older = new Date(Date.now() - 7200_000);
+    utimesSync(join(repo, 'zlib.yaml'), older, older);
+    const s = await scanRepository(repo, { cacheDir });
+    expect(s.stats.parsed).toBe(1);
+    expect(s.configs.find((c) => c.name === 'zlib')?.version).toBe('1.9');
   });
 
   it('parses on worker threads with the same result as in-process', async () => {
