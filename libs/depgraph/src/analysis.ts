@@ -201,3 +201,28 @@ export function reverseClosure(inAdj: Adjacency, seeds: Iterable<number>, maxDep
   }
   return out;
 }
+
+/**
+ * The condensation: one node per component, an edge between components wherever a member edge
+ * crosses them (deduplicated). Components keep Tarjan's numbering, so every edge goes from a
+ * higher number to a lower one (dependent → dependency) and index order is a topological order.
+ */
+export function condensation(adj: Adjacency, sccs: Sccs): Adjacency {
+  const k = sccs.members.length;
+  const start = new Int32Array(k + 1);
+  const t: number[] = [];
+  const seen = new Int32Array(k).fill(-1);
+  for (let c = 0; c < k; c++) {
+    for (const v of sccs.members[c]!) {
+      for (let e = adj.start[v]!; e < adj.start[v + 1]!; e++) {
+        const d = sccs.comp[adj.targets[e]!]!;
+        if (d !== c && seen[d] !== c) {
+          seen[d] = c;
+          t.push(d);
+        }
+      }
+    }
+    start[c + 1] = t.length;
+  }
+  return { start, targets: Int32Array.from(t) };
+}

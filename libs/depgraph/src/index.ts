@@ -1,5 +1,6 @@
 export {
   stronglyConnected,
+  condensation,
   shortestCycle,
   shortestPath,
   reverseClosure,

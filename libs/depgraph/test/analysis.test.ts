@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { evalCondition, reverseClosure, shortestCycle, stronglyConnected } from '../src/index.js';
+import {
+  condensation,
+  evalCondition,
+  reverseClosure,
+  shortestCycle,
+  stronglyConnected,
+} from '../src/index.js';
 
 function adj(n: number, edges: [number, number][]) {
   const start = new Int32Array(n + 1);
@@ -33,6 +39,25 @@ describe('stronglyConnected', () => {
     expect(stronglyConnected(n, adj(n, chain)).members).toHaveLength(n);
     chain.push([n - 1, 0]);
     expect(stronglyConnected(n, adj(n, chain)).members).toHaveLength(1);
+  });
+});
+
+describe('condensation', () => {
+  it('collapses each component to one node, with deduplicated edges between components', () => {
+    // 3 → {1,2} (twice) → 0
+    const a = adj(4, [
+      [3, 1],
+      [3, 2],
+      [1, 2],
+      [2, 1],
+      [1, 0],
+      [2, 0],
+    ]);
+    const s = stronglyConnected(4, a);
+    const c = condensation(a, s);
+    const list = (x: number) => Array.from(c.targets.subarray(c.start[x]!, c.start[x + 1]!));
+    expect(s.members).toEqual([[0], [1, 2], [3]]);
+    expect([list(0), list(1), list(2)]).toEqual([[], [0], [1]]);
   });
 });
 
