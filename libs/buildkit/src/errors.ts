@@ -1,3 +1,5 @@
+import type { SolveSummary } from './progress/events.js';
+
 /** Base class: every error this library throws on purpose. `code` is stable for callers. */
 export class BuildkitError extends Error {
   readonly code: string;
@@ -30,11 +32,19 @@ export class UsageError extends BuildkitError {
 export class SolveError extends BuildkitError {
   readonly ref: string;
   readonly step: FailedStep | undefined;
-  constructor(ref: string, message: string, step: FailedStep | undefined, options?: { cause?: unknown }) {
+  /** Counts of the vertices seen before the failure (for a closing summary). */
+  readonly summary: SolveSummary | undefined;
+  constructor(
+    ref: string,
+    message: string,
+    step: FailedStep | undefined,
+    options?: { cause?: unknown; summary?: SolveSummary },
+  ) {
     super('BUILDKIT_SOLVE', message, options);
     this.name = 'SolveError';
     this.ref = ref;
     this.step = step;
+    this.summary = options?.summary;
   }
 }
 

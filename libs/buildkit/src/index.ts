@@ -31,3 +31,5 @@ export {
 } from './errors.js';
 export type { LocalDir } from './session/filesync.js';
 export type { SolveEvent, SolveSummary, VertexInfo, VertexOutcome, VertexRecord } from './progress/events.js';
+export { ProgressRenderer, type RendererOptions, type RenderTarget } from './progress/renderer.js';
+export { ProgressTracker } from './progress/tracker.js';

@@ -1,5 +1,13 @@
 import { fileURLToPath } from 'node:url';
+import Long from 'long';
 import protobuf from 'protobufjs';
+
+// protobufjs finds `long` through a CommonJS require that some loaders (vitest, bundlers) hide;
+// without it int64 values above 2^53 (nanosecond timestamps) silently lose precision.
+if (!protobuf.util.Long) {
+  protobuf.util.Long = Long;
+  protobuf.configure();
+}
 
 /**
  * The hand-written .proto subset, loaded once. protobufjs 8 writes fields in number order and

@@ -195,7 +195,7 @@ export async function solve(
       ? `step "${step.name}" failed${step.exitCode !== undefined ? ` with exit code ${step.exitCode}` : ''}: ${step.error}` +
         (step.logTail.length ? `\n${step.logTail.map((l) => `  | ${l}`).join('\n')}` : '')
       : `solve ${ref} failed: ${message}`;
-    throw new SolveError(ref, text, step, { cause: e });
+    throw new SolveError(ref, text, step, { cause: e, summary: tracker.summary() });
   } finally {
     ctl.signal?.removeEventListener('abort', onAbort);
     status.cancel();
