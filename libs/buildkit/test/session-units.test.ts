@@ -148,7 +148,9 @@ describe('binding local sources to a session', () => {
           o.op.op === 'source' &&
           String((o.op['source'] as { identifier: string }).identifier).startsWith('local'),
       );
-    expect((src?.op['source'] as { attrs: Record<string, string> } | undefined)?.attrs['local.session']).toBe('sess123');
+    expect((src?.op['source'] as { attrs: Record<string, string> } | undefined)?.attrs['local.session']).toBe(
+      'sess123',
+    );
     // The image source is untouched; the local source, the copy, the exec and the terminal are renamed.
     expect(bound.def.filter((b, i) => Buffer.from(b).equals(Buffer.from(def.def[i] ?? [])))).toHaveLength(1);
     expect(toOriginal.get(bound.digest)).toBe(def.digest);
