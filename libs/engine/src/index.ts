@@ -72,3 +72,42 @@ export {
   type RepositorySummary,
   readEnvFile,
 } from './repo.js';
+// Builds: environment as per-package layers, SCA, packaging, index, tests.
+export { type BuildStage, BuildError } from './build/errors.js';
+export {
+  type BuildEvent,
+  type BuildRequest,
+  type BuildResult,
+  type BuildTimings,
+  buildPackage,
+  bytesTransferred,
+  type CommonRequest,
+  defaultCacheDir,
+  planBuild,
+} from './build/build.js';
+export { type TestResult, type TestRunResult, testPackage } from './build/test.js';
+export {
+  EnvironmentError,
+  type EnvironmentRequest,
+  type GeneratedFile,
+  type ResolvedEnvironment,
+  resolveEnvironment,
+} from './environment/resolve.js';
+export {
+  accountFiles,
+  type EnvironmentLayers,
+  environmentLayers,
+  generatedLayer,
+  packageLocalName,
+} from './environment/layers.js';
+export { ElfError, type ElfInfo, isElf, parseElf } from './sca/elf.js';
+export { analyzePackage, parsePcFile, type ScaOptions, type ScaResult, sonameVersion } from './sca/sca.js';
+export {
+  apkPath,
+  type PackagedApk,
+  PackageError,
+  packageMetadata,
+  packageOutputs,
+  updateRepositoryIndex,
+} from './package/package.js';
+export { withFileLock } from './package/lock.js';

@@ -139,7 +139,9 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
             : ['bad-signature', 'untrusted', 'unsigned'].includes(e.code)
               ? 'signature'
               : 'repository';
-        throw new EnvironmentError(reason, `repository ${spec.url} (${req.arch}): ${e.message}`, { cause: e });
+        throw new EnvironmentError(reason, `repository ${spec.url} (${req.arch}): ${e.message}`, {
+          cause: e,
+        });
       }
       throw e;
     }

@@ -1,0 +1,299 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { SigningKey } from '@melange2/apk';
+import {
+  type BuildkitClient,
+  type LocalDir,
+  llb,
+  SolveError,
+  type SolveEvent,
+  type SolveResult,
+} from '@melange2/buildkit';
+import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } from '../compile/compile.js';
+import { ConfigError } from '../config/diagnostics.js';
+import { type ParsedConfig, parseConfig } from '../config/parse.js';
+import type { StrMap } from '../config/types.js';
+import { type EnvironmentLayers, environmentLayers } from '../environment/layers.js';
+import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
+import { buildGraph, SOURCE_LOCAL } from '../llb/graph.js';
+import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
+import { PipelineResolver } from '../pipelines/resolve.js';
+import { defaultPipelineDirs, packageSourceDir } from '../repo.js';
+import { BuildError } from './errors.js';
+
+/** Progress of a build: stages, the environment, BuildKit's own events, packages written. */
+export type BuildEvent =
+  | {
+      readonly type: 'stage';
+      readonly stage: 'environment' | 'solve' | 'package' | 'index';
+      readonly arch: string;
+    }
+  | { readonly type: 'environment'; readonly arch: string; readonly packages: readonly string[] }
+  | { readonly type: 'solve'; readonly arch: string; readonly event: SolveEvent }
+  | { readonly type: 'package'; readonly arch: string; readonly apk: PackagedApk };
+
+/** What every build and test run shares: inputs, repositories, keys, the daemon. */
+export interface CommonRequest {
+  readonly configFile: string;
+  readonly arch: string;
+  readonly client: BuildkitClient;
+  /** The output repository (`packages/`): packages go to `<outDir>/<arch>/`, and it is searched first. */
+  readonly outDir: string;
+  readonly signingKey: SigningKey;
+  readonly repositoryAppend?: readonly string[];
+  readonly keyringAppend?: readonly string[];
+  /** `uses:` directories searched before the built-ins (default `<config dir>/pipelines`). */
+  readonly pipelineDirs?: readonly string[];
+  /** `--env-file` contents, lowest precedence first. */
+  readonly envFiles?: readonly StrMap[];
+  readonly buildOptions?: readonly string[];
+  /** Default: $SOURCE_DATE_EPOCH, else the compile default. */
+  readonly sourceDateEpoch?: number;
+  /** Package cache (default `$XDG_CACHE_HOME/melange2-orch/apk`). */
+  readonly cacheDir?: string;
+  readonly onEvent?: (e: BuildEvent) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface BuildRequest extends CommonRequest {
+  /** Source tree copied into /home/build (default `<config dir>/<package>/` when it exists). */
+  readonly sourceDir?: string;
+}
+
+export interface BuildTimings {
+  readonly environmentMs: number;
+  readonly solveMs: number;
+  readonly packageMs: number;
+  readonly totalMs: number;
+}
+
+export interface BuildResult {
+  readonly plan: BuildPlan;
+  readonly apks: readonly PackagedApk[];
+  /** `<outDir>/<arch>/APKINDEX.tar.gz` */
+  readonly index: string;
+  readonly environment: readonly string[];
+  readonly solve: SolveResult;
+  /** Bytes the daemon pulled from us (local sources), from its transfer progress. */
+  readonly bytesSent: number;
+  readonly timings: BuildTimings;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+  return join(base, 'melange2-orch', 'apk');
+}
+
+function epochOf(req: CommonRequest): number | undefined {
+  if (req.sourceDateEpoch !== undefined) return req.sourceDateEpoch;
+  const env = process.env['SOURCE_DATE_EPOCH'];
+  return env && /^\d+$/.test(env) ? Number(env) : undefined;
+}
+
+/** Parses and compiles the config for one arch; config errors become a {@link BuildError}. */
+export function planBuild(req: CommonRequest): { parsed: ParsedConfig; plan: BuildPlan } {
+  const file = req.configFile;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new BuildError(
+      'config',
+      file,
+      req.arch,
+      `${file}: cannot read the config: ${(e as Error).message}`,
+      {},
+      { cause: e },
+    );
+  }
+  try {
+    const parsed = parseConfig(text, file, { envFiles: req.envFiles ?? [] });
+    const epoch = epochOf(req);
+    const plan = compileConfig(parsed, {
+      arch: req.arch,
+      resolver: new PipelineResolver(req.pipelineDirs ?? defaultPipelineDirs(dirname(file))),
+      ...(req.buildOptions ? { buildOptions: req.buildOptions } : {}),
+      ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+    });
+    return { parsed, plan };
+  } catch (e) {
+    if (e instanceof ConfigError)
+      throw new BuildError('config', file, req.arch, e.message, { diagnostics: e.errors }, { cause: e });
+    if (e instanceof NotForArchError)
+      throw new BuildError('config', file, req.arch, e.message, {}, { cause: e });
+    throw e;
+  }
+}
+
+/** Resolves an environment (local output repository first) and turns it into BuildKit layers. */
+export async function prepareEnvironment(
+  req: CommonRequest,
+  env: PlanEnvironment,
+  extraRepositories: readonly string[],
+  sourceDateEpoch: number,
+): Promise<EnvironmentLayers> {
+  try {
+    const resolved = await resolveEnvironment({
+      arch: req.arch,
+      packages: env.packages,
+      repositories: [
+        resolve(req.outDir),
+        ...(req.repositoryAppend ?? []),
+        ...env.repositories,
+        ...extraRepositories,
+      ],
+      keyring: [...(req.keyringAppend ?? []), ...env.keyring],
+      signingKey: req.signingKey,
+      cacheDir: req.cacheDir ?? defaultCacheDir(),
+    });
+    const layers = environmentLayers(resolved, {
+      users: env.users,
+      groups: env.groups,
+      sourceDateEpoch,
+    });
+    req.onEvent?.({ type: 'environment', arch: req.arch, packages: layers.packages });
+    return layers;
+  } catch (e) {
+    if (e instanceof EnvironmentError)
+      throw new BuildError('environment', req.configFile, req.arch, e.message, {}, { cause: e });
+    throw e;
+  }
+}
+
+/** Sums what the daemon reports transferring from our local sources (the largest figure per transfer). */
+export function bytesTransferred(vertices: Iterable<SolveEvent>): number {
+  const max = new Map<string, number>();
+  for (const e of vertices) {
+    if (e.type !== 'vertex.progress' || !e.id.startsWith('transferring')) continue;
+    const k = `${e.vertex.digest} ${e.id}`;
+    max.set(k, Math.max(max.get(k) ?? 0, e.current));
+  }
+  let n = 0;
+  for (const v of max.values()) n += v;
+  return n;
+}
+
+/** Runs a solve, turning a failed step into a {@link BuildError} with its name, exit code and log tail. */
+export async function solveWith(
+  req: CommonRequest,
+  def: ReturnType<typeof buildGraph>['definition'],
+  localDirs: Readonly<Record<string, LocalDir>>,
+  exportDir: string | undefined,
+  label: string,
+): Promise<{ result: SolveResult; bytesSent: number }> {
+  const events: SolveEvent[] = [];
+  try {
+    const result = await req.client.solve(
+      def,
+      {
+        localDirs,
+        ...(exportDir ? { exports: [{ type: 'local', dest: exportDir }] } : {}),
+        // Stable across runs, so the daemon reuses directories synced before (only changes cross).
+        sharedKey: 'melange2-orch',
+      },
+      {
+        ...(req.signal ? { signal: req.signal } : {}),
+        onEvent: (event) => {
+          if (event.type === 'vertex.progress') events.push(event);
+          req.onEvent?.({ type: 'solve', arch: req.arch, event });
+        },
+      },
+    );
+    return { result, bytesSent: bytesTransferred(events) };
+  } catch (e) {
+    if (e instanceof SolveError) {
+      const s = e.step;
+      const msg = s
+        ? `${label} (${req.arch}): step "${s.name}" failed${s.exitCode !== undefined ? ` with exit code ${s.exitCode}` : ''}` +
+          (s.logTail.length ? `\n${s.logTail.map((l) => `  | ${l}`).join('\n')}` : `: ${s.error}`)
+        : `${label} (${req.arch}): ${e.message}`;
+      throw new BuildError('solve', req.configFile, req.arch, msg, s ? { step: s } : {}, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Builds one config for one arch on a real daemon: compile, resolve the environment (fresh
+ * packages from the output repository first), solve with the environment as per-package layers,
+ * export `melange-out/`, package every (sub)package as a signed .apk and update the index.
+ */
+export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
+  const t0 = performance.now();
+  const { parsed, plan } = planBuild(req);
+  req.onEvent?.({ type: 'stage', stage: 'environment', arch: req.arch });
+  const layers = await prepareEnvironment(req, plan.environment, [], plan.sourceDateEpoch);
+  const t1 = performance.now();
+
+  const sourceDir = req.sourceDir ?? packageSourceDir(req.configFile, plan.package.name);
+  const graph = buildGraph(plan, {
+    environment: layers.state,
+    ...(sourceDir
+      ? { source: llb.local(SOURCE_LOCAL, { sharedKeyHint: `source-${plan.package.name}` }) }
+      : {}),
+  });
+  const work = await mkdtemp(join(tmpdir(), 'm2-build-'));
+  try {
+    req.onEvent?.({ type: 'stage', stage: 'solve', arch: req.arch });
+    const exportDir = join(work, 'melange-out');
+    const { result, bytesSent } = await solveWith(
+      req,
+      graph.definition,
+      { ...layers.localDirs, ...(sourceDir ? { [SOURCE_LOCAL]: { path: resolve(sourceDir) } } : {}) },
+      exportDir,
+      `build ${plan.package.name}`,
+    );
+    const t2 = performance.now();
+
+    req.onEvent?.({ type: 'stage', stage: 'package', arch: req.arch });
+    let apks: PackagedApk[];
+    try {
+      apks = await packageOutputs({
+        parsed,
+        plan,
+        melangeOut: exportDir,
+        outDir: req.outDir,
+        signingKey: req.signingKey,
+      });
+    } catch (e) {
+      if (e instanceof PackageError)
+        throw new BuildError('package', req.configFile, req.arch, e.message, { pkg: e.pkg }, { cause: e });
+      throw e;
+    }
+    for (const apk of apks) req.onEvent?.({ type: 'package', arch: req.arch, apk });
+    req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
+    let index: string;
+    try {
+      index = await updateRepositoryIndex(
+        req.outDir,
+        plan.arch,
+        apks.map((a) => a.path),
+        req.signingKey,
+        plan.sourceDateEpoch,
+      );
+    } catch (e) {
+      throw new BuildError(
+        'index',
+        req.configFile,
+        req.arch,
+        `updating the index: ${(e as Error).message}`,
+        {},
+        { cause: e },
+      );
+    }
+    const t3 = performance.now();
+    return {
+      plan,
+      apks,
+      index,
+      environment: layers.packages,
+      solve: result,
+      bytesSent,
+      timings: { environmentMs: t1 - t0, solveMs: t2 - t1, packageMs: t3 - t2, totalMs: t3 - t0 },
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,27 @@
+import type { FailedStep } from '@melange2/buildkit';
+import type { Diagnostic } from '../config/diagnostics.js';
+
+/** Where a build (or test run) stopped. */
+export type BuildStage = 'config' | 'environment' | 'solve' | 'package' | 'index';
+
+/**
+ * A failed build, with the context a user needs: the config file, the arch, the stage, and for a
+ * failed step its name, exit code and the tail of its log.
+ */
+export class BuildError extends Error {
+  override readonly name = 'BuildError';
+  constructor(
+    readonly stage: BuildStage,
+    readonly file: string,
+    readonly arch: string,
+    message: string,
+    readonly details: {
+      readonly step?: FailedStep;
+      readonly diagnostics?: readonly Diagnostic[];
+      readonly pkg?: string;
+    } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

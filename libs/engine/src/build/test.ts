@@ -1,0 +1,64 @@
+import type { SolveSummary } from '@melange2/buildkit';
+import type { BuildPlan, PlanTest } from '../compile/compile.js';
+import { buildGraph } from '../llb/graph.js';
+import { type CommonRequest, planBuild, prepareEnvironment, solveWith } from './build.js';
+import { BuildError } from './errors.js';
+
+export interface TestRunResult {
+  readonly package: string;
+  readonly environment: readonly string[];
+  readonly summary: SolveSummary;
+}
+
+export interface TestResult {
+  readonly plan: BuildPlan;
+  /** One entry per package with a `test:` section (main first). */
+  readonly tests: readonly TestRunResult[];
+}
+
+/** A test as a plan of its own: the test's steps on its environment, no outputs. */
+function testPlan(plan: BuildPlan, t: PlanTest): BuildPlan {
+  return { ...plan, packages: [], steps: t.steps, environment: t.environment, tests: [] };
+}
+
+/**
+ * Runs the config's `test:` pipelines in BuildKit (what melange2 left on the old runners): for each
+ * tested package, a fresh environment of the test's packages plus the package itself, resolved
+ * from the output repository first, then the test steps. The first failing test throws a
+ * {@link BuildError} carrying the step's output.
+ */
+export async function testPackage(req: CommonRequest): Promise<TestResult> {
+  const { plan } = planBuild(req);
+  const results: TestRunResult[] = [];
+  for (const t of plan.tests) {
+    req.onEvent?.({ type: 'stage', stage: 'environment', arch: req.arch });
+    // The build environment's repositories serve the test too (tests usually name none).
+    const layers = await prepareEnvironment(
+      req,
+      t.environment,
+      plan.environment.repositories,
+      plan.sourceDateEpoch,
+    );
+    if (t.steps.length === 0) {
+      results.push({
+        package: t.package,
+        environment: layers.packages,
+        summary: { total: 0, cached: 0, executed: 0, errored: 0, durationMs: 0 },
+      });
+      continue;
+    }
+    const graph = buildGraph(testPlan(plan, t), { environment: layers.state });
+    req.onEvent?.({ type: 'stage', stage: 'solve', arch: req.arch });
+    const { result } = await solveWith(
+      req,
+      graph.definition,
+      layers.localDirs,
+      undefined,
+      `test ${t.package}`,
+    );
+    results.push({ package: t.package, environment: layers.packages, summary: result.summary });
+  }
+  if (results.length === 0)
+    throw new BuildError('config', req.configFile, req.arch, `${req.configFile}: no test: section to run`);
+  return { plan, tests: results };
+}

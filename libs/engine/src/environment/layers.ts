@@ -1,0 +1,138 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CachedPackage } from '@melange2/apk';
+import { type LocalDir, llb, type State } from '@melange2/buildkit';
+import { WORKSPACE } from '../compile/compile.js';
+import type { Group, User } from '../config/types.js';
+import { BUILD_UID } from '../llb/graph.js';
+import type { GeneratedFile, ResolvedEnvironment } from './resolve.js';
+
+/** The local source name of one package's extracted tree: its identity, so it is stable across builds. */
+export function packageLocalName(p: CachedPackage): string {
+  return `apk-${Buffer.from(p.entry.checksum.slice(2), 'base64').toString('hex')}`;
+}
+
+interface Account {
+  readonly name: string;
+  readonly id: number;
+  readonly line: string;
+}
+
+function parseDb(text: string): Account[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((line) => {
+      const f = line.split(':');
+      return { name: f[0] ?? '', id: Number(f[2] ?? '-1'), line };
+    });
+}
+
+/** The last package in the environment that ships `etc/<file>`, whose content we extend. */
+function shipped(pkgs: readonly CachedPackage[], file: string): string {
+  for (let i = pkgs.length - 1; i >= 0; i--) {
+    const p = join(pkgs[i]!.tree, 'etc', file);
+    if (existsSync(p)) return readFileSync(p, 'utf8');
+  }
+  return '';
+}
+
+/**
+ * `/etc/passwd` and `/etc/group` as apko writes them for melange: what the environment ships,
+ * plus root, the `build` user (uid/gid 1000, home /home/build) and the config's accounts.
+ */
+export function accountFiles(
+  pkgs: readonly CachedPackage[],
+  users: readonly User[] = [],
+  groups: readonly Group[] = [],
+): { passwd: string; group: string } {
+  const pw = parseDb(shipped(pkgs, 'passwd'));
+  const gr = parseDb(shipped(pkgs, 'group'));
+  const addUser = (name: string, uid: number, gid: number, home: string, shell: string) => {
+    if (pw.some((a) => a.name === name)) return;
+    pw.push({ name, id: uid, line: `${name}:x:${uid}:${gid}:${name}:${home}:${shell}` });
+  };
+  const addGroup = (name: string, gid: number, members: readonly string[]) => {
+    if (gr.some((a) => a.name === name)) return;
+    gr.push({ name, id: gid, line: `${name}:x:${gid}:${members.join(',')}` });
+  };
+  addGroup('root', 0, []);
+  addUser('root', 0, 0, '/root', '/bin/sh');
+  addGroup('build', BUILD_UID, ['build']);
+  addUser('build', BUILD_UID, BUILD_UID, WORKSPACE, '/bin/sh');
+  for (const g of groups)
+    if (g.groupname && g.gid !== undefined) addGroup(g.groupname, g.gid, g.members ?? []);
+  for (const u of users) {
+    if (!u.username || u.uid === undefined) continue;
+    addUser(u.username, u.uid, u.gid ?? u.uid, u.homedir ?? `/home/${u.username}`, u.shell ?? '/bin/sh');
+  }
+  const text = (xs: Account[]) => `${xs.map((a) => a.line).join('\n')}\n`;
+  return { passwd: text(pw), group: text(gr) };
+}
+
+function parents(path: string): string[] {
+  const parts = path.split('/').slice(0, -1);
+  return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+/**
+ * The small generated layer: the apk database, accounts, `/home/build` owned by the build user,
+ * `/tmp`. Made with FileOp mkfile so it is keyed by its content and needs no transfer.
+ */
+export function generatedLayer(files: readonly GeneratedFile[], epoch: number): State {
+  const timestamp = new Date(epoch * 1000);
+  const dirs = new Set<string>();
+  for (const f of files) for (const d of parents(f.path)) dirs.add(d);
+  let action = llb
+    .mkdir(WORKSPACE, 0o755, { makeParents: true, chown: { user: BUILD_UID, group: BUILD_UID }, timestamp })
+    .mkdir('/tmp', 0o1777, { makeParents: true, timestamp });
+  for (const d of [...dirs].sort()) action = action.mkdir(`/${d}`, 0o755, { makeParents: true, timestamp });
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
+    action = action.mkfile(`/${f.path}`, f.mode, f.data, { timestamp });
+  return llb.scratch().file(action, { customName: 'environment: apk database and accounts' });
+}
+
+export interface EnvironmentLayers {
+  /** The environment's root: one layer per package, then the generated layer, merged (MergeOp). */
+  readonly state: State;
+  /** Local directories the solve must serve: each package's extracted tree. */
+  readonly localDirs: Readonly<Record<string, LocalDir>>;
+  /** Package layers in install order, for display. */
+  readonly packages: readonly string[];
+}
+
+/**
+ * The build environment as BuildKit layers. Each package's tree is a local source copied into
+ * scratch: the copy is keyed by content, so an unchanged package keeps its layer (and cache) in
+ * every build that uses it, and the `sharedKeyHint` lets the daemon reuse the synced directory so
+ * only file metadata crosses the wire again.
+ */
+export function environmentLayers(
+  env: ResolvedEnvironment,
+  opts: { users?: readonly User[]; groups?: readonly Group[]; sourceDateEpoch: number },
+): EnvironmentLayers {
+  const localDirs: Record<string, LocalDir> = {};
+  const layers: State[] = [];
+  for (const p of env.packages) {
+    const name = packageLocalName(p);
+    localDirs[name] = { path: p.tree };
+    const src = llb.local(name, { sharedKeyHint: name, customName: `[internal] load ${p.entry.name}` });
+    layers.push(
+      llb.scratch().file(llb.copy(src, '/', '/', { copyDirContentsOnly: true }), {
+        customName: `environment: ${p.entry.name}-${p.entry.version}`,
+      }),
+    );
+  }
+  const accounts = accountFiles(env.packages, opts.users, opts.groups);
+  const generated: GeneratedFile[] = [
+    ...env.database,
+    { path: 'etc/passwd', mode: 0o644, data: Buffer.from(accounts.passwd) },
+    { path: 'etc/group', mode: 0o644, data: Buffer.from(accounts.group) },
+  ];
+  layers.push(generatedLayer(generated, opts.sourceDateEpoch));
+  return {
+    state: llb.merge(layers, { customName: `environment (${env.packages.length} packages)` }),
+    localDirs,
+    packages: env.packages.map((p) => `${p.entry.name}-${p.entry.version}`),
+  };
+}

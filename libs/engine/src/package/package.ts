@@ -1,0 +1,195 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  addToIndexFile,
+  type PackageInfo,
+  packApk,
+  packageInfo,
+  type ScriptName,
+  type SigningKey,
+} from '@melange2/apk';
+import type { BuildPlan } from '../compile/compile.js';
+import type { ParsedConfig } from '../config/parse.js';
+import type { Dependencies, PackageOptions, Scriptlets } from '../config/types.js';
+import { analyzePackage, type ScaResult } from '../sca/sca.js';
+import { withFileLock } from './lock.js';
+
+/** A packaging failure, naming the package and what went wrong. */
+export class PackageError extends Error {
+  override readonly name = 'PackageError';
+  constructor(
+    readonly pkg: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface PackagedApk {
+  readonly name: string;
+  /** `<out>/<arch>/<name>-<version>.apk` */
+  readonly path: string;
+  readonly info: PackageInfo;
+  readonly checksum: string;
+  readonly fileSize: number;
+  /** Bytes of the package directory that went in (installed size). */
+  readonly installedSize: number;
+  readonly sca: ScaResult;
+}
+
+interface Meta {
+  readonly description?: string;
+  readonly url?: string;
+  readonly commit?: string;
+  readonly dependencies?: Dependencies;
+  readonly options?: PackageOptions;
+  readonly scriptlets?: Scriptlets;
+}
+
+function priority(v: string | undefined, pkg: string, field: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!/^-?\d+$/.test(v))
+    throw new PackageError(pkg, `${pkg}: dependencies.${field} "${v}" is not an integer`);
+  return Number(v);
+}
+
+function scripts(s: Scriptlets | undefined): Partial<Record<ScriptName, string>> {
+  const out: Partial<Record<ScriptName, string>> = {};
+  if (!s) return out;
+  for (const k of [
+    'pre-install',
+    'post-install',
+    'pre-deinstall',
+    'post-deinstall',
+    'pre-upgrade',
+    'post-upgrade',
+  ] as const) {
+    const v = s[k];
+    if (v) out[k] = v;
+  }
+  if (s.trigger?.script) out.trigger = s.trigger.script;
+  return out;
+}
+
+const dedupe = (xs: readonly string[]) => [...new Set(xs)];
+
+/**
+ * `.PKGINFO` of one output package as melange writes it: the config's metadata (a subpackage's
+ * own description/url/commit, else the main package's), the license expression, runtime
+ * dependencies and provides followed by what SCA found.
+ */
+export function packageMetadata(
+  parsed: ParsedConfig,
+  plan: BuildPlan,
+  name: string,
+  sca: ScaResult,
+): { info: PackageInfo; scripts: Partial<Record<ScriptName, string>> } {
+  const pkg = parsed.config.package;
+  const sub = parsed.config.subpackages.find((s) => s.name === name);
+  const meta: Meta = sub ?? pkg;
+  const deps = meta.dependencies ?? {};
+  const license = (pkg.copyright ?? [])
+    .map((c) => c.license)
+    .filter((l): l is string => !!l)
+    .join(' AND ');
+  const providerPriority = priority(deps['provider-priority'], name, 'provider-priority');
+  const replacesPriority = priority(deps['replaces-priority'], name, 'replaces-priority');
+  const triggers = meta.scriptlets?.trigger?.paths ?? [];
+  const info = packageInfo({
+    name,
+    version: plan.package.fullVersion,
+    arch: plan.arch,
+    origin: pkg.name,
+    description: meta.description ?? pkg.description ?? '',
+    url: meta.url ?? pkg.url ?? '',
+    commit: meta.commit ?? pkg.commit ?? '',
+    builddate: plan.sourceDateEpoch,
+    ...(license ? { license } : {}),
+    depends: dedupe([...(deps.runtime ?? []), ...sca.depends]).filter((d) => d !== name),
+    provides: dedupe([...(deps.provides ?? []), ...sca.provides]),
+    replaces: [...(deps.replaces ?? [])],
+    ...(providerPriority !== undefined ? { providerPriority } : {}),
+    ...(replacesPriority !== undefined ? { replacesPriority } : {}),
+    triggers: [...triggers],
+  });
+  return { info, scripts: scripts(meta.scriptlets) };
+}
+
+export interface PackageOptionsIn {
+  readonly parsed: ParsedConfig;
+  readonly plan: BuildPlan;
+  /** The exported `melange-out/` directory (one directory per package). */
+  readonly melangeOut: string;
+  /** `packages/`: APKs go to `<outDir>/<arch>/`. */
+  readonly outDir: string;
+  readonly signingKey: SigningKey;
+}
+
+/** The .apk path of a package in an output repository. */
+export function apkPath(outDir: string, arch: string, name: string, fullVersion: string): string {
+  return join(outDir, arch, `${name}-${fullVersion}.apk`);
+}
+
+/**
+ * Packages every output directory of a build as a signed .apk (root-owned, SOURCE_DATE_EPOCH
+ * mtimes), written atomically into `<out>/<arch>/`.
+ */
+export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]> {
+  const out: PackagedApk[] = [];
+  for (const name of o.plan.packages) {
+    const dir = join(o.melangeOut, name);
+    const sub = o.parsed.config.subpackages.find((s) => s.name === name);
+    const options = (sub ?? o.parsed.config.package).options;
+    try {
+      const sca = existsSync(dir)
+        ? await analyzePackage(dir, { version: o.plan.package.fullVersion, ...(options ? { options } : {}) })
+        : { provides: [], depends: [], warnings: [] };
+      const { info, scripts: sc } = packageMetadata(o.parsed, o.plan, name, sca);
+      const r = await packApk({
+        ...(existsSync(dir) ? { dir } : {}),
+        info,
+        scripts: sc,
+        signingKey: o.signingKey,
+        sourceDateEpoch: o.plan.sourceDateEpoch,
+        output: apkPath(o.outDir, o.plan.arch, name, o.plan.package.fullVersion),
+      });
+      out.push({
+        name,
+        path: r.path,
+        info: r.info,
+        checksum: r.checksum,
+        fileSize: r.fileSize,
+        installedSize: r.info.size,
+        sca,
+      });
+    } catch (e) {
+      if (e instanceof PackageError) throw e;
+      throw new PackageError(name, `packaging ${name} (${o.plan.arch}): ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Adds packages to `<out>/<arch>/APKINDEX.tar.gz`: read the current index, replace or add only
+ * these entries, sign, write atomically. Writers of the same index are serialized by a lock file.
+ */
+export async function updateRepositoryIndex(
+  outDir: string,
+  arch: string,
+  apks: readonly string[],
+  signingKey: SigningKey,
+  sourceDateEpoch?: number,
+): Promise<string> {
+  const index = join(outDir, arch, 'APKINDEX.tar.gz');
+  await withFileLock(`${index}.lock`, () =>
+    addToIndexFile(index, apks, {
+      signingKey,
+      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+    }),
+  );
+  return index;
+}

@@ -1,0 +1,110 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  addToIndexFile,
+  loadSigningKey,
+  packApk,
+  packageInfo,
+  type SigningKey,
+  writeKeyPair,
+} from '@melange2/apk';
+import { toolsDir } from '@melange2/daemons';
+
+/** Where each arch's static busybox comes from (scripts/setup installs the arm64 one). */
+export function busyboxFor(arch: 'x86_64' | 'aarch64'): string {
+  if (arch === 'x86_64') return '/bin/busybox';
+  const tools = toolsDir(join(import.meta.dirname, '..', '..', '..', '..'));
+  const p = tools ? join(tools, 'arm64', 'busybox') : '';
+  if (!p || !existsSync(p))
+    throw new Error(`no arm64 busybox at ${p || '<tools dir>/arm64/busybox'}: run scripts/setup`);
+  return p;
+}
+
+export const BUSYBOX_VERSION = '1.35.0-r0';
+
+/** The applets as `--list-full` prints them (`usr/bin/awk`); qemu binfmt runs the arm64 binary too. */
+function applets(bin: string): string[] {
+  let out: string;
+  try {
+    out = execFileSync(bin, ['--list-full'], { encoding: 'utf8' });
+  } catch {
+    out = execFileSync('/bin/busybox', ['--list-full'], { encoding: 'utf8' });
+  }
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.includes('['));
+}
+
+/** Packs busybox for one arch in the `busybox --install` layout, providing `cmd:` for every applet. */
+export async function packBusybox(
+  arch: 'x86_64' | 'aarch64',
+  repo: string,
+  key: SigningKey,
+): Promise<string> {
+  const bin = busyboxFor(arch);
+  const tree = await mkdtemp(join(tmpdir(), `m2-busybox-${arch}-`));
+  try {
+    mkdirSync(join(tree, 'bin'), { recursive: true });
+    copyFileSync(bin, join(tree, 'bin', 'busybox'));
+    const names = applets(bin);
+    for (const rel of names) {
+      mkdirSync(join(tree, dirname(rel)), { recursive: true });
+      if (!existsSync(join(tree, rel))) symlinkSync('/bin/busybox', join(tree, rel));
+    }
+    const provides = [...new Set(names.map((r) => r.slice(r.lastIndexOf('/') + 1)))]
+      .sort()
+      .map((n) => `cmd:${n}=${BUSYBOX_VERSION}`);
+    const out = join(repo, arch, `busybox-${BUSYBOX_VERSION}.apk`);
+    await packApk({
+      dir: tree,
+      info: packageInfo({
+        name: 'busybox',
+        version: BUSYBOX_VERSION,
+        arch,
+        description: "Debian's static busybox (test bootstrap)",
+        license: 'GPL-2.0-only',
+        provides,
+      }),
+      signingKey: key,
+      sourceDateEpoch: 0,
+      output: out,
+    });
+    await addToIndexFile(join(repo, arch, 'APKINDEX.tar.gz'), [out], { signingKey: key });
+    return out;
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+}
+
+export interface Bootstrap {
+  readonly dir: string;
+  /** The bootstrap repository: `<repo>/<arch>/APKINDEX.tar.gz` with busybox. */
+  readonly repo: string;
+  readonly keyPath: string;
+  readonly publicKeyPath: string;
+  readonly signingKey: SigningKey;
+  /** A package cache shared by the tests (extracted trees reused). */
+  readonly cacheDir: string;
+}
+
+/** A throwaway signing key and a signed busybox repository for both arches. */
+export async function bootstrap(): Promise<Bootstrap> {
+  const dir = await mkdtemp(join(tmpdir(), 'm2-engine-build-'));
+  const { privatePath, publicPath } = await writeKeyPair(dir, 'melange', { bits: 2048 });
+  const signingKey = loadSigningKey(privatePath);
+  const repo = join(dir, 'bootstrap');
+  await packBusybox('x86_64', repo, signingKey);
+  await packBusybox('aarch64', repo, signingKey);
+  return {
+    dir,
+    repo,
+    keyPath: privatePath,
+    publicKeyPath: publicPath,
+    signingKey,
+    cacheDir: join(dir, 'cache'),
+  };
+}
