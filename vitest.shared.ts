@@ -1,4 +1,5 @@
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 import type { DaemonAddresses } from './test/harness/src/index.ts';
@@ -20,8 +21,8 @@ export const root = fileURLToPath(new URL('.', import.meta.url));
 function reporters(): NonNullable<ViteUserConfig['test']>['reporters'] {
   const dir = process.env['MELANGE2_TEST_REPORT_DIR'];
   if (!dir) return ['default'];
-  const name = basename(process.cwd());
-  return ['default', ['json', { outputFile: join(dir, `${basename(dirname(process.cwd()))}-${name}.json`) }]];
+  const pkg = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { name: string };
+  return ['default', ['json', { outputFile: join(dir, `${pkg.name.replace(/^@melange2\//, '')}.json`) }]];
 }
 
 export function packageConfig(extra: { daemons?: boolean; timeoutMs?: number } = {}): ViteUserConfig {
