@@ -67,7 +67,8 @@ export function formatIndexText(entries: readonly IndexEntry[]): string {
   return [...entries].sort(compareEntries).map(formatIndexRecord).join('');
 }
 
-const split = (v: string) => (v === '' ? [] : v.split(' ').filter((x) => x !== ''));
+const split = (v: string) =>
+  v === '' ? [] : v.includes('  ') ? v.split(' ').filter((x) => x !== '') : v.split(' ');
 
 /**
  * Parses APKINDEX text. Unknown lowercase letters are ignored (as apk does); an unknown uppercase
@@ -75,34 +76,32 @@ const split = (v: string) => (v === '' ? [] : v.split(' ').filter((x) => x !== '
  */
 export function parseIndexText(text: string, where: string): IndexEntry[] {
   const out: IndexEntry[] = [];
-  let cur: Partial<IndexEntry> & { depends: string[]; provides: string[]; installIf: string[] } = {
-    depends: [],
-    provides: [],
-    installIf: [],
-  };
+  let cur: IndexEntry | undefined;
   let started = 0;
-  let has = false;
   const bad = (line: number, msg: string): never => {
     throw new ApkError('bad-index', `${where}:${line}: ${msg}`, { file: where, line });
   };
+  const fresh = (): IndexEntry => ({
+    checksum: '',
+    name: '',
+    version: '',
+    arch: '',
+    size: 0,
+    fileSize: 0,
+    depends: [],
+    provides: [],
+    replaces: [],
+    installIf: [],
+    triggers: [],
+  });
   const finish = (line: number) => {
-    if (!has) return;
+    if (!cur) return;
     if (!cur.checksum || !cur.name || !cur.version) {
-      bad(
-        started,
-        `record ending at line ${line} lacks ${['C', 'P', 'V'].filter((_k, i) => ![cur.checksum, cur.name, cur.version][i]).join(', ')}:`,
-      );
+      const missing = ['C', 'P', 'V'].filter((_k, i) => ![cur!.checksum, cur!.name, cur!.version][i]);
+      bad(started, `record ending at line ${line} lacks ${missing.join(', ')}:`);
     }
-    out.push({
-      arch: '',
-      size: 0,
-      fileSize: 0,
-      replaces: [],
-      triggers: [],
-      ...cur,
-    } as IndexEntry);
-    cur = { depends: [], provides: [], installIf: [] };
-    has = false;
+    out.push(cur);
+    cur = undefined;
   };
   let pos = 0;
   let lineNo = 0;
@@ -116,70 +115,71 @@ export function parseIndexText(text: string, where: string): IndexEntry[] {
       pos = end + 1;
       continue;
     }
-    if (text.charCodeAt(pos + 1) !== 58 /* : */)
+    if (text.charCodeAt(pos + 1) !== 58 /* : */) {
       bad(lineNo, `expected "X:value", got "${text.slice(pos, Math.min(end, pos + 60))}"`);
-    if (!has) {
-      has = true;
+    }
+    if (!cur) {
+      cur = fresh();
       started = lineNo;
     }
+    const e = cur;
+    const c = text.charCodeAt(pos);
     const v = text.slice(pos + 2, end);
-    switch (text[pos]) {
-      case 'C':
-        cur.checksum = v;
+    switch (c) {
+      case 67 /* C */:
+        e.checksum = v;
         break;
-      case 'P':
-        cur.name = v;
+      case 80 /* P */:
+        e.name = v;
         break;
-      case 'V':
-        cur.version = v;
+      case 86 /* V */:
+        e.version = v;
         break;
-      case 'A':
-        cur.arch = v;
+      case 65 /* A */:
+        e.arch = v;
         break;
-      case 'S':
-        cur.fileSize = Number(v);
+      case 83 /* S */:
+        e.fileSize = +v;
         break;
-      case 'I':
-        cur.size = Number(v);
+      case 73 /* I */:
+        e.size = +v;
         break;
-      case 'T':
-        cur.description = v;
+      case 84 /* T */:
+        e.description = v;
         break;
-      case 'U':
-        cur.url = v;
+      case 85 /* U */:
+        e.url = v;
         break;
-      case 'L':
-        cur.license = v;
+      case 76 /* L */:
+        e.license = v;
         break;
-      case 'o':
-        cur.origin = v;
+      case 111 /* o */:
+        e.origin = v;
         break;
-      case 'm':
-        cur.maintainer = v;
+      case 109 /* m */:
+        e.maintainer = v;
         break;
-      case 't':
-        cur.builddate = Number(v);
+      case 116 /* t */:
+        e.builddate = +v;
         break;
-      case 'c':
-        cur.commit = v;
+      case 99 /* c */:
+        e.commit = v;
         break;
-      case 'k':
-        cur.providerPriority = Number(v);
+      case 107 /* k */:
+        e.providerPriority = +v;
         break;
-      case 'D':
-        cur.depends = split(v);
+      case 68 /* D */:
+        e.depends = split(v);
         break;
-      case 'p':
-        cur.provides = split(v);
+      case 112 /* p */:
+        e.provides = split(v);
         break;
-      case 'i':
-        cur.installIf = split(v);
+      case 105 /* i */:
+        e.installIf = split(v);
         break;
-      default: {
-        const c = text.charCodeAt(pos);
+      default:
         if (c >= 65 && c <= 90)
           bad(lineNo, `unknown field "${text[pos]}:" (apk marks such packages uninstallable)`);
-      }
     }
     pos = end + 1;
   }
@@ -188,14 +188,14 @@ export function parseIndexText(text: string, where: string): IndexEntry[] {
 }
 
 /** The index tar member (with EOF blocks): DESCRIPTION first, then APKINDEX, as `apk index` writes. */
-export function indexMember(index: ApkIndex, mtime: number): Buffer {
+export function indexMember(index: ApkIndex, mtime: number, level = 6): Buffer {
   const base = { type: 'file' as const, mode: 0o644, mtime, uid: 0, gid: 0, uname: 'root', gname: 'root' };
   const tarBuf = Buffer.concat([
     encodeEntry({ ...base, name: 'DESCRIPTION' }, Buffer.from(index.description)),
     encodeEntry({ ...base, name: 'APKINDEX' }, Buffer.from(formatIndexText(index.entries))),
     EOF_BLOCKS,
   ]);
-  return gzipMember(tarBuf, 6);
+  return gzipMember(tarBuf, level);
 }
 
 /** `APKINDEX.tar.gz` bytes: signature member (RSA256 over the index member) when a key is given. */
@@ -357,4 +357,103 @@ export async function detectArchiveKind(path: string): Promise<'apk' | 'index'> 
   throw new ApkError('bad-tar', `${path}: neither a package (.PKGINFO) nor an index (APKINDEX)`, {
     file: path,
   });
+}
+
+interface CachedRecord {
+  entry: IndexEntry;
+  text: string;
+}
+
+/**
+ * A publisher's index kept open across additions: records stay parsed and pre-formatted in sorted
+ * order, so adding a package costs one .apk read, one binary-search insert and one re-gzip.
+ */
+export class IncrementalIndex {
+  private records: CachedRecord[] = [];
+
+  private constructor(
+    readonly path: string,
+    public description: string,
+  ) {}
+
+  /** Opens `path` (verifying it with `keyring` when given); a missing file starts an empty index. */
+  static open(path: string, opts: { keyring?: Keyring; description?: string } = {}): IncrementalIndex {
+    const idx = new IncrementalIndex(path, opts.description ?? '');
+    if (existsSync(path)) {
+      const r = readIndexFile(path, opts.keyring ? { keyring: opts.keyring } : {});
+      if (opts.description === undefined) idx.description = r.index.description;
+      idx.records = r.index.entries
+        .sort(compareEntries)
+        .map((entry) => ({ entry, text: formatIndexRecord(entry) }));
+    }
+    return idx;
+  }
+
+  get entries(): IndexEntry[] {
+    return this.records.map((r) => r.entry);
+  }
+
+  private position(e: IndexEntry): { at: number; same: boolean } {
+    let lo = 0;
+    let hi = this.records.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareEntries(this.records[mid]!.entry, e) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const at = this.records[lo];
+    return { at: lo, same: at !== undefined && compareEntries(at.entry, e) === 0 };
+  }
+
+  /** Adds or replaces (same name, version and arch) entries. */
+  addEntries(entries: readonly IndexEntry[]): void {
+    for (const e of entries) {
+      const { at, same } = this.position(e);
+      this.records.splice(at, same ? 1 : 0, { entry: e, text: formatIndexRecord(e) });
+    }
+  }
+
+  /** Reads the given .apk files (only those) and adds them. */
+  async add(
+    apks: readonly string[],
+    opts: { keyring?: Keyring; rewriteArch?: string } = {},
+  ): Promise<IndexEntry[]> {
+    const entries = await Promise.all(apks.map((p) => indexEntryFromApk(p, opts)));
+    this.addEntries(entries);
+    return entries;
+  }
+
+  remove(name: string, version: string, arch?: string): boolean {
+    const before = this.records.length;
+    this.records = this.records.filter(
+      (r) =>
+        !(
+          r.entry.name === name &&
+          r.entry.version === version &&
+          (arch === undefined || r.entry.arch === arch)
+        ),
+    );
+    return this.records.length !== before;
+  }
+
+  /** The archive bytes; `level` is the gzip level of the index member (default 6). */
+  build(opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {}): Buffer {
+    const mtime = sourceDateEpoch(opts.sourceDateEpoch);
+    const base = { type: 'file' as const, mode: 0o644, mtime, uid: 0, gid: 0, uname: 'root', gname: 'root' };
+    const text = Buffer.from(this.records.map((r) => r.text).join(''));
+    const idx = gzipMember(
+      Buffer.concat([
+        encodeEntry({ ...base, name: 'DESCRIPTION' }, Buffer.from(this.description)),
+        encodeEntry({ ...base, name: 'APKINDEX' }, text),
+        EOF_BLOCKS,
+      ]),
+      opts.level ?? 6,
+    );
+    return opts.signingKey ? Buffer.concat([signatureMember(opts.signingKey, idx, mtime), idx]) : idx;
+  }
+
+  /** Writes the index atomically (temp file + rename). */
+  save(opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {}): void {
+    writeFileAtomic(this.path, this.build(opts));
+  }
 }

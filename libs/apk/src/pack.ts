@@ -69,7 +69,7 @@ async function walk(dir: string): Promise<SourceEntry[]> {
   return out.sort((a, b) => Buffer.compare(Buffer.from(a.rel), Buffer.from(b.rel)));
 }
 
-const SMALL_FILE = 4 << 20;
+const SMALL_FILE = 16 << 20;
 
 async function sha1File(path: string): Promise<string> {
   const h = createHash('sha1');
@@ -147,7 +147,7 @@ async function* dataTar(dir: string, plan: DataPlan, mtime: number): AsyncGenera
         h.pax = { 'APK-TOOLS.checksum.SHA1': await sha1File(abs) };
         yield encodeHeader(h);
         let n = 0;
-        for await (const chunk of createReadStream(abs)) {
+        for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
           n += (chunk as Buffer).length;
           yield chunk as Buffer;
         }
@@ -231,7 +231,7 @@ export async function packApk(opts: PackOptions): Promise<PackResult> {
     const dh = createHash('sha256');
     await pipeline(
       Readable.from(dataTar(opts.dir ?? '', plan, mtime)),
-      createGzip({ level: opts.level ?? 6 }),
+      createGzip({ level: opts.level ?? 6, chunkSize: 256 << 10 }),
       hashTap(dh),
       createWriteStream(dataTmp),
     );

@@ -79,7 +79,7 @@ export function formatPkginfo(p: PackageInfo): string {
   kv('origin', p.origin ?? p.name);
   kv('pkgdesc', p.description ?? '');
   kv('url', p.url ?? '');
-  kv('commit', p.commit ?? '');
+  if (p.commit) kv('commit', p.commit);
   if (p.maintainer) kv('maintainer', p.maintainer);
   if (p.builddate) kv('builddate', p.builddate);
   if (p.license) kv('license', p.license);

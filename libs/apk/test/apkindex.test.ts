@@ -157,3 +157,23 @@ describe('APKINDEX.tar.gz', () => {
     await expect(addToIndexFile(indexPath, [], { keyring })).rejects.toThrow(/not signed/);
   });
 });
+
+describe('IncrementalIndex', () => {
+  it('keeps records sorted, replaces same name+version, and writes a readable signed index', async () => {
+    const { IncrementalIndex } = await import('../src/apkindex.js');
+    const path = join(tmp(), 'APKINDEX.tar.gz');
+    const idx = IncrementalIndex.open(path, { description: 'inc' });
+    idx.addEntries([entry('b', '1-r0'), entry('a', '2-r0'), entry('a', '1-r0')]);
+    idx.addEntries([entry('a', '2-r0', { fileSize: 7 })]);
+    expect(idx.entries.map((e) => `${e.name}-${e.version}:${e.fileSize}`)).toEqual([
+      'a-1-r0:1000',
+      'a-2-r0:7',
+      'b-1-r0:1000',
+    ]);
+    expect(idx.remove('b', '1-r0')).toBe(true);
+    idx.save({ signingKey: key });
+    const back = IncrementalIndex.open(path, { keyring });
+    expect(back.description).toBe('inc');
+    expect(back.entries.map((e) => e.version)).toEqual(['1-r0', '2-r0']);
+  });
+});
