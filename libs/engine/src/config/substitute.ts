@@ -9,14 +9,25 @@
 const REF = /\$\{\{ *([A-Za-z0-9._-]+) *\}\}/g;
 
 /**
+ * A variable's value: only string values count, so inherited object members (`constructor`)
+ * never resolve, while scopes may inherit from parent scopes through the prototype chain.
+ */
+function valueOf(vars: Readonly<Record<string, string>>, key: string): string | undefined {
+  const v: unknown = vars[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
  * Replaces every `${{key}}` whose key is in `vars`; an unknown reference stays as it is (what
  * melange does when it substitutes config fields at parse time). Text without `${{` is returned
  * as the same string, so the common case costs one `includes`.
  */
+export { valueOf as lookupVariable };
+
 export function substitute(text: string, vars: Readonly<Record<string, string>>): string {
   if (!text.includes('${{')) return text;
   return text.replace(REF, (whole, key: string) => {
-    const v = Object.hasOwn(vars, key) ? vars[key] : undefined;
+    const v = valueOf(vars, key);
     return v === undefined ? whole : v;
   });
 }
@@ -41,7 +52,7 @@ export class UnknownVariableError extends Error {
 export function substituteStrict(text: string, vars: Readonly<Record<string, string>>): string {
   if (!text.includes('${{')) return text;
   return text.replace(REF, (_whole, key: string) => {
-    const v = Object.hasOwn(vars, key) ? vars[key] : undefined;
+    const v = valueOf(vars, key);
     if (v === undefined) throw new UnknownVariableError(key, text);
     return v;
   });
@@ -70,7 +81,7 @@ export function substituteCondition(text: string, vars: Readonly<Record<string, 
       REF.lastIndex = i;
       const m = REF.exec(text);
       if (m && m.index === i) {
-        const v = Object.hasOwn(vars, m[1]!) ? vars[m[1]!] : undefined;
+        const v = valueOf(vars, m[1]!);
         out += v === undefined ? m[0] : `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
         i += m[0].length;
         continue;
@@ -88,7 +99,7 @@ export function substituteCondition(text: string, vars: Readonly<Record<string, 
       REF.lastIndex = i;
       const m = REF.exec(text);
       if (m && m.index === i) {
-        const v = Object.hasOwn(vars, m[1]!) ? vars[m[1]!] : undefined;
+        const v = valueOf(vars, m[1]!);
         out += v === undefined ? m[0] : v;
         i += m[0].length;
         continue;
