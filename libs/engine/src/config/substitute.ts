@@ -12,7 +12,7 @@ const REF = /\$\{\{ *([A-Za-z0-9._-]+) *\}\}/g;
  * A variable's value: only string values count, so inherited object members (`constructor`)
  * never resolve, while scopes may inherit from parent scopes through the prototype chain.
  */
-function valueOf(vars: Readonly<Record<string, string>>, key: string): string | undefined {
+export function lookupVariable(vars: Readonly<Record<string, string>>, key: string): string | undefined {
   const v: unknown = vars[key];
   return typeof v === 'string' ? v : undefined;
 }
@@ -22,12 +22,10 @@ function valueOf(vars: Readonly<Record<string, string>>, key: string): string | 
  * melange does when it substitutes config fields at parse time). Text without `${{` is returned
  * as the same string, so the common case costs one `includes`.
  */
-export { valueOf as lookupVariable };
-
 export function substitute(text: string, vars: Readonly<Record<string, string>>): string {
   if (!text.includes('${{')) return text;
   return text.replace(REF, (whole, key: string) => {
-    const v = valueOf(vars, key);
+    const v = lookupVariable(vars, key);
     return v === undefined ? whole : v;
   });
 }
@@ -52,7 +50,7 @@ export class UnknownVariableError extends Error {
 export function substituteStrict(text: string, vars: Readonly<Record<string, string>>): string {
   if (!text.includes('${{')) return text;
   return text.replace(REF, (_whole, key: string) => {
-    const v = valueOf(vars, key);
+    const v = lookupVariable(vars, key);
     if (v === undefined) throw new UnknownVariableError(key, text);
     return v;
   });
@@ -81,7 +79,7 @@ export function substituteCondition(text: string, vars: Readonly<Record<string, 
       REF.lastIndex = i;
       const m = REF.exec(text);
       if (m && m.index === i) {
-        const v = valueOf(vars, m[1]!);
+        const v = lookupVariable(vars, m[1]!);
         out += v === undefined ? m[0] : `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
         i += m[0].length;
         continue;
@@ -99,7 +97,7 @@ export function substituteCondition(text: string, vars: Readonly<Record<string, 
       REF.lastIndex = i;
       const m = REF.exec(text);
       if (m && m.index === i) {
-        const v = valueOf(vars, m[1]!);
+        const v = lookupVariable(vars, m[1]!);
         out += v === undefined ? m[0] : v;
         i += m[0].length;
         continue;
