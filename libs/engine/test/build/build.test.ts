@@ -1,0 +1,249 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Keyring, readIndexFile, verifyApk } from '@melange2/apk';
+import { BuildkitClient } from '@melange2/buildkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  BuildError,
+  type BuildResult,
+  buildPackage,
+  type CommonRequest,
+  testPackage,
+} from '../../src/index.js';
+import { type Bootstrap, bootstrap } from './bootstrap.js';
+import { apkEntries, config, countingClient, installInto, libmarkerSource } from './helpers.js';
+
+const SDE = 1700000000;
+let b: Bootstrap;
+const clients: Partial<Record<'x86_64' | 'aarch64', BuildkitClient>> = {};
+
+beforeAll(async () => {
+  const d = inject('daemons');
+  b = await bootstrap();
+  clients.x86_64 = await BuildkitClient.connect(d.buildkit.x86_64);
+  clients.aarch64 = await BuildkitClient.connect(d.buildkit.aarch64);
+});
+
+afterAll(async () => {
+  clients.x86_64?.close();
+  clients.aarch64?.close();
+  if (b) await rm(b.dir, { recursive: true, force: true });
+});
+
+function req(
+  name: string,
+  arch: 'x86_64' | 'aarch64',
+  out: string,
+  extra: Partial<CommonRequest> = {},
+): CommonRequest {
+  return {
+    configFile: config(name),
+    arch,
+    client: clients[arch]!,
+    outDir: out,
+    signingKey: b.signingKey,
+    repositoryAppend: [b.repo],
+    cacheDir: b.cacheDir,
+    sourceDateEpoch: SDE,
+    ...extra,
+  };
+}
+
+const read = (root: string, p: string) => readFileSync(join(root, p), 'utf8').trim();
+/** Exec steps of a solve (the config's steps), by their outcome. */
+const steps = (r: BuildResult) =>
+  r.solve.vertices.filter((v) => r.plan.steps.some((s) => s.name === v.name)).map((v) => v.outcome);
+
+describe('x86_64 builds on the real daemon', () => {
+  let first: BuildResult;
+  const out = () => join(b.dir, 'packages');
+
+  it('builds subpackages, range subpackages, vars, working-directory, built-in and repository pipelines', async () => {
+    first = await buildPackage(req('hello', 'x86_64', out()));
+    expect(first.apks.map((a) => a.name)).toEqual(['hello', 'hello-doc', 'hello-mint', 'hello-vanilla']);
+    expect(first.apks.map((a) => a.path)).toContain(join(out(), 'x86_64', 'hello-1.2.3-r0.apk'));
+    expect(first.environment).toEqual(['busybox-1.35.0-r0']);
+
+    // Every APK verifies against the signing key, and the signed index lists them all.
+    const keyring = Keyring.load([b.publicKeyPath]);
+    for (const a of first.apks)
+      expect((await verifyApk(a.path, { keyring })).signedBy).toBe('melange.rsa.pub');
+    const index = readIndexFile(join(out(), 'x86_64', 'APKINDEX.tar.gz'), { keyring });
+    expect(index.index.entries.map((e) => e.name).sort()).toEqual([
+      'hello',
+      'hello-doc',
+      'hello-mint',
+      'hello-vanilla',
+    ]);
+
+    const hello = first.apks[0]!;
+    expect(hello.info.origin).toBe('hello');
+    expect(hello.info.license).toBe('Apache-2.0');
+    expect(hello.info.depends).toEqual(['busybox']);
+    expect(hello.info.provides).toEqual(['cmd:hello=1.2.3-r0']);
+    expect(hello.info.builddate).toBe(SDE);
+    expect(first.apks[2]!.info.description).toBe('the green flavour');
+
+    // Files are root-owned with SOURCE_DATE_EPOCH mtimes, although the build user (1000) wrote them.
+    const entries = await apkEntries(hello.path);
+    expect(entries.length).toBeGreaterThan(3);
+    for (const e of entries) expect([e.uid, e.gid, e.mtime]).toEqual([0, 0, SDE]);
+
+    // Install into a temp root with libs/apk and look at what the steps recorded.
+    const root = join(b.dir, 'root-hello');
+    await installInto(
+      root,
+      ['hello', 'hello-doc', 'hello-mint'],
+      'x86_64',
+      [out(), b.repo],
+      b.publicKeyPath,
+      b.cacheDir,
+    );
+    expect(read(root, 'usr/share/hello/arch')).toBe('x86_64');
+    expect(read(root, 'usr/share/hello/uid')).toBe('1000');
+    expect(read(root, 'usr/share/hello/greeting')).toBe('hello from melange2-orch 1.2');
+    expect(read(root, 'usr/share/hello/workdir')).toBe('/home/build/sub/dir');
+    expect(read(root, 'usr/share/marker/text')).toBe('marked by a repository pipeline');
+    expect(read(root, 'usr/share/man/man1/hello.1')).toBe('.TH HELLO 1');
+    expect(read(root, 'usr/share/hello-flavours/mint')).toBe('green');
+    expect(existsSync(join(root, 'usr/share/hello/aarch64-only'))).toBe(false);
+    // The man page went to hello-doc (split/manpages), not hello.
+    expect((await apkEntries(hello.path)).some((e) => e.name.includes('man1'))).toBe(false);
+  });
+
+  it('an unchanged second build has every step cached and gives byte-identical APKs', async () => {
+    const out2 = join(b.dir, 'packages-again');
+    const second = await buildPackage(req('hello', 'x86_64', out2));
+    expect(steps(second).length).toBe(first.plan.steps.length);
+    expect(new Set(steps(second))).toEqual(new Set(['cached']));
+    for (const [i, a] of second.apks.entries())
+      expect(readFileSync(a.path).equals(readFileSync(first.apks[i]!.path))).toBe(true);
+    // The environment's layer is not sent again: only file metadata crosses.
+    expect(second.bytesSent).toBeLessThan(100_000);
+  });
+
+  it('SCA gives so: provides/depends, cmd: and pc: provides', async () => {
+    const src = libmarkerSource(join(b.dir, 'src-libmarker-x86_64'), 'x86_64');
+    const r = await buildPackage({ ...req('libmarker', 'x86_64', out()), sourceDir: src });
+    const [lib, consumer] = r.apks;
+    expect(lib!.info.version).toBe('1.2.3-r1');
+    expect(lib!.info.provides).toEqual(['pc:marker=1.2.3', 'so:libmarker.so.1=1']);
+    expect(lib!.info.depends).toEqual([]);
+    expect(consumer!.info.provides).toEqual(['cmd:consumer=1.2.3-r1']);
+    expect(consumer!.info.depends).toEqual(['so:libmarker.so.1']);
+    // The consumer installs: its so: dependency resolves to libmarker.
+    const root = join(b.dir, 'root-consumer');
+    const installed = await installInto(
+      root,
+      ['marker-consumer'],
+      'x86_64',
+      [out(), b.repo],
+      b.publicKeyPath,
+      b.cacheDir,
+    );
+    expect(installed.map((e) => e.name).sort()).toEqual(['libmarker', 'marker-consumer']);
+  });
+
+  it("a dependent build's environment installs the fresh package from the output repository", async () => {
+    const r = await buildPackage(req('reader', 'x86_64', out()));
+    expect(r.environment).toContain('libmarker-1.2.3-r1');
+    const root = join(b.dir, 'root-reader');
+    await installInto(root, ['reader'], 'x86_64', [out(), b.repo], b.publicKeyPath, b.cacheDir);
+    expect(read(root, 'usr/share/reader/seen')).toBe('marker-from-libmarker-1.2.3-r1');
+  });
+
+  it('a failing step names the step, its exit code and the log tail', async () => {
+    const e = await buildPackage(req('fails', 'x86_64', join(b.dir, 'packages-fails'))).catch(
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(BuildError);
+    const err = e as BuildError;
+    expect(err.stage).toBe('solve');
+    expect(err.details.step?.name).toBe('break on purpose');
+    expect(err.details.step?.exitCode).toBe(7);
+    expect(err.message).toContain('step "break on purpose" failed with exit code 7');
+    expect(err.message).toContain('about to fail for the test');
+    expect(existsSync(join(b.dir, 'packages-fails', 'x86_64'))).toBe(false);
+  });
+
+  it('a bad config fails with located errors before BuildKit is called', async () => {
+    const c = countingClient(clients.x86_64!);
+    const e = (await buildPackage({ ...req('bad', 'x86_64', out()), client: c.client }).catch(
+      (x: unknown) => x,
+    )) as BuildError;
+    expect(e).toBeInstanceOf(BuildError);
+    expect(e.stage).toBe('config');
+    expect(e.message).toMatch(/bad\.yaml:\d+:\d+: .*unknown pipeline "no\/such-pipeline"/);
+    expect(e.details.diagnostics?.length).toBeGreaterThanOrEqual(2);
+    expect(c.calls()).toBe(0);
+  });
+
+  it('an unsatisfiable environment or an unreachable repository fails before BuildKit is called', async () => {
+    const c = countingClient(clients.x86_64!);
+    const unsat = (await buildPackage({ ...req('unsatisfiable', 'x86_64', out()), client: c.client }).catch(
+      (x: unknown) => x,
+    )) as BuildError;
+    expect(unsat.stage).toBe('environment');
+    expect(unsat.message).toContain('no-such-package-anywhere');
+    const unreachable = (await buildPackage({
+      ...req('hello', 'x86_64', out()),
+      client: c.client,
+      repositoryAppend: ['http://127.0.0.1:9/nothing', b.repo],
+    }).catch((x: unknown) => x)) as BuildError;
+    expect(unreachable.stage).toBe('environment');
+    expect(unreachable.message).toContain('http://127.0.0.1:9/nothing');
+    const badKey = (await buildPackage({
+      ...req('hello', 'x86_64', join(b.dir, 'empty-out')),
+      client: c.client,
+      // Another key signs nothing here: the bootstrap index is untrusted.
+      signingKey: (
+        await import('@melange2/apk')
+      ).signingKeyFromPem(
+        (
+          await (await import('@melange2/apk')).generateKeyPair(2048)
+        ).privatePem,
+        'other.rsa.pub',
+      ),
+    }).catch((x: unknown) => x)) as BuildError;
+    expect(badKey.stage).toBe('environment');
+    expect(badKey.message).toMatch(/UNTRUSTED|untrusted/);
+    expect(c.calls()).toBe(0);
+  });
+
+  it('test: passes for a good package and fails with the test output for a bad one', async () => {
+    const ok = await testPackage(req('hello', 'x86_64', out()));
+    expect(ok.tests.map((t) => t.package)).toEqual(['hello']);
+    expect(ok.tests[0]!.environment).toContain('hello-1.2.3-r0');
+    await buildPackage(req('badtest', 'x86_64', out()));
+    const e = (await testPackage(req('badtest', 'x86_64', out())).catch((x: unknown) => x)) as BuildError;
+    expect(e).toBeInstanceOf(BuildError);
+    expect(e.stage).toBe('solve');
+    expect(e.message).toContain('looks for a file that is not there');
+    expect(e.message).toContain('checking for /usr/share/badtest/missing');
+  });
+});
+
+describe('aarch64 builds on the real (emulated) daemon', () => {
+  it('records uname -m = aarch64 and runs the aarch64-only step', async () => {
+    const out = join(b.dir, 'packages');
+    const r = await buildPackage(req('hello', 'aarch64', out));
+    expect(r.apks.map((a) => a.path)).toContain(join(out, 'aarch64', 'hello-1.2.3-r0.apk'));
+    const root = join(b.dir, 'root-hello-arm');
+    await installInto(root, ['hello'], 'aarch64', [out, b.repo], b.publicKeyPath, b.cacheDir);
+    expect(read(root, 'usr/share/hello/arch')).toBe('aarch64');
+    expect(read(root, 'usr/share/hello/aarch64-only')).toBe('arm');
+    const index = readIndexFile(join(out, 'aarch64', 'APKINDEX.tar.gz'), {
+      keyring: Keyring.load([b.publicKeyPath]),
+    });
+    expect(index.index.entries.every((e) => e.arch === 'aarch64')).toBe(true);
+  });
+
+  it('SCA on aarch64 ELF images', async () => {
+    const out = join(b.dir, 'packages');
+    const src = libmarkerSource(join(b.dir, 'src-libmarker-aarch64'), 'aarch64');
+    const r = await buildPackage({ ...req('libmarker', 'aarch64', out), sourceDir: src });
+    expect(r.apks[0]!.info.provides).toContain('so:libmarker.so.1=1');
+    expect(r.apks[1]!.info.depends).toEqual(['so:libmarker.so.1']);
+  });
+});

@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  accountFiles,
+  analyzePackage,
+  ElfError,
+  parseElf,
+  parsePcFile,
+  sonameVersion,
+} from '../../src/index.js';
+import { EM_AARCH64, EM_X86_64, tinyElf } from './elf-fixture.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'm2-sca-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function readelfNeeded(file: string): { needed: string[]; soname?: string } {
+  const out = execFileSync('readelf', ['-d', file], { encoding: 'utf8' });
+  const needed = [...out.matchAll(/\(NEEDED\)\s+Shared library: \[(.+)\]/g)].map((m) => m[1]!);
+  const soname = /\(SONAME\)\s+Library soname: \[(.+)\]/.exec(out)?.[1];
+  return soname ? { needed, soname } : { needed };
+}
+
+describe('ELF reader', () => {
+  it('reads NEEDED and SONAME of real host binaries as readelf does', () => {
+    for (const f of ['/bin/ls', '/lib/x86_64-linux-gnu/libc.so.6']) {
+      if (!existsSync(f)) continue;
+      const info = parseElf(readFileSync(f), f);
+      const want = readelfNeeded(f);
+      expect(info.needed).toEqual(want.needed);
+      expect(info.soname).toBe(want.soname);
+      expect(info.class).toBe(64);
+    }
+  });
+
+  it('a static executable has no dynamic section', () => {
+    const info = parseElf(readFileSync('/bin/busybox'), '/bin/busybox');
+    expect(info.dynamic).toBe(false);
+    expect(info.needed).toEqual([]);
+    expect(info.type).toBe(2);
+  });
+
+  it('reads the tiny fixtures for both machines', () => {
+    const x = parseElf(tinyElf({ machine: EM_X86_64, soname: 'libx.so.2', needed: ['liby.so.1'] }), 'x');
+    expect([x.machine, x.soname, x.needed]).toEqual([EM_X86_64, 'libx.so.2', ['liby.so.1']]);
+    const a = parseElf(tinyElf({ machine: EM_AARCH64, needed: ['liba.so', 'libb.so.3'] }), 'a');
+    expect([a.machine, a.soname, a.needed]).toEqual([EM_AARCH64, undefined, ['liba.so', 'libb.so.3']]);
+  });
+
+  it('rejects truncated or non-ELF input with the file name', () => {
+    expect(() => parseElf(Buffer.from('#!/bin/sh\n'), 'script.sh')).toThrow(/script\.sh: not an ELF file/);
+    const cut = tinyElf({ machine: EM_X86_64, soname: 'libx.so.1' }).subarray(0, 100);
+    expect(() => parseElf(cut, 'cut.so')).toThrow(ElfError);
+  });
+});
+
+describe('SCA', () => {
+  it('so:, cmd: and pc: as melange derives them', async () => {
+    const p = join(dir, 'pkg');
+    mkdirSync(join(p, 'usr/lib/pkgconfig'), { recursive: true });
+    mkdirSync(join(p, 'usr/bin'), { recursive: true });
+    mkdirSync(join(p, 'usr/share/doc'), { recursive: true });
+    writeFileSync(
+      join(p, 'usr/lib/libown.so.3.1'),
+      tinyElf({ machine: EM_X86_64, soname: 'libown.so.3', needed: ['libc.so.6'] }),
+    );
+    symlinkSync('libown.so.3.1', join(p, 'usr/lib/libown.so.3'));
+    writeFileSync(
+      join(p, 'usr/bin/tool'),
+      tinyElf({ machine: EM_X86_64, type: 2, needed: ['libown.so.3', 'libz.so.1'] }),
+    );
+    chmodSync(join(p, 'usr/bin/tool'), 0o755);
+    symlinkSync('tool', join(p, 'usr/bin/tool-alias'));
+    writeFileSync(join(p, 'usr/bin/not-executable'), 'data');
+    chmodSync(join(p, 'usr/bin/not-executable'), 0o644);
+    // A shared object outside the library dirs provides nothing (plugins).
+    mkdirSync(join(p, 'usr/lib/plugins'), { recursive: true });
+    writeFileSync(join(p, 'usr/lib/plugins/p.so'), tinyElf({ machine: EM_X86_64, soname: 'p.so' }));
+    writeFileSync(
+      join(p, 'usr/lib/pkgconfig/own.pc'),
+      'prefix=/usr\nv=2.4\nName: own\nVersion: ${v}.1\nRequires: zlib >= 1.2, other\n',
+    );
+    const r = await analyzePackage(p, { version: '3.1-r0' });
+    expect(r.provides).toEqual([
+      'cmd:tool-alias=3.1-r0',
+      'cmd:tool=3.1-r0',
+      'pc:own=2.4.1',
+      'so:libown.so.3=3',
+    ]);
+    expect(r.depends).toEqual(['pc:other', 'pc:zlib', 'so:libc.so.6', 'so:libz.so.1']);
+    const none = await analyzePackage(p, {
+      version: '3.1-r0',
+      options: { 'no-provides': true, 'no-depends': true },
+    });
+    expect([none.provides, none.depends]).toEqual([[], []]);
+    const noCmd = await analyzePackage(p, { version: '3.1-r0', options: { 'no-commands': true } });
+    expect(noCmd.provides.some((x) => x.startsWith('cmd:'))).toBe(false);
+  });
+
+  it('a real shared library copied into a package', async () => {
+    const lib = '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13';
+    if (!existsSync(lib)) return;
+    const p = join(dir, 'zlib');
+    mkdirSync(join(p, 'usr/lib'), { recursive: true });
+    copyFileSync(lib, join(p, 'usr/lib/libz.so.1.2.13'));
+    const r = await analyzePackage(p, { version: '1.2.13-r0' });
+    expect(r.provides).toEqual(['so:libz.so.1=1']);
+    expect(r.depends).toEqual(['so:libc.so.6']);
+  });
+
+  it('soname versions and pc files', () => {
+    expect(sonameVersion('libfoo.so.1.2')).toBe('1.2');
+    expect(sonameVersion('libfoo.so')).toBe('0');
+    expect(sonameVersion('libfoo.so.x_y!')).toBe('0');
+    expect(parsePcFile('Version: 1.0\n')).toEqual({ version: '1.0', requires: [] });
+  });
+});
+
+describe('accounts', () => {
+  it('adds root and the build user (uid 1000, /home/build) and the config accounts', () => {
+    const { passwd, group } = accountFiles(
+      [],
+      [{ username: 'svc', uid: 500 }],
+      [{ groupname: 'svc', gid: 500 }],
+    );
+    expect(passwd.split('\n')).toEqual([
+      'root:x:0:0:root:/root:/bin/sh',
+      'build:x:1000:1000:build:/home/build:/bin/sh',
+      'svc:x:500:500:svc:/home/svc:/bin/sh',
+      '',
+    ]);
+    expect(group).toContain('build:x:1000:build');
+    expect(group).toContain('svc:x:500:');
+  });
+});
