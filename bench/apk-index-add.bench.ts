@@ -13,6 +13,7 @@ import {
   IncrementalIndex,
   packageInfo,
   packApk,
+  signData,
   signingKeyFromPem,
 } from '../libs/apk/src/index.js';
 import { syntheticEntries } from './apk-bench-lib.js';
@@ -37,6 +38,7 @@ try {
     apks.push(apk);
   }
   const inc = IncrementalIndex.open(indexPath);
+  inc.build(); // the first build compresses every chunk
   const tInc: number[] = [];
   const tInc1: number[] = [];
   for (const apk of apks.slice(0, 5)) {
@@ -45,7 +47,7 @@ try {
     inc.save();
     tInc.push(performance.now() - t);
     t = performance.now();
-    inc.save({ level: 1 });
+    inc.build();
     tInc1.push(performance.now() - t);
   }
   const tFile: number[] = [];
@@ -65,23 +67,21 @@ try {
   await inc.add([apks[5]!]);
   inc.save({ signingKey: key });
   const signed = performance.now() - t;
+  const member = inc.build();
   t = performance.now();
-  inc.build({ signingKey: key });
-  const signOnlyPlus = performance.now() - t;
-  t = performance.now();
-  inc.build();
-  const unsignedBuild = performance.now() - t;
+  signData(key, member);
+  const signOnly = performance.now() - t;
   console.log(
     `apk-index-add: add 1 package to a ${N}-entry index (median of 5; goal < 50 ms without signing)`,
   );
-  console.log(`  IncrementalIndex add+save (gzip -6): ${med(tInc).toFixed(1)} ms`);
-  console.log(`  IncrementalIndex save only (gzip -1): ${med(tInc1).toFixed(1)} ms`);
+  console.log(`  IncrementalIndex add + save (gzip -6):  ${med(tInc).toFixed(1)} ms`);
+  console.log(`  IncrementalIndex build, nothing changed: ${med(tInc1).toFixed(1)} ms`);
   console.log(`  addToIndexFile (re-reads the index):  ${med(tFile).toFixed(1)} ms`);
   console.log(
     `  reference, rebuild from all entries:  ${med(tRef).toFixed(1)} ms  → incremental / rebuild = ${(med(tInc) / med(tRef)).toFixed(2)}`,
   );
   console.log(
-    `  with an RSA-4096 signature: add+save ${signed.toFixed(1)} ms (signature ≈ ${(signOnlyPlus - unsignedBuild).toFixed(1)} ms)`,
+    `  with an RSA-4096 signature: add+save ${signed.toFixed(1)} ms (the RSA signature alone: ${signOnly.toFixed(1)} ms)`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

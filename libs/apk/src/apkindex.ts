@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { constants as zc, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { ApkError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { gzipMember, readGzipMember } from './gzip.js';
@@ -15,7 +15,7 @@ import {
 import { signatureMember, sourceDateEpoch } from './pack.js';
 import type { PackageInfo } from './pkginfo.js';
 import { readApkMembers, verifyApk } from './read.js';
-import { encodeEntry, EOF_BLOCKS, parseTarSegment } from './tar.js';
+import { encodeEntry, encodeHeader, EOF_BLOCKS, padding, parseTarSegment } from './tar.js';
 import { compareVersions } from './version.js';
 
 /** One package as an index lists it: its metadata plus identity and file size. */
@@ -361,7 +361,61 @@ export async function detectArchiveKind(path: string): Promise<'apk' | 'index'> 
 
 interface CachedRecord {
   entry: IndexEntry;
-  text: string;
+  bytes: Buffer;
+  boundary: boolean;
+}
+
+interface CachedChunk {
+  count: number;
+  last: CachedRecord;
+  deflated: Buffer;
+  crc: number;
+  len: number;
+}
+
+function cachedRecord(entry: IndexEntry): CachedRecord {
+  const h = createHash('sha1').update(entry.name).update('\0').update(entry.version).digest();
+  return { entry, bytes: Buffer.from(formatIndexRecord(entry)), boundary: (h[0]! & 63) === 0 };
+}
+
+/** CRC-32 of A‖B from crc(A), crc(B) and len(B) (zlib's crc32_combine, GF(2) matrix method). */
+export function crc32Combine(crcA: number, crcB: number, lenB: number): number {
+  if (lenB <= 0) return crcA >>> 0;
+  const gf2Times = (mat: Uint32Array, vec: number) => {
+    let sum = 0;
+    let i = 0;
+    while (vec) {
+      if (vec & 1) sum ^= mat[i]!;
+      vec >>>= 1;
+      i++;
+    }
+    return sum >>> 0;
+  };
+  const square = (sq: Uint32Array, mat: Uint32Array) => {
+    for (let n = 0; n < 32; n++) sq[n] = gf2Times(mat, mat[n]!);
+  };
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = 0xedb88320;
+  let row = 1;
+  for (let n = 1; n < 32; n++) {
+    odd[n] = row;
+    row <<= 1;
+  }
+  square(even, odd);
+  square(odd, even);
+  let a = crcA >>> 0;
+  let len = lenB;
+  do {
+    square(even, odd);
+    if (len & 1) a = gf2Times(even, a);
+    len = Math.floor(len / 2);
+    if (len === 0) break;
+    square(odd, even);
+    if (len & 1) a = gf2Times(odd, a);
+    len = Math.floor(len / 2);
+  } while (len !== 0);
+  return (a ^ crcB) >>> 0;
 }
 
 /**
@@ -382,9 +436,7 @@ export class IncrementalIndex {
     if (existsSync(path)) {
       const r = readIndexFile(path, opts.keyring ? { keyring: opts.keyring } : {});
       if (opts.description === undefined) idx.description = r.index.description;
-      idx.records = r.index.entries
-        .sort(compareEntries)
-        .map((entry) => ({ entry, text: formatIndexRecord(entry) }));
+      idx.records = r.index.entries.sort(compareEntries).map(cachedRecord);
     }
     return idx;
   }
@@ -409,7 +461,9 @@ export class IncrementalIndex {
   addEntries(entries: readonly IndexEntry[]): void {
     for (const e of entries) {
       const { at, same } = this.position(e);
-      this.records.splice(at, same ? 1 : 0, { entry: e, text: formatIndexRecord(e) });
+      const rec = cachedRecord(e);
+      this.dirty.add(rec);
+      this.records.splice(at, same ? 1 : 0, rec);
     }
   }
 
@@ -436,20 +490,78 @@ export class IncrementalIndex {
     return this.records.length !== before;
   }
 
-  /** The archive bytes; `level` is the gzip level of the index member (default 6). */
+  /**
+   * The archive bytes. The index member is one gzip member whose deflate stream is a concatenation
+   * of independently compressed, full-flushed pieces (chunks of records, content-defined), so a
+   * save recompresses only the chunks that changed. The output depends only on the content.
+   */
   build(opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {}): Buffer {
     const mtime = sourceDateEpoch(opts.sourceDateEpoch);
+    const level = opts.level ?? 6;
+    if (level !== this.chunkLevel) {
+      this.chunks.clear();
+      this.chunkLevel = level;
+    }
     const base = { type: 'file' as const, mode: 0o644, mtime, uid: 0, gid: 0, uname: 'root', gname: 'root' };
-    const text = Buffer.from(this.records.map((r) => r.text).join(''));
-    const idx = gzipMember(
-      Buffer.concat([
-        encodeEntry({ ...base, name: 'DESCRIPTION' }, Buffer.from(this.description)),
-        encodeEntry({ ...base, name: 'APKINDEX' }, text),
-        EOF_BLOCKS,
-      ]),
-      opts.level ?? 6,
-    );
+    const chunks = this.chunkRecords();
+    let textLen = 0;
+    for (const r of this.records) textLen += r.bytes.length;
+    const head = Buffer.concat([
+      encodeEntry({ ...base, name: 'DESCRIPTION' }, Buffer.from(this.description)),
+      encodeHeader({ ...base, name: 'APKINDEX', size: textLen }),
+    ]);
+    const tail = Buffer.concat([padding(textLen), EOF_BLOCKS]);
+    const pieces: Buffer[] = [deflateRawSync(head, { level, finishFlush: zc.Z_FULL_FLUSH })];
+    let crc = crc32(head);
+    const fresh = new Map<CachedRecord, CachedChunk>();
+    for (const c of chunks) {
+      const first = c[0]!;
+      const last = c[c.length - 1]!;
+      let cached = this.chunks.get(first);
+      if (!cached || cached.count !== c.length || cached.last !== last || c.some((r) => this.dirty.has(r))) {
+        const text = Buffer.concat(c.map((r) => r.bytes));
+        cached = {
+          count: c.length,
+          last,
+          deflated: deflateRawSync(text, { level, finishFlush: zc.Z_FULL_FLUSH }),
+          crc: crc32(text),
+          len: text.length,
+        };
+      }
+      fresh.set(first, cached);
+      pieces.push(cached.deflated);
+      crc = crc32Combine(crc, cached.crc, cached.len);
+    }
+    this.chunks = fresh;
+    this.dirty.clear();
+    pieces.push(deflateRawSync(tail, { level }));
+    crc = crc32(tail, crc);
+    const total = head.length + textLen + tail.length;
+    const hdr = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, level === 9 ? 2 : level === 1 ? 4 : 0, 3]);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(total >>> 0, 4);
+    const idx = Buffer.concat([hdr, ...pieces, trailer]);
     return opts.signingKey ? Buffer.concat([signatureMember(opts.signingKey, idx, mtime), idx]) : idx;
+  }
+
+  private chunks = new Map<CachedRecord, CachedChunk>();
+  private chunkLevel = -1;
+  private readonly dirty = new Set<CachedRecord>();
+
+  /** Content-defined chunks: a record whose name+version hashes to 0 mod 64 starts a new chunk. */
+  private chunkRecords(): CachedRecord[][] {
+    const out: CachedRecord[][] = [];
+    let cur: CachedRecord[] = [];
+    for (const r of this.records) {
+      if (cur.length > 0 && (r.boundary || cur.length >= 512)) {
+        out.push(cur);
+        cur = [];
+      }
+      cur.push(r);
+    }
+    if (cur.length) out.push(cur);
+    return out;
   }
 
   /** Writes the index atomically (temp file + rename). */
