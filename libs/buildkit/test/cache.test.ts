@@ -70,7 +70,9 @@ describe('caching (real buildkitd)', () => {
       marshal(
         rootfs('x86_64')
           .run({
-            args: sh('cat /cache/v > /out/v'),
+            args: sh(
+              `cat /cache/v > /out/v # ${nonce}: the cache mount id is not part of the step's cache key`,
+            ),
             mounts: [llb.cache('/cache', id), llb.bind('/out', llb.scratch())],
           })
           .getMount('/out'),

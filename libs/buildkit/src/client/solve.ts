@@ -120,7 +120,9 @@ export async function solve(
     { Ref: ref },
   );
   const statusDone = new Promise<void>((resolve) => {
-    status.on('data', (m: StatusMessage) => tracker.update(m));
+    status.on('data', (m: StatusMessage) => {
+      tracker.update(m);
+    });
     status.on('end', () => resolve());
     status.on('error', () => resolve());
   });

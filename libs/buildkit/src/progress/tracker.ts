@@ -35,6 +35,7 @@ function toDate(t: WireTime | null): Date | undefined {
 }
 
 const LOG_TAIL = 50;
+const DEFER_MS = 250;
 
 interface VertexState {
   info: VertexInfo;
@@ -42,6 +43,11 @@ interface VertexState {
   started: Date | undefined;
   completed: Date | undefined;
   error: string | undefined;
+  /** A terminal event was emitted. */
+  terminal: boolean;
+  startEmitted: boolean;
+  /** A completion waiting to see whether another phase follows. */
+  deferred: NodeJS.Timeout | undefined;
   partial: Map<number, string>;
   tail: string[];
 }
@@ -72,6 +78,9 @@ export class ProgressTracker {
         started: undefined,
         completed: undefined,
         error: undefined,
+        terminal: false,
+        startEmitted: false,
+        deferred: undefined,
         partial: new Map(),
         tail: [],
       };
@@ -81,7 +90,12 @@ export class ProgressTracker {
   }
 
   update(msg: StatusMessage): void {
-    for (const w of msg.vertexes) {
+    // The daemon reports a vertex once per phase (cache-key computation, then load or run), each
+    // with its own started/completed pair, often several in one message. Only the last update of
+    // a message decides the vertex's state; a later phase reopens a finished vertex.
+    const last = new Map<string, StatusMessage['vertexes'][number]>();
+    for (const w of msg.vertexes) last.set(w.digest, w);
+    for (const w of last.values()) {
       const v = this.#vertex(w.digest);
       const info: VertexInfo = {
         digest: v.info.digest,
@@ -94,42 +108,59 @@ export class ProgressTracker {
       v.info = info;
       const started = toDate(w.started);
       const completed = toDate(w.completed);
-      if (started && v.outcome === 'pending') {
-        v.started = started;
-        v.outcome = 'running';
-        if (!(w.cached && completed)) this.#emit({ type: 'vertex.started', vertex: info, started });
-      }
-      if (v.outcome === 'pending' || v.outcome === 'running') {
-        if (w.error) {
-          v.completed = completed ?? new Date();
-          v.error = w.error;
-          v.outcome = 'errored';
-          this.#flush(v);
-          this.#emit({
-            type: 'vertex.errored',
-            vertex: info,
-            error: w.error,
-            started: v.started,
-            completed: v.completed,
-            durationMs: v.started ? v.completed.getTime() - v.started.getTime() : 0,
-          });
-        } else if (w.cached && (completed || !started)) {
-          v.completed = completed ?? started ?? new Date();
-          v.outcome = 'cached';
-          this.#emit({ type: 'vertex.cached', vertex: info, at: v.completed });
-        } else if (completed) {
-          v.completed = completed;
-          v.outcome = 'completed';
-          this.#flush(v);
-          const s = v.started ?? completed;
-          this.#emit({
-            type: 'vertex.completed',
-            vertex: info,
-            started: s,
-            completed,
-            durationMs: completed.getTime() - s.getTime(),
-          });
+      if (!started) continue;
+      if (v.deferred) {
+        clearTimeout(v.deferred);
+        v.deferred = undefined;
+        if (started.getTime() === v.started?.getTime() && completed && !w.error && !w.cached) {
+          // The same phase re-sent: report it now.
+          this.#complete(v);
+          continue;
         }
+      }
+      if (v.terminal) {
+        // A later phase after we reported an outcome: correct the record, without new events.
+        if (w.error) {
+          v.outcome = 'errored';
+          v.error = w.error;
+        } else if (w.cached) v.outcome = 'cached';
+        else if (completed) v.outcome = 'completed';
+        else v.outcome = 'running';
+        v.started = started;
+        v.completed = completed;
+        continue;
+      }
+      v.started = started;
+      if (!v.startEmitted && !(w.cached && completed && !w.error)) {
+        v.startEmitted = true;
+        this.#emit({ type: 'vertex.started', vertex: info, started });
+      }
+      v.outcome = 'running';
+      if (!completed) continue;
+      v.completed = completed;
+      v.terminal = true;
+      if (w.error) {
+        v.error = w.error;
+        v.outcome = 'errored';
+        this.#flush(v);
+        this.#emit({
+          type: 'vertex.errored',
+          vertex: info,
+          error: w.error,
+          started,
+          completed,
+          durationMs: completed.getTime() - started.getTime(),
+        });
+      } else if (w.cached) {
+        v.outcome = 'cached';
+        this.#emit({ type: 'vertex.cached', vertex: info, at: completed });
+      } else {
+        // Possibly just the cache-key phase: if a run phase follows right away, this vertex is
+        // reopened before the timer fires and only the real completion is reported.
+        v.outcome = 'completed';
+        v.terminal = false;
+        v.deferred = setTimeout(() => this.#complete(v), DEFER_MS);
+        v.deferred.unref();
       }
     }
     for (const l of msg.logs) {
@@ -163,6 +194,22 @@ export class ProgressTracker {
     }
   }
 
+  #complete(v: VertexState): void {
+    if (v.deferred) clearTimeout(v.deferred);
+    v.deferred = undefined;
+    if (v.terminal || !v.started || !v.completed) return;
+    v.terminal = true;
+    v.outcome = 'completed';
+    this.#flush(v);
+    this.#emit({
+      type: 'vertex.completed',
+      vertex: v.info,
+      started: v.started,
+      completed: v.completed,
+      durationMs: v.completed.getTime() - v.started.getTime(),
+    });
+  }
+
   #line(v: VertexState, stream: number, line: string, timestamp: Date): void {
     v.tail.push(line);
     if (v.tail.length > LOG_TAIL) v.tail.shift();
@@ -183,7 +230,10 @@ export class ProgressTracker {
   /** Called when the status stream ends: flush partial log lines. */
   finish(): void {
     this.#end ??= Date.now();
-    for (const v of this.#vertices.values()) this.#flush(v);
+    for (const v of this.#vertices.values()) {
+      if (v.deferred) this.#complete(v);
+      this.#flush(v);
+    }
   }
 
   logTail(digest: string): string[] {
