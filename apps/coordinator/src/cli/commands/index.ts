@@ -9,6 +9,8 @@ import { registerResolve } from './resolve.js';
 import { registerSignIndex } from './sign-index.js';
 import { registerVerify } from './verify.js';
 import { registerCompile } from './compile.js';
+import { registerBuild } from './build.js';
+import { registerTest } from './test.js';
 
 /** Every top-level command of `melange2-orch`, in the order `--help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -22,4 +24,6 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerVerify,
   registerResolve,
   registerCompile,
+  registerBuild,
+  registerTest,
 ];

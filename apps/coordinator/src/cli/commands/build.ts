@@ -1,0 +1,275 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { BuildkitClient, ConnectError, type SolveEvent } from '@melange2/buildkit';
+import {
+  BuildError,
+  type BuildEvent,
+  buildPackage,
+  type CommonRequest,
+  formatDiagnostic,
+  readEnvFile,
+  SUPPORTED_ARCHES,
+} from '@melange2/engine';
+import type { Command } from 'commander';
+import { CliError, EXIT } from '../exit-codes.js';
+import { collectRepeat, signingKeyFrom } from './apk-options.js';
+
+/** Flags `build` and `test` share, named as melange names them. */
+export interface BuildFlags {
+  arch: string;
+  buildkitAddr: string[];
+  outDir?: string;
+  out?: string;
+  signingKey?: string;
+  repositoryAppend: string[];
+  keyringAppend: string[];
+  pipelineDir: string[];
+  envFile: string[];
+  sourceDir?: string;
+  buildOption: string[];
+  sourceDateEpoch?: string;
+  cacheDir?: string;
+  debug?: boolean;
+}
+
+/** Adds the flags `build` and `test` share. */
+export function sharedBuildOptions(cmd: Command): Command {
+  return cmd
+    .argument('<config>', 'a melange config (.yaml)')
+    .option('--arch <archs>', `architectures, comma-separated (${SUPPORTED_ARCHES.join(', ')})`, 'x86_64')
+    .option(
+      '--buildkit-addr <addr>',
+      'buildkitd address, or ARCH=ADDR per architecture (repeatable; default $BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST)',
+      collectRepeat,
+      [],
+    )
+    .option('--out-dir <dir>', 'output repository: packages go to <dir>/<arch>/ (default ./packages)')
+    .option('--out <dir>', 'same as --out-dir')
+    .option('--signing-key <key>', 'RSA private key that signs the packages and the index (e.g. melange.rsa)')
+    .option(
+      '--repository-append <repo>',
+      'extra repository for the environment (repeatable)',
+      collectRepeat,
+      [],
+    )
+    .option(
+      '--keyring-append <key>',
+      'extra trusted public key, file, directory or URL (repeatable)',
+      collectRepeat,
+      [],
+    )
+    .option(
+      '--pipeline-dir <dir>',
+      'directory of `uses:` pipelines before the built-ins (repeatable; default <config dir>/pipelines)',
+      collectRepeat,
+      [],
+    )
+    .option(
+      '--env-file <file>',
+      'KEY=VALUE file layered under environment.environment (repeatable)',
+      collectRepeat,
+      [],
+    )
+    .option('--build-option <name>', 'enable a build option of the config (repeatable)', collectRepeat, [])
+    .option('--source-date-epoch <seconds>', 'SOURCE_DATE_EPOCH (default $SOURCE_DATE_EPOCH, else 315532800)')
+    .option('--cache-dir <dir>', 'package cache (default ~/.cache/melange2-orch/apk)')
+    .option('--debug', 'show every step and its log lines as they come');
+}
+
+export function archesOf(flag: string): string[] {
+  const arches = [
+    ...new Set(
+      flag
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (arches.length === 0) throw new CliError('--arch: give at least one architecture', EXIT.usage);
+  for (const a of arches)
+    if (!SUPPORTED_ARCHES.includes(a))
+      throw new CliError(
+        `--arch: unknown architecture "${a}" (expected one of: ${SUPPORTED_ARCHES.join(', ')})`,
+        EXIT.usage,
+      );
+  return arches;
+}
+
+/** The daemon address per arch: `--buildkit-addr ARCH=ADDR`, a bare `ADDR` for all, then env. */
+export function addressesFor(arches: readonly string[], flags: readonly string[]): Map<string, string> {
+  const perArch = new Map<string, string>();
+  let all: string | undefined;
+  for (const f of flags) {
+    const m = /^([a-z0-9_]+)=(.+)$/.exec(f);
+    if (m && SUPPORTED_ARCHES.includes(m[1]!)) perArch.set(m[1]!, m[2]!);
+    else all = f;
+  }
+  const out = new Map<string, string>();
+  for (const a of arches) {
+    const addr =
+      perArch.get(a) ??
+      all ??
+      process.env[`BUILDKIT_ADDR_${a.toUpperCase()}`] ??
+      process.env['BUILDKIT_HOST'];
+    if (!addr)
+      throw new CliError(
+        `no buildkitd for ${a}: give --buildkit-addr ${a}=ADDR (or set BUILDKIT_ADDR_${a.toUpperCase()}; \`melange2-orch daemons up\` starts one)`,
+        EXIT.usage,
+      );
+    out.set(a, addr);
+  }
+  return out;
+}
+
+/** Turns the flags into what the engine needs for one arch (minus the client). */
+export function commonRequest(
+  config: string,
+  arch: string,
+  flags: BuildFlags,
+): Omit<CommonRequest, 'client'> {
+  if (!existsSync(config) || !statSync(config).isFile())
+    throw new CliError(`${config}: no such config file`, EXIT.usage);
+  if (!flags.signingKey)
+    throw new CliError('--signing-key is required (create one with `melange2-orch keygen`)', EXIT.usage);
+  if (flags.sourceDateEpoch !== undefined && !/^\d+$/.test(flags.sourceDateEpoch))
+    throw new CliError(
+      `--source-date-epoch: expected seconds since 1970, got "${flags.sourceDateEpoch}"`,
+      EXIT.usage,
+    );
+  const envFiles = flags.envFile.map((f) => {
+    try {
+      return readEnvFile(f);
+    } catch (e) {
+      throw new CliError(`--env-file ${f}: ${(e as Error).message}`, EXIT.usage);
+    }
+  });
+  return {
+    configFile: resolve(config),
+    arch,
+    outDir: resolve(flags.outDir ?? flags.out ?? 'packages'),
+    signingKey: signingKeyFrom(flags.signingKey),
+    repositoryAppend: flags.repositoryAppend,
+    keyringAppend: flags.keyringAppend,
+    ...(flags.pipelineDir.length ? { pipelineDirs: flags.pipelineDir.map((d) => resolve(d)) } : {}),
+    envFiles,
+    ...(flags.buildOption.length ? { buildOptions: flags.buildOption } : {}),
+    ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(flags.sourceDateEpoch) } : {}),
+    ...(flags.cacheDir ? { cacheDir: resolve(flags.cacheDir) } : {}),
+  };
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** Line-oriented progress, as melange2 prints it: steps started/finished, logs with --debug. */
+export function progressPrinter(debug: boolean, multiArch: boolean): (e: BuildEvent) => void {
+  const write = (arch: string, s: string) => process.stderr.write(`${multiArch ? `[${arch}] ` : ''}${s}\n`);
+  return (e) => {
+    if (e.type === 'environment') write(e.arch, `environment: ${e.packages.join(' ') || '(empty)'}`);
+    else if (e.type === 'package') write(e.arch, `wrote ${e.apk.path} (${e.apk.fileSize} bytes)`);
+    else if (e.type === 'solve') printSolveEvent(e.arch, e.event, debug, write);
+  };
+}
+
+function printSolveEvent(
+  arch: string,
+  ev: SolveEvent,
+  debug: boolean,
+  write: (a: string, s: string) => void,
+): void {
+  const internal = ev.type !== 'vertex.log' && ev.vertex.name.startsWith('[internal]');
+  if (internal && !debug) return;
+  switch (ev.type) {
+    case 'vertex.started':
+      write(arch, `=> ${ev.vertex.name}`);
+      break;
+    case 'vertex.completed':
+      write(arch, `-> ${ev.vertex.name} (${secs(ev.durationMs)}) done`);
+      break;
+    case 'vertex.cached':
+      write(arch, `-> ${ev.vertex.name} CACHED`);
+      break;
+    case 'vertex.errored':
+      write(arch, `-> ${ev.vertex.name} (${secs(ev.durationMs)}) ERROR`);
+      break;
+    case 'vertex.log':
+      if (debug) write(arch, `   | ${ev.line}`);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Prints a failed build for the user: located config errors, or the stage and message. */
+export function reportFailure(e: BuildError): void {
+  const diags = e.details.diagnostics ?? [];
+  if (diags.length) for (const d of diags) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  else process.stderr.write(`melange2-orch: [${e.arch}] ${e.stage} failed: ${e.message}\n`);
+}
+
+/** Connects to each arch's daemon, runs `job` for every arch concurrently, closes the clients. */
+export async function perArch<T>(
+  config: string,
+  flags: BuildFlags,
+  job: (req: CommonRequest) => Promise<T>,
+): Promise<{ arch: string; result?: T; error?: BuildError }[]> {
+  const arches = archesOf(flags.arch);
+  const addrs = addressesFor(arches, flags.buildkitAddr);
+  const base = arches.map((a) => commonRequest(config, a, flags));
+  const clients = new Map<string, BuildkitClient>();
+  try {
+    for (const a of arches) {
+      try {
+        clients.set(a, await BuildkitClient.connect(addrs.get(a)!));
+      } catch (e) {
+        if (e instanceof ConnectError)
+          throw new CliError(`buildkitd for ${a}: ${e.message}`, EXIT.environment);
+        throw e;
+      }
+    }
+    const onEvent = progressPrinter(flags.debug ?? false, arches.length > 1);
+    return await Promise.all(
+      base.map(async (b) => {
+        try {
+          return { arch: b.arch, result: await job({ ...b, client: clients.get(b.arch)!, onEvent }) };
+        } catch (e) {
+          if (e instanceof BuildError) return { arch: b.arch, error: e };
+          throw e;
+        }
+      }),
+    );
+  } finally {
+    for (const c of clients.values()) c.close();
+  }
+}
+
+export function registerBuild(program: Command): void {
+  sharedBuildOptions(
+    program
+      .command('build')
+      .description('build a melange config on BuildKit into signed APKs and an updated APKINDEX per arch'),
+  )
+    .option(
+      '--source-dir <dir>',
+      'source tree copied into /home/build (default <config dir>/<package>/ when it exists)',
+    )
+    .action(async (config: string, flags: BuildFlags) => {
+      const outcomes = await perArch(config, flags, (req) =>
+        buildPackage({ ...req, ...(flags.sourceDir ? { sourceDir: resolve(flags.sourceDir) } : {}) }),
+      );
+      let failed = false;
+      for (const o of outcomes) {
+        if (o.error) {
+          failed = true;
+          reportFailure(o.error);
+          continue;
+        }
+        const r = o.result!;
+        const s = r.solve.summary;
+        process.stdout.write(
+          `${o.arch}: built ${r.apks.map((a) => `${a.name}-${a.info.version}`).join(', ')} in ${secs(r.timings.totalMs)} ` +
+            `(${s.total} steps, ${s.cached} cached, ${s.executed} executed; sent ${r.bytesSent} bytes; index ${r.index})\n`,
+        );
+      }
+      if (failed) process.exitCode = EXIT.failed;
+    });
+}

@@ -1,0 +1,95 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type CliBootstrap, cliBootstrap, TESTDATA } from './build-helpers.js';
+import { runCli } from './cli-helpers-apk.js';
+
+let b: CliBootstrap;
+const daemons = () => inject('daemons').buildkit;
+const common = (out: string) => [
+  '--buildkit-addr',
+  `x86_64=${daemons().x86_64}`,
+  '--buildkit-addr',
+  `aarch64=${daemons().aarch64}`,
+  '--out-dir',
+  out,
+  '--signing-key',
+  b.key,
+  '--repository-append',
+  b.repo,
+  '--cache-dir',
+  join(b.dir, 'cache'),
+  '--source-date-epoch',
+  '1700000000',
+];
+
+beforeAll(async () => {
+  b = await cliBootstrap(['x86_64', 'aarch64']);
+});
+afterAll(() => {
+  if (b) rmSync(b.dir, { recursive: true, force: true });
+});
+
+describe('melange2-orch build', () => {
+  it('builds a config for both arches into signed APKs and indexes', async () => {
+    const out = join(b.dir, 'packages');
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'hello.yaml'),
+      '--arch',
+      'x86_64,aarch64',
+      ...common(out),
+    ]);
+    expect(r.err).not.toContain('failed');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /x86_64: built hello-1\.2\.3-r0, hello-doc-1\.2\.3-r0, hello-mint-1\.2\.3-r0, hello-vanilla-1\.2\.3-r0/,
+    );
+    expect(r.out).toMatch(/aarch64: built hello-1\.2\.3-r0/);
+    // Progress names the steps.
+    expect(r.err).toMatch(/\[aarch64\] -> only on aarch64 .*(done|CACHED)/);
+    for (const arch of ['x86_64', 'aarch64']) {
+      expect(existsSync(join(out, arch, 'hello-1.2.3-r0.apk'))).toBe(true);
+      expect(existsSync(join(out, arch, 'APKINDEX.tar.gz'))).toBe(true);
+    }
+    const v = await runCli(['verify', '--keyring-append', b.pub, join(out, 'x86_64', 'hello-1.2.3-r0.apk')]);
+    expect(v.code).toBe(0);
+  });
+
+  it('a failing step exits 1 and prints the step name, exit code and log tail', async () => {
+    const r = await runCli(['build', join(TESTDATA, 'fails.yaml'), ...common(join(b.dir, 'out-fails'))]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('step "break on purpose" failed with exit code 7');
+    expect(r.err).toContain('| about to fail for the test');
+  });
+
+  it('a bad config exits 1 with located errors', async () => {
+    const r = await runCli(['build', join(TESTDATA, 'bad.yaml'), ...common(join(b.dir, 'out-bad'))]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.yaml:\d+:\d+: .*unknown pipeline "no\/such-pipeline"/);
+  });
+
+  it('usage errors exit 2', async () => {
+    const noKey = await runCli(['build', join(TESTDATA, 'hello.yaml'), '--buildkit-addr', daemons().x86_64]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.err).toContain('--signing-key is required');
+    const badArch = await runCli(['build', join(TESTDATA, 'hello.yaml'), '--arch', 'mips', ...common(b.dir)]);
+    expect(badArch.code).toBe(2);
+    expect(badArch.err).toContain('unknown architecture "mips"');
+  });
+
+  it('an unreachable daemon is an environment error (exit 3)', async () => {
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'hello.yaml'),
+      '--buildkit-addr',
+      'unix:///nonexistent/buildkitd.sock',
+      '--signing-key',
+      b.key,
+      '--out-dir',
+      join(b.dir, 'out-x'),
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('/nonexistent/buildkitd.sock');
+  });
+});
