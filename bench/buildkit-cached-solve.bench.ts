@@ -1,8 +1,11 @@
 // Overhead of a fully cached trivial solve on a warm connection (goal < 50 ms): a FileOp-only
-// graph (no local dirs, no export) solved once to warm the cache, then N times. Reference in the
-// same run: `buildctl build` of the same Definition (a new process and connection each time).
+// graph (no local dirs, no export) solved once to warm the cache, then N times. References in
+// the same run: a bare Solve RPC on the same channel (no session, no status stream: the daemon's
+// own share) and `buildctl build` of the same Definition (a new process and connection each time).
 // Options: --runs N (default 30).
-import { llb, marshal, BuildkitClient } from '../libs/buildkit/src/index.js';
+import { unary } from '../libs/buildkit/src/client/rpc.js';
+import { BuildkitClient, llb, marshal } from '../libs/buildkit/src/index.js';
+import { control } from '../libs/buildkit/src/proto.js';
 import { buildctl, daemonAddress, fmt, median } from './buildkit-lib.js';
 
 const i = process.argv.indexOf('--runs');
@@ -16,12 +19,20 @@ const def = marshal(
 const client = await BuildkitClient.connect(addr);
 await client.solve(def);
 const ours: number[] = [];
+const bare: number[] = [];
 for (let r = 0; r < runs; r++) {
-  const t0 = performance.now();
+  let t0 = performance.now();
   const res = await client.solve(def);
   ours.push(performance.now() - t0);
   if (res.summary.executed > 0)
     process.stdout.write(`warning: run ${r} executed ${res.summary.executed} steps\n`);
+  t0 = performance.now();
+  await unary(client.grpc, 'Solve', control.SolveRequest, control.SolveResponse, {
+    Ref: `bench-${r}-${Date.now()}`,
+    Definition: def.toWire(),
+    Cache: {},
+  }).result;
+  bare.push(performance.now() - t0);
 }
 client.close();
 const ref: number[] = [];
@@ -29,11 +40,13 @@ for (let r = 0; r < Math.min(runs, 10); r++)
   ref.push(await buildctl(['--addr', addr, 'build', '--progress', 'quiet'], def.toBytes()));
 const p = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))] as number;
-process.stdout.write(`cached trivial solve, ${addr}\n`);
-process.stdout.write(
-  `ours (warm connection)   median ${fmt(median(ours))}  p90 ${fmt(p(ours, 0.9))}  min ${fmt(Math.min(...ours))}  (${runs} runs)\n`,
+const out = (s: string) => process.stdout.write(`${s}\n`);
+out(`cached trivial solve, ${addr}`);
+out(
+  `ours (warm connection)   median ${fmt(median(ours))}  p90 ${fmt(p(ours, 0.9))}  min ${fmt(Math.min(...ours))}  (${runs} runs)`,
 );
-process.stdout.write(
-  `buildctl build (process) median ${fmt(median(ref))}  p90 ${fmt(p(ref, 0.9))}  (${ref.length} runs)\n`,
+out(
+  `bare Solve RPC           median ${fmt(median(bare))}  (client overhead ≈ ${fmt(median(ours) - median(bare))})`,
 );
-process.stdout.write(`ratio ours/buildctl ${(median(ours) / median(ref)).toFixed(2)}×; goal: ours < 50 ms\n`);
+out(`buildctl build (process) median ${fmt(median(ref))}  p90 ${fmt(p(ref, 0.9))}  (${ref.length} runs)`);
+out(`ratio ours/buildctl ${(median(ours) / median(ref)).toFixed(2)}×; goal: ours < 50 ms`);
