@@ -101,3 +101,26 @@ describe('bad configs give errors with file, line, column and what was expected'
     expect(o.plan.steps.map((s) => s.runs)).toEqual(['echo ok']);
   });
 });
+
+describe('paths in messages', () => {
+  it('quote keys that would read as a path (range items such as "3.10")', async () => {
+    const { formatPath } = await import('../src/index.js');
+    expect(formatPath(['data', 0, 'items', '3.10'])).toBe('data[0].items["3.10"]');
+    expect(formatPath(['pipeline', 2, 'with', 'expected-sha256'])).toBe('pipeline[2].with.expected-sha256');
+    expect(formatPath([])).toBe('(document)');
+  });
+
+  it('a missing package.name is an error at the package section', async () => {
+    const { compileText, formatDiagnostic } = await import('../src/index.js');
+    const { resolver } = await import('./helpers.js');
+    const o = compileText('package:\n  version: "1"\npipeline:\n  - runs: "true"\n', 'noname.yaml', {
+      arch: 'x86_64',
+      resolver,
+    });
+    expect(o.status).toBe('failed');
+    if (o.status === 'failed')
+      expect(formatDiagnostic(o.diagnostics[0]!)).toBe(
+        'noname.yaml:2:3: error: package.name: missing required field "name"',
+      );
+  });
+});

@@ -16,7 +16,12 @@ export interface Diagnostic {
 
 export function formatPath(path: YamlPath): string {
   let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    // Keys such as "3.10" (range items) or "FOO BAR" would read as a path; quote them.
+    else if (!/^[A-Za-z0-9_-]+$/.test(p)) out += `[${JSON.stringify(p)}]`;
+    else out += out === '' ? p : `.${p}`;
+  }
   return out === '' ? '(document)' : out;
 }
 
