@@ -120,7 +120,7 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
     state = state
       .run({
         args: ['/bin/sh', '-c', stepScript(step)],
-        env: sortedEnv({ ...step.env, SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }),
+        env: sortedEnv({ HOME: WORKSPACE, ...step.env, SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }),
         // The script creates and enters the step's directory as the build user; a missing cwd
         // would be created by the daemon as root and be unwritable.
         cwd: WORKSPACE,
