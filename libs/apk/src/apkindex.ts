@@ -74,12 +74,54 @@ const split = (v: string) =>
  * Parses APKINDEX text. Unknown lowercase letters are ignored (as apk does); an unknown uppercase
  * letter, a line without `X:`, or a record without C/P/V is an error naming `where` and the line.
  */
-export function parseIndexText(text: string, where: string): IndexEntry[] {
+export function parseIndexText(text: string | Buffer, where: string): IndexEntry[] {
+  return typeof text === 'string' ? parseIndexString(text, where) : parseIndexBuffer(text, where);
+}
+
+/**
+ * Decodes and parses in windows of about 4 MB cut at record boundaries, so a big index never
+ * exists as one giant string next to its bytes.
+ */
+function parseIndexBuffer(buf: Buffer, where: string): IndexEntry[] {
+  const WINDOW = 4 << 20;
+  const out: IndexEntry[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    let end = Math.min(buf.length, pos + WINDOW);
+    if (end < buf.length) {
+      const cut = buf.lastIndexOf('\n\n', end);
+      end = cut > pos ? cut + 2 : buf.indexOf('\n\n', end) < 0 ? buf.length : buf.indexOf('\n\n', end) + 2;
+    }
+    const text = buf.toString('utf8', pos, end);
+    let part: IndexEntry[];
+    try {
+      part = parseIndexString(text, where);
+    } catch (e) {
+      if (!(e instanceof ApkError) || e.context.line === undefined || pos === 0) throw e;
+      // Line numbers restart per window: count the lines before it, only now that it matters.
+      let before = 0;
+      for (let i = buf.indexOf(10); i >= 0 && i < pos; i = buf.indexOf(10, i + 1)) before++;
+      part = parseIndexString(text, where, before);
+    }
+    for (const e of part) out.push(e);
+    pos = end;
+  }
+  return out;
+}
+
+/**
+ * Parses APKINDEX text. Unknown lowercase letters are ignored (as apk does); an unknown uppercase
+ * letter, a line without `X:`, or a record without C/P/V is an error naming `where` and the line.
+ */
+function parseIndexString(text: string, where: string, lineBase = 0): IndexEntry[] {
   const out: IndexEntry[] = [];
   let cur: IndexEntry | undefined;
   let started = 0;
   const bad = (line: number, msg: string): never => {
-    throw new ApkError('bad-index', `${where}:${line}: ${msg}`, { file: where, line });
+    throw new ApkError('bad-index', `${where}:${line + lineBase}: ${msg}`, {
+      file: where,
+      line: line + lineBase,
+    });
   };
   const fresh = (): IndexEntry => ({
     checksum: '',
@@ -187,25 +229,15 @@ export function parseIndexText(text: string, where: string): IndexEntry[] {
   return out;
 }
 
-/** The index tar member (with EOF blocks): DESCRIPTION first, then APKINDEX, as `apk index` writes. */
-export function indexMember(index: ApkIndex, mtime: number, level = 6): Buffer {
-  const base = { type: 'file' as const, mode: 0o644, mtime, uid: 0, gid: 0, uname: 'root', gname: 'root' };
-  const tarBuf = Buffer.concat([
-    encodeEntry({ ...base, name: 'DESCRIPTION' }, Buffer.from(index.description)),
-    encodeEntry({ ...base, name: 'APKINDEX' }, Buffer.from(formatIndexText(index.entries))),
-    EOF_BLOCKS,
-  ]);
-  return gzipMember(tarBuf, level);
-}
-
-/** `APKINDEX.tar.gz` bytes: signature member (RSA256 over the index member) when a key is given. */
+/**
+ * `APKINDEX.tar.gz` bytes: signature member (RSA256 over the index member) when a key is given.
+ * Built the same way as IncrementalIndex, so equal content gives equal bytes either way.
+ */
 export function buildIndexArchive(
   index: ApkIndex,
-  opts: { signingKey?: SigningKey; sourceDateEpoch?: number } = {},
+  opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {},
 ): Buffer {
-  const mtime = sourceDateEpoch(opts.sourceDateEpoch);
-  const idx = indexMember(index, mtime);
-  return opts.signingKey ? Buffer.concat([signatureMember(opts.signingKey, idx, mtime), idx]) : idx;
+  return IncrementalIndex.fromIndex(index).build(opts);
 }
 
 export interface IndexArchive {
@@ -249,7 +281,7 @@ export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: K
   const description = entries.find((e) => e.name === 'DESCRIPTION')?.content.toString('utf8') ?? '';
   const index = {
     description,
-    entries: parseIndexText(apkindex.content.toString('utf8'), `${where}: APKINDEX`),
+    entries: parseIndexBuffer(apkindex.content, `${where}: APKINDEX`),
   };
   return signedBy === undefined ? { index, signatures, signed } : { index, signatures, signed, signedBy };
 }
@@ -430,6 +462,13 @@ export class IncrementalIndex {
     public description: string,
   ) {}
 
+  /** An in-memory index (not tied to a file until `save` is given one). */
+  static fromIndex(index: ApkIndex, path = ''): IncrementalIndex {
+    const idx = new IncrementalIndex(path, index.description);
+    idx.records = [...index.entries].sort(compareEntries).map(cachedRecord);
+    return idx;
+  }
+
   /** Opens `path` (verifying it with `keyring` when given); a missing file starts an empty index. */
   static open(path: string, opts: { keyring?: Keyring; description?: string } = {}): IncrementalIndex {
     const idx = new IncrementalIndex(path, opts.description ?? '');
@@ -565,7 +604,11 @@ export class IncrementalIndex {
   }
 
   /** Writes the index atomically (temp file + rename). */
-  save(opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {}): void {
-    writeFileAtomic(this.path, this.build(opts));
+  save(
+    opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number; path?: string } = {},
+  ): void {
+    const path = opts.path ?? this.path;
+    if (!path) throw new ApkError('io', 'IncrementalIndex.save: no path given');
+    writeFileAtomic(path, this.build(opts));
   }
 }

@@ -203,3 +203,16 @@ describe('IncrementalIndex chunked compression', () => {
     expect(gunzipSync(r.signed).length % 512).toBe(0);
   });
 });
+
+describe('parseIndexText over bytes', () => {
+  it('reports the right line across decoding windows', () => {
+    const rec = formatIndexRecord(entry('x', '1-r0'));
+    const count = Math.ceil((5 << 20) / rec.length);
+    const text = rec.repeat(count) + 'C:Q1x\nbroken\n';
+    const lines = rec.split('\n').length - 1;
+    expect(() => parseIndexText(Buffer.from(text), 'big')).toThrow(
+      `big:${count * lines + 2}: expected "X:value"`,
+    );
+    expect(parseIndexText(Buffer.from(rec.repeat(count)), 'big')).toHaveLength(count);
+  });
+});
