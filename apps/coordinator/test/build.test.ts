@@ -47,7 +47,8 @@ describe('melange2-orch build', () => {
     );
     expect(r.out).toMatch(/aarch64: built hello-1\.2\.3-r0/);
     // Progress names the steps.
-    expect(r.err).toMatch(/\[aarch64\] -> only on aarch64 .*(done|CACHED)/);
+    expect(r.err).toMatch(/\[aarch64\] {3}-> only on aarch64 \(.*\) \[(done|CACHED)\]/);
+    expect(r.err).toMatch(/\[x86_64\] Total steps: \d+/);
     for (const arch of ['x86_64', 'aarch64']) {
       expect(existsSync(join(out, arch, 'hello-1.2.3-r0.apk'))).toBe(true);
       expect(existsSync(join(out, arch, 'APKINDEX.tar.gz'))).toBe(true);

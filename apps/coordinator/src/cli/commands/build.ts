@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BuildkitClient, ConnectError, type SolveEvent } from '@melange2/buildkit';
+import { BuildkitClient, ConnectError, ProgressRenderer, type SolveSummary } from '@melange2/buildkit';
 import {
   BuildError,
   type BuildEvent,
@@ -160,43 +160,31 @@ export function commonRequest(
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-/** Line-oriented progress, as melange2 prints it: steps started/finished, logs with --debug. */
-export function progressPrinter(debug: boolean, multiArch: boolean): (e: BuildEvent) => void {
-  const write = (arch: string, s: string) => process.stderr.write(`${multiArch ? `[${arch}] ` : ''}${s}\n`);
-  return (e) => {
-    if (e.type === 'environment') write(e.arch, `environment: ${e.packages.join(' ') || '(empty)'}`);
-    else if (e.type === 'package') write(e.arch, `wrote ${e.apk.path} (${e.apk.fileSize} bytes)`);
-    else if (e.type === 'solve') printSolveEvent(e.arch, e.event, debug, write);
-  };
-}
-
-function printSolveEvent(
+/**
+ * Progress as the BuildKit client renders it (melange2's format), one renderer per arch; with
+ * several arches every line is prefixed with `[arch]` and in-place updates are off.
+ */
+export function progressFor(
   arch: string,
-  ev: SolveEvent,
   debug: boolean,
-  write: (a: string, s: string) => void,
-): void {
-  const internal = ev.type !== 'vertex.log' && ev.vertex.name.startsWith('[internal]');
-  if (internal && !debug) return;
-  switch (ev.type) {
-    case 'vertex.started':
-      write(arch, `=> ${ev.vertex.name}`);
-      break;
-    case 'vertex.completed':
-      write(arch, `-> ${ev.vertex.name} (${secs(ev.durationMs)}) done`);
-      break;
-    case 'vertex.cached':
-      write(arch, `-> ${ev.vertex.name} CACHED`);
-      break;
-    case 'vertex.errored':
-      write(arch, `-> ${ev.vertex.name} (${secs(ev.durationMs)}) ERROR`);
-      break;
-    case 'vertex.log':
-      if (debug) write(arch, `   | ${ev.line}`);
-      break;
-    default:
-      break;
-  }
+  multiArch: boolean,
+): { renderer: ProgressRenderer; onEvent: (e: BuildEvent) => void } {
+  const prefix = multiArch ? `[${arch}] ` : '';
+  const out = {
+    write: (s: string) => process.stderr.write(multiArch ? s.replace(/^(?=.)/gm, prefix) : s),
+    isTTY: !multiArch && process.stderr.isTTY === true,
+    columns: process.stderr.columns ?? 120,
+  };
+  const renderer = new ProgressRenderer({ out, debug });
+  const onEvent = (e: BuildEvent) => {
+    if (e.type === 'environment') out.write(`environment: ${e.packages.join(' ') || '(empty)'}\n`);
+    else if (e.type === 'package') out.write(`wrote ${e.apk.path} (${e.apk.fileSize} bytes)\n`);
+    else if (e.type === 'solve') {
+      const hidden = e.event.type !== 'vertex.log' && e.event.vertex.name.startsWith('[internal]');
+      if (debug || !hidden) renderer.onEvent(e.event);
+    }
+  };
+  return { renderer, onEvent };
 }
 
 /** Prints a failed build for the user: located config errors, or the stage and message. */
@@ -211,6 +199,7 @@ export async function perArch<T>(
   config: string,
   flags: BuildFlags,
   job: (req: CommonRequest) => Promise<T>,
+  summaryOf: (result: T) => SolveSummary | undefined = () => undefined,
 ): Promise<{ arch: string; result?: T; error?: BuildError }[]> {
   const arches = archesOf(flags.arch);
   const addrs = addressesFor(arches, flags.buildkitAddr);
@@ -226,12 +215,17 @@ export async function perArch<T>(
         throw e;
       }
     }
-    const onEvent = progressPrinter(flags.debug ?? false, arches.length > 1);
     return await Promise.all(
       base.map(async (b) => {
+        const { renderer, onEvent } = progressFor(b.arch, flags.debug ?? false, arches.length > 1);
         try {
-          return { arch: b.arch, result: await job({ ...b, client: clients.get(b.arch)!, onEvent }) };
+          const result = await job({ ...b, client: clients.get(b.arch)!, onEvent });
+          const summary = summaryOf(result);
+          if (summary) renderer.finish(summary);
+          else renderer.stop();
+          return { arch: b.arch, result };
         } catch (e) {
+          renderer.stop();
           if (e instanceof BuildError) return { arch: b.arch, error: e };
           throw e;
         }
@@ -253,8 +247,12 @@ export function registerBuild(program: Command): void {
       'source tree copied into /home/build (default <config dir>/<package>/ when it exists)',
     )
     .action(async (config: string, flags: BuildFlags) => {
-      const outcomes = await perArch(config, flags, (req) =>
-        buildPackage({ ...req, ...(flags.sourceDir ? { sourceDir: resolve(flags.sourceDir) } : {}) }),
+      const outcomes = await perArch(
+        config,
+        flags,
+        (req) =>
+          buildPackage({ ...req, ...(flags.sourceDir ? { sourceDir: resolve(flags.sourceDir) } : {}) }),
+        (r) => r.solve.summary,
       );
       let failed = false;
       for (const o of outcomes) {
