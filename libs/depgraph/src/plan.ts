@@ -41,6 +41,8 @@ export interface PlannedBuild {
   /** Why it is in the plan: `changed`, `pipeline changed: x`, `dependency changed: busybox`, `not published`, `full build`. */
   reasons: string[];
   resources: { cpu?: number; memoryGi?: number };
+  /** Planned builds this one waits for, after the cycle policy (an earlier wave, always). */
+  deps: string[];
 }
 
 export interface Plan {
@@ -104,7 +106,17 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
 
   const names = g.nodes.map((x) => x.name);
   const weights = opts.cost ? costWeights(g.nodes, opts.cost) : undefined;
-  const s = schedule(n, adjacency(g), selected, { policy, names, ...(weights ? { weights } : {}) });
+  const adj = adjacency(g);
+  const s = schedule(n, adj, selected, { policy, names, ...(weights ? { weights } : {}) });
+  // Edges the policy kept are exactly those to a planned build in an earlier wave.
+  const depsOf = (i: number): string[] => {
+    const out = new Set<string>();
+    for (let e = adj.start[i]!; e < adj.start[i + 1]!; e++) {
+      const j = adj.targets[e]!;
+      if (selected[j] && s.level[j]! >= 0 && s.level[j]! < s.level[i]!) out.add(names[j]!);
+    }
+    return [...out].sort();
+  };
   const waves = s.waves.map((w) =>
     w.map((i): PlannedBuild => {
       const node = g.nodes[i]!;
@@ -115,6 +127,7 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
         wave: s.level[i]!,
         reasons: reasons[i]!,
         resources: node.resources,
+        deps: depsOf(i),
       };
     }),
   );
