@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { constants as zc, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { ApkError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
-import { gzipMember, readGzipMember } from './gzip.js';
+import { readGzipMember } from './gzip.js';
 import {
   checkSignatures,
   type Keyring,

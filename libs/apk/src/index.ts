@@ -10,3 +10,4 @@ export * from './fsutil.js';
 export * from './resolve.js';
 export * from './install.js';
 export * from './repository.js';
+export * from './environment.js';
