@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import type { CachedPackage } from '@melange2/apk';
 import { type LocalDir, llb, type State } from '@melange2/buildkit';
 import { WORKSPACE } from '../compile/compile.js';
@@ -92,6 +92,65 @@ export function generatedLayer(files: readonly GeneratedFile[], epoch: number): 
   return llb.scratch().file(action, { customName: 'environment: apk database and accounts' });
 }
 
+/** Symlinks a package installs (`bin` → `usr/bin`), as root-relative normalized targets. */
+function recordLinks(p: CachedPackage, links: Map<string, string>): void {
+  for (const f of p.manifest.files) {
+    if (f.type !== 'symlink') continue;
+    let target: string;
+    try {
+      target = readlinkSync(join(p.tree, f.path));
+    } catch {
+      continue;
+    }
+    const base = target.startsWith('/') ? '' : posix.dirname(f.path);
+    const abs = posix.normalize(posix.join('/', base, target)).slice(1);
+    if (abs !== '' && !abs.startsWith('..')) links.set(f.path, abs);
+  }
+}
+
+/** Follows recorded links through every leading component, as apk does when it extracts. */
+function resolveThrough(path: string, links: ReadonlyMap<string, string>): string {
+  let parts = path.split('/');
+  for (let hops = 0, i = 1; i <= parts.length && hops < 40; i++) {
+    const head = parts.slice(0, i).join('/');
+    const to = links.get(head);
+    if (to === undefined) continue;
+    parts = [...to.split('/'), ...parts.slice(i)];
+    i = 0;
+    hops++;
+  }
+  return parts.join('/');
+}
+
+/**
+ * Top-level directories of this package that an earlier package made symlinks (usrmerge:
+ * `bin` → `usr/bin`). apk writes through such links; a plain MergeOp would replace the link with
+ * the directory, so these directories are copied to where the link points instead.
+ */
+function redirectedDirs(
+  p: CachedPackage,
+  links: ReadonlyMap<string, string>,
+): { from: string; to: string }[] {
+  if (links.size === 0) return [];
+  const out: { from: string; to: string }[] = [];
+  const seen = new Set<string>();
+  for (const f of p.manifest.files) {
+    // The shallowest linked directory on this entry's path decides.
+    const parts = f.path.split('/');
+    const depth = f.type === 'directory' ? parts.length : parts.length - 1;
+    for (let i = 1; i <= depth; i++) {
+      const head = parts.slice(0, i).join('/');
+      if (!links.has(head)) continue;
+      if (!seen.has(head) && ![...seen].some((s) => head.startsWith(`${s}/`))) {
+        seen.add(head);
+        out.push({ from: head, to: resolveThrough(head, links) });
+      }
+      break;
+    }
+  }
+  return out;
+}
+
 export interface EnvironmentLayers {
   /** The environment's root: one layer per package, then the generated layer, merged (MergeOp). */
   readonly state: State;
@@ -113,15 +172,25 @@ export function environmentLayers(
 ): EnvironmentLayers {
   const localDirs: Record<string, LocalDir> = {};
   const layers: State[] = [];
+  const links = new Map<string, string>();
   for (const p of env.packages) {
     const name = packageLocalName(p);
     localDirs[name] = { path: p.tree };
     const src = llb.local(name, { sharedKeyHint: name, customName: `[internal] load ${p.entry.name}` });
+    const redirects = redirectedDirs(p, links);
+    let action = llb.copy(src, '/', '/', {
+      copyDirContentsOnly: true,
+      ...(redirects.length ? { excludePatterns: redirects.map((r) => r.from) } : {}),
+    });
+    for (const r of redirects)
+      action = action.copy(src, `/${r.from}`, `/${r.to}`, {
+        copyDirContentsOnly: true,
+        createDestPath: true,
+      });
     layers.push(
-      llb.scratch().file(llb.copy(src, '/', '/', { copyDirContentsOnly: true }), {
-        customName: `environment: ${p.entry.name}-${p.entry.version}`,
-      }),
+      llb.scratch().file(action, { customName: `environment: ${p.entry.name}-${p.entry.version}` }),
     );
+    recordLinks(p, links);
   }
   const accounts = accountFiles(env.packages, opts.users, opts.groups);
   const generated: GeneratedFile[] = [

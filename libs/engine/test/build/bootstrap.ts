@@ -108,3 +108,53 @@ export async function bootstrap(): Promise<Bootstrap> {
     cacheDir: join(dir, 'cache'),
   };
 }
+
+/**
+ * A usrmerge repository: `layout` makes `bin` and `sbin` symlinks into `usr/`, and
+ * `busybox-usrmerge` (depending on it) ships its files under `bin/`, as packages built before the
+ * merge do. apk writes them through the links; so must the environment's layers.
+ */
+export async function packUsrmerge(arch: 'x86_64' | 'aarch64', repo: string, key: SigningKey): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), `m2-usrmerge-${arch}-`));
+  try {
+    const layout = join(root, 'layout');
+    mkdirSync(join(layout, 'usr', 'bin'), { recursive: true });
+    mkdirSync(join(layout, 'usr', 'sbin'), { recursive: true });
+    symlinkSync('usr/bin', join(layout, 'bin'));
+    symlinkSync('usr/sbin', join(layout, 'sbin'));
+    const bb = join(root, 'busybox');
+    mkdirSync(join(bb, 'bin'), { recursive: true });
+    copyFileSync(busyboxFor(arch), join(bb, 'bin', 'busybox'));
+    const names = [...new Set(applets(busyboxFor(arch)).map((r) => r.slice(r.lastIndexOf('/') + 1)))];
+    for (const n of names) if (n !== 'busybox') symlinkSync('/bin/busybox', join(bb, 'bin', n));
+    const apks = [
+      await packApk({
+        dir: layout,
+        info: packageInfo({ name: 'layout', version: '1-r0', arch, description: 'usrmerge layout' }),
+        signingKey: key,
+        sourceDateEpoch: 0,
+        output: join(repo, arch, 'layout-1-r0.apk'),
+      }),
+      await packApk({
+        dir: bb,
+        info: packageInfo({
+          name: 'busybox-usrmerge',
+          version: BUSYBOX_VERSION,
+          arch,
+          depends: ['layout'],
+          provides: names.map((n) => `cmd:${n}=${BUSYBOX_VERSION}`),
+        }),
+        signingKey: key,
+        sourceDateEpoch: 0,
+        output: join(repo, arch, `busybox-usrmerge-${BUSYBOX_VERSION}.apk`),
+      }),
+    ];
+    await addToIndexFile(
+      join(repo, arch, 'APKINDEX.tar.gz'),
+      apks.map((a) => a.path),
+      { signingKey: key },
+    );
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}

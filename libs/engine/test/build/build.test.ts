@@ -11,7 +11,7 @@ import {
   type CommonRequest,
   testPackage,
 } from '../../src/index.js';
-import { type Bootstrap, bootstrap } from './bootstrap.js';
+import { type Bootstrap, bootstrap, packUsrmerge } from './bootstrap.js';
 import { apkEntries, config, countingClient, installInto, libmarkerSource } from './helpers.js';
 
 const SDE = 1700000000;
@@ -209,6 +209,17 @@ describe('x86_64 builds on the real daemon', () => {
     expect(badKey.stage).toBe('environment');
     expect(badKey.message).toMatch(/UNTRUSTED|untrusted/);
     expect(c.calls()).toBe(0);
+  });
+
+  it('usrmerge: files under a directory an earlier package made a symlink land where it points', async () => {
+    const repo = join(b.dir, 'usrmerge-repo');
+    await packUsrmerge('x86_64', repo, b.signingKey);
+    const r = await buildPackage({ ...req('usrmerge', 'x86_64', out()), repositoryAppend: [repo] });
+    expect(r.environment).toEqual(['layout-1-r0', 'busybox-usrmerge-1.35.0-r0']);
+    const root = join(b.dir, 'root-usrmerge');
+    await installInto(root, ['usrmerge-check'], 'x86_64', [out()], b.publicKeyPath, b.cacheDir);
+    expect(read(root, 'usr/share/usrmerge/bin-link')).toBe('usr/bin');
+    expect(read(root, 'usr/share/usrmerge/in-usr-bin')).toBe('yes');
   });
 
   it('test: passes for a good package and fails with the test output for a bad one', async () => {
