@@ -1,4 +1,6 @@
 import {
+  type Dirent,
+  readdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -9,7 +11,7 @@ import {
   existsSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { BuildkitClient, llb, SolveError } from '@melange2/buildkit';
@@ -20,7 +22,29 @@ import { repo, resolver } from './helpers.js';
 const daemons = inject('daemons');
 const tools = fileURLToPath(new URL('../../../.tools', import.meta.url));
 const BUSYBOX: Record<string, string> = { x86_64: '/bin/busybox', aarch64: join(tools, 'arm64', 'busybox') };
-const APPLETS = ['sh', 'cat', 'echo', 'id', 'mkdir', 'cp', 'pwd', 'ls', 'true', 'false', 'test', '['];
+const APPLETS = [
+  'sh',
+  'cat',
+  'echo',
+  'id',
+  'mkdir',
+  'cp',
+  'pwd',
+  'ls',
+  'true',
+  'false',
+  'test',
+  '[',
+  'mv',
+  'rm',
+  'dirname',
+  'find',
+  'ln',
+  'patch',
+  'sed',
+  'basename',
+  'readlink',
+];
 
 const dirs: string[] = [];
 const temp = (p: string) => {
@@ -42,6 +66,14 @@ function environmentDir(arch: string): string {
 }
 
 const nonce = randomBytes(6).toString('hex');
+
+/** Files and symlinks under `dir`, relative, sorted. */
+function listFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => !e.isDirectory())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
 
 describe('compiled graphs solve on a real buildkitd', () => {
   it.each(['x86_64', 'aarch64'])(
@@ -78,6 +110,38 @@ describe('compiled graphs solve on a real buildkitd', () => {
     },
     240_000,
   );
+
+  it('x86_64: the built-in patch and split/dev, split/manpages, split/static pipelines move files into their subpackages', async () => {
+    const source = temp('src');
+    writeFileSync(join(source, 'greeting.txt'), 'hello\n');
+    writeFileSync(join(source, 'fix.patch'), readFileSync(`${repo}/splits/fix.patch`));
+    writeFileSync(join(source, 'nonce'), nonce);
+    const o = compileText(readFileSync(`${repo}/splits.yaml`, 'utf8'), 'splits.yaml', {
+      arch: 'x86_64',
+      resolver,
+    });
+    if (o.status !== 'compiled') throw new Error(o.status);
+    const out = temp('out');
+    const client = await BuildkitClient.connect(daemons.buildkit.x86_64);
+    try {
+      await client.solve(buildGraph(o.plan, { source: llb.local(SOURCE_LOCAL) }).definition, {
+        localDirs: { [ENVIRONMENT_LOCAL]: environmentDir('x86_64'), [SOURCE_LOCAL]: source },
+        exports: [{ type: 'local', dest: out }],
+      });
+    } finally {
+      client.close();
+    }
+    const files = (pkg: string) => listFiles(join(out, pkg));
+    expect(readFileSync(join(out, 'splits/usr/bin/greeting'), 'utf8')).toBe('hello, patched\n');
+    expect(files('splits')).toEqual(['usr/bin/greeting', 'usr/lib/libfoo.so.1']);
+    expect(files('splits-dev')).toEqual([
+      'usr/include/foo.h',
+      'usr/lib/libfoo.so',
+      'usr/lib/pkgconfig/foo.pc',
+    ]);
+    expect(files('splits-doc')).toEqual(['usr/share/man/man1/foo.1']);
+    expect(files('splits-static')).toEqual(['usr/lib/libfoo.a']);
+  }, 120_000);
 
   it('a failing step fails the solve with the step name, and pipefail catches a failing producer', async () => {
     const text = [
