@@ -161,6 +161,7 @@ measure('cold scan+graph, parse workers 0 (x86_64)', runs, 'scan-graph', () => [
 measure('cold scan+graph, parse workers 1 (x86_64)', runs, 'scan-graph', () => ['-', '1', 'x86_64']);
 const cacheDir = mkdtempSync(join(tmpdir(), 'depgraph-bench-'));
 spawnChild('scan-graph', [cacheDir, '0', 'x86_64']);
+spawnChild('scan-graph', [cacheDir, '0', 'aarch64']);
 measure('warm scan+graph (parse cache) x86_64', runs, 'scan-graph', () => [cacheDir, '1', 'x86_64']);
 measure('warm scan+graph (parse cache) aarch64', runs, 'scan-graph', () => [cacheDir, '1', 'aarch64']);
 

@@ -142,6 +142,8 @@ export interface GraphReport {
   maxWidth: number;
   criticalPath: string[];
   weightedCriticalPath?: { path: string[]; cost: number };
+  /** Dependencies satisfied outside the repository, by reason (self, constraint, unresolved). */
+  externalByReason: Record<string, number>;
   /** `serial` only: edges dropped to break cycles. */
   droppedEdges?: { from: string; to: string; deps: string[]; cycle: string }[];
 }
@@ -174,6 +176,7 @@ export function analyze(
     nodes: n,
     edges: g.edges.length,
     unresolved: [...g.unresolved.keys()].sort(),
+    externalByReason: { self: 0, constraint: 0, unresolved: 0 },
     sccs: cycles.map((c) => c.members),
     cycles,
     levels: s.waves.length,
@@ -181,6 +184,8 @@ export function analyze(
     maxWidth: widths.reduce((a, b) => Math.max(a, b), 0),
     criticalPath: s.criticalPath.map((i) => names[i]!),
   };
+  for (const e of g.external)
+    report.externalByReason[e.reason] = (report.externalByReason[e.reason] ?? 0) + 1;
   if (s.weighted)
     report.weightedCriticalPath = { path: s.weighted.path.map((i) => names[i]!), cost: s.weighted.cost };
   if (policy === 'serial') {

@@ -75,6 +75,10 @@ export function graphText(r: GraphReport, problems: readonly (ScanProblem | Mode
   out.push(
     `  unresolved (${r.unresolved.length}, must come from external repositories): ${list(r.unresolved, 40)}`,
   );
+  const x = r.externalByReason;
+  out.push(
+    `  resolved outside the repository: ${x['self'] ?? 0} self-dependencies, ${x['constraint'] ?? 0} unmet constraints, ${x['unresolved'] ?? 0} unresolved`,
+  );
   out.push(`  cycles: ${r.cycles.length === 0 ? 'none' : r.cycles.map((c) => c.size).join(', ')}`);
   for (const c of r.cycles) {
     out.push(`    ${c.size} configs, e.g. ${c.shortest}`);

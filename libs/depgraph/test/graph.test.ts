@@ -125,6 +125,7 @@ describe('analysis', () => {
     expect(report.criticalPath).toEqual(['build-base', 'libfoo', 'py3-bar', 'app']);
     expect(report.widths.reduce((a, b) => a + b, 0)).toBe(17);
     expect(report.maxWidth).toBe(Math.max(...report.widths));
+    expect(report.externalByReason).toEqual({ self: 1, constraint: 1, unresolved: 1 });
   });
 
   it('serial: breaks cycles in name order, deterministically, and says which edge closed which cycle', () => {
