@@ -110,4 +110,3 @@ export {
   packageOutputs,
   updateRepositoryIndex,
 } from './package/package.js';
-export { withFileLock } from './package/lock.js';

@@ -271,7 +271,6 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
         plan.arch,
         apks.map((a) => a.path),
         req.signingKey,
-        plan.sourceDateEpoch,
       );
     } catch (e) {
       throw new BuildError(

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  addToIndexFile,
+  Keyring,
   type PackageInfo,
   packApk,
   packageInfo,
+  publicPemOf,
+  publishPackages,
   type ScriptName,
   type SigningKey,
 } from '@melange2/apk';
@@ -12,7 +14,6 @@ import type { BuildPlan } from '../compile/compile.js';
 import type { ParsedConfig } from '../config/parse.js';
 import type { Dependencies, PackageOptions, Scriptlets } from '../config/types.js';
 import { analyzePackage, type ScaResult } from '../sca/sca.js';
-import { withFileLock } from './lock.js';
 
 /** A packaging failure, naming the package and what went wrong. */
 export class PackageError extends Error {
@@ -174,22 +175,17 @@ export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]
 }
 
 /**
- * Adds packages to `<out>/<arch>/APKINDEX.tar.gz`: read the current index, replace or add only
- * these entries, sign, write atomically. Writers of the same index are serialized by a lock file.
+ * Adds packages to `<out>/<arch>/APKINDEX.tar.gz` with libs/apk's publisher: the current index
+ * (verified with our key) gets only these entries replaced or added, re-signed and written
+ * atomically, under the repository's lock so concurrent publishers lose nothing.
  */
 export async function updateRepositoryIndex(
   outDir: string,
   arch: string,
   apks: readonly string[],
   signingKey: SigningKey,
-  sourceDateEpoch?: number,
 ): Promise<string> {
-  const index = join(outDir, arch, 'APKINDEX.tar.gz');
-  await withFileLock(`${index}.lock`, () =>
-    addToIndexFile(index, apks, {
-      signingKey,
-      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-    }),
-  );
-  return index;
+  const keyring = new Keyring().add(signingKey.publicName, publicPemOf(signingKey));
+  await publishPackages({ repoDir: outDir, arch, apks, signingKey, keyring });
+  return join(outDir, arch, 'APKINDEX.tar.gz');
 }

@@ -123,6 +123,24 @@ describe('x86_64 builds on the real daemon', () => {
     expect(second.bytesSent).toBeLessThan(100_000);
   });
 
+  it('concurrent builds into one output repository keep every index entry', async () => {
+    const shared = join(b.dir, 'packages-concurrent');
+    await Promise.all([
+      buildPackage(req('hello', 'x86_64', shared)),
+      buildPackage(req('badtest', 'x86_64', shared)),
+    ]);
+    const index = readIndexFile(join(shared, 'x86_64', 'APKINDEX.tar.gz'), {
+      keyring: Keyring.load([b.publicKeyPath]),
+    });
+    expect(index.index.entries.map((e) => e.name).sort()).toEqual([
+      'badtest',
+      'hello',
+      'hello-doc',
+      'hello-mint',
+      'hello-vanilla',
+    ]);
+  });
+
   it('SCA gives so: provides/depends, cmd: and pc: provides', async () => {
     const src = libmarkerSource(join(b.dir, 'src-libmarker-x86_64'), 'x86_64');
     const r = await buildPackage({ ...req('libmarker', 'x86_64', out()), sourceDir: src });
