@@ -109,6 +109,9 @@ describe('nested pipelines, inputs, working-directory, environment', () => {
       "echo 'nested nested' from-nested",
     ]);
     expect(byRuns("echo 'nested")[0]!.uses).toEqual(['local/greet', 'local/echo']);
+    // A uses: step's own environment reaches every step of the pipeline it runs, nested ones too.
+    expect(byRuns('echo hi').map((s) => s.env['GREETING'])).toEqual([undefined, 'formal']);
+    expect(byRuns("echo 'nested").map((s) => s.env['GREETING'])).toEqual([undefined, 'formal']);
   });
 
   it('hoists needs.packages of every used pipeline into the build environment', () => {

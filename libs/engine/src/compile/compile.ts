@@ -250,7 +250,12 @@ function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boo
       }
     }
     // As melange decodes the definition over the step: its fields win, the step keeps its name.
-    p = { ...node, ...def.pipeline, name: node.name, with: userWith };
+    // (A mapping decoded over an existing map adds to it, so `environment` merges.)
+    const environment =
+      node.environment || def.pipeline.environment
+        ? { environment: { ...node.environment, ...def.pipeline.environment } }
+        : {};
+    p = { ...node, ...def.pipeline, name: node.name, with: userWith, ...environment };
     inputs = definedInputs;
     defLoc = { file: def.file, path: [], text: def.text };
   }
