@@ -14,7 +14,14 @@ export {
   parseConfig,
 } from './config/parse.js';
 export { compileRe2, type GoRegExp, Re2SyntaxError, replaceAllGo, translateRe2 } from './config/re2.js';
-export { referencedKeys, substitute, substituteStrict, UnknownVariableError } from './config/substitute.js';
+export {
+  lookupVariable,
+  referencedKeys,
+  substitute,
+  substituteCondition,
+  substituteStrict,
+  UnknownVariableError,
+} from './config/substitute.js';
 export type * from './config/types.js';
 export { applyVarTransforms, type VarTransform, VarTransformError } from './config/var-transforms.js';
 export { YamlSyntaxError } from './config/yaml.js';

@@ -140,3 +140,15 @@ describe('applyVarTransforms', () => {
     );
   });
 });
+
+describe('substituteCondition', () => {
+  const vars = { 'package.name': 'foo', 'range.key': '3.10', 'vars.q': 'a"b' };
+
+  it('quotes a value outside quotes, keeps it raw inside a literal, leaves unknown references', async () => {
+    const { substituteCondition, evaluateCondition } = await import('../src/index.js');
+    expect(substituteCondition("${{package.name}} == 'foo'", vars)).toBe(`"foo" == 'foo'`);
+    expect(substituteCondition('"${{range.key}}" == "3.10"', vars)).toBe('"3.10" == "3.10"');
+    expect(substituteCondition('${{build.arch}} == "x86_64"', vars)).toBe('${{build.arch}} == "x86_64"');
+    expect(evaluateCondition(substituteCondition('${{vars.q}} == "a\\"b"', vars))).toBe(true);
+  });
+});
