@@ -112,6 +112,8 @@ export class Scheduler {
     while (heap && out.length < free) {
       const s = heap.pop();
       if (!s) break;
+      // Settled while it waited (a cached failure, a result that came in late): not dispatched.
+      if (s.state.kind !== 'ready') continue;
       s.attempts++;
       s.state = { kind: 'dispatched', attempt: s.attempts };
       out.push(s.build);

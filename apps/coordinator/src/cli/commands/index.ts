@@ -11,6 +11,7 @@ import { registerVerify } from './verify.js';
 import { registerCompile } from './compile.js';
 import { registerBuild } from './build.js';
 import { registerTest } from './test.js';
+import { registerBuildAll } from './build-all.js';
 
 /** Every top-level command of `melange2-orch`, in the order `--help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -26,4 +27,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerCompile,
   registerBuild,
   registerTest,
+  registerBuildAll,
 ];

@@ -1,0 +1,248 @@
+import type { Delivery, WorkQueue } from '@melange2/queue';
+import { contextFromHeaders } from '@melange2/queue';
+import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { classify } from './classify.js';
+import type { BuildJob, BuildOutcome, CoordinatorLink } from './contract.js';
+
+/** Header the coordinator stamps on a job when it queues it (ms since epoch), for the queue-wait span. */
+export const ENQUEUED_AT = 'm2-enqueued-at';
+
+export const tracer = trace.getTracer('melange2-orch-agent');
+
+export interface ExecuteContext {
+  readonly signal: AbortSignal;
+  /** The trace context of this build's span: children (environment, vertices…) go under it. */
+  readonly trace: Context;
+}
+
+/** Runs one build: resolves with what it staged, throws when it failed (see `classify`). */
+export type Executor = (
+  job: BuildJob,
+  ctx: ExecuteContext,
+) => Promise<Extract<BuildOutcome, { kind: 'succeeded' }>>;
+
+export interface AgentOptions {
+  readonly id: string;
+  readonly arch: string;
+  readonly slots: number;
+  readonly queue: WorkQueue<BuildJob>;
+  readonly link: CoordinatorLink;
+  readonly execute: Executor;
+  /** Heartbeat period (slots for the coordinator's dispatch); default 2 s. */
+  readonly heartbeatMs?: number;
+  /** Backoff before a transient failure is delivered again: base × 2^(delivery−1), default 1 s. */
+  readonly retryBaseMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        r();
+      },
+      { once: true },
+    );
+  });
+
+/**
+ * Pulls builds of one arch from the queue, `slots` at a time, and runs them: keeps each lease
+ * alive while it builds, reports the result to the coordinator (which publishes), and only then
+ * acks. A failure a retry cannot fix is reported and terminated; a transient one is given back
+ * with a backoff so another agent (or this one, later) tries again.
+ */
+export class Agent {
+  readonly #o: AgentOptions;
+  readonly #stop = new AbortController();
+  /** Aborting it cancels the running builds too (a kill, not a drain). */
+  readonly #kill = new AbortController();
+  #busy = 0;
+  #loops: Promise<void>[] = [];
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(o: AgentOptions) {
+    this.#o = o;
+  }
+
+  get busy(): number {
+    return this.#busy;
+  }
+
+  start(): void {
+    const beat = (alive: boolean) =>
+      this.#o.link.event({
+        type: 'heartbeat',
+        agent: this.#o.id,
+        arch: this.#o.arch,
+        slots: this.#o.slots,
+        busy: this.#busy,
+        alive,
+      });
+    beat(true);
+    this.#heartbeat = setInterval(() => beat(true), this.#o.heartbeatMs ?? 2000);
+    this.#heartbeat.unref();
+    this.#loops = Array.from({ length: this.#o.slots }, () => this.#loop());
+  }
+
+  /** Finishes the builds in hand, takes no more. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await Promise.all(this.#loops);
+    this.#leave();
+  }
+
+  /** Abandons the builds in hand (their leases run out and they go to another agent). */
+  async kill(): Promise<void> {
+    this.#stop.abort();
+    this.#kill.abort();
+    await Promise.all(this.#loops);
+    this.#leave();
+  }
+
+  #leave(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#o.link.event({
+      type: 'heartbeat',
+      agent: this.#o.id,
+      arch: this.#o.arch,
+      slots: this.#o.slots,
+      busy: 0,
+      alive: false,
+    });
+  }
+
+  async #loop(): Promise<void> {
+    const consumer = await this.#o.queue.consumer(this.#o.arch);
+    while (!this.#stop.signal.aborted) {
+      let d: Delivery<BuildJob> | null;
+      try {
+        d = await consumer.next({ expiresMs: 2000, signal: this.#stop.signal });
+      } catch (e) {
+        this.#o.log?.(`agent ${this.#o.id}: pull failed: ${(e as Error).message}`);
+        await sleep(1000, this.#stop.signal);
+        continue;
+      }
+      if (!d) continue;
+      this.#busy++;
+      try {
+        await this.#handle(d);
+      } finally {
+        this.#busy--;
+      }
+    }
+  }
+
+  async #handle(d: Delivery<BuildJob>): Promise<void> {
+    const job = d.data;
+    const parent = contextFromHeaders(d.headers);
+    const enqueuedAt = Number(d.headers[ENQUEUED_AT]);
+    if (Number.isFinite(enqueuedAt) && enqueuedAt > 0) {
+      tracer
+        .startSpan(
+          'queue.wait',
+          { startTime: enqueuedAt, attributes: { 'messaging.system': 'nats', 'build.id': job.id } },
+          parent,
+        )
+        .end();
+    }
+    await tracer.startActiveSpan(
+      `process ${job.id}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'process',
+          'messaging.message.id': d.msgId,
+          'apk.origin': job.name,
+          'apk.version': job.version,
+          'build.arch': job.arch,
+          'build.attempt': job.attempt,
+          'build.delivery': d.deliveryCount,
+          'cicd.worker.id': this.#o.id,
+        },
+      },
+      parent,
+      async (span) => {
+        try {
+          await this.#run(d, job, span);
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span): Promise<void> {
+    const ackWait = this.#o.queue.limits.ackWaitMs;
+    const keepAlive = setInterval(() => d.working(), Math.max(100, Math.floor(ackWait / 3)));
+    const t0 = performance.now();
+    try {
+      this.#o.link.event({
+        type: 'started',
+        runId: job.runId,
+        id: job.id,
+        attempt: job.attempt,
+        agent: this.#o.id,
+      });
+      let outcome: BuildOutcome;
+      try {
+        outcome = await this.#o.execute(job, { signal: this.#kill.signal, trace: context.active() });
+        span.setAttribute('cicd.pipeline.task.run.result', 'success');
+        span.setAttribute('build.steps.cached', outcome.steps.cached);
+        span.setAttribute('build.steps.total', outcome.steps.total);
+      } catch (e) {
+        if (this.#kill.signal.aborted) {
+          // Killed: leave the message leased; it is redelivered when the lease runs out.
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'agent stopped' });
+          return;
+        }
+        const v = classify(e);
+        if (v.kind === 'transient') {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
+          span.setAttribute('cicd.pipeline.task.run.result', 'error');
+          this.#o.link.event({
+            type: 'transient',
+            runId: job.runId,
+            id: job.id,
+            attempt: job.attempt,
+            agent: this.#o.id,
+            message: v.message,
+          });
+          d.nak((this.#o.retryBaseMs ?? 1000) * 2 ** (d.deliveryCount - 1));
+          return;
+        }
+        span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
+        span.setAttribute('cicd.pipeline.task.run.result', 'failure');
+        outcome = { kind: 'failed', stage: v.stage, message: v.message, logTail: v.logTail };
+      }
+      const report = {
+        runId: job.runId,
+        id: job.id,
+        attempt: job.attempt,
+        agent: this.#o.id,
+        durationMs: performance.now() - t0,
+        outcome,
+      };
+      // The coordinator may be restarting: keep the lease and try again until it answers.
+      for (let i = 0; ; i++) {
+        if (this.#kill.signal.aborted) return;
+        try {
+          await this.#o.link.report(report);
+          break;
+        } catch (e) {
+          if (i % 10 === 0)
+            this.#o.log?.(`agent ${this.#o.id}: report of ${job.id} not taken yet: ${(e as Error).message}`);
+          await sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal);
+        }
+      }
+      if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
+      else await d.ack().catch(() => {});
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import type { SigningKey } from '@melange2/apk';
+import type { BuildkitClient, SolveEvent } from '@melange2/buildkit';
+import { type BuildEvent, buildPackage } from '@melange2/engine';
+import { type Context, type Span, SpanStatusCode } from '@opentelemetry/api';
+import { type Executor, tracer } from './agent.js';
+import { type BuildJob, type Staging, stagingKey } from './contract.js';
+
+export interface EngineExecutorOptions {
+  /** The repository checkout the jobs' config paths are relative to. */
+  readonly repoRoot: string;
+  readonly client: BuildkitClient;
+  readonly signingKey: SigningKey;
+  readonly staging: Staging;
+  readonly cacheDir?: string;
+  readonly onEvent?: (job: BuildJob, e: BuildEvent) => void;
+}
+
+/** Spans from the build's progress: one per stage, one per BuildKit vertex (with `cached`). */
+class BuildSpans {
+  readonly #vertices = new Map<string, Span>();
+  #stage: Span | undefined;
+  constructor(readonly parent: Context) {}
+
+  on(e: BuildEvent): void {
+    if (e.type === 'stage') {
+      this.#stage?.end();
+      this.#stage = tracer.startSpan(e.stage, {}, this.parent);
+    } else if (e.type === 'solve') this.#vertex(e.event);
+  }
+
+  #vertex(ev: SolveEvent): void {
+    if (ev.type === 'vertex.started') {
+      if (this.#vertices.has(ev.vertex.digest)) return;
+      this.#vertices.set(
+        ev.vertex.digest,
+        tracer.startSpan(
+          ev.vertex.name,
+          { startTime: ev.started, attributes: { 'buildkit.vertex': ev.vertex.digest } },
+          this.parent,
+        ),
+      );
+    } else if (
+      ev.type === 'vertex.completed' ||
+      ev.type === 'vertex.cached' ||
+      ev.type === 'vertex.errored'
+    ) {
+      const at = ev.type === 'vertex.cached' ? ev.at : ev.completed;
+      const span =
+        this.#vertices.get(ev.vertex.digest) ??
+        tracer.startSpan(
+          ev.vertex.name,
+          { startTime: at, attributes: { 'buildkit.vertex': ev.vertex.digest } },
+          this.parent,
+        );
+      this.#vertices.delete(ev.vertex.digest);
+      span.setAttribute('buildkit.cached', ev.type === 'vertex.cached');
+      if (ev.type === 'vertex.errored') span.setStatus({ code: SpanStatusCode.ERROR, message: ev.error });
+      span.end(at);
+    }
+  }
+
+  end(): void {
+    this.#stage?.end();
+    for (const s of this.#vertices.values()) s.end();
+    this.#vertices.clear();
+  }
+}
+
+/**
+ * Builds a job with libs/engine into a private output directory (the environment installs from
+ * the job's repositories, the published one first), then puts the packages into staging. The
+ * index in that private directory is thrown away: the coordinator is the only index writer.
+ */
+export function engineExecutor(o: EngineExecutorOptions): Executor {
+  const root = resolve(o.repoRoot);
+  return async (job, ctx) => {
+    const configFile = resolve(root, job.configFile);
+    if (!configFile.startsWith(root + sep))
+      throw new Error(`${job.configFile}: outside the repository ${root}`);
+    const out = await mkdtemp(join(tmpdir(), 'm2-agent-'));
+    const spans = new BuildSpans(ctx.trace);
+    try {
+      const r = await buildPackage({
+        configFile,
+        arch: job.arch,
+        client: o.client,
+        outDir: out,
+        signingKey: o.signingKey,
+        repositoryAppend: job.repositories,
+        keyringAppend: job.keyring,
+        ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+        signal: ctx.signal,
+        onEvent: (e) => {
+          spans.on(e);
+          o.onEvent?.(job, e);
+        },
+      });
+      spans.end();
+      const upload = tracer.startSpan('stage packages', {}, ctx.trace);
+      try {
+        const apks = await Promise.all(
+          r.apks.map(async (a) => {
+            const filename = a.path.slice(a.path.lastIndexOf('/') + 1);
+            const key = stagingKey(job, filename);
+            await o.staging.put(key, a.path);
+            return { filename, key };
+          }),
+        );
+        return {
+          kind: 'succeeded',
+          apks,
+          steps: { total: r.solve.summary.total, cached: r.solve.summary.cached },
+        };
+      } finally {
+        upload.end();
+      }
+    } finally {
+      spans.end();
+      await rm(out, { recursive: true, force: true });
+    }
+  };
+}

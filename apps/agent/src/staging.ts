@@ -1,0 +1,84 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { type ObjectStore, Objm } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Staging } from './contract.js';
+
+export class StagingError extends Error {
+  override readonly name = 'StagingError';
+  constructor(
+    readonly key: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`staging ${key}: ${message}`, options);
+  }
+}
+
+/** Staging in a local directory (embedded mode: agents and coordinator share the machine). */
+export class LocalStaging implements Staging {
+  constructor(readonly root: string) {}
+
+  #path(key: string): string {
+    const p = resolve(this.root, key);
+    if (!p.startsWith(resolve(this.root) + sep)) throw new StagingError(key, 'escapes the staging directory');
+    return p;
+  }
+
+  async put(key: string, file: string): Promise<void> {
+    const dest = this.#path(key);
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.tmp-${process.pid}`;
+    await copyFile(file, tmp);
+    await rename(tmp, dest);
+  }
+
+  async fetch(key: string): Promise<{ path: string; release(): Promise<void> }> {
+    return { path: this.#path(key), release: async () => {} };
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((k) => rm(this.#path(k), { force: true })));
+  }
+}
+
+/** Staging in a JetStream Object Store bucket (distributed mode). */
+export class ObjectStaging implements Staging {
+  private constructor(readonly os: ObjectStore) {}
+
+  static async open(nc: NatsConnection, bucket: string): Promise<ObjectStaging> {
+    return new ObjectStaging(await new Objm(nc).create(bucket));
+  }
+
+  async put(key: string, file: string): Promise<void> {
+    const web = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
+    try {
+      await this.os.put({ name: key }, web);
+    } catch (e) {
+      throw new StagingError(key, (e as Error).message, { cause: e });
+    }
+  }
+
+  async fetch(key: string): Promise<{ path: string; release(): Promise<void> }> {
+    const r = await this.os.get(key);
+    if (!r) throw new StagingError(key, 'not in the staging bucket');
+    const dir = await mkdtemp(join(tmpdir(), 'm2-staged-'));
+    const path = join(dir, key.slice(key.lastIndexOf('/') + 1));
+    await pipeline(
+      Readable.fromWeb(r.data as unknown as WebReadableStream<Uint8Array>),
+      createWriteStream(path),
+    );
+    if (!(await r.error)) return { path, release: () => rm(dir, { recursive: true, force: true }) };
+    await rm(dir, { recursive: true, force: true });
+    throw new StagingError(key, 'download failed');
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((k) => this.os.delete(k).catch(() => undefined)));
+  }
+}

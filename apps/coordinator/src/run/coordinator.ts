@@ -1,0 +1,506 @@
+import {
+  type AgentEvent,
+  type BuildJob,
+  type BuildReport,
+  ENQUEUED_AT,
+  jobMessageId,
+  parseJobMessageId,
+  type ReportAck,
+  type Staging,
+} from '@melange2/agent';
+import { type DeadLetter, type StateStore, traceHeaders, type WorkQueue } from '@melange2/queue';
+import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { IndexPublisher } from '../repository/index.js';
+import { type Ordering, Scheduler } from '../scheduler/index.js';
+import type { RunBuild, RunPlan } from './plan-run.js';
+import { buildKey, durationKey, failureKey, runKey, type StateRecord } from './state.js';
+
+const tracer = trace.getTracer('melange2-orch-coordinator');
+
+export type RunEvent =
+  | { readonly type: 'dispatched'; readonly build: RunBuild; readonly attempt: number }
+  | { readonly type: 'started'; readonly build: RunBuild; readonly agent: string; readonly attempt: number }
+  | {
+      readonly type: 'succeeded';
+      readonly build: RunBuild;
+      readonly agent: string;
+      readonly durationMs: number;
+      readonly packages: readonly string[];
+      readonly steps: { readonly total: number; readonly cached: number };
+    }
+  | {
+      readonly type: 'failed';
+      readonly build: RunBuild;
+      readonly reason: string;
+      readonly logTail: readonly string[];
+      readonly agent?: string;
+    }
+  | { readonly type: 'skipped'; readonly build: RunBuild; readonly reason: string }
+  | {
+      readonly type: 'transient';
+      readonly build: RunBuild;
+      readonly agent: string;
+      readonly message: string;
+      readonly attempt: number;
+    }
+  | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number };
+
+export type FinalState = 'succeeded' | 'failed' | 'skipped';
+
+export interface BuildRow {
+  readonly build: RunBuild;
+  readonly state: FinalState;
+  readonly reason?: string;
+  readonly agent?: string;
+  readonly durationMs?: number;
+  readonly attempts: number;
+  readonly logTail?: readonly string[];
+}
+
+export interface RunResult {
+  readonly runId: string;
+  readonly rows: readonly BuildRow[];
+  /** Builds handed to agents in this process's lifetime (0 on an up-to-date repository). */
+  readonly dispatched: number;
+  readonly upToDate: RunPlan['upToDate'];
+  readonly problems: readonly string[];
+  readonly cycles: readonly string[];
+  readonly wallMs: number;
+}
+
+export interface CoordinatorOptions {
+  readonly runId: string;
+  readonly plan: RunPlan;
+  readonly queue: WorkQueue<BuildJob>;
+  readonly staging: Staging;
+  readonly publisher: IndexPublisher;
+  readonly state: StateStore<StateRecord>;
+  /** The repositories agents install from, the published one first. */
+  readonly repositories: readonly string[];
+  readonly keyring?: readonly string[];
+  readonly ordering?: Ordering;
+  /** Rebuild packages whose last build failed with the same input. */
+  readonly retryFailed?: boolean;
+  /** An agent that sent no heartbeat for this long no longer counts (default 10 s). */
+  readonly agentTimeoutMs?: number;
+  readonly onEvent?: (e: RunEvent) => void;
+}
+
+interface AgentSeen {
+  readonly arch: string;
+  readonly slots: number;
+  at: number;
+}
+
+interface Flight {
+  attempt: number;
+  agent?: string;
+  lastFault?: string;
+  span?: Span;
+}
+
+/**
+ * Runs a planned build set to the end: dispatches ready builds per arch in priority order, only
+ * as many as the agents have free slots; publishes each result (the single index writer) before
+ * it releases the dependents; records every state in the store so a restarted coordinator
+ * resumes; skips the dependents of failures with the reason.
+ */
+export class Coordinator {
+  readonly #o: CoordinatorOptions;
+  readonly #builds: Map<string, RunBuild>;
+  readonly #scheduler: Scheduler;
+  readonly #agents = new Map<string, AgentSeen>();
+  readonly #flights = new Map<string, Flight>();
+  readonly #inflight = new Map<string, number>();
+  readonly #rows = new Map<string, BuildRow>();
+  readonly #settling = new Set<string>();
+  /** In-flight attempts found in the store at start: republished under the same message id. */
+  readonly #resumeAttempts = new Map<string, number>();
+  #dispatched = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #finish: (() => void) | undefined;
+  #fail: ((e: unknown) => void) | undefined;
+  #runSpan: Span | undefined;
+  #pumping = false;
+  #noAgentsSince = new Map<string, number>();
+
+  constructor(o: CoordinatorOptions) {
+    this.#o = o;
+    this.#builds = new Map(o.plan.builds.map((b) => [b.id, b]));
+    this.#scheduler = new Scheduler(o.plan.builds, o.ordering ? { ordering: o.ordering } : {});
+  }
+
+  get scheduler(): Scheduler {
+    return this.#scheduler;
+  }
+
+  /** Heartbeats and progress from agents (in-process, or from the events subject). */
+  agentEvent(e: AgentEvent): void {
+    if (e.type === 'heartbeat') {
+      if (e.alive) this.#agents.set(e.agent, { arch: e.arch, slots: e.slots, at: Date.now() });
+      else this.#agents.delete(e.agent);
+      this.#pump();
+      return;
+    }
+    if (e.runId !== this.#o.runId) return;
+    const build = this.#builds.get(e.id);
+    const f = this.#flights.get(e.id);
+    if (!build || !f) return;
+    if (e.type === 'started') {
+      f.agent = e.agent;
+      this.#scheduler.started(e.id, e.agent);
+      void this.#record(build, { state: 'running', attempt: f.attempt, agent: e.agent });
+      this.#emit({ type: 'started', build, agent: e.agent, attempt: e.attempt });
+    } else {
+      f.lastFault = e.message;
+      this.#emit({ type: 'transient', build, agent: e.agent, message: e.message, attempt: e.attempt });
+    }
+  }
+
+  capacity(arch: string): number {
+    const cutoff = Date.now() - (this.#o.agentTimeoutMs ?? 10_000);
+    let n = 0;
+    for (const [id, a] of this.#agents) {
+      if (a.at < cutoff) this.#agents.delete(id);
+      else if (a.arch === arch) n += a.slots;
+    }
+    return n;
+  }
+
+  async run(): Promise<RunResult> {
+    const t0 = performance.now();
+    const o = this.#o;
+    this.#runSpan = tracer.startSpan(`build-all ${o.runId}`, {
+      kind: SpanKind.INTERNAL,
+      attributes: { 'cicd.pipeline.run.id': o.runId, 'build.count': o.plan.builds.length },
+    });
+    const prev = (await o.state.get(runKey))?.value;
+    const resuming = prev?.kind === 'run' && prev.runId === o.runId;
+    if (!resuming) {
+      await o.state.put(runKey, {
+        kind: 'run',
+        runId: o.runId,
+        repo: o.plan.root,
+        arches: [...new Set(o.plan.builds.map((b) => b.arch))],
+        status: 'running',
+        startedAt: Date.now(),
+      });
+    }
+    await this.#preSettle(resuming);
+    o.queue.onDead((d) => void this.#dead(d));
+    const done = new Promise<void>((resolve, reject) => {
+      this.#finish = resolve;
+      this.#fail = reject;
+    });
+    this.#timer = setInterval(() => this.#pump(), 500);
+    this.#pump();
+    try {
+      await done;
+    } finally {
+      clearInterval(this.#timer);
+      for (const f of this.#flights.values()) f.span?.end();
+    }
+    const counts = this.#scheduler.counts();
+    this.#runSpan.setAttribute(
+      'cicd.pipeline.result',
+      counts.failed + counts.skipped > 0 ? 'failure' : 'success',
+    );
+    this.#runSpan.end();
+    await o.state.put(runKey, {
+      kind: 'run',
+      runId: o.runId,
+      repo: o.plan.root,
+      arches: [...new Set(o.plan.builds.map((b) => b.arch))],
+      status: 'finished',
+      startedAt: prev?.kind === 'run' ? prev.startedAt : Date.now(),
+      finishedAt: Date.now(),
+    });
+    return {
+      runId: o.runId,
+      rows: o.plan.builds.map((b) => this.#rows.get(b.id)!),
+      dispatched: this.#dispatched,
+      upToDate: o.plan.upToDate,
+      problems: o.plan.problems,
+      cycles: o.plan.cycles,
+      wallMs: performance.now() - t0,
+    };
+  }
+
+  /** Cached failures and, on resume, what the interrupted run settled or left in flight. */
+  async #preSettle(resuming: boolean): Promise<void> {
+    for (const b of this.#o.plan.builds) {
+      const [rec, fail] = await Promise.all([
+        resuming ? this.#o.state.get(buildKey(b.arch, b.name)) : undefined,
+        this.#o.retryFailed ? undefined : this.#o.state.get(failureKey(b.arch, b.name)),
+      ]);
+      const r = rec?.value;
+      if (r?.kind === 'build' && r.runId === this.#o.runId && r.version === b.version) {
+        if (r.state === 'dispatched' || r.state === 'running') this.#resumeAttempts.set(b.id, r.attempt);
+        // Succeeded ones are in the published index, so the plan has them as up to date already.
+      }
+      const f = fail?.value;
+      if (f?.kind === 'failure' && f.input === b.input && this.#scheduler.state(b.id).kind !== 'skipped') {
+        this.#settleFailed(
+          b,
+          `${f.reason.split('\n')[0]} (failed before with the same input; --retry-failed builds it again)`,
+          [],
+          undefined,
+        );
+      }
+    }
+  }
+
+  #emit(e: RunEvent): void {
+    this.#o.onEvent?.(e);
+  }
+
+  #pump(): void {
+    // Heartbeats come before run() has settled cached failures and resumed attempts.
+    if (this.#pumping || !this.#finish) return;
+    this.#pumping = true;
+    try {
+      for (const arch of new Set(this.#o.plan.builds.map((b) => b.arch))) {
+        const cap = this.capacity(arch);
+        const waiting = this.#scheduler.readyCount(arch);
+        if (cap === 0 && waiting > 0) {
+          const since = this.#noAgentsSince.get(arch) ?? Date.now();
+          this.#noAgentsSince.set(arch, since);
+          if (Date.now() - since > 5000 && (Date.now() - since) % 30_000 < 500)
+            this.#emit({ type: 'no-agents', arch, waiting });
+        } else this.#noAgentsSince.delete(arch);
+        const free = cap - (this.#inflight.get(arch) ?? 0);
+        if (free <= 0) continue;
+        for (const b of this.#scheduler.take(arch, free)) void this.#dispatch(this.#builds.get(b.id)!);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#scheduler.done() && this.#settling.size === 0) this.#finish?.();
+  }
+
+  async #dispatch(b: RunBuild): Promise<void> {
+    const resumed = this.#resumeAttempts.get(b.id);
+    this.#resumeAttempts.delete(b.id);
+    const attempt = resumed ?? this.#scheduler.attempts(b.id);
+    const parent = trace.setSpan(context.active(), this.#runSpan!);
+    const span = tracer.startSpan(
+      `build ${b.id}`,
+      {
+        attributes: {
+          'apk.origin': b.name,
+          'apk.version': b.version,
+          'build.arch': b.arch,
+          'build.reasons': b.reasons.join('; '),
+        },
+      },
+      parent,
+    );
+    this.#flights.set(b.id, { attempt, span });
+    this.#inflight.set(b.arch, (this.#inflight.get(b.arch) ?? 0) + 1);
+    const job: BuildJob = {
+      runId: this.#o.runId,
+      id: b.id,
+      name: b.name,
+      arch: b.arch,
+      version: b.version,
+      configFile: b.configFile,
+      attempt,
+      repositories: this.#o.repositories,
+      keyring: this.#o.keyring ?? [],
+    };
+    try {
+      await this.#record(b, { state: 'dispatched', attempt });
+      const msgId = jobMessageId(this.#o.runId, b.id, attempt);
+      const send = tracer.startSpan(
+        `send ${b.arch}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.operation.type': 'send',
+            'messaging.message.id': msgId,
+          },
+        },
+        trace.setSpan(parent, span),
+      );
+      const headers = { ...traceHeaders(trace.setSpan(parent, send)), [ENQUEUED_AT]: String(Date.now()) };
+      await this.#o.queue.publish(b.arch, job, { msgId, headers });
+      send.end();
+      this.#dispatched++;
+      this.#emit({ type: 'dispatched', build: b, attempt });
+    } catch (e) {
+      // The queue is unreachable: put it back and let the next pump try again.
+      this.#flights.delete(b.id);
+      span.end();
+      this.#inflight.set(b.arch, (this.#inflight.get(b.arch) ?? 1) - 1);
+      this.#scheduler.requeue(b.id);
+      this.#emit({
+        type: 'transient',
+        build: b,
+        agent: 'coordinator',
+        message: `queueing failed: ${(e as Error).message}`,
+        attempt,
+      });
+    }
+  }
+
+  async #record(
+    b: RunBuild,
+    r: Omit<Extract<StateRecord, { kind: 'build' }>, 'kind' | 'runId' | 'version'>,
+  ): Promise<void> {
+    await this.#o.state.put(buildKey(b.arch, b.name), {
+      kind: 'build',
+      runId: this.#o.runId,
+      version: b.version,
+      ...r,
+    });
+  }
+
+  #land(b: RunBuild): Flight | undefined {
+    const f = this.#flights.get(b.id);
+    if (f) {
+      this.#flights.delete(b.id);
+      this.#inflight.set(b.arch, (this.#inflight.get(b.arch) ?? 1) - 1);
+    }
+    return f;
+  }
+
+  /** A result from an agent: published (or recorded as failed) before the answer goes back. */
+  async report(r: BuildReport): Promise<ReportAck> {
+    const b = this.#builds.get(r.id);
+    if (r.runId !== this.#o.runId || !b) return { ok: true, stale: true };
+    const kind = this.#scheduler.state(r.id).kind;
+    if ((kind !== 'dispatched' && kind !== 'running') || this.#settling.has(r.id)) {
+      if (r.outcome.kind === 'succeeded') await this.#o.staging.delete(r.outcome.apks.map((a) => a.key));
+      return { ok: true, stale: true };
+    }
+    this.#settling.add(r.id);
+    try {
+      if (r.outcome.kind === 'succeeded') await this.#published(b, r, r.outcome);
+      else {
+        const reason = `${r.outcome.stage} failed: ${r.outcome.message.split('\n')[0]}`;
+        this.#settleFailed(b, reason, r.outcome.logTail, r.agent);
+        await this.#o.state.put(failureKey(b.arch, b.name), {
+          kind: 'failure',
+          input: b.input,
+          version: b.version,
+          reason,
+        });
+      }
+    } catch (e) {
+      this.#fail?.(e);
+      throw e;
+    } finally {
+      this.#settling.delete(r.id);
+      this.#pump();
+    }
+    return { ok: true };
+  }
+
+  async #published(
+    b: RunBuild,
+    r: BuildReport,
+    outcome: Extract<BuildReport['outcome'], { kind: 'succeeded' }>,
+  ): Promise<void> {
+    const f = this.#flights.get(b.id);
+    const parent = f?.span ? trace.setSpan(context.active(), f.span) : context.active();
+    const span = tracer.startSpan(
+      `publish ${b.id}`,
+      { attributes: { 'apk.packages': outcome.apks.length } },
+      parent,
+    );
+    const fetched = await Promise.all(outcome.apks.map((a) => this.#o.staging.fetch(a.key)));
+    try {
+      if (fetched.length > 0) {
+        const index = tracer.startSpan(`index ${b.arch}`, {}, trace.setSpan(parent, span));
+        try {
+          const res = await this.#o.publisher.publish({ arch: b.arch, apks: fetched.map((x) => x.path) });
+          index.setAttribute('apk.index.revision', res.revision);
+        } finally {
+          index.end();
+        }
+      }
+    } catch (e) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+      span.end();
+      const reason = `publish failed: ${(e as Error).message}`;
+      this.#settleFailed(b, reason, [], r.agent);
+      return;
+    } finally {
+      await Promise.all(fetched.map((x) => x.release()));
+    }
+    span.end();
+    await this.#o.staging.delete(outcome.apks.map((a) => a.key));
+    const fl = this.#land(b);
+    fl?.span?.setAttribute('cicd.pipeline.task.run.result', 'success');
+    fl?.span?.setAttribute('cicd.worker.id', r.agent);
+    fl?.span?.end();
+    this.#scheduler.succeeded(b.id);
+    this.#rows.set(b.id, {
+      build: b,
+      state: 'succeeded',
+      agent: r.agent,
+      durationMs: r.durationMs,
+      attempts: fl?.attempt ?? 1,
+    });
+    await this.#record(b, {
+      state: 'succeeded',
+      attempt: fl?.attempt ?? 1,
+      agent: r.agent,
+      durationMs: r.durationMs,
+    });
+    await this.#o.state.put(durationKey(b.arch, b.name), { kind: 'duration', ms: Math.round(r.durationMs) });
+    await this.#o.state.delete(failureKey(b.arch, b.name)).catch(() => undefined);
+    this.#emit({
+      type: 'succeeded',
+      build: b,
+      agent: r.agent,
+      durationMs: r.durationMs,
+      packages: outcome.apks.map((a) => a.filename),
+      steps: outcome.steps,
+    });
+  }
+
+  #settleFailed(b: RunBuild, reason: string, logTail: readonly string[], agent: string | undefined): void {
+    const f = this.#land(b);
+    f?.span?.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    f?.span?.setAttribute('cicd.pipeline.task.run.result', 'failure');
+    f?.span?.end();
+    const skipped = this.#scheduler.failed(b.id, reason);
+    this.#rows.set(b.id, {
+      build: b,
+      state: 'failed',
+      reason,
+      attempts: f?.attempt ?? 0,
+      logTail,
+      ...(agent ? { agent } : {}),
+    });
+    void this.#record(b, { state: 'failed', attempt: f?.attempt ?? 0, reason, logTail: logTail.slice(-20) });
+    this.#emit({ type: 'failed', build: b, reason, logTail, ...(agent ? { agent } : {}) });
+    for (const s of skipped) {
+      const sb = this.#builds.get(s.id)!;
+      const st = this.#scheduler.state(s.id);
+      const why = st.kind === 'skipped' ? st.reason : `dependency failed: ${b.name}`;
+      this.#rows.set(s.id, { build: sb, state: 'skipped', reason: why, attempts: 0 });
+      void this.#record(sb, { state: 'skipped', attempt: 0, reason: why });
+      this.#emit({ type: 'skipped', build: sb, reason: why });
+    }
+  }
+
+  async #dead(d: DeadLetter): Promise<void> {
+    const m = parseJobMessageId(d.msgId);
+    if (!m || m.runId !== this.#o.runId) return;
+    const b = this.#builds.get(m.id);
+    if (!b) return;
+    const kind = this.#scheduler.state(b.id).kind;
+    if (kind !== 'dispatched' && kind !== 'running') return;
+    const f = this.#flights.get(b.id);
+    this.#settleFailed(
+      b,
+      `gave up after ${d.deliveries} deliveries: ${f?.lastFault ?? 'the agent was lost (lease expired)'}`,
+      [],
+      f?.agent,
+    );
+    this.#pump();
+  }
+}

@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { Agent, type BuildJob, type CoordinatorLink, engineExecutor, LocalStaging } from '@melange2/agent';
+import { Keyring, publicPemOf, type SigningKey } from '@melange2/apk';
+import { BuildkitClient } from '@melange2/buildkit';
+import type { Arch } from '@melange2/depgraph';
+import type { BuildEvent } from '@melange2/engine';
+import { MemoryStateStore, MemoryWorkQueue, type QueueLimits, type StateStore } from '@melange2/queue';
+import {
+  IndexPublisher,
+  LocalRepositoryStore,
+  type PublisherRecord,
+  type RepositoryStore,
+} from '../repository/index.js';
+import type { Ordering } from '../scheduler/index.js';
+import { Coordinator, type RunEvent, type RunResult } from './coordinator.js';
+import { planRun, type RunPlan } from './plan-run.js';
+import { runKey, type StateRecord } from './state.js';
+import { FileStateStore } from './state.js';
+
+export interface PlanInputs {
+  readonly repo: string;
+  readonly arches: readonly Arch[];
+  readonly changedSince?: string;
+  readonly withDependents?: boolean;
+  readonly cacheDir?: string | false;
+}
+
+/** Plans against what the repository store has published, with the durations recorded before. */
+export async function planAgainst(
+  store: RepositoryStore,
+  state: StateStore<StateRecord>,
+  p: PlanInputs,
+): Promise<RunPlan> {
+  const published = new Map<string, Buffer | undefined>();
+  for (const a of p.arches) published.set(a, await store.readIndex(a));
+  const durations = new Map<string, number>();
+  for (const k of await state.keys('duration.')) {
+    const v = (await state.get(k))?.value;
+    const m = /^duration\.([^.]+)\.(.+)$/.exec(k);
+    if (v?.kind === 'duration' && m) durations.set(`${m[2]}@${m[1]}`, v.ms);
+  }
+  return planRun({
+    repo: p.repo,
+    arches: p.arches,
+    published,
+    durations,
+    ...(p.changedSince !== undefined ? { changedSince: p.changedSince } : {}),
+    ...(p.withDependents ? { withDependents: true } : {}),
+    ...(p.cacheDir !== undefined ? { cacheDir: p.cacheDir } : {}),
+  });
+}
+
+/** The run to continue: an unfinished one of the same repository, else a new id. */
+export async function runIdFor(
+  state: StateStore<StateRecord>,
+  root: string,
+): Promise<{ runId: string; resumed: boolean }> {
+  const r = (await state.get(runKey))?.value;
+  if (r?.kind === 'run' && r.status === 'running' && r.repo === root)
+    return { runId: r.runId, resumed: true };
+  return {
+    runId: `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`,
+    resumed: false,
+  };
+}
+
+export function keyringOf(key: SigningKey): Keyring {
+  return new Keyring().add(key.publicName, publicPemOf(key));
+}
+
+export interface EmbeddedOptions extends PlanInputs {
+  readonly outDir: string;
+  readonly signingKey: SigningKey;
+  /** Resolves the buildkitd address of an arch only when that arch has something to build. */
+  readonly buildkitAddress: (arch: Arch) => Promise<string>;
+  /** Concurrent builds per arch (the local agent's slots). */
+  readonly jobs: number;
+  readonly repositoryAppend?: readonly string[];
+  readonly keyringAppend?: readonly string[];
+  readonly retryFailed?: boolean;
+  readonly ordering?: Ordering;
+  readonly apkCacheDir?: string;
+  readonly queueLimits?: Partial<QueueLimits>;
+  readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
+  readonly onEvent?: (e: RunEvent) => void;
+  readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * `build-all` on one machine: the coordinator and one agent per arch in this process, over the
+ * in-process queue (same leases and dedupe as JetStream), publishing into `<out>/<arch>/`.
+ * State lives in `<out>/.melange2-state.json`, so an interrupted run resumes.
+ */
+export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
+  const outDir = resolve(o.outDir);
+  const store = new LocalRepositoryStore(outDir);
+  const state = new FileStateStore<StateRecord>(join(outDir, '.melange2-state.json'));
+  const plan = await planAgainst(store, state, o);
+  const { runId, resumed } = await runIdFor(state, plan.root);
+  o.onPlan?.(plan, runId, resumed);
+  const queue = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 120_000, maxDeliver: 3, ...o.queueLimits });
+  const staging = new LocalStaging(join(outDir, '.staging'));
+  const publisher = new IndexPublisher({
+    store,
+    signingKey: o.signingKey,
+    records: new MemoryStateStore<PublisherRecord>(),
+    keyring: keyringOf(o.signingKey),
+  });
+  const coordinator = new Coordinator({
+    runId,
+    plan,
+    queue,
+    staging,
+    publisher,
+    state,
+    repositories: [outDir, ...(o.repositoryAppend ?? [])],
+    keyring: o.keyringAppend ?? [],
+    ...(o.ordering ? { ordering: o.ordering } : {}),
+    ...(o.retryFailed ? { retryFailed: true } : {}),
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+  });
+  const link: CoordinatorLink = {
+    event: (e) => coordinator.agentEvent(e),
+    report: (r) => coordinator.report(r),
+  };
+  const agents: Agent[] = [];
+  const clients: BuildkitClient[] = [];
+  try {
+    for (const arch of o.arches) {
+      if (!plan.builds.some((b) => b.arch === arch)) continue;
+      const client = await BuildkitClient.connect(await o.buildkitAddress(arch));
+      clients.push(client);
+      const agent = new Agent({
+        id: `${arch}-local`,
+        arch,
+        slots: o.jobs,
+        queue,
+        link,
+        execute: engineExecutor({
+          repoRoot: plan.root,
+          client,
+          signingKey: o.signingKey,
+          staging,
+          ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
+          ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
+        }),
+        ...(o.log ? { log: o.log } : {}),
+      });
+      agent.start();
+      agents.push(agent);
+    }
+    return await coordinator.run();
+  } finally {
+    await Promise.all(agents.map((a) => a.kill()));
+    for (const c of clients) c.close();
+    await queue.close();
+  }
+}

@@ -1,0 +1,123 @@
+import { readIndexArchive } from '@melange2/apk';
+import {
+  type Arch,
+  buildGraph,
+  ChangeDetectionError,
+  changedConfigs,
+  changedFiles,
+  formatProblem,
+  type PlannedBuild,
+  PublishedIndex,
+  planBuilds,
+  type RepoScan,
+  ScanError,
+  scanRepository,
+} from '@melange2/depgraph';
+import type { ScheduledBuild } from '../scheduler/index.js';
+
+/** A build of the run: the scheduler's view plus what the agent and the records need. */
+export interface RunBuild extends ScheduledBuild {
+  readonly version: string;
+  /** Relative to the repository root. */
+  readonly configFile: string;
+  /** Content key of the config (and its repository pipelines): what a cached failure is keyed by. */
+  readonly input: string;
+}
+
+export interface RunPlan {
+  readonly root: string;
+  readonly builds: RunBuild[];
+  /** `name@arch` → version, already published. */
+  readonly upToDate: { readonly id: string; readonly version: string }[];
+  /** Configs that do not parse or model, formatted for the user. */
+  readonly problems: string[];
+  readonly cycles: string[];
+}
+
+export class PlanError extends Error {
+  override readonly name = 'PlanError';
+}
+
+export interface PlanRunOptions {
+  readonly repo: string;
+  readonly arches: readonly Arch[];
+  /** The published index per arch (`APKINDEX.tar.gz` bytes), for up-to-date checks and the cycle policy. */
+  readonly published: ReadonlyMap<string, Buffer | undefined>;
+  readonly changedSince?: string;
+  readonly withDependents?: boolean;
+  /** Recorded durations by `name@arch` (ms). */
+  readonly durations?: ReadonlyMap<string, number>;
+  readonly cacheDir?: string | false;
+}
+
+/** Without a recorded duration: 1 min per declared cpu, else 1 min. */
+export function estimateCost(b: Pick<PlannedBuild, 'resources'>): number {
+  return 60_000 * Math.max(1, b.resources.cpu ?? 1);
+}
+
+export function publishedIndexOf(indexes: ReadonlyMap<string, Buffer | undefined>): PublishedIndex {
+  const p = new PublishedIndex();
+  for (const [arch, bytes] of indexes) {
+    if (!bytes) continue;
+    for (const e of readIndexArchive(bytes, `${arch}/APKINDEX.tar.gz`).index.entries)
+      p.add(e.name, e.version, e.arch);
+  }
+  return p;
+}
+
+/** Scans the repository and plans every arch: what to build, what is up to date, and why. */
+export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
+  let scan: RepoScan;
+  try {
+    scan = await scanRepository(o.repo, { cacheDir: o.cacheDir ?? false });
+  } catch (e) {
+    if (e instanceof ScanError) throw new PlanError(e.message, { cause: e });
+    throw e;
+  }
+  let files: Set<string> | undefined;
+  if (o.changedSince !== undefined) {
+    try {
+      files = changedFiles(scan.root, o.changedSince);
+    } catch (e) {
+      if (e instanceof ChangeDetectionError) throw new PlanError(e.message, { cause: e });
+      throw e;
+    }
+  }
+  const published = publishedIndexOf(o.published);
+  const builds: RunBuild[] = [];
+  const upToDate: RunPlan['upToDate'] = [];
+  const problems = scan.problems.map((p) => formatProblem(p));
+  const cycles: string[] = [];
+  for (const arch of o.arches) {
+    const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
+    const changed = files ? changedConfigs(g.nodes, files) : undefined;
+    const plan = planBuilds(g, {
+      policy: 'bootstrap',
+      published,
+      ...(changed ? { changed } : {}),
+      ...(o.withDependents ? { withDependents: true } : {}),
+    });
+    for (const c of plan.cycles) cycles.push(`${arch}: ${c.shortest} (built against the published packages)`);
+    for (const name of plan.upToDate) {
+      const node = g.nodes[g.index.get(name)!]!;
+      upToDate.push({ id: `${name}@${arch}`, version: node.fullVersion });
+    }
+    for (const wave of plan.waves) {
+      for (const b of wave) {
+        const id = `${b.name}@${arch}`;
+        builds.push({
+          id,
+          name: b.name,
+          arch,
+          deps: b.deps.map((d) => `${d}@${arch}`),
+          cost: o.durations?.get(id) ?? estimateCost(b),
+          reasons: b.reasons,
+          version: b.version,
+          configFile: b.file,
+          input: `${scan.fileKeys.get(b.file) ?? ''}:${b.version}`,
+        });
+      }
+    }
+  }
+  return { root: scan.root, builds, upToDate, problems, cycles };
+}
