@@ -17,7 +17,7 @@ const common = (out: string) => [
   b.key,
   '--repository-append',
   b.repo,
-  '--cache-dir',
+  '--apk-cache-dir',
   join(b.dir, 'cache'),
   '--source-date-epoch',
   '1700000000',

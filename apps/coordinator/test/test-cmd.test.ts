@@ -15,7 +15,7 @@ const common = () => [
   b.key,
   '--repository-append',
   b.repo,
-  '--cache-dir',
+  '--apk-cache-dir',
   join(b.dir, 'cache'),
 ];
 

@@ -12,23 +12,26 @@ import {
 } from '@melange2/engine';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
-import { collectRepeat, signingKeyFrom } from './apk-options.js';
+import { signingKeyFrom } from './apk-options.js';
+
+/** Repeatable flag without a default (so --help shows none). */
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Flags `build` and `test` share, named as melange names them. */
 export interface BuildFlags {
   arch: string;
-  buildkitAddr: string[];
+  buildkitAddr?: string[];
   outDir?: string;
   out?: string;
   signingKey?: string;
-  repositoryAppend: string[];
-  keyringAppend: string[];
-  pipelineDir: string[];
-  envFile: string[];
+  repositoryAppend?: string[];
+  keyringAppend?: string[];
+  pipelineDir?: string[];
+  envFile?: string[];
   sourceDir?: string;
-  buildOption: string[];
+  buildOption?: string[];
   sourceDateEpoch?: string;
-  cacheDir?: string;
+  apkCacheDir?: string;
   debug?: boolean;
 }
 
@@ -40,39 +43,29 @@ export function sharedBuildOptions(cmd: Command): Command {
     .option(
       '--buildkit-addr <addr>',
       'buildkitd address, or ARCH=ADDR per architecture (repeatable; default $BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST)',
-      collectRepeat,
-      [],
+      collect,
     )
     .option('--out-dir <dir>', 'output repository: packages go to <dir>/<arch>/ (default ./packages)')
     .option('--out <dir>', 'same as --out-dir')
     .option('--signing-key <key>', 'RSA private key that signs the packages and the index (e.g. melange.rsa)')
+    .option('-r, --repository-append <repo>', 'extra repository for the environment (repeatable)', collect)
     .option(
-      '--repository-append <repo>',
-      'extra repository for the environment (repeatable)',
-      collectRepeat,
-      [],
-    )
-    .option(
-      '--keyring-append <key>',
+      '-k, --keyring-append <key>',
       'extra trusted public key, file, directory or URL (repeatable)',
-      collectRepeat,
-      [],
+      collect,
     )
     .option(
       '--pipeline-dir <dir>',
       'directory of `uses:` pipelines before the built-ins (repeatable; default <config dir>/pipelines)',
-      collectRepeat,
-      [],
+      collect,
     )
-    .option(
-      '--env-file <file>',
-      'KEY=VALUE file layered under environment.environment (repeatable)',
-      collectRepeat,
-      [],
-    )
-    .option('--build-option <name>', 'enable a build option of the config (repeatable)', collectRepeat, [])
+    .option('--env-file <file>', 'KEY=VALUE file layered under environment.environment (repeatable)', collect)
+    .option('--build-option <name>', 'enable a build option of the config (repeatable)', collect)
     .option('--source-date-epoch <seconds>', 'SOURCE_DATE_EPOCH (default $SOURCE_DATE_EPOCH, else 315532800)')
-    .option('--cache-dir <dir>', 'package cache (default ~/.cache/melange2-orch/apk)')
+    .option(
+      '--apk-cache-dir <dir>',
+      'cache of fetched and extracted packages (default ~/.cache/melange2-orch/apk)',
+    )
     .option('--debug', 'show every step and its log lines as they come');
 }
 
@@ -136,7 +129,7 @@ export function commonRequest(
       `--source-date-epoch: expected seconds since 1970, got "${flags.sourceDateEpoch}"`,
       EXIT.usage,
     );
-  const envFiles = flags.envFile.map((f) => {
+  const envFiles = (flags.envFile ?? []).map((f) => {
     try {
       return readEnvFile(f);
     } catch (e) {
@@ -148,13 +141,13 @@ export function commonRequest(
     arch,
     outDir: resolve(flags.outDir ?? flags.out ?? 'packages'),
     signingKey: signingKeyFrom(flags.signingKey),
-    repositoryAppend: flags.repositoryAppend,
-    keyringAppend: flags.keyringAppend,
-    ...(flags.pipelineDir.length ? { pipelineDirs: flags.pipelineDir.map((d) => resolve(d)) } : {}),
+    repositoryAppend: flags.repositoryAppend ?? [],
+    keyringAppend: flags.keyringAppend ?? [],
+    ...(flags.pipelineDir?.length ? { pipelineDirs: flags.pipelineDir.map((d) => resolve(d)) } : {}),
     envFiles,
-    ...(flags.buildOption.length ? { buildOptions: flags.buildOption } : {}),
+    ...(flags.buildOption?.length ? { buildOptions: flags.buildOption } : {}),
     ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(flags.sourceDateEpoch) } : {}),
-    ...(flags.cacheDir ? { cacheDir: resolve(flags.cacheDir) } : {}),
+    ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
   };
 }
 
@@ -202,7 +195,7 @@ export async function perArch<T>(
   summaryOf: (result: T) => SolveSummary | undefined = () => undefined,
 ): Promise<{ arch: string; result?: T; error?: BuildError }[]> {
   const arches = archesOf(flags.arch);
-  const addrs = addressesFor(arches, flags.buildkitAddr);
+  const addrs = addressesFor(arches, flags.buildkitAddr ?? []);
   const base = arches.map((a) => commonRequest(config, a, flags));
   const clients = new Map<string, BuildkitClient>();
   try {
