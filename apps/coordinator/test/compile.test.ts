@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Definition } from '@melange2/buildkit';
 import { describe, expect, it } from 'vitest';
@@ -71,7 +71,8 @@ describe('melange2-orch compile', () => {
   it('--all compiles every config of a repository and prints compiled N/M', async () => {
     const r = await run(['compile', repo, '--all', '--arch', 'x86_64']);
     expect(r.code).toBe(0);
-    expect(r.out.toString()).toMatch(/^compiled 6\/6 for x86_64 in [\d.]+s\n$/);
+    const n = readdirSync(repo).filter((f) => f.endsWith('.yaml')).length;
+    expect(r.out.toString()).toMatch(new RegExp(`^compiled ${n}/${n} for x86_64 in [\\d.]+s\n$`));
   });
 
   it('--all reports one line per failure with its reason and exits 1', async () => {
@@ -108,6 +109,15 @@ describe('melange2-orch compile', () => {
     const r = await run(['compile', `${bad}/unknown-key.yaml`, '--json']);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/unknown-key\.yaml:5:3: warning: package\.homepage: unknown key "homepage"/);
+  });
+
+  it('--build-option enables a build option of the config', async () => {
+    const r = await run(['compile', `${repo}/options.yaml`, '--build-option', 'fancy', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out.toString()).environment.packages).toEqual(['busybox', 'fancy-tools']);
+    const bad = await run(['compile', `${repo}/options.yaml`, '--build-option', 'nope']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/build option "nope" not found/);
   });
 
   it('rejects bad usage with exit 2', async () => {

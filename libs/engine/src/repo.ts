@@ -64,7 +64,10 @@ export interface CompileFileOptions {
 /** Parses, compiles and builds the graph of one config; failures are outcomes, not exceptions. */
 export function compileText(text: string, file: string, options: CompileFileOptions): CompileOutcome {
   try {
-    const parsed = parseConfig(text, file, options.parse);
+    const parsed = parseConfig(text, file, {
+      ...options.parse,
+      ...(options.buildOptions ? { buildOptions: options.buildOptions } : {}),
+    });
     const plan = compileConfig(parsed, {
       arch: options.arch,
       resolver: options.resolver,

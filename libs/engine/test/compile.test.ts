@@ -204,3 +204,24 @@ describe('built-in pipelines', () => {
     expect(builtins.resolve('git-checkout').pipeline.inputs?.['depth']?.default).toBe('unset');
   });
 });
+
+describe('build options', () => {
+  it('--build-option switches vars, environment packages and options.<name>.enabled', async () => {
+    const { compileText } = await import('../src/index.js');
+    const { readFileSync } = await import('node:fs');
+    const { resolver } = await import('./helpers.js');
+    const text = readFileSync(`${repo}/options.yaml`, 'utf8');
+    const plain = compileText(text, 'options.yaml', { arch: 'x86_64', resolver });
+    const fancy = compileText(text, 'options.yaml', { arch: 'x86_64', resolver, buildOptions: ['fancy'] });
+    if (plain.status !== 'compiled' || fancy.status !== 'compiled')
+      throw new Error('expected both to compile');
+    expect(plain.plan.steps[0]!.runs).toBe('echo flavor=plain enabled=false');
+    expect(plain.plan.environment.packages).toEqual(['busybox', 'plain-tools']);
+    expect(fancy.plan.steps[0]!.runs).toBe('echo flavor=fancy enabled=true');
+    expect(fancy.plan.environment.packages).toEqual(['busybox', 'fancy-tools']);
+    const unknown = compileText(text, 'options.yaml', { arch: 'x86_64', resolver, buildOptions: ['nope'] });
+    expect(unknown.status === 'failed' && unknown.reason).toMatch(
+      /options\.yaml:10:3: error: options: build option "nope" not found \(expected one of: fancy\)/,
+    );
+  });
+});

@@ -40,6 +40,8 @@ export interface ParseOptions {
   readonly envFiles?: readonly StrMap[];
   /** `--vars-file`: merged over `vars`. */
   readonly vars?: StrMap;
+  /** `--build-option`s: each one's `vars` are merged over `vars` (an unknown name is an error). */
+  readonly buildOptions?: readonly string[];
 }
 
 const PACKAGE_NAME = /^[a-zA-Z\d][a-zA-Z\d+_.-]*$/;
@@ -100,7 +102,19 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   const err = (path: YamlPath, message: string) => findings.push({ severity: 'error', path, message });
 
   // Parse-time substitution map: package.*, vars.*, var-transforms (melange's buildConfigMap).
-  const userVars = { ...(cfg.vars ?? {}), ...(options.vars ?? {}) };
+  const userVars: Record<string, string> = { ...(cfg.vars ?? {}), ...(options.vars ?? {}) };
+  for (const name of options.buildOptions ?? []) {
+    const opt = cfg.options?.[name];
+    if (!opt) {
+      const known = Object.keys(cfg.options ?? {});
+      err(
+        ['options'],
+        `build option "${name}" not found (${known.length ? `expected one of: ${known.join(', ')}` : 'the config defines none'})`,
+      );
+      throw fail();
+    }
+    Object.assign(userVars, opt.vars ?? {});
+  }
   let base: Record<string, string> = {
     'package.name': pkg.name,
     'package.version': pkg.version,
