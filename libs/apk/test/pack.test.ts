@@ -237,3 +237,26 @@ describe('readApkHead / verifyApk / readApkData', () => {
     );
   });
 });
+
+describe('packApk: hard links and long names', () => {
+  it('stores a second name of an inode as a hard link to the first, and long names via PAX', async () => {
+    const { linkSync } = await import('node:fs');
+    const long = `usr/share/${'d'.repeat(90)}/${'f'.repeat(60)}`;
+    const src = tree(tmp(), { 'usr/bin/a': 'same', [long]: 'long' });
+    linkSync(join(src, 'usr/bin/a'), join(src, 'usr/bin/b'));
+    const out = join(tmp(), 'l-1-r0.apk');
+    const res = await packApk({
+      dir: src,
+      info: packageInfo({ name: 'l', version: '1-r0', arch: 'x86_64' }),
+      output: out,
+    });
+    expect(res.info.size).toBe(8);
+    const head = await readApkHead(out);
+    const seen: string[] = [];
+    await readApkData(head, async (e) => {
+      seen.push(`${e.type}:${e.name}${e.linkname ? `->${e.linkname}` : ''}`);
+    });
+    expect(seen).toContain('link:usr/bin/b->usr/bin/a');
+    expect(seen).toContain(`file:${long}`);
+  });
+});
