@@ -23,3 +23,4 @@ export {
 export { type EngineExecutorOptions, engineExecutor } from './engine-executor.js';
 export { natsLink, subjects } from './nats-link.js';
 export { LocalStaging, ObjectStaging, StagingError } from './staging.js';
+export { type NatsAgentOptions, natsNames, startNatsAgent } from './run-agent.js';

@@ -78,3 +78,40 @@ export async function osBootstrap(arches: readonly TestArch[]): Promise<OsBootst
   }
   return { dir, keyPath: privatePath, key, repo, cacheDir: join(dir, 'apk-cache') };
 }
+
+import { readFileSync } from 'node:fs';
+import { Keyring, publicPemOf, readApkData, readApkHead, readIndexArchive } from '@melange2/apk';
+
+/** The index of an arch, verified against the repository key: the names it lists. */
+export function indexNames(indexFile: string | Buffer, key: SigningKey): string[] {
+  const buf = typeof indexFile === 'string' ? readFileSync(indexFile) : indexFile;
+  const keyring = new Keyring().add(key.publicName, publicPemOf(key));
+  const { index } = readIndexArchive(buf, 'APKINDEX.tar.gz', { keyring });
+  return index.entries.map((e) => e.name).sort();
+}
+
+/** One file's text from an .apk. */
+export async function apkFile(apk: string, path: string): Promise<string | undefined> {
+  let text: string | undefined;
+  await readApkData(await readApkHead(apk), async (e, content) => {
+    const chunks: Buffer[] = [];
+    for await (const c of content) chunks.push(c);
+    if (e.name === path) text = Buffer.concat(chunks).toString('utf8');
+  });
+  return text;
+}
+
+/** What testdata/os builds per arch (broken fails, needs-broken is skipped, bad-config is left out). */
+export const OS_BUILT = [
+  'base-files',
+  'chain-a',
+  'chain-b',
+  'chain-c',
+  'cycle-a',
+  'cycle-b',
+  'fancy-sh',
+  'greeter',
+  'libgreet',
+  'libgreet-dev',
+  'motd',
+];

@@ -123,6 +123,7 @@ export class Coordinator {
   #runSpan: Span | undefined;
   #pumping = false;
   #noAgentsSince = new Map<string, number>();
+  #stopped = false;
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -132,6 +133,13 @@ export class Coordinator {
 
   get scheduler(): Scheduler {
     return this.#scheduler;
+  }
+
+  /** Stops dispatching and taking reports, as a crash would (tests of a restart). */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#fail?.(new Error('coordinator stopped'));
   }
 
   /** Heartbeats and progress from agents (in-process, or from the events subject). */
@@ -256,7 +264,7 @@ export class Coordinator {
 
   #pump(): void {
     // Heartbeats come before run() has settled cached failures and resumed attempts.
-    if (this.#pumping || !this.#finish) return;
+    if (this.#pumping || !this.#finish || this.#stopped) return;
     this.#pumping = true;
     try {
       for (const arch of new Set(this.#o.plan.builds.map((b) => b.arch))) {
@@ -367,6 +375,7 @@ export class Coordinator {
 
   /** A result from an agent: published (or recorded as failed) before the answer goes back. */
   async report(r: BuildReport): Promise<ReportAck> {
+    if (this.#stopped) throw new Error('coordinator stopped');
     const b = this.#builds.get(r.id);
     if (r.runId !== this.#o.runId || !b) return { ok: true, stale: true };
     const kind = this.#scheduler.state(r.id).kind;

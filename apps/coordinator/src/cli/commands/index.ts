@@ -12,6 +12,8 @@ import { registerCompile } from './compile.js';
 import { registerBuild } from './build.js';
 import { registerTest } from './test.js';
 import { registerBuildAll } from './build-all.js';
+import { registerCoordinator } from './coordinator.js';
+import { registerAgent } from './agent.js';
 
 /** Every top-level command of `melange2-orch`, in the order `--help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -28,4 +30,6 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerBuild,
   registerTest,
   registerBuildAll,
+  registerCoordinator,
+  registerAgent,
 ];

@@ -1,0 +1,88 @@
+import { hostname } from 'node:os';
+import type { SigningKey } from '@melange2/apk';
+import { BuildkitClient } from '@melange2/buildkit';
+import type { BuildEvent } from '@melange2/engine';
+import { JetStreamWorkQueue, type QueueLimits } from '@melange2/queue';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Agent, type Executor } from './agent.js';
+import type { BuildJob } from './contract.js';
+import { engineExecutor } from './engine-executor.js';
+import { natsLink } from './nats-link.js';
+import { ObjectStaging } from './staging.js';
+
+/** Names of a namespace's JetStream resources; coordinator and agents must agree on them. */
+export function natsNames(ns: string) {
+  if (!/^[A-Za-z0-9_-]+$/.test(ns)) throw new Error(`namespace "${ns}": use letters, digits, _ and -`);
+  return {
+    stream: `${ns.toUpperCase()}_BUILDS`,
+    subjectPrefix: `${ns}.builds`,
+    state: `${ns}_state`,
+    index: `${ns}_index`,
+    repo: `${ns}_repo`,
+    staging: `${ns}_staging`,
+  };
+}
+
+export interface NatsAgentOptions {
+  readonly nc: NatsConnection;
+  readonly ns: string;
+  readonly arch: string;
+  readonly slots: number;
+  /** Checkout of the repository the coordinator reads (job config paths are relative to it). */
+  readonly repoRoot: string;
+  readonly signingKey: SigningKey;
+  /** Either a daemon to build on, or an executor (fake agents in benchmarks). */
+  readonly buildkitAddr?: string;
+  readonly execute?: Executor;
+  readonly id?: string;
+  readonly cacheDir?: string;
+  readonly limits?: Partial<QueueLimits>;
+  readonly heartbeatMs?: number;
+  readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
+  readonly log?: (line: string) => void;
+}
+
+/** An agent on NATS: pulls its arch's builds from JetStream, stages packages in the Object Store. */
+export async function startNatsAgent(
+  o: NatsAgentOptions,
+): Promise<{ agent: Agent; close(kill?: boolean): Promise<void> }> {
+  const names = natsNames(o.ns);
+  const queue = await JetStreamWorkQueue.open<BuildJob>(o.nc, {
+    stream: names.stream,
+    subjectPrefix: names.subjectPrefix,
+    ...(o.limits ? { limits: o.limits } : {}),
+  });
+  let client: BuildkitClient | undefined;
+  let execute = o.execute;
+  if (!execute) {
+    if (!o.buildkitAddr) throw new Error('an agent needs --buildkit-addr');
+    client = await BuildkitClient.connect(o.buildkitAddr);
+    execute = engineExecutor({
+      repoRoot: o.repoRoot,
+      client,
+      signingKey: o.signingKey,
+      staging: await ObjectStaging.open(o.nc, names.staging),
+      ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+      ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
+    });
+  }
+  const agent = new Agent({
+    id: o.id ?? `${hostname()}-${o.arch}-${process.pid}`,
+    arch: o.arch,
+    slots: o.slots,
+    queue,
+    link: natsLink(o.nc, o.ns),
+    execute,
+    ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+  agent.start();
+  return {
+    agent,
+    async close(kill = false) {
+      await (kill ? agent.kill() : agent.stop());
+      client?.close();
+      await queue.close();
+    },
+  };
+}

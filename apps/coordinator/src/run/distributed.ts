@@ -1,0 +1,121 @@
+import { type BuildJob, type BuildReport, natsNames, ObjectStaging, subjects } from '@melange2/agent';
+import type { SigningKey } from '@melange2/apk';
+import { JetStreamWorkQueue, NatsStateStore, type QueueLimits } from '@melange2/queue';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  IndexPublisher,
+  LocalRepositoryStore,
+  ObjectRepositoryStore,
+  type PublisherRecord,
+  type RepositoryStore,
+  serveRepository,
+} from '../repository/index.js';
+import type { Ordering } from '../scheduler/index.js';
+import { Coordinator, type RunEvent, type RunResult } from './coordinator.js';
+import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './embedded.js';
+import type { RunPlan } from './plan-run.js';
+import type { StateRecord } from './state.js';
+
+export interface DistributedOptions extends PlanInputs {
+  readonly nc: NatsConnection;
+  /** Namespace of streams, buckets and subjects (default `m2`). */
+  readonly ns: string;
+  readonly signingKey: SigningKey;
+  /** A local directory for the repository instead of the Object Store. */
+  readonly outDir?: string;
+  /** Where the repository is served (`host:port`; default 127.0.0.1, any port). */
+  readonly listenHost?: string;
+  readonly listenPort?: number;
+  /** The URL agents reach the repository at (default the listening address). */
+  readonly advertiseUrl?: string;
+  readonly repositoryAppend?: readonly string[];
+  readonly keyringAppend?: readonly string[];
+  readonly retryFailed?: boolean;
+  readonly ordering?: Ordering;
+  readonly limits?: Partial<QueueLimits>;
+  readonly agentTimeoutMs?: number;
+  /** Skips publishing (benchmarks with fake agents that stage nothing still go through it). */
+  readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean, repoUrl: string) => void;
+  readonly onEvent?: (e: RunEvent) => void;
+  /** Stops the run early (tests of a coordinator restart). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The coordinator over NATS: builds go out on the JetStream work queue, agents' reports come
+ * back as requests, state is in KV, packages in the Object Store (or `outDir`), served over
+ * HTTP for the agents' environments.
+ */
+export async function runDistributed(o: DistributedOptions): Promise<RunResult> {
+  const names = natsNames(o.ns);
+  const subj = subjects(o.ns);
+  const store: RepositoryStore = o.outDir
+    ? new LocalRepositoryStore(o.outDir)
+    : await ObjectRepositoryStore.open(o.nc, names.repo);
+  const state = await NatsStateStore.open<StateRecord>(o.nc, names.state);
+  const records = await NatsStateStore.open<PublisherRecord>(o.nc, names.index);
+  const queue = await JetStreamWorkQueue.open<BuildJob>(o.nc, {
+    stream: names.stream,
+    subjectPrefix: names.subjectPrefix,
+    ...(o.limits ? { limits: o.limits } : {}),
+  });
+  const staging = await ObjectStaging.open(o.nc, names.staging);
+  const server = await serveRepository(store, {
+    ...(o.listenHost ? { host: o.listenHost } : {}),
+    ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
+  });
+  const subs: Subscription[] = [];
+  try {
+    const repoUrl = o.advertiseUrl ?? server.url;
+    const plan = await planAgainst(store, state, o);
+    const { runId, resumed } = await runIdFor(state, plan.root);
+    o.onPlan?.(plan, runId, resumed, repoUrl);
+    const coordinator = new Coordinator({
+      runId,
+      plan,
+      queue,
+      staging,
+      publisher: new IndexPublisher({
+        store,
+        signingKey: o.signingKey,
+        records,
+        keyring: keyringOf(o.signingKey),
+      }),
+      state,
+      repositories: [repoUrl, ...(o.repositoryAppend ?? [])],
+      keyring: o.keyringAppend ?? [],
+      ...(o.ordering ? { ordering: o.ordering } : {}),
+      ...(o.retryFailed ? { retryFailed: true } : {}),
+      ...(o.agentTimeoutMs ? { agentTimeoutMs: o.agentTimeoutMs } : {}),
+      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    });
+    const events = o.nc.subscribe(subj.events);
+    subs.push(events);
+    void (async () => {
+      for await (const m of events) {
+        try {
+          coordinator.agentEvent(m.json());
+        } catch {
+          // A malformed event is dropped; reports, not events, carry results.
+        }
+      }
+    })();
+    const results = o.nc.subscribe(subj.results);
+    subs.push(results);
+    void (async () => {
+      for await (const m of results) {
+        void coordinator
+          .report(m.json<BuildReport>())
+          .then((ack) => m.respond(JSON.stringify(ack)))
+          .catch((e: unknown) => m.respond(JSON.stringify({ ok: false, error: (e as Error).message })));
+      }
+    })();
+    if (!o.signal) return await coordinator.run();
+    o.signal.addEventListener('abort', () => coordinator.stop(), { once: true });
+    return await coordinator.run();
+  } finally {
+    for (const s of subs) s.unsubscribe();
+    await queue.close();
+    await server.close();
+  }
+}

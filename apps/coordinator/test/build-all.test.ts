@@ -1,0 +1,114 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli-helpers-apk.js';
+import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from './os-helpers.js';
+
+const d = inject('daemons');
+
+describe('melange2-orch build-all (embedded) on testdata/os', () => {
+  let b: OsBootstrap;
+  let out: string;
+  const args = () => [
+    '--out',
+    out,
+    '--signing-key',
+    b.keyPath,
+    '--repository-append',
+    b.repo,
+    '--cache-dir',
+    b.cacheDir,
+    '--buildkit-addr',
+    `x86_64=${d.buildkit.x86_64}`,
+    '--buildkit-addr',
+    `aarch64=${d.buildkit.aarch64}`,
+    '--no-parse-cache',
+  ];
+
+  beforeAll(async () => {
+    b = await osBootstrap(['x86_64', 'aarch64']);
+    out = join(b.dir, 'packages');
+  });
+
+  it('builds both arches dependencies first, fails broken, skips its dependent, reports the bad config', async () => {
+    const r = await runCli(['build-all', OS_REPO, '--arch', 'x86_64,aarch64', ...args()]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/left out: bad-config\.yaml:9: invalid YAML/);
+    expect(r.err).toMatch(/cycle: x86_64: cycle-a/);
+    expect(r.err).toMatch(
+      /x86_64 broken-1\.0\.0-r0 FAILED: solve failed: .*step "compile" failed with exit code 3/,
+    );
+    expect(r.err).toMatch(/\| error: this package does not build/);
+    expect(r.err).toMatch(/aarch64 needs-broken-1\.0\.0-r0 skipped: dependency failed: broken/);
+    expect(r.out).toMatch(/^ARCH +PACKAGE +VERSION +RESULT/m);
+    expect(r.out).toMatch(/20 built, 2 failed, 2 skipped, 0 up to date; 22 dispatched/);
+    for (const arch of ['x86_64', 'aarch64']) {
+      expect(indexNames(join(out, arch, 'APKINDEX.tar.gz'), b.key)).toEqual(OS_BUILT);
+      for (const n of OS_BUILT)
+        expect(existsSync(join(out, arch, `${n}-${n === 'fancy-sh' ? '2' : '1'}.0.0-r0.apk`))).toBe(true);
+      // greeter's environment had the libgreet-dev built in this run, for its own arch.
+      expect(await apkFile(join(out, arch, 'greeter-1.0.0-r0.apk'), 'usr/share/greeter/built-with')).toBe(
+        `marker libgreet-1.0.0-r0 arch ${arch}\n`,
+      );
+      expect(await apkFile(join(out, arch, 'motd-1.0.0-r0.apk'), 'etc/motd')).toBe(
+        'welcome to melange2-os\n',
+      );
+    }
+    // Nothing is left in staging once everything is published.
+    expect(execFileSync('find', [join(out, '.staging'), '-type', 'f'], { encoding: 'utf8' })).toBe('');
+  });
+
+  it('dispatches 0 builds on an unchanged repository and says why', async () => {
+    const r = await runCli(['build-all', OS_REPO, '--arch', 'x86_64,aarch64', ...args()]);
+    expect(r.out).toMatch(
+      /0 built, 2 failed, 2 skipped, 20 up to date \(x86_64 10, aarch64 10\); 0 dispatched/,
+    );
+    expect(r.out).toMatch(/broken .*failed before with the same input; --retry-failed builds it again/);
+    expect(r.code).toBe(1);
+  });
+
+  it('--changed-since --with-dependents rebuilds the changed config and its dependents, nothing else', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'm2-os-git-'));
+    cpSync(OS_REPO, repo, { recursive: true });
+    const git = (...a: string[]) =>
+      execFileSync('git', ['-c', 'user.email=t@t', '-c', 'user.name=t', ...a], {
+        cwd: repo,
+        encoding: 'utf8',
+      });
+    git('init', '-q');
+    git('add', '.');
+    git('commit', '-qm', 'os');
+    const file = join(repo, 'chain-a.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('version: 1.0.0', 'version: 1.1.0'));
+    const r = await runCli([
+      'build-all',
+      repo,
+      '--arch',
+      'x86_64',
+      '--changed-since',
+      'HEAD',
+      '--with-dependents',
+      ...args(),
+    ]);
+    expect(r.err).toMatch(/3 build\(s\) for x86_64/);
+    expect(r.out).toMatch(/x86_64 +chain-a +1\.1\.0-r0 +succeeded/);
+    expect(r.out).toMatch(/x86_64 +chain-b +1\.0\.0-r0 +succeeded .*dependency changed: chain-a/);
+    expect(r.out).toMatch(/x86_64 +chain-c +1\.0\.0-r0 +succeeded/);
+    expect(r.out).toMatch(/3 built, 0 failed, 0 skipped/);
+    expect(r.code).toBe(1); // bad-config is still left out
+  });
+
+  it('refuses bad flags with usage errors', async () => {
+    expect((await runCli(['build-all', OS_REPO, '--jobs', '0'])).code).toBe(2);
+    expect((await runCli(['build-all', OS_REPO, '--order', 'random'])).err).toMatch(
+      /--order: expected critical-path or fifo/,
+    );
+    expect((await runCli(['build-all', join(OS_REPO, 'nope')])).code).toBe(2);
+    expect((await runCli(['build-all', OS_REPO, '--arch', 'sparc'])).err).toMatch(
+      /unknown architecture "sparc"/,
+    );
+  });
+});
