@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { SigningKey } from '@melange2/apk';
 import {
   type BuildkitClient,
+  CancelledError,
   type LocalDir,
   llb,
   SolveError,
@@ -203,6 +204,15 @@ export async function solveWith(
     );
     return { result, bytesSent: bytesTransferred(events) };
   } catch (e) {
+    if (e instanceof CancelledError)
+      throw new BuildError(
+        'solve',
+        req.configFile,
+        req.arch,
+        `${label} (${req.arch}): cancelled`,
+        {},
+        { cause: e },
+      );
     if (e instanceof SolveError) {
       const s = e.step;
       const msg = s

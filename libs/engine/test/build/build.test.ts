@@ -185,6 +185,27 @@ describe('x86_64 builds on the real daemon', () => {
     expect(existsSync(join(b.dir, 'packages-fails', 'x86_64'))).toBe(false);
   });
 
+  it('aborting cancels the build on the daemon and leaves no package behind', async () => {
+    const abort = new AbortController();
+    const started = performance.now();
+    const e = (await buildPackage({
+      ...req('slow', 'x86_64', join(b.dir, 'packages-slow')),
+      signal: abort.signal,
+      onEvent: (ev) => {
+        if (
+          ev.type === 'solve' &&
+          ev.event.type === 'vertex.started' &&
+          ev.event.vertex.name === 'takes a while'
+        )
+          setTimeout(() => abort.abort(), 300);
+      },
+    }).catch((x: unknown) => x)) as BuildError;
+    expect(e).toBeInstanceOf(BuildError);
+    expect(e.message).toContain('cancelled');
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(existsSync(join(b.dir, 'packages-slow', 'x86_64'))).toBe(false);
+  });
+
   it('a bad config fails with located errors before BuildKit is called', async () => {
     const c = countingClient(clients.x86_64!);
     const e = (await buildPackage({ ...req('bad', 'x86_64', out()), client: c.client }).catch(

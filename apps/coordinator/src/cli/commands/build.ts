@@ -198,6 +198,11 @@ export async function perArch<T>(
   const addrs = addressesFor(arches, flags.buildkitAddr ?? []);
   const base = arches.map((a) => commonRequest(config, a, flags));
   const clients = new Map<string, BuildkitClient>();
+  // Ctrl-C cancels the builds on the daemons instead of leaving them running.
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     for (const a of arches) {
       try {
@@ -212,7 +217,7 @@ export async function perArch<T>(
       base.map(async (b) => {
         const { renderer, onEvent } = progressFor(b.arch, flags.debug ?? false, arches.length > 1);
         try {
-          const result = await job({ ...b, client: clients.get(b.arch)!, onEvent });
+          const result = await job({ ...b, client: clients.get(b.arch)!, onEvent, signal: abort.signal });
           const summary = summaryOf(result);
           if (summary) renderer.finish(summary);
           else renderer.stop();
@@ -225,6 +230,8 @@ export async function perArch<T>(
       }),
     );
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const c of clients.values()) c.close();
   }
 }
