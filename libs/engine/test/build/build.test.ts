@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Keyring, readIndexFile, verifyApk } from '@melange2/apk';
@@ -259,6 +259,26 @@ describe('x86_64 builds on the real daemon', () => {
     await installInto(root, ['usrmerge-check'], 'x86_64', [out()], b.publicKeyPath, b.cacheDir);
     expect(read(root, 'usr/share/usrmerge/bin-link')).toBe('usr/bin');
     expect(read(root, 'usr/share/usrmerge/in-usr-bin')).toBe('yes');
+  });
+
+  it('a package whose content does not match its index fails the environment, before BuildKit', async () => {
+    const tampered = join(b.dir, 'tampered');
+    cpSync(b.repo, tampered, { recursive: true });
+    const apk = join(tampered, 'x86_64', 'busybox-1.35.0-r0.apk');
+    const bytes = readFileSync(apk);
+    bytes[bytes.length - 100] = (bytes[bytes.length - 100]! + 1) % 256;
+    writeFileSync(apk, bytes);
+    const c = countingClient(clients.x86_64!);
+    const e = (await buildPackage({
+      ...req('fails', 'x86_64', join(b.dir, 'out-tampered')),
+      client: c.client,
+      repositoryAppend: [tampered],
+      cacheDir: join(b.dir, 'cache-tampered'),
+    }).catch((x: unknown) => x)) as BuildError;
+    expect(e).toBeInstanceOf(BuildError);
+    expect(e.stage).toBe('environment');
+    expect(e.message).toMatch(/busybox.*(datahash|does not match)/);
+    expect(c.calls()).toBe(0);
   });
 
   it('test: passes for a good package and fails with the test output for a bad one', async () => {
