@@ -111,7 +111,7 @@ describe('compiled graphs solve on a real buildkitd', () => {
     240_000,
   );
 
-  it('x86_64: the built-in patch and split/dev, split/manpages, split/static pipelines move files into their subpackages', async () => {
+  it('x86_64: the built-in patch and split/*, and perl/cleanup pipelines move (and clean) files into their subpackages', async () => {
     const source = temp('src');
     writeFileSync(join(source, 'greeting.txt'), 'hello\n');
     writeFileSync(join(source, 'fix.patch'), readFileSync(`${repo}/splits/fix.patch`));
@@ -139,8 +139,16 @@ describe('compiled graphs solve on a real buildkitd', () => {
       'usr/lib/libfoo.so',
       'usr/lib/pkgconfig/foo.pc',
     ]);
-    expect(files('splits-doc')).toEqual(['usr/share/man/man1/foo.1']);
+    // split/manpages, then split/alldocs into the same subpackage (merging, not nesting).
+    expect(files('splits-doc')).toEqual([
+      'usr/share/doc/splits/README',
+      'usr/share/info/foo.info',
+      'usr/share/man/man1/foo.1',
+    ]);
     expect(files('splits-static')).toEqual(['usr/lib/libfoo.a']);
+    expect(files('splits-lang')).toEqual(['usr/share/locale/de/LC_MESSAGES/foo.mo']);
+    expect(files('splits-info')).toEqual([]); // alldocs took the info pages (and dropped info/dir) first
+    expect(files('libbar')).toEqual(['usr/lib/libbar.so.2']);
   }, 120_000);
 
   it('a failing step fails the solve with the step name, and pipefail catches a failing producer', async () => {
