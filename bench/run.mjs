@@ -20,10 +20,11 @@ if (!name || !names.includes(name)) {
   );
   process.exit(name ? 2 : 0);
 }
-const tsx = join(here, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
+// tsx as an --import hook, not its CLI: the CLI re-spawns node and drops --conditions, and the
+// benchmarks would then measure stale dist/ builds instead of the sources.
 const r = spawnSync(
   process.execPath,
-  ['--conditions=@melange2/source', tsx, join(here, `${name}.bench.ts`), ...rest],
+  ['--conditions=@melange2/source', '--import', 'tsx', join(here, `${name}.bench.ts`), ...rest],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);
