@@ -3,7 +3,7 @@ import { BuildError } from '@melange2/engine';
 /** gRPC codes a retry may cure: UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED. */
 const TRANSIENT_GRPC = new Set([14, 4, 8, 10]);
 const TRANSIENT_TEXT =
-  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EAI_AGAIN|socket hang up|unavailable|connection (closed|reset|refused)|GOAWAY|no such host/i;
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EAI_AGAIN|socket hang up|fetch failed|unavailable|connection (closed|reset|refused)|GOAWAY|no such host/i;
 
 export type Verdict =
   | {
@@ -39,7 +39,8 @@ export function classify(e: unknown): Verdict {
   }
   if (e instanceof BuildError) {
     const step = e.details.step;
-    if (e.stage === 'solve' && !step && TRANSIENT_TEXT.test(e.message))
+    // No process failed: an unreachable daemon or repository shows only in the message.
+    if (!step && e.stage !== 'config' && TRANSIENT_TEXT.test(e.message))
       return { kind: 'transient', message: e.message };
     return { kind: 'deterministic', stage: e.stage, message: e.message, logTail: step?.logTail ?? [] };
   }

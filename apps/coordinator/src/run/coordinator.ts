@@ -246,6 +246,8 @@ export class Coordinator {
         if (r.state === 'dispatched' || r.state === 'running') this.#resumeAttempts.set(b.id, r.attempt);
         // Succeeded ones are in the published index, so the plan has them as up to date already.
       }
+      // Still queued (or being built) from the interrupted run: claimed again under the same message id.
+      if (this.#resumeAttempts.has(b.id) && this.#scheduler.claim(b.id)) void this.#dispatch(b);
       const f = fail?.value;
       if (f?.kind === 'failure' && f.input === b.input && this.#scheduler.state(b.id).kind !== 'skipped') {
         this.#settleFailed(

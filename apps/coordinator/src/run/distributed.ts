@@ -70,17 +70,21 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const plan = await planAgainst(store, state, o);
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
+    const publisher = new IndexPublisher({
+      store,
+      signingKey: o.signingKey,
+      records,
+      keyring: keyringOf(o.signingKey),
+    });
+    // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
+    for (const arch of o.arches)
+      if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
     const coordinator = new Coordinator({
       runId,
       plan,
       queue,
       staging,
-      publisher: new IndexPublisher({
-        store,
-        signingKey: o.signingKey,
-        records,
-        keyring: keyringOf(o.signingKey),
-      }),
+      publisher,
       state,
       repositories: [repoUrl, ...(o.repositoryAppend ?? [])],
       keyring: o.keyringAppend ?? [],

@@ -121,6 +121,15 @@ export class Scheduler {
     return out;
   }
 
+  /** Marks one ready build dispatched out of priority order (a resumed run's builds in flight). */
+  claim(id: string): boolean {
+    const s = this.#slot(id);
+    if (s.state.kind !== 'ready') return false;
+    s.attempts++;
+    s.state = { kind: 'dispatched', attempt: s.attempts };
+    return true;
+  }
+
   readyCount(arch: string): number {
     return this.#ready.get(arch)?.size ?? 0;
   }
