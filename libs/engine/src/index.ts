@@ -108,7 +108,14 @@ export {
   packageLocalName,
 } from './environment/layers.js';
 export { ElfError, type ElfInfo, isElf, parseElf } from './sca/elf.js';
-export { analyzePackage, parsePcFile, type ScaOptions, type ScaResult, sonameVersion } from './sca/sca.js';
+export {
+  analyzePackage,
+  parsePcFile,
+  type ScaOptions,
+  type ScaResult,
+  shebangCommand,
+  sonameVersion,
+} from './sca/sca.js';
 export {
   apkPath,
   type PackagedApk,

@@ -144,7 +144,11 @@ export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]
     const options = (sub ?? o.parsed.config.package).options;
     try {
       const sca = existsSync(dir)
-        ? await analyzePackage(dir, { version: o.plan.package.fullVersion, ...(options ? { options } : {}) })
+        ? await analyzePackage(dir, {
+            version: o.plan.package.fullVersion,
+            ...(options ? { options } : {}),
+            relatives: o.plan.packages.filter((p) => p !== name).map((p) => join(o.melangeOut, p)),
+          })
         : { provides: [], depends: [], warnings: [] };
       const { info, scripts: sc } = packageMetadata(o.parsed, o.plan, name, sca);
       const r = await packApk({

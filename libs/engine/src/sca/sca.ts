@@ -1,6 +1,5 @@
-import { lstat, open, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { isValidVersion } from '@melange2/apk';
+import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
 import type { PackageOptions } from '../config/types.js';
 import { ElfError, isElf, parseElf } from './elf.js';
 
@@ -13,15 +12,30 @@ export interface ScaResult {
 }
 
 export interface ScaOptions {
-  /** The package's full version (`1.2.3-r0`), for `cmd:` provides. */
+  /** The package's full version (`1.2.3-r0`), for `cmd:`, `pc:` and `so-ver:` provides. */
   readonly version: string;
   readonly options?: PackageOptions;
+  /**
+   * Directories of the other packages of the same build (melange-out/<sub>): a `libfoo.so`
+   * symlink into a sibling's library gives a dependency on that library's SONAME.
+   */
+  readonly relatives?: readonly string[];
 }
 
 const LIB_DIRS = new Set(['lib', 'usr/lib', 'lib64', 'usr/lib64']);
 const BIN_DIRS = new Set(['bin', 'sbin', 'usr/bin', 'usr/sbin']);
-const PC_DIRS = new Set(['usr/lib/pkgconfig', 'usr/share/pkgconfig', 'lib/pkgconfig', 'usr/lib64/pkgconfig']);
-/** ELF images beyond this are not read whole (none in practice: the dynamic section is small). */
+/** Where a script's `#!` interpreter becomes a `cmd:` dependency. */
+const SHEBANG_DIRS = new Set(['usr/bin', 'usr/local/bin', 'usr/local/sbin']);
+const PC_DIRS = new Set([
+  'usr/lib/pkgconfig',
+  'usr/lib64/pkgconfig',
+  'usr/share/pkgconfig',
+  'usr/local/lib/pkgconfig',
+  'usr/local/share/pkgconfig',
+]);
+/** Interpreters nothing provides as a regular `cmd:` file (symlinks, or several variants). */
+const SHEBANG_IGNORED = new Set(['python3', 'python', 'sh', 'awk', 'luajit']);
+/** ELF images beyond this are not read (the dynamic section of real libraries is far smaller). */
 const MAX_ELF = 1 << 30;
 
 interface Entry {
@@ -56,30 +70,46 @@ async function walk(root: string): Promise<Entry[]> {
   return out;
 }
 
-async function startsWithElfMagic(path: string): Promise<boolean> {
+async function head(path: string, n: number): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
-    const b = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(b, 0, 4, 0);
-    return bytesRead === 4 && isElf(b);
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
 }
 
-/** The part of a SONAME after `.so.` as an apk version (`libfoo.so.1.2` → `1.2`), else `0`. */
+/** The part of a SONAME after the first `.so.` when it is digits and dots (`libfoo.so.1.2` → `1.2`), else `0`. */
 export function sonameVersion(soname: string): string {
   const i = soname.indexOf('.so.');
-  const v = i >= 0 ? soname.slice(i + 4) : '';
-  return v !== '' && isValidVersion(v) ? v : '0';
+  if (i < 0) return '0';
+  const v = soname.slice(i + 4).split('.so.')[0]!;
+  return /^[0-9.]+$/.test(v) ? v : '0';
 }
 
-/** `Version:` and `Requires:` of a pkg-config file, with `${var}` expanded from its variables. */
-export function parsePcFile(text: string): { version?: string; requires: string[] } {
+/** The command a `#!` line runs (`/usr/bin/env -S foo` → `foo`), or undefined for none or an ignored one. */
+export function shebangCommand(firstBytes: Buffer): string | undefined {
+  if (firstBytes.length < 2 || firstBytes[0] !== 0x23 || firstBytes[1] !== 0x21) return undefined;
+  const line = firstBytes.subarray(2).toString('latin1').split('\n')[0]!;
+  const toks = line.trim().split(/\s+/).filter(Boolean);
+  let bin = toks[0];
+  if (bin === undefined) return undefined;
+  if (bin === '/usr/bin/env') {
+    if (toks.length === 2) bin = toks[1]!;
+    else if (toks.length >= 3 && toks[1] === '-S' && !toks[2]!.startsWith('-')) bin = toks[2]!;
+    else return undefined;
+  }
+  const name = posix.basename(bin);
+  return SHEBANG_IGNORED.has(name) ? undefined : name;
+}
+
+/** `Requires`, `Requires.private` and `Requires.internal` names of a pkg-config file, `${var}` expanded. */
+export function parsePcFile(text: string): { requires: string[] } {
   const vars = new Map<string, string>();
   const expand = (s: string) => s.replace(/\$\{([^}]+)\}/g, (_, k: string) => vars.get(k) ?? '');
-  let version: string | undefined;
-  let requires: string[] = [];
+  const requires: string[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.replace(/#.*$/, '').trim();
     const v = /^([A-Za-z0-9_.]+)\s*=\s*(.*)$/.exec(line);
@@ -87,44 +117,80 @@ export function parsePcFile(text: string): { version?: string; requires: string[
       vars.set(v[1]!, expand(v[2]!));
       continue;
     }
-    const kv = /^([A-Za-z.]+):\s*(.*)$/.exec(line);
+    const kv = /^(Requires(?:\.private|\.internal)?):\s*(.*)$/.exec(line);
     if (!kv) continue;
-    if (kv[1] === 'Version') version = expand(kv[2]!).trim();
-    else if (kv[1] === 'Requires')
-      requires = expand(kv[2]!)
-        .split(/[\s,]+/)
-        .filter((t) => t !== '' && !/^[<>=!]/.test(t) && !/^\d/.test(t));
+    // `a >= 1.0, b c` → a, b, c: drop operators and the versions that follow them.
+    const toks = expand(kv[2]!)
+      .split(/[\s,]+/)
+      .filter(Boolean);
+    for (let i = 0; i < toks.length; i++) {
+      if (/^[<>=!]/.test(toks[i]!)) {
+        i++;
+        continue;
+      }
+      requires.push(toks[i]!);
+    }
   }
-  return { ...(version !== undefined ? { version } : {}), requires };
+  return { requires };
 }
 
 const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
+/** The SONAME of `name` in a library dir of one of `roots`, if it is an ELF there. */
+async function sonameIn(roots: readonly string[], name: string): Promise<string | undefined> {
+  for (const r of roots) {
+    for (const d of LIB_DIRS) {
+      const p = join(r, d, name);
+      const st = await lstat(p).catch(() => undefined);
+      if (!st?.isFile() || st.size < 52 || st.size > MAX_ELF) continue;
+      try {
+        return parseElf(await readFile(p), p).soname;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
- * melange's SCA over a package directory: `so:` provides for SONAMEs of shared objects in the
- * library directories, `so:` depends for DT_NEEDED the package does not provide itself, `cmd:`
- * provides for executables in the bin directories, `pc:` provides (and depends) from .pc files.
+ * melange's SCA over a package directory:
+ * - `so:SONAME=<libver>` and `so-ver:SONAME=<version>` for shared objects in the library dirs;
+ * - `so:` depends for every ELF's DT_NEEDED (`.so.` names) and its interpreter, and for `*.so`
+ *   symlinks into a sibling package's library, except what the package provides itself;
+ * - `cmd:` provides for regular executables (r-x for all) in the bin dirs, and `cmd:` depends for
+ *   the `#!` interpreters of scripts in usr/bin;
+ * - `pc:` provides for .pc files in the pkg-config dirs, `pc:` depends from their Requires.
  */
 export async function analyzePackage(dir: string, opts: ScaOptions): Promise<ScaResult> {
   const o = opts.options ?? {};
   const provides: string[] = [];
-  const needed = new Set<string>();
-  const ownSonames = new Set<string>();
-  const pcRequires = new Set<string>();
-  const ownPc = new Set<string>();
+  const depends = new Set<string>();
   const warnings: string[] = [];
   for (const e of await walk(dir)) {
     const abs = join(dir, e.rel);
-    if (BIN_DIRS.has(e.dir) && (e.kind === 'symlink' || (e.mode & 0o111) !== 0))
-      if (!o['no-commands']) provides.push(`cmd:${e.base}=${opts.version}`);
-    if (e.kind === 'file' && PC_DIRS.has(e.dir) && e.base.endsWith('.pc')) {
-      const name = e.base.slice(0, -3);
-      const pc = parsePcFile(await readFile(abs, 'utf8'));
-      ownPc.add(name);
-      provides.push(pc.version && isValidVersion(pc.version) ? `pc:${name}=${pc.version}` : `pc:${name}`);
-      for (const r of pc.requires) pcRequires.add(r);
+    if (e.kind === 'symlink') {
+      if (e.base.includes('.so')) {
+        const target = basename(await readlink(abs));
+        const soname = await sonameIn([dir, ...(opts.relatives ?? [])], target);
+        if (soname) depends.add(`so:${soname}`);
+      }
+      continue;
     }
-    if (e.kind !== 'file' || e.size < 52 || e.size > MAX_ELF || !(await startsWithElfMagic(abs))) continue;
+    if (BIN_DIRS.has(e.dir) && (e.mode & 0o555) === 0o555 && !o['no-commands'])
+      provides.push(`cmd:${e.base}=${opts.version}`);
+    if (PC_DIRS.has(e.dir) && e.base.endsWith('.pc')) {
+      provides.push(`pc:${e.base.slice(0, -3)}=${opts.version}`);
+      for (const r of parsePcFile(await readFile(abs, 'utf8')).requires) depends.add(`pc:${r}`);
+      continue;
+    }
+    if (e.size < 2) continue;
+    const first = await head(abs, 80);
+    if (SHEBANG_DIRS.has(e.dir)) {
+      const cmd = shebangCommand(first);
+      if (cmd) depends.add(`cmd:${cmd}`);
+    }
+    if (e.size < 52 || e.size > MAX_ELF || !isElf(first)) continue;
     let elf: ReturnType<typeof parseElf>;
     try {
       elf = parseElf(await readFile(abs), e.rel);
@@ -135,19 +201,18 @@ export async function analyzePackage(dir: string, opts: ScaOptions): Promise<Sca
       }
       throw err;
     }
-    for (const n of elf.needed) needed.add(n);
-    if (elf.soname !== undefined && LIB_DIRS.has(e.dir) && elf.type === 3) {
-      ownSonames.add(elf.soname);
-      provides.push(`so:${elf.soname}=${sonameVersion(elf.soname)}`);
+    if (elf.interpreter) depends.add(`so:${basename(elf.interpreter).replace(/^ld-musl/, 'libc.musl')}`);
+    for (const n of elf.needed) if (n.includes('.so.')) depends.add(`so:${n}`);
+    // Executables with a SONAME (jlink) provide nothing, unless named like a library (libc, libcap).
+    const libraryNamed = e.base.includes('.so.') || e.base.endsWith('.so');
+    if (elf.soname !== undefined && (elf.interpreter === undefined || libraryNamed) && LIB_DIRS.has(e.dir)) {
+      provides.push(`so:${elf.soname}=${sonameVersion(elf.soname)}`, `so-ver:${elf.soname}=${opts.version}`);
     }
   }
-  const depends = [
-    ...[...needed].filter((n) => !ownSonames.has(n)).map((n) => `so:${n}`),
-    ...[...pcRequires].filter((n) => !ownPc.has(n)).map((n) => `pc:${n}`),
-  ];
+  const own = new Set(provides.map((p) => p.split('=')[0]!));
   return {
     provides: o['no-provides'] ? [] : sorted(provides),
-    depends: o['no-depends'] ? [] : sorted(depends),
+    depends: o['no-depends'] ? [] : sorted([...depends].filter((d) => !own.has(d))),
     warnings,
   };
 }

@@ -146,7 +146,11 @@ describe('x86_64 builds on the real daemon', () => {
     const r = await buildPackage({ ...req('libmarker', 'x86_64', out()), sourceDir: src });
     const [lib, consumer] = r.apks;
     expect(lib!.info.version).toBe('1.2.3-r1');
-    expect(lib!.info.provides).toEqual(['pc:marker=1.2.3', 'so:libmarker.so.1=1']);
+    expect(lib!.info.provides).toEqual([
+      'pc:marker=1.2.3-r1',
+      'so-ver:libmarker.so.1=1.2.3-r1',
+      'so:libmarker.so.1=1',
+    ]);
     expect(lib!.info.depends).toEqual([]);
     expect(consumer!.info.provides).toEqual(['cmd:consumer=1.2.3-r1']);
     expect(consumer!.info.depends).toEqual(['so:libmarker.so.1']);

@@ -19,6 +19,7 @@ import {
   ElfError,
   parseElf,
   parsePcFile,
+  shebangCommand,
   sonameVersion,
 } from '../../src/index.js';
 import { EM_AARCH64, EM_X86_64, tinyElf } from './elf-fixture.js';
@@ -67,11 +68,10 @@ describe('ELF reader', () => {
 });
 
 describe('SCA', () => {
-  it('so:, cmd: and pc: as melange derives them', async () => {
+  it('so:, so-ver:, cmd: and pc: as melange derives them', async () => {
     const p = join(dir, 'pkg');
     mkdirSync(join(p, 'usr/lib/pkgconfig'), { recursive: true });
     mkdirSync(join(p, 'usr/bin'), { recursive: true });
-    mkdirSync(join(p, 'usr/share/doc'), { recursive: true });
     writeFileSync(
       join(p, 'usr/lib/libown.so.3.1'),
       tinyElf({ machine: EM_X86_64, soname: 'libown.so.3', needed: ['libc.so.6'] }),
@@ -79,27 +79,35 @@ describe('SCA', () => {
     symlinkSync('libown.so.3.1', join(p, 'usr/lib/libown.so.3'));
     writeFileSync(
       join(p, 'usr/bin/tool'),
-      tinyElf({ machine: EM_X86_64, type: 2, needed: ['libown.so.3', 'libz.so.1'] }),
+      tinyElf({ machine: EM_X86_64, type: 2, needed: ['libown.so.3', 'libz.so.1', 'libunversioned.so'] }),
     );
     chmodSync(join(p, 'usr/bin/tool'), 0o755);
+    // Symlinks and files not executable by everyone are not commands.
     symlinkSync('tool', join(p, 'usr/bin/tool-alias'));
-    writeFileSync(join(p, 'usr/bin/not-executable'), 'data');
-    chmodSync(join(p, 'usr/bin/not-executable'), 0o644);
-    // A shared object outside the library dirs provides nothing (plugins).
+    writeFileSync(join(p, 'usr/bin/private'), 'data');
+    chmodSync(join(p, 'usr/bin/private'), 0o700);
+    // Scripts depend on their interpreter (sh is ignored: nothing provides it as a file).
+    writeFileSync(join(p, 'usr/bin/script'), '#!/usr/bin/env -S perl -w\nprint 1;\n');
+    writeFileSync(join(p, 'usr/bin/shell'), '#!/bin/sh\necho\n');
+    chmodSync(join(p, 'usr/bin/script'), 0o755);
+    chmodSync(join(p, 'usr/bin/shell'), 0o755);
+    // A shared object outside the library dirs is vendored: it provides nothing.
     mkdirSync(join(p, 'usr/lib/plugins'), { recursive: true });
-    writeFileSync(join(p, 'usr/lib/plugins/p.so'), tinyElf({ machine: EM_X86_64, soname: 'p.so' }));
+    writeFileSync(join(p, 'usr/lib/plugins/p.so'), tinyElf({ machine: EM_X86_64, soname: 'p.so.1' }));
     writeFileSync(
       join(p, 'usr/lib/pkgconfig/own.pc'),
-      'prefix=/usr\nv=2.4\nName: own\nVersion: ${v}.1\nRequires: zlib >= 1.2, other\n',
+      'prefix=/usr\nv=2.4\nName: own\nVersion: ${v}.1\nRequires: zlib >= 1.2, other\nRequires.private: ssl\n',
     );
     const r = await analyzePackage(p, { version: '3.1-r0' });
     expect(r.provides).toEqual([
-      'cmd:tool-alias=3.1-r0',
+      'cmd:script=3.1-r0',
+      'cmd:shell=3.1-r0',
       'cmd:tool=3.1-r0',
-      'pc:own=2.4.1',
+      'pc:own=3.1-r0',
+      'so-ver:libown.so.3=3.1-r0',
       'so:libown.so.3=3',
     ]);
-    expect(r.depends).toEqual(['pc:other', 'pc:zlib', 'so:libc.so.6', 'so:libz.so.1']);
+    expect(r.depends).toEqual(['cmd:perl', 'pc:other', 'pc:ssl', 'pc:zlib', 'so:libc.so.6', 'so:libz.so.1']);
     const none = await analyzePackage(p, {
       version: '3.1-r0',
       options: { 'no-provides': true, 'no-depends': true },
@@ -109,6 +117,32 @@ describe('SCA', () => {
     expect(noCmd.provides.some((x) => x.startsWith('cmd:'))).toBe(false);
   });
 
+  it('a -dev package whose libfoo.so links into the library package depends on its SONAME', async () => {
+    const lib = join(dir, 'out', 'libfoo');
+    const dev = join(dir, 'out', 'libfoo-dev');
+    mkdirSync(join(lib, 'usr/lib'), { recursive: true });
+    mkdirSync(join(dev, 'usr/lib'), { recursive: true });
+    writeFileSync(
+      join(lib, 'usr/lib/libfoo.so.2.0.1'),
+      tinyElf({ machine: EM_AARCH64, soname: 'libfoo.so.2' }),
+    );
+    symlinkSync('libfoo.so.2.0.1', join(dev, 'usr/lib/libfoo.so'));
+    const r = await analyzePackage(dev, { version: '2.0.1-r0', relatives: [lib] });
+    expect(r.depends).toEqual(['so:libfoo.so.2']);
+    expect(r.provides).toEqual([]);
+  });
+
+  it('an executable depends on its interpreter (musl as libc.musl)', async () => {
+    const p = join(dir, 'interp');
+    mkdirSync(join(p, 'usr/bin'), { recursive: true });
+    // The tiny fixture has no PT_INTERP; a real dynamic executable of the host has one.
+    copyFileSync('/bin/ls', join(p, 'usr/bin/ls'));
+    const r = await analyzePackage(p, { version: '1-r0' });
+    expect(r.depends).toContain('so:ld-linux-x86-64.so.2');
+    expect(r.depends).toContain('so:libc.so.6');
+    expect(r.provides).toEqual(['cmd:ls=1-r0']);
+  });
+
   it('a real shared library copied into a package', async () => {
     const lib = '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13';
     if (!existsSync(lib)) return;
@@ -116,15 +150,20 @@ describe('SCA', () => {
     mkdirSync(join(p, 'usr/lib'), { recursive: true });
     copyFileSync(lib, join(p, 'usr/lib/libz.so.1.2.13'));
     const r = await analyzePackage(p, { version: '1.2.13-r0' });
-    expect(r.provides).toEqual(['so:libz.so.1=1']);
+    expect(r.provides).toEqual(['so-ver:libz.so.1=1.2.13-r0', 'so:libz.so.1=1']);
     expect(r.depends).toEqual(['so:libc.so.6']);
   });
 
-  it('soname versions and pc files', () => {
+  it('soname versions, shebangs and pc files', () => {
     expect(sonameVersion('libfoo.so.1.2')).toBe('1.2');
     expect(sonameVersion('libfoo.so')).toBe('0');
-    expect(sonameVersion('libfoo.so.x_y!')).toBe('0');
-    expect(parsePcFile('Version: 1.0\n')).toEqual({ version: '1.0', requires: [] });
+    expect(sonameVersion('libfoo.so.1a')).toBe('0');
+    expect(shebangCommand(Buffer.from('#!/usr/bin/python3\n'))).toBeUndefined();
+    expect(shebangCommand(Buffer.from('#! /usr/bin/bash -e\n'))).toBe('bash');
+    expect(shebangCommand(Buffer.from('#!/usr/bin/env node\n'))).toBe('node');
+    expect(shebangCommand(Buffer.from('#!/usr/bin/env -i a b\n'))).toBeUndefined();
+    expect(shebangCommand(Buffer.from('\x7fELF'))).toBeUndefined();
+    expect(parsePcFile('Requires: a, b >= 1 c\n')).toEqual({ requires: ['a', 'b', 'c'] });
   });
 });
 
