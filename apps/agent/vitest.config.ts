@@ -1,3 +1,3 @@
 import { packageConfig } from '../../vitest.shared.ts';
 
-export default packageConfig({ daemons: true });
+export default packageConfig();

@@ -1,0 +1,178 @@
+import { ConnectError } from '@melange2/buildkit';
+import { BuildError } from '@melange2/engine';
+import { MemoryWorkQueue } from '@melange2/queue';
+import { describe, expect, it } from 'vitest';
+import { Agent, type Executor } from '../src/agent.js';
+import { classify } from '../src/classify.js';
+import type { AgentEvent, BuildJob, BuildReport, CoordinatorLink } from '../src/contract.js';
+import { jobMessageId, parseJobMessageId, stagingKey } from '../src/contract.js';
+
+const job = (name: string, attempt = 1): BuildJob => ({
+  runId: 'r1',
+  id: `${name}@x86_64`,
+  name,
+  arch: 'x86_64',
+  version: '1.0.0-r0',
+  configFile: `${name}.yaml`,
+  attempt,
+  repositories: [],
+  keyring: [],
+});
+
+function recorder(): CoordinatorLink & { reports: BuildReport[]; events: AgentEvent[] } {
+  const reports: BuildReport[] = [];
+  const events: AgentEvent[] = [];
+  return {
+    reports,
+    events,
+    event: (e) => events.push(e),
+    report: async (r) => {
+      reports.push(r);
+      return { ok: true };
+    },
+  };
+}
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+const solveFailure = () =>
+  new BuildError('solve', 'x.yaml', 'x86_64', 'step "compile" failed with exit code 3', {
+    step: { digest: 'd', name: 'compile', exitCode: 3, error: 'exit 3', logTail: ['boom'] },
+  });
+
+describe('classify', () => {
+  it('a failed step or a bad config is deterministic; an unreachable daemon is transient', () => {
+    expect(classify(solveFailure())).toMatchObject({
+      kind: 'deterministic',
+      stage: 'solve',
+      logTail: ['boom'],
+    });
+    expect(classify(new BuildError('config', 'x.yaml', 'x86_64', 'bad field'))).toMatchObject({
+      kind: 'deterministic',
+    });
+    const lost = new BuildError(
+      'solve',
+      'x.yaml',
+      'x86_64',
+      'x',
+      {},
+      { cause: new ConnectError('unix:///s', 'ECONNREFUSED') },
+    );
+    expect(classify(lost).kind).toBe('transient');
+    expect(
+      classify(
+        new BuildError('environment', 'x.yaml', 'x86_64', 'http://repo/x86_64/APKINDEX.tar.gz: fetch failed'),
+      ).kind,
+    ).toBe('transient');
+    expect(classify(new Error('object store write timed out')).kind).toBe('transient');
+  });
+
+  it('message ids and staging keys round-trip names with + and @', () => {
+    expect(parseJobMessageId(jobMessageId('r1', 'libstdc++@aarch64', 3))).toEqual({
+      runId: 'r1',
+      id: 'libstdc++@aarch64',
+      attempt: 3,
+    });
+    expect(stagingKey(job('libstdc++'), 'libstdc++-1.0.0-r0.apk')).toBe(
+      'r1/libstdc++_x86_64/1/x86_64/libstdc++-1.0.0-r0.apk',
+    );
+  });
+});
+
+describe('Agent on the in-process queue', () => {
+  it('reports a success, then acks: the queue is empty', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    const execute: Executor = async () => ({ kind: 'succeeded', apks: [], steps: { total: 3, cached: 1 } });
+    const a = new Agent({ id: 'a1', arch: 'x86_64', slots: 1, queue: q, link, execute });
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => link.reports.length === 1);
+    await a.stop();
+    expect(link.reports[0]).toMatchObject({ id: 'zlib@x86_64', agent: 'a1', outcome: { kind: 'succeeded' } });
+    expect(link.events.map((e) => e.type)).toContain('started');
+    expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+  });
+
+  it('a failed step is reported with its log tail and never delivered again', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    let calls = 0;
+    const a = new Agent({
+      id: 'a1',
+      arch: 'x86_64',
+      slots: 1,
+      queue: q,
+      link,
+      execute: async () => {
+        calls++;
+        throw solveFailure();
+      },
+    });
+    a.start();
+    await q.publish('x86_64', job('broken'), { msgId: 'm1' });
+    await until(() => link.reports.length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    await a.stop();
+    expect(calls).toBe(1);
+    expect(link.reports[0]?.outcome).toMatchObject({ kind: 'failed', stage: 'solve', logTail: ['boom'] });
+  });
+
+  it('a transient fault is given back with a backoff and succeeds on the next delivery', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    let calls = 0;
+    const a = new Agent({
+      id: 'a1',
+      arch: 'x86_64',
+      slots: 1,
+      queue: q,
+      link,
+      retryBaseMs: 50,
+      execute: async () => {
+        if (++calls === 1) throw new ConnectError('unix:///gone.sock', 'ECONNREFUSED');
+        return { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
+      },
+    });
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => link.reports.length === 1);
+    await a.stop();
+    expect(calls).toBe(2);
+    expect(link.events.find((e) => e.type === 'transient')).toMatchObject({
+      message: expect.stringMatching(/gone\.sock/),
+    });
+    expect(link.reports[0]?.outcome.kind).toBe('succeeded');
+  });
+
+  it('an agent killed mid-build leaves the lease to run out; another agent builds it', async () => {
+    const q = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 300 });
+    const link = recorder();
+    const slow: Executor = (_j, ctx) =>
+      new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('cancelled'))));
+    const first = new Agent({ id: 'dies', arch: 'x86_64', slots: 1, queue: q, link, execute: slow });
+    first.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => link.events.some((e) => e.type === 'started'));
+    await first.kill();
+    const second = new Agent({
+      id: 'lives',
+      arch: 'x86_64',
+      slots: 1,
+      queue: q,
+      link,
+      execute: async () => ({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } }),
+    });
+    second.start();
+    await until(() => link.reports.length === 1);
+    await second.stop();
+    expect(link.reports).toHaveLength(1);
+    expect(link.reports[0]?.agent).toBe('lives');
+  });
+});
