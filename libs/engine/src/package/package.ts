@@ -97,6 +97,9 @@ export function packageMetadata(
   const providerPriority = priority(deps['provider-priority'], name, 'provider-priority');
   const replacesPriority = priority(deps['replaces-priority'], name, 'replaces-priority');
   const triggers = meta.scriptlets?.trigger?.paths ?? [];
+  // As melange does: what the package provides itself (declared or found) is no dependency.
+  const provides = dedupe([...(deps.provides ?? []), ...sca.provides]);
+  const provided = new Set(provides.map((p) => p.split('=')[0]!));
   const info = packageInfo({
     name,
     version: plan.package.fullVersion,
@@ -107,8 +110,10 @@ export function packageMetadata(
     commit: meta.commit ?? pkg.commit ?? '',
     builddate: plan.sourceDateEpoch,
     ...(license ? { license } : {}),
-    depends: dedupe([...(deps.runtime ?? []), ...sca.depends]).filter((d) => d !== name),
-    provides: dedupe([...(deps.provides ?? []), ...sca.provides]),
+    depends: dedupe([...(deps.runtime ?? []), ...sca.depends]).filter(
+      (d) => d !== name && !provided.has(d.split(/[<>=~]/)[0]!),
+    ),
+    provides,
     replaces: [...(deps.replaces ?? [])],
     ...(providerPriority !== undefined ? { providerPriority } : {}),
     ...(replacesPriority !== undefined ? { replacesPriority } : {}),

@@ -52,7 +52,7 @@ describe('.PKGINFO metadata from the config', () => {
     const { parsed, plan: p } = plan();
     const { info, scripts } = packageMetadata(parsed, p, 'meta', {
       provides: ['cmd:meta=2.0.1-r3'],
-      depends: ['so:libc.so.6', 'so:libz.so.1'],
+      depends: ['so:libc.so.6', 'so:libz.so.1', 'meta-compat', 'so-ver:libz.so.1>=1.2'],
       warnings: [],
     });
     expect(info).toMatchObject({
@@ -64,7 +64,8 @@ describe('.PKGINFO metadata from the config', () => {
       url: 'https://example.com/meta',
       commit: 'abc123',
       license: 'MIT AND Apache-2.0',
-      depends: ['busybox', 'so:libc.so.6', 'so:libz.so.1'],
+      // meta-compat is provided by the package itself: no dependency.
+      depends: ['busybox', 'so:libc.so.6', 'so:libz.so.1', 'so-ver:libz.so.1>=1.2'],
       provides: ['meta-compat=2.0.1-r3', 'cmd:meta=2.0.1-r3'],
       replaces: ['old-meta'],
       providerPriority: 10,
