@@ -67,6 +67,12 @@ export function formatIndexText(entries: readonly IndexEntry[]): string {
   return [...entries].sort(compareEntries).map(formatIndexRecord).join('');
 }
 
+/**
+ * The shared, frozen empty list of parsed index entries (most have no replaces, triggers or
+ * install_if): 200,000 entries would otherwise carry 600,000 empty arrays. Copy before mutating.
+ */
+const NONE = Object.freeze([]) as unknown as string[];
+
 const split = (v: string) =>
   v === '' ? [] : v.includes('  ') ? v.split(' ').filter((x) => x !== '') : v.split(' ');
 
@@ -79,12 +85,14 @@ export function parseIndexText(text: string | Buffer, where: string): IndexEntry
 }
 
 /**
- * Decodes and parses in windows of about 4 MB cut at record boundaries, so a big index never
+ * Decodes and parses in windows of under 1 MB cut at record boundaries, so a big index never
  * exists as one giant string next to its bytes.
  */
 function parseIndexBuffer(buf: Buffer, where: string): IndexEntry[] {
-  const WINDOW = 4 << 20;
+  // Under 1 MB, so Node decodes onto the V8 heap instead of allocating external strings.
+  const WINDOW = 960 << 10;
   const out: IndexEntry[] = [];
+  const pool = new Map<string, string>();
   let pos = 0;
   while (pos < buf.length) {
     let end = Math.min(buf.length, pos + WINDOW);
@@ -95,13 +103,13 @@ function parseIndexBuffer(buf: Buffer, where: string): IndexEntry[] {
     const text = buf.toString('utf8', pos, end);
     let part: IndexEntry[];
     try {
-      part = parseIndexString(text, where);
+      part = parseIndexString(text, where, 0, pool);
     } catch (e) {
       if (!(e instanceof ApkError) || e.context.line === undefined || pos === 0) throw e;
       // Line numbers restart per window: count the lines before it, only now that it matters.
       let before = 0;
       for (let i = buf.indexOf(10); i >= 0 && i < pos; i = buf.indexOf(10, i + 1)) before++;
-      part = parseIndexString(text, where, before);
+      part = parseIndexString(text, where, before, pool);
     }
     for (const e of part) out.push(e);
     pos = end;
@@ -113,8 +121,20 @@ function parseIndexBuffer(buf: Buffer, where: string): IndexEntry[] {
  * Parses APKINDEX text. Unknown lowercase letters are ignored (as apk does); an unknown uppercase
  * letter, a line without `X:`, or a record without C/P/V is an error naming `where` and the line.
  */
-function parseIndexString(text: string, where: string, lineBase = 0): IndexEntry[] {
+function parseIndexString(
+  text: string,
+  where: string,
+  lineBase = 0,
+  pool = new Map<string, string>(),
+): IndexEntry[] {
   const out: IndexEntry[] = [];
+  // Values repeated across many records share one string instead of one slice each.
+  const intern = (v: string) => {
+    const got = pool.get(v);
+    if (got !== undefined) return got;
+    if (pool.size < 50_000) pool.set(v, v);
+    return v;
+  };
   let cur: IndexEntry | undefined;
   let started = 0;
   const bad = (line: number, msg: string): never => {
@@ -130,11 +150,11 @@ function parseIndexString(text: string, where: string, lineBase = 0): IndexEntry
     arch: '',
     size: 0,
     fileSize: 0,
-    depends: [],
-    provides: [],
-    replaces: [],
-    installIf: [],
-    triggers: [],
+    depends: NONE,
+    provides: NONE,
+    replaces: NONE,
+    installIf: NONE,
+    triggers: NONE,
   });
   const finish = (line: number) => {
     if (!cur) return;
@@ -178,7 +198,7 @@ function parseIndexString(text: string, where: string, lineBase = 0): IndexEntry
         e.version = v;
         break;
       case 65 /* A */:
-        e.arch = v;
+        e.arch = intern(v);
         break;
       case 83 /* S */:
         e.fileSize = +v;
@@ -190,16 +210,16 @@ function parseIndexString(text: string, where: string, lineBase = 0): IndexEntry
         e.description = v;
         break;
       case 85 /* U */:
-        e.url = v;
+        e.url = intern(v);
         break;
       case 76 /* L */:
-        e.license = v;
+        e.license = intern(v);
         break;
       case 111 /* o */:
         e.origin = v;
         break;
       case 109 /* m */:
-        e.maintainer = v;
+        e.maintainer = intern(v);
         break;
       case 116 /* t */:
         e.builddate = +v;
@@ -270,7 +290,9 @@ export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: K
   if (opts.keyring) signedBy = checkSignatures(signatures, opts.keyring, signed, where);
   let tarBuf: Buffer;
   try {
-    tarBuf = gunzipSync(signed);
+    // Sized from the trailer's ISIZE, zlib fills one buffer instead of chunks plus a concatenated copy.
+    const isize = signed.length >= 4 ? signed.readUInt32LE(signed.length - 4) : 0;
+    tarBuf = gunzipSync(signed, { chunkSize: Math.min(Math.max(64 << 10, isize + 1), 1 << 30) });
   } catch (e) {
     throw new ApkError('bad-gzip', `${where}: index member: ${(e as Error).message}`, { file: where });
   }

@@ -248,8 +248,14 @@ export async function fetchAndExtract(
   let files: InstalledFile[];
   try {
     files = await extractPackage(head, tmp);
-    await rm(tree, { recursive: true, force: true });
-    await rename(tmp, tree);
+    try {
+      await rename(tmp, tree);
+    } catch (e) {
+      // Another process extracted the same package meanwhile: its tree is as good as ours.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      await rm(tmp, { recursive: true, force: true });
+    }
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
@@ -402,7 +408,11 @@ export async function resolveInRoot(root: string, rel: string): Promise<string> 
  * by another package may be replaced only when the contents are identical, the origins match, or
  * the new package `replaces` the old one.
  */
-export async function mergeTrees(root: string, pkgs: readonly CachedPackage[]): Promise<void> {
+export async function mergeTrees(
+  root: string,
+  pkgs: readonly CachedPackage[],
+  opts: { hardlink?: boolean } = {},
+): Promise<void> {
   const owner = new Map<string, { pkg: CachedPackage; sha1: string | undefined }>();
   await mkdir(root, { recursive: true });
   for (const p of pkgs) {
@@ -446,6 +456,7 @@ export async function mergeTrees(root: string, pkgs: readonly CachedPackage[]): 
       }
       await rm(abs, { force: true, recursive: true });
       if (f.type === 'symlink') await symlink(await readlink(src), abs);
+      else if (opts.hardlink) await link(src, abs);
       else await cp(src, abs, { preserveTimestamps: true });
       if (isRoot()) await lchown(abs, f.uid, f.gid);
       owner.set(abs, { pkg: p, sha1: f.sha1 });
@@ -467,6 +478,8 @@ export interface InstallOptions {
   root?: string;
   /** Parallel downloads (default 4). */
   concurrency?: number;
+  /** Hard-link files from the cache into `root` instead of copying (the root must then be read-only). */
+  hardlink?: boolean;
 }
 
 export interface InstallResult {
@@ -486,7 +499,7 @@ export async function installPackages(opts: InstallOptions): Promise<InstallResu
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, opts.packages.length) }, worker));
-  if (opts.root) await mergeTrees(opts.root, out);
+  if (opts.root) await mergeTrees(opts.root, out, { hardlink: opts.hardlink ?? false });
   const dbDir = opts.dbDir ?? opts.root;
   let dbPath = 'lib/apk/db';
   if (dbDir) {

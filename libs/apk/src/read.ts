@@ -241,11 +241,13 @@ export async function readApkData(
   onEntry: (e: DataEntry, content: AsyncIterable<Buffer>) => Promise<void>,
 ): Promise<void> {
   const ex = tar.extract();
-  const feed = pipeline(createReadStream(head.file, { start: head.dataOffset }), createGunzip(), ex).catch(
-    (e: Error) => {
-      throw new ApkError('bad-gzip', `${head.file}: data member: ${e.message}`, { file: head.file });
-    },
-  );
+  const source = createReadStream(head.file, { start: head.dataOffset });
+  let consumerFailed = false;
+  const feed = pipeline(source, createGunzip(), ex).catch((e: Error) => {
+    // When the consumer gave up first, its error is the one to report.
+    if (consumerFailed) return;
+    throw new ApkError('bad-gzip', `${head.file}: data member: ${e.message}`, { file: head.file });
+  });
   const consume = (async () => {
     for await (const entry of ex) {
       const h = entry.header;
@@ -282,9 +284,44 @@ export async function readApkData(
       };
       const sum = pax['APK-TOOLS.checksum.SHA1'];
       if (sum) e.sha1 = sum;
-      await onEntry(e, entry as AsyncIterable<Buffer>);
+      const file = head.file;
+      // Errors while reading content are the data member's fault, not the consumer's.
+      const content = (async function* () {
+        try {
+          for await (const c of entry as AsyncIterable<Buffer>) yield c;
+        } catch (err) {
+          throw new ApkError('bad-gzip', `${file}: data member: ${(err as Error).message}`, {
+            file,
+            entry: name,
+          });
+        }
+      })();
+      try {
+        await onEntry(e, content);
+      } catch (err) {
+        consumerFailed = true;
+        throw err;
+      }
       entry.resume();
     }
   })();
-  await Promise.all([feed, consume]);
+  // Handled below; this only keeps an early rejection from being reported as unhandled.
+  feed.catch(() => {});
+  try {
+    await consume;
+  } catch (e) {
+    if (!consumerFailed) {
+      // A stream error surfacing in the consumer: report it as the data member's.
+      await feed;
+      if (e instanceof ApkError) throw e;
+      throw new ApkError('bad-gzip', `${head.file}: data member: ${(e as Error).message}`, {
+        file: head.file,
+      });
+    }
+    source.destroy();
+    ex.destroy();
+    await feed;
+    throw e;
+  }
+  await feed;
 }

@@ -141,6 +141,24 @@ describe('install into a root', () => {
     expect(existsSync(join(bb.tree, 'usr/bin/foo'))).toBe(false);
   });
 
+  it('can hard-link the merged root from the cache', async () => {
+    const spec = { url: repoDir };
+    const repo = await loadRepository(spec, 'x86_64', { keyring });
+    const res = resolveWorld({ repositories: [repo], world: ['foo'] });
+    const root = tmp('root-');
+    const r = await installPackages({
+      packages: res.packages,
+      repositories: [spec],
+      arch: 'x86_64',
+      world: ['foo'],
+      cacheDir: tmp('cache-'),
+      root,
+      hardlink: true,
+    });
+    const foo = r.packages.find((p) => p.entry.name === 'foo')!;
+    expect(statSync(join(root, 'usr/bin/foo')).ino).toBe(statSync(join(foo.tree, 'usr/bin/foo')).ino);
+  });
+
   it('installs from an http(s) repository', async () => {
     const { root } = await install(httpUrl, ['foo']);
     expect(readFileSync(join(root, 'usr/bin/foo'), 'utf8')).toBe('foo bin');

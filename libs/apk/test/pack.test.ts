@@ -260,3 +260,23 @@ describe('packApk: hard links and long names', () => {
     expect(seen).toContain(`file:${long}`);
   });
 });
+
+describe('readApkData on a broken data member', () => {
+  it('reports a truncated data member as bad gzip', async () => {
+    const src = tree(tmp(), { 'usr/share/big': Buffer.alloc(300_000, 7) });
+    const out = join(tmp(), 'big-1-r0.apk');
+    await packApk({
+      dir: src,
+      info: packageInfo({ name: 'big', version: '1-r0', arch: 'x86_64' }),
+      output: out,
+    });
+    const head = await readApkHead(out);
+    const buf = readFileSync(out);
+    writeFileSync(out, buf.subarray(0, head.dataOffset + Math.floor((buf.length - head.dataOffset) / 2)));
+    await expect(
+      readApkData({ ...head, fileSize: buf.length }, async (_e, content) => {
+        for await (const _ of content);
+      }),
+    ).rejects.toThrow(/data member: /);
+  });
+});
