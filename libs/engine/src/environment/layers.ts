@@ -173,6 +173,9 @@ export function environmentLayers(
   const localDirs: Record<string, LocalDir> = {};
   const layers: State[] = [];
   const links = new Map<string, string>();
+  // Extracted as root, the trees carry the packages' owners; extracted by another user they
+  // carry that user, which must not leak into the environment: everything is root's then.
+  const owner = process.getuid?.() === 0 ? {} : { chown: { user: 0, group: 0 } };
   for (const p of env.packages) {
     const name = packageLocalName(p);
     localDirs[name] = { path: p.tree };
@@ -180,12 +183,14 @@ export function environmentLayers(
     const redirects = redirectedDirs(p, links);
     let action = llb.copy(src, '/', '/', {
       copyDirContentsOnly: true,
+      ...owner,
       ...(redirects.length ? { excludePatterns: redirects.map((r) => r.from) } : {}),
     });
     for (const r of redirects)
       action = action.copy(src, `/${r.from}`, `/${r.to}`, {
         copyDirContentsOnly: true,
         createDestPath: true,
+        ...owner,
       });
     layers.push(
       llb.scratch().file(action, { customName: `environment: ${p.entry.name}-${p.entry.version}` }),

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import {
@@ -116,6 +117,33 @@ async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Verified indexes by repository, arch and keyring: a local one until its file changes, a remote one for a minute. */
+const indexCache = new Map<string, { stamp: string; at: number; repo: LoadedRepository }>();
+const REMOTE_TTL_MS = 60_000;
+
+function keyringId(kr: Keyring): string {
+  const h = createHash('sha256');
+  for (const [name, k] of [...kr.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    h.update(`${name}\0${k.pem}\0`);
+  return h.digest('hex');
+}
+
+/** `loadRepository`, reusing the parsed index while it is unchanged (agents build many packages per process). */
+async function loadCached(spec: RepositorySpec, arch: string, keyring: Keyring): Promise<LoadedRepository> {
+  const key = `${spec.tag ?? ''} ${spec.url} ${arch} ${keyringId(keyring)}`;
+  let stamp = '';
+  if (!isUrl(spec.url)) {
+    const st = await stat(repoLocation(spec, arch, 'APKINDEX.tar.gz'));
+    stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+  }
+  const hit = indexCache.get(key);
+  if (hit && hit.stamp === stamp && (stamp !== '' || Date.now() - hit.at < REMOTE_TTL_MS)) return hit.repo;
+  const repo = await loadRepository(spec, arch, { keyring });
+  if (indexCache.size > 64) indexCache.clear();
+  indexCache.set(key, { stamp, at: Date.now(), repo });
+  return repo;
+}
+
 /**
  * Resolves and fetches a build environment with libs/apk: keys, repository indexes (verified),
  * the world resolved, every package verified and extracted once into the cache, and the apk
@@ -129,7 +157,7 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
     const local = !isUrl(spec.url);
     if (local && !existsSync(repoLocation(spec, req.arch, 'APKINDEX.tar.gz'))) continue;
     try {
-      loaded.push(await loadRepository(spec, req.arch, { keyring }));
+      loaded.push(await loadCached(spec, req.arch, keyring));
       specs.push(spec);
     } catch (e) {
       if (e instanceof ApkError) {
