@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { constants as zc, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
+import { constants as zc, crc32, deflateRawSync, gunzipSync, inflateRawSync } from 'node:zlib';
 import { ApkError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { readGzipMember } from './gzip.js';
@@ -272,12 +272,27 @@ export interface IndexArchive {
  * Reads an `APKINDEX.tar.gz`. With a keyring the signature must verify (apk's rule: the first
  * signature whose key is known decides); without one, signatures are returned unchecked.
  */
+function firstNameIsSignature(buf: Buffer, where: string): boolean {
+  if (buf.length < 18 || buf[0] !== 0x1f || buf[1] !== 0x8b || buf[2] !== 8) {
+    throw new ApkError('bad-gzip', `${where}: not a gzip file`, { file: where });
+  }
+  // Only the simple header (no optional fields) is peeked; anything else takes the slow path.
+  if (buf[3] !== 0) return readGzipMember(buf, where).content.subarray(0, 6).toString('latin1') === '.SIGN.';
+  try {
+    const head = inflateRawSync(buf.subarray(10, 10 + 4096), { finishFlush: zc.Z_SYNC_FLUSH });
+    return head.subarray(0, 6).toString('latin1') === '.SIGN.';
+  } catch {
+    return false;
+  }
+}
+
 export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: Keyring } = {}): IndexArchive {
-  const first = readGzipMember(buf, `${where}: first gzip member`);
-  const firstEntries = parseTarSegment(first.content, `${where}: first member`);
   let signatures: SignatureEntry[] = [];
   let signed = buf;
-  if (firstEntries[0]?.name.startsWith('.SIGN.')) {
+  // Peek at the first tar name, so an unsigned index (one big member) is inflated only once.
+  if (firstNameIsSignature(buf, where)) {
+    const first = readGzipMember(buf, `${where}: signature member`);
+    const firstEntries = parseTarSegment(first.content, `${where}: signature member`);
     signatures = firstEntries.flatMap((e) => {
       const p = parseSignatureName(e.name);
       return p && ['RSA', 'RSA256', 'RSA512', 'DSA'].includes(p.alg)
