@@ -280,3 +280,36 @@ describe('readApkData on a broken data member', () => {
     ).rejects.toThrow(/data member: /);
   });
 });
+
+describe('reading packages made by other tools', () => {
+  it('reads a GNU tar (POSIX format) data member and an RSA/SHA-1 signature, as abuild makes them', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { createSign } = await import('node:crypto');
+    const { gzipMember } = await import('../src/gzip.js');
+    const { controlSegment } = await import('../src/pack.js');
+    const { encodeEntry } = await import('../src/tar.js');
+    const src = tree(tmp(), { 'usr/bin/tool': 'tool\n', 'usr/lib/libx.so.1': 'lib' });
+    const dataTar = execFileSync('tar', ['--format=posix', '--owner=0', '--group=0', '-C', src, '-c', 'usr']);
+    const data = gzipMember(dataTar);
+    const info = packageInfo({ name: 'gnu', version: '1-r0', arch: 'x86_64', size: 8 });
+    info.datahash = createHash('sha256').update(data).digest('hex');
+    const ctl = gzipMember(controlSegment(info, {}, 0));
+    const kp = await testKey();
+    const sig = createSign('sha1').update(ctl).sign(kp.privatePem);
+    const sigMember = gzipMember(
+      encodeEntry({ name: '.SIGN.RSA.test.rsa.pub', type: 'file', mode: 0o644, mtime: 0 }, sig),
+    );
+    const out = join(tmp(), 'gnu-1-r0.apk');
+    writeFileSync(out, Buffer.concat([sigMember, ctl, data]));
+    const v = await verifyApk(out, { keyring });
+    expect(v.signedBy).toBe('test.rsa.pub');
+    const names: string[] = [];
+    await readApkData(v.head, async (e, content) => {
+      for await (const _ of content);
+      names.push(`${e.type}:${e.name}`);
+    });
+    expect(names).toEqual(
+      expect.arrayContaining(['directory:usr', 'directory:usr/bin', 'file:usr/bin/tool']),
+    );
+  });
+});

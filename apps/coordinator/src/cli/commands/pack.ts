@@ -95,7 +95,11 @@ export function registerPack(program: Command): void {
             EXIT.usage,
           );
         }
-        scripts[type] = readFileSync(s.slice(eq + 1));
+        try {
+          scripts[type] = readFileSync(s.slice(eq + 1));
+        } catch (e) {
+          throw new CliError(`--script ${type}: ${(e as Error).message}`, EXIT.usage);
+        }
       }
       const info = packageInfo({
         name: o.name,
