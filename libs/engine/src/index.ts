@@ -107,6 +107,7 @@ export {
   generatedLayer,
   packageLocalName,
 } from './environment/layers.js';
+export { LayerServer, type ServedPackage } from './environment/serve.js';
 export { ElfError, type ElfInfo, isElf, parseElf } from './sca/elf.js';
 export {
   analyzePackage,

@@ -16,8 +16,9 @@ import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } 
 import { ConfigError } from '../config/diagnostics.js';
 import { type ParsedConfig, parseConfig } from '../config/parse.js';
 import type { StrMap } from '../config/types.js';
-import { type EnvironmentLayers, environmentLayers } from '../environment/layers.js';
+import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../environment/layers.js';
 import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
+import type { LayerServer } from '../environment/serve.js';
 import { buildGraph, SOURCE_LOCAL } from '../llb/graph.js';
 import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
 import { PipelineResolver } from '../pipelines/resolve.js';
@@ -56,6 +57,12 @@ export interface CommonRequest {
   readonly cacheDir?: string;
   readonly onEvent?: (e: BuildEvent) => void;
   readonly signal?: AbortSignal;
+  /**
+   * Serve environment packages over HTTP from this server instead of local directories: a
+   * package the daemon has seen is then neither fetched nor synced again. The daemon must reach
+   * the server (same host, or `advertise` set to a routable address).
+   */
+  readonly layerServer?: LayerServer;
 }
 
 export interface BuildRequest extends CommonRequest {
@@ -149,10 +156,19 @@ export async function prepareEnvironment(
       signingKey: req.signingKey,
       cacheDir: req.cacheDir ?? defaultCacheDir(),
     });
+    const server = req.layerServer;
+    const served = server
+      ? new Map(
+          await Promise.all(
+            resolved.packages.map(async (p) => [packageLocalName(p), await server.add(p)] as const),
+          ),
+        )
+      : undefined;
     const layers = environmentLayers(resolved, {
       users: env.users,
       groups: env.groups,
       sourceDateEpoch,
+      ...(served ? { served } : {}),
     });
     req.onEvent?.({ type: 'environment', arch: req.arch, packages: layers.packages });
     return layers;
@@ -185,6 +201,7 @@ export async function solveWith(
   label: string,
 ): Promise<{ result: SolveResult; bytesSent: number }> {
   const events: SolveEvent[] = [];
+  const servedBefore = req.layerServer?.bytesServed ?? 0;
   try {
     const result = await req.client.solve(
       def,
@@ -202,7 +219,8 @@ export async function solveWith(
         },
       },
     );
-    return { result, bytesSent: bytesTransferred(events) };
+    const served = (req.layerServer?.bytesServed ?? 0) - servedBefore;
+    return { result, bytesSent: bytesTransferred(events) + served };
   } catch (e) {
     if (e instanceof CancelledError)
       throw new BuildError(

@@ -6,6 +6,7 @@ import { WORKSPACE } from '../compile/compile.js';
 import type { Group, User } from '../config/types.js';
 import { BUILD_UID } from '../llb/graph.js';
 import type { GeneratedFile, ResolvedEnvironment } from './resolve.js';
+import type { ServedPackage } from './serve.js';
 
 /** The local source name of one package's extracted tree: its identity, so it is stable across builds. */
 export function packageLocalName(p: CachedPackage): string {
@@ -168,7 +169,18 @@ export interface EnvironmentLayers {
  */
 export function environmentLayers(
   env: ResolvedEnvironment,
-  opts: { users?: readonly User[]; groups?: readonly Group[]; sourceDateEpoch: number },
+  opts: {
+    users?: readonly User[];
+    groups?: readonly Group[];
+    sourceDateEpoch: number;
+    /**
+     * Packages served over HTTP (by {@link packageLocalName}): their layer is the data member
+     * unpacked from an `llb.http` source keyed by its datahash, so the daemon never fetches or
+     * syncs a package it has seen. Others (and any that must be written through a symlink)
+     * come from local directories.
+     */
+    served?: ReadonlyMap<string, ServedPackage>;
+  },
 ): EnvironmentLayers {
   const localDirs: Record<string, LocalDir> = {};
   const layers: State[] = [];
@@ -178,9 +190,24 @@ export function environmentLayers(
   const owner = process.getuid?.() === 0 ? {} : { chown: { user: 0, group: 0 } };
   for (const p of env.packages) {
     const name = packageLocalName(p);
+    const redirects = redirectedDirs(p, links);
+    const served = opts.served?.get(name);
+    if (served && redirects.length === 0) {
+      const data = llb.http(served.url, {
+        checksum: served.checksum,
+        filename: 'data.tar.gz',
+        customName: `[internal] fetch ${p.entry.name}`,
+      });
+      layers.push(
+        llb.scratch().file(llb.copy(data, '/data.tar.gz', '/', { attemptUnpack: true }), {
+          customName: `environment: ${p.entry.name}-${p.entry.version}`,
+        }),
+      );
+      recordLinks(p, links);
+      continue;
+    }
     localDirs[name] = { path: p.tree };
     const src = llb.local(name, { sharedKeyHint: name, customName: `[internal] load ${p.entry.name}` });
-    const redirects = redirectedDirs(p, links);
     let action = llb.copy(src, '/', '/', {
       copyDirContentsOnly: true,
       ...owner,

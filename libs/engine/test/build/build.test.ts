@@ -9,6 +9,7 @@ import {
   type BuildResult,
   buildPackage,
   type CommonRequest,
+  LayerServer,
   testPackage,
 } from '../../src/index.js';
 import { type Bootstrap, bootstrap, packUsrmerge } from './bootstrap.js';
@@ -121,6 +122,34 @@ describe('x86_64 builds on the real daemon', () => {
       expect(readFileSync(a.path).equals(readFileSync(first.apks[i]!.path))).toBe(true);
     // The environment's layer is not sent again: only file metadata crosses.
     expect(second.bytesSent).toBeLessThan(100_000);
+  });
+
+  it('environment served over HTTP: keyed by datahash, nothing fetched or synced once seen, same APKs', async () => {
+    const server = await LayerServer.start();
+    try {
+      const viaHttp = join(b.dir, 'packages-http');
+      const r1 = await buildPackage({ ...req('hello', 'x86_64', viaHttp), layerServer: server });
+      const r2 = await buildPackage({
+        ...req('hello', 'x86_64', join(b.dir, 'packages-http-2')),
+        layerServer: server,
+      });
+      expect(new Set(steps(r2))).toEqual(new Set(['cached']));
+      expect(r2.bytesSent).toBe(0);
+      // The environment's content is the same whichever way it travels: so are the packages.
+      for (const [i, a] of r1.apks.entries())
+        expect(readFileSync(a.path).equals(readFileSync(first.apks[i]!.path))).toBe(true);
+      // A package that must be written through a symlink falls back to a local directory.
+      const repo = join(b.dir, 'usrmerge-repo-http');
+      await packUsrmerge('x86_64', repo, b.signingKey);
+      const u = await buildPackage({
+        ...req('usrmerge', 'x86_64', join(b.dir, 'packages-http-u')),
+        repositoryAppend: [repo],
+        layerServer: server,
+      });
+      expect(u.environment).toEqual(['layout-1-r0', 'busybox-usrmerge-1.35.0-r0']);
+    } finally {
+      await server.close();
+    }
   });
 
   it('concurrent builds into one output repository keep every index entry', async () => {
