@@ -74,7 +74,7 @@ export function formatIndexText(entries: readonly IndexEntry[]): string {
 const NONE = Object.freeze([]) as unknown as string[];
 
 const split = (v: string) =>
-  v === '' ? [] : v.includes('  ') ? v.split(' ').filter((x) => x !== '') : v.split(' ');
+  v === '' ? NONE : v.includes('  ') ? v.split(' ').filter((x) => x !== '') : v.split(' ');
 
 /**
  * Parses APKINDEX text. Unknown lowercase letters are ignored (as apk does); an unknown uppercase
@@ -230,14 +230,15 @@ function parseIndexString(
       case 107 /* k */:
         e.providerPriority = +v;
         break;
+      // apk appends when a list field repeats.
       case 68 /* D */:
-        e.depends = split(v);
+        e.depends = e.depends.length ? [...e.depends, ...split(v)] : split(v);
         break;
       case 112 /* p */:
-        e.provides = split(v);
+        e.provides = e.provides.length ? [...e.provides, ...split(v)] : split(v);
         break;
       case 105 /* i */:
-        e.installIf = split(v);
+        e.installIf = e.installIf.length ? [...e.installIf, ...split(v)] : split(v);
         break;
       default:
         if (c >= 65 && c <= 90)

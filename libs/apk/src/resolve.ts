@@ -94,14 +94,32 @@ export class ResolverIndex {
   }
 }
 
+interface Conflict {
+  dep: Dependency;
+  by: string;
+  /** The package that declared it: a package never conflicts with itself. */
+  owner?: Candidate;
+}
+
+/** Everything a choice changes, so a failed choice can be undone. */
+interface State {
+  selected: Map<string, Candidate>;
+  /** Names (own and versioned provides) taken by selected packages → the package taking them. */
+  taken: Map<string, Candidate>;
+  conflicts: Conflict[];
+  order: Candidate[];
+  /** Constraints declared by selected packages, by name, before they are resolved. */
+  pending: Map<string, Dependency[]>;
+}
+
+/** How many failed choices may be retried with the next candidate before giving up. */
+const BACKTRACK_BUDGET = 500;
+
 class Resolver {
   private readonly byName: Map<string, Candidate[]>;
   private readonly req: { repositories: readonly ResolverRepository[] };
-  private readonly selected = new Map<string, Candidate>();
-  /** Names (own and versioned provides) taken by selected packages → the package taking them. */
-  private readonly taken = new Map<string, Candidate>();
-  private readonly conflicts: { dep: Dependency; by: string }[] = [];
-  private readonly order: Candidate[] = [];
+  private s: State = { selected: new Map(), taken: new Map(), conflicts: [], order: [], pending: new Map() };
+  private budget = BACKTRACK_BUDGET;
 
   constructor(
     private readonly index: ResolverIndex,
@@ -109,6 +127,17 @@ class Resolver {
   ) {
     this.byName = index.byName;
     this.req = { repositories: index.repositories };
+  }
+
+  private snapshot(): State {
+    const s = this.s;
+    return {
+      selected: new Map(s.selected),
+      taken: new Map(s.taken),
+      conflicts: [...s.conflicts],
+      order: [...s.order],
+      pending: new Map([...s.pending].map(([k, v]) => [k, [...v]])),
+    };
   }
 
   private describe(c: Candidate): string {
@@ -129,10 +158,17 @@ class Resolver {
     return c.tag === undefined || c.tag === dep.tag || c.tag === pin;
   }
 
+  /**
+   * Best first: an explicitly requested pin; for dependencies of a pinned package, untagged
+   * repositories (apk prefers them, the pin only allows); the real name over a provide; the highest
+   * provided version; provider_priority; the highest own version; repository order; name.
+   */
   private rank(dep: Dependency, pin: string | undefined) {
+    const pref = (c: Candidate) =>
+      dep.tag !== undefined ? c.tag === dep.tag : pin !== undefined && c.tag === undefined;
     return (a: Candidate, b: Candidate): number => {
-      const pa = a.tag !== undefined && a.tag === (dep.tag ?? pin) ? 1 : 0;
-      const pb = b.tag !== undefined && b.tag === (dep.tag ?? pin) ? 1 : 0;
+      const pa = pref(a) ? 1 : 0;
+      const pb = pref(b) ? 1 : 0;
       if (pa !== pb) return pb - pa;
       const ra = a.entry.name === dep.name ? 1 : 0;
       const rb = b.entry.name === dep.name ? 1 : 0;
@@ -157,28 +193,28 @@ class Resolver {
   }
 
   private conflictWith(c: Candidate): string | undefined {
-    for (const { dep, by } of this.conflicts) {
-      if (satisfies(c.entry, dep))
+    for (const { dep, by, owner } of this.s.conflicts) {
+      if (owner !== c && satisfies(c.entry, dep))
         return `${this.describe(c)} conflicts with !${formatDependency({ ...dep, conflict: false })} required by ${by}`;
     }
     for (const n of this.exclusiveNames(c.entry)) {
-      const other = this.taken.get(n);
+      const other = this.s.taken.get(n);
       if (other && other !== c) return `${this.describe(c)} and ${this.describe(other)} both provide ${n}`;
     }
     for (const d of c.entry.depends) {
       const dep = parseDependency(d, `${this.describe(c)} D:`);
       if (!dep.conflict) continue;
-      for (const s of this.selected.values()) {
-        if (satisfies(s.entry, dep))
+      for (const s of this.s.selected.values()) {
+        if (s !== c && satisfies(s.entry, dep))
           return `${this.describe(c)} conflicts with installed ${this.describe(s)} (!${dep.name})`;
       }
     }
     return undefined;
   }
 
-  private satisfiedBySelected(dep: Dependency): Candidate | undefined {
+  private satisfiedBySelected(dep: Dependency, except?: Candidate): Candidate | undefined {
     for (const c of this.byName.get(dep.name) ?? []) {
-      if (this.selected.get(c.entry.name) === c && satisfies(c.entry, dep)) return c;
+      if (c !== except && this.s.selected.get(c.entry.name) === c && satisfies(c.entry, dep)) return c;
     }
     return undefined;
   }
@@ -196,8 +232,7 @@ class Resolver {
         `no package named or providing ${dep.name} in ${this.req.repositories.map((r) => r.name).join(', ') || 'any repository'}`,
       );
     }
-    const sameName = all.filter((c) => this.selected.get(c.entry.name));
-    const sel = sameName.find((c) => this.selected.get(c.entry.name) === c);
+    const sel = all.find((c) => this.s.selected.get(c.entry.name) === c);
     if (sel && dep.op) {
       throw new UnsatisfiableError(
         chain,
@@ -230,13 +265,16 @@ class Resolver {
     throw new UnsatisfiableError(chain, `only ${dep.name} ${parts.join('; ')}`);
   }
 
-  /** Candidates for a dependency, best first, with reasons for those that were ruled out. */
+  /**
+   * Candidates for a dependency, best first (those that also meet every constraint already declared
+   * on the name go before the rest), with reasons for those that were ruled out.
+   */
   private candidates(dep: Dependency, pin: string | undefined): { ok: Candidate[]; rejected: string[] } {
     const rejected: string[] = [];
     const ok: Candidate[] = [];
     for (const c of this.byName.get(dep.name) ?? []) {
       if (!this.allowedByPin(c, dep, pin) || !satisfies(c.entry, dep)) continue;
-      const sel = this.selected.get(c.entry.name);
+      const sel = this.s.selected.get(c.entry.name);
       if (sel && sel !== c) continue;
       const why = this.conflictWith(c);
       if (why) {
@@ -246,6 +284,12 @@ class Resolver {
       ok.push(c);
     }
     ok.sort(this.rank(dep, pin));
+    const known = this.s.pending.get(dep.name);
+    if (known && (known.length > 1 || known[0] !== dep)) {
+      const fits = (c: Candidate) =>
+        known.every((k) => satisfies(c.entry, k) && (k.tag === undefined || k.tag === c.tag));
+      return { ok: [...ok.filter(fits), ...ok.filter((c) => !fits(c))], rejected };
+    }
     return { ok, rejected };
   }
 
@@ -264,56 +308,103 @@ class Resolver {
       .map((x) => x.d);
   }
 
-  resolve(dep: Dependency, chain: string[], pin: string | undefined, by: string): void {
+  resolve(dep: Dependency, chain: string[], pin: string | undefined, by: string, owner?: Candidate): void {
     const here = [...chain, formatDependency(dep)];
     if (dep.conflict) {
-      const bad = this.satisfiedBySelected({ ...dep, conflict: false });
+      const plain = { ...dep, conflict: false };
+      const bad = this.satisfiedBySelected(plain, owner);
       if (bad) throw new UnsatisfiableError(here, `conflicts with ${this.describe(bad)}, already selected`);
-      this.conflicts.push({ dep: { ...dep, conflict: false }, by });
+      this.s.conflicts.push(owner ? { dep: plain, by, owner } : { dep: plain, by });
       return;
     }
     if (this.satisfiedBySelected(dep)) return;
     const { ok, rejected } = this.candidates(dep, pin);
-    const best = ok[0];
-    if (!best) this.unsatisfiable(here, dep, pin, rejected);
-    this.select(best, here, dep.tag ?? pin);
+    if (ok.length === 0) this.unsatisfiable(here, dep, pin, rejected);
+    let first: UnsatisfiableError | undefined;
+    for (const [i, c] of ok.entries()) {
+      const last = i === ok.length - 1 || this.budget <= 0;
+      const snap = last ? undefined : this.snapshot();
+      try {
+        this.select(c, here, dep.tag ?? pin);
+        return;
+      } catch (e) {
+        if (!(e instanceof UnsatisfiableError)) throw e;
+        first ??= e;
+        if (!snap) throw first;
+        // Undo this choice and try the next candidate.
+        this.s = snap;
+        this.budget--;
+      }
+    }
   }
 
   private select(c: Candidate, chain: string[], pin: string | undefined): void {
-    this.selected.set(c.entry.name, c);
-    for (const n of this.exclusiveNames(c.entry)) this.taken.set(n, c);
+    const s = this.s;
+    s.selected.set(c.entry.name, c);
+    for (const n of this.exclusiveNames(c.entry)) s.taken.set(n, c);
     const own = this.describe(c);
     const deps = c.entry.depends
       .map((d) => parseDependency(d, `${own} D:`))
       .filter((d) => d.conflict || !satisfies(c.entry, d));
-    for (const d of this.ordered(deps, c.tag ?? pin)) this.resolve(d, chain, c.tag ?? pin, own);
-    this.order.push(c);
+    for (const d of deps) {
+      if (d.conflict) continue;
+      const l = s.pending.get(d.name);
+      if (l) l.push(d);
+      else s.pending.set(d.name, [d]);
+    }
+    for (const d of this.ordered(deps, c.tag ?? pin)) this.resolve(d, chain, c.tag ?? pin, own, c);
+    this.s.order.push(c);
+  }
+
+  /** True when every `install_if` condition holds: `name` selected, `!name` not selected. */
+  private installIfHolds(c: Candidate): boolean {
+    return c.entry.installIf.every((t) => {
+      const d = parseDependency(t, `${this.describe(c)} i:`);
+      return d.conflict
+        ? !this.satisfiedBySelected({ ...d, conflict: false })
+        : !!this.satisfiedBySelected(d);
+    });
   }
 
   /** Adds `install_if` packages whose conditions all hold, until nothing changes. */
   private installIf(): void {
+    const failed = new Set<Candidate>();
     for (let changed = true; changed; ) {
       changed = false;
       for (const c of this.index.withInstallIf) {
         const name = c.entry.name;
-        if (this.selected.has(name)) continue;
-        const conds = c.entry.installIf.map((d) => parseDependency(d, `${this.describe(c)} i:`));
-        if (!conds.every((d) => this.satisfiedBySelected(d))) continue;
+        if (this.s.selected.has(name) || failed.has(c) || !this.installIfHolds(c)) continue;
         const { ok } = this.candidates({ name, conflict: false }, c.tag);
-        const best = ok.find((x) => x.entry.installIf.length > 0);
-        if (!best) continue;
-        this.select(best, [`(install_if ${best.entry.installIf.join(' ')})`, name], best.tag);
-        changed = true;
+        for (const cand of ok) {
+          if (cand.entry.installIf.length === 0 || failed.has(cand) || !this.installIfHolds(cand)) continue;
+          const snap = this.snapshot();
+          try {
+            this.select(cand, [`(install_if ${cand.entry.installIf.join(' ')})`, name], cand.tag);
+            changed = true;
+            break;
+          } catch (e) {
+            if (!(e instanceof UnsatisfiableError)) throw e;
+            // An install_if package that cannot be installed is left out (an older version may do).
+            this.s = snap;
+            failed.add(cand);
+          }
+        }
       }
     }
   }
 
   run(): Resolution {
     const world = this.world.map((w) => parseDependency(w, 'world'));
+    for (const d of world) {
+      if (d.conflict) continue;
+      const l = this.s.pending.get(d.name);
+      if (l) l.push(d);
+      else this.s.pending.set(d.name, [d]);
+    }
     for (const d of this.ordered(world, undefined)) this.resolve(d, [], undefined, 'world');
     this.installIf();
     return {
-      packages: this.order.map((c) => ({
+      packages: this.s.order.map((c) => ({
         entry: c.entry,
         repository: c.repo,
         ...(c.tag !== undefined && { tag: c.tag }),

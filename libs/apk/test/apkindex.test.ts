@@ -216,3 +216,11 @@ describe('parseIndexText over bytes', () => {
     expect(parseIndexText(Buffer.from(rec.repeat(count)), 'big')).toHaveLength(count);
   });
 });
+
+describe('parseIndexText: repeated list fields', () => {
+  it('appends repeated p:, D: and i: lines, as apk does', () => {
+    const [r] = parseIndexText('C:Q1x\nP:a\nV:1-r0\np:x\np:so:y=1\nD:b\nD:c d\n\n', 'idx');
+    expect(r!.provides).toEqual(['x', 'so:y=1']);
+    expect(r!.depends).toEqual(['b', 'c', 'd']);
+  });
+});

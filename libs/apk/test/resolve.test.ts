@@ -121,3 +121,54 @@ describe('resolveWorld', () => {
     expect(a).toEqual(b);
   });
 });
+
+describe('resolveWorld: harder cases (from apk-tools solver tests)', () => {
+  it('backtracks to an older version when the newest cannot be completed', () => {
+    const r = repo('r', [
+      e('a-2-r0', { depends: ['b', 'c'] }),
+      e('a-3-r0', { depends: ['b', 'c', 'd>1.5-r0'] }),
+      e('b-1-r0', { depends: ['c', 'd<2.0-r0'] }),
+      e('c-1-r0', { depends: ['d>1.0-r0'] }),
+      e('d-1.0-r0'),
+      e('d-1.5-r0'),
+      e('d-2.0-r0'),
+    ]);
+    expect(names(resolveWorld({ repositories: [r], world: ['a'] })).sort()).toEqual([
+      'a-2-r0',
+      'b-1-r0',
+      'c-1-r0',
+      'd-1.5-r0',
+    ]);
+  });
+  it('honours !name in install_if and skips install_if packages that cannot be installed', () => {
+    const r = repo('r', [
+      e('bar-1-r0'),
+      e('baz-1-r0'),
+      e('foo-1-r0', { installIf: ['bar=1-r0', '!baz'] }),
+      e('x-1-r0', { installIf: ['bar'], depends: ['missing'] }),
+    ]);
+    expect(names(resolveWorld({ repositories: [r], world: ['bar'] })).sort()).toEqual([
+      'bar-1-r0',
+      'foo-1-r0',
+    ]);
+    expect(names(resolveWorld({ repositories: [r], world: ['bar', 'baz'] })).sort()).toEqual([
+      'bar-1-r0',
+      'baz-1-r0',
+    ]);
+  });
+  it('prefers untagged repositories for dependencies of a pinned package, unless they are pinned too', () => {
+    const base = repo('main', [e('a-2-r0', { depends: ['b'] }), e('b-2-r0')]);
+    const testing = repo('testing', [e('a-3-r0', { depends: ['b'] }), e('b-3-r0')], 'testing');
+    expect(names(resolveWorld({ repositories: [base, testing], world: ['a@testing'] }))).toEqual([
+      'b-2-r0',
+      'a-3-r0',
+    ]);
+    expect(names(resolveWorld({ repositories: [base, testing], world: ['a@testing', 'b@testing'] }))).toEqual(
+      ['b-3-r0', 'a-3-r0'],
+    );
+  });
+  it('does not let a package conflict with itself', () => {
+    const r = repo('r', [e('solo-1-r0', { provides: ['mail-reader'], depends: ['!mail-reader'] })]);
+    expect(names(resolveWorld({ repositories: [r], world: ['solo'] }))).toEqual(['solo-1-r0']);
+  });
+});
