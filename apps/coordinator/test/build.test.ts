@@ -57,6 +57,18 @@ describe('melange2-orch build', () => {
     expect(v.code).toBe(0);
   });
 
+  it('--serve-layers sends the environment over HTTP, keyed by content', async () => {
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'badtest.yaml'),
+      '--serve-layers',
+      ...common(join(b.dir, 'out-http')),
+    ]);
+    expect(r.err).not.toContain('failed');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/x86_64: built badtest-1\.0\.0-r0/);
+  });
+
   it('a failing step exits 1 and prints the step name, exit code and log tail', async () => {
     const r = await runCli(['build', join(TESTDATA, 'fails.yaml'), ...common(join(b.dir, 'out-fails'))]);
     expect(r.code).toBe(1);

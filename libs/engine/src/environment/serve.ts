@@ -75,6 +75,9 @@ export class LayerServer {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // The daemon's HTTP client keeps connections alive; they must not hold the close.
+    this.#server.closeIdleConnections();
+    await closed;
   }
 }

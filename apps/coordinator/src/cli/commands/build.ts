@@ -7,6 +7,7 @@ import {
   buildPackage,
   type CommonRequest,
   formatDiagnostic,
+  LayerServer,
   readEnvFile,
   SUPPORTED_ARCHES,
 } from '@melange2/engine';
@@ -33,6 +34,7 @@ export interface BuildFlags {
   sourceDateEpoch?: string;
   apkCacheDir?: string;
   debug?: boolean;
+  serveLayers?: string | boolean;
 }
 
 /** Adds the flags `build` and `test` share. */
@@ -66,7 +68,11 @@ export function sharedBuildOptions(cmd: Command): Command {
       '--apk-cache-dir <dir>',
       'cache of fetched and extracted packages (default ~/.cache/melange2-orch/apk)',
     )
-    .option('--debug', 'show every step and its log lines as they come');
+    .option('--debug', 'show every step and its log lines as they come')
+    .option(
+      '--serve-layers [host]',
+      'send environment packages over HTTP from this host (default 127.0.0.1), keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host)',
+    );
 }
 
 export function archesOf(flag: string): string[] {
@@ -198,6 +204,8 @@ export async function perArch<T>(
   const addrs = addressesFor(arches, flags.buildkitAddr ?? []);
   const base = arches.map((a) => commonRequest(config, a, flags));
   const clients = new Map<string, BuildkitClient>();
+  const host = typeof flags.serveLayers === 'string' ? flags.serveLayers : '127.0.0.1';
+  const layerServer = flags.serveLayers ? await LayerServer.start({ host }) : undefined;
   // Ctrl-C cancels the builds on the daemons instead of leaving them running.
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -217,7 +225,13 @@ export async function perArch<T>(
       base.map(async (b) => {
         const { renderer, onEvent } = progressFor(b.arch, flags.debug ?? false, arches.length > 1);
         try {
-          const result = await job({ ...b, client: clients.get(b.arch)!, onEvent, signal: abort.signal });
+          const result = await job({
+            ...b,
+            client: clients.get(b.arch)!,
+            onEvent,
+            signal: abort.signal,
+            ...(layerServer ? { layerServer } : {}),
+          });
           const summary = summaryOf(result);
           if (summary) renderer.finish(summary);
           else renderer.stop();
@@ -233,6 +247,7 @@ export async function perArch<T>(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const c of clients.values()) c.close();
+    await layerServer?.close();
   }
 }
 
