@@ -13,8 +13,15 @@ import { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { BuildkitClient } from '../libs/buildkit/src/index.js';
 import { startBuildkitd } from '../libs/daemons/src/index.js';
-import { type BuildResult, buildPackage, packageOutputs, planBuild } from '../libs/engine/src/index.js';
+import {
+  type BuildResult,
+  buildPackage,
+  LayerServer,
+  packageOutputs,
+  planBuild,
+} from '../libs/engine/src/index.js';
 import { bootstrap } from '../libs/engine/test/build/bootstrap.js';
+import { libmarkerSource } from '../libs/engine/test/build/helpers.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -61,11 +68,52 @@ try {
   line('warm rebuild of hello (unchanged)', warm);
   const other = await build('badtest');
   line('warm build of badtest (shares the environment)', other);
+  // A package with 1 MiB of its own sources, on the same (warm) environment.
+  const src = libmarkerSource(join(work, 'src-libmarker'), arch);
+  writeFileSync(join(src, 'payload.bin'), randomBytes(1 << 20));
+  const withSources = await buildPackage({
+    configFile: join(testdata, 'libmarker.yaml'),
+    arch,
+    client,
+    outDir: out,
+    signingKey: b.signingKey,
+    repositoryAppend: [b.repo],
+    cacheDir: join(work, 'apk-cache'),
+    sourceDateEpoch: 1700000000,
+    sourceDir: src,
+  });
+  line('warm build of libmarker (1 MiB of sources)', withSources);
   process.stdout.write(
     `warm/cold time: ${((warm.timings.totalMs / cold.timings.totalMs) * 100).toFixed(1)} %` +
       `   bytes sent warm/cold: ${kb(warm.bytesSent)} / ${kb(cold.bytesSent)} = ${((warm.bytesSent / cold.bytesSent) * 100).toFixed(2)} %` +
       `   other package: ${kb(other.bytesSent)}\n`,
   );
+  // The same with the environment served over HTTP (keyed by datahash): different layer digests,
+  // so the first build runs every step again and the daemon fetches busybox once.
+  const server = await LayerServer.start();
+  const viaHttp = (name: string, o: string) =>
+    buildPackage({
+      configFile: join(testdata, `${name}.yaml`),
+      arch,
+      client,
+      outDir: o,
+      signingKey: b.signingKey,
+      repositoryAppend: [b.repo],
+      cacheDir: join(work, 'apk-cache'),
+      sourceDateEpoch: 1700000000,
+      layerServer: server,
+    });
+  const hCold = await viaHttp('hello', join(work, 'packages-h1'));
+  line('HTTP layers: first build of hello', hCold);
+  const hWarm = await viaHttp('hello', join(work, 'packages-h2'));
+  line('HTTP layers: warm rebuild of hello', hWarm);
+  const hOther = await viaHttp('badtest', join(work, 'packages-h1'));
+  line('HTTP layers: warm build of badtest', hOther);
+  process.stdout.write(
+    `HTTP warm/first time: ${((hWarm.timings.totalMs / hCold.timings.totalMs) * 100).toFixed(1)} %   ` +
+      `warm rebuild: HTTP ${s(hWarm.timings.totalMs)} (${kb(hWarm.bytesSent)}) vs local ${s(warm.timings.totalMs)} (${kb(warm.bytesSent)})\n`,
+  );
+  await server.close();
   client.close();
 
   // Packaging throughput: a melange-out tree of half random, half repetitive text data.
