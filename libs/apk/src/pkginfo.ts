@@ -58,6 +58,14 @@ export function validatePackageInfo(p: PackageInfo, where: string): void {
     const vals = Array.isArray(v) ? v : [v];
     for (const x of vals) if (typeof x === 'string' && /[\n\r]/.test(x)) bad(`${k} must be a single line`);
   }
+  // apk index limits the part of a record before D: to 2048 bytes.
+  const fixed = [p.name, p.version, p.arch, p.description, p.url, p.license, p.origin, p.maintainer, p.commit]
+    .map((v) => Buffer.byteLength(v ?? ''))
+    .reduce((a, b) => a + b, 0);
+  if (fixed > 1900)
+    bad(
+      `pkgdesc, url, license and the other single-line fields total ${fixed} bytes; apk index accepts about 1900`,
+    );
   for (const d of p.depends) parseDependency(d, `${where}: depend`);
   for (const d of p.installIf) parseDependency(d, `${where}: install_if`);
   for (const pr of p.provides) {

@@ -313,3 +313,20 @@ describe('reading packages made by other tools', () => {
     );
   });
 });
+
+describe('validatePackageInfo', () => {
+  it('rejects fields apk would choke on, naming them', async () => {
+    const { validatePackageInfo } = await import('../src/pkginfo.js');
+    const ok = packageInfo({ name: 'a', version: '1-r0', arch: 'x86_64' });
+    expect(() => validatePackageInfo({ ...ok, description: 'x'.repeat(3000) }, 'pkg')).toThrow(
+      /total 3\d{3} bytes/,
+    );
+    expect(() => validatePackageInfo({ ...ok, description: 'two\nlines' }, 'pkg')).toThrow(
+      /description must be a single line/,
+    );
+    expect(() => validatePackageInfo({ ...ok, name: '-bad' }, 'pkg')).toThrow(/package name "-bad"/);
+    expect(() => validatePackageInfo({ ...ok, provides: ['so:x=1.x'] }, 'pkg')).toThrow(
+      /"1.x" is not a valid version/,
+    );
+  });
+});
