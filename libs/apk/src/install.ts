@@ -454,7 +454,15 @@ export async function mergeTrees(
           },
         );
       }
-      await rm(abs, { force: true, recursive: true });
+      const here = await lstat(abs).catch(() => undefined);
+      if (here?.isDirectory()) {
+        throw new ApkError(
+          'file-conflict',
+          `${p.entry.name}-${p.entry.version}: ${f.path} is a directory in the root; a ${f.type} cannot replace it`,
+          { pkg: p.entry.name, entry: f.path },
+        );
+      }
+      if (here) await rm(abs, { force: true });
       if (f.type === 'symlink') await symlink(await readlink(src), abs);
       else if (opts.hardlink) await link(src, abs);
       else await cp(src, abs, { preserveTimestamps: true });

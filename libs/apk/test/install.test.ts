@@ -80,6 +80,12 @@ beforeAll(async () => {
       { 'usr/bin/foo': 'foo bin', 'etc/foo.conf': 'a' },
     ),
     await pkg(repoDir, { name: 'clash', version: '1-r0' }, { 'usr/bin/foo': 'other' }),
+    await pkg(repoDir, { name: 'realdir', version: '1-r0' }, { 'opt/x/file': 'x' }),
+    await pkg(
+      repoDir,
+      { name: 'linkdir', version: '1-r0', depends: ['realdir'] },
+      { 'opt/x': { link: '/tmp' } },
+    ),
   ];
   await addToIndexFile(join(repoDir, 'x86_64', 'APKINDEX.tar.gz'), apks, { signingKey: key, fresh: true });
   server = createServer((req, res) => {
@@ -167,6 +173,12 @@ describe('install into a root', () => {
   it('refuses to overwrite another package’s file', async () => {
     await expect(install(repoDir, ['foo', 'clash'])).rejects.toThrow(
       /trying to overwrite usr\/bin\/foo owned by/,
+    );
+  });
+
+  it('refuses to replace a directory by a symlink', async () => {
+    await expect(install(repoDir, ['linkdir'])).rejects.toThrow(
+      /opt\/x is a directory in the root; a symlink cannot replace it/,
     );
   });
 
