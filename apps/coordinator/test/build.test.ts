@@ -1,4 +1,5 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { readApkData, readApkHead } from '@melange2/apk';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type CliBootstrap, cliBootstrap, TESTDATA } from './build-helpers.js';
@@ -67,6 +68,34 @@ describe('melange2-orch build', () => {
     expect(r.err).not.toContain('failed');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/x86_64: built badtest-1\.0\.0-r0/);
+  });
+
+  it('--vars-file overrides the config vars; --no-generate-index writes no index', async () => {
+    const out = join(b.dir, 'out-vars');
+    const vars = join(b.dir, 'vars.yaml');
+    writeFileSync(vars, 'greeting: hi from a vars file\n');
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'hello.yaml'),
+      '--vars-file',
+      vars,
+      '--no-generate-index',
+      ...common(out),
+    ]);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(out, 'x86_64', 'APKINDEX.tar.gz'))).toBe(false);
+    const head = await readApkHead(join(out, 'x86_64', 'hello-1.2.3-r0.apk'));
+    let greeting = '';
+    await readApkData(head, async (e, content) => {
+      const chunks: Buffer[] = [];
+      for await (const c of content) chunks.push(c as Buffer);
+      if (e.name === 'usr/share/hello/greeting') greeting = Buffer.concat(chunks).toString().trim();
+    });
+    expect(greeting).toBe('hi from a vars file 1.2');
+    writeFileSync(vars, '- not a mapping\n');
+    const bad = await runCli(['build', join(TESTDATA, 'hello.yaml'), '--vars-file', vars, ...common(out)]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('expected a mapping');
   });
 
   it('a failing step exits 1 and prints the step name, exit code and log tail', async () => {

@@ -93,6 +93,7 @@ export {
   planBuild,
 } from './build/build.js';
 export { type TestResult, type TestRunResult, testPackage } from './build/test.js';
+export { readVarsFile } from './build/vars.js';
 export {
   EnvironmentError,
   type EnvironmentRequest,

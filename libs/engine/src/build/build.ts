@@ -50,6 +50,8 @@ export interface CommonRequest {
   readonly pipelineDirs?: readonly string[];
   /** `--env-file` contents, lowest precedence first. */
   readonly envFiles?: readonly StrMap[];
+  /** `--vars-file` contents: merged over the config's `vars`. */
+  readonly vars?: StrMap;
   readonly buildOptions?: readonly string[];
   /** Default: $SOURCE_DATE_EPOCH, else the compile default. */
   readonly sourceDateEpoch?: number;
@@ -68,6 +70,8 @@ export interface CommonRequest {
 export interface BuildRequest extends CommonRequest {
   /** Source tree copied into /home/build (default `<config dir>/<package>/` when it exists). */
   readonly sourceDir?: string;
+  /** Add the packages to `<outDir>/<arch>/APKINDEX.tar.gz` (default true, as melange's `--generate-index`). */
+  readonly generateIndex?: boolean;
 }
 
 export interface BuildTimings {
@@ -80,8 +84,8 @@ export interface BuildTimings {
 export interface BuildResult {
   readonly plan: BuildPlan;
   readonly apks: readonly PackagedApk[];
-  /** `<outDir>/<arch>/APKINDEX.tar.gz` */
-  readonly index: string;
+  /** `<outDir>/<arch>/APKINDEX.tar.gz`, unless `generateIndex` was false. */
+  readonly index: string | undefined;
   readonly environment: readonly string[];
   readonly solve: SolveResult;
   /** Bytes the daemon pulled from us (local sources), from its transfer progress. */
@@ -117,7 +121,10 @@ export function planBuild(req: CommonRequest): { parsed: ParsedConfig; plan: Bui
     );
   }
   try {
-    const parsed = parseConfig(text, file, { envFiles: req.envFiles ?? [] });
+    const parsed = parseConfig(text, file, {
+      envFiles: req.envFiles ?? [],
+      ...(req.vars ? { vars: req.vars } : {}),
+    });
     const epoch = epochOf(req);
     const plan = compileConfig(parsed, {
       arch: req.arch,
@@ -291,15 +298,16 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
       throw e;
     }
     for (const apk of apks) req.onEvent?.({ type: 'package', arch: req.arch, apk });
-    req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
-    let index: string;
+    let index: string | undefined;
+    if (req.generateIndex !== false) req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
     try {
-      index = await updateRepositoryIndex(
-        req.outDir,
-        plan.arch,
-        apks.map((a) => a.path),
-        req.signingKey,
-      );
+      if (req.generateIndex !== false)
+        index = await updateRepositoryIndex(
+          req.outDir,
+          plan.arch,
+          apks.map((a) => a.path),
+          req.signingKey,
+        );
     } catch (e) {
       throw new BuildError(
         'index',

@@ -9,6 +9,7 @@ import {
   formatDiagnostic,
   LayerServer,
   readEnvFile,
+  readVarsFile,
   SUPPORTED_ARCHES,
 } from '@melange2/engine';
 import type { Command } from 'commander';
@@ -35,6 +36,8 @@ export interface BuildFlags {
   apkCacheDir?: string;
   debug?: boolean;
   serveLayers?: string | boolean;
+  varsFile?: string;
+  generateIndex?: boolean;
 }
 
 /** Adds the flags `build` and `test` share. */
@@ -63,6 +66,7 @@ export function sharedBuildOptions(cmd: Command): Command {
     )
     .option('--env-file <file>', 'KEY=VALUE file layered under environment.environment (repeatable)', collect)
     .option('--build-option <name>', 'enable a build option of the config (repeatable)', collect)
+    .option('--vars-file <file>', "YAML mapping merged over the config's vars")
     .option('--source-date-epoch <seconds>', 'SOURCE_DATE_EPOCH (default $SOURCE_DATE_EPOCH, else 315532800)')
     .option(
       '--apk-cache-dir <dir>',
@@ -142,8 +146,17 @@ export function commonRequest(
       throw new CliError(`--env-file ${f}: ${(e as Error).message}`, EXIT.usage);
     }
   });
+  let vars: Record<string, string> | undefined;
+  if (flags.varsFile) {
+    try {
+      vars = readVarsFile(flags.varsFile);
+    } catch (e) {
+      throw new CliError(`--vars-file ${(e as Error).message}`, EXIT.usage);
+    }
+  }
   return {
     configFile: resolve(config),
+    ...(vars ? { vars } : {}),
     arch,
     outDir: resolve(flags.outDir ?? flags.out ?? 'packages'),
     signingKey: signingKeyFrom(flags.signingKey),
@@ -261,12 +274,17 @@ export function registerBuild(program: Command): void {
       '--source-dir <dir>',
       'source tree copied into /home/build (default <config dir>/<package>/ when it exists)',
     )
+    .option('--no-generate-index', 'do not add the packages to <out-dir>/<arch>/APKINDEX.tar.gz')
     .action(async (config: string, flags: BuildFlags) => {
       const outcomes = await perArch(
         config,
         flags,
         (req) =>
-          buildPackage({ ...req, ...(flags.sourceDir ? { sourceDir: resolve(flags.sourceDir) } : {}) }),
+          buildPackage({
+            ...req,
+            ...(flags.sourceDir ? { sourceDir: resolve(flags.sourceDir) } : {}),
+            generateIndex: flags.generateIndex !== false,
+          }),
         (r) => r.solve.summary,
       );
       let failed = false;
@@ -280,7 +298,7 @@ export function registerBuild(program: Command): void {
         const s = r.solve.summary;
         process.stdout.write(
           `${o.arch}: built ${r.apks.map((a) => `${a.name}-${a.info.version}`).join(', ')} in ${secs(r.timings.totalMs)} ` +
-            `(${s.total} steps, ${s.cached} cached, ${s.executed} executed; sent ${r.bytesSent} bytes; index ${r.index})\n`,
+            `(${s.total} steps, ${s.cached} cached, ${s.executed} executed; sent ${r.bytesSent} bytes${r.index ? `; index ${r.index}` : ''})\n`,
         );
       }
       if (failed) process.exitCode = EXIT.failed;
