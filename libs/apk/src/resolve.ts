@@ -118,7 +118,15 @@ const BACKTRACK_BUDGET = 500;
 class Resolver {
   private readonly byName: Map<string, Candidate[]>;
   private readonly req: { repositories: readonly ResolverRepository[] };
-  private s: State = { selected: new Map(), taken: new Map(), conflicts: [], order: [], pending: new Map() };
+  private readonly s: State = {
+    selected: new Map(),
+    taken: new Map(),
+    conflicts: [],
+    order: [],
+    pending: new Map(),
+  };
+  /** Undo actions for every change to `s`, so a failed choice can be rolled back cheaply. */
+  private readonly journal: (() => void)[] = [];
   private budget = BACKTRACK_BUDGET;
 
   constructor(
@@ -129,15 +137,29 @@ class Resolver {
     this.req = { repositories: index.repositories };
   }
 
-  private snapshot(): State {
-    const s = this.s;
-    return {
-      selected: new Map(s.selected),
-      taken: new Map(s.taken),
-      conflicts: [...s.conflicts],
-      order: [...s.order],
-      pending: new Map([...s.pending].map(([k, v]) => [k, [...v]])),
-    };
+  private snapshot(): number {
+    return this.journal.length;
+  }
+
+  private restore(mark: number): void {
+    while (this.journal.length > mark) this.journal.pop()!();
+  }
+
+  private setIn<V>(m: Map<string, V>, k: string, v: V): void {
+    const prev = m.get(k);
+    m.set(k, v);
+    this.journal.push(prev === undefined ? () => m.delete(k) : () => m.set(k, prev));
+  }
+
+  private pushTo<V>(a: V[], v: V): void {
+    a.push(v);
+    this.journal.push(() => a.pop());
+  }
+
+  private addPending(d: Dependency): void {
+    const l = this.s.pending.get(d.name);
+    if (l) this.pushTo(l, d);
+    else this.setIn(this.s.pending, d.name, [d]);
   }
 
   private describe(c: Candidate): string {
@@ -314,7 +336,7 @@ class Resolver {
       const plain = { ...dep, conflict: false };
       const bad = this.satisfiedBySelected(plain, owner);
       if (bad) throw new UnsatisfiableError(here, `conflicts with ${this.describe(bad)}, already selected`);
-      this.s.conflicts.push(owner ? { dep: plain, by, owner } : { dep: plain, by });
+      this.pushTo(this.s.conflicts, owner ? { dep: plain, by, owner } : { dep: plain, by });
       return;
     }
     if (this.satisfiedBySelected(dep)) return;
@@ -330,30 +352,24 @@ class Resolver {
       } catch (e) {
         if (!(e instanceof UnsatisfiableError)) throw e;
         first ??= e;
-        if (!snap) throw first;
+        if (snap === undefined) throw first;
         // Undo this choice and try the next candidate.
-        this.s = snap;
+        this.restore(snap);
         this.budget--;
       }
     }
   }
 
   private select(c: Candidate, chain: string[], pin: string | undefined): void {
-    const s = this.s;
-    s.selected.set(c.entry.name, c);
-    for (const n of this.exclusiveNames(c.entry)) s.taken.set(n, c);
+    this.setIn(this.s.selected, c.entry.name, c);
+    for (const n of this.exclusiveNames(c.entry)) this.setIn(this.s.taken, n, c);
     const own = this.describe(c);
     const deps = c.entry.depends
       .map((d) => parseDependency(d, `${own} D:`))
       .filter((d) => d.conflict || !satisfies(c.entry, d));
-    for (const d of deps) {
-      if (d.conflict) continue;
-      const l = s.pending.get(d.name);
-      if (l) l.push(d);
-      else s.pending.set(d.name, [d]);
-    }
+    for (const d of deps) if (!d.conflict) this.addPending(d);
     for (const d of this.ordered(deps, c.tag ?? pin)) this.resolve(d, chain, c.tag ?? pin, own, c);
-    this.s.order.push(c);
+    this.pushTo(this.s.order, c);
   }
 
   /** True when every `install_if` condition holds: `name` selected, `!name` not selected. */
@@ -385,7 +401,7 @@ class Resolver {
           } catch (e) {
             if (!(e instanceof UnsatisfiableError)) throw e;
             // An install_if package that cannot be installed is left out (an older version may do).
-            this.s = snap;
+            this.restore(snap);
             failed.add(cand);
           }
         }
@@ -395,12 +411,7 @@ class Resolver {
 
   run(): Resolution {
     const world = this.world.map((w) => parseDependency(w, 'world'));
-    for (const d of world) {
-      if (d.conflict) continue;
-      const l = this.s.pending.get(d.name);
-      if (l) l.push(d);
-      else this.s.pending.set(d.name, [d]);
-    }
+    for (const d of world) if (!d.conflict) this.addPending(d);
     for (const d of this.ordered(world, undefined)) this.resolve(d, [], undefined, 'world');
     this.installIf();
     return {
