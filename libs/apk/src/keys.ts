@@ -137,7 +137,14 @@ export class Keyring {
             .sort()
             .map((f) => join(p, f))
         : [p];
-      for (const f of files) kr.add(basename(f), readFileSync(f, 'utf8'));
+      for (const f of files) {
+        try {
+          kr.add(basename(f), readFileSync(f, 'utf8'));
+        } catch (e) {
+          // In a keys directory, files that are not public keys are skipped, as apk does.
+          if (!st.isDirectory()) throw e;
+        }
+      }
     }
     return kr;
   }

@@ -160,16 +160,12 @@ async function* dataTar(dir: string, plan: DataPlan, mtime: number): AsyncGenera
 }
 
 function hashTap(h: ReturnType<typeof createHash>): Transform {
-  let n = 0;
-  const t = new Transform({
+  return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       h.update(chunk);
-      n += chunk.length;
       cb(null, chunk);
     },
   });
-  Object.defineProperty(t, 'bytes', { get: () => n });
-  return t;
 }
 
 export function sourceDateEpoch(given?: number): number {

@@ -224,3 +224,13 @@ describe('parseIndexText: repeated list fields', () => {
     expect(r!.depends).toEqual(['b', 'c', 'd']);
   });
 });
+
+describe('Keyring.load', () => {
+  it('skips non-key files in a keys directory but rejects a bad key file named explicitly', async () => {
+    const dir = tmp('keys-');
+    writeFileSync(join(dir, 'test.rsa.pub'), (await testKey()).publicPem);
+    writeFileSync(join(dir, 'README'), 'not a key');
+    expect([...Keyring.load([dir]).keys.keys()]).toEqual(['test.rsa.pub']);
+    expect(() => Keyring.load([join(dir, 'README')])).toThrow(/README: not a PEM public key/);
+  });
+});
