@@ -145,6 +145,24 @@ async function loadCached(spec: RepositorySpec, arch: string, keyring: Keyring):
 }
 
 /**
+ * Fetching and extracting into one cache, one environment at a time per process: two builds that
+ * miss the same package would otherwise both extract it, and the second replaces the tree the
+ * first may already be sending to the daemon.
+ */
+const cacheQueues = new Map<string, Promise<unknown>>();
+async function serialized<T>(cacheDir: string, fn: () => Promise<T>): Promise<T> {
+  const prev = cacheQueues.get(cacheDir) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  cacheQueues.set(cacheDir, tail);
+  try {
+    return await run;
+  } finally {
+    if (cacheQueues.get(cacheDir) === tail) cacheQueues.delete(cacheDir);
+  }
+}
+
+/**
  * Resolves and fetches a build environment with libs/apk: keys, repository indexes (verified),
  * the world resolved, every package verified and extracted once into the cache, and the apk
  * database written. Every failure is an {@link EnvironmentError} naming its cause.
@@ -188,15 +206,17 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
   }
   const dbDir = await mkdtemp(join(tmpdir(), 'm2-envdb-'));
   try {
-    const result = await installPackages({
-      packages: resolution.packages,
-      repositories: specs,
-      arch: req.arch,
-      world: req.packages,
-      cacheDir: req.cacheDir,
-      keyring,
-      dbDir,
-    });
+    const result = await serialized(req.cacheDir, () =>
+      installPackages({
+        packages: resolution.packages,
+        repositories: specs,
+        arch: req.arch,
+        world: req.packages,
+        cacheDir: req.cacheDir,
+        keyring,
+        dbDir,
+      }),
+    );
     const database: GeneratedFile[] = [];
     for (const f of await listFiles(dbDir)) {
       const rel = relative(dbDir, f);
