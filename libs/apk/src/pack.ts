@@ -219,6 +219,11 @@ export function identityOf(controlMember: Buffer): string {
 export async function packApk(opts: PackOptions): Promise<PackResult> {
   const mtime = sourceDateEpoch(opts.sourceDateEpoch);
   validatePackageInfo(opts.info, opts.output);
+  if (opts.info.triggers.length > 0 && opts.scripts?.trigger === undefined) {
+    throw new ApkError('bad-pkginfo', `${opts.output}: triggers are set but there is no trigger script`, {
+      pkg: opts.info.name,
+    });
+  }
   const entries = opts.dir ? await walk(opts.dir) : [];
   const plan = planData(opts.dir ?? '', entries);
   await mkdir(dirname(opts.output), { recursive: true });
