@@ -224,23 +224,22 @@ export async function fetchAndExtract(
   }
   let head: ApkHead | undefined;
   for (let attempt = 0; !head; attempt++) {
-    if (attempt > 0 || !existsSync(apk)) await fetchToFile(where, apk);
     try {
+      if (attempt > 0 || !existsSync(apk)) await fetchToFile(where, apk);
       head = (await verifyApk(apk, { checksum: pkg.entry.checksum })).head;
     } catch (e) {
       await rm(apk, { force: true });
-      if (attempt >= 1 || !(e instanceof ApkError)) {
-        if (e instanceof ApkError) {
-          throw new ApkError(
-            e.code,
-            `${pkg.entry.name}-${pkg.entry.version} from ${where}: ${e.message} (after refetch)`,
-            {
-              pkg: pkg.entry.name,
-              file: where,
-            },
-          );
-        }
-        throw e;
+      if (!(e instanceof ApkError)) throw e;
+      // A failed or corrupt download is fetched once more before it is reported.
+      if (attempt >= 1) {
+        throw new ApkError(
+          e.code,
+          `${pkg.entry.name}-${pkg.entry.version} from ${where}: ${e.message} (after refetch)`,
+          {
+            pkg: pkg.entry.name,
+            file: where,
+          },
+        );
       }
     }
   }
