@@ -75,7 +75,13 @@ describe('melange2-orch index / sign-index / verify', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/UNTRUSTED signature: signed by melange.rsa.pub/);
 
-    r = await runCli(['sign-index', '--signing-key', join(dir, 'other.rsa'), idx]);
+    r = await runCli(['sign-index', idx]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--signing-key is required/);
+    r = await runCli(['sign-index', '--signing-key', join(dir, 'other.rsa'), '--signing-key', key, idx]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('signed with other.rsa.pub, melange.rsa.pub');
+    r = await runCli(['verify', '--keyring-append', pub, idx]);
     expect(r.code).toBe(0);
     r = await runCli(['verify', '--keyring-append', join(dir, 'other.rsa.pub'), idx]);
     expect(r.code).toBe(0);

@@ -10,9 +10,8 @@ import {
   parseSignatureName,
   type SignatureAlg,
   type SignatureEntry,
-  type SigningKey,
 } from './keys.js';
-import { signatureMember, sourceDateEpoch } from './pack.js';
+import { type SigningKeys, signatureMember, sourceDateEpoch } from './pack.js';
 import type { PackageInfo } from './pkginfo.js';
 import { readApkMembers, verifyApk } from './read.js';
 import { encodeEntry, encodeHeader, EOF_BLOCKS, padding, parseTarSegment } from './tar.js';
@@ -256,7 +255,7 @@ function parseIndexString(
  */
 export function buildIndexArchive(
   index: ApkIndex,
-  opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {},
+  opts: { signingKey?: SigningKeys; sourceDateEpoch?: number; level?: number } = {},
 ): Buffer {
   return IncrementalIndex.fromIndex(index).build(opts);
 }
@@ -335,7 +334,7 @@ export function readIndexFile(path: string, opts: { keyring?: Keyring } = {}): I
 }
 
 /** Replaces every signature of an index archive with one by `key`; the index member is kept byte for byte. */
-export function resignIndexArchive(buf: Buffer, where: string, key: SigningKey, mtime?: number): Buffer {
+export function resignIndexArchive(buf: Buffer, where: string, key: SigningKeys, mtime?: number): Buffer {
   const { signed } = readIndexArchive(buf, where);
   return Buffer.concat([signatureMember(key, signed, sourceDateEpoch(mtime)), signed]);
 }
@@ -380,7 +379,7 @@ export async function addToIndexFile(
   indexPath: string,
   apks: readonly string[],
   opts: {
-    signingKey?: SigningKey;
+    signingKey?: SigningKeys;
     keyring?: Keyring;
     description?: string;
     rewriteArch?: string;
@@ -572,7 +571,7 @@ export class IncrementalIndex {
    * of independently compressed, full-flushed pieces (chunks of records, content-defined), so a
    * save recompresses only the chunks that changed. The output depends only on the content.
    */
-  build(opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number } = {}): Buffer {
+  build(opts: { signingKey?: SigningKeys; sourceDateEpoch?: number; level?: number } = {}): Buffer {
     const mtime = sourceDateEpoch(opts.sourceDateEpoch);
     const level = opts.level ?? 6;
     if (level !== this.chunkLevel) {
@@ -619,7 +618,8 @@ export class IncrementalIndex {
     trailer.writeUInt32LE(crc >>> 0, 0);
     trailer.writeUInt32LE(total >>> 0, 4);
     const idx = Buffer.concat([hdr, ...pieces, trailer]);
-    return opts.signingKey ? Buffer.concat([signatureMember(opts.signingKey, idx, mtime), idx]) : idx;
+    const sig = signatureMember(opts.signingKey, idx, mtime);
+    return sig.length ? Buffer.concat([sig, idx]) : idx;
   }
 
   private chunks = new Map<CachedRecord, CachedChunk>();
@@ -643,7 +643,7 @@ export class IncrementalIndex {
 
   /** Writes the index atomically (temp file + rename). */
   save(
-    opts: { signingKey?: SigningKey; sourceDateEpoch?: number; level?: number; path?: string } = {},
+    opts: { signingKey?: SigningKeys; sourceDateEpoch?: number; level?: number; path?: string } = {},
   ): void {
     const path = opts.path ?? this.path;
     if (!path) throw new ApkError('io', 'IncrementalIndex.save: no path given');

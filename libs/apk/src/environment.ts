@@ -9,7 +9,8 @@ import { IncrementalIndex, type IndexEntry } from './apkindex.js';
 import { ApkError } from './errors.js';
 import { tempPath } from './fsutil.js';
 import { type InstallResult, installPackages } from './install.js';
-import type { Keyring, SigningKey } from './keys.js';
+import type { Keyring } from './keys.js';
+import type { SigningKeys } from './pack.js';
 import {
   type LoadedRepository,
   loadRepository,
@@ -98,7 +99,7 @@ export interface PublishOptions {
   repoDir: string;
   arch: string;
   apks: readonly string[];
-  signingKey?: SigningKey;
+  signingKey?: SigningKeys;
   /** The existing index must verify against this keyring before it is extended. */
   keyring?: Keyring;
   description?: string;

@@ -29,8 +29,8 @@ export interface PackOptions {
   /** Metadata; `size` and `datahash` are computed. */
   info: PackageInfo;
   scripts?: Partial<Record<ScriptName, string | Buffer>>;
-  /** Signs the control member with RSA256 when given. */
-  signingKey?: SigningKey;
+  /** Signs the control member with RSA256 when given (several keys: several signatures). */
+  signingKey?: SigningKeys;
   /** Every mtime in the package; defaults to $SOURCE_DATE_EPOCH, else 0. */
   sourceDateEpoch?: number;
   /** Where the .apk goes (written atomically). */
@@ -190,20 +190,37 @@ export function controlSegment(info: PackageInfo, scripts: PackOptions['scripts'
 }
 
 /** Signature tar segment (no EOF blocks) with one `.SIGN.RSA256.<key>` entry, gzipped. */
-export function signatureMember(key: SigningKey, signed: Buffer, mtime: number): Buffer {
-  const sig = signData(key, signed, 'RSA256');
-  const seg = encodeEntry(
-    {
-      name: `.SIGN.RSA256.${key.publicName}`,
-      type: 'file',
-      mode: 0o644,
-      mtime,
-      uid: 0,
-      gid: 0,
-      uname: 'root',
-      gname: 'root',
-    },
-    sig,
+/** One key, or several (e.g. while rotating keys): every signature goes into one member. */
+export type SigningKeys = SigningKey | readonly SigningKey[];
+
+export function keyList(keys: SigningKeys | undefined): readonly SigningKey[] {
+  if (keys === undefined) return [];
+  return Array.isArray(keys) ? (keys as readonly SigningKey[]) : [keys as SigningKey];
+}
+
+/**
+ * The signature member: one `.SIGN.RSA256.<key>` entry per key over `signed`, in one tar segment
+ * without EOF blocks. Empty when there are no keys.
+ */
+export function signatureMember(keys: SigningKeys | undefined, signed: Buffer, mtime: number): Buffer {
+  const list = keyList(keys);
+  if (list.length === 0) return Buffer.alloc(0);
+  const seg = Buffer.concat(
+    list.map((key) =>
+      encodeEntry(
+        {
+          name: `.SIGN.RSA256.${key.publicName}`,
+          type: 'file',
+          mode: 0o644,
+          mtime,
+          uid: 0,
+          gid: 0,
+          uname: 'root',
+          gname: 'root',
+        },
+        signData(key, signed, 'RSA256'),
+      ),
+    ),
   );
   return gzipMember(seg);
 }
@@ -244,7 +261,7 @@ export async function packApk(opts: PackOptions): Promise<PackResult> {
     };
     if (info.builddate === undefined && mtime) info.builddate = mtime;
     const ctl = gzipMember(controlSegment(info, opts.scripts, mtime));
-    const sig = opts.signingKey ? signatureMember(opts.signingKey, ctl, mtime) : Buffer.alloc(0);
+    const sig = signatureMember(opts.signingKey, ctl, mtime);
     const fileSize = await withAtomicFile(opts.output, async (tmp) => {
       await writeFile(tmp, Buffer.concat([sig, ctl]));
       await pipeline(createReadStream(dataTmp), createWriteStream(tmp, { flags: 'a' }));

@@ -234,3 +234,21 @@ describe('Keyring.load', () => {
     expect(() => Keyring.load([join(dir, 'README')])).toThrow(/README: not a PEM public key/);
   });
 });
+
+describe('several signing keys', () => {
+  it('puts every signature in one member; either key verifies', async () => {
+    const other = signingKeyFromPem((await otherKey()).privatePem, 'other.rsa.pub');
+    const buf = buildIndexArchive(
+      { description: '', entries: [entry('a', '1-r0')] },
+      { signingKey: [key, other] },
+    );
+    const first = parseTarSegment(
+      gunzipSync(buf.subarray(0, buf.length - readIndexArchive(buf, 'x').signed.length)),
+      's',
+    );
+    expect(first.map((e) => e.name)).toEqual(['.SIGN.RSA256.test.rsa.pub', '.SIGN.RSA256.other.rsa.pub']);
+    expect(readIndexArchive(buf, 'x', { keyring }).signedBy).toBe('test.rsa.pub');
+    const otherRing = new Keyring().add('other.rsa.pub', (await otherKey()).publicPem);
+    expect(readIndexArchive(buf, 'x', { keyring: otherRing }).signedBy).toBe('other.rsa.pub');
+  });
+});

@@ -8,7 +8,7 @@ import { asFailure, collectRepeat, keyringFrom, signingKeyFrom } from './apk-opt
 interface IndexFlags {
   output: string;
   merge?: boolean;
-  signingKey?: string;
+  signingKey: string[];
   keyringAppend: string[];
   description?: string;
   rewriteArch?: string;
@@ -22,7 +22,12 @@ export function registerIndex(program: Command): void {
     .argument('<apks...>', '.apk files to list')
     .requiredOption('-o, --output <file>', 'index file to write (atomically)')
     .option('--merge', 'keep the entries of the existing output index (replacing same name+version)')
-    .option('--signing-key <file>', 'RSA private key to sign the index with')
+    .option(
+      '--signing-key <file>',
+      'RSA private key to sign the index with (repeatable: one signature each)',
+      collectRepeat,
+      [],
+    )
     .option(
       '--keyring-append <key>',
       'public key (or dir) the existing index must verify against when merging',
@@ -47,7 +52,7 @@ export function registerIndex(program: Command): void {
         apks.map((a) => resolve(a)),
         {
           fresh: !o.merge,
-          ...(o.signingKey !== undefined && { signingKey: signingKeyFrom(resolve(o.signingKey)) }),
+          ...(o.signingKey.length > 0 && { signingKey: o.signingKey.map((k) => signingKeyFrom(resolve(k))) }),
           ...(o.keyringAppend.length > 0 && { keyring: keyringFrom(o.keyringAppend, '--keyring-append') }),
           ...(o.description !== undefined && { description: o.description }),
           ...(o.rewriteArch !== undefined && { rewriteArch: o.rewriteArch }),
@@ -55,7 +60,7 @@ export function registerIndex(program: Command): void {
         },
       ).catch(asFailure);
       process.stdout.write(
-        `${output}: ${idx.entries.length} packages${o.signingKey ? ', signed' : ', unsigned'}\n`,
+        `${output}: ${idx.entries.length} packages${o.signingKey.length ? ', signed' : ', unsigned'}\n`,
       );
     });
 }

@@ -24,7 +24,7 @@ interface PackFlags {
   maintainer?: string;
   providerPriority?: string;
   replacesPriority?: string;
-  signingKey?: string;
+  signingKey: string[];
   sourceDateEpoch?: string;
   output?: string;
 }
@@ -75,7 +75,12 @@ export function registerPack(program: Command): void {
     .option('--maintainer <who>', 'Name <email>')
     .option('--provider-priority <n>', 'provider priority')
     .option('--replaces-priority <n>', 'replaces priority')
-    .option('--signing-key <file>', 'RSA private key (PEM); the signature names <basename>.pub')
+    .option(
+      '--signing-key <file>',
+      'RSA private key (PEM); the signature names <basename>.pub (repeatable)',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
     .option('--source-date-epoch <secs>', 'mtime for every entry (default $SOURCE_DATE_EPOCH, else 0)')
     .option('-o, --output <file>', 'output file (default <name>-<version>.apk)')
     .action(async (dir: string, o: PackFlags) => {
@@ -129,7 +134,7 @@ export function registerPack(program: Command): void {
           info,
           scripts,
           output,
-          ...(o.signingKey !== undefined && { signingKey: loadSigningKey(resolve(o.signingKey)) }),
+          ...(o.signingKey.length > 0 && { signingKey: o.signingKey.map((k) => loadSigningKey(resolve(k))) }),
           ...(sde !== undefined && { sourceDateEpoch: sde }),
         });
         process.stdout.write(

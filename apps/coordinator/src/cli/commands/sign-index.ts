@@ -3,16 +3,22 @@ import { resolve } from 'node:path';
 import { resignIndexArchive, writeFileAtomic } from '@melange2/apk';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
-import { asFailure, signingKeyFrom } from './apk-options.js';
+import { asFailure, collectRepeat, signingKeyFrom } from './apk-options.js';
 
 export function registerSignIndex(program: Command): void {
   program
     .command('sign-index')
     .description('(re)sign an APKINDEX.tar.gz in place: its signatures are replaced by one RSA256 signature')
     .argument('<index>', 'APKINDEX.tar.gz')
-    .requiredOption('--signing-key <file>', 'RSA private key')
-    .action((index: string, o: { signingKey: string }) => {
-      const key = signingKeyFrom(resolve(o.signingKey));
+    .requiredOption(
+      '--signing-key <file>',
+      'RSA private key (repeatable: one signature each)',
+      collectRepeat,
+      [],
+    )
+    .action((index: string, o: { signingKey: string[] }) => {
+      if (o.signingKey.length === 0) throw new CliError('--signing-key is required', EXIT.usage);
+      const keys = o.signingKey.map((k) => signingKeyFrom(resolve(k)));
       let buf: Buffer;
       try {
         buf = readFileSync(index);
@@ -21,11 +27,11 @@ export function registerSignIndex(program: Command): void {
       }
       let out: Buffer;
       try {
-        out = resignIndexArchive(buf, index, key);
+        out = resignIndexArchive(buf, index, keys);
       } catch (e) {
         asFailure(e);
       }
       writeFileAtomic(index, out);
-      process.stdout.write(`${index}: signed with ${key.publicName}\n`);
+      process.stdout.write(`${index}: signed with ${keys.map((k) => k.publicName).join(', ')}\n`);
     });
 }
