@@ -98,6 +98,21 @@ describe('melange2-orch build', () => {
     expect(bad.err).toContain('expected a mapping');
   });
 
+  it('an arch the config does not target is skipped, not failed', async () => {
+    const out = join(b.dir, 'out-arm-only');
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'arm-only.yaml'),
+      '--arch',
+      'x86_64,aarch64',
+      ...common(out),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/x86_64: skipped: .*not built for x86_64/);
+    expect(r.out).toMatch(/aarch64: built arm-only-1\.0\.0-r0/);
+    expect(existsSync(join(out, 'x86_64'))).toBe(false);
+  });
+
   it('a failing step exits 1 and prints the step name, exit code and log tail', async () => {
     const r = await runCli(['build', join(TESTDATA, 'fails.yaml'), ...common(join(b.dir, 'out-fails'))]);
     expect(r.code).toBe(1);

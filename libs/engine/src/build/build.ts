@@ -137,7 +137,7 @@ export function planBuild(req: CommonRequest): { parsed: ParsedConfig; plan: Bui
     if (e instanceof ConfigError)
       throw new BuildError('config', file, req.arch, e.message, { diagnostics: e.errors }, { cause: e });
     if (e instanceof NotForArchError)
-      throw new BuildError('config', file, req.arch, e.message, {}, { cause: e });
+      throw new BuildError('config', file, req.arch, e.message, { notForArch: true }, { cause: e });
     throw e;
   }
 }

@@ -19,6 +19,8 @@ export class BuildError extends Error {
       readonly step?: FailedStep;
       readonly diagnostics?: readonly Diagnostic[];
       readonly pkg?: string;
+      /** The config's `target-architecture` excludes this arch: nothing to build (not a failure for multi-arch runs). */
+      readonly notForArch?: boolean;
     } = {},
     options?: { cause?: unknown },
   ) {

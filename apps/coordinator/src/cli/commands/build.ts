@@ -289,6 +289,10 @@ export function registerBuild(program: Command): void {
       );
       let failed = false;
       for (const o of outcomes) {
+        if (o.error?.details.notForArch) {
+          process.stdout.write(`${o.arch}: skipped: ${o.error.message}\n`);
+          continue;
+        }
         if (o.error) {
           failed = true;
           reportFailure(o.error);

@@ -14,6 +14,10 @@ export function registerTest(program: Command): void {
     const outcomes = await perArch(config, flags, (req) => testPackage(req));
     let failed = false;
     for (const o of outcomes) {
+      if (o.error?.details.notForArch) {
+        process.stdout.write(`${o.arch}: skipped: ${o.error.message}\n`);
+        continue;
+      }
       if (o.error) {
         failed = true;
         reportFailure(o.error);
