@@ -59,6 +59,12 @@ export function registerIndex(program: Command): void {
           ...(sde !== undefined && { sourceDateEpoch: Number(sde) }),
         },
       ).catch(asFailure);
+      const noarch = idx.entries.filter((e) => e.arch === 'noarch').map((e) => `${e.name}-${e.version}`);
+      if (noarch.length > 0) {
+        process.stderr.write(
+          `warning: ${noarch.length} entr${noarch.length === 1 ? 'y has' : 'ies have'} A:noarch (${noarch.slice(0, 3).join(', ')}${noarch.length > 3 ? ', …' : ''}); apk will look for them in <repo>/noarch/ (use --rewrite-arch)\n`,
+        );
+      }
       process.stdout.write(
         `${output}: ${idx.entries.length} packages${o.signingKey.length ? ', signed' : ', unsigned'}\n`,
       );
