@@ -252,3 +252,31 @@ describe('several signing keys', () => {
     expect(readIndexArchive(buf, 'x', { keyring: otherRing }).signedBy).toBe('other.rsa.pub');
   });
 });
+
+describe('IncrementalIndex after many edits', () => {
+  it('always equals a fresh build of the same entries', async () => {
+    const { IncrementalIndex } = await import('../src/apkindex.js');
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const inc = IncrementalIndex.open(join(tmp(), 'I'));
+    const live = new Map<string, IndexEntry>();
+    for (let round = 0; round < 30; round++) {
+      for (let k = 0; k < 40; k++) {
+        const e = entry(`p${rnd(400)}`, `1.${rnd(3)}-r0`, { fileSize: rnd(1000) });
+        live.set(`${e.name}-${e.version}`, e);
+        inc.addEntries([e]);
+      }
+      for (let k = 0; k < 10; k++) {
+        const keys = [...live.keys()];
+        const victim = live.get(keys[rnd(keys.length)]!)!;
+        live.delete(`${victim.name}-${victim.version}`);
+        inc.remove(victim.name, victim.version);
+      }
+      const fresh = buildIndexArchive({ description: '', entries: [...live.values()] });
+      expect(inc.build().equals(fresh)).toBe(true);
+    }
+  });
+});
