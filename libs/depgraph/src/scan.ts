@@ -20,7 +20,11 @@ import type { ExtractResult, RawConfig, RawPipeline, ScanProblem } from './types
 import { type ParseJob, parseOnWorker } from './workers.js';
 
 export interface ScanOptions {
-  /** Parse workers besides the main thread; default: cores − 1. 0 parses in-process only. */
+  /**
+   * Parse workers besides the main thread; 0 parses in-process only. Default: none on ≤ 2 cores
+   * (measured on the shared 2-core machine, one worker made a cold Wolfi scan ~0.3 s slower: its
+   * start-up and a second cold JIT cost more than half the parsing), else cores − 1, at most 4.
+   */
   workers?: number;
   /** Where the parse cache lives (`<dir>/depgraph/…`); `false` disables it. Default `.melange2/cache` under the cwd. */
   cacheDir?: string | false;
@@ -50,6 +54,11 @@ export interface RepoScan {
 
 /** Fewer misses than this are parsed in-process: starting a worker costs more than it saves. */
 const WORKER_THRESHOLD = 200;
+
+export function defaultWorkers(): number {
+  const cores = availableParallelism();
+  return cores <= 2 ? 0 : Math.min(4, cores - 1);
+}
 
 export class ScanError extends Error {
   override readonly name = 'ScanError';
@@ -167,7 +176,7 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
   const nWorkers =
     misses.length < (opts.workerThreshold ?? WORKER_THRESHOLD)
       ? 0
-      : Math.max(0, opts.workers ?? Math.max(1, availableParallelism() - 1));
+      : Math.max(0, opts.workers ?? defaultWorkers());
   if (misses.length > 0) {
     // Split by bytes: the main thread takes one share and parses while the workers do theirs.
     const shares: (typeof misses)[] = Array.from({ length: nWorkers + 1 }, () => []);

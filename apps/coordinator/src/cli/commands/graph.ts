@@ -36,7 +36,7 @@ export function registerGraph(program: Command): void {
     .option('--resources', 'estimate costs from package.resources.cpu for the costliest path')
     .option('--no-cache', 'parse every config again (do not use .melange2/cache)')
     .option('--cache-dir <dir>', 'parse cache directory', '.melange2/cache')
-    .option('--workers <n>', 'parse worker threads (default: cores − 1)')
+    .option('--workers <n>', 'parse worker threads (default: 0 on ≤ 2 cores, else cores − 1, at most 4)')
     .action(async (repo: string, o: GraphCliOptions) => {
       const [arch] = parseArchList(o.arch);
       const format = parseFormat(o.format, ['json', 'dot', 'text'] as const);
