@@ -188,7 +188,12 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
       acc += m.job.text.length;
     }
     const mine = shares[nWorkers]!;
-    const pending = shares.slice(0, nWorkers).map((share) => parseOnWorker(share.map((m) => m.job)));
+    // A worker that cannot start (or dies) costs speed, not the scan: its share is parsed here.
+    const parseHere = (jobs: ParseJob[]) => jobs.map((j) => extractFile(j.text, j.file, j.pipelineName));
+    const pending = shares.slice(0, nWorkers).map((share) => {
+      const jobs = share.map((m) => m.job);
+      return parseOnWorker(jobs).catch(() => parseHere(jobs));
+    });
     const own = mine.map((m) => extractFile(m.job.text, m.job.file, m.job.pipelineName));
     const all = [...(await Promise.all(pending)), own];
     shares.forEach((share, s) => {

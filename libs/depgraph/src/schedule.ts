@@ -64,7 +64,7 @@ export function schedule(
 ): Schedule {
   const a = scheduled ? induced(n, adj, scheduled) : adj;
   const sccs = stronglyConnected(n, a);
-  const { comp, members } = sccs;
+  const { comp } = sccs;
   const kept: number[][] = Array.from({ length: n }, () => []);
   const dropped: DroppedEdge[] = [];
   if (opts.policy === 'bootstrap') {
@@ -190,6 +190,5 @@ export function schedule(
     );
     result.weighted = { path, cost: path.length > 0 ? dist[path[path.length - 1]!]! : 0 };
   }
-  void members;
   return result;
 }

@@ -62,5 +62,8 @@ export function parseOnWorker(jobs: ParseJob[]): Promise<ExtractResult[]> {
       }
     });
     w.on('error', reject);
+    w.on('exit', (code) =>
+      reject(new Error(`depgraph parse worker exited with code ${code} before answering`)),
+    );
   });
 }
