@@ -1,19 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index.js';
+import { type CommandEntry, commands } from './commands/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
-export function buildProgram(): Command {
+/** The command a command line names (the first word that is not an option), if it is one of ours. */
+function requestedCommands(argv: readonly string[]): readonly CommandEntry[] {
+  const args = argv.slice(2);
+  const word = args.find((a) => !a.startsWith('-'));
+  const named = commands.find((c) => c.name === word);
+  if (named) return [named];
+  // `--version` needs no command at all; anything else (help, unknown words) wants the full list.
+  if (word === undefined && args.some((a) => a === '-V' || a === '--version')) return [];
+  return commands;
+}
+
+/** The program with every command (for `--help` and tests), or only the one `argv` names. */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('melange2-orch')
     .description('Build a whole distribution of APK packages from melange configs on BuildKit')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
+    // Root options only before the command name, so `pack --version 1.2.3-r0` is pack's.
+    .enablePositionalOptions()
     .exitOverride();
-  for (const register of commands) register(program);
+  for (const entry of argv ? requestedCommands(argv) : commands) (await entry.load())(program);
   program.commands.forEach(function inherit(c: Command) {
     c.exitOverride();
     c.commands.forEach(inherit);
@@ -23,7 +37,7 @@ export function buildProgram(): Command {
 
 /** Runs the CLI and returns the exit code; errors are printed once, as the user should see them. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -36,9 +36,6 @@ function int(v: string | undefined, flag: string): number | undefined {
 }
 
 export function registerPack(program: Command): void {
-  // `pack --version 1.2.3-r0` must reach this command, not the root's `-V, --version`: root options
-  // are then recognised only before the command name.
-  program.enablePositionalOptions();
   program
     .command('pack')
     .description('make a signed .apk (v2) from a directory tree')
