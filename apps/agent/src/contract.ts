@@ -23,6 +23,8 @@ export interface BuildJob {
   readonly repositories: readonly string[];
   /** Extra trusted public keys (the repository key is the agent's own signing key). */
   readonly keyring: readonly string[];
+  /** The coordinator's estimate of the build's duration (ms): recorded, or from `resources`. */
+  readonly cost?: number;
 }
 
 /** A package the agent built and put into the staging area under `key`. */

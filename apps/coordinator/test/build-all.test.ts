@@ -70,7 +70,7 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
     expect(r.code).toBe(1);
   });
 
-  it('--changed-since --with-dependents rebuilds the changed config and its dependents, nothing else', async () => {
+  it('--changed-since --with-dependents: the change and its dependents, with early cutoff unless =all', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'm2-os-git-'));
     cpSync(OS_REPO, repo, { recursive: true });
     const git = (...a: string[]) =>
@@ -82,23 +82,33 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
     git('add', '.');
     git('commit', '-qm', 'os');
     const file = join(repo, 'chain-a.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('version: 1.0.0', 'version: 1.1.0'));
-    const r = await runCli([
-      'build-all',
-      repo,
-      '--arch',
-      'x86_64',
-      '--changed-since',
-      'HEAD',
-      '--with-dependents',
-      ...args(),
-    ]);
+    const edit = (from: string, to: string) =>
+      writeFileSync(file, readFileSync(file, 'utf8').replace(from, to));
+    // chain-a now provides a new name: chain-b must rebuild; chain-b's provides do not change: chain-c is cut off.
+    edit('version: 1.0.0', 'version: 1.1.0\n  dependencies:\n    provides:\n      - chain-api=1');
+    const run = (dependents: string) =>
+      runCli(['build-all', repo, '--arch', 'x86_64', '--changed-since', 'HEAD', dependents, ...args()]);
+    const r = await run('--with-dependents');
     expect(r.err).toMatch(/3 build\(s\) for x86_64/);
     expect(r.out).toMatch(/x86_64 +chain-a +1\.1\.0-r0 +succeeded/);
-    expect(r.out).toMatch(/x86_64 +chain-b +1\.0\.0-r0 +succeeded .*dependency changed: chain-a/);
-    expect(r.out).toMatch(/x86_64 +chain-c +1\.0\.0-r0 +succeeded/);
-    expect(r.out).toMatch(/3 built, 0 failed, 0 skipped/);
+    expect(r.out).toMatch(/x86_64 +chain-b +1\.0\.0-r0 +succeeded/);
+    expect(r.out).toMatch(
+      /x86_64 +chain-c +1\.0\.0-r0 +up-to-date .*early cutoff: the provides of chain-b did not change/,
+    );
+    expect(r.out).toMatch(/2 built, 0 failed, 0 skipped, 1 cut off/);
     expect(r.code).toBe(1); // bad-config is still left out
+
+    git('add', '.');
+    git('commit', '-qm', 'chain-a 1.1.0');
+    edit('version: 1.1.0', 'version: 1.2.0');
+    const cut = await run('--with-dependents');
+    expect(cut.out).toMatch(/1 built, 0 failed, 0 skipped, 2 cut off/);
+    git('add', '.');
+    git('commit', '-qm', 'chain-a 1.2.0');
+    edit('version: 1.2.0', 'version: 1.3.0');
+    const all = await run('--with-dependents=all');
+    expect(all.out).toMatch(/x86_64 +chain-c +1\.0\.0-r0 +succeeded .*dependency changed: chain-b/);
+    expect(all.out).toMatch(/3 built, 0 failed, 0 skipped, 0 up to date/);
   });
 
   it('refuses bad flags with usage errors', async () => {

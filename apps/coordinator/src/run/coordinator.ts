@@ -8,6 +8,7 @@ import {
   type ReportAck,
   type Staging,
 } from '@melange2/agent';
+import { compareVersions } from '@melange2/apk';
 import { type DeadLetter, type StateStore, traceHeaders, type WorkQueue } from '@melange2/queue';
 import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { IndexPublisher } from '../repository/index.js';
@@ -36,6 +37,7 @@ export type RunEvent =
       readonly agent?: string;
     }
   | { readonly type: 'skipped'; readonly build: RunBuild; readonly reason: string }
+  | { readonly type: 'cut-off'; readonly build: RunBuild; readonly reason: string }
   | {
       readonly type: 'transient';
       readonly build: RunBuild;
@@ -45,7 +47,7 @@ export type RunEvent =
     }
   | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number };
 
-export type FinalState = 'succeeded' | 'failed' | 'skipped';
+export type FinalState = 'succeeded' | 'failed' | 'skipped' | 'up-to-date';
 
 export interface BuildRow {
   readonly build: RunBuild;
@@ -81,6 +83,11 @@ export interface CoordinatorOptions {
   readonly ordering?: Ordering;
   /** Rebuild packages whose last build failed with the same input. */
   readonly retryFailed?: boolean;
+  /**
+   * Early cutoff: a build that is in the run only because a dependency changed is not built when
+   * every such dependency was rebuilt with the same provides (names, `so:`, `cmd:`…) as before.
+   */
+  readonly earlyCutoff?: boolean;
   /** An agent that sent no heartbeat for this long no longer counts (default 10 s). */
   readonly agentTimeoutMs?: number;
   readonly onEvent?: (e: RunEvent) => void;
@@ -124,6 +131,9 @@ export class Coordinator {
   #pumping = false;
   #noAgentsSince = new Map<string, number>();
   #stopped = false;
+  /** Per published build: did its packages' provides change from the published ones? */
+  readonly #providesChanged = new Map<string, boolean>();
+  readonly #cutOff = new Set<string>();
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -280,12 +290,34 @@ export class Coordinator {
         } else this.#noAgentsSince.delete(arch);
         const free = cap - (this.#inflight.get(arch) ?? 0);
         if (free <= 0) continue;
-        for (const b of this.#scheduler.take(arch, free)) void this.#dispatch(this.#builds.get(b.id)!);
+        for (const t of this.#scheduler.take(arch, free)) {
+          const b = this.#builds.get(t.id)!;
+          const cause = this.#cutoffCause(b);
+          if (cause) this.#settleCutOff(b, cause);
+          else void this.#dispatch(b);
+        }
       }
     } finally {
       this.#pumping = false;
     }
     if (this.#scheduler.done() && this.#settling.size === 0) this.#finish?.();
+  }
+
+  /** The unchanged dependencies that let `b` be cut off, or undefined when it must build. */
+  #cutoffCause(b: RunBuild): string | undefined {
+    if (!this.#o.earlyCutoff || b.deps.length === 0) return undefined;
+    if (!b.reasons.every((r) => r.startsWith('dependency changed: '))) return undefined;
+    for (const d of b.deps)
+      if (!this.#cutOff.has(d) && this.#providesChanged.get(d) !== false) return undefined;
+    return b.deps.map((d) => d.slice(0, d.lastIndexOf('@'))).join(', ');
+  }
+
+  #settleCutOff(b: RunBuild, cause: string): void {
+    const reason = `early cutoff: the provides of ${cause} did not change`;
+    this.#cutOff.add(b.id);
+    this.#scheduler.succeeded(b.id);
+    this.#rows.set(b.id, { build: b, state: 'up-to-date', reason, attempts: 0 });
+    this.#emit({ type: 'cut-off', build: b, reason });
   }
 
   async #dispatch(b: RunBuild): Promise<void> {
@@ -317,10 +349,12 @@ export class Coordinator {
       attempt,
       repositories: this.#o.repositories,
       keyring: this.#o.keyring ?? [],
+      cost: b.cost,
     };
     try {
       await this.#record(b, { state: 'dispatched', attempt });
       const msgId = jobMessageId(this.#o.runId, b.id, attempt);
+      this.#emit({ type: 'dispatched', build: b, attempt });
       const send = tracer.startSpan(
         `send ${b.arch}`,
         {
@@ -337,7 +371,6 @@ export class Coordinator {
       await this.#o.queue.publish(b.arch, job, { msgId, headers });
       send.end();
       this.#dispatched++;
-      this.#emit({ type: 'dispatched', build: b, attempt });
     } catch (e) {
       // The queue is unreachable: put it back and let the next pump try again.
       this.#flights.delete(b.id);
@@ -425,8 +458,10 @@ export class Coordinator {
       if (fetched.length > 0) {
         const index = tracer.startSpan(`index ${b.arch}`, {}, trace.setSpan(parent, span));
         try {
+          const before = this.#o.earlyCutoff ? (await this.#o.publisher.current(b.arch)).index.entries : [];
           const res = await this.#o.publisher.publish({ arch: b.arch, apks: fetched.map((x) => x.path) });
           index.setAttribute('apk.index.revision', res.revision);
+          if (this.#o.earlyCutoff) this.#providesChanged.set(b.id, providesChanged(before, res.entries));
         } finally {
           index.end();
         }
@@ -514,4 +549,24 @@ export class Coordinator {
     );
     this.#pump();
   }
+}
+
+/**
+ * Whether the newly published packages provide other names than those published before under the
+ * same package names. Versions are ignored (`cmd:foo=1.1-r0` moves with every release); a
+ * changed soname is a changed name (`so:libfoo.so.2`).
+ */
+export function providesChanged(
+  before: readonly { name: string; version: string; provides: readonly string[] }[],
+  after: readonly { name: string; provides: readonly string[] }[],
+): boolean {
+  const names = (p: readonly string[]) => [...new Set(p.map((x) => x.split(/[=<>~]/)[0]))].sort().join(' ');
+  for (const e of after) {
+    // Against the newest version published before: the one dependents were built with.
+    let old: (typeof before)[number] | undefined;
+    for (const x of before)
+      if (x.name === e.name && (!old || compareVersions(x.version, old.version) > 0)) old = x;
+    if (!old || names(old.provides) !== names(e.provides)) return true;
+  }
+  return false;
 }

@@ -31,6 +31,10 @@ export function progressLines(total: number, write: (s: string) => void): (e: Ru
         settled++;
         write(`${n()} ${b} skipped: ${e.reason}`);
         break;
+      case 'cut-off':
+        settled++;
+        write(`${n()} ${b} not built: ${e.reason}`);
+        break;
       case 'transient':
         write(`${n()} ${b} transient fault on ${e.agent}, will retry: ${e.message.split('\n')[0]}`);
         break;
@@ -75,6 +79,7 @@ export function summaryTable(r: RunResult): string {
   const upToDate = [...perArch].map(([a, n]) => `${a} ${n}`).join(', ');
   lines.push(
     `${r.rows.length === 0 ? 'nothing to build: ' : ''}${count('succeeded')} built, ${count('failed')} failed, ${count('skipped')} skipped, ` +
+      `${count('up-to-date') ? `${count('up-to-date')} cut off, ` : ''}` +
       `${r.upToDate.length} up to date${upToDate ? ` (${upToDate})` : ''}; ${r.dispatched} dispatched in ${secs(r.wallMs)}`,
   );
   if (r.problems.length > 0) lines.push(`${r.problems.length} config(s) left out: ${r.problems.join('; ')}`);

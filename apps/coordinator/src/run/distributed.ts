@@ -31,6 +31,7 @@ export interface DistributedOptions extends PlanInputs {
   readonly repositoryAppend?: readonly string[];
   readonly keyringAppend?: readonly string[];
   readonly retryFailed?: boolean;
+  readonly earlyCutoff?: boolean;
   readonly ordering?: Ordering;
   readonly limits?: Partial<QueueLimits>;
   readonly agentTimeoutMs?: number;
@@ -90,6 +91,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       keyring: o.keyringAppend ?? [],
       ...(o.ordering ? { ordering: o.ordering } : {}),
       ...(o.retryFailed ? { retryFailed: true } : {}),
+      ...(o.earlyCutoff ? { earlyCutoff: true } : {}),
       ...(o.agentTimeoutMs ? { agentTimeoutMs: o.agentTimeoutMs } : {}),
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),
     });

@@ -24,6 +24,7 @@ export interface PlanInputs {
   readonly changedSince?: string;
   readonly withDependents?: boolean;
   readonly cacheDir?: string | false;
+  readonly workers?: number;
 }
 
 /** Plans against what the repository store has published, with the durations recorded before. */
@@ -48,6 +49,7 @@ export async function planAgainst(
     ...(p.changedSince !== undefined ? { changedSince: p.changedSince } : {}),
     ...(p.withDependents ? { withDependents: true } : {}),
     ...(p.cacheDir !== undefined ? { cacheDir: p.cacheDir } : {}),
+    ...(p.workers !== undefined ? { workers: p.workers } : {}),
   });
 }
 
@@ -79,6 +81,7 @@ export interface EmbeddedOptions extends PlanInputs {
   readonly repositoryAppend?: readonly string[];
   readonly keyringAppend?: readonly string[];
   readonly retryFailed?: boolean;
+  readonly earlyCutoff?: boolean;
   readonly ordering?: Ordering;
   readonly apkCacheDir?: string;
   readonly queueLimits?: Partial<QueueLimits>;
@@ -119,6 +122,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     keyring: o.keyringAppend ?? [],
     ...(o.ordering ? { ordering: o.ordering } : {}),
     ...(o.retryFailed ? { retryFailed: true } : {}),
+    ...(o.earlyCutoff ? { earlyCutoff: true } : {}),
     ...(o.onEvent ? { onEvent: o.onEvent } : {}),
   });
   const link: CoordinatorLink = {

@@ -48,6 +48,8 @@ export interface PlanRunOptions {
   /** Recorded durations by `name@arch` (ms). */
   readonly durations?: ReadonlyMap<string, number>;
   readonly cacheDir?: string | false;
+  /** Parse worker threads (default: the scanner's choice). */
+  readonly workers?: number;
 }
 
 /** Without a recorded duration: 1 min per declared cpu, else 1 min. */
@@ -69,7 +71,10 @@ export function publishedIndexOf(indexes: ReadonlyMap<string, Buffer | undefined
 export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   let scan: RepoScan;
   try {
-    scan = await scanRepository(o.repo, { cacheDir: o.cacheDir ?? false });
+    scan = await scanRepository(o.repo, {
+      cacheDir: o.cacheDir ?? false,
+      ...(o.workers !== undefined ? { workers: o.workers } : {}),
+    });
   } catch (e) {
     if (e instanceof ScanError) throw new PlanError(e.message, { cause: e });
     throw e;

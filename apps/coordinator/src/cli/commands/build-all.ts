@@ -28,7 +28,7 @@ export interface RunFlags {
   repositoryAppend: string[];
   keyringAppend: string[];
   changedSince?: string;
-  withDependents?: boolean;
+  withDependents?: boolean | string;
   retryFailed?: boolean;
   order: string;
   parseCache: boolean;
@@ -68,10 +68,21 @@ export function runOptions(cmd: Command): Command {
       '--changed-since <ref>',
       'only configs changed since this git ref (and what is not published yet)',
     )
-    .option('--with-dependents', 'also rebuild everything that depends on the selection')
+    .option(
+      '--with-dependents [all]',
+      'also rebuild what depends on the selection; a dependent whose rebuilt deps provide the same names as before is cut off, unless "all"',
+    )
     .option('--retry-failed', 'build again packages that failed before with the same config')
     .option('--order <order>', 'ready builds by critical-path or fifo', 'critical-path')
     .option('--no-parse-cache', 'parse every config again (do not use .melange2/cache)');
+}
+
+/** `--with-dependents` → whether to add dependents, and whether early cutoff applies. */
+export function dependentsOf(v: boolean | string | undefined): { withDependents?: true; earlyCutoff?: true } {
+  if (v === undefined || v === false) return {};
+  if (v === true) return { withDependents: true, earlyCutoff: true };
+  if (v === 'all') return { withDependents: true };
+  throw new CliError(`--with-dependents: expected nothing or "all", got "${v}"`, EXIT.usage);
 }
 
 export function orderingOf(v: string): Ordering {
@@ -170,7 +181,7 @@ export function registerBuildAll(program: Command): void {
           repositoryAppend: flags.repositoryAppend.map((r) => (/^https?:/.test(r) ? r : resolve(r))),
           keyringAppend: flags.keyringAppend.map((k) => (/^https?:/.test(k) ? k : resolve(k))),
           ...(flags.changedSince !== undefined ? { changedSince: flags.changedSince } : {}),
-          ...(flags.withDependents ? { withDependents: true } : {}),
+          ...dependentsOf(flags.withDependents),
           ...(flags.retryFailed ? { retryFailed: true } : {}),
           ...(flags.cacheDir ? { apkCacheDir: resolve(flags.cacheDir) } : {}),
           cacheDir: flags.parseCache ? '.melange2/cache' : false,

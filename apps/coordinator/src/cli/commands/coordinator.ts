@@ -8,7 +8,7 @@ import { PlanError } from '../../run/plan-run.js';
 import { summaryTable } from '../../run/display.js';
 import { startTelemetry } from '../../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { orderingOf, type RunFlags, runOptions, signingKeyOrDefault } from './build-all.js';
+import { dependentsOf, orderingOf, type RunFlags, runOptions, signingKeyOrDefault } from './build-all.js';
 import { parseArchList } from './depgraph-shared.js';
 
 interface CoordinatorFlags extends RunFlags {
@@ -75,7 +75,7 @@ export function registerCoordinator(program: Command): void {
           repositoryAppend: flags.repositoryAppend,
           keyringAppend: flags.keyringAppend,
           ...(flags.changedSince !== undefined ? { changedSince: flags.changedSince } : {}),
-          ...(flags.withDependents ? { withDependents: true } : {}),
+          ...dependentsOf(flags.withDependents),
           ...(flags.retryFailed ? { retryFailed: true } : {}),
           cacheDir: flags.parseCache ? '.melange2/cache' : false,
           ordering,
