@@ -8,7 +8,7 @@
  *   - dispatch latency, from the coordinator's decision to the agent's `started` event coming
  *     back (one NATS hop more than the start itself): p50/p99.
  *
- *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10]
+ *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=critical-path,fifo]
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -117,7 +117,8 @@ async function main(): Promise<void> {
   const kp = await generateKeyPair(2048);
   const key = signingKeyFromPem(kp.privatePem, 'bench.rsa.pub');
   const nc = await connect({ servers: natsUrl });
-  for (const ordering of ['critical-path', 'fifo'] as const) {
+  const orderings = (process.argv[4] ?? 'critical-path,fifo').split(',') as ('critical-path' | 'fifo')[];
+  for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
     const child = spawn(
       process.execPath,

@@ -240,7 +240,8 @@ export class Agent {
         }
       }
       if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
-      else await d.ack().catch(() => {});
+      // Not awaited: the slot pulls its next build meanwhile (a lost ack only redelivers a stale build).
+      else void d.ack().catch(() => {});
     } finally {
       clearInterval(keepAlive);
     }

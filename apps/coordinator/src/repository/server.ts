@@ -4,7 +4,8 @@ import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
 
 /**
  * Serves a repository store as an apk repository: `GET /<arch>/APKINDEX.tar.gz` (never cached:
- * it changes with every publish) and `GET /<arch>/<file>.apk` (immutable once published).
+ * it changes with every publish) and `GET /<arch>/<file>.apk` (immutable once published), also
+ * under `/r/<generation>/`.
  */
 export async function serveRepository(
   store: RepositoryStore,
@@ -44,7 +45,9 @@ async function handle(store: RepositoryStore, req: IncomingMessage, res: ServerR
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;
   }
-  const m = /^\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+  // `/r/<generation>/<arch>/<file>` is the same file: a new generation in the repository URL
+  // makes clients that cache an index by URL (for a while) fetch the fresh one.
+  const m = /^(?:\/r\/[^/]+)?\/([^/]+)\/([^/]+)$/.exec(url.pathname);
   if (!m) {
     res.writeHead(404).end();
     return;

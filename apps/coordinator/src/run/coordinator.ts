@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   type AgentEvent,
   type BuildJob,
@@ -77,8 +78,14 @@ export interface CoordinatorOptions {
   readonly staging: Staging;
   readonly publisher: IndexPublisher;
   readonly state: StateStore<StateRecord>;
-  /** The repositories agents install from, the published one first. */
+  /** The repositories agents install from, after the published one. */
   readonly repositories: readonly string[];
+  /**
+   * The published repository: a directory, or a URL served by `serveRepository`, which jobs get
+   * as `<url>/r/<generation>` (a new generation after each publish) so that an index cached by
+   * URL is never older than the dependencies a build was released for.
+   */
+  readonly published: string;
   readonly keyring?: readonly string[];
   readonly ordering?: Ordering;
   /** Rebuild packages whose last build failed with the same input. */
@@ -134,11 +141,18 @@ export class Coordinator {
   /** Per published build: did its packages' provides change from the published ones? */
   readonly #providesChanged = new Map<string, boolean>();
   readonly #cutOff = new Set<string>();
+  readonly #failureRecorded = new Set<string>();
+  /** Counts index writes: part of the repository URL jobs get. */
+  #generation = 0;
+  /** Distinguishes this coordinator's generations from those of the one it may have replaced. */
+  readonly #epoch = randomBytes(4).toString('hex');
+  readonly #arches: readonly string[];
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
     this.#builds = new Map(o.plan.builds.map((b) => [b.id, b]));
     this.#scheduler = new Scheduler(o.plan.builds, o.ordering ? { ordering: o.ordering } : {});
+    this.#arches = [...new Set(o.plan.builds.map((b) => b.arch))];
   }
 
   get scheduler(): Scheduler {
@@ -246,19 +260,35 @@ export class Coordinator {
 
   /** Cached failures and, on resume, what the interrupted run settled or left in flight. */
   async #preSettle(resuming: boolean): Promise<void> {
-    for (const b of this.#o.plan.builds) {
-      const [rec, fail] = await Promise.all([
-        resuming ? this.#o.state.get(buildKey(b.arch, b.name)) : undefined,
-        this.#o.retryFailed ? undefined : this.#o.state.get(failureKey(b.arch, b.name)),
-      ]);
-      const r = rec?.value;
+    const st = this.#o.state;
+    // Listing first: a fresh run of thousands of builds must not pay a KV round trip per build.
+    const failures = new Set(this.#o.retryFailed ? [] : await st.keys('failure.'));
+    const inRun = new Set(resuming ? await st.keys('build.') : []);
+    const builds = this.#o.plan.builds;
+    const found: [StateRecord | undefined, StateRecord | undefined][] = [];
+    for (let i = 0; i < builds.length; i += 64) {
+      found.push(
+        ...(await Promise.all(
+          builds.slice(i, i + 64).map(async (b) => {
+            const bk = buildKey(b.arch, b.name);
+            const fk = failureKey(b.arch, b.name);
+            if (failures.has(fk)) this.#failureRecorded.add(b.id);
+            return Promise.all([
+              inRun.has(bk) ? st.get(bk).then((e) => e?.value) : undefined,
+              failures.has(fk) ? st.get(fk).then((e) => e?.value) : undefined,
+            ]);
+          }),
+        )),
+      );
+    }
+    builds.forEach((b, i) => {
+      const [r, f] = found[i]!;
       if (r?.kind === 'build' && r.runId === this.#o.runId && r.version === b.version) {
         if (r.state === 'dispatched' || r.state === 'running') this.#resumeAttempts.set(b.id, r.attempt);
         // Succeeded ones are in the published index, so the plan has them as up to date already.
       }
       // Still queued (or being built) from the interrupted run: claimed again under the same message id.
       if (this.#resumeAttempts.has(b.id) && this.#scheduler.claim(b.id)) void this.#dispatch(b);
-      const f = fail?.value;
       if (f?.kind === 'failure' && f.input === b.input && this.#scheduler.state(b.id).kind !== 'skipped') {
         this.#settleFailed(
           b,
@@ -267,7 +297,7 @@ export class Coordinator {
           undefined,
         );
       }
-    }
+    });
   }
 
   #emit(e: RunEvent): void {
@@ -279,7 +309,7 @@ export class Coordinator {
     if (this.#pumping || !this.#finish || this.#stopped) return;
     this.#pumping = true;
     try {
-      for (const arch of new Set(this.#o.plan.builds.map((b) => b.arch))) {
+      for (const arch of this.#arches) {
         const cap = this.capacity(arch);
         const waiting = this.#scheduler.readyCount(arch);
         if (cap === 0 && waiting > 0) {
@@ -300,7 +330,8 @@ export class Coordinator {
     } finally {
       this.#pumping = false;
     }
-    if (this.#scheduler.done() && this.#settling.size === 0) this.#finish?.();
+    // Every build has a row once settled: O(1) where the scheduler's done() counts them all.
+    if (this.#rows.size === this.#builds.size && this.#settling.size === 0) this.#finish?.();
   }
 
   /** The unchanged dependencies that let `b` be cut off, or undefined when it must build. */
@@ -347,12 +378,16 @@ export class Coordinator {
       version: b.version,
       configFile: b.configFile,
       attempt,
-      repositories: this.#o.repositories,
+      repositories: [
+        /^https?:/.test(this.#o.published)
+          ? `${this.#o.published}/r/${this.#epoch}-${this.#generation}`
+          : this.#o.published,
+        ...this.#o.repositories,
+      ],
       keyring: this.#o.keyring ?? [],
       cost: b.cost,
     };
     try {
-      await this.#record(b, { state: 'dispatched', attempt });
       const msgId = jobMessageId(this.#o.runId, b.id, attempt);
       this.#emit({ type: 'dispatched', build: b, attempt });
       const send = tracer.startSpan(
@@ -368,7 +403,12 @@ export class Coordinator {
         trace.setSpan(parent, span),
       );
       const headers = { ...traceHeaders(trace.setSpan(parent, send)), [ENQUEUED_AT]: String(Date.now()) };
-      await this.#o.queue.publish(b.arch, job, { msgId, headers });
+      // Concurrently: after a crash in between, the restarted coordinator republishes attempt 1
+      // under the same message id (deduplicated), and a late report still finds its build.
+      await Promise.all([
+        this.#record(b, { state: 'dispatched', attempt }),
+        this.#o.queue.publish(b.arch, job, { msgId, headers }),
+      ]);
       send.end();
       this.#dispatched++;
     } catch (e) {
@@ -461,6 +501,7 @@ export class Coordinator {
           const before = this.#o.earlyCutoff ? (await this.#o.publisher.current(b.arch)).index.entries : [];
           const res = await this.#o.publisher.publish({ arch: b.arch, apks: fetched.map((x) => x.path) });
           index.setAttribute('apk.index.revision', res.revision);
+          this.#generation++;
           if (this.#o.earlyCutoff) this.#providesChanged.set(b.id, providesChanged(before, res.entries));
         } finally {
           index.end();
@@ -489,14 +530,18 @@ export class Coordinator {
       durationMs: r.durationMs,
       attempts: fl?.attempt ?? 1,
     });
-    await this.#record(b, {
-      state: 'succeeded',
-      attempt: fl?.attempt ?? 1,
-      agent: r.agent,
-      durationMs: r.durationMs,
-    });
-    await this.#o.state.put(durationKey(b.arch, b.name), { kind: 'duration', ms: Math.round(r.durationMs) });
-    await this.#o.state.delete(failureKey(b.arch, b.name)).catch(() => undefined);
+    await Promise.all([
+      this.#record(b, {
+        state: 'succeeded',
+        attempt: fl?.attempt ?? 1,
+        agent: r.agent,
+        durationMs: r.durationMs,
+      }),
+      this.#o.state.put(durationKey(b.arch, b.name), { kind: 'duration', ms: Math.round(r.durationMs) }),
+      this.#failureRecorded.has(b.id)
+        ? this.#o.state.delete(failureKey(b.arch, b.name)).catch(() => undefined)
+        : undefined,
+    ]);
     this.#emit({
       type: 'succeeded',
       build: b,
