@@ -180,3 +180,19 @@ describe('binding local sources to a session', () => {
     expect(bindLocalSources(def, 's').def).toBe(def);
   });
 });
+
+describe('in-place DATA packets', () => {
+  it('encode exactly like the generic encoder', async () => {
+    const { DATA_HEADROOM, dataPacketInPlace } = await import('../src/session/wire.js');
+    for (const [id, len] of [
+      [0, 3],
+      [1, 5],
+      [300, 200],
+      [70_000, 1 << 20],
+    ] as const) {
+      const buf = Buffer.alloc(DATA_HEADROOM + len, 7);
+      const data = Buffer.alloc(len, 7);
+      expect(dataPacketInPlace(buf, id, len).equals(encodePacket({ type: PacketType.DATA, id, data }))).toBe(true);
+    }
+  });
+});

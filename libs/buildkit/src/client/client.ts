@@ -104,6 +104,8 @@ export class BuildkitClient {
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': 64 << 20,
       'grpc.max_send_message_length': 64 << 20,
+      // Exports stream through this connection; the default 64 KiB window throttles them.
+      'grpc-node.flow_control_window': 32 << 20,
       ...(opts.tls?.serverName ? { 'grpc.ssl_target_name_override': opts.tls.serverName } : {}),
     };
     // A raw connect first: a missing socket or a refused port fails now, not after timeoutMs.

@@ -1,25 +1,12 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import {
-  chmod,
-  type FileHandle,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  rename,
-  rm,
-  symlink,
-  utimes,
-} from 'node:fs/promises';
-import { dirname, join, posix, resolve } from 'node:path';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { kindOf, unixPerm } from './fsmode.js';
 import type { Attachable } from './session.js';
-import { decodeBytesMessage, decodePacket, PacketType, type Stat } from './wire.js';
-import { writePacket } from './filesync.js';
+import { decodeBytesMessage } from './wire.js';
+import { receiveDir } from './receive-dir.js';
 
 /** Where an exporter's output goes on this side of the session. */
 export type ExportSink =
@@ -119,148 +106,5 @@ async function receiveBytes(call: grpc.ServerDuplexStream<Buffer, Buffer>, sink:
       out.destroy();
       await rm(tmp, { force: true });
     }
-  }
-}
-
-interface PendingFile {
-  readonly abs: string;
-  readonly stat: Stat;
-  fh: FileHandle | undefined;
-}
-
-function checkRel(p: string): void {
-  if (p === '' || p.startsWith('/') || p.split('/').some((x) => x === '..' || x === '.' || x === '')) {
-    throw new Error(`export: refusing unsafe path ${JSON.stringify(p)}`);
-  }
-}
-
-async function clearFor(abs: string, want: 'dir' | 'other'): Promise<void> {
-  try {
-    const st = await lstat(abs);
-    if (want === 'dir' && st.isDirectory()) return;
-    await rm(abs, { recursive: true, force: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-}
-
-function toTime(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
-}
-
-/** The fsutil receiver: STATs create entries and REQ file contents; DATA fills them; then FIN. */
-async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, dest: string): Promise<void> {
-  const root = resolve(dest);
-  await mkdir(root, { recursive: true });
-  const dirs: { abs: string; stat: Stat }[] = [];
-  // Only directories created from this stream (or the root) may hold entries: a symlink sent
-  // earlier must never let a later entry escape the destination.
-  const knownDirs = new Set<string>(['']);
-  const files = new Map<number, PendingFile>();
-  let index = 0;
-  let statsDone = false;
-  let finSent = false;
-
-  const maybeFinish = async () => {
-    if (!statsDone || files.size > 0 || finSent) return;
-    // Directory mtimes change as children are written, so set them last, deepest first.
-    for (const d of dirs.reverse()) {
-      await chmod(d.abs, unixPerm(d.stat.mode));
-      const t = toTime(d.stat.modTime);
-      await utimes(d.abs, t, t);
-    }
-    finSent = true;
-    await writePacket(call, { type: PacketType.FIN, id: 0 });
-  };
-
-  try {
-    for await (const buf of call as AsyncIterable<Buffer>) {
-      if (await handle(buf)) return;
-    }
-  } catch (e) {
-    // After our FIN the daemon may cancel the RPC before its FIN is read: the transfer is complete.
-    if (finSent) return;
-    throw e;
-  } finally {
-    for (const f of files.values()) await f.fh?.close().catch(() => {});
-  }
-  if (!finSent) throw new Error('export: the daemon closed the transfer early');
-
-  async function handle(buf: Buffer): Promise<boolean> {
-    const p = decodePacket(buf);
-    switch (p.type) {
-      case PacketType.STAT: {
-        if (!p.stat) {
-          statsDone = true;
-          await maybeFinish();
-          break;
-        }
-        const s = p.stat;
-        const id = index++;
-        checkRel(s.path);
-        const parent = posix.dirname(s.path);
-        if (!knownDirs.has(parent === '.' ? '' : parent)) {
-          throw new Error(`export: ${JSON.stringify(s.path)} arrived before its parent directory`);
-        }
-        const abs = join(root, s.path);
-        switch (kindOf(s.mode)) {
-          case 'dir':
-            await clearFor(abs, 'dir');
-            await mkdir(abs, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-              if (e.code !== 'EEXIST') throw e;
-            });
-            knownDirs.add(s.path);
-            dirs.push({ abs, stat: s });
-            break;
-          case 'symlink': {
-            await clearFor(abs, 'other');
-            await symlink(s.linkname, abs);
-            const t = toTime(s.modTime);
-            await lutimes(abs, t, t);
-            break;
-          }
-          case 'file':
-            await clearFor(abs, 'other');
-            if (s.linkname !== '') {
-              checkRel(s.linkname);
-              await link(join(root, s.linkname), abs);
-            } else {
-              files.set(id, { abs, stat: s, fh: undefined });
-              await writePacket(call, { type: PacketType.REQ, id });
-            }
-            break;
-          default:
-            // Devices, fifos and sockets cannot be recreated without privileges; skip them.
-            break;
-        }
-        break;
-      }
-      case PacketType.DATA: {
-        const f = files.get(p.id);
-        if (!f) throw new Error(`export: data for unknown file id ${p.id}`);
-        if (!f.fh) f.fh = await open(f.abs, 'w', 0o600);
-        if (p.data && p.data.length > 0) {
-          await f.fh.write(p.data, 0, p.data.length);
-          break;
-        }
-        await f.fh.chmod(unixPerm(f.stat.mode));
-        const t = toTime(f.stat.modTime);
-        await f.fh.utimes(t, t);
-        await f.fh.close();
-        files.delete(p.id);
-        await maybeFinish();
-        break;
-      }
-      case PacketType.FIN:
-        // The daemon's answer to our FIN; it does not half-close, so end the RPC here.
-        if (!finSent) throw new Error('export: the daemon finished before sending every file');
-        call.end();
-        return true;
-      case PacketType.ERR:
-        throw new Error(`export failed on the daemon: ${p.data?.toString() ?? 'unknown error'}`);
-      case PacketType.REQ:
-        throw new Error('export: unexpected REQ from the daemon');
-    }
-    return false;
   }
 }

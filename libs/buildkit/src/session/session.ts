@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { decodeBytesMessage, encodeBytesMessage } from './wire.js';
+import { sessionTunnel } from './tunnel.js';
 
 /** A service the session serves back to the daemon (file sync, secrets, …). */
 export interface Attachable {
@@ -11,8 +12,39 @@ export interface Attachable {
 
 const identity = (b: Buffer): Buffer => b;
 const HEALTH_OK = Buffer.from([0x08, 0x01]); // HealthCheckResponse{status: SERVING}
-/** Coalesce the HTTP/2 frames of the inner connection into tunnel messages up to this size. */
-const MAX_TUNNEL_MESSAGE = 1 << 20;
+/** Flow-control window of the inner HTTP/2 connection (the default 64 KiB caps exports). */
+const WINDOW = 32 << 20;
+
+/**
+ * grpc-js has no option for the HTTP/2 settings of an injected connection; its server reads them
+ * from `commonServerOptions` when it creates the HTTP/2 server. Without a larger window every
+ * 64 KiB of an export waits for a WINDOW_UPDATE round trip through the tunnel.
+ */
+interface ServerInternals {
+  commonServerOptions?: http2.ServerOptions;
+  http2Servers?: Map<http2.Http2Server, unknown>;
+}
+
+function setHttp2Settings(server: grpc.Server): void {
+  const s = server as unknown as ServerInternals;
+  if (!s.commonServerOptions) return;
+  s.commonServerOptions.settings = { ...(s.commonServerOptions.settings ?? {}), initialWindowSize: WINDOW };
+}
+
+/** The connection-level window is not a setting: raise it on each new HTTP/2 session. */
+function widenWindows(server: grpc.Server): void {
+  const servers = (server as unknown as ServerInternals).http2Servers;
+  if (!servers) return;
+  for (const h of servers.keys()) {
+    h.on('session', (session: http2.ServerHttp2Session) => {
+      try {
+        session.setLocalWindowSize(WINDOW);
+      } catch {
+        // Only a performance tweak; the defaults still work.
+      }
+    });
+  }
+}
 
 class Health implements Attachable {
   register(server: grpc.Server): string[] {
@@ -85,6 +117,7 @@ export class Session {
       'grpc.max_receive_message_length': 64 << 20,
       'grpc.max_send_message_length': 64 << 20,
     });
+    setHttp2Settings(server);
     const methods = [new Health(), ...opts.attachables].flatMap((a) => a.register(server));
     const md = new grpc.Metadata();
     md.set('x-docker-expose-session-uuid', id);
@@ -99,58 +132,9 @@ export class Session {
       identity,
       md,
     );
-    const tunnel = new Duplex({
-      writableHighWaterMark: MAX_TUNNEL_MESSAGE,
-      write(chunk: Buffer, _enc, cb) {
-        if (call.write(encodeBytesMessage(chunk))) cb();
-        else call.once('drain', () => cb());
-      },
-      writev(chunks, cb) {
-        // Batch corked HTTP/2 frames into few tunnel messages.
-        let batch: Buffer[] = [];
-        let size = 0;
-        let ok = true;
-        const flush = () => {
-          if (batch.length === 0) return;
-          ok =
-            call.write(
-              encodeBytesMessage(batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch)),
-            ) && ok;
-          batch = [];
-          size = 0;
-        };
-        for (const { chunk } of chunks) {
-          const b = chunk as Buffer;
-          if (size + b.length > MAX_TUNNEL_MESSAGE) flush();
-          batch.push(b);
-          size += b.length;
-        }
-        flush();
-        if (ok) cb();
-        else call.once('drain', () => cb());
-      },
-      read() {
-        call.resume();
-      },
-      final(cb) {
-        call.end();
-        cb();
-      },
-      destroy(err, cb) {
-        call.cancel();
-        cb(err);
-      },
-    });
-    call.on('data', (m: Buffer) => {
-      if (!tunnel.push(decodeBytesMessage(m))) call.pause();
-    });
-    call.on('end', () => tunnel.push(null));
-    call.on('error', (e) => {
-      // Ending the session cancels the call; that is not an error worth surfacing.
-      if (!tunnel.destroyed)
-        tunnel.destroy((e as grpc.ServiceError).code === grpc.status.CANCELLED ? undefined : e);
-    });
+    const tunnel = sessionTunnel(call);
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    widenWindows(server);
     injector.injectConnection(tunnel);
     return new Session(id, call, server, injector, tunnel);
   }

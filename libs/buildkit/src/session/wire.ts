@@ -283,3 +283,34 @@ export function decodePacket(buf: Buffer): Packet {
   }
   return p;
 }
+
+/** Room reserved in front of file data for a DATA packet's header (see `dataPacketInPlace`). */
+export const DATA_HEADROOM = 16;
+
+/**
+ * Encodes DATA{id, data} where `buf[DATA_HEADROOM, DATA_HEADROOM + len)` already holds the data,
+ * writing the header into the headroom: the file bytes are never copied.
+ */
+export function dataPacketInPlace(buf: Buffer, id: number, len: number): Buffer {
+  const head: number[] = [0x08, PacketType.DATA];
+  if (id !== 0) {
+    head.push(0x18);
+    let x = id;
+    while (x > 0x7f) {
+      head.push((x & 0x7f) | 0x80);
+      x >>>= 7;
+    }
+    head.push(x);
+  }
+  head.push(0x22);
+  let n = len;
+  while (n > 0x7f) {
+    head.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  head.push(n);
+  const start = DATA_HEADROOM - head.length;
+  if (start < 0) throw new Error('DATA header larger than its headroom');
+  for (let i = 0; i < head.length; i++) buf[start + i] = head[i] as number;
+  return buf.subarray(start, DATA_HEADROOM + len);
+}
