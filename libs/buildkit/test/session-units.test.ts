@@ -192,7 +192,9 @@ describe('in-place DATA packets', () => {
     ] as const) {
       const buf = Buffer.alloc(DATA_HEADROOM + len, 7);
       const data = Buffer.alloc(len, 7);
-      expect(dataPacketInPlace(buf, id, len).equals(encodePacket({ type: PacketType.DATA, id, data }))).toBe(true);
+      expect(dataPacketInPlace(buf, id, len).equals(encodePacket({ type: PacketType.DATA, id, data }))).toBe(
+        true,
+      );
     }
   });
 });
