@@ -12,8 +12,8 @@
 set -euo pipefail
 OUT=${1:-.melange2/bootstrap-os}
 KEY=${2:-.melange2/melange.rsa}
-m2() { npx --no-install melange2-orch "$@"; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+m2() { node "$ROOT/apps/coordinator/bin/melange2-orch.js" "$@"; }
 
 if [ ! -f "$KEY" ]; then
   mkdir -p "$(dirname "$KEY")"

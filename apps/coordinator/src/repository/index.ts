@@ -1,3 +1,4 @@
+export { CachedIndexStore } from './cached-index.js';
 export { filesEqual, sha256File } from './files-equal.js';
 export { LocalRepositoryStore } from './local-store.js';
 export { ObjectRepositoryStore } from './object-store.js';

@@ -3,6 +3,7 @@ import type { SigningKey } from '@melange2/apk';
 import { JetStreamWorkQueue, NatsStateStore, type QueueLimits } from '@melange2/queue';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
+  CachedIndexStore,
   IndexPublisher,
   LocalRepositoryStore,
   ObjectRepositoryStore,
@@ -50,9 +51,9 @@ export interface DistributedOptions extends PlanInputs {
 export async function runDistributed(o: DistributedOptions): Promise<RunResult> {
   const names = natsNames(o.ns);
   const subj = subjects(o.ns);
-  const store: RepositoryStore = o.outDir
-    ? new LocalRepositoryStore(o.outDir)
-    : await ObjectRepositoryStore.open(o.nc, names.repo);
+  const store: RepositoryStore = new CachedIndexStore(
+    o.outDir ? new LocalRepositoryStore(o.outDir) : await ObjectRepositoryStore.open(o.nc, names.repo),
+  );
   const state = await NatsStateStore.open<StateRecord>(o.nc, names.state);
   const records = await NatsStateStore.open<PublisherRecord>(o.nc, names.index);
   const queue = await JetStreamWorkQueue.open<BuildJob>(o.nc, {
