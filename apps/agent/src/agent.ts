@@ -9,6 +9,17 @@ export const ENQUEUED_AT = 'm2-enqueued-at';
 
 export const tracer = trace.getTracer('melange2-orch-agent');
 
+/** A build that ran past the agent's limit: abandoned, and retried elsewhere (transient). */
+export class BuildTimeoutError extends Error {
+  override readonly name = 'BuildTimeoutError';
+  constructor(
+    readonly id: string,
+    readonly limitMs: number,
+  ) {
+    super(`${id}: still running after ${Math.round(limitMs / 1000)} s; abandoned`);
+  }
+}
+
 export interface ExecuteContext {
   readonly signal: AbortSignal;
   /** The trace context of this build's span: children (environment, vertices…) go under it. */
@@ -30,6 +41,11 @@ export interface AgentOptions {
   readonly execute: Executor;
   /** Heartbeat period (slots for the coordinator's dispatch); default 2 s. */
   readonly heartbeatMs?: number;
+  /**
+   * A build still running after this long is abandoned and given back as a transient fault
+   * (a hung download or daemon must not hold a slot and its lease forever). Default 6 h.
+   */
+  readonly buildTimeoutMs?: number;
   /** Backoff before a transient failure is delivered again: base × 2^(delivery−1), default 1 s. */
   readonly retryBaseMs?: number;
   readonly log?: (line: string) => void;
@@ -176,6 +192,27 @@ export class Agent {
     );
   }
 
+  /** Runs the executor under the kill signal and the build timeout. */
+  async #withTimeout(job: BuildJob, trace: Context): Promise<Extract<BuildOutcome, { kind: 'succeeded' }>> {
+    const ac = new AbortController();
+    const onKill = () => ac.abort();
+    this.#kill.signal.addEventListener('abort', onKill, { once: true });
+    const limit = this.#o.buildTimeoutMs ?? 6 * 3600_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new BuildTimeoutError(job.id, limit));
+      }, limit);
+    });
+    try {
+      return await Promise.race([this.#o.execute(job, { signal: ac.signal, trace }), timedOut]);
+    } finally {
+      clearTimeout(timer);
+      this.#kill.signal.removeEventListener('abort', onKill);
+    }
+  }
+
   async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span): Promise<void> {
     const ackWait = this.#o.queue.limits.ackWaitMs;
     const keepAlive = setInterval(() => d.working(), Math.max(100, Math.floor(ackWait / 3)));
@@ -190,7 +227,7 @@ export class Agent {
       });
       let outcome: BuildOutcome;
       try {
-        outcome = await this.#o.execute(job, { signal: this.#kill.signal, trace: context.active() });
+        outcome = await this.#withTimeout(job, context.active());
         span.setAttribute('cicd.pipeline.task.run.result', 'success');
         span.setAttribute('build.steps.cached', outcome.steps.cached);
         span.setAttribute('build.steps.total', outcome.steps.total);

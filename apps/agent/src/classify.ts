@@ -31,7 +31,12 @@ function causes(e: unknown): unknown[] {
 export function classify(e: unknown): Verdict {
   for (const c of causes(e)) {
     if (!(c instanceof Error)) continue;
-    if (c.name === 'ConnectError' || c.name === 'CancelledError' || c.name === 'StagingError')
+    if (
+      c.name === 'ConnectError' ||
+      c.name === 'CancelledError' ||
+      c.name === 'StagingError' ||
+      c.name === 'BuildTimeoutError'
+    )
       return { kind: 'transient', message: c.message };
     const grpc = (c as { grpcCode?: unknown }).grpcCode;
     if (c.name === 'RpcError' && typeof grpc === 'number' && TRANSIENT_GRPC.has(grpc))

@@ -38,6 +38,7 @@ export interface NatsAgentOptions {
   readonly cacheDir?: string;
   readonly limits?: Partial<QueueLimits>;
   readonly heartbeatMs?: number;
+  readonly buildTimeoutMs?: number;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
 }
@@ -74,6 +75,7 @@ export async function startNatsAgent(
     link: natsLink(o.nc, o.ns),
     execute,
     ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.buildTimeoutMs ? { buildTimeoutMs: o.buildTimeoutMs } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
   agent.start();

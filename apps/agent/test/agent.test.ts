@@ -175,4 +175,31 @@ describe('Agent on the in-process queue', () => {
     expect(link.reports).toHaveLength(1);
     expect(link.reports[0]?.agent).toBe('lives');
   });
+
+  it('a build that hangs past the timeout is abandoned and given back, then built on the next delivery', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    let calls = 0;
+    const a = new Agent({
+      id: 'a1',
+      arch: 'x86_64',
+      slots: 1,
+      queue: q,
+      link,
+      buildTimeoutMs: 100,
+      retryBaseMs: 10,
+      execute: async () => {
+        if (++calls === 1) return new Promise(() => {});
+        return { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
+      },
+    });
+    a.start();
+    await q.publish('x86_64', job('hangs'), { msgId: 'm1' });
+    await until(() => link.reports.length === 1);
+    await a.stop();
+    expect(link.events.find((e) => e.type === 'transient')).toMatchObject({
+      message: expect.stringMatching(/still running after 0 s; abandoned/),
+    });
+    expect(link.reports[0]?.outcome.kind).toBe('succeeded');
+  });
 });

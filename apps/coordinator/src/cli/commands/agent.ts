@@ -18,6 +18,7 @@ interface AgentFlags {
   cacheDir?: string;
   id?: string;
   leaseMs: string;
+  buildTimeout: string;
 }
 
 export function registerAgent(program: Command): void {
@@ -36,6 +37,7 @@ export function registerAgent(program: Command): void {
     .option('--cache-dir <dir>', 'package cache (default ~/.cache/melange2-orch/apk)')
     .option('--id <name>', 'agent name in progress and traces (default host-arch-pid)')
     .option('--lease-ms <ms>', 'lease of a build without a keep-alive (as the coordinator)', '60000')
+    .option('--build-timeout <minutes>', 'abandon a build running longer (it is retried elsewhere)', '360')
     .action(async (flags: AgentFlags) => {
       if (!isArch(flags.arch))
         throw new CliError(
@@ -45,6 +47,8 @@ export function registerAgent(program: Command): void {
       const slots = Number(flags.slots);
       if (!Number.isInteger(slots) || slots < 1)
         throw new CliError('--slots: expected a whole number ≥ 1', EXIT.usage);
+      const timeoutMin = Number(flags.buildTimeout);
+      if (!(timeoutMin > 0)) throw new CliError('--build-timeout: expected minutes > 0', EXIT.usage);
       const say = (s: string) => process.stderr.write(`${s}\n`);
       const { key } = await signingKeyOrDefault(flags.signingKey, say);
       const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
@@ -58,6 +62,7 @@ export function registerAgent(program: Command): void {
         signingKey: key,
         buildkitAddr: flags.buildkitAddr,
         limits: { ackWaitMs: leaseOf(flags.leaseMs) },
+        buildTimeoutMs: timeoutMin * 60_000,
         ...(flags.cacheDir ? { cacheDir: resolve(flags.cacheDir) } : {}),
         ...(flags.id ? { id: flags.id } : {}),
         log: say,
