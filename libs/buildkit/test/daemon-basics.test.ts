@@ -61,6 +61,14 @@ describe('against real buildkitd', () => {
     await expect(BuildkitClient.connect('http://x')).rejects.toThrow(/unsupported address/);
   });
 
+  it('refuses a solve whose local sources have no directory, before asking the daemon', async () => {
+    const c = await client('x86_64');
+    const def = marshal(llb.merge([llb.local('src'), llb.local('ctx')]));
+    await expect(c.solve(def, { localDirs: { ctx: '/tmp' } })).rejects.toThrow(
+      /reads local source "src" but SolveOptions.localDirs has no directory/,
+    );
+  });
+
   it('a failing step names the step, its exit code and its last 50 log lines', async () => {
     const c = await client('x86_64');
     const st = rootfs('x86_64').run({

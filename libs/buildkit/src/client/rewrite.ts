@@ -83,3 +83,13 @@ export function bindLocalSources(
     toOriginal,
   };
 }
+
+/** Names of the `local://` sources a Definition reads (what `localDirs` must provide). */
+export function localSourceNames(def: Definition): string[] {
+  const names = new Set<string>();
+  for (const bytes of def.def) {
+    const id = (pb.Op.decode(bytes) as OpMessage).source?.identifier;
+    if (id?.startsWith('local://')) names.add(id.slice('local://'.length));
+  }
+  return [...names].sort();
+}

@@ -10,7 +10,7 @@ import { FileSyncProvider, type LocalDir } from '../session/filesync.js';
 import { SecretsProvider } from '../session/secrets.js';
 import { type Attachable, newId, Session } from '../session/session.js';
 import type { BuildkitClient } from './client.js';
-import { bindLocalSources } from './rewrite.js';
+import { bindLocalSources, localSourceNames } from './rewrite.js';
 import { CONTROL, deserializer, serializer, unary } from './rpc.js';
 
 /** One exporter. `local` needs `dest` (a directory); `tar`/`oci`/`docker` need `dest` (a file) or `stream`. */
@@ -88,6 +88,13 @@ export async function solve(
   if (ctl.signal?.aborted) throw new CancelledError(ref);
   const exports = opts.exports ?? [];
   const sinks = exportSinks(exports);
+  const missing = localSourceNames(def).filter((n) => !opts.localDirs?.[n]);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `the definition reads local source${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')} ` +
+        'but SolveOptions.localDirs has no directory for it',
+    );
+  }
   const fileSend = new FileSendReceiver(sinks);
   const attachables: Attachable[] = [fileSend];
   if (opts.localDirs && Object.keys(opts.localDirs).length > 0)
