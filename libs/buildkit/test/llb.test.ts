@@ -304,3 +304,18 @@ function lenPrefixed(b: Buffer): Buffer {
   if (b.length >= 128) throw new Error('test helper handles short fields only');
   return Buffer.concat([Buffer.from([b.length]), b]);
 }
+
+describe('git remotes', () => {
+  it.each([
+    ['https://github.com/moby/buildkit.git', 'git://github.com/moby/buildkit.git#v1'],
+    ['git@github.com:moby/buildkit.git', 'git://github.com/moby/buildkit.git#v1'],
+    ['ssh://git@github.com/moby/buildkit.git', 'git://github.com/moby/buildkit.git#v1'],
+    ['git://127.0.0.1:9418/repo.git', 'git://127.0.0.1:9418/repo.git#v1'],
+  ])('%s → %s', (url, id) => {
+    const src = marshal(llb.git(url, 'v1')).ops()[0]?.op['source'] as { identifier: string };
+    expect(src.identifier).toBe(id);
+  });
+  it('rejects what it cannot parse', () => {
+    expect(() => llb.git('not a url')).toThrow(/cannot parse/);
+  });
+});

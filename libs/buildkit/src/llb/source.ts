@@ -120,10 +120,23 @@ export interface GitOptions extends OpOptions {
 
 /** A git checkout by the daemon (needs git on the daemon host). */
 export function git(url: string, ref = '', opts: GitOptions = {}): State {
-  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^@/]+@)?([^/:]+)(?::\d+)?[/:](.+)$/.exec(url);
-  if (!m) throw new Error(`git: cannot parse remote ${JSON.stringify(url)}`);
   // Go strips scheme and credentials so https and ssh URLs of one repo share an identifier.
-  let id = `${m[1]}/${(m[2] ?? '').replace(/^\/+/, '')}`;
+  let id: string;
+  if (/^[a-z][a-z0-9+.-]*:\/\//.test(url)) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new Error(`git: cannot parse remote ${JSON.stringify(url)}`);
+    }
+    if (u.host === '') throw new Error(`git: remote ${JSON.stringify(url)} has no host`);
+    id = `${u.host}${u.pathname}`;
+  } else {
+    // scp-like: [user@]host:path
+    const m = /^(?:[^@/]+@)?([^/:]+):(.+)$/.exec(url);
+    if (!m) throw new Error(`git: cannot parse remote ${JSON.stringify(url)}`);
+    id = `${m[1]}/${(m[2] ?? '').replace(/^\/+/, '')}`;
+  }
   if (ref) id += `#${ref}`;
   const attrs: Record<string, string> = { 'git.fullurl': url };
   if (opts.keepGitDir) attrs['git.keepgitdir'] = 'true';
