@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type SigningKey, writeKeyPair } from '@melange2/apk';
@@ -136,7 +136,10 @@ export function daemonResolver(flags: readonly string[], say: (s: string) => voi
       return d.address;
     },
     async stop(): Promise<void> {
-      await Promise.all(started.map((d) => d.stop()));
+      // A private daemon's state goes with it (its cache would only fill /tmp).
+      await Promise.all(
+        started.map((d) => d.stop().then(() => rm(d.stateDir, { recursive: true, force: true }))),
+      );
     },
   };
 }
