@@ -161,5 +161,6 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
     await queue.close();
+    state.flush();
   }
 }

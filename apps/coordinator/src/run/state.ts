@@ -63,7 +63,22 @@ export class FileStateStore<T> implements StateStore<T> {
     }
   }
 
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Writes are coalesced (at most one file write per 100 ms): rewriting the whole file per change
+   * would be quadratic on a big repository. What a crash loses is at most the last 100 ms, and an
+   * embedded run loses its in-flight builds anyway.
+   */
   #save(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => this.flush(), 100);
+  }
+
+  /** Writes pending changes now (at the end of a run). */
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify({ revision: this.#revision, entries: [...this.#data] }));

@@ -1,0 +1,67 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
+import { describe, expect, it } from 'vitest';
+import { providesChanged } from '../src/run/coordinator.js';
+import { summaryTable } from '../src/run/display.js';
+import { FileStateStore } from '../src/run/state.js';
+
+describe('FileStateStore', () => {
+  it('compare-and-set like the KV bucket, and a new instance reads what was flushed', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'm2-state-')), 'state.json');
+    const s = new FileStateStore<{ n: number }>(file);
+    const r1 = await s.create('build.x86_64.libstdc++', { n: 1 });
+    await expect(s.create('build.x86_64.libstdc++', { n: 2 })).rejects.toBeInstanceOf(KeyExistsError);
+    await s.update('build.x86_64.libstdc++', { n: 3 }, r1);
+    await expect(s.update('build.x86_64.libstdc++', { n: 4 }, r1)).rejects.toBeInstanceOf(
+      RevisionMismatchError,
+    );
+    s.flush();
+    const again = new FileStateStore<{ n: number }>(file);
+    expect((await again.get('build.x86_64.libstdc++'))?.value).toEqual({ n: 3 });
+    expect(await again.keys('build.')).toEqual(['build.x86_64.libstdc++']);
+  });
+
+  it('a file that is not a state file is an error naming it', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'm2-state-')), 'state.json');
+    writeFileSync(file, 'not json');
+    expect(() => new FileStateStore(file)).toThrow(
+      /state\.json: not a state file .*remove it to start afresh/,
+    );
+  });
+});
+
+describe('early cutoff', () => {
+  const e = (name: string, version: string, provides: string[]) => ({ name, version, provides });
+  it('compares provided names (not versions) with the newest version published before', () => {
+    const before = [e('libfoo', '1.0-r0', []), e('libfoo', '1.1-r0', ['so:libfoo.so.1=1', 'cmd:foo=1.1-r0'])];
+    expect(providesChanged(before, [e('libfoo', '1.2-r0', ['cmd:foo=1.2-r0', 'so:libfoo.so.1=1'])])).toBe(
+      false,
+    );
+    expect(providesChanged(before, [e('libfoo', '2.0-r0', ['so:libfoo.so.2=2', 'cmd:foo=2.0-r0'])])).toBe(
+      true,
+    );
+    expect(providesChanged(before, [e('libfoo-dev', '1.2-r0', [])])).toBe(true);
+  });
+});
+
+describe('summary table', () => {
+  it('says "nothing to build" and why when everything is up to date', () => {
+    const text = summaryTable({
+      runId: 'r',
+      rows: [],
+      dispatched: 0,
+      upToDate: [
+        { id: 'a@x86_64', version: '1-r0' },
+        { id: 'a@aarch64', version: '1-r0' },
+      ],
+      problems: [],
+      cycles: [],
+      wallMs: 12,
+    });
+    expect(text).toBe(
+      'nothing to build: 0 built, 0 failed, 0 skipped, 2 up to date (x86_64 1, aarch64 1); 0 dispatched in 0.0s\n',
+    );
+  });
+});
