@@ -69,6 +69,18 @@ describe('ProgressTracker', () => {
   });
 });
 
+describe('ProgressTracker log tail', () => {
+  it('orders lines of both streams by their timestamps, not by arrival', () => {
+    const tr = new ProgressTracker(() => {});
+    tr.update(msg({ vertexes: [vertex('v', 'v', { started: t(0) })] }));
+    tr.update(msg({ logs: [{ vertex: 'v', timestamp: t(3), stream: 2, msg: Buffer.from('err late\n') }] }));
+    tr.update(
+      msg({ logs: [{ vertex: 'v', timestamp: t(1), stream: 1, msg: Buffer.from('out 1\nout 2\n') }] }),
+    );
+    expect(tr.logTail('v')).toEqual(['out 1', 'out 2', 'err late']);
+  });
+});
+
 describe('ProgressRenderer', () => {
   it('prints the melange2 format, logs with debug, and a summary', () => {
     let out = '';

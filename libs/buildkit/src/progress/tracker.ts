@@ -49,7 +49,7 @@ interface VertexState {
   /** A completion waiting to see whether another phase follows. */
   deferred: NodeJS.Timeout | undefined;
   partial: Map<number, string>;
-  tail: string[];
+  tail: { t: number; line: string }[];
 }
 
 /**
@@ -211,7 +211,11 @@ export class ProgressTracker {
   }
 
   #line(v: VertexState, stream: number, line: string, timestamp: Date): void {
-    v.tail.push(line);
+    // stdout and stderr arrive as separate batches: keep the tail in timestamp order.
+    const t = timestamp.getTime();
+    let i = v.tail.length;
+    while (i > 0 && (v.tail[i - 1]?.t ?? 0) > t) i--;
+    v.tail.splice(i, 0, { t, line });
     if (v.tail.length > LOG_TAIL) v.tail.shift();
     this.#emit({
       type: 'vertex.log',
@@ -240,7 +244,7 @@ export class ProgressTracker {
     const v = this.#vertices.get(digest);
     if (!v) return [];
     this.#flush(v);
-    return [...v.tail];
+    return v.tail.map((x) => x.line);
   }
 
   /** The vertex that failed first (its own error, not a cancellation caused by it). */

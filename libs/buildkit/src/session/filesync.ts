@@ -115,7 +115,11 @@ export class FileSyncProvider implements Attachable {
         finished = true;
         kick();
         // The receiver has everything: answer FIN and end the RPC with OK.
-        void writePacket(call, { type: PacketType.FIN, id: 0 }).then(() => call.end());
+        void writePacket(call, { type: PacketType.FIN, id: 0 })
+          .then(() => call.end())
+          .catch(() => {
+            // The daemon already went away; nothing is left to tell it.
+          });
       } else if (p.type === PacketType.ERR) {
         failure = new Error(`daemon reported: ${p.data?.toString() ?? 'error'}`);
         finished = true;
