@@ -69,6 +69,13 @@ describe('against real buildkitd', () => {
     );
   });
 
+  it('a local directory that does not exist fails the solve naming it', async () => {
+    const c = await client('x86_64');
+    await expect(
+      c.solve(marshal(llb.local('src')), { localDirs: { src: '/nonexistent/m2-dir' } }),
+    ).rejects.toThrow(/sending local dir "src" \(\/nonexistent\/m2-dir\).*ENOENT/);
+  });
+
   it('a failing step names the step, its exit code and its last 50 log lines', async () => {
     const c = await client('x86_64');
     const st = rootfs('x86_64').run({
