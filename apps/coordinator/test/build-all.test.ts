@@ -44,7 +44,10 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
     expect(r.err).toMatch(/\| error: this package does not build/);
     expect(r.err).toMatch(/aarch64 needs-broken-1\.0\.0-r0 skipped: dependency failed: broken/);
     expect(r.out).toMatch(/^ARCH +PACKAGE +VERSION +RESULT/m);
-    expect(r.out).toMatch(/20 built, 2 failed, 2 skipped, 0 up to date; 22 dispatched/);
+    expect(r.out).toMatch(/20 built, 2 failed, 4 skipped, 0 up to date; 22 dispatched/);
+    expect(r.err).toMatch(
+      /x86_64 uses-bad-config-1\.0\.0-r0 skipped: needs bad-config, whose config bad-config\.yaml does not parse/,
+    );
     for (const arch of ['x86_64', 'aarch64']) {
       expect(indexNames(join(out, arch, 'APKINDEX.tar.gz'), b.key)).toEqual(OS_BUILT);
       for (const n of OS_BUILT)
@@ -64,7 +67,7 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
   it('dispatches 0 builds on an unchanged repository and says why', async () => {
     const r = await runCli(['build-all', OS_REPO, '--arch', 'x86_64,aarch64', ...args()]);
     expect(r.out).toMatch(
-      /0 built, 2 failed, 2 skipped, 20 up to date \(x86_64 10, aarch64 10\); 0 dispatched/,
+      /0 built, 2 failed, 4 skipped, 20 up to date \(x86_64 10, aarch64 10\); 0 dispatched/,
     );
     expect(r.out).toMatch(/broken .*failed before with the same input; --retry-failed builds it again/);
     expect(r.code).toBe(1);

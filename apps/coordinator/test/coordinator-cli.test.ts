@@ -42,9 +42,9 @@ describe('melange2-orch coordinator / agent', () => {
         '--no-parse-cache',
       ]);
       expect(r.err).toMatch(
-        /run \S+: 12 build\(s\) for x86_64, 0 up to date; repository at http:\/\/127\.0\.0\.1:\d+/,
+        /run \S+: 13 build\(s\) for x86_64, 0 up to date; repository at http:\/\/127\.0\.0\.1:\d+/,
       );
-      expect(r.out).toMatch(/10 built, 1 failed, 1 skipped, 0 up to date; 11 dispatched/);
+      expect(r.out).toMatch(/10 built, 1 failed, 2 skipped, 0 up to date; 11 dispatched/);
       expect(r.code).toBe(1);
     } finally {
       await agent.close(true);

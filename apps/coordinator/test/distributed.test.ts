@@ -96,6 +96,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
           state: 'skipped',
           reason: 'dependency failed: broken',
         });
+        expect(by('uses-bad-config', arch)).toMatchObject({
+          state: 'skipped',
+          reason: 'needs bad-config, whose config bad-config.yaml does not parse',
+        });
         expect(r.rows.filter((x) => x.build.arch === arch && x.state === 'succeeded')).toHaveLength(10);
       }
       // Both agents of each arch took part.

@@ -282,6 +282,11 @@ export class Coordinator {
       );
     }
     builds.forEach((b, i) => {
+      const left = this.#o.plan.excluded.get(b.id);
+      if (left !== undefined) {
+        if (this.#scheduler.state(b.id).kind !== 'skipped') this.#settleExcluded(b, left);
+        return;
+      }
       const [r, f] = found[i]!;
       if (r?.kind === 'build' && r.runId === this.#o.runId && r.version === b.version) {
         if (r.state === 'dispatched' || r.state === 'running') this.#resumeAttempts.set(b.id, r.attempt);
@@ -550,6 +555,19 @@ export class Coordinator {
       packages: outcome.apks.map((a) => a.filename),
       steps: outcome.steps,
     });
+  }
+
+  /** Left out at planning (a dependency's config does not parse): skipped, and so are its dependents. */
+  #settleExcluded(b: RunBuild, reason: string): void {
+    const skipped = this.#scheduler.failed(b.id, reason);
+    this.#rows.set(b.id, { build: b, state: 'skipped', reason, attempts: 0 });
+    this.#emit({ type: 'skipped', build: b, reason });
+    for (const s of skipped) {
+      const sb = this.#builds.get(s.id)!;
+      const why = `dependency left out: ${b.name}`;
+      this.#rows.set(s.id, { build: sb, state: 'skipped', reason: why, attempts: 0 });
+      this.#emit({ type: 'skipped', build: sb, reason: why });
+    }
   }
 
   #settleFailed(b: RunBuild, reason: string, logTail: readonly string[], agent: string | undefined): void {

@@ -32,6 +32,11 @@ export interface RunPlan {
   /** Configs that do not parse or model, formatted for the user. */
   readonly problems: string[];
   readonly cycles: string[];
+  /**
+   * Builds left out with the reason: they need a package whose config does not parse (named as
+   * its file, the repository convention), or a build left out for that reason.
+   */
+  readonly excluded: ReadonlyMap<string, string>;
 }
 
 export class PlanError extends Error {
@@ -93,6 +98,12 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const upToDate: RunPlan['upToDate'] = [];
   const problems = scan.problems.map((p) => formatProblem(p));
   const cycles: string[] = [];
+  const excluded = new Map<string, string>();
+  const broken = new Map<string, string>();
+  for (const p of scan.problems) {
+    const m = /^([^/]+)\.yaml$/.exec(p.file);
+    if (m) broken.set(m[1]!, p.file);
+  }
   for (const arch of o.arches) {
     const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
     const changed = files ? changedConfigs(g.nodes, files) : undefined;
@@ -107,9 +118,20 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
       const node = g.nodes[g.index.get(name)!]!;
       upToDate.push({ id: `${name}@${arch}`, version: node.fullVersion });
     }
+    const needsBroken = new Map<string, string>();
+    for (const x of g.external) {
+      const file = x.reason === 'unresolved' ? broken.get(x.dep.name) : undefined;
+      if (file && !needsBroken.has(x.config))
+        needsBroken.set(x.config, `needs ${x.dep.name}, whose config ${file} does not parse`);
+    }
     for (const wave of plan.waves) {
       for (const b of wave) {
         const id = `${b.name}@${arch}`;
+        // Waves put dependencies first, so an excluded dependency is known by now.
+        const why =
+          needsBroken.get(b.name) ??
+          b.deps.map((d) => (excluded.has(`${d}@${arch}`) ? `dependency left out: ${d}` : '')).find(Boolean);
+        if (why) excluded.set(id, why);
         builds.push({
           id,
           name: b.name,
@@ -124,5 +146,5 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
       }
     }
   }
-  return { root: scan.root, builds, upToDate, problems, cycles };
+  return { root: scan.root, builds, upToDate, problems, cycles, excluded };
 }
