@@ -108,6 +108,8 @@ export interface Staging {
   /** A local path holding the staged file; `release` removes any temporary copy. */
   fetch(key: string): Promise<{ path: string; release(): Promise<void> }>;
   delete(keys: readonly string[]): Promise<void>;
+  /** Removes everything under a prefix (a finished run's leftovers from agents that died). */
+  purge(prefix: string): Promise<void>;
 }
 
 /** Message ids dedupe republished work: the same build attempt is never queued twice. */

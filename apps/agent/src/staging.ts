@@ -45,6 +45,10 @@ export class LocalStaging implements Staging {
   async delete(keys: readonly string[]): Promise<void> {
     await Promise.all(keys.map((k) => rm(this.#path(k), { force: true })));
   }
+
+  async purge(prefix: string): Promise<void> {
+    await rm(this.#path(prefix.replace(/\/+$/, '')), { recursive: true, force: true });
+  }
 }
 
 /** Staging in a JetStream Object Store bucket (distributed mode). */
@@ -80,5 +84,12 @@ export class ObjectStaging implements Staging {
 
   async delete(keys: readonly string[]): Promise<void> {
     await Promise.all(keys.map((k) => this.os.delete(k).catch(() => undefined)));
+  }
+
+  async purge(prefix: string): Promise<void> {
+    const names = (await this.os.list())
+      .filter((i) => !i.deleted && i.name.startsWith(prefix))
+      .map((i) => i.name);
+    await this.delete(names);
   }
 }

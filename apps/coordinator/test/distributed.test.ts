@@ -7,6 +7,7 @@ import { natsNames, startNatsAgent } from '@melange2/agent';
 import { freePort } from '@melange2/daemons';
 import { startOtlpReceiver } from '@melange2/test/harness';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '../src/repository/index.js';
@@ -179,6 +180,8 @@ describe('coordinator + agents over real NATS JetStream', () => {
         .map((f) => f.replace(/-\d.*$/, ''));
       expect(apks.sort()).toEqual(OS_BUILT);
       expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(OS_BUILT);
+      const staging = await new Objm(nc).open(natsNames(ns).staging);
+      expect((await staging.list()).filter((i) => !i.deleted)).toEqual([]);
     } finally {
       await Promise.all(running.map((a) => a.close(true)));
     }

@@ -232,6 +232,8 @@ export class Coordinator {
       clearInterval(this.#timer);
       for (const f of this.#flights.values()) f.span?.end();
     }
+    // Packages staged by agents that died before reporting: never published, now removed.
+    await o.staging.purge(`${o.runId}/`).catch(() => undefined);
     const counts = this.#scheduler.counts();
     this.#runSpan.setAttribute(
       'cicd.pipeline.result',
