@@ -15,7 +15,7 @@ import { context, type Span, SpanKind, SpanStatusCode, trace } from '@openteleme
 import type { IndexPublisher } from '../repository/index.js';
 import { type Ordering, Scheduler } from '../scheduler/index.js';
 import type { RunBuild, RunPlan } from './plan-run.js';
-import { buildKey, durationKey, failureKey, runKey, type StateRecord } from './state.js';
+import { buildKey, failureKey, runKey, type StateRecord } from './state.js';
 
 const tracer = trace.getTracer('melange2-orch-coordinator');
 
@@ -181,7 +181,7 @@ export class Coordinator {
     if (e.type === 'started') {
       f.agent = e.agent;
       this.#scheduler.started(e.id, e.agent);
-      void this.#record(build, { state: 'running', attempt: f.attempt, agent: e.agent });
+      // Not recorded: `dispatched` is what a restart needs, and a KV write per start costs CPU.
       this.#emit({ type: 'started', build, agent: e.agent, attempt: e.attempt });
     } else {
       f.lastFault = e.message;
@@ -544,7 +544,6 @@ export class Coordinator {
         agent: r.agent,
         durationMs: r.durationMs,
       }),
-      this.#o.state.put(durationKey(b.arch, b.name), { kind: 'duration', ms: Math.round(r.durationMs) }),
       this.#failureRecorded.has(b.id)
         ? this.#o.state.delete(failureKey(b.arch, b.name)).catch(() => undefined)
         : undefined,

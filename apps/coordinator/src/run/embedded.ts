@@ -35,11 +35,18 @@ export async function planAgainst(
 ): Promise<RunPlan> {
   const published = new Map<string, Buffer | undefined>();
   for (const a of p.arches) published.set(a, await store.readIndex(a));
+  // Recorded durations are in the builds' records (the next run's critical-path costs).
   const durations = new Map<string, number>();
-  for (const k of await state.keys('duration.')) {
-    const v = (await state.get(k))?.value;
-    const m = /^duration\.([^.]+)\.(.+)$/.exec(k);
-    if (v?.kind === 'duration' && m) durations.set(`${m[2]}@${m[1]}`, v.ms);
+  const keys = await state.keys('build.');
+  for (let i = 0; i < keys.length; i += 128) {
+    await Promise.all(
+      keys.slice(i, i + 128).map(async (k) => {
+        const v = (await state.get(k))?.value;
+        const m = /^build\.([^.]+)\.(.+)$/.exec(k);
+        if (v?.kind === 'build' && v.state === 'succeeded' && v.durationMs !== undefined && m)
+          durations.set(`${m[2]}@${m[1]}`, v.durationMs);
+      }),
+    );
   }
   return planRun({
     repo: p.repo,

@@ -21,17 +21,15 @@ export type StateRecord =
       readonly version: string;
       readonly reason?: string;
       readonly agent?: string;
+      /** Recorded duration: the critical path's cost of this build next time. */
       readonly durationMs?: number;
       readonly logTail?: readonly string[];
     }
-  /** Recorded build durations: the critical path's costs next time. */
-  | { readonly kind: 'duration'; readonly ms: number }
   /** A failure remembered by input: the same config is not rebuilt to fail again (`--retry-failed`). */
   | { readonly kind: 'failure'; readonly input: string; readonly version: string; readonly reason: string };
 
 export const runKey = 'run';
 export const buildKey = (arch: string, name: string) => `build.${arch}.${name}`;
-export const durationKey = (arch: string, name: string) => `duration.${arch}.${name}`;
 export const failureKey = (arch: string, name: string) => `failure.${arch}.${name}`;
 
 /**
