@@ -127,6 +127,13 @@ describe('coordinator + agents over real NATS JetStream', () => {
       const send = spans.find((s) => s.name === 'send x86_64' && s.parentSpanId === build?.spanId);
       const processSpan = spans.find((s) => s.name === 'process greeter@x86_64');
       expect(build?.parentSpanId).toBe(run?.spanId);
+      expect(build?.attributes).toMatchObject({
+        'apk.origin': 'greeter',
+        'apk.version': '1.0.0-r0',
+        'build.arch': 'x86_64',
+        'cicd.pipeline.task.run.result': 'success',
+      });
+      expect(build?.attributes['build.steps.cached']).toBeGreaterThanOrEqual(0);
       expect(processSpan?.traceId).toBe(run?.traceId);
       expect(processSpan?.parentSpanId).toBe(send?.spanId);
       expect(processSpan?.attributes['cicd.worker.id']).toMatch(/^x86_64-[01]$/);
@@ -160,6 +167,8 @@ describe('coordinator + agents over real NATS JetStream', () => {
     try {
       const r = await runDistributed({
         ...options(ns, ['x86_64'], events),
+        // The coordinator sets the consumer's lease; the agents were started with the same.
+        limits: { ackWaitMs: 2000 },
         agentTimeoutMs: 3000,
         onEvent: (e) => {
           events.push(e);

@@ -528,6 +528,8 @@ export class Coordinator {
     const fl = this.#land(b);
     fl?.span?.setAttribute('cicd.pipeline.task.run.result', 'success');
     fl?.span?.setAttribute('cicd.worker.id', r.agent);
+    fl?.span?.setAttribute('build.steps.cached', outcome.steps.cached);
+    fl?.span?.setAttribute('build.steps.total', outcome.steps.total);
     fl?.span?.end();
     this.#scheduler.succeeded(b.id);
     this.#rows.set(b.id, {

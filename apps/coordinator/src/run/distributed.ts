@@ -72,6 +72,8 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const plan = await planAgainst(store, state, o);
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
+    // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
+    for (const arch of o.arches) await queue.depth(arch);
     const publisher = new IndexPublisher({
       store,
       signingKey: o.signingKey,
