@@ -11,3 +11,4 @@ export * from './resolve.js';
 export * from './install.js';
 export * from './repository.js';
 export * from './environment.js';
+export * from './cache.js';

@@ -4,7 +4,7 @@
  * (lib/apk/db, etc/apk) so `apk` run inside the result sees a consistent installation.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import {
   chmod,
   cp,
@@ -13,8 +13,8 @@ import {
   lstat,
   lutimes,
   mkdir,
+  open,
   readlink,
-  rename,
   rm,
   symlink,
   utimes,
@@ -24,11 +24,12 @@ import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatIndexRecord, type IndexEntry } from './apkindex.js';
 import { ApkError } from './errors.js';
+import { discard, moveAside, publishDir, publishFile } from './cache.js';
 import { tempPath, writeFileAtomic } from './fsutil.js';
 import type { Keyring } from './keys.js';
 import type { ScriptName } from './pack.js';
 import { type ApkHead, type DataEntry, readApkData, verifyApk } from './read.js';
-import { fetchToFile, formatRepositoryLine, packageLocation, type RepositorySpec } from './repository.js';
+import { downloadTo, formatRepositoryLine, packageLocation, type RepositorySpec } from './repository.js';
 import type { ResolvedPackage } from './resolve.js';
 import { encodeEntry, EOF_BLOCKS } from './tar.js';
 
@@ -201,68 +202,108 @@ export interface CachedPackage {
   manifest: PackageManifest;
 }
 
-/**
- * Fetches a package into `<cache>/apk/<key>.apk` unless present, verifies `C:` and datahash, and
- * extracts it once into `<cache>/tree/<key>`. A corrupt download is fetched once more, then reported.
- */
-export async function fetchAndExtract(
-  pkg: ResolvedPackage,
-  repos: readonly RepositorySpec[],
-  arch: string,
+/** Where a package lives in the cache: `apk/<key>.apk`, `tree/<key>/` and `tree/<key>.json`. */
+export function cachePaths(
   cacheDir: string,
-): Promise<CachedPackage> {
-  const key = cacheKey(pkg.entry.checksum);
-  const apk = join(cacheDir, 'apk', `${key}.apk`);
-  const tree = join(cacheDir, 'tree', key);
-  const manifestPath = join(cacheDir, 'tree', `${key}.json`);
-  const repo = repos[pkg.repository];
-  if (!repo) throw new ApkError('fetch-failed', `${pkg.entry.name}: repository #${pkg.repository} not given`);
-  const where = packageLocation(repo, arch, pkg.entry);
-  const base = { entry: pkg.entry, ...(pkg.tag !== undefined && { tag: pkg.tag }), apk, tree };
-  if (existsSync(manifestPath) && existsSync(tree) && existsSync(apk)) {
-    return { ...base, manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as PackageManifest };
-  }
-  let head: ApkHead | undefined;
-  for (let attempt = 0; !head; attempt++) {
+  checksum: string,
+): { apk: string; tree: string; manifest: string } {
+  const key = cacheKey(checksum);
+  return {
+    apk: join(cacheDir, 'apk', `${key}.apk`),
+    tree: join(cacheDir, 'tree', key),
+    manifest: join(cacheDir, 'tree', `${key}.json`),
+  };
+}
+
+/**
+ * The manifest of a cached tree, or undefined when absent. One that cannot be parsed or names
+ * another package is corrupt: it and its tree are moved aside, so they are rebuilt.
+ */
+async function readManifest(
+  cacheDir: string,
+  paths: { tree: string; manifest: string },
+  checksum: string,
+): Promise<PackageManifest | undefined> {
+  // Inodes of what was read, so only that pair is moved aside, never a good pair that another
+  // process has put in place since.
+  const treeIno = (await lstat(paths.tree).catch(() => undefined))?.ino;
+  let text: string;
+  let manifestIno: number;
+  try {
+    const fh = await open(paths.manifest, 'r');
     try {
-      if (attempt > 0 || !existsSync(apk)) await fetchToFile(where, apk);
-      head = (await verifyApk(apk, { checksum: pkg.entry.checksum })).head;
+      manifestIno = (await fh.stat()).ino;
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const m = JSON.parse(text) as PackageManifest;
+    if (m.checksum === checksum && Array.isArray(m.files)) return m;
+  } catch {
+    // Unparseable: handled below like a manifest of the wrong package.
+  }
+  await moveAside(cacheDir, paths.manifest, manifestIno);
+  if (treeIno !== undefined) await moveAside(cacheDir, paths.tree, treeIno);
+  return undefined;
+}
+
+/**
+ * A verified copy of the package: the cached `apk/<key>.apk` when it verifies, else a fresh
+ * download verified under a temp name and then linked into place (an entry another process placed
+ * meanwhile is kept). `file` is what to extract from; `done` removes our temp name.
+ */
+async function verifiedApk(
+  pkg: ResolvedPackage,
+  where: string,
+  apk: string,
+  cacheDir: string,
+): Promise<{ head: ApkHead; done: () => Promise<void> }> {
+  const checksum = pkg.entry.checksum;
+  const st = await lstat(apk).catch(() => undefined);
+  if (st) {
+    try {
+      const { head } = await verifyApk(apk, { checksum });
+      return { head, done: async () => {} };
     } catch (e) {
-      await rm(apk, { force: true });
+      if (!(e instanceof ApkError)) throw e;
+      // Corrupt in the cache (disk, or a writer from before downloads were atomic): only that
+      // inode is moved aside, never a good copy another process has put there since.
+      await moveAside(cacheDir, apk, st.ino);
+    }
+  }
+  await mkdir(dirname(apk), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    const tmp = tempPath(apk);
+    try {
+      await downloadTo(where, tmp);
+      const { head } = await verifyApk(tmp, { checksum });
+      await publishFile(tmp, apk);
+      return { head, done: () => rm(tmp, { force: true }) };
+    } catch (e) {
+      await rm(tmp, { force: true });
       if (!(e instanceof ApkError)) throw e;
       // A failed or corrupt download is fetched once more before it is reported.
       if (attempt >= 1) {
         throw new ApkError(
           e.code,
           `${pkg.entry.name}-${pkg.entry.version} from ${where}: ${e.message} (after refetch)`,
-          {
-            pkg: pkg.entry.name,
-            file: where,
-          },
+          { pkg: pkg.entry.name, file: where },
         );
       }
     }
   }
-  const tmp = tempPath(tree);
-  let files: InstalledFile[];
-  try {
-    files = await extractPackage(head, tmp);
-    try {
-      await rename(tmp, tree);
-    } catch (e) {
-      // Another process extracted the same package meanwhile: its tree is as good as ours.
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-      await rm(tmp, { recursive: true, force: true });
-    }
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+}
+
+function manifestOf(head: ApkHead, checksum: string, files: InstalledFile[]): PackageManifest {
   const scripts: Partial<Record<ScriptName, string>> = {};
   for (const [k, v] of Object.entries(head.scripts)) scripts[k as ScriptName] = v.toString('utf8');
-  const manifest: PackageManifest = {
-    checksum: pkg.entry.checksum,
+  return {
+    checksum,
     name: head.info.name,
     version: head.info.version,
     replaces: head.info.replaces,
@@ -272,8 +313,59 @@ export async function fetchAndExtract(
     ...(head.info.builddate !== undefined && { builddate: head.info.builddate }),
     files,
   };
-  writeFileAtomic(manifestPath, JSON.stringify(manifest));
-  return { ...base, manifest };
+}
+
+/**
+ * Fetches a package into `<cache>/apk/<key>.apk` unless present, verifies `C:` and datahash, and
+ * extracts it once into `<cache>/tree/<key>`. A corrupt download is fetched once more, then reported.
+ *
+ * Safe with other processes on the same cache and no lock: downloads and extractions go to unique
+ * temp names and are published without replacing anything (see cache.ts), and the manifest is
+ * published before its tree, so a tree under its final name always has a complete manifest and
+ * never changes while someone reads it.
+ */
+export async function fetchAndExtract(
+  pkg: ResolvedPackage,
+  repos: readonly RepositorySpec[],
+  arch: string,
+  cacheDir: string,
+): Promise<CachedPackage> {
+  const checksum = pkg.entry.checksum;
+  const paths = cachePaths(cacheDir, checksum);
+  const { apk, tree } = paths;
+  const repo = repos[pkg.repository];
+  if (!repo) throw new ApkError('fetch-failed', `${pkg.entry.name}: repository #${pkg.repository} not given`);
+  const where = packageLocation(repo, arch, pkg.entry);
+  const base = { entry: pkg.entry, ...(pkg.tag !== undefined && { tag: pkg.tag }), apk, tree };
+  const cached = await readManifest(cacheDir, paths, checksum);
+  if (cached && existsSync(tree) && existsSync(apk)) return { ...base, manifest: cached };
+  const { head, done } = await verifiedApk(pkg, where, apk, cacheDir);
+  try {
+    const again = cached ?? (await readManifest(cacheDir, paths, checksum));
+    if (again && existsSync(tree)) return { ...base, manifest: again };
+    const tmp = tempPath(tree);
+    try {
+      const manifest = manifestOf(head, checksum, await extractPackage(head, tmp));
+      await publishManifest(paths.manifest, manifest);
+      await publishDir(tmp, tree, cacheDir);
+      return { ...base, manifest };
+    } finally {
+      await discard(tmp, cacheDir);
+    }
+  } finally {
+    await done();
+  }
+}
+
+/** The manifest is a pure function of the package, so an existing one is as good as ours. */
+async function publishManifest(path: string, manifest: PackageManifest): Promise<void> {
+  const tmp = tempPath(path);
+  try {
+    await writeFile(tmp, JSON.stringify(manifest), { flag: 'wx', mode: 0o644 });
+    await publishFile(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
 }
 
 const q1 = (hex: string) => `Q1${Buffer.from(hex, 'hex').toString('base64')}`;

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -70,32 +70,39 @@ export async function fetchBytes(location: string): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
 
+/**
+ * Copies or downloads `location` into the new file `path` (which must not exist: callers pass a
+ * unique temp name), streaming. Not atomic by itself; see {@link fetchToFile}.
+ */
+export async function downloadTo(location: string, path: string): Promise<void> {
+  const out = () => createWriteStream(path, { flags: 'wx' });
+  if (!isHttp(location)) {
+    await pipeline(createReadStream(location), out()).catch((e: Error) => {
+      throw new ApkError('fetch-failed', `${location}: ${e.message}`, { file: location });
+    });
+    return;
+  }
+  let res: Response;
+  try {
+    res = await fetch(location);
+  } catch (e) {
+    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+  }
+  if (!res.ok || !res.body) {
+    throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
+      file: location,
+    });
+  }
+  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out()).catch(
+    (e: Error) => {
+      throw new ApkError('fetch-failed', `${location}: ${e.message}`, { file: location });
+    },
+  );
+}
+
 /** Copies or downloads `location` to `dest` atomically, streaming. */
 export async function fetchToFile(location: string, dest: string): Promise<void> {
-  await withAtomicFile(dest, async (tmp) => {
-    if (!isHttp(location)) {
-      const { createReadStream } = await import('node:fs');
-      await pipeline(createReadStream(location), createWriteStream(tmp)).catch((e: Error) => {
-        throw new ApkError('fetch-failed', `${location}: ${e.message}`, { file: location });
-      });
-      return;
-    }
-    let res: Response;
-    try {
-      res = await fetch(location);
-    } catch (e) {
-      throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
-    }
-    if (!res.ok || !res.body) {
-      throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
-        file: location,
-      });
-    }
-    await pipeline(
-      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-      createWriteStream(tmp),
-    );
-  });
+  await withAtomicFile(dest, (tmp) => downloadTo(location, tmp));
 }
 
 export interface LoadedRepository extends ResolverRepository {
