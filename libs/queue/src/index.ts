@@ -8,6 +8,7 @@ export {
   encodeKey,
   MemoryStateStore,
   modify,
+  type StateSnapshot,
   type StateStore,
 } from './state-store.js';
 export {

@@ -61,11 +61,30 @@ export function decodeKey(key: string): string {
   ).toString('utf8');
 }
 
+/** What a MemoryStateStore holds, as subclasses persist and restore it. */
+export interface StateSnapshot<T> {
+  readonly revision: number;
+  readonly entries: readonly (readonly [string, { readonly value: T; readonly revision: number }])[];
+}
+
 export class MemoryStateStore<T> implements StateStore<T> {
   readonly #data = new Map<string, { value: T; revision: number }>();
   #revision = 0;
 
   constructor(readonly bucket = 'memory') {}
+
+  /** Called after every write; a persistent subclass saves here. */
+  protected onChange(): void {}
+
+  protected snapshot(): StateSnapshot<T> {
+    return { revision: this.#revision, entries: [...this.#data] };
+  }
+
+  protected restore(s: StateSnapshot<T>): void {
+    this.#revision = s.revision;
+    this.#data.clear();
+    for (const [k, v] of s.entries) this.#data.set(k, { value: v.value, revision: v.revision });
+  }
 
   async get(key: string): Promise<Entry<T> | undefined> {
     const e = this.#data.get(key);
@@ -75,6 +94,7 @@ export class MemoryStateStore<T> implements StateStore<T> {
   async put(key: string, value: T): Promise<number> {
     const revision = ++this.#revision;
     this.#data.set(key, { value: structuredClone(value), revision });
+    this.onChange();
     return revision;
   }
 
@@ -90,7 +110,7 @@ export class MemoryStateStore<T> implements StateStore<T> {
   }
 
   async delete(key: string): Promise<void> {
-    this.#data.delete(key);
+    if (this.#data.delete(key)) this.onChange();
   }
 
   async keys(prefix = ''): Promise<string[]> {

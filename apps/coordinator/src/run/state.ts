@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Entry, KeyExistsError, RevisionMismatchError, type StateStore } from '@melange2/queue';
+import { MemoryStateStore, type StateSnapshot } from '@melange2/queue';
 
 /** What a run keeps in its state store (JetStream KV, or a file in embedded mode). */
 export type StateRecord =
@@ -33,16 +33,14 @@ export const buildKey = (arch: string, name: string) => `build.${arch}.${name}`;
 export const failureKey = (arch: string, name: string) => `failure.${arch}.${name}`;
 
 /**
- * A StateStore in one JSON file, written atomically (temp + rename) after every change: the
- * embedded mode's equivalent of the KV bucket, so an interrupted `build-all` resumes too.
+ * A StateStore in one JSON file, written atomically (temp + rename) after changes: the embedded
+ * mode's equivalent of the KV bucket, so an interrupted `build-all` resumes too.
  */
-export class FileStateStore<T> implements StateStore<T> {
-  readonly bucket: string;
-  readonly #data = new Map<string, { value: T; revision: number }>();
-  #revision = 0;
+export class FileStateStore<T> extends MemoryStateStore<T> {
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly file: string) {
-    this.bucket = file;
+    super(file);
     let text: string | undefined;
     try {
       text = readFileSync(file, 'utf8');
@@ -50,25 +48,18 @@ export class FileStateStore<T> implements StateStore<T> {
       return;
     }
     try {
-      const saved = JSON.parse(text) as {
-        revision: number;
-        entries: [string, { value: T; revision: number }][];
-      };
-      this.#revision = saved.revision;
-      for (const [k, v] of saved.entries) this.#data.set(k, v);
+      this.restore(JSON.parse(text) as StateSnapshot<T>);
     } catch (e) {
       throw new Error(`${file}: not a state file (${(e as Error).message}); remove it to start afresh`);
     }
   }
-
-  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Writes are coalesced (at most one file write per 100 ms): rewriting the whole file per change
    * would be quadratic on a big repository. What a crash loses is at most the last 100 ms, and an
    * embedded run loses its in-flight builds anyway.
    */
-  #save(): void {
+  protected override onChange(): void {
     if (this.#timer) return;
     this.#timer = setTimeout(() => this.flush(), 100);
   }
@@ -79,38 +70,7 @@ export class FileStateStore<T> implements StateStore<T> {
     this.#timer = undefined;
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ revision: this.#revision, entries: [...this.#data] }));
+    writeFileSync(tmp, JSON.stringify(this.snapshot()));
     renameSync(tmp, this.file);
-  }
-
-  async get(key: string): Promise<Entry<T> | undefined> {
-    const e = this.#data.get(key);
-    return e ? { key, value: structuredClone(e.value), revision: e.revision } : undefined;
-  }
-
-  async put(key: string, value: T): Promise<number> {
-    const revision = ++this.#revision;
-    this.#data.set(key, { value: structuredClone(value), revision });
-    this.#save();
-    return revision;
-  }
-
-  async create(key: string, value: T): Promise<number> {
-    if (this.#data.has(key)) throw new KeyExistsError(this.bucket, key);
-    return this.put(key, value);
-  }
-
-  async update(key: string, value: T, revision: number): Promise<number> {
-    if (this.#data.get(key)?.revision !== revision)
-      throw new RevisionMismatchError(this.bucket, key, revision);
-    return this.put(key, value);
-  }
-
-  async delete(key: string): Promise<void> {
-    if (this.#data.delete(key)) this.#save();
-  }
-
-  async keys(prefix = ''): Promise<string[]> {
-    return [...this.#data.keys()].filter((k) => k.startsWith(prefix)).sort();
   }
 }
