@@ -206,13 +206,41 @@ export function reportFailure(e: BuildError): void {
   else process.stderr.write(`melange2-orch: [${e.arch}] ${e.stage} failed: ${e.message}\n`);
 }
 
+export interface ArchOutcome<T> {
+  readonly arch: string;
+  readonly result?: T;
+  readonly error?: BuildError;
+}
+
+/**
+ * Prints what each arch came to: an arch the config does not target is a skip (as melange has
+ * it), a failure is reported and sets the exit code, a success goes to `ok`.
+ */
+export function reportOutcomes<T>(
+  outcomes: readonly ArchOutcome<T>[],
+  ok: (arch: string, result: T) => void,
+): void {
+  let failed = false;
+  for (const o of outcomes) {
+    if (o.error?.details.notForArch) {
+      process.stdout.write(`${o.arch}: skipped: ${o.error.message}\n`);
+    } else if (o.error) {
+      failed = true;
+      reportFailure(o.error);
+    } else {
+      ok(o.arch, o.result as T);
+    }
+  }
+  if (failed) process.exitCode = EXIT.failed;
+}
+
 /** Connects to each arch's daemon, runs `job` for every arch concurrently, closes the clients. */
 export async function perArch<T>(
   config: string,
   flags: BuildFlags,
   job: (req: CommonRequest) => Promise<T>,
   summaryOf: (result: T) => SolveSummary | undefined = () => undefined,
-): Promise<{ arch: string; result?: T; error?: BuildError }[]> {
+): Promise<ArchOutcome<T>[]> {
   const arches = archesOf(flags.arch);
   const addrs = addressesFor(arches, flags.buildkitAddr ?? []);
   const base = arches.map((a) => commonRequest(config, a, flags));
@@ -287,24 +315,12 @@ export function registerBuild(program: Command): void {
           }),
         (r) => r.solve.summary,
       );
-      let failed = false;
-      for (const o of outcomes) {
-        if (o.error?.details.notForArch) {
-          process.stdout.write(`${o.arch}: skipped: ${o.error.message}\n`);
-          continue;
-        }
-        if (o.error) {
-          failed = true;
-          reportFailure(o.error);
-          continue;
-        }
-        const r = o.result!;
+      reportOutcomes(outcomes, (arch, r) => {
         const s = r.solve.summary;
         process.stdout.write(
-          `${o.arch}: built ${r.apks.map((a) => `${a.name}-${a.info.version}`).join(', ')} in ${secs(r.timings.totalMs)} ` +
+          `${arch}: built ${r.apks.map((a) => `${a.name}-${a.info.version}`).join(', ')} in ${secs(r.timings.totalMs)} ` +
             `(${s.total} steps, ${s.cached} cached, ${s.executed} executed; sent ${r.bytesSent} bytes${r.index ? `; index ${r.index}` : ''})\n`,
         );
-      }
-      if (failed) process.exitCode = EXIT.failed;
+      });
     });
 }
