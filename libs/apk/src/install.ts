@@ -24,7 +24,7 @@ import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatIndexRecord, type IndexEntry } from './apkindex.js';
 import { ApkError } from './errors.js';
-import { discard, moveAside, publishDir, publishFile } from './cache.js';
+import { discard, moveAside, type PublishOutcome, pruneCache, publishDir, publishFile } from './cache.js';
 import { tempPath, writeFileAtomic } from './fsutil.js';
 import type { Keyring } from './keys.js';
 import type { ScriptName } from './pack.js';
@@ -202,6 +202,15 @@ export interface CachedPackage {
   manifest: PackageManifest;
 }
 
+/** What happened to one package in the cache (for logs, metrics and the concurrency tests). */
+export type CacheEvent =
+  | { type: 'hit'; pkg: string }
+  | { type: 'downloaded'; pkg: string; outcome: PublishOutcome }
+  | { type: 'extracted'; pkg: string; outcome: PublishOutcome }
+  | { type: 'moved-aside'; pkg: string; path: string; why: string };
+
+export type CacheEventSink = (e: CacheEvent) => void;
+
 /** Where a package lives in the cache: `apk/<key>.apk`, `tree/<key>/` and `tree/<key>.json`. */
 export function cachePaths(
   cacheDir: string,
@@ -223,6 +232,7 @@ async function readManifest(
   cacheDir: string,
   paths: { tree: string; manifest: string },
   checksum: string,
+  emit: (path: string, why: string) => void,
 ): Promise<PackageManifest | undefined> {
   // Inodes of what was read, so only that pair is moved aside, never a good pair that another
   // process has put in place since.
@@ -247,8 +257,9 @@ async function readManifest(
   } catch {
     // Unparseable: handled below like a manifest of the wrong package.
   }
-  await moveAside(cacheDir, paths.manifest, manifestIno);
-  if (treeIno !== undefined) await moveAside(cacheDir, paths.tree, treeIno);
+  const why = 'manifest unreadable or of another package';
+  if (await moveAside(cacheDir, paths.manifest, manifestIno)) emit(paths.manifest, why);
+  if (treeIno !== undefined && (await moveAside(cacheDir, paths.tree, treeIno))) emit(paths.tree, why);
   return undefined;
 }
 
@@ -262,7 +273,9 @@ async function verifiedApk(
   where: string,
   apk: string,
   cacheDir: string,
+  emit: CacheEventSink,
 ): Promise<{ head: ApkHead; done: () => Promise<void> }> {
+  const name = `${pkg.entry.name}-${pkg.entry.version}`;
   const checksum = pkg.entry.checksum;
   const st = await lstat(apk).catch(() => undefined);
   if (st) {
@@ -273,7 +286,8 @@ async function verifiedApk(
       if (!(e instanceof ApkError)) throw e;
       // Corrupt in the cache (disk, or a writer from before downloads were atomic): only that
       // inode is moved aside, never a good copy another process has put there since.
-      await moveAside(cacheDir, apk, st.ino);
+      if (await moveAside(cacheDir, apk, st.ino))
+        emit({ type: 'moved-aside', pkg: name, path: apk, why: e.message });
     }
   }
   await mkdir(dirname(apk), { recursive: true });
@@ -282,7 +296,7 @@ async function verifiedApk(
     try {
       await downloadTo(where, tmp);
       const { head } = await verifyApk(tmp, { checksum });
-      await publishFile(tmp, apk);
+      emit({ type: 'downloaded', pkg: name, outcome: await publishFile(tmp, apk) });
       return { head, done: () => rm(tmp, { force: true }) };
     } catch (e) {
       await rm(tmp, { force: true });
@@ -329,7 +343,10 @@ export async function fetchAndExtract(
   repos: readonly RepositorySpec[],
   arch: string,
   cacheDir: string,
+  onEvent: CacheEventSink = () => {},
 ): Promise<CachedPackage> {
+  const name = `${pkg.entry.name}-${pkg.entry.version}`;
+  const aside = (path: string, why: string) => onEvent({ type: 'moved-aside', pkg: name, path, why });
   const checksum = pkg.entry.checksum;
   const paths = cachePaths(cacheDir, checksum);
   const { apk, tree } = paths;
@@ -337,17 +354,20 @@ export async function fetchAndExtract(
   if (!repo) throw new ApkError('fetch-failed', `${pkg.entry.name}: repository #${pkg.repository} not given`);
   const where = packageLocation(repo, arch, pkg.entry);
   const base = { entry: pkg.entry, ...(pkg.tag !== undefined && { tag: pkg.tag }), apk, tree };
-  const cached = await readManifest(cacheDir, paths, checksum);
-  if (cached && existsSync(tree) && existsSync(apk)) return { ...base, manifest: cached };
-  const { head, done } = await verifiedApk(pkg, where, apk, cacheDir);
+  const cached = await readManifest(cacheDir, paths, checksum, aside);
+  if (cached && existsSync(tree) && existsSync(apk)) {
+    onEvent({ type: 'hit', pkg: name });
+    return { ...base, manifest: cached };
+  }
+  const { head, done } = await verifiedApk(pkg, where, apk, cacheDir, onEvent);
   try {
-    const again = cached ?? (await readManifest(cacheDir, paths, checksum));
+    const again = cached ?? (await readManifest(cacheDir, paths, checksum, aside));
     if (again && existsSync(tree)) return { ...base, manifest: again };
     const tmp = tempPath(tree);
     try {
       const manifest = manifestOf(head, checksum, await extractPackage(head, tmp));
       await publishManifest(paths.manifest, manifest);
-      await publishDir(tmp, tree, cacheDir);
+      onEvent({ type: 'extracted', pkg: name, outcome: await publishDir(tmp, tree, cacheDir) });
       return { ...base, manifest };
     } finally {
       await discard(tmp, cacheDir);
@@ -579,7 +599,12 @@ export interface InstallOptions {
   concurrency?: number;
   /** Hard-link files from the cache into `root` instead of copying (the root must then be read-only). */
   hardlink?: boolean;
+  /** Told about every cache hit, download, extraction and entry moved aside. */
+  onCacheEvent?: CacheEventSink;
 }
+
+/** Cache dirs this process has pruned of old trash and dead temps (once each, off the hot path). */
+const pruned = new Set<string>();
 
 export interface InstallResult {
   packages: CachedPackage[];
@@ -590,11 +615,21 @@ export interface InstallResult {
 
 /** Fetches, verifies and extracts every package, writes the database, optionally merges a root. */
 export async function installPackages(opts: InstallOptions): Promise<InstallResult> {
+  if (!pruned.has(opts.cacheDir)) {
+    pruned.add(opts.cacheDir);
+    await pruneCache(opts.cacheDir);
+  }
   const out: CachedPackage[] = new Array(opts.packages.length);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < opts.packages.length; i = next++) {
-      out[i] = await fetchAndExtract(opts.packages[i]!, opts.repositories, opts.arch, opts.cacheDir);
+      out[i] = await fetchAndExtract(
+        opts.packages[i]!,
+        opts.repositories,
+        opts.arch,
+        opts.cacheDir,
+        opts.onCacheEvent,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, opts.packages.length) }, worker));
