@@ -67,28 +67,31 @@ export function locateFindings(text: string, file: string, findings: readonly Fi
   });
 }
 
+/** Loads YAML; a syntax error becomes a located ConfigError, as every other config problem is. */
+export function loadYamlOrConfigError(text: string, file: string): ReturnType<typeof loadYaml> {
+  try {
+    return loadYaml(text, file);
+  } catch (e) {
+    if (!(e instanceof YamlSyntaxError)) throw e;
+    throw new ConfigError([
+      {
+        severity: 'error',
+        file,
+        path: [],
+        message: `invalid YAML: ${e.reason}`,
+        line: e.line,
+        column: e.column,
+      },
+    ]);
+  }
+}
+
 /**
  * Parses and validates one melange config. Throws {@link ConfigError} (every error, located)
  * when it cannot be built; warnings (unknown keys) come back with the result.
  */
 export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
-  let raw: ReturnType<typeof loadYaml>;
-  try {
-    raw = loadYaml(text, file);
-  } catch (e) {
-    if (e instanceof YamlSyntaxError)
-      throw new ConfigError([
-        {
-          severity: 'error',
-          file,
-          path: [],
-          message: `invalid YAML: ${e.reason}`,
-          line: e.line,
-          column: e.column,
-        },
-      ]);
-    throw e;
-  }
+  const raw = loadYamlOrConfigError(text, file);
   const findings: Finding[] = [];
   const decoded = decode(raw, configSchema, [], findings) as Configuration | undefined;
   if (decoded === undefined && !findings.some((f) => f.severity === 'error'))

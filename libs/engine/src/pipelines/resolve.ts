@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
-import { checkPipelines, locateFindings } from '../config/parse.js';
+import { checkPipelines, loadYamlOrConfigError, locateFindings } from '../config/parse.js';
 import { decode, type Finding, pipelineSchema } from '../config/schema.js';
 import type { Pipeline } from '../config/types.js';
-import { loadYaml, YamlSyntaxError } from '../config/yaml.js';
 
 /** The directory of melange2-orch's own built-in pipelines (`uses: <name>` → `<dir>/<name>.yaml`). */
 export const BUILTIN_PIPELINE_DIR = fileURLToPath(new URL('../../pipelines/', import.meta.url));
@@ -97,21 +96,11 @@ export function parsePipelineFile(
   text: string,
   builtin: boolean,
 ): PipelineDefinition | ConfigError {
-  let raw: ReturnType<typeof loadYaml>;
+  let raw: ReturnType<typeof loadYamlOrConfigError>;
   try {
-    raw = loadYaml(text, file);
+    raw = loadYamlOrConfigError(text, file);
   } catch (e) {
-    if (e instanceof YamlSyntaxError)
-      return new ConfigError([
-        {
-          severity: 'error',
-          file,
-          path: [],
-          message: `invalid YAML: ${e.reason}`,
-          line: e.line,
-          column: e.column,
-        },
-      ]);
+    if (e instanceof ConfigError) return e;
     throw e;
   }
   const findings: Finding[] = [];
