@@ -1,0 +1,267 @@
+// Crashes of real processes: the built CLI (`melange2-orch coordinator` and `agent`) runs as
+// separate processes against the real NATS and buildkitd, and is SIGKILLed mid-build or mid-run.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { natsNames } from '@melange2/agent';
+import { Keyring, publicPemOf, verifyApk } from '@melange2/apk';
+import { freePort } from '@melange2/daemons';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ObjectRepositoryStore } from '../src/repository/index.js';
+import { indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap, ROOT } from './os-helpers.js';
+
+const d = inject('daemons');
+const BIN = join(ROOT, 'apps', 'coordinator', 'bin', 'melange2-orch.js');
+const BUILT_CLI = existsSync(join(ROOT, 'apps', 'coordinator', 'dist'));
+const LEASE_MS = '2000';
+// A whole testdata/os run or two, as separate processes on a loaded machine.
+const TIMEOUT = { timeout: 120_000 };
+// A build that takes a while, so that a kill lands in the middle of it.
+const SLOW = `package:
+  name: slow
+  version: 1.0.0
+  epoch: 0
+  description: a build that takes five seconds
+  copyright:
+    - license: Apache-2.0
+
+environment:
+  contents:
+    packages:
+      - busybox
+
+pipeline:
+  - runs: |
+      sleep 5
+      mkdir -p \${{targets.destdir}}/usr/share/slow
+      echo done > \${{targets.destdir}}/usr/share/slow/done
+`;
+const BUILT_WITH_SLOW = [...OS_BUILT, 'slow'].sort();
+
+/** A running CLI process: its output so far, and a way to wait for a line. */
+class Proc {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      this.stdout += s;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      this.stderr += s;
+      for (const w of [...this.#waiters]) {
+        const m = w.re.exec(this.stderr);
+        if (m) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    });
+    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
+  }
+
+  /** Resolves when stderr matches `re`; rejects on exit or after `ms`, with the output so far. */
+  waitFor(re: RegExp, ms = 60_000): Promise<RegExpExecArray> {
+    const now = re.exec(this.stderr);
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) =>
+        reject(new Error(`${this.name}: ${why} waiting for ${re}\n--- stderr\n${this.stderr}`));
+      const t = setTimeout(() => fail(`timed out after ${ms} ms`), ms);
+      void this.exited.then((c) => fail(`exited with ${c}`));
+      this.#waiters.push({
+        re,
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  kill(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+async function cleanup(nc: NatsConnection, ns: string): Promise<void> {
+  const n = natsNames(ns);
+  const jsm = await jetstreamManager(nc);
+  for (const s of [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`])
+    await jsm.streams.delete(s).catch(() => false);
+}
+
+/** `[ n/N] x86_64 <name>-<version> built in …` lines: the names, in order. */
+const builtNames = (stderr: string) =>
+  [...stderr.matchAll(/\] x86_64 (\S+)-\d[^ ]* built in .* on (\S+) \(/g)].map((m) => ({
+    name: m[1]!,
+    agent: m[2]!,
+  }));
+
+describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (built CLI)', () => {
+  let nc: NatsConnection;
+  let b: OsBootstrap;
+  let keyring: Keyring;
+  const namespaces: string[] = [];
+  const procs: Proc[] = [];
+
+  beforeAll(async () => {
+    nc = await connect({ servers: d.natsUrl });
+    b = await osBootstrap(['x86_64']);
+    keyring = new Keyring().add(b.key.publicName, publicPemOf(b.key));
+  });
+  // Agents outlive their run: each test ends its own processes.
+  afterEach(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.kill()));
+  });
+  afterAll(async () => {
+    for (const ns of namespaces) await cleanup(nc, ns);
+    await nc.close();
+  });
+
+  /** A copy of testdata/os with the slow config, and a fresh namespace and listening port. */
+  const setup = async (slow: boolean) => {
+    const ns = `p${process.pid}x${namespaces.length}x${Date.now().toString(36)}`;
+    namespaces.push(ns);
+    const work = mkdtempSync(join(tmpdir(), 'm2-crash-'));
+    const repo = join(work, 'os');
+    cpSync(OS_REPO, repo, { recursive: true });
+    if (slow) writeFileSync(join(repo, 'slow.yaml'), SLOW);
+    return { ns, work, repo, port: await freePort() };
+  };
+  type Setup = Awaited<ReturnType<typeof setup>>;
+
+  const spawnCli = (name: string, cwd: string, args: string[]) => {
+    const p = new Proc(
+      name,
+      spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
+    procs.push(p);
+    return p;
+  };
+  const agent = async (s: Setup, id: string) => {
+    const p = spawnCli(id, s.work, [
+      'agent',
+      ...['--nats', d.natsUrl, '--namespace', s.ns, '--arch', 'x86_64'],
+      ...['--buildkit-addr', d.buildkit.x86_64, '--repo', s.repo, '--slots', '1', '--id', id],
+      ...['--signing-key', b.keyPath, '--cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
+    ]);
+    await p.waitFor(/agent for x86_64 with 1 slot/);
+    return p;
+  };
+  const coordinator = (s: Setup, name = 'coordinator') =>
+    spawnCli(name, s.work, [
+      'coordinator',
+      ...['--nats', d.natsUrl, '--namespace', s.ns, '--arch', 'x86_64', '--no-parse-cache'],
+      ...['--signing-key', b.keyPath, '--repository-append', b.repo, '--lease-ms', LEASE_MS],
+      ...['--listen', `127.0.0.1:${s.port}`, s.repo],
+    ]);
+
+  /** The published repository is exactly `names`, every APK verifies, staging is empty. */
+  const expectPublished = async (s: Setup, names: readonly string[]) => {
+    const store = await ObjectRepositoryStore.open(nc, natsNames(s.ns).repo);
+    const files = await store.list('x86_64');
+    const apks = files.filter((f) => f.endsWith('.apk'));
+    // Nothing but the packages and the index: no partial upload left under another name.
+    expect(files.filter((f) => !f.endsWith('.apk')).sort()).toEqual(['APKINDEX.tar.gz']);
+    expect(apks.map((f) => f.replace(/-\d[^-]*-r\d+\.apk$/, '')).sort()).toEqual(names);
+    expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(names);
+    const dir = mkdtempSync(join(tmpdir(), 'm2-crash-apks-'));
+    for (const f of apks) {
+      const local = join(dir, f);
+      await writeFile(local, await buffer((await store.open('x86_64', f))!.stream));
+      const v = await verifyApk(local, { keyring });
+      expect(v.signedBy).toBe(b.key.publicName);
+    }
+    const staging = await new Objm(nc).open(natsNames(s.ns).staging);
+    expect((await staging.list()).filter((i) => !i.deleted)).toEqual([]);
+  };
+
+  it(
+    'SIGKILL of an agent mid-build: the run completes on the other agent, nothing partial is published',
+    TIMEOUT,
+    async () => {
+      const s = await setup(true);
+      const agents = [await agent(s, 'a0'), await agent(s, 'a1')];
+      const c = coordinator(s);
+      const m = await c.waitFor(/x86_64 slow-1\.0\.0-r0 building on (a[01])/);
+      const victim = m[1]!;
+      // Let the build get into its sleep, then kill the agent that has it.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await agents[Number(victim.slice(1))]!.kill()).toBeNull();
+      // testdata/os exits 1 on purpose: broken fails, bad-config is left out.
+      expect(await c.exited).toBe(1);
+      const slow = builtNames(c.stderr).filter((x) => x.name === 'slow');
+      expect(slow).toHaveLength(1);
+      expect(slow[0]!.agent).not.toBe(victim);
+      expect(c.stdout).toMatch(/x86_64\s+slow\s+1\.0\.0-r0\s+succeeded/);
+      expect(c.stdout).toMatch(/x86_64\s+broken\s+1\.0\.0-r0\s+failed/);
+      await expectPublished(s, BUILT_WITH_SLOW);
+    },
+  );
+
+  it(
+    'SIGKILL of the coordinator mid-run: restarted, it resumes without rebuilding what finished; a third run dispatches 0',
+    TIMEOUT,
+    async () => {
+      const s = await setup(false);
+      await agent(s, 'a0');
+      await agent(s, 'a1');
+      const first = coordinator(s, 'coordinator-1');
+      const runId = (await first.waitFor(/^run (\S+): \d+ build\(s\)/m))[1]!;
+      await first.waitFor(/(?:[\s\S]*? built in ){3}/);
+      expect(await first.kill()).toBeNull();
+      const done = builtNames(first.stderr).map((x) => x.name);
+      expect(done.length).toBeGreaterThanOrEqual(3);
+
+      const second = coordinator(s, 'coordinator-2');
+      expect(await second.exited).toBe(1);
+      // A build that finished between the last line read and the kill is up to date too.
+      const resumed = new RegExp(
+        `^resuming ${runId}: (\\d+) build\\(s\\) for x86_64, (\\d+) up to date`,
+        'm',
+      );
+      const upToDate = Number(resumed.exec(second.stderr)?.[2]);
+      expect(upToDate).toBeGreaterThanOrEqual(done.length);
+      const rebuilt = builtNames(second.stderr).map((x) => x.name);
+      for (const n of done) expect(rebuilt).not.toContain(n);
+      // The ten packages of testdata/os that build: each built once, by one coordinator or the other.
+      expect(rebuilt).toHaveLength(10 - upToDate);
+      expect(new Set(rebuilt).size).toBe(rebuilt.length);
+      expect(second.stdout).toContain(`${upToDate} up to date`);
+      await expectPublished(s, OS_BUILT);
+
+      const third = coordinator(s, 'coordinator-3');
+      expect(await third.exited).toBe(1);
+      // Only broken and what it blocks are left, and broken failed before with the same input.
+      expect(third.stderr).toMatch(/^run \S+: \d+ build\(s\) for x86_64, 10 up to date/m);
+      expect(third.stderr).not.toContain('building on');
+      expect(third.stdout).toMatch(/; 0 dispatched in /);
+    },
+  );
+
+  it('an agent that joins mid-run takes work', TIMEOUT, async () => {
+    const s = await setup(true);
+    await agent(s, 'early');
+    const c = coordinator(s);
+    await c.waitFor(/building on early/);
+    await agent(s, 'late');
+    expect(await c.exited).toBe(1);
+    const byAgent = builtNames(c.stderr);
+    expect(byAgent.filter((x) => x.agent === 'late').length).toBeGreaterThan(0);
+    expect(byAgent.filter((x) => x.agent === 'early').length).toBeGreaterThan(0);
+    await expectPublished(s, BUILT_WITH_SLOW);
+  });
+});
