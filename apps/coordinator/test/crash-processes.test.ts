@@ -189,23 +189,32 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     expect((await staging.list()).filter((i) => !i.deleted)).toEqual([]);
   };
 
-  it(
-    'SIGKILL of an agent mid-build: the run completes on the other agent, nothing partial is published',
+  // Two kill points: in the sleep of the solve, and after the packages are made (while they are
+  // indexed, staged or reported). The surviving agent builds `slow` again after the lease.
+  it.each([
+    { when: 'solve', line: /slow@x86_64: solve/, delayMs: 1500 },
+    { when: 'packaging', line: /slow@x86_64: index/, delayMs: 0 },
+  ])(
+    'SIGKILL of an agent mid-build ($when): the run completes on the other agent, nothing partial is published',
     TIMEOUT,
-    async () => {
+    async ({ line, delayMs }) => {
       const s = await setup(true);
       const agents = [await agent(s, 'a0'), await agent(s, 'a1')];
       const c = coordinator(s);
-      const m = await c.waitFor(/x86_64 slow-1\.0\.0-r0 building on (a[01])/);
-      const victim = m[1]!;
-      // Let the build get into its sleep, then kill the agent that has it.
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await agents[Number(victim.slice(1))]!.kill()).toBeNull();
+      const victim = await Promise.any(
+        agents.map(async (a) => {
+          await a.waitFor(line);
+          return a;
+        }),
+      );
+      await new Promise((r) => setTimeout(r, delayMs));
+      expect(await victim.kill()).toBeNull();
       // testdata/os exits 1 on purpose: broken fails, bad-config is left out.
       expect(await c.exited).toBe(1);
+      expect(c.stderr).toMatch(new RegExp(`slow-1\\.0\\.0-r0 building on ${victim.name}`));
       const slow = builtNames(c.stderr).filter((x) => x.name === 'slow');
       expect(slow).toHaveLength(1);
-      expect(slow[0]!.agent).not.toBe(victim);
+      expect(slow[0]!.agent).not.toBe(victim.name);
       expect(c.stdout).toMatch(/x86_64\s+slow\s+1\.0\.0-r0\s+succeeded/);
       expect(c.stdout).toMatch(/x86_64\s+broken\s+1\.0\.0-r0\s+failed/);
       await expectPublished(s, BUILT_WITH_SLOW);
