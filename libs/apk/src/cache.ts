@@ -6,8 +6,9 @@
  * renamed aside into `<cache>/trash/`, never rewritten in place.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { tempPath } from './fsutil.js';
 
 /** How a publish ended: our copy became the entry, or an earlier (equivalent) one was kept. */
 export type PublishOutcome = 'placed' | 'kept-existing';
@@ -29,8 +30,20 @@ export async function publishFile(tmp: string, dest: string): Promise<PublishOut
     return 'placed';
   } catch (e) {
     if (errno(e) === 'EEXIST') return 'kept-existing';
-    throw e;
+    if (errno(e) !== 'EPERM' && errno(e) !== 'ENOTSUP' && errno(e) !== 'ENOSYS') throw e;
   }
+  // A filesystem without hard links: rename is atomic too, but replaces, so we look first; the
+  // window left can only swap a verified file for an identical-identity verified file. A copy is
+  // renamed so that `tmp` stays readable for the caller, as with link.
+  if (await exists(dest)) return 'kept-existing';
+  const copy = tempPath(dest);
+  try {
+    await copyFile(tmp, copy);
+    await rename(copy, dest);
+  } finally {
+    await rm(copy, { force: true });
+  }
+  return 'placed';
 }
 
 /**

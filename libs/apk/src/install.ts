@@ -264,6 +264,27 @@ async function readManifest(
 }
 
 /**
+ * A private name (hard link) for the file now at `path`, or undefined when there is none. Where
+ * the filesystem has no hard links, the path itself (reads may then see a replacement, which is
+ * only ever another verified copy).
+ */
+async function pin(
+  path: string,
+): Promise<{ path: string; ino: number; release: () => Promise<void> } | undefined> {
+  const own = tempPath(path);
+  try {
+    await link(path, own);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw e;
+    const st = await lstat(path).catch(() => undefined);
+    return st && { path, ino: st.ino, release: async () => {} };
+  }
+  return { path: own, ino: (await lstat(own)).ino, release: () => rm(own, { force: true }) };
+}
+
+/**
  * A verified copy of the package: the cached `apk/<key>.apk` when it verifies, else a fresh
  * download verified under a temp name and then linked into place (an entry another process placed
  * meanwhile is kept). `file` is what to extract from; `done` removes our temp name.
@@ -277,16 +298,19 @@ async function verifiedApk(
 ): Promise<{ head: ApkHead; done: () => Promise<void> }> {
   const name = `${pkg.entry.name}-${pkg.entry.version}`;
   const checksum = pkg.entry.checksum;
-  const st = await lstat(apk).catch(() => undefined);
-  if (st) {
+  const pinned = await pin(apk);
+  if (pinned) {
+    // Verified and later extracted through our own name for that inode: every read sees one file,
+    // whatever other processes do to `apk` meanwhile.
     try {
-      const { head } = await verifyApk(apk, { checksum });
-      return { head, done: async () => {} };
+      const { head } = await verifyApk(pinned.path, { checksum });
+      return { head, done: pinned.release };
     } catch (e) {
+      await pinned.release();
       if (!(e instanceof ApkError)) throw e;
       // Corrupt in the cache (disk, or a writer from before downloads were atomic): only that
       // inode is moved aside, never a good copy another process has put there since.
-      if (await moveAside(cacheDir, apk, st.ino))
+      if (await moveAside(cacheDir, apk, pinned.ino))
         emit({ type: 'moved-aside', pkg: name, path: apk, why: e.message });
     }
   }
