@@ -258,8 +258,10 @@ async function readManifest(
     // Unparseable: handled below like a manifest of the wrong package.
   }
   const why = 'manifest unreadable or of another package';
-  if (await moveAside(cacheDir, paths.manifest, manifestIno)) emit(paths.manifest, why);
+  // Tree first: a manifest is published before its tree and removed after it, so a tree under its
+  // final name always has its manifest (a peer never mistakes a doomed tree for a finished one).
   if (treeIno !== undefined && (await moveAside(cacheDir, paths.tree, treeIno))) emit(paths.tree, why);
+  if (await moveAside(cacheDir, paths.manifest, manifestIno)) emit(paths.manifest, why);
   return undefined;
 }
 

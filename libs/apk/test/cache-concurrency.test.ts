@@ -21,8 +21,8 @@ import { type ResolvedPackage, resolveWorld } from '../src/resolve.js';
 import type { WorkerInput, WorkerReport } from './fixtures/cache-worker.js';
 import { testKey, tmp, tree } from './helpers.js';
 
-const PROCESSES = 3;
-const ITERATIONS = 12;
+const PROCESSES = Number(process.env.APK_CACHE_PROCESSES ?? 3);
+const ITERATIONS = Number(process.env.APK_CACHE_ITERATIONS ?? 12);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const worker = join(here, 'fixtures', 'cache-worker.ts');
 

@@ -178,6 +178,11 @@ describe('installing over an existing cache entry', () => {
     writeFileSync(p.manifest, '{"checksum":"Q1other"}');
     const again = await install(cache);
     expect(again.events.map(summary)).toEqual(['moved-aside', 'moved-aside', 'extracted:placed']);
+    // The tree goes before its manifest: a tree under its final name always has one.
+    expect(again.events.slice(0, 2).map((e) => (e.type === 'moved-aside' ? e.path : ''))).toEqual([
+      p.tree,
+      p.manifest,
+    ]);
     expect(trashOf(cache)).toHaveLength(2);
     expect(readFileSync(join(p.tree, 'usr/bin/p'), 'utf8')).toBe('p');
   });
