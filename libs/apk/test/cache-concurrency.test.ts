@@ -1,12 +1,15 @@
 /**
  * Several real processes installing the same packages into one cache at the same moment (a file
- * barrier starts every iteration together), with corrupt entries seeded in some iterations: every
+ * barrier starts every iteration together), from a directory and over http in turn, with corrupt
+ * entries seeded in some iterations: every
  * process must get packages that verify and trees that match their manifests and do not change
  * under it, nothing half-written may remain, and exactly the seeded corrupt entries end in the trash.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +30,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const worker = join(here, 'fixtures', 'cache-worker.ts');
 
 let repoDir: string;
+let httpUrl: string;
 let packages: ResolvedPackage[];
 
 beforeAll(async () => {
@@ -58,6 +62,19 @@ beforeAll(async () => {
   const keyring = new Keyring().add('test.rsa.pub', kp.publicPem);
   const repo = await loadRepository({ url: repoDir }, 'x86_64', { keyring });
   packages = resolveWorld({ repositories: [repo], world: specs.map(([n]) => n), arch: 'x86_64' }).packages;
+  // The same repository over http, streamed in chunks, for every other iteration.
+  const server = createServer((req, res) => {
+    const p = join(repoDir, decodeURIComponent(req.url ?? '/'));
+    if (!p.startsWith(repoDir) || !existsSync(p)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200);
+    createReadStream(p, { highWaterMark: 16 << 10 }).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return () => new Promise<void>((r) => server.close(() => r()));
 });
 
 function run(input: WorkerInput): Promise<WorkerReport> {
@@ -124,7 +141,7 @@ describe('a cache shared by several processes', () => {
           barrierDir,
           cacheDirs,
           packages,
-          repositories: [{ url: repoDir }],
+          repositories: [{ url: repoDir }, { url: httpUrl }],
           arch: 'x86_64',
         }),
       ),
