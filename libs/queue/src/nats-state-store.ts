@@ -37,7 +37,9 @@ export class NatsStateStore<T> implements StateStore<T> {
     try {
       return await this.kv.create(encodeKey(key), JSON.stringify(value));
     } catch (e) {
-      if (await this.get(key)) throw new KeyExistsError(this.bucket, key, { cause: e });
+      // The key exists, or existed a moment ago and was written or deleted since (the server
+      // says "wrong last sequence"): either way this create lost, and the caller may try again.
+      if (isConflict(e) || (await this.get(key))) throw new KeyExistsError(this.bucket, key, { cause: e });
       throw e;
     }
   }
@@ -46,8 +48,7 @@ export class NatsStateStore<T> implements StateStore<T> {
     try {
       return await this.kv.update(encodeKey(key), JSON.stringify(value), revision);
     } catch (e) {
-      // The server answers a stale revision with "wrong last sequence".
-      if (/wrong last sequence/i.test((e as Error).message)) {
+      if (isConflict(e)) {
         throw new RevisionMismatchError(this.bucket, key, revision, { cause: e });
       }
       throw e;
@@ -66,4 +67,9 @@ export class NatsStateStore<T> implements StateStore<T> {
     }
     return out.sort();
   }
+}
+
+/** How the server answers a write whose expected revision is stale. */
+function isConflict(e: unknown): boolean {
+  return /wrong last sequence|key exists/i.test((e as Error).message);
 }

@@ -70,3 +70,35 @@ for (const [name, open] of Object.entries(stores)) {
     });
   });
 }
+
+describe('state store under contention (real nats-server)', () => {
+  it('an exclusive create racing with deletes only ever fails with KeyExistsError', async () => {
+    const s = await NatsStateStore.open<{ n: number }>(nc, `t_lock_${process.pid}_${Date.now()}`);
+    try {
+      // Eight contenders take and release one lock key 10 times each, as index writers do.
+      let held = 0;
+      let maxHeld = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, who) => {
+          for (let i = 0; i < 10; ) {
+            try {
+              await s.create('lock', { n: who });
+            } catch (e) {
+              expect(e).toBeInstanceOf(KeyExistsError);
+              await new Promise((r) => setTimeout(r, 1));
+              continue;
+            }
+            maxHeld = Math.max(maxHeld, ++held);
+            await new Promise((r) => setTimeout(r, 2));
+            held--;
+            await s.delete('lock');
+            i++;
+          }
+        }),
+      );
+      expect(maxHeld).toBe(1);
+    } finally {
+      await s.kv.destroy();
+    }
+  });
+});
