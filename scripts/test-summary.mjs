@@ -26,5 +26,16 @@ for (const f of dir && existsSync(dir)
   );
 }
 process.stdout.write(`${rows.join('\n')}\n`);
+const flaky =
+  dir && existsSync(dir)
+    ? readdirSync(dir)
+        .filter((x) => x.endsWith('.flaky.txt'))
+        .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean))
+    : [];
+if (flaky.length > 0) {
+  process.stdout.write(
+    `flaky: ${flaky.length} test(s) passed only on a retry:\n${flaky.map((l) => `  ${l}`).join('\n')}\n`,
+  );
+}
 process.stdout.write(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);
