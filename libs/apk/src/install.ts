@@ -289,7 +289,7 @@ async function pin(
 /**
  * A verified copy of the package: the cached `apk/<key>.apk` when it verifies, else a fresh
  * download verified under a temp name and then linked into place (an entry another process placed
- * meanwhile is kept). `file` is what to extract from; `done` removes our temp name.
+ * meanwhile is kept). `head.file` is our own name for that file, to extract from; `done` removes it.
  */
 async function verifiedApk(
   pkg: ResolvedPackage,
