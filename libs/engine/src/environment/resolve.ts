@@ -145,9 +145,9 @@ async function loadCached(spec: RepositorySpec, arch: string, keyring: Keyring):
 }
 
 /**
- * Fetching and extracting into one cache, one environment at a time per process: two builds that
- * miss the same package would otherwise both extract it, and the second replaces the tree the
- * first may already be sending to the daemon.
+ * One environment at a time per cache within a process. The cache itself is safe under
+ * concurrent installs (libs/apk places files and trees atomically and never replaces a tree);
+ * this only spares two builds that miss the same package from both downloading and extracting it.
  */
 const cacheQueues = new Map<string, Promise<unknown>>();
 async function serialized<T>(cacheDir: string, fn: () => Promise<T>): Promise<T> {
