@@ -1,7 +1,7 @@
 // Crashes of real processes: the built CLI (`melange2-orch coordinator` and `agent`) runs as
 // separate processes against the real NATS and buildkitd, and is SIGKILLed mid-build or mid-run.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +91,20 @@ class Proc {
     });
   }
 
+  /** The exit code; rejects with the output so far if the process is still running after `ms`. */
+  exit(ms = 90_000): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`${this.name}: still running after ${ms} ms\n--- stderr\n${this.stderr}`)),
+        ms,
+      );
+      void this.exited.then((c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+  }
+
   kill(): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     return this.exited;
@@ -127,6 +141,12 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
   let keyring: Keyring;
   const namespaces: string[] = [];
   const procs: Proc[] = [];
+  const dirs: string[] = [];
+  const tempDir = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
 
   beforeAll(async () => {
     nc = await connect({ servers: d.natsUrl });
@@ -134,19 +154,22 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     keyring = new Keyring().add(b.key.publicName, publicPemOf(b.key));
   });
   // Agents outlive their run: each test ends its own processes.
-  afterEach(async () => {
+  afterEach(async ({ task }) => {
+    if (task.result?.state === 'fail')
+      for (const p of procs) console.error(`--- ${p.name} stderr\n${p.stderr.slice(-4000)}`);
     await Promise.all(procs.splice(0).map((p) => p.kill()));
   });
   afterAll(async () => {
     for (const ns of namespaces) await cleanup(nc, ns);
     await nc.close();
+    for (const dir of [...dirs, ...(b ? [b.dir] : [])]) rmSync(dir, { recursive: true, force: true });
   });
 
   /** A copy of testdata/os with the slow config, and a fresh namespace and listening port. */
   const setup = async (slow: boolean, only?: readonly string[]) => {
     const ns = `p${process.pid}x${namespaces.length}x${Date.now().toString(36)}`;
     namespaces.push(ns);
-    const work = mkdtempSync(join(tmpdir(), 'm2-crash-'));
+    const work = tempDir('m2-crash-');
     const repo = join(work, 'os');
     cpSync(OS_REPO, repo, {
       recursive: true,
@@ -192,7 +215,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     expect(files.filter((f) => !f.endsWith('.apk')).sort()).toEqual(['APKINDEX.tar.gz']);
     expect(apks.map((f) => f.replace(/-\d[^-]*-r\d+\.apk$/, '')).sort()).toEqual(names);
     expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(names);
-    const dir = mkdtempSync(join(tmpdir(), 'm2-crash-apks-'));
+    const dir = tempDir('m2-crash-apks-');
     for (const f of apks) {
       const local = join(dir, f);
       await writeFile(local, await buffer((await store.open('x86_64', f))!.stream));
@@ -215,7 +238,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       await new Promise((r) => setTimeout(r, 1500));
       expect(await victim.kill()).toBeNull();
       // testdata/os exits 1 on purpose: broken fails, bad-config is left out.
-      expect(await c.exited).toBe(1);
+      expect(await c.exit()).toBe(1);
       expect(c.stderr).toMatch(new RegExp(`slow-1\\.0\\.0-r0 building on ${victim.name}`));
       const slow = builtNames(c.stderr).filter((x) => x.name === 'slow');
       expect(slow).toHaveLength(1);
@@ -238,7 +261,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       const c = coordinator(s);
       const victim = await firstToSay(agents, /slow@x86_64: index/);
       expect(await victim.kill()).toBeNull();
-      expect(await c.exited).toBe(0);
+      expect(await c.exit()).toBe(0);
       expect(builtNames(c.stderr).filter((x) => x.name === 'slow')).toHaveLength(1);
       await expectPublished(s, [...SMALL, 'slow']);
     },
@@ -257,7 +280,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       expect(await victim.exited).toBe(0);
       // Nothing but the build in hand after the signal.
       expect(victim.stderr.slice(before)).not.toMatch(/^(?!slow@)\S+@x86_64: /m);
-      expect(await c.exited).toBe(0);
+      expect(await c.exit()).toBe(0);
       const slow = builtNames(c.stderr).filter((x) => x.name === 'slow');
       expect(slow).toEqual([{ name: 'slow', agent: victim.name }]);
       await expectPublished(s, [...SMALL, 'slow']);
@@ -279,7 +302,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       expect(done.length).toBeGreaterThanOrEqual(3);
 
       const second = coordinator(s, 'coordinator-2');
-      expect(await second.exited).toBe(1);
+      expect(await second.exit()).toBe(1);
       // A build that finished between the last line read and the kill is up to date too.
       const resumed = new RegExp(
         `^resuming ${runId}: (\\d+) build\\(s\\) for x86_64, (\\d+) up to date`,
@@ -296,7 +319,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       await expectPublished(s, OS_BUILT);
 
       const third = coordinator(s, 'coordinator-3');
-      expect(await third.exited).toBe(1);
+      expect(await third.exit()).toBe(1);
       // Only broken and what it blocks are left, and broken failed before with the same input.
       expect(third.stderr).toMatch(/^run \S+: \d+ build\(s\) for x86_64, 10 up to date/m);
       expect(third.stderr).not.toContain('building on');
@@ -310,7 +333,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     const c = coordinator(s);
     await c.waitFor(/building on early/);
     await agent(s, 'late');
-    expect(await c.exited).toBe(1);
+    expect(await c.exit()).toBe(1);
     const byAgent = builtNames(c.stderr);
     expect(byAgent.filter((x) => x.agent === 'late').length).toBeGreaterThan(0);
     expect(byAgent.filter((x) => x.agent === 'early').length).toBeGreaterThan(0);
