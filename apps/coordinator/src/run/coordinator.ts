@@ -138,6 +138,15 @@ export class Coordinator {
   #pumping = false;
   #noAgentsSince = new Map<string, number>();
   #stopped = false;
+  /**
+   * Open once the interrupted run's in-flight builds are claimed again: a late report that came
+   * before would be judged stale and acked, and the re-dispatch under the same message id is then
+   * deduplicated away, so that build would never settle.
+   */
+  #presettle: () => void = () => {};
+  readonly #presettled = new Promise<void>((resolve) => {
+    this.#presettle = resolve;
+  });
   /** Per published build: did its packages' provides change from the published ones? */
   readonly #providesChanged = new Map<string, boolean>();
   readonly #cutOff = new Set<string>();
@@ -162,6 +171,7 @@ export class Coordinator {
   /** Stops dispatching and taking reports, as a crash would (tests of a restart). */
   stop(): void {
     this.#stopped = true;
+    this.#presettle();
     clearInterval(this.#timer);
     this.#fail?.(new Error('coordinator stopped'));
   }
@@ -219,6 +229,7 @@ export class Coordinator {
       });
     }
     await this.#preSettle(resuming);
+    this.#presettle();
     o.queue.onDead((d) => void this.#dead(d));
     const done = new Promise<void>((resolve, reject) => {
       this.#finish = resolve;
@@ -457,6 +468,8 @@ export class Coordinator {
 
   /** A result from an agent: published (or recorded as failed) before the answer goes back. */
   async report(r: BuildReport): Promise<ReportAck> {
+    if (this.#stopped) throw new Error('coordinator stopped');
+    await this.#presettled;
     if (this.#stopped) throw new Error('coordinator stopped');
     const b = this.#builds.get(r.id);
     if (r.runId !== this.#o.runId || !b) return { ok: true, stale: true };
