@@ -28,6 +28,7 @@ export function buildkitdArgs(o: {
   platform: Platform;
   socket: string;
   root: string;
+  otelSocket: string;
   debug?: boolean;
 }): string[] {
   return [
@@ -35,6 +36,10 @@ export function buildkitdArgs(o: {
     `unix://${o.socket}`,
     '--root',
     o.root,
+    // Its own trace socket: the default /run/buildkit/otel-grpc.sock is shared by every daemon
+    // on the host, and two starting at once collide on it.
+    '--otel-socket-path',
+    o.otelSocket,
     '--oci-worker-platform',
     o.platform,
     '--oci-worker-snapshotter',
@@ -61,6 +66,7 @@ export async function startBuildkitd(o: BuildkitdOptions): Promise<RunningBuildk
       platform: o.platform,
       socket,
       root: join(o.stateDir, 'root'),
+      otelSocket: join(o.stateDir, 'otel-grpc.sock'),
       debug: o.debug ?? false,
     }),
     logFile,

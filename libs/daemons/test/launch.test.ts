@@ -77,12 +77,21 @@ describe('tools', () => {
     expect(() => findTool('no-such-tool-m2')).toThrow(/run scripts\/setup first/);
   });
 
-  it('runs buildkitd with one platform, its own socket and root', () => {
-    expect(buildkitdArgs({ platform: 'linux/arm64', socket: '/s/b.sock', root: '/s/root' })).toEqual([
+  it('runs buildkitd with one platform, its own sockets and root', () => {
+    expect(
+      buildkitdArgs({
+        platform: 'linux/arm64',
+        socket: '/s/b.sock',
+        root: '/s/root',
+        otelSocket: '/s/otel.sock',
+      }),
+    ).toEqual([
       '--addr',
       'unix:///s/b.sock',
       '--root',
       '/s/root',
+      '--otel-socket-path',
+      '/s/otel.sock',
       '--oci-worker-platform',
       'linux/arm64',
       '--oci-worker-snapshotter',
