@@ -100,6 +100,29 @@ export interface CoordinatorOptions {
   readonly onEvent?: (e: RunEvent) => void;
 }
 
+/** What both run modes take from the command line for their coordinator. */
+export interface RunPolicy {
+  readonly repositoryAppend?: readonly string[];
+  readonly keyringAppend?: readonly string[];
+  readonly ordering?: Ordering;
+  readonly retryFailed?: boolean;
+  readonly earlyCutoff?: boolean;
+  readonly agentTimeoutMs?: number;
+  readonly onEvent?: (e: RunEvent) => void;
+}
+
+export function policyOptions(o: RunPolicy) {
+  return {
+    repositories: o.repositoryAppend ?? [],
+    keyring: o.keyringAppend ?? [],
+    ordering: o.ordering,
+    retryFailed: o.retryFailed,
+    earlyCutoff: o.earlyCutoff,
+    agentTimeoutMs: o.agentTimeoutMs,
+    onEvent: o.onEvent,
+  } satisfies Partial<CoordinatorOptions>;
+}
+
 interface AgentSeen {
   readonly arch: string;
   readonly slots: number;

@@ -11,13 +11,12 @@ import {
   type RepositoryStore,
   serveRepository,
 } from '../repository/index.js';
-import type { Ordering } from '../scheduler/index.js';
-import { Coordinator, type RunEvent, type RunResult } from './coordinator.js';
+import { Coordinator, policyOptions, type RunPolicy, type RunResult } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './embedded.js';
 import type { RunPlan } from './plan-run.js';
 import type { StateRecord } from './state.js';
 
-export interface DistributedOptions extends PlanInputs {
+export interface DistributedOptions extends PlanInputs, RunPolicy {
   readonly nc: NatsConnection;
   /** Namespace of streams, buckets and subjects (default `m2`). */
   readonly ns: string;
@@ -29,16 +28,9 @@ export interface DistributedOptions extends PlanInputs {
   readonly listenPort?: number;
   /** The URL agents reach the repository at (default the listening address). */
   readonly advertiseUrl?: string;
-  readonly repositoryAppend?: readonly string[];
-  readonly keyringAppend?: readonly string[];
-  readonly retryFailed?: boolean;
-  readonly earlyCutoff?: boolean;
-  readonly ordering?: Ordering;
   readonly limits?: Partial<QueueLimits>;
-  readonly agentTimeoutMs?: number;
   /** Skips publishing (benchmarks with fake agents that stage nothing still go through it). */
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean, repoUrl: string) => void;
-  readonly onEvent?: (e: RunEvent) => void;
   /** Stops the run early (tests of a coordinator restart). */
   readonly signal?: AbortSignal;
 }
@@ -91,13 +83,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       publisher,
       state,
       published: repoUrl,
-      repositories: o.repositoryAppend ?? [],
-      keyring: o.keyringAppend ?? [],
-      ...(o.ordering ? { ordering: o.ordering } : {}),
-      ...(o.retryFailed ? { retryFailed: true } : {}),
-      ...(o.earlyCutoff ? { earlyCutoff: true } : {}),
-      ...(o.agentTimeoutMs ? { agentTimeoutMs: o.agentTimeoutMs } : {}),
-      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      ...policyOptions(o),
     });
     const events = o.nc.subscribe(subj.events);
     subs.push(events);

@@ -12,8 +12,7 @@ import {
   type PublisherRecord,
   type RepositoryStore,
 } from '../repository/index.js';
-import type { Ordering } from '../scheduler/index.js';
-import { Coordinator, type RunEvent, type RunResult } from './coordinator.js';
+import { Coordinator, policyOptions, type RunPolicy, type RunResult } from './coordinator.js';
 import { planRun, type RunPlan } from './plan-run.js';
 import { runKey, type StateRecord } from './state.js';
 import { FileStateStore } from './state.js';
@@ -78,22 +77,16 @@ export function keyringOf(key: SigningKey): Keyring {
   return new Keyring().add(key.publicName, publicPemOf(key));
 }
 
-export interface EmbeddedOptions extends PlanInputs {
+export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly outDir: string;
   readonly signingKey: SigningKey;
   /** Resolves the buildkitd address of an arch only when that arch has something to build. */
   readonly buildkitAddress: (arch: Arch) => Promise<string>;
   /** Concurrent builds per arch (the local agent's slots). */
   readonly jobs: number;
-  readonly repositoryAppend?: readonly string[];
-  readonly keyringAppend?: readonly string[];
-  readonly retryFailed?: boolean;
-  readonly earlyCutoff?: boolean;
-  readonly ordering?: Ordering;
   readonly apkCacheDir?: string;
   readonly queueLimits?: Partial<QueueLimits>;
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
-  readonly onEvent?: (e: RunEvent) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
 }
@@ -126,12 +119,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     publisher,
     state,
     published: outDir,
-    repositories: o.repositoryAppend ?? [],
-    keyring: o.keyringAppend ?? [],
-    ...(o.ordering ? { ordering: o.ordering } : {}),
-    ...(o.retryFailed ? { retryFailed: true } : {}),
-    ...(o.earlyCutoff ? { earlyCutoff: true } : {}),
-    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...policyOptions(o),
   });
   const link: CoordinatorLink = {
     event: (e) => coordinator.agentEvent(e),
