@@ -150,7 +150,8 @@ export class Coordinator {
   readonly #flights = new Map<string, Flight>();
   readonly #inflight = new Map<string, number>();
   readonly #rows = new Map<string, BuildRow>();
-  readonly #settling = new Set<string>();
+  /** Builds whose result is being published or recorded, and when that is done. */
+  readonly #settling = new Map<string, Promise<void>>();
   /** In-flight attempts found in the store at start: republished under the same message id. */
   readonly #resumeAttempts = new Map<string, number>();
   #dispatched = 0;
@@ -496,24 +497,20 @@ export class Coordinator {
     if (this.#stopped) throw new Error('coordinator stopped');
     const b = this.#builds.get(r.id);
     if (r.runId !== this.#o.runId || !b) return { ok: true, stale: true };
+    // A repeated report (the agent's request timed out) waits for the first one to be recorded:
+    // answering at once would let the agent ack a build that a crash could still leave unsettled.
+    const inProgress = this.#settling.get(r.id);
+    if (inProgress) await inProgress.catch(() => {});
     const kind = this.#scheduler.state(r.id).kind;
-    if ((kind !== 'dispatched' && kind !== 'running') || this.#settling.has(r.id)) {
-      if (r.outcome.kind === 'succeeded') await this.#o.staging.delete(r.outcome.apks.map((a) => a.key));
+    if (kind !== 'dispatched' && kind !== 'running') {
+      if (r.outcome.kind === 'succeeded' && !inProgress)
+        await this.#o.staging.delete(r.outcome.apks.map((a) => a.key));
       return { ok: true, stale: true };
     }
-    this.#settling.add(r.id);
+    const settle = this.#settle(b, r);
+    this.#settling.set(r.id, settle);
     try {
-      if (r.outcome.kind === 'succeeded') await this.#published(b, r, r.outcome);
-      else {
-        const reason = `${r.outcome.stage} failed: ${r.outcome.message.split('\n')[0]}`;
-        this.#settleFailed(b, reason, r.outcome.logTail, r.agent);
-        await this.#o.state.put(failureKey(b.arch, b.name), {
-          kind: 'failure',
-          input: b.input,
-          version: b.version,
-          reason,
-        });
-      }
+      await settle;
     } catch (e) {
       this.#fail?.(e);
       throw e;
@@ -522,6 +519,21 @@ export class Coordinator {
       this.#pump();
     }
     return { ok: true };
+  }
+
+  async #settle(b: RunBuild, r: BuildReport): Promise<void> {
+    if (r.outcome.kind === 'succeeded') {
+      await this.#published(b, r, r.outcome);
+      return;
+    }
+    const reason = `${r.outcome.stage} failed: ${r.outcome.message.split('\n')[0]}`;
+    this.#settleFailed(b, reason, r.outcome.logTail, r.agent);
+    await this.#o.state.put(failureKey(b.arch, b.name), {
+      kind: 'failure',
+      input: b.input,
+      version: b.version,
+      reason,
+    });
   }
 
   async #published(
