@@ -287,41 +287,49 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     },
   );
 
-  it('SIGKILL of the coordinator mid-run: restarted, it resumes without rebuilding what finished; a third run dispatches 0', // Known open bug: under heavy load the resumed run sometimes never settles the build that was
-  // in flight at the kill (seen 2 times in about 8 loaded runs; it passes alone). Retries keep CI
+  // Known open bug: under heavy load the resumed run sometimes never settles the build that was in
+  // flight at the kill (seen 2 times in about 8 loaded runs; it passes alone). Retries keep CI
   // usable meanwhile, and the test summary names the test whenever it needed one.
-  { ...TIMEOUT, retry: 3 }, async () => {
-    const s = await setup(false);
-    await agent(s, 'a0');
-    await agent(s, 'a1');
-    const first = coordinator(s, 'coordinator-1');
-    const runId = (await first.waitFor(/^run (\S+): \d+ build\(s\)/m))[1]!;
-    await first.waitFor(/(?:[\s\S]*? built in ){3}/);
-    expect(await first.kill()).toBeNull();
-    const done = builtNames(first.stderr).map((x) => x.name);
-    expect(done.length).toBeGreaterThanOrEqual(3);
+  const RESTART = { ...TIMEOUT, retry: 3 };
+  it(
+    'SIGKILL of the coordinator mid-run: restarted, it resumes without rebuilding what finished; a third run dispatches 0',
+    RESTART,
+    async () => {
+      const s = await setup(false);
+      await agent(s, 'a0');
+      await agent(s, 'a1');
+      const first = coordinator(s, 'coordinator-1');
+      const runId = (await first.waitFor(/^run (\S+): \d+ build\(s\)/m))[1]!;
+      await first.waitFor(/(?:[\s\S]*? built in ){3}/);
+      expect(await first.kill()).toBeNull();
+      const done = builtNames(first.stderr).map((x) => x.name);
+      expect(done.length).toBeGreaterThanOrEqual(3);
 
-    const second = coordinator(s, 'coordinator-2');
-    expect(await second.exit()).toBe(1);
-    // A build that finished between the last line read and the kill is up to date too.
-    const resumed = new RegExp(`^resuming ${runId}: (\\d+) build\\(s\\) for x86_64, (\\d+) up to date`, 'm');
-    const upToDate = Number(resumed.exec(second.stderr)?.[2]);
-    expect(upToDate).toBeGreaterThanOrEqual(done.length);
-    const rebuilt = builtNames(second.stderr).map((x) => x.name);
-    for (const n of done) expect(rebuilt).not.toContain(n);
-    // The ten packages of testdata/os that build: each built once, by one coordinator or the other.
-    expect(rebuilt).toHaveLength(10 - upToDate);
-    expect(new Set(rebuilt).size).toBe(rebuilt.length);
-    expect(second.stdout).toContain(`${upToDate} up to date`);
-    await expectPublished(s, OS_BUILT);
+      const second = coordinator(s, 'coordinator-2');
+      expect(await second.exit()).toBe(1);
+      // A build that finished between the last line read and the kill is up to date too.
+      const resumed = new RegExp(
+        `^resuming ${runId}: (\\d+) build\\(s\\) for x86_64, (\\d+) up to date`,
+        'm',
+      );
+      const upToDate = Number(resumed.exec(second.stderr)?.[2]);
+      expect(upToDate).toBeGreaterThanOrEqual(done.length);
+      const rebuilt = builtNames(second.stderr).map((x) => x.name);
+      for (const n of done) expect(rebuilt).not.toContain(n);
+      // The ten packages of testdata/os that build: each built once, by one coordinator or the other.
+      expect(rebuilt).toHaveLength(10 - upToDate);
+      expect(new Set(rebuilt).size).toBe(rebuilt.length);
+      expect(second.stdout).toContain(`${upToDate} up to date`);
+      await expectPublished(s, OS_BUILT);
 
-    const third = coordinator(s, 'coordinator-3');
-    expect(await third.exit()).toBe(1);
-    // Only broken and what it blocks are left, and broken failed before with the same input.
-    expect(third.stderr).toMatch(/^run \S+: \d+ build\(s\) for x86_64, 10 up to date/m);
-    expect(third.stderr).not.toContain('building on');
-    expect(third.stdout).toMatch(/; 0 dispatched in /);
-  });
+      const third = coordinator(s, 'coordinator-3');
+      expect(await third.exit()).toBe(1);
+      // Only broken and what it blocks are left, and broken failed before with the same input.
+      expect(third.stderr).toMatch(/^run \S+: \d+ build\(s\) for x86_64, 10 up to date/m);
+      expect(third.stderr).not.toContain('building on');
+      expect(third.stdout).toMatch(/; 0 dispatched in /);
+    },
+  );
 
   it('an agent that joins mid-run takes work', TIMEOUT, async () => {
     const s = await setup(true);
