@@ -25,7 +25,9 @@ export function natsLink(nc: NatsConnection, ns: string, o: { timeoutMs?: number
       }
     },
     async report(r: BuildReport): Promise<ReportAck> {
-      const m = await nc.request(s.results, JSON.stringify(r), { timeout: o.timeoutMs ?? 120_000 });
+      // Short, and the agent asks again: a coordinator killed while it handled the report never
+      // answers, and a repeated report is safe (it waits for the first one to be recorded).
+      const m = await nc.request(s.results, JSON.stringify(r), { timeout: o.timeoutMs ?? 15_000 });
       const a = m.json<ReportAck | { ok: false; error: string }>();
       if (!a.ok) throw new Error(`coordinator refused the report: ${a.error}`);
       return a;
