@@ -4,6 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import { rawMethod } from './raw-method.js';
 import type { Attachable } from './session.js';
 import { decodeBytesMessage } from './wire.js';
 import { receiveDir } from './receive-dir.js';
@@ -13,8 +14,6 @@ export type ExportSink =
   | { readonly kind: 'dir'; readonly dest: string }
   | { readonly kind: 'file'; readonly dest: string }
   | { readonly kind: 'stream'; readonly stream: Writable };
-
-const identity = (b: Buffer): Buffer => b;
 
 /**
  * `moby.filesync.v1.FileSend/DiffCopy`: the daemon pushes exporter output to us. The same RPC
@@ -39,15 +38,7 @@ export class FileSendReceiver implements Attachable {
   register(server: grpc.Server): string[] {
     server.addService(
       {
-        DiffCopy: {
-          path: '/moby.filesync.v1.FileSend/DiffCopy',
-          requestStream: true,
-          responseStream: true,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        },
+        DiffCopy: rawMethod('/moby.filesync.v1.FileSend/DiffCopy', true),
       },
       { DiffCopy: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void this.#diffCopy(call) },
     );

@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { GoMode } from './fsmode.js';
+import { rawMethod } from './raw-method.js';
 import type { Attachable } from './session.js';
 import { walk } from './walk.js';
 import {
@@ -23,8 +24,6 @@ export interface LocalDir {
 
 const CHUNK = 1 << 20;
 const PARALLEL_FILES = 4;
-
-const identity = (b: Buffer): Buffer => b;
 
 /** Decodes values of a metadata key; the daemon URL-escapes non-ASCII values and marks them. */
 function metaValues(md: grpc.Metadata, key: string): string[] {
@@ -67,15 +66,7 @@ export class FileSyncProvider implements Attachable {
   register(server: grpc.Server): string[] {
     server.addService(
       {
-        DiffCopy: {
-          path: '/moby.filesync.v1.FileSync/DiffCopy',
-          requestStream: true,
-          responseStream: true,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        },
+        DiffCopy: rawMethod('/moby.filesync.v1.FileSync/DiffCopy', true),
       },
       { DiffCopy: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void this.#diffCopy(call) },
     );

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { decode, encode, secrets as types } from '../proto.js';
+import { rawMethod } from './raw-method.js';
 import type { Attachable } from './session.js';
 
 /**
@@ -18,21 +19,14 @@ export class SecretsProvider implements Attachable {
   register(server: grpc.Server): string[] {
     server.addService(
       {
-        GetSecret: {
-          path: '/moby.buildkit.secrets.v1.Secrets/GetSecret',
-          requestStream: false,
-          responseStream: false,
-          requestSerialize: (b: Buffer) => b,
-          requestDeserialize: (b: Buffer) => decode<{ ID: string }>(types.GetSecretRequest, b),
-          responseSerialize: (b: Buffer) => b,
-          responseDeserialize: (b: Buffer) => b,
-        },
+        GetSecret: rawMethod('/moby.buildkit.secrets.v1.Secrets/GetSecret', false),
       },
       {
-        GetSecret: (call: grpc.ServerUnaryCall<{ ID: string }, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-          const v = this.#values.get(call.request.ID);
+        GetSecret: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+          const { ID } = decode<{ ID: string }>(types.GetSecretRequest, call.request);
+          const v = this.#values.get(ID);
           if (!v) {
-            cb({ code: grpc.status.NOT_FOUND, details: `secret ${call.request.ID} not found` });
+            cb({ code: grpc.status.NOT_FOUND, details: `secret ${ID} not found` });
             return;
           }
           cb(null, Buffer.from(encode(types.GetSecretResponse, { data: v })));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { identity, rawMethod } from './raw-method.js';
 import { sessionTunnel } from './tunnel.js';
 
 /** A service the session serves back to the daemon (file sync, secrets, …). */
@@ -10,7 +11,6 @@ export interface Attachable {
   register(server: grpc.Server): string[];
 }
 
-const identity = (b: Buffer): Buffer => b;
 const HEALTH_OK = Buffer.from([0x08, 0x01]); // HealthCheckResponse{status: SERVING}
 /** Flow-control window of the inner HTTP/2 connection (the default 64 KiB caps exports). */
 const WINDOW = 32 << 20;
@@ -50,15 +50,7 @@ class Health implements Attachable {
   register(server: grpc.Server): string[] {
     server.addService(
       {
-        Check: {
-          path: '/grpc.health.v1.Health/Check',
-          requestStream: false,
-          responseStream: false,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        },
+        Check: rawMethod('/grpc.health.v1.Health/Check', false),
       },
       {
         Check: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
