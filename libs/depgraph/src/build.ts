@@ -89,6 +89,23 @@ export function edgeDeps(g: BuildGraph, a: number, b: number): string[] {
 }
 
 /** `a →[dep] b →[dep] a` */
+/** Every cycle (SCC of 2 or more), largest first, each explained by a shortest cycle through it. */
+export function cycleReports(g: BuildGraph, s: Schedule): CycleReport[] {
+  const adj = adjacency(g);
+  const cycles: CycleReport[] = [];
+  s.sccs.members.forEach((m, c) => {
+    if (m.length < 2) return;
+    const cyc = shortestCycle(adj, s.sccs.comp, c, m);
+    cycles.push({
+      size: m.length,
+      members: m.map((i) => g.nodes[i]!.name).sort(),
+      shortest: formatCycle(g, cyc),
+      shortestLength: cyc.length,
+    });
+  });
+  return cycles.sort((a, b) => b.size - a.size || (a.members[0]! < b.members[0]! ? -1 : 1));
+}
+
 export function formatCycle(g: BuildGraph, cycle: readonly number[]): string {
   if (cycle.length === 0) return '';
   let s = g.nodes[cycle[0]!]!.name;
@@ -157,18 +174,7 @@ export function analyze(
   const weights = costWeights(g.nodes, cost);
   const names = g.nodes.map((x) => x.name);
   const s = schedule(n, adjacency(g), undefined, { policy, names, ...(weights ? { weights } : {}) });
-  const cycles: CycleReport[] = [];
-  s.sccs.members.forEach((m, c) => {
-    if (m.length < 2) return;
-    const cyc = shortestCycle(adjacency(g), s.sccs.comp, c, m);
-    cycles.push({
-      size: m.length,
-      members: m.map((i) => names[i]!).sort(),
-      shortest: formatCycle(g, cyc),
-      shortestLength: cyc.length,
-    });
-  });
-  cycles.sort((a, b) => b.size - a.size || (a.members[0]! < b.members[0]! ? -1 : 1));
+  const cycles = cycleReports(g, s);
   const widths = s.waves.map((w) => w.length);
   const report: GraphReport = {
     arch: g.arch,

@@ -2,12 +2,13 @@
  * What to build and in which waves: the selection (changed configs, configs not yet published, or
  * everything), optionally with their reverse-dependency closure, ordered by a cycle policy.
  */
-import { reverseClosure, shortestCycle } from './analysis.js';
+import { reverseClosure } from './analysis.js';
 import {
   adjacency,
   type CostOptions,
   type CycleReport,
   costWeights,
+  cycleReports,
   edgeDeps,
   formatCycle,
   reverseAdjacency,
@@ -131,18 +132,7 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
       };
     }),
   );
-  const cycles: CycleReport[] = [];
-  s.sccs.members.forEach((m, c) => {
-    if (m.length < 2) return;
-    const cyc = shortestCycle(adjacency(g), s.sccs.comp, c, m);
-    cycles.push({
-      size: m.length,
-      members: m.map((i) => names[i]!).sort(),
-      shortest: formatCycle(g, cyc),
-      shortestLength: cyc.length,
-    });
-  });
-  cycles.sort((a, b) => b.size - a.size || (a.members[0]! < b.members[0]! ? -1 : 1));
+  const cycles = cycleReports(g, s);
   const plan: Plan = {
     arch: g.arch,
     policy,
