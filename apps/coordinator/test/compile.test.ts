@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Definition } from '@melange2/buildkit';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-helpers-apk.js';
 
 const testdata = fileURLToPath(new URL('../../../testdata/engine/', import.meta.url));
 const repo = `${testdata}repo`;
@@ -12,28 +12,10 @@ const golden = JSON.parse(readFileSync(`${testdata}golden-digests.json`, 'utf8')
 const buildctl = fileURLToPath(new URL('../../../.tools/bin/buildctl', import.meta.url));
 
 /** Runs `melange2-orch …` in-process, capturing stdout as bytes (the Definition is binary). */
+/** The CLI with stdout as bytes: a Definition is binary. */
 async function run(args: string[]): Promise<{ code: number; out: Buffer; err: string }> {
-  const out: Buffer[] = [];
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => {
-    out.push(Buffer.from(s));
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  }) as typeof process.stderr.write;
-  const prev = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    return { code: await main(['node', 'melange2-orch', ...args]), out: Buffer.concat(out), err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-    process.exitCode = prev;
-  }
+  const r = await runCli(args);
+  return { code: r.code, out: r.bytes, err: r.err };
 }
 
 describe('melange2-orch compile', () => {
