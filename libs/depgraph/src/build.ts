@@ -1,10 +1,11 @@
 /** Scan result → per-arch graph, and the graph report the `graph` command prints. */
 import { shortestCycle } from './analysis.js';
 import { createHash } from 'node:crypto';
-import { builtinPipelineMap, builtinPipelines } from './builtins.js';
+import { builtinPipelines, builtinPipelinesDigest } from './builtins.js';
 import { openModelCache } from './model-cache.js';
 import { type BuildGraph, resolveGraph } from './graph.js';
-import { buildModel, type ConfigNode, type PipelineLookup } from './model.js';
+import type { PipelineLookup } from '@melange2/melange';
+import { buildModel, type ConfigNode } from './model.js';
 import type { RepoScan } from './scan.js';
 import { type CyclePolicy, type Schedule, schedule } from './schedule.js';
 import type { Arch } from './types.js';
@@ -13,7 +14,7 @@ export interface GraphOptions {
   arch: Arch;
   /** Add the `needs.packages` of every `uses:` pipeline to the build deps. */
   pipelineNeeds?: boolean;
-  /** Built-in pipelines, consulted after the repository's `pipelines/`; default: libs/engine's. */
+  /** Built-in pipelines, consulted after the repository's `pipelines/`; default: @melange2/melange's. */
   builtinPipelines?: PipelineLookup;
   /**
    * Where the model cache lives (as for the scan); `false` or absent computes every node. Not
@@ -22,18 +23,13 @@ export interface GraphOptions {
   cacheDir?: string | false;
 }
 
-let builtinDigest: string | undefined;
-
 function pipelinesContext(scan: Pick<RepoScan, 'fileKeys'>, needs: boolean): string {
   const h = createHash('sha1');
   for (const [f, k] of [...scan.fileKeys].filter(([f]) => f.startsWith('pipelines/')).sort())
     h.update(`${f}\0${k}\0`);
-  if (needs) {
-    builtinDigest ??= createHash('sha1')
-      .update(JSON.stringify([...builtinPipelineMap()]))
-      .digest('base64');
-    h.update(builtinDigest);
-  }
+  // Built-ins are walked in every mode (their `if:`s and nested `uses:` decide which repository
+  // pipelines a config reaches), so their content is always part of the key.
+  h.update(needs ? 'needs\0' : 'deps\0').update(builtinPipelinesDigest());
   return h.digest('base64');
 }
 
@@ -57,9 +53,8 @@ export function buildGraph(
     {
       arch: opts.arch,
       pipelines: scan.pipelines,
-      ...(needs
-        ? { pipelineNeeds: true, builtinPipelines: opts.builtinPipelines ?? builtinPipelines() }
-        : {}),
+      pipelineNeeds: needs,
+      builtinPipelines: opts.builtinPipelines ?? builtinPipelines(),
     },
     cache,
   );

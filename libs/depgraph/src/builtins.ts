@@ -1,36 +1,36 @@
 /**
- * melange's built-in pipelines as libs/engine ships them (`BUILTIN_PIPELINE_DIR`), for
- * `--pipeline-needs`: read once per process with the same extraction as repository pipelines.
+ * melange's built-in pipelines (`BUILTIN_PIPELINE_DIR` of @melange2/melange), consulted after the
+ * repository's `pipelines/`, and a digest of their content for the model cache's key.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join, sep } from 'node:path';
-import { BUILTIN_PIPELINE_DIR } from '@melange2/engine';
-import { extractFile } from './extract.js';
-import type { PipelineLookup } from './model.js';
+import { join } from 'node:path';
+import { BUILTIN_PIPELINE_DIR, type PipelineLookup, PipelineResolver, resolverLookup } from '@melange2/melange';
 import { listPipelines } from './scan.js';
-import type { RawPipeline } from './types.js';
 
-const loaded = new Map<string, Map<string, RawPipeline>>();
+const lookups = new Map<string, PipelineLookup>();
+const digests = new Map<string, string>();
 
-/** The built-in pipelines by `uses:` name. */
-export function builtinPipelineMap(dir: string = BUILTIN_PIPELINE_DIR): ReadonlyMap<string, RawPipeline> {
-  let m = loaded.get(dir);
-  if (!m) {
-    m = new Map();
-    const files: string[] = [];
-    listPipelines(dir, dir, files);
-    for (const f of files) {
-      const name = f.slice(0, -'.yaml'.length).split(sep).join('/');
-      const r = extractFile(readFileSync(join(dir, f), 'utf8'), join(dir, f), name);
-      if (r.kind === 'error') throw new Error(`built-in pipeline ${r.problem.file}: ${r.problem.message}`);
-      if (r.kind === 'pipeline') m.set(name, r.pipeline);
-    }
-    loaded.set(dir, m);
+/** The built-in pipelines by `uses:` name (each file read and checked once per process). */
+export function builtinPipelines(dir: string = BUILTIN_PIPELINE_DIR): PipelineLookup {
+  let l = lookups.get(dir);
+  if (!l) {
+    l = resolverLookup(new PipelineResolver([], dir));
+    lookups.set(dir, l);
   }
-  return m;
+  return l;
 }
 
-export function builtinPipelines(dir: string = BUILTIN_PIPELINE_DIR): PipelineLookup {
-  const map = builtinPipelineMap(dir);
-  return (name) => map.get(name);
+/** A digest of every built-in pipeline file (names and contents). */
+export function builtinPipelinesDigest(dir: string = BUILTIN_PIPELINE_DIR): string {
+  let d = digests.get(dir);
+  if (!d) {
+    const files: string[] = [];
+    listPipelines(dir, dir, files);
+    const h = createHash('sha1');
+    for (const f of files.sort()) h.update(`${f}\0`).update(readFileSync(join(dir, f))).update('\0');
+    d = h.digest('base64');
+    digests.set(dir, d);
+  }
+  return d;
 }

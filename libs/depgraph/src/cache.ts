@@ -10,12 +10,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExtractResult } from './types.js';
+import type { ParseResult } from './types.js';
 
 /** Bump when the extracted shape changes: older cache files are then ignored. */
-export const CACHE_FORMAT = 'depgraph-parse-4';
+export const CACHE_FORMAT = 'depgraph-parse-5';
 
-export type CacheEntries = Map<string, ExtractResult>;
+export type CacheEntries = Map<string, ParseResult>;
 
 export interface StatEntry {
   size: number;
@@ -55,7 +55,7 @@ export function loadCache(file: string): LoadedCache {
   try {
     const v = JSON.parse(text) as {
       format?: string;
-      entries?: [string, ExtractResult][];
+      entries?: [string, ParseResult][];
       stats?: [string, StatEntry][];
     };
     if (v.format === CACHE_FORMAT && Array.isArray(v.entries) && Array.isArray(v.stats)) {

@@ -21,11 +21,9 @@ export {
   type CycleReport,
   type CostOptions,
 } from './build.js';
-export { builtinPipelines } from './builtins.js';
+export { builtinPipelines, builtinPipelinesDigest } from './builtins.js';
 export { CACHE_FORMAT } from './cache.js';
 export { changedFiles, changedConfigs, ChangeDetectionError, type ChangedConfig } from './changes.js';
-export { evalCondition } from './condition.js';
-export { extractFile } from './extract.js';
 export { graphJson, graphDot, graphText, planText, formatProblem, type GraphJson } from './format.js';
 export {
   resolveGraph,
@@ -43,8 +41,8 @@ export {
   type DepRef,
   type ProvideEntry,
   type ModelProblem,
-  type PipelineLookup,
 } from './model.js';
+export { parseFile } from './parse-file.js';
 export { planBuilds, type Plan, type PlanOptions, type PlannedBuild } from './plan.js';
 export { readPublishedIndex, PublishedIndex, PublishedIndexError } from './published.js';
 export { scanRepository, ScanError, type RepoScan, type ScanOptions, type ScanStats } from './scan.js';
@@ -56,4 +54,4 @@ export {
   type Schedule,
   type DroppedEdge,
 } from './schedule.js';
-export * from './types.js';
+export { type Arch, ARCHES, isArch, type ParseResult, type RepoPipeline, type ScanProblem } from './types.js';

@@ -8,10 +8,10 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheFile } from './cache.js';
 import type { ModelEntry, ModelMemo } from './model.js';
-import type { RawConfig } from './types.js';
+import type { GraphConfig } from '@melange2/melange';
 
 /** Bump when modelling changes (what a ConfigNode holds or how it is computed). */
-export const MODEL_FORMAT = 'depgraph-model-2';
+export const MODEL_FORMAT = 'depgraph-model-3';
 
 export interface ModelCache extends ModelMemo {
   /** Writes the entries used in this run, if anything changed. */
@@ -43,7 +43,7 @@ export function openModelCache(
   const cache: ModelCache = {
     hits: 0,
     misses: 0,
-    keyOf: (c: RawConfig) => fileKeys.get(c.file),
+    keyOf: (c: GraphConfig) => fileKeys.get(c.file),
     get(key) {
       const e = old.get(key);
       if (e) {

@@ -1,11 +1,12 @@
 /**
- * The per-arch package model: a node per config with what it provides and what its build needs,
- * every name substituted as melange does (vars → var-transforms → range expansion).
+ * The per-arch package model: a node per config with what it provides and what its build needs.
+ * What a config provides and needs on an arch comes from @melange2/melange's projection (the
+ * same scope, conditions and pipelines as the compile); this module turns names into apk
+ * dependencies and priorities.
  */
 import { parseDependency, type VersionOp } from '@melange2/apk';
-import { applyVarTransforms, substitute } from '@melange2/engine';
-import { evalCondition } from './condition.js';
-import type { Arch, RawConfig, RawDeps, RawPipeline, RawUses } from './types.js';
+import { buildsFor, configNeeds, type GraphConfig, type PipelineLookup } from '@melange2/melange';
+import type { Arch, RepoPipeline } from './types.js';
 
 export interface ProvideEntry {
   name: string;
@@ -48,14 +49,11 @@ export interface ModelProblem {
   message: string;
 }
 
-/** Looks up a pipeline by its `uses:` name; the repository's `pipelines/` comes first. */
-export type PipelineLookup = (name: string) => RawPipeline | undefined;
-
 export interface ModelOptions {
   arch: Arch;
   pipelineNeeds?: boolean;
   /** Repository pipelines (from the scan). */
-  pipelines?: ReadonlyMap<string, RawPipeline>;
+  pipelines?: ReadonlyMap<string, RepoPipeline>;
   /** Built-in pipelines (melange's), consulted when the repository has none of that name. */
   builtinPipelines?: PipelineLookup;
 }
@@ -67,26 +65,6 @@ export interface ModelResult {
   problems: ModelProblem[];
   /** `uses:` names found neither in the repository nor among the built-ins (with pipeline needs). */
   unknownPipelines: Map<string, string[]>;
-}
-
-const GOARCH: Record<Arch, string> = { x86_64: 'amd64', aarch64: 'arm64' };
-
-function baseVars(c: RawConfig, arch: Arch): Record<string, string> {
-  const v: Record<string, string> = {
-    'package.name': c.name,
-    'package.version': c.version,
-    'package.epoch': c.epoch,
-    'package.full-version': `${c.version}-r${c.epoch}`,
-    'build.arch': arch,
-    'build.goarch': GOARCH[arch],
-    'targets.outdir': '/home/build/melange-out',
-    'targets.destdir': `/home/build/melange-out/${c.name}`,
-    'targets.contextdir': `/home/build/melange-out/${c.name}`,
-  };
-  // vars may refer to package.* but not to each other (melange substitutes them once).
-  const withVars: Record<string, string> = { ...v };
-  for (const [k, val] of Object.entries(c.vars)) withVars[`vars.${k}`] = substitute(val, v);
-  return c.varTransforms.length > 0 ? applyVarTransforms(c.varTransforms, withVars) : withVars;
 }
 
 function parsePriority(s: string | undefined, where: string, problems: string[]): number {
@@ -155,112 +133,53 @@ function parseMemoryGi(s: string | undefined): number | undefined {
   return n * (f[unit] ?? 1);
 }
 
-export function targetsArch(c: RawConfig, arch: Arch): boolean {
-  const t = c.targetArchitecture;
-  return t.length === 0 || t.includes('all') || t.includes(arch);
+export function targetsArch(c: GraphConfig, arch: Arch): boolean {
+  return buildsFor(c.targetArchitecture, arch);
 }
 
 /** Builds the node for one config on one arch. */
 export function modelConfig(
-  c: RawConfig,
+  c: GraphConfig,
   opts: ModelOptions,
   problems: ModelProblem[],
   unknown: Map<string, string[]>,
 ): ConfigNode {
   const { arch } = opts;
   const msgs: string[] = [];
-  let vars: Record<string, string>;
-  try {
-    vars = baseVars(c, arch);
-  } catch (e) {
-    msgs.push((e as Error).message);
-    vars = {};
-  }
   const fullVersion = `${c.version}-r${c.epoch}`;
+  const repo = opts.pipelines;
+  const builtin = opts.builtinPipelines;
+  const lookup: PipelineLookup = (name) => repo?.get(name)?.definition ?? builtin?.(name);
+  const n = configNeeds(c, arch, lookup);
+  for (const m of n.problems) msgs.push(m);
+
   const provides: ProvideEntry[] = [];
-  const pkgPriority = parsePriority(
-    substitute(c.deps.providerPriority ?? '', vars),
-    'package.dependencies',
-    msgs,
-  );
-  const addProvides = (d: RawDeps, v: Record<string, string>, priority: number) => {
-    for (const p of d.provides) {
-      const sp = splitProvide(substitute(p, v));
+  n.packages.forEach((p, i) => {
+    const priority = parsePriority(p.providerPriority, i === 0 ? 'package.dependencies' : `subpackage ${p.name}`, msgs);
+    provides.push({ name: p.name, version: fullVersion, real: true, priority });
+    for (const text of p.provides) {
+      const sp = splitProvide(text);
       provides.push({ name: sp.name, ...(sp.version ? { version: sp.version } : {}), real: false, priority });
     }
-  };
-  provides.push({ name: c.name, version: fullVersion, real: true, priority: pkgPriority });
-  addProvides(c.deps, vars, pkgPriority);
+  });
 
   const deps: DepRef[] = [];
-  const needs: DepRef[] = [];
-  const addDep = (raw: string, via: DepRef['via'], into: DepRef[]) => {
+  const addDep = (raw: string, via: DepRef['via']) => {
     const text = raw.trim();
     if (text === '' || text.startsWith('!')) return;
     const d = parseDep(text, via, msgs);
-    if (d) into.push(d);
+    if (d) deps.push(d);
   };
-  for (const p of c.envPackages) addDep(substitute(p, vars), 'environment', deps);
-
-  const repoPipelines = new Set<string>();
-  // Substituted scopes are only built when something will be substituted with them.
-  const visit = (u: RawUses, scope: Record<string, string>, depth: number) => {
-    if (depth > 16) {
-      msgs.push(`uses: ${u.uses}: pipelines nest more than 16 deep`);
-      return;
-    }
-    if (u.if !== undefined && evalCondition(substitute(u.if, scope)) === false) return;
-    const repo = opts.pipelines?.get(u.uses);
-    if (repo) repoPipelines.add(u.uses);
-    if (!opts.pipelineNeeds && !repo) return;
-    const p = repo ?? opts.builtinPipelines?.(u.uses);
-    if (!p) {
-      if (opts.pipelineNeeds) {
-        const l = unknown.get(u.uses);
-        if (l) l.push(c.name);
-        else unknown.set(u.uses, [c.name]);
-      }
-      return;
-    }
-    if (!opts.pipelineNeeds && p.uses.length === 0) return;
-    // Inputs: `with:` (substituted in the caller's scope) over the pipeline's defaults.
-    const inner: Record<string, string> = Object.assign({}, vars);
-    for (const k in p.inputs) {
-      const def = p.inputs[k]!.default;
-      if (def !== undefined) inner[`inputs.${k}`] = substitute(def, scope);
-    }
-    for (const k in u.with) inner[`inputs.${k}`] = substitute(u.with[k]!, scope);
-    if (opts.pipelineNeeds)
-      for (const n of p.needs) addDep(substitute(n, inner), `pipeline:${u.uses}`, needs);
-    for (const nested of p.uses) visit(nested, inner, depth + 1);
-  };
-  for (const u of c.uses) visit(u, vars, 0);
-
-  for (const sp of c.subpackages) {
-    const items = sp.range !== undefined ? (c.data[sp.range] ?? {}) : undefined;
-    const keys = items ? Object.keys(items).sort() : [undefined];
-    // One scope per subpackage, updated per range item: everything using it runs before the next item.
-    const scope: Record<string, string> = Object.assign({}, vars);
-    for (const key of keys) {
-      if (key !== undefined) {
-        scope['range.key'] = key;
-        scope['range.value'] = items![key]!;
-      }
-      const name = substitute(sp.name, scope);
-      scope['subpkg.name'] = name;
-      scope['context.name'] = name;
-      if (sp.if !== undefined && evalCondition(substitute(sp.if, scope)) === false) continue;
-      const pri = parsePriority(
-        substitute(sp.deps.providerPriority ?? '', scope),
-        `subpackage ${name}`,
-        msgs,
-      );
-      provides.push({ name, version: fullVersion, real: true, priority: pri });
-      addProvides(sp.deps, scope, pri);
-      for (const u of sp.uses) visit(u, scope, 0);
+  for (const p of n.environment) addDep(p, 'environment');
+  if (opts.pipelineNeeds) {
+    for (const need of n.pipelineNeeds)
+      for (const p of need.packages) addDep(p, `pipeline:${need.uses === '' ? 'inline' : need.uses}`);
+    for (const u of n.unknown) {
+      const l = unknown.get(u);
+      if (l) l.push(c.name);
+      else unknown.set(u, [c.name]);
     }
   }
-  for (const d of needs) deps.push(d);
 
   for (const m of msgs) problems.push({ file: c.file, package: c.name, arch, message: m });
   const resources: ConfigNode['resources'] = {};
@@ -272,13 +191,13 @@ export function modelConfig(
     name: c.name,
     file: c.file,
     version: c.version,
-    epoch: c.epoch,
+    epoch: String(c.epoch),
     fullVersion,
     provides,
     deps,
     resources,
     updateShared: c.updateShared,
-    repoPipelines: [...repoPipelines].sort(),
+    repoPipelines: n.uses.filter((u) => repo?.has(u)),
   };
 }
 
@@ -292,12 +211,12 @@ export interface ModelEntry {
 
 /** Remembered outcomes by a key that covers everything the outcome depends on (see build.ts). */
 export interface ModelMemo {
-  keyOf(c: RawConfig): string | undefined;
+  keyOf(c: GraphConfig): string | undefined;
   get(key: string): ModelEntry | undefined;
   set(key: string, e: ModelEntry): void;
 }
 
-export function buildModel(configs: readonly RawConfig[], opts: ModelOptions, memo?: ModelMemo): ModelResult {
+export function buildModel(configs: readonly GraphConfig[], opts: ModelOptions, memo?: ModelMemo): ModelResult {
   const problems: ModelProblem[] = [];
   const unknownPipelines = new Map<string, string[]>();
   const nodes: ConfigNode[] = [];

@@ -15,8 +15,9 @@ import {
   type StatIndex,
   saveCache,
 } from './cache.js';
-import { extractFile } from './extract.js';
-import type { ExtractResult, RawConfig, RawPipeline, ScanProblem } from './types.js';
+import { parseFile } from './parse-file.js';
+import type { GraphConfig } from '@melange2/melange';
+import type { ParseResult, RepoPipeline, ScanProblem } from './types.js';
 import { type ParseJob, parseOnWorker } from './workers.js';
 
 export interface ScanOptions {
@@ -43,9 +44,9 @@ export interface ScanStats {
 export interface RepoScan {
   root: string;
   /** Configs sorted by package name; a name defined twice keeps the first file (reported). */
-  configs: RawConfig[];
+  configs: GraphConfig[];
   /** Repository pipelines by `uses:` name. */
-  pipelines: Map<string, RawPipeline>;
+  pipelines: Map<string, RepoPipeline>;
   problems: ScanProblem[];
   /** Relative path → content key, for change detection. */
   fileKeys: Map<string, string>;
@@ -117,7 +118,7 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
   const stats: StatIndex = new Map();
   let statChanged = false;
   const fileKeys = new Map<string, string>();
-  const results: (ExtractResult | undefined)[] = new Array(jobs.length);
+  const results: (ParseResult | undefined)[] = new Array(jobs.length);
   const misses: { index: number; job: ParseJob; key: string }[] = [];
   const problems: ScanProblem[] = [];
 
@@ -189,12 +190,12 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     }
     const mine = shares[nWorkers]!;
     // A worker that cannot start (or dies) costs speed, not the scan: its share is parsed here.
-    const parseHere = (jobs: ParseJob[]) => jobs.map((j) => extractFile(j.text, j.file, j.pipelineName));
+    const parseHere = (jobs: ParseJob[]) => jobs.map((j) => parseFile(j.text, j.file, j.pipelineName));
     const pending = shares.slice(0, nWorkers).map((share) => {
       const jobs = share.map((m) => m.job);
       return parseOnWorker(jobs).catch(() => parseHere(jobs));
     });
-    const own = mine.map((m) => extractFile(m.job.text, m.job.file, m.job.pipelineName));
+    const own = mine.map((m) => parseFile(m.job.text, m.job.file, m.job.pipelineName));
     const all = [...(await Promise.all(pending)), own];
     shares.forEach((share, s) => {
       const got = all[s === nWorkers ? all.length - 1 : s]!;
@@ -206,8 +207,8 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     });
   }
 
-  const byName = new Map<string, RawConfig>();
-  const pipelines = new Map<string, RawPipeline>();
+  const byName = new Map<string, GraphConfig>();
+  const pipelines = new Map<string, RepoPipeline>();
   for (const r of results) {
     if (!r) continue;
     if (r.kind === 'error') problems.push(r.problem);

@@ -4,7 +4,7 @@
  * (Node strips the types itself), so the same code works from sources, tests and dist.
  */
 import { Worker } from 'node:worker_threads';
-import type { ExtractResult } from './types.js';
+import type { ParseResult } from './types.js';
 
 export interface ParseJob {
   file: string;
@@ -25,11 +25,11 @@ if (workerData.fromSource) {
     },
   });
 }
-import(workerData.entry).then(({ extractFile }) => {
+import(workerData.entry).then(({ parseFile }) => {
   parentPort.on('message', (jobs) => {
     const out = [];
     for (const j of jobs) {
-      try { out.push(extractFile(j.text, j.file, j.pipelineName)); }
+      try { out.push(parseFile(j.text, j.file, j.pipelineName)); }
       catch (e) { out.push({ kind: 'error', problem: { file: j.file, message: String(e && e.message || e) } }); }
     }
     parentPort.postMessage(out);
@@ -41,18 +41,18 @@ import(workerData.entry).then(({ extractFile }) => {
 function extractEntry(): { entry: string; fromSource: boolean } {
   const here = import.meta.url;
   const fromSource = here.endsWith('.ts');
-  return { entry: new URL(fromSource ? './extract.ts' : './extract.js', here).href, fromSource };
+  return { entry: new URL(fromSource ? './parse-file.ts' : './parse-file.js', here).href, fromSource };
 }
 
 /** Parses `jobs` on one worker; resolves with results in job order. */
-export function parseOnWorker(jobs: ParseJob[]): Promise<ExtractResult[]> {
+export function parseOnWorker(jobs: ParseJob[]): Promise<ParseResult[]> {
   return new Promise((resolve, reject) => {
     const w = new Worker(BOOT, { eval: true, workerData: extractEntry(), execArgv: [] });
     w.on('message', (m: unknown) => {
       if (m === 'ready') {
         w.postMessage(jobs);
       } else if (Array.isArray(m)) {
-        resolve(m as ExtractResult[]);
+        resolve(m as ParseResult[]);
         void w.terminate();
       } else {
         reject(

@@ -1,40 +1,15 @@
-// Config: parsing, validation, substitution (parse time).
+// The config model lives in @melange2/melange; these few are re-exported for the apps until
+// they import it themselves (the CLI is being moved concurrently).
 export {
-  ConfigError,
   type Diagnostic,
   formatDiagnostic,
-  formatPath,
-  type YamlPath,
-} from './config/diagnostics.js';
-export {
-  DEFAULT_BUILD_ENV,
-  type ExpandedSubpackage,
-  type ParseOptions,
   type ParsedConfig,
   parseConfig,
-} from './config/parse.js';
-export { compileRe2, type GoRegExp, Re2SyntaxError, replaceAllGo, translateRe2 } from './config/re2.js';
-export {
-  lookupVariable,
-  referencedKeys,
-  substitute,
-  substituteCondition,
-  substituteStrict,
-  UnknownVariableError,
-} from './config/substitute.js';
-export type * from './config/types.js';
-export { applyVarTransforms, type VarTransform, VarTransformError } from './config/var-transforms.js';
-export { YamlSyntaxError } from './config/yaml.js';
-// Pipelines: `uses:` resolution and our built-ins.
-export {
-  BUILTIN_PIPELINE_DIR,
-  InvalidUsesError,
-  type PipelineDefinition,
-  PipelineNotFoundError,
   PipelineResolver,
-} from './pipelines/resolve.js';
+  readVarsFile,
+  SUPPORTED_ARCHES,
+} from '@melange2/melange';
 // Compile: config → plan.
-export { type ArchInfo, archInfo, SUPPORTED_ARCHES, UnknownArchError } from './compile/arch.js';
 export {
   type BuildPlan,
   type CompileOptions,
@@ -42,14 +17,11 @@ export {
   DEFAULT_PATH,
   DEFAULT_SOURCE_DATE_EPOCH,
   NotForArchError,
-  OUTDIR,
   type PlanEnvironment,
   type PlanStep,
   type PlanTest,
   type StepSource,
-  WORKSPACE,
 } from './compile/compile.js';
-export { ConditionError, evaluateCondition } from './compile/cond.js';
 // LLB: plan → BuildKit graph.
 export {
   BUILD_UID,
@@ -93,7 +65,6 @@ export {
   planBuild,
 } from './build/build.js';
 export { type TestResult, type TestRunResult, testPackage } from './build/test.js';
-export { readVarsFile } from './build/vars.js';
 export {
   EnvironmentError,
   type EnvironmentRequest,

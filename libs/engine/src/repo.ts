@@ -1,10 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { type BuildPlan, compileConfig, NotForArchError } from './compile/compile.js';
-import { ConfigError, type Diagnostic } from './config/diagnostics.js';
-import { type ParseOptions, parseConfig } from './config/parse.js';
+import { ConfigError, type Diagnostic, parseConfig, type ParseOptions, PipelineResolver } from '@melange2/melange';
 import { type BuildGraph, buildGraph, type GraphOptions } from './llb/graph.js';
-import { PipelineResolver } from './pipelines/resolve.js';
 
 /** The top-level melange configs of a repository directory (`*.yaml`, not dotfiles), sorted. */
 export function listConfigs(repoDir: string): string[] {

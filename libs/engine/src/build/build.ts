@@ -13,15 +13,12 @@ import {
   type SolveResult,
 } from '@melange2/buildkit';
 import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } from '../compile/compile.js';
-import { ConfigError } from '../config/diagnostics.js';
-import { type ParsedConfig, parseConfig } from '../config/parse.js';
-import type { StrMap } from '../config/types.js';
+import { ConfigError, parseConfig, type ParsedConfig, PipelineResolver, type StrMap } from '@melange2/melange';
 import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../environment/layers.js';
 import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
 import type { LayerServer } from '../environment/serve.js';
 import { buildGraph, SOURCE_LOCAL } from '../llb/graph.js';
 import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
-import { PipelineResolver } from '../pipelines/resolve.js';
 import { defaultPipelineDirs, packageSourceDir } from '../repo.js';
 import { BuildError } from './errors.js';
 

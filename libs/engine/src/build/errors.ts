@@ -1,5 +1,5 @@
 import type { FailedStep } from '@melange2/buildkit';
-import type { Diagnostic } from '../config/diagnostics.js';
+import type { Diagnostic } from '@melange2/melange';
 
 /** Where a build (or test run) stopped. */
 export type BuildStage = 'config' | 'environment' | 'solve' | 'package' | 'index';

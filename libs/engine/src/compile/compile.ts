@@ -1,20 +1,5 @@
-import { ConfigError, type Diagnostic, type YamlPath } from '../config/diagnostics.js';
-import type { ExpandedSubpackage, ParsedConfig } from '../config/parse.js';
-import { lookupVariable, substitute, substituteStrict, UnknownVariableError } from '../config/substitute.js';
-import type { Input, Pipeline, StrMap, User, Group } from '../config/types.js';
-import { PositionIndex } from '../config/yaml.js';
-import {
-  InvalidUsesError,
-  type PipelineDefinition,
-  PipelineNotFoundError,
-  type PipelineResolver,
-} from '../pipelines/resolve.js';
-import { archInfo } from './arch.js';
-import { ConditionError, evaluateCondition } from './cond.js';
+import { archInfo, buildsFor, ConditionError, configScope, ConfigError, type Diagnostic, evaluateCondition, type ExpandedSubpackage, type Group, type Input, InvalidUsesError, lookupVariable, type ParsedConfig, type Pipeline, type PipelineDefinition, PipelineNotFoundError, type PipelineResolver, PositionIndex, type StrMap, substitute, substituteStrict, subpackageScope, inheritScope, UnknownVariableError, WORKSPACE, type User, type YamlPath } from '@melange2/melange';
 
-/** The build workspace inside the build environment (melange's `/home/build`). */
-export const WORKSPACE = '/home/build';
-export const OUTDIR = `${WORKSPACE}/melange-out`;
 /** PATH melange sets for every step (it overrides the environment's own PATH). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
 /**
@@ -276,7 +261,7 @@ function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boo
   }
   // A scope inherits its parent's variables through the prototype chain: copying ~50 keys per
   // node was the largest cost of compiling a whole repository.
-  const scope = inherit(parent.scope);
+  const scope = inheritScope(parent.scope);
   const keys: string[] = [];
   for (const [k, v] of Object.entries(given)) {
     scope[`inputs.${k}`] = substitute(v, parent.scope);
@@ -361,10 +346,6 @@ function describeAt(loc: Loc, path: YamlPath, needle?: string): string {
   return ` at ${loc.file}:${line}:${column}`;
 }
 
-/** A new scope whose unknown keys fall through to `parent`. */
-function inherit(parent: StrMap): Record<string, string> {
-  return Object.create(parent) as Record<string, string>;
-}
 
 function dedupe(xs: readonly string[]): string[] {
   return [...new Set(xs)];
@@ -397,37 +378,24 @@ export function compileConfig(parsed: ParsedConfig, options: CompileOptions): Bu
   const { config, file, text } = parsed;
   const arch = archInfo(options.arch);
   const targets = config.package['target-architecture'] ?? [];
-  if (targets.length > 0 && !targets.includes('all') && !targets.includes(arch.apk))
-    throw new NotForArchError(file, arch.apk, targets);
+  if (!buildsFor(targets, arch.apk)) throw new NotForArchError(file, arch.apk, targets);
 
   const pkg = config.package;
   const epoch = pkg.epoch ?? 0;
   const fullVersion = `${pkg.version}-r${epoch}`;
-  const scope: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, {
-    'package.name': pkg.name,
-    'package.version': pkg.version,
-    'package.epoch': String(epoch),
-    'package.full-version': fullVersion,
-    'package.description': pkg.description ?? '',
-    'package.srcdir': WORKSPACE,
-    'targets.outdir': OUTDIR,
-    'targets.destdir': `${OUTDIR}/${pkg.name}`,
-    'targets.contextdir': `${OUTDIR}/${pkg.name}`,
-    'context.name': pkg.name,
-    'host.triplet.gnu': `${arch.gnu}-gnu`,
-    'host.triplet.rust': `${arch.rust}-gnu`,
-    'cross.triplet.gnu.glibc': `${arch.gnu}-gnu`,
-    'cross.triplet.gnu.musl': `${arch.gnu}-musl`,
-    'cross.triplet.rust.glibc': `${arch.rust}-gnu`,
-    'cross.triplet.rust.musl': `${arch.rust}-musl`,
-    'build.arch': arch.apk,
-    'build.goarch': arch.go,
-  });
-  for (const [k, v] of Object.entries(parsed.vars)) if (k.startsWith('vars.')) scope[k] = v;
-  for (const name of [pkg.name, ...config.subpackages.map((s) => s.name)])
-    scope[`targets.package.${name}`] = `${OUTDIR}/${name}`;
-  for (const k of Object.keys(config.options ?? {})) scope[`options.${k}.enabled`] = 'false';
-  for (const k of options.buildOptions ?? []) scope[`options.${k}.enabled`] = 'true';
+  const scope = configScope(
+    {
+      name: pkg.name,
+      version: pkg.version,
+      epoch,
+      ...(pkg.description !== undefined ? { description: pkg.description } : {}),
+      vars: parsed.vars,
+      subpackages: config.subpackages.map((s) => s.name),
+      options: Object.keys(config.options ?? {}),
+    },
+    arch,
+    options.buildOptions,
+  );
 
   const envContents = config.environment?.contents ?? {};
   let packages = [...(envContents.packages ?? [])];
@@ -460,12 +428,7 @@ export function compileConfig(parsed: ParsedConfig, options: CompileOptions): Bu
   const skipped: string[] = [];
   const subScopes = new Map<ExpandedSubpackage, StrMap>();
   for (const sp of config.subpackages) {
-    const subScope = Object.assign(inherit(scope), {
-      'subpkg.name': sp.name,
-      'context.name': sp.name,
-      'targets.subpkgdir': `${OUTDIR}/${sp.name}`,
-      'targets.contextdir': `${OUTDIR}/${sp.name}`,
-    });
+    const subScope = subpackageScope(scope, sp.name);
     subScopes.set(sp, subScope);
     const at: YamlPath = ['subpackages', sp.sourceIndex];
     let on = true;

@@ -1,6 +1,6 @@
 import { type Definition, llb, marshal, type State } from '@melange2/buildkit';
-import { archInfo } from '../compile/arch.js';
-import { type BuildPlan, OUTDIR, type PlanStep, WORKSPACE } from '../compile/compile.js';
+import type { BuildPlan, PlanStep } from '../compile/compile.js';
+import { archInfo, OUTDIR, WORKSPACE } from '@melange2/melange';
 
 /** The local source name of the placeholder build environment (see {@link placeholderEnvironment}). */
 export const ENVIRONMENT_LOCAL = 'environment';

@@ -11,8 +11,7 @@ import {
   type SigningKey,
 } from '@melange2/apk';
 import type { BuildPlan } from '../compile/compile.js';
-import type { ParsedConfig } from '../config/parse.js';
-import type { Dependencies, PackageOptions, Scriptlets } from '../config/types.js';
+import type { Dependencies, PackageOptions, ParsedConfig, Scriptlets } from '@melange2/melange';
 import { analyzePackage, type ScaResult } from '../sca/sca.js';
 
 /** A packaging failure, naming the package and what went wrong. */

@@ -1,6 +1,6 @@
 import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
-import type { PackageOptions } from '../config/types.js';
+import type { PackageOptions } from '@melange2/melange';
 import { ElfError, isElf, parseElf } from './elf.js';
 
 /** What melange's SCA finds in one package directory. */

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
-import { checkPipelines, loadYamlOrConfigError, locateFindings } from '../config/parse.js';
-import { decode, type Finding, pipelineSchema } from '../config/schema.js';
-import type { Pipeline } from '../config/types.js';
+import { ConfigError, type Diagnostic } from './diagnostics.js';
+import { checkPipelines, loadYamlOrConfigError, locateFindings } from './parse.js';
+import { decode, type Finding, pipelineSchema } from './schema.js';
+import { graphStep, type PipelineLookup } from './projection.js';
+import type { Pipeline } from './types.js';
 
 /** The directory of melange2-orch's own built-in pipelines (`uses: <name>` → `<dir>/<name>.yaml`). */
-export const BUILTIN_PIPELINE_DIR = fileURLToPath(new URL('../../pipelines/', import.meta.url));
+export const BUILTIN_PIPELINE_DIR = fileURLToPath(new URL('../pipelines/', import.meta.url));
 
 /** A `uses:` target, loaded and checked. */
 export interface PipelineDefinition {
@@ -110,4 +111,19 @@ export function parsePipelineFile(
   const diags = locateFindings(text, file, findings);
   if (diags.some((d) => d.severity === 'error')) return new ConfigError(diags);
   return { uses, file, builtin, pipeline, text, warnings: diags };
+}
+
+/**
+ * The resolver as a {@link PipelineLookup}: a name no directory has (or one that cannot name a
+ * file) is `undefined`; an invalid pipeline file still throws.
+ */
+export function resolverLookup(resolver: PipelineResolver): PipelineLookup {
+  return (uses) => {
+    try {
+      return graphStep(resolver.resolve(uses).pipeline);
+    } catch (e) {
+      if (e instanceof PipelineNotFoundError || e instanceof InvalidUsesError) return undefined;
+      throw e;
+    }
+  };
 }

@@ -86,11 +86,15 @@ export function loadYamlOrConfigError(text: string, file: string): ReturnType<ty
   }
 }
 
-/**
- * Parses and validates one melange config. Throws {@link ConfigError} (every error, located)
- * when it cannot be built; warnings (unknown keys) come back with the result.
- */
-export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
+/** The first stages of every parse: YAML, schema, parse-time variables (var-transforms included). */
+interface Decoded {
+  readonly cfg: Configuration;
+  readonly base: Record<string, string>;
+  readonly findings: Finding[];
+  readonly fail: () => ConfigError;
+}
+
+function decodeConfig(text: string, file: string, options: ParseOptions): Decoded {
   const raw = loadYamlOrConfigError(text, file);
   const findings: Finding[] = [];
   const decoded = decode(raw, configSchema, [], findings) as Configuration | undefined;
@@ -133,36 +137,54 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
     err(['var-transforms', e.index, e.field], e.reason);
     throw fail();
   }
+  return { cfg, base, findings, fail };
+}
 
-  const config = {
-    ...cfg,
-    package: substitutePackage(pkg, base),
-    pipeline: cfg.pipeline?.map((p) => substitutePipeline(p, base)),
-    environment: withBuildAccount(substituteEnvironment(cfg.environment, base)),
-    test: substituteTest(cfg.test, base),
-    subpackages: [] as ExpandedSubpackage[],
-  };
-
+/** `range` expansion: each subpackage once, or once per item of its data range (keys sorted). */
+function expandSubpackages(
+  { cfg, base, findings }: Decoded,
+  substituteOne: (sp: Subpackage, vars: StrMap) => Subpackage,
+): ExpandedSubpackage[] {
+  const out: ExpandedSubpackage[] = [];
   const data = new Map<string, StrMap>();
   for (const d of cfg.data ?? []) data.set(d.name, d.items ?? {});
   (cfg.subpackages ?? []).forEach((sp, i) => {
     if (sp.range === undefined || sp.range === '') {
-      config.subpackages.push({ ...substituteSubpackage(sp, base), sourceIndex: i });
+      out.push({ ...substituteOne(sp, base), sourceIndex: i });
       return;
     }
     const items = data.get(sp.range);
     if (!items) {
-      err(
-        ['subpackages', i, 'range'],
-        `undefined range "${sp.range}" (expected the name of a data entry${data.size ? `: ${[...data.keys()].join(', ')}` : '; there are none'})`,
-      );
+      findings.push({
+        severity: 'error',
+        path: ['subpackages', i, 'range'],
+        message: `undefined range "${sp.range}" (expected the name of a data entry${data.size ? `: ${[...data.keys()].join(', ')}` : '; there are none'})`,
+      });
       return;
     }
     for (const key of Object.keys(items).sort()) {
       const vars = { ...base, 'range.key': key, 'range.value': items[key]! };
-      config.subpackages.push({ ...substituteSubpackage(sp, vars), sourceIndex: i, rangeKey: key });
+      out.push({ ...substituteOne(sp, vars), sourceIndex: i, rangeKey: key });
     }
   });
+  return out;
+}
+
+/**
+ * Parses and validates one melange config. Throws {@link ConfigError} (every error, located)
+ * when it cannot be built; warnings (unknown keys) come back with the result.
+ */
+export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
+  const d = decodeConfig(text, file, options);
+  const { cfg, base, findings, fail } = d;
+  const config = {
+    ...cfg,
+    package: substitutePackage(cfg.package, base),
+    pipeline: cfg.pipeline?.map((p) => substitutePipeline(p, base)),
+    environment: withBuildAccount(substituteEnvironment(cfg.environment, base)),
+    test: substituteTest(cfg.test, base),
+    subpackages: expandSubpackages(d, substituteSubpackage),
+  };
 
   // Environment: --env-file under the YAML, then melange's defaults where still empty.
   const env: Record<string, string> = {};
@@ -181,6 +203,34 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
     vars: base,
     warnings: locateFindings(text, file, findings),
   };
+}
+
+/**
+ * The parse a build graph needs, cheaper than {@link parseConfig}: the same YAML, schema,
+ * variables, var-transforms and ranges, but only the package, its dependencies, environment
+ * packages and pipelines are substituted, and nothing is validated beyond the schema (a config
+ * the build rejects still has a place in the graph). Throws {@link ConfigError}.
+ */
+export function parseGraphConfig(text: string, file: string): ParsedConfig {
+  const d = decodeConfig(text, file, {});
+  const { cfg, base, findings, fail } = d;
+  const contents = cfg.environment?.contents;
+  const config = {
+    ...cfg,
+    package: substitutePackage(cfg.package, base),
+    pipeline: cfg.pipeline?.map((p) => substitutePipeline(p, base)),
+    environment: contents?.packages ? { contents: { packages: sList(contents.packages, base) ?? [] } } : {},
+    subpackages: expandSubpackages(d, (sp, vars) =>
+      strip({
+        name: substitute(sp.name, vars),
+        if: sp.if === undefined ? undefined : substituteCondition(sp.if, vars),
+        pipeline: sp.pipeline?.map((p) => substitutePipeline(p, vars)),
+        dependencies: substituteDeps(sp.dependencies, vars),
+      }),
+    ),
+  };
+  if (findings.some((f) => f.severity === 'error')) throw fail();
+  return { file, text, config, vars: base, warnings: [] };
 }
 
 function validate(config: ParsedConfig['config'], findings: Finding[]): void {

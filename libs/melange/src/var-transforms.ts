@@ -1,4 +1,4 @@
-import { compileRe2, Re2SyntaxError, replaceAllGo } from './re2.js';
+import { compileRe2, Re2SyntaxError, replaceAllGo } from './regexp.js';
 import { substitute } from './substitute.js';
 
 /** One `var-transforms[]` entry of a melange config. */

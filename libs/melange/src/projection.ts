@@ -1,0 +1,242 @@
+/**
+ * The needs/provides projection: what a build graph needs from a config, derived from the same
+ * parse, scope, conditions and pipeline resolution as the compile, so the graph counts exactly
+ * the packages the build environment will hold.
+ *
+ * A {@link GraphConfig} is the parsed config reduced to those fields (arch-independent and
+ * JSON-safe, so a repository scan can cache it); {@link configNeeds} evaluates it for one arch.
+ */
+import { type ArchInfo, archInfo } from './arch.js';
+import { ConditionError, evaluateCondition } from './cond.js';
+import type { ParsedConfig } from './parse.js';
+import { configScope, subpackageScope, inheritScope } from './scope.js';
+import { lookupVariable, substitute } from './substitute.js';
+import type { Input, Pipeline, StrMap } from './types.js';
+
+/** A pipeline step reduced to what needs resolution reads (no `runs`). */
+export interface GraphStep {
+  readonly if?: string;
+  readonly uses?: string;
+  readonly with?: StrMap;
+  readonly inputs?: Readonly<Record<string, Input>>;
+  readonly needs?: { readonly packages?: readonly string[] };
+  readonly pipeline?: readonly GraphStep[];
+}
+
+export interface GraphSubpackage {
+  readonly name: string;
+  readonly if?: string;
+  readonly provides: readonly string[];
+  readonly providerPriority?: string;
+  readonly pipeline: readonly GraphStep[];
+}
+
+/** A config as the build graph sees it: parse-time substitution and range expansion done. */
+export interface GraphConfig {
+  readonly file: string;
+  readonly name: string;
+  readonly version: string;
+  readonly epoch: number;
+  readonly description?: string;
+  readonly targetArchitecture: readonly string[];
+  readonly resources: { readonly cpu?: string; readonly memory?: string };
+  readonly updateShared: boolean;
+  /** `vars.*` after var-transforms. */
+  readonly vars: StrMap;
+  readonly options: readonly string[];
+  /** `environment.contents.packages`. */
+  readonly packages: readonly string[];
+  readonly provides: readonly string[];
+  readonly providerPriority?: string;
+  readonly pipeline: readonly GraphStep[];
+  readonly subpackages: readonly GraphSubpackage[];
+}
+
+/** Keeps the fields of a step that needs resolution reads. */
+export function graphStep(p: Pipeline | GraphStep): GraphStep {
+  const s: {
+    -readonly [K in keyof GraphStep]: GraphStep[K];
+  } = {};
+  if (p.if !== undefined) s.if = p.if;
+  if (p.uses !== undefined) s.uses = p.uses;
+  if (p.with !== undefined) s.with = p.with;
+  if (p.inputs !== undefined) s.inputs = p.inputs;
+  if (p.needs?.packages !== undefined && p.needs.packages.length > 0) s.needs = { packages: p.needs.packages };
+  if (p.pipeline !== undefined && p.pipeline.length > 0) s.pipeline = p.pipeline.map(graphStep);
+  return s;
+}
+
+export function graphConfig(parsed: ParsedConfig): GraphConfig {
+  const { config } = parsed;
+  const pkg = config.package;
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed.vars)) if (k.startsWith('vars.')) vars[k] = v;
+  const res = pkg.resources ?? {};
+  const priority = pkg.dependencies?.['provider-priority'];
+  return {
+    file: parsed.file,
+    name: pkg.name,
+    version: pkg.version,
+    epoch: pkg.epoch ?? 0,
+    ...(pkg.description !== undefined ? { description: pkg.description } : {}),
+    targetArchitecture: pkg['target-architecture'] ?? [],
+    resources: {
+      ...(res.cpu !== undefined ? { cpu: res.cpu } : {}),
+      ...(res.memory !== undefined ? { memory: res.memory } : {}),
+    },
+    updateShared: String(config.update?.['shared']) === 'true',
+    vars,
+    options: Object.keys(config.options ?? {}),
+    packages: config.environment?.contents?.packages ?? [],
+    provides: pkg.dependencies?.provides ?? [],
+    ...(priority !== undefined ? { providerPriority: priority } : {}),
+    pipeline: (config.pipeline ?? []).map(graphStep),
+    subpackages: config.subpackages.map((sp) => {
+      const p = sp.dependencies?.['provider-priority'];
+      return {
+        name: sp.name,
+        ...(sp.if !== undefined && sp.if !== '' ? { if: sp.if } : {}),
+        provides: sp.dependencies?.provides ?? [],
+        ...(p !== undefined ? { providerPriority: p } : {}),
+        pipeline: (sp.pipeline ?? []).map(graphStep),
+      };
+    }),
+  };
+}
+
+/** `target-architecture` admits `arch` (empty or `all` admit every arch). */
+export function buildsFor(targetArchitecture: readonly string[], arch: string): boolean {
+  return (
+    targetArchitecture.length === 0 ||
+    targetArchitecture.includes('all') ||
+    targetArchitecture.includes(archInfo(arch).apk)
+  );
+}
+
+/** A `uses:` name → its definition (repository `pipelines/` first, then the built-ins). */
+export type PipelineLookup = (uses: string) => GraphStep | undefined;
+
+export interface PipelineNeed {
+  /** The `uses:` name whose definition (or the inline step, when empty) declared the needs. */
+  readonly uses: string;
+  readonly packages: readonly string[];
+}
+
+export interface ConfigNeeds {
+  /** The packages that get built: the main package and every subpackage whose `if:` holds. */
+  readonly packages: readonly { readonly name: string; readonly provides: readonly string[]; readonly providerPriority?: string }[];
+  /** `environment.contents.packages`. */
+  readonly environment: readonly string[];
+  /** `needs.packages` of every step that runs, in order (subpackages included even when skipped, as melange does). */
+  readonly pipelineNeeds: readonly PipelineNeed[];
+  /** Every `uses:` name that resolved, sorted. */
+  readonly uses: readonly string[];
+  /** `uses:` names that resolved to nothing. */
+  readonly unknown: readonly string[];
+  /** What could not be evaluated (a bad `if:`, pipelines nested too deep); the step is kept. */
+  readonly problems: readonly string[];
+}
+
+const MAX_DEPTH = 16;
+
+interface Walk {
+  readonly lookup: PipelineLookup;
+  readonly needs: PipelineNeed[];
+  readonly uses: Set<string>;
+  readonly unknown: Set<string>;
+  readonly problems: string[];
+}
+
+function holds(cond: string | undefined, scope: StrMap, w: Walk, where: string): boolean {
+  if (cond === undefined || cond === '') return true;
+  try {
+    return evaluateCondition(cond, (n) => lookupVariable(scope, n));
+  } catch (e) {
+    if (!(e instanceof ConditionError)) throw e;
+    w.problems.push(`${where}: cannot evaluate if: ${e.message}`);
+    return true;
+  }
+}
+
+/** One step as the compile walks it: definition over the step, inputs, `if:`, needs, children. */
+function walkStep(node: GraphStep, parent: StrMap, via: string, w: Walk, depth: number): void {
+  if (depth > MAX_DEPTH) {
+    w.problems.push(`uses: ${node.uses ?? '(inline)'}: pipelines nest more than ${MAX_DEPTH} deep`);
+    return;
+  }
+  let p = node;
+  let inputs = node.inputs ?? {};
+  const userWith = node.with ?? {};
+  if (node.uses !== undefined && !(node.pipeline && node.pipeline.length > 0)) {
+    const def = w.lookup(node.uses);
+    if (!def) {
+      w.unknown.add(node.uses);
+      return;
+    }
+    w.uses.add(node.uses);
+    p = { ...node, ...def, with: userWith };
+    inputs = def.inputs ?? {};
+    via = node.uses;
+  }
+  const given: Record<string, string> = { ...userWith };
+  for (const [k, spec] of Object.entries(inputs)) if (!given[k]) given[k] = spec.default ?? '';
+  const scope = inheritScope(parent);
+  for (const [k, v] of Object.entries(given)) scope[`inputs.${k}`] = substitute(v, parent);
+  for (const k of Object.keys(given)) scope[`inputs.${k}`] = substitute(scope[`inputs.${k}`]!, scope);
+  if (!holds(p.if, scope, w, via === '' ? 'pipeline' : `uses: ${via}`)) return;
+  const needs = p.needs?.packages ?? [];
+  if (needs.length > 0) w.needs.push({ uses: via, packages: needs.map((n) => substitute(n, scope)) });
+  for (const child of p.pipeline ?? []) walkStep(child, scope, via, w, depth + 1);
+}
+
+/**
+ * A config on one arch: the packages it builds (with their provides) and what its build
+ * environment holds. The caller checks {@link buildsFor} first.
+ */
+export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: PipelineLookup): ConfigNeeds {
+  const scope = configScope(
+    {
+      name: g.name,
+      version: g.version,
+      epoch: g.epoch,
+      ...(g.description !== undefined ? { description: g.description } : {}),
+      vars: g.vars,
+      subpackages: g.subpackages.map((s) => s.name),
+      options: g.options,
+    },
+    arch,
+  );
+  const w: Walk = { lookup, needs: [], uses: new Set(), unknown: new Set(), problems: [] };
+  for (const step of g.pipeline) walkStep(step, scope, '', w, 0);
+  const packages: ConfigNeeds['packages'][number][] = [
+    {
+      name: g.name,
+      provides: g.provides,
+      ...(g.providerPriority !== undefined ? { providerPriority: g.providerPriority } : {}),
+    },
+  ];
+  for (const sp of g.subpackages) {
+    const s = subpackageScope(scope, sp.name);
+    if (holds(sp.if, s, w, `subpackage ${sp.name}`))
+      packages.push({
+        name: sp.name,
+        provides: sp.provides,
+        ...(sp.providerPriority !== undefined ? { providerPriority: sp.providerPriority } : {}),
+      });
+    // melange gathers a subpackage's needs whether or not its `if:` holds; only its steps are skipped.
+    for (const step of sp.pipeline) walkStep(step, s, '', w, 0);
+  }
+  return {
+    packages,
+    environment: g.packages,
+    pipelineNeeds: w.needs,
+    uses: [...w.uses].sort(),
+    unknown: [...w.unknown].sort(),
+    problems: w.problems,
+  };
+}
+
+/** Everything the build environment installs, as the compile lists it: environment first, deduplicated. */
+export function environmentPackages(n: ConfigNeeds): string[] {
+  return [...new Set([...n.environment, ...n.pipelineNeeds.flatMap((p) => p.packages)])];
+}
