@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
-const bin = join(root, 'apps', 'coordinator', 'bin', 'melange2-orch.js');
+const bin = join(root, 'apps', 'cli', 'bin', 'melange2-orch.js');
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

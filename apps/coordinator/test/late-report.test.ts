@@ -9,7 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runDistributed } from '../src/run/distributed.js';
-import { OS_REPO, type OsBootstrap, osBootstrap } from './os-helpers.js';
+import { OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
 

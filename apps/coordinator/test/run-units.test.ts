@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { providesChanged } from '../src/run/coordinator.js';
-import { summaryTable } from '../src/run/display.js';
 import { FileStateStore } from '../src/run/state.js';
 
 describe('FileStateStore', () => {
@@ -43,25 +42,5 @@ describe('early cutoff', () => {
       true,
     );
     expect(providesChanged(before, [e('libfoo-dev', '1.2-r0', [])])).toBe(true);
-  });
-});
-
-describe('summary table', () => {
-  it('says "nothing to build" and why when everything is up to date', () => {
-    const text = summaryTable({
-      runId: 'r',
-      rows: [],
-      dispatched: 0,
-      upToDate: [
-        { id: 'a@x86_64', version: '1-r0' },
-        { id: 'a@aarch64', version: '1-r0' },
-      ],
-      problems: [],
-      cycles: [],
-      wallMs: 12,
-    });
-    expect(text).toBe(
-      'nothing to build: 0 built, 0 failed, 0 skipped, 2 up to date (x86_64 1, aarch64 1); 0 dispatched in 0.0s\n',
-    );
   });
 });

@@ -12,7 +12,7 @@ import {
   serveRepository,
 } from '../repository/index.js';
 import { Coordinator, policyOptions, type RunPolicy, type RunResult } from './coordinator.js';
-import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './embedded.js';
+import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
 import type { StateRecord } from './state.js';
 

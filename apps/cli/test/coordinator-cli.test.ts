@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
-import { OS_REPO, osBootstrap } from './os-helpers.js';
+import { OS_REPO, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
 

@@ -10,11 +10,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ObjectRepositoryStore } from '../src/repository/index.js';
-import type { RunEvent } from '../src/run/coordinator.js';
-import { type DistributedOptions, runDistributed } from '../src/run/distributed.js';
+import { ObjectRepositoryStore } from '@melange2/coordinator';
+import type { RunEvent } from '@melange2/coordinator';
+import { type DistributedOptions, runDistributed } from '@melange2/coordinator';
 import { startTelemetry } from '../src/telemetry/index.js';
-import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from './os-helpers.js';
+import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
 type Arch = 'x86_64' | 'aarch64';

@@ -1,4 +1,4 @@
-import type { RunEvent, RunResult } from './coordinator.js';
+import type { RunEvent, RunResult } from '@melange2/coordinator';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 

@@ -13,12 +13,12 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ObjectRepositoryStore } from '../src/repository/index.js';
-import { indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap, ROOT } from './os-helpers.js';
+import { ObjectRepositoryStore } from '@melange2/coordinator';
+import { indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
 
 const d = inject('daemons');
-const BIN = join(ROOT, 'apps', 'coordinator', 'bin', 'melange2-orch.js');
-const BUILT_CLI = existsSync(join(ROOT, 'apps', 'coordinator', 'dist', 'cli', 'main.js'));
+const BIN = join(ROOT, 'apps', 'cli', 'bin', 'melange2-orch.js');
+const BUILT_CLI = existsSync(join(ROOT, 'apps', 'cli', 'dist', 'main.js'));
 if (!BUILT_CLI) console.warn('crash-processes: skipped, the CLI is not built (npx nx run-many -t build)');
 const LEASE_MS = '2000';
 // A whole testdata/os run or two, as separate processes on a loaded machine.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
-import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from './os-helpers.js';
+import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
 

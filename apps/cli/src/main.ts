@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { type CommandEntry, commands } from './commands/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 

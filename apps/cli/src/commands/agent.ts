@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { startNatsAgent } from '@melange2/agent';
 import { ARCHES, isArch } from '@melange2/daemons';
 import type { Command } from 'commander';
-import { startTelemetry } from '../../telemetry/index.js';
+import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { signingKeyOrDefault } from './build-all.js';
 import { leaseOf, natsConnect } from './coordinator.js';

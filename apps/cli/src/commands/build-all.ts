@@ -13,11 +13,11 @@ import {
   startBuildkitd,
 } from '@melange2/daemons';
 import type { Command } from 'commander';
-import { progressLines, summaryTable } from '../../run/display.js';
-import { runEmbedded } from '../../run/embedded.js';
-import { PlanError } from '../../run/plan-run.js';
-import type { Ordering } from '../../scheduler/index.js';
-import { startTelemetry } from '../../telemetry/index.js';
+import { progressLines, summaryTable } from '../display.js';
+import { runEmbedded } from '../embedded.js';
+import { PlanError } from '@melange2/coordinator';
+import type { Ordering } from '@melange2/coordinator';
+import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { collectRepeat, signingKeyFrom } from './apk-options.js';
 import { parseArchList } from './depgraph-shared.js';

@@ -1,0 +1,2 @@
+export { CliError, EXIT, type ExitCode } from './exit-codes.js';
+export { buildProgram, main } from './main.js';
