@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   condensation,
-  evalCondition,
   reverseClosure,
   shortestCycle,
   stronglyConnected,
@@ -90,14 +89,5 @@ describe('reverseClosure', () => {
       [3, 3, 2],
     ]);
     expect(reverseClosure(rev, [0], 2).map((h) => h.node)).toEqual([1, 2]);
-  });
-});
-
-describe('evalCondition', () => {
-  it('evaluates the arch conditions melange configs use', () => {
-    expect(evalCondition("x86_64 == 'x86_64'")).toBe(true);
-    expect(evalCondition("aarch64 == 'x86_64'")).toBe(false);
-    expect(evalCondition("'aarch64' != 'x86_64' && (a == 'b' || c == 'c')")).toBe(true);
-    expect(evalCondition('something odd')).toBeUndefined();
   });
 });

@@ -43,8 +43,8 @@ describe('the model', () => {
   });
 
   it('substitutes ${{build.arch}} per arch and respects target-architecture', () => {
-    const x = buildGraph(scan, { arch: 'x86_64' });
-    const a = buildGraph(scan, { arch: 'aarch64' });
+    const x = buildGraph(scan, { arch: 'x86_64', pipelineNeeds: true });
+    const a = buildGraph(scan, { arch: 'aarch64', pipelineNeeds: true });
     expect(depsOf(x, 'app')).toContain('tool-x86_64→tool-x86_64');
     expect(depsOf(a, 'app')).toContain('tool-aarch64→tool-aarch64');
     expect(x.excluded).toEqual(['tool-aarch64']);
@@ -59,7 +59,6 @@ describe('dependency resolution', () => {
     expect(depsOf(g(), 'app')).toEqual([
       'libfoo20-compat+so:libfoo.so.2→libfoo',
       'py3-bar→py3-bar',
-      'tool-x86_64→tool-x86_64',
       'virtual-x→provider-b', // higher provider-priority
       'vtool→vtool-2', // same priority: the higher version
       'zlib→zlib', // a real package beats a virtual provide, whatever its priority
@@ -89,12 +88,12 @@ describe('dependency resolution', () => {
   it('looks pipelines up in the repository first, then in a pluggable built-in set', () => {
     const builtin = (name: string) =>
       name === 'local/thing' || name === 'other'
-        ? { name, file: '(builtin)', inputs: {}, needs: ['zlib'], uses: [] }
+        ? { needs: { packages: ['zlib'] } }
         : undefined;
     const withBuiltins = buildGraph(
       {
         configs: scan.configs.map((c) =>
-          c.name === 'zlib-ng' ? { ...c, uses: [{ uses: 'other', with: {} }] } : c,
+          c.name === 'zlib-ng' ? { ...c, pipeline: [{ uses: 'other' }] } : c,
         ),
         pipelines: scan.pipelines,
       },

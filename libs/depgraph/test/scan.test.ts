@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { extractFile, scanRepository } from '../src/index.js';
+import { parseFile, scanRepository } from '../src/index.js';
 import { copyFixture, fixtureRepo, tempCacheDir } from './helpers.js';
 
 describe('scanRepository', () => {
@@ -13,7 +13,7 @@ describe('scanRepository', () => {
     expect(names).toEqual([...names].sort());
     expect(s.configs.find((c) => c.file === 'notes.yaml')).toBeUndefined();
     expect([...s.pipelines.keys()]).toEqual(['local/thing']);
-    expect(s.pipelines.get('local/thing')?.needs).toEqual(['${{inputs.pkg}}']);
+    expect(s.pipelines.get('local/thing')?.definition.needs?.packages).toEqual(['${{inputs.pkg}}']);
   });
 
   it('reports a config that fails to parse with file, line and cause, and goes on', async () => {
@@ -26,25 +26,28 @@ describe('scanRepository', () => {
   });
 
   it('names the field when a config has the wrong shape', () => {
-    const r = extractFile(
+    const r = parseFile(
       'package:\n  name: x\n  version: "1"\nenvironment:\n  contents:\n    packages: busybox\n',
       'x.yaml',
     );
     expect(r.kind).toBe('error');
     if (r.kind === 'error') {
-      expect(r.problem.message).toBe('environment.contents.packages: expected a list, got a string');
+      expect(r.problem.message).toBe('environment.contents.packages: expected a sequence, got "busybox"');
       expect(r.problem.line).toBe(6);
     }
-    const noVersion = extractFile('package:\n  name: x\n', 'x.yaml');
-    expect(noVersion.kind === 'error' && noVersion.problem.message).toBe('package.version: missing');
+    const noVersion = parseFile('package:\n  name: x\n', 'x.yaml');
+    expect(noVersion.kind === 'error' && noVersion.problem.message).toBe(
+      'package.version: missing required field "version"',
+    );
   });
 
   it('keeps range keys as written (3.10 is not 3.1)', () => {
-    const r = extractFile(
-      'package: {name: p, version: "1"}\ndata:\n  - name: v\n    items:\n      3.10: a\n      3.9: b\n',
+    const r = parseFile(
+      'package: {name: p, version: "1"}\ndata:\n  - name: v\n    items:\n      3.10: a\n      3.9: b\n' +
+        'subpackages:\n  - range: v\n    name: p-${{range.key}}\n',
       'p.yaml',
     );
-    expect(r.kind === 'config' && Object.keys(r.config.data['v']!)).toEqual(['3.10', '3.9']);
+    expect(r.kind === 'config' && r.config.subpackages.map((s) => s.name)).toEqual(['p-3.10', 'p-3.9']);
   });
 
   it('reloads an unchanged repository from the parse cache and re-parses only what changed', async () => {

@@ -27,7 +27,7 @@ describe('bad configs give errors with file, line, column and what was expected'
       /^bad\/unknown-uses\.yaml:7:11: error: pipeline\[1\]\.uses: unknown pipeline "does\/not-exist"/,
     );
     expect(e).toContain('testdata/engine/repo/pipelines/does/not-exist.yaml');
-    expect(e).toMatch(/libs\/engine\/pipelines\/does\/not-exist\.yaml\)$/);
+    expect(e).toMatch(/libs\/melange\/pipelines\/does\/not-exist\.yaml\)$/);
   });
 
   it('a required pipeline input not given (built-in and repository pipelines)', () => {
@@ -59,7 +59,7 @@ describe('bad configs give errors with file, line, column and what was expected'
 
   it('a var-transform that is not a Go regular expression', () => {
     expect(firstError('bad-regex.yaml')).toMatch(
-      /^bad\/bad-regex\.yaml:7:12: error: var-transforms\[0\]\.match: .*lookbehind is not supported by RE2/,
+      /^bad\/bad-regex\.yaml:7:12: error: var-transforms\[0\]\.match: invalid regular expression "\(\?<=1\)\\\\\.": error parsing regexp: .*\(expected a Go regular expression\)$/,
     );
   });
 
@@ -104,7 +104,7 @@ describe('bad configs give errors with file, line, column and what was expected'
 
 describe('paths in messages', () => {
   it('quote keys that would read as a path (range items such as "3.10")', async () => {
-    const { formatPath } = await import('../src/index.js');
+    const { formatPath } = await import('@melange2/melange');
     expect(formatPath(['data', 0, 'items', '3.10'])).toBe('data[0].items["3.10"]');
     expect(formatPath(['pipeline', 2, 'with', 'expected-sha256'])).toBe('pipeline[2].with.expected-sha256');
     expect(formatPath([])).toBe('(document)');
