@@ -1,5 +1,5 @@
 /**
- * YAML parsing on worker threads. The worker is an eval'd bootstrap that imports extract.ts/.js
+ * Config parsing on worker threads. The worker is an eval'd bootstrap that imports parse-file.ts/.js
  * next to this module; when running from TypeScript sources it maps `./x.js` imports to `./x.ts`
  * (Node strips the types itself), so the same code works from sources, tests and dist.
  */
@@ -18,6 +18,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 if (workerData.fromSource) {
   registerHooks({
     resolve(spec, ctx, next) {
+      // Workspace packages resolve to their sources, as in the parent (--conditions).
+      if (spec.startsWith('@melange2/')) ctx = { ...ctx, conditions: [...ctx.conditions, '@melange2/source'] };
       try { return next(spec, ctx); } catch (e) {
         if (spec.startsWith('.') && spec.endsWith('.js')) return next(spec.slice(0, -3) + '.ts', ctx);
         throw e;
@@ -38,7 +40,7 @@ import(workerData.entry).then(({ parseFile }) => {
 }, (e) => { parentPort.postMessage({ bootError: String(e && e.stack || e) }); });
 `;
 
-function extractEntry(): { entry: string; fromSource: boolean } {
+function parseEntry(): { entry: string; fromSource: boolean } {
   const here = import.meta.url;
   const fromSource = here.endsWith('.ts');
   return { entry: new URL(fromSource ? './parse-file.ts' : './parse-file.js', here).href, fromSource };
@@ -47,7 +49,10 @@ function extractEntry(): { entry: string; fromSource: boolean } {
 /** Parses `jobs` on one worker; resolves with results in job order. */
 export function parseOnWorker(jobs: ParseJob[]): Promise<ParseResult[]> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(BOOT, { eval: true, workerData: extractEntry(), execArgv: [] });
+    const data = parseEntry();
+    // From sources, Node compiles the TypeScript itself; parameter properties need the transform.
+    const execArgv = data.fromSource ? ['--experimental-transform-types', '--no-warnings'] : [];
+    const w = new Worker(BOOT, { eval: true, workerData: data, execArgv });
     w.on('message', (m: unknown) => {
       if (m === 'ready') {
         w.postMessage(jobs);
