@@ -28,7 +28,12 @@ if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
   process.exit(r.status ?? 1);
 }
 
-const dg = await import('../libs/depgraph/src/index.js');
+type Depgraph = typeof import('../libs/depgraph/src/index.js');
+// Not loaded by a child that measures loading it.
+const dg: Depgraph =
+  process.argv[2] === '--child' && process.argv[3] === 'import'
+    ? (undefined as unknown as Depgraph)
+    : await import('../libs/depgraph/src/index.js');
 type Arch = 'x86_64' | 'aarch64';
 
 interface ChildResult {
@@ -47,7 +52,24 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
   };
   const t0 = performance.now();
   const info: Record<string, unknown> = {};
-  if (mode === 'yaml-only') {
+  if (mode === 'import') {
+    // What a CLI pays before its first line of work: load @melange2/depgraph (built, from dist/
+    // when `dist` is given, else from sources through tsx), counting the modules it pulls in.
+    const [from] = args as [string];
+    const { registerHooks } = await import('node:module');
+    const loaded: string[] = [];
+    registerHooks({
+      load(url, ctx, next) {
+        loaded.push(url);
+        return next(url, ctx);
+      },
+    });
+    const t = performance.now();
+    await import(from === 'dist' ? new URL('../libs/depgraph/dist/index.js', import.meta.url).href : '@melange2/depgraph');
+    ms['import'] = performance.now() - t;
+    info['modules'] = loaded.length;
+    info['grpc or buildkit'] = loaded.filter((u) => /@grpc|protobuf|libs\/buildkit/.test(u)).length;
+  } else if (mode === 'yaml-only') {
     const { load, FAILSAFE_SCHEMA } = await import('js-yaml');
     const files = readdirSync(corpus).filter((f) => f.endsWith('.yaml') && !f.startsWith('.'));
     for (const f of files) load(readFileSync(join(corpus, f), 'utf8'), { schema: FAILSAFE_SCHEMA });
@@ -156,6 +178,10 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
 
 // 2. Timings, each in fresh processes.
 console.log('\ntimings (fresh process each; tsx transpiles the sources on load, a built CLI skips that):');
+measure('import @melange2/depgraph (sources, tsx)', runs, 'import', () => ['src']);
+if (existsSync(new URL('../libs/depgraph/dist/index.js', import.meta.url)))
+  measure('import @melange2/depgraph (dist)', runs, 'import', () => ['dist']);
+else console.log('  import @melange2/depgraph (dist): not built (npx nx run-many -t build)');
 measure('reference: read + js-yaml parse only, 1 thread', runs, 'yaml-only', () => []);
 measure('cold scan+graph, parse workers 0 (x86_64)', runs, 'scan-graph', () => ['-', '0', 'x86_64']);
 measure('cold scan+graph, parse workers 1 (x86_64)', runs, 'scan-graph', () => ['-', '1', 'x86_64']);
