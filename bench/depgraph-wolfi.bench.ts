@@ -53,9 +53,8 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
   const t0 = performance.now();
   const info: Record<string, unknown> = {};
   if (mode === 'import') {
-    // What a CLI pays before its first line of work: load @melange2/depgraph (built, from dist/
-    // when `dist` is given, else from sources through tsx), counting the modules it pulls in.
-    const [from] = args as [string];
+    // What a process pays before its first line of work: load @melange2/depgraph from sources
+    // (through tsx), counting the modules it pulls in.
     const { registerHooks } = await import('node:module');
     const loaded: string[] = [];
     registerHooks({
@@ -65,7 +64,7 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
       },
     });
     const t = performance.now();
-    await import(from === 'dist' ? new URL('../libs/depgraph/dist/index.js', import.meta.url).href : '@melange2/depgraph');
+    await import('@melange2/depgraph');
     ms['import'] = performance.now() - t;
     info['modules'] = loaded.length;
     info['grpc or buildkit'] = loaded.filter((u) => /@grpc|protobuf|libs\/buildkit/.test(u)).length;
@@ -111,15 +110,29 @@ if (process.argv[2] === '--child') {
   process.exit(0);
 }
 
+/** The same measurement for the built packages (dist/, no tsx): what the CLI bin pays. */
+const IMPORT_DIST = `
+import { registerHooks } from 'node:module';
+const loaded = [];
+registerHooks({ load(url, ctx, next) { loaded.push(url); return next(url, ctx); } });
+const t = performance.now();
+await import('@melange2/depgraph');
+const ms = performance.now() - t;
+const grpc = loaded.filter((u) => /@grpc|protobuf|libs\\/buildkit/.test(u)).length;
+console.log(JSON.stringify({ ms: { import: ms, total: ms }, rssMB: process.resourceUsage().maxRSS / 1024,
+  info: { modules: loaded.length, 'grpc or buildkit': grpc } }));
+`;
+
 function spawnChild(mode: string, args: string[]): ChildResult {
-  const out = execFileSync(
-    process.execPath,
-    ['--conditions=@melange2/source', '--import', 'tsx', self, '--child', mode, ...args],
-    {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    },
-  );
+  const argv =
+    mode === 'import-dist'
+      ? ['--input-type=module', '-e', IMPORT_DIST]
+      : ['--conditions=@melange2/source', '--import', 'tsx', self, '--child', mode, ...args];
+  const out = execFileSync(process.execPath, argv, {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
 }
 
@@ -178,9 +191,9 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
 
 // 2. Timings, each in fresh processes.
 console.log('\ntimings (fresh process each; tsx transpiles the sources on load, a built CLI skips that):');
-measure('import @melange2/depgraph (sources, tsx)', runs, 'import', () => ['src']);
+measure('import @melange2/depgraph (sources, tsx)', runs, 'import', () => []);
 if (existsSync(new URL('../libs/depgraph/dist/index.js', import.meta.url)))
-  measure('import @melange2/depgraph (dist)', runs, 'import', () => ['dist']);
+  measure('import @melange2/depgraph (dist)', runs, 'import-dist', () => []);
 else console.log('  import @melange2/depgraph (dist): not built (npx nx run-many -t build)');
 measure('reference: read + js-yaml parse only, 1 thread', runs, 'yaml-only', () => []);
 measure('cold scan+graph, parse workers 0 (x86_64)', runs, 'scan-graph', () => ['-', '0', 'x86_64']);

@@ -5,7 +5,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILTIN_PIPELINE_DIR, type PipelineLookup, PipelineResolver, resolverLookup } from '@melange2/melange';
+import {
+  BUILTIN_PIPELINE_DIR,
+  type PipelineLookup,
+  PipelineResolver,
+  resolverLookup,
+} from '@melange2/melange';
 import { listPipelines } from './scan.js';
 
 const lookups = new Map<string, PipelineLookup>();
@@ -28,7 +33,10 @@ export function builtinPipelinesDigest(dir: string = BUILTIN_PIPELINE_DIR): stri
     const files: string[] = [];
     listPipelines(dir, dir, files);
     const h = createHash('sha1');
-    for (const f of files.sort()) h.update(`${f}\0`).update(readFileSync(join(dir, f))).update('\0');
+    for (const f of files.sort())
+      h.update(`${f}\0`)
+        .update(readFileSync(join(dir, f)))
+        .update('\0');
     d = h.digest('base64');
     digests.set(dir, d);
   }

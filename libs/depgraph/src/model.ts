@@ -155,7 +155,11 @@ export function modelConfig(
 
   const provides: ProvideEntry[] = [];
   n.packages.forEach((p, i) => {
-    const priority = parsePriority(p.providerPriority, i === 0 ? 'package.dependencies' : `subpackage ${p.name}`, msgs);
+    const priority = parsePriority(
+      p.providerPriority,
+      i === 0 ? 'package.dependencies' : `subpackage ${p.name}`,
+      msgs,
+    );
     provides.push({ name: p.name, version: fullVersion, real: true, priority });
     for (const text of p.provides) {
       const sp = splitProvide(text);
@@ -216,7 +220,11 @@ export interface ModelMemo {
   set(key: string, e: ModelEntry): void;
 }
 
-export function buildModel(configs: readonly GraphConfig[], opts: ModelOptions, memo?: ModelMemo): ModelResult {
+export function buildModel(
+  configs: readonly GraphConfig[],
+  opts: ModelOptions,
+  memo?: ModelMemo,
+): ModelResult {
   const problems: ModelProblem[] = [];
   const unknownPipelines = new Map<string, string[]>();
   const nodes: ConfigNode[] = [];

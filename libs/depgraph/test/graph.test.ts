@@ -87,9 +87,7 @@ describe('dependency resolution', () => {
 
   it('looks pipelines up in the repository first, then in a pluggable built-in set', () => {
     const builtin = (name: string) =>
-      name === 'local/thing' || name === 'other'
-        ? { needs: { packages: ['zlib'] } }
-        : undefined;
+      name === 'local/thing' || name === 'other' ? { needs: { packages: ['zlib'] } } : undefined;
     const withBuiltins = buildGraph(
       {
         configs: scan.configs.map((c) =>

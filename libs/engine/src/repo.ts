@@ -1,7 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { type BuildPlan, compileConfig, NotForArchError } from './compile/compile.js';
-import { ConfigError, type Diagnostic, parseConfig, type ParseOptions, PipelineResolver } from '@melange2/melange';
+import {
+  ConfigError,
+  type Diagnostic,
+  parseConfig,
+  type ParseOptions,
+  PipelineResolver,
+} from '@melange2/melange';
 import { type BuildGraph, buildGraph, type GraphOptions } from './llb/graph.js';
 
 /** The top-level melange configs of a repository directory (`*.yaml`, not dotfiles), sorted. */

@@ -74,7 +74,6 @@ describe('conditions', () => {
     expect(arm.packages).toEqual(['conditions']);
     expect(arm.skippedSubpackages).toEqual(['conditions-x86-only']);
   });
-
 });
 
 describe('nested pipelines, inputs, working-directory, environment', () => {

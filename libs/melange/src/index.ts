@@ -1,7 +1,15 @@
 // The melange config model: YAML → validated, substituted config → per-arch scope, conditions,
 // pipelines and the needs/provides a build graph counts. No BuildKit, no apk, no I/O beyond
 // reading pipeline files.
-export { type Arch, type ArchInfo, ARCHES, archInfo, isArch, SUPPORTED_ARCHES, UnknownArchError } from './arch.js';
+export {
+  type Arch,
+  type ArchInfo,
+  ARCHES,
+  archInfo,
+  isArch,
+  SUPPORTED_ARCHES,
+  UnknownArchError,
+} from './arch.js';
 export { ConditionError, evaluateCondition, type Lookup } from './cond.js';
 export {
   ConfigError,

@@ -61,7 +61,8 @@ export function graphStep(p: Pipeline | GraphStep): GraphStep {
   if (p.uses !== undefined) s.uses = p.uses;
   if (p.with !== undefined) s.with = p.with;
   if (p.inputs !== undefined) s.inputs = p.inputs;
-  if (p.needs?.packages !== undefined && p.needs.packages.length > 0) s.needs = { packages: p.needs.packages };
+  if (p.needs?.packages !== undefined && p.needs.packages.length > 0)
+    s.needs = { packages: p.needs.packages };
   if (p.pipeline !== undefined && p.pipeline.length > 0) s.pipeline = p.pipeline.map(graphStep);
   return s;
 }
@@ -124,7 +125,11 @@ export interface PipelineNeed {
 
 export interface ConfigNeeds {
   /** The packages that get built: the main package and every subpackage whose `if:` holds. */
-  readonly packages: readonly { readonly name: string; readonly provides: readonly string[]; readonly providerPriority?: string }[];
+  readonly packages: readonly {
+    readonly name: string;
+    readonly provides: readonly string[];
+    readonly providerPriority?: string;
+  }[];
   /** `environment.contents.packages`. */
   readonly environment: readonly string[];
   /** `needs.packages` of every step that runs, in order (subpackages included even when skipped, as melange does). */

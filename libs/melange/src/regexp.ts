@@ -124,7 +124,7 @@ export function replaceAllGo(re: GoRegExp, src: string, repl: string): string {
     lastMatchEnd = a1;
     const cp = src.codePointAt(searchPos);
     const width = cp === undefined ? 1 : cp > 0xffff ? 2 : 1;
-    searchPos = searchPos + width > a1 ? searchPos + width : a1;
+    searchPos = Math.max(searchPos + width, a1);
   }
   return out + src.slice(lastMatchEnd);
 }

@@ -30,7 +30,10 @@ export function readVarsFile(file: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(doc)) {
     if (typeof v !== 'string' && v !== null)
-      throw new VarsFileError(file, `vars.${k} must be a scalar, got ${Array.isArray(v) ? 'a list' : 'a mapping'}`);
+      throw new VarsFileError(
+        file,
+        `vars.${k} must be a scalar, got ${Array.isArray(v) ? 'a list' : 'a mapping'}`,
+      );
     out[k] = v ?? '';
   }
   return out;

@@ -17,6 +17,8 @@ describe('if: conditions', () => {
 
   it('resolves ${{…}} references and names an unknown one', () => {
     expect(evaluateCondition(`\${{x}} != "y"`, (k) => (k === 'x' ? 'z' : undefined))).toBe(true);
-    expect(() => evaluateCondition(`\${{nope}} == 'x'`, () => undefined)).toThrow(/variable nope not defined/);
+    expect(() => evaluateCondition(`\${{nope}} == 'x'`, () => undefined)).toThrow(
+      /variable nope not defined/,
+    );
   });
 });

@@ -13,7 +13,13 @@ import {
   type SolveResult,
 } from '@melange2/buildkit';
 import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } from '../compile/compile.js';
-import { ConfigError, parseConfig, type ParsedConfig, PipelineResolver, type StrMap } from '@melange2/melange';
+import {
+  ConfigError,
+  parseConfig,
+  type ParsedConfig,
+  PipelineResolver,
+  type StrMap,
+} from '@melange2/melange';
 import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../environment/layers.js';
 import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
 import type { LayerServer } from '../environment/serve.js';

@@ -1,4 +1,32 @@
-import { archInfo, buildsFor, ConditionError, configScope, ConfigError, type Diagnostic, evaluateCondition, type ExpandedSubpackage, type Group, type Input, InvalidUsesError, lookupVariable, type ParsedConfig, type Pipeline, type PipelineDefinition, PipelineNotFoundError, type PipelineResolver, PositionIndex, type StrMap, substitute, substituteStrict, subpackageScope, inheritScope, UnknownVariableError, WORKSPACE, type User, type YamlPath } from '@melange2/melange';
+import {
+  archInfo,
+  buildsFor,
+  ConditionError,
+  configScope,
+  ConfigError,
+  type Diagnostic,
+  evaluateCondition,
+  type ExpandedSubpackage,
+  type Group,
+  type Input,
+  InvalidUsesError,
+  lookupVariable,
+  type ParsedConfig,
+  type Pipeline,
+  type PipelineDefinition,
+  PipelineNotFoundError,
+  type PipelineResolver,
+  PositionIndex,
+  type StrMap,
+  substitute,
+  substituteStrict,
+  subpackageScope,
+  inheritScope,
+  UnknownVariableError,
+  WORKSPACE,
+  type User,
+  type YamlPath,
+} from '@melange2/melange';
 
 /** PATH melange sets for every step (it overrides the environment's own PATH). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
@@ -345,7 +373,6 @@ function describeAt(loc: Loc, path: YamlPath, needle?: string): string {
   const { line, column } = positions(loc.text).locate(full, false, needle);
   return ` at ${loc.file}:${line}:${column}`;
 }
-
 
 function dedupe(xs: readonly string[]): string[] {
   return [...new Set(xs)];
