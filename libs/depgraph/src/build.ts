@@ -27,9 +27,7 @@ function pipelinesContext(scan: Pick<RepoScan, 'fileKeys'>, needs: boolean): str
   const h = createHash('sha1');
   for (const [f, k] of [...scan.fileKeys].filter(([f]) => f.startsWith('pipelines/')).sort())
     h.update(`${f}\0${k}\0`);
-  // Built-ins are walked in every mode (their `if:`s and nested `uses:` decide which repository
-  // pipelines a config reaches), so their content is always part of the key.
-  h.update(needs ? 'needs\0' : 'deps\0').update(builtinPipelinesDigest());
+  if (needs) h.update(builtinPipelinesDigest());
   return h.digest('base64');
 }
 

@@ -149,7 +149,11 @@ export function modelConfig(
   const fullVersion = `${c.version}-r${c.epoch}`;
   const repo = opts.pipelines;
   const builtin = opts.builtinPipelines;
-  const lookup: PipelineLookup = (name) => repo?.get(name)?.definition ?? builtin?.(name);
+  // Without pipeline needs only repository pipelines matter (for change detection): walking the
+  // built-ins too would cost every config a walk of `fetch`, `autoconf/*`, … for nothing.
+  const lookup: PipelineLookup = opts.pipelineNeeds
+    ? (name) => repo?.get(name)?.definition ?? builtin?.(name)
+    : (name) => repo?.get(name)?.definition;
   const n = configNeeds(c, arch, lookup);
   for (const m of n.problems) msgs.push(m);
 

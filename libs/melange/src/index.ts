@@ -46,6 +46,7 @@ export {
   type GraphSubpackage,
   graphConfig,
   graphStep,
+  graphSteps,
   type PipelineLookup,
   type PipelineNeed,
 } from './projection.js';

@@ -1,4 +1,5 @@
 import { ConfigError, type Diagnostic, type YamlPath } from './diagnostics.js';
+import { graphSteps } from './projection.js';
 import { configSchema, decode, type Finding } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
@@ -218,13 +219,14 @@ export function parseGraphConfig(text: string, file: string): ParsedConfig {
   const config = {
     ...cfg,
     package: substitutePackage(cfg.package, base),
-    pipeline: cfg.pipeline?.map((p) => substitutePipeline(p, base)),
+    // Reduced first: `runs` and the rest of a step are never read by a graph.
+    pipeline: graphSteps(cfg.pipeline ?? []).map((p) => substitutePipeline(p, base)),
     environment: contents?.packages ? { contents: { packages: sList(contents.packages, base) ?? [] } } : {},
     subpackages: expandSubpackages(d, (sp, vars) =>
       strip({
         name: substitute(sp.name, vars),
         if: sp.if === undefined ? undefined : substituteCondition(sp.if, vars),
-        pipeline: sp.pipeline?.map((p) => substitutePipeline(p, vars)),
+        pipeline: graphSteps(sp.pipeline ?? []).map((p) => substitutePipeline(p, vars)),
         dependencies: substituteDeps(sp.dependencies, vars),
       }),
     ),

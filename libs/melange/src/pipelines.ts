@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type Diagnostic } from './diagnostics.js';
 import { checkPipelines, loadYamlOrConfigError, locateFindings } from './parse.js';
 import { decode, type Finding, pipelineSchema } from './schema.js';
-import { graphStep, type PipelineLookup } from './projection.js';
+import { type GraphStep, graphStep, type PipelineLookup } from './projection.js';
 import type { Pipeline } from './types.js';
 
 /** The directory of melange2-orch's own built-in pipelines (`uses: <name>` → `<dir>/<name>.yaml`). */
@@ -118,12 +118,16 @@ export function parsePipelineFile(
  * file) is `undefined`; an invalid pipeline file still throws.
  */
 export function resolverLookup(resolver: PipelineResolver): PipelineLookup {
+  const steps = new Map<string, GraphStep | undefined>();
   return (uses) => {
+    if (steps.has(uses)) return steps.get(uses);
+    let step: GraphStep | undefined;
     try {
-      return graphStep(resolver.resolve(uses).pipeline);
+      step = graphStep(resolver.resolve(uses).pipeline);
     } catch (e) {
-      if (e instanceof PipelineNotFoundError || e instanceof InvalidUsesError) return undefined;
-      throw e;
+      if (!(e instanceof PipelineNotFoundError || e instanceof InvalidUsesError)) throw e;
     }
+    steps.set(uses, step);
+    return step;
   };
 }

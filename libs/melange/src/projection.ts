@@ -52,19 +52,36 @@ export interface GraphConfig {
   readonly subpackages: readonly GraphSubpackage[];
 }
 
-/** Keeps the fields of a step that needs resolution reads. */
+/**
+ * Keeps the fields of a step that needs resolution reads. Steps that can contribute nothing (no
+ * `uses:`, no `needs`, no such children: a plain `runs`) are dropped from `pipeline` lists.
+ */
 export function graphStep(p: Pipeline | GraphStep): GraphStep {
   const s: {
     -readonly [K in keyof GraphStep]: GraphStep[K];
   } = {};
+  const children = p.pipeline ? graphSteps(p.pipeline) : [];
+  const needs = p.needs?.packages ?? [];
+  // A step with both `uses` and a `pipeline` runs its pipeline (as the compile does).
+  const uses = p.pipeline && p.pipeline.length > 0 ? undefined : p.uses;
+  if (uses === undefined && needs.length === 0 && children.length === 0 && p.inputs === undefined) return s;
   if (p.if !== undefined) s.if = p.if;
-  if (p.uses !== undefined) s.uses = p.uses;
+  if (uses !== undefined) s.uses = uses;
   if (p.with !== undefined) s.with = p.with;
   if (p.inputs !== undefined) s.inputs = p.inputs;
-  if (p.needs?.packages !== undefined && p.needs.packages.length > 0)
-    s.needs = { packages: p.needs.packages };
-  if (p.pipeline !== undefined && p.pipeline.length > 0) s.pipeline = p.pipeline.map(graphStep);
+  if (needs.length > 0) s.needs = { packages: needs };
+  if (children.length > 0) s.pipeline = children;
   return s;
+}
+
+/** The steps of a list that can contribute needs. */
+export function graphSteps(ps: readonly (Pipeline | GraphStep)[]): GraphStep[] {
+  const out: GraphStep[] = [];
+  for (const p of ps) {
+    const g = graphStep(p);
+    if (g.uses !== undefined || g.needs !== undefined || g.pipeline !== undefined) out.push(g);
+  }
+  return out;
 }
 
 export function graphConfig(parsed: ParsedConfig): GraphConfig {
@@ -91,7 +108,7 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
     packages: config.environment?.contents?.packages ?? [],
     provides: pkg.dependencies?.provides ?? [],
     ...(priority !== undefined ? { providerPriority: priority } : {}),
-    pipeline: (config.pipeline ?? []).map(graphStep),
+    pipeline: graphSteps(config.pipeline ?? []),
     subpackages: config.subpackages.map((sp) => {
       const p = sp.dependencies?.['provider-priority'];
       return {
@@ -99,7 +116,7 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
         ...(sp.if !== undefined && sp.if !== '' ? { if: sp.if } : {}),
         provides: sp.dependencies?.provides ?? [],
         ...(p !== undefined ? { providerPriority: p } : {}),
-        pipeline: (sp.pipeline ?? []).map(graphStep),
+        pipeline: graphSteps(sp.pipeline ?? []),
       };
     }),
   };
@@ -169,29 +186,34 @@ function walkStep(node: GraphStep, parent: StrMap, via: string, w: Walk, depth: 
     w.problems.push(`uses: ${node.uses ?? '(inline)'}: pipelines nest more than ${MAX_DEPTH} deep`);
     return;
   }
-  let p = node;
-  let inputs = node.inputs ?? {};
-  const userWith = node.with ?? {};
-  if (node.uses !== undefined && !(node.pipeline && node.pipeline.length > 0)) {
-    const def = w.lookup(node.uses);
+  // As the compile decodes a definition over the step: the definition's fields win.
+  let def: GraphStep | undefined;
+  if (node.uses !== undefined && node.pipeline === undefined) {
+    def = w.lookup(node.uses);
     if (!def) {
       w.unknown.add(node.uses);
       return;
     }
     w.uses.add(node.uses);
-    p = { ...node, ...def, with: userWith };
-    inputs = def.inputs ?? {};
     via = node.uses;
   }
-  const given: Record<string, string> = { ...userWith };
-  for (const [k, spec] of Object.entries(inputs)) if (!given[k]) given[k] = spec.default ?? '';
-  const scope = inheritScope(parent);
-  for (const [k, v] of Object.entries(given)) scope[`inputs.${k}`] = substitute(v, parent);
-  for (const k of Object.keys(given)) scope[`inputs.${k}`] = substitute(scope[`inputs.${k}`]!, scope);
-  if (!holds(p.if, scope, w, via === '' ? 'pipeline' : `uses: ${via}`)) return;
-  const needs = p.needs?.packages ?? [];
+  const cond = def && 'if' in def ? def.if : node.if;
+  const needs = (def && 'needs' in def ? def.needs : node.needs)?.packages ?? [];
+  const children = (def ? def.pipeline : node.pipeline) ?? [];
+  if (cond === undefined && needs.length === 0 && children.length === 0) return;
+  const inputs = (def ? def.inputs : node.inputs) ?? {};
+  const userWith = node.with ?? {};
+  let scope = parent;
+  const keys = new Set([...Object.keys(userWith), ...Object.keys(inputs)]);
+  if (keys.size > 0) {
+    const own = inheritScope(parent);
+    for (const k of keys) own[`inputs.${k}`] = substitute(userWith[k] || inputs[k]?.default || '', parent);
+    for (const k of keys) own[`inputs.${k}`] = substitute(own[`inputs.${k}`]!, own);
+    scope = own;
+  }
+  if (!holds(cond, scope, w, via === '' ? 'pipeline' : `uses: ${via}`)) return;
   if (needs.length > 0) w.needs.push({ uses: via, packages: needs.map((n) => substitute(n, scope)) });
-  for (const child of p.pipeline ?? []) walkStep(child, scope, via, w, depth + 1);
+  for (const child of children) walkStep(child, scope, via, w, depth + 1);
 }
 
 /**
