@@ -220,34 +220,44 @@ export function decode(v: YamlValue, schema: Schema, path: YamlPath, out: Findin
 function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: Finding[]): unknown {
   if (schema.k === 'lazy') return decodeAt(v, schema.get(), path, out);
   if (v === null) return undefined;
-  const find = (message: string, severity: Finding['severity'] = 'error') =>
-    out.push({ severity, path: path.slice(), message });
   switch (schema.k) {
     case 'any':
       return v;
     case 'str':
       if (typeof v === 'string') return v;
-      find(`expected a string, got ${describe(v)}`);
+      out.push({ severity: 'error', path: path.slice(), message: `expected a string, got ${describe(v)}` });
       return undefined;
     case 'int': {
       if (typeof v === 'string' && /^[-+]?\d+$/.test(v)) {
         const n = Number(v);
         if (schema.min !== undefined && n < schema.min) {
-          find(`expected an integer >= ${schema.min}, got ${v}`);
+          out.push({
+            severity: 'error',
+            path: path.slice(),
+            message: `expected an integer >= ${schema.min}, got ${v}`,
+          });
           return undefined;
         }
         return n;
       }
-      find(`expected an integer, got ${describe(v)}`);
+      out.push({ severity: 'error', path: path.slice(), message: `expected an integer, got ${describe(v)}` });
       return undefined;
     }
     case 'bool':
       if (typeof v === 'string' && v in BOOLS) return BOOLS[v];
-      find(`expected true or false, got ${describe(v)}`);
+      out.push({
+        severity: 'error',
+        path: path.slice(),
+        message: `expected true or false, got ${describe(v)}`,
+      });
       return undefined;
     case 'list': {
       if (!Array.isArray(v)) {
-        find(`expected a sequence, got ${describe(v)}`);
+        out.push({
+          severity: 'error',
+          path: path.slice(),
+          message: `expected a sequence, got ${describe(v)}`,
+        });
         return undefined;
       }
       const res: unknown[] = [];
@@ -262,7 +272,11 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
     }
     case 'dict': {
       if (!isMapping(v)) {
-        find(`expected a mapping, got ${describe(v)}`);
+        out.push({
+          severity: 'error',
+          path: path.slice(),
+          message: `expected a mapping, got ${describe(v)}`,
+        });
         return undefined;
       }
       const res: Record<string, unknown> = {};
@@ -276,7 +290,11 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
     }
     case 'obj': {
       if (!isMapping(v)) {
-        find(`expected a mapping, got ${describe(v)}`);
+        out.push({
+          severity: 'error',
+          path: path.slice(),
+          message: `expected a mapping, got ${describe(v)}`,
+        });
         return undefined;
       }
       const res: Record<string, unknown> = {};
