@@ -1,6 +1,6 @@
 import { ConfigError, type Diagnostic, type YamlPath } from './diagnostics.js';
 import { graphSteps } from './projection.js';
-import { configSchema, decode, type Finding } from './schema.js';
+import { configSchema, decode, type Finding, graphConfigSchema, type Schema } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
   Configuration,
@@ -95,10 +95,10 @@ interface Decoded {
   readonly fail: () => ConfigError;
 }
 
-function decodeConfig(text: string, file: string, options: ParseOptions): Decoded {
+function decodeConfig(text: string, file: string, options: ParseOptions, schema: Schema): Decoded {
   const raw = loadYamlOrConfigError(text, file);
   const findings: Finding[] = [];
-  const decoded = decode(raw, configSchema, [], findings) as Configuration | undefined;
+  const decoded = decode(raw, schema, [], findings) as Configuration | undefined;
   if (decoded === undefined && !findings.some((f) => f.severity === 'error'))
     findings.push({ severity: 'error', path: [], message: 'expected a mapping with a "package" section' });
   const fail = () => new ConfigError(locateFindings(text, file, findings));
@@ -164,7 +164,10 @@ function expandSubpackages(
       return;
     }
     for (const key of Object.keys(items).sort()) {
-      const vars = { ...base, 'range.key': key, 'range.value': items[key]! };
+      // Over `base` by inheritance (substitution looks up the prototype chain): no copy per item.
+      const vars: Record<string, string> = Object.create(base);
+      vars['range.key'] = key;
+      vars['range.value'] = items[key]!;
       out.push({ ...substituteOne(sp, vars), sourceIndex: i, rangeKey: key });
     }
   });
@@ -176,7 +179,7 @@ function expandSubpackages(
  * when it cannot be built; warnings (unknown keys) come back with the result.
  */
 export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
-  const d = decodeConfig(text, file, options);
+  const d = decodeConfig(text, file, options, configSchema);
   const { cfg, base, findings, fail } = d;
   const config = {
     ...cfg,
@@ -213,23 +216,29 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
  * the build rejects still has a place in the graph). Throws {@link ConfigError}.
  */
 export function parseGraphConfig(text: string, file: string): ParsedConfig {
-  const d = decodeConfig(text, file, {});
+  const d = decodeConfig(text, file, {}, graphConfigSchema);
   const { cfg, base, findings, fail } = d;
+  const pkg = cfg.package;
   const contents = cfg.environment?.contents;
   const config = {
     ...cfg,
-    package: substitutePackage(cfg.package, base),
-    // Reduced first: `runs` and the rest of a step are never read by a graph.
-    pipeline: graphSteps(cfg.pipeline ?? []).map((p) => substitutePipeline(p, base)),
+    package: strip({
+      ...pkg,
+      name: substitute(pkg.name, base),
+      version: substitute(pkg.version, base),
+      description: sStr(pkg.description, base),
+      'target-architecture': sList(pkg['target-architecture'], base),
+      dependencies: substituteDeps(pkg.dependencies, base),
+    }),
+    pipeline: graphSteps(cfg.pipeline ?? [], base),
     environment: contents?.packages ? { contents: { packages: sList(contents.packages, base) ?? [] } } : {},
-    subpackages: expandSubpackages(d, (sp, vars) =>
-      strip({
-        name: substitute(sp.name, vars),
-        if: sp.if === undefined ? undefined : substituteCondition(sp.if, vars),
-        pipeline: graphSteps(sp.pipeline ?? []).map((p) => substitutePipeline(p, vars)),
-        dependencies: substituteDeps(sp.dependencies, vars),
-      }),
-    ),
+    subpackages: expandSubpackages(d, (sp, vars) => {
+      const out: { -readonly [K in keyof Subpackage]: Subpackage[K] } = { name: substitute(sp.name, vars) };
+      if (sp.if !== undefined) out.if = substituteCondition(sp.if, vars);
+      if (sp.pipeline) out.pipeline = graphSteps(sp.pipeline, vars);
+      if (sp.dependencies) out.dependencies = substituteDeps(sp.dependencies, vars)!;
+      return out;
+    }),
   };
   if (findings.some((f) => f.severity === 'error')) throw fail();
   return { file, text, config, vars: base, warnings: [] };

@@ -10,7 +10,7 @@ import { type ArchInfo, archInfo } from './arch.js';
 import { ConditionError, evaluateCondition } from './cond.js';
 import type { ParsedConfig } from './parse.js';
 import { configScope, subpackageScope, inheritScope } from './scope.js';
-import { lookupVariable, substitute } from './substitute.js';
+import { lookupVariable, substitute, substituteCondition } from './substitute.js';
 import type { Input, Pipeline, StrMap } from './types.js';
 
 /** A pipeline step reduced to what needs resolution reads (no `runs`). */
@@ -53,32 +53,40 @@ export interface GraphConfig {
 }
 
 /**
- * Keeps the fields of a step that needs resolution reads. Steps that can contribute nothing (no
- * `uses:`, no `needs`, no such children: a plain `runs`) are dropped from `pipeline` lists.
+ * Keeps the fields of a step that needs resolution reads, substituted with `vars` when given (as
+ * the parse substitutes them: `if:` as a condition, `with:` and `needs` as text). Steps that can
+ * contribute nothing (no `uses:`, no `needs`, no such children: a plain `runs`) are dropped
+ * from `pipeline` lists.
  */
-export function graphStep(p: Pipeline | GraphStep): GraphStep {
+export function graphStep(p: Pipeline | GraphStep, vars?: StrMap): GraphStep {
   const s: {
     -readonly [K in keyof GraphStep]: GraphStep[K];
   } = {};
-  const children = p.pipeline ? graphSteps(p.pipeline) : [];
+  const children = p.pipeline ? graphSteps(p.pipeline, vars) : [];
   const needs = p.needs?.packages ?? [];
   // A step with both `uses` and a `pipeline` runs its pipeline (as the compile does).
   const uses = p.pipeline && p.pipeline.length > 0 ? undefined : p.uses;
   if (uses === undefined && needs.length === 0 && children.length === 0 && p.inputs === undefined) return s;
-  if (p.if !== undefined) s.if = p.if;
+  if (p.if !== undefined) s.if = vars ? substituteCondition(p.if, vars) : p.if;
   if (uses !== undefined) s.uses = uses;
-  if (p.with !== undefined) s.with = p.with;
+  if (p.with !== undefined) {
+    if (vars) {
+      const w: Record<string, string> = {};
+      for (const k in p.with) w[k] = substitute(p.with[k]!, vars);
+      s.with = w;
+    } else s.with = p.with;
+  }
   if (p.inputs !== undefined) s.inputs = p.inputs;
-  if (needs.length > 0) s.needs = { packages: needs };
+  if (needs.length > 0) s.needs = { packages: vars ? needs.map((n) => substitute(n, vars)) : needs };
   if (children.length > 0) s.pipeline = children;
   return s;
 }
 
-/** The steps of a list that can contribute needs. */
-export function graphSteps(ps: readonly (Pipeline | GraphStep)[]): GraphStep[] {
+/** The steps of a list that can contribute needs (substituted with `vars` when given). */
+export function graphSteps(ps: readonly (Pipeline | GraphStep)[], vars?: StrMap): GraphStep[] {
   const out: GraphStep[] = [];
   for (const p of ps) {
-    const g = graphStep(p);
+    const g = graphStep(p, vars);
     if (g.uses !== undefined || g.needs !== undefined || g.pipeline !== undefined) out.push(g);
   }
   return out;

@@ -16,6 +16,8 @@ export type Schema =
       readonly k: 'obj';
       readonly fields: Readonly<Record<string, Schema>>;
       readonly required?: readonly string[];
+      /** Keys not in `fields` are skipped unread (a narrowed schema), not reported. */
+      readonly open?: boolean;
     }
   | { readonly k: 'any' }
   | { readonly k: 'lazy'; readonly get: () => Schema };
@@ -195,6 +197,63 @@ export const configSchema: Schema = obj(
   ['package'],
 );
 
+/** Which keys of an object schema to keep, nested; `true` keeps a value's whole schema. */
+export type Keep = true | { readonly [key: string]: Keep };
+
+/** `schema` narrowed to the keys in `keep`; every other key is skipped unread. */
+export function narrow(schema: Schema, keep: Keep): Schema {
+  if (keep === true) return schema;
+  switch (schema.k) {
+    case 'lazy': {
+      let got: Schema | undefined;
+      return { k: 'lazy', get: () => (got ??= narrow(schema.get(), keep)) };
+    }
+    case 'list':
+      return { k: 'list', of: narrow(schema.of, keep) };
+    case 'dict':
+      return { k: 'dict', of: narrow(schema.of, keep) };
+    case 'obj': {
+      const fields: Record<string, Schema> = {};
+      for (const [k, sub] of Object.entries(keep)) {
+        const f = schema.fields[k];
+        if (f) fields[k] = narrow(f, sub);
+      }
+      const required = schema.required?.filter((r) => r in keep);
+      return { k: 'obj', fields, ...(required?.length ? { required } : {}), open: true };
+    }
+    default:
+      return schema;
+  }
+}
+
+const STEP: { [key: string]: Keep } = { if: true, uses: true, with: true, inputs: true, needs: true };
+STEP['pipeline'] = STEP;
+
+/**
+ * What a build graph reads of a config (see `parseGraphConfig`): the package's identity and
+ * dependencies, environment packages, steps without their scripts, subpackages, ranges and
+ * variables. Decoding skips the rest (scripts, tests, copyright, …) unread.
+ */
+export const graphConfigSchema: Schema = narrow(configSchema, {
+  package: {
+    name: true,
+    version: true,
+    epoch: true,
+    description: true,
+    'target-architecture': true,
+    dependencies: true,
+    resources: true,
+  },
+  environment: { contents: { packages: true } },
+  pipeline: STEP,
+  subpackages: { if: true, range: true, name: true, pipeline: STEP, dependencies: true },
+  data: true,
+  update: true,
+  vars: true,
+  'var-transforms': true,
+  options: { vars: true },
+});
+
 const describe = (v: YamlValue): string =>
   v === null ? 'null' : Array.isArray(v) ? 'a sequence' : typeof v === 'object' ? 'a mapping' : `"${v}"`;
 
@@ -300,6 +359,7 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
       const res: Record<string, unknown> = {};
       for (const key in v) {
         const fs = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined;
+        if (!fs && schema.open) continue;
         path.push(key);
         if (!fs) {
           out.push({
