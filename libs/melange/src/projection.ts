@@ -189,7 +189,7 @@ function holds(cond: string | undefined, scope: StrMap, w: Walk, where: string):
 }
 
 /** One step as the compile walks it: definition over the step, inputs, `if:`, needs, children. */
-function walkStep(node: GraphStep, parent: StrMap, via: string, w: Walk, depth: number): void {
+function walkStep(node: GraphStep, parentOf: () => StrMap, via: string, w: Walk, depth: number): void {
   if (depth > MAX_DEPTH) {
     w.problems.push(`uses: ${node.uses ?? '(inline)'}: pipelines nest more than ${MAX_DEPTH} deep`);
     return;
@@ -211,6 +211,7 @@ function walkStep(node: GraphStep, parent: StrMap, via: string, w: Walk, depth: 
   if (cond === undefined && needs.length === 0 && children.length === 0) return;
   const inputs = (def ? def.inputs : node.inputs) ?? {};
   const userWith = node.with ?? {};
+  const parent = parentOf();
   let scope = parent;
   const keys = new Set([...Object.keys(userWith), ...Object.keys(inputs)]);
   if (keys.size > 0) {
@@ -221,7 +222,7 @@ function walkStep(node: GraphStep, parent: StrMap, via: string, w: Walk, depth: 
   }
   if (!holds(cond, scope, w, via === '' ? 'pipeline' : `uses: ${via}`)) return;
   if (needs.length > 0) w.needs.push({ uses: via, packages: needs.map((n) => substitute(n, scope)) });
-  for (const child of children) walkStep(child, scope, via, w, depth + 1);
+  for (const child of children) walkStep(child, () => scope, via, w, depth + 1);
 }
 
 /**
@@ -229,20 +230,23 @@ function walkStep(node: GraphStep, parent: StrMap, via: string, w: Walk, depth: 
  * environment holds. The caller checks {@link buildsFor} first.
  */
 export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: PipelineLookup): ConfigNeeds {
-  const scope = configScope(
-    {
-      name: g.name,
-      version: g.version,
-      epoch: g.epoch,
-      ...(g.description !== undefined ? { description: g.description } : {}),
-      vars: g.vars,
-      subpackages: g.subpackages.map((s) => s.name),
-      options: g.options,
-    },
-    arch,
-  );
+  // Built only when something reads it: most configs need no variable to find their needs.
+  let scope: StrMap | undefined;
+  const scopeOf = () =>
+    (scope ??= configScope(
+      {
+        name: g.name,
+        version: g.version,
+        epoch: g.epoch,
+        ...(g.description !== undefined ? { description: g.description } : {}),
+        vars: g.vars,
+        subpackages: g.subpackages.map((s) => s.name),
+        options: g.options,
+      },
+      arch,
+    ));
   const w: Walk = { lookup, needs: [], uses: new Set(), unknown: new Set(), problems: [] };
-  for (const step of g.pipeline) walkStep(step, scope, '', w, 0);
+  for (const step of g.pipeline) walkStep(step, scopeOf, '', w, 0);
   const packages: ConfigNeeds['packages'][number][] = [
     {
       name: g.name,
@@ -251,15 +255,16 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
     },
   ];
   for (const sp of g.subpackages) {
-    const s = subpackageScope(scope, sp.name);
-    if (holds(sp.if, s, w, `subpackage ${sp.name}`))
+    let sub: StrMap | undefined;
+    const subOf = () => (sub ??= subpackageScope(scopeOf(), sp.name));
+    if (sp.if === undefined || holds(sp.if, subOf(), w, `subpackage ${sp.name}`))
       packages.push({
         name: sp.name,
         provides: sp.provides,
         ...(sp.providerPriority !== undefined ? { providerPriority: sp.providerPriority } : {}),
       });
     // melange gathers a subpackage's needs whether or not its `if:` holds; only its steps are skipped.
-    for (const step of sp.pipeline) walkStep(step, s, '', w, 0);
+    for (const step of sp.pipeline) walkStep(step, subOf, '', w, 0);
   }
   return {
     packages,
