@@ -274,6 +274,12 @@ export function decode(v: YamlValue, schema: Schema, path: YamlPath, out: Findin
   return decodeAt(v, schema, [...path], out);
 }
 
+/** Records a value of the wrong type; decodes it as absent. */
+function mismatch(out: Finding[], path: readonly (string | number)[], message: string): undefined {
+  out.push({ severity: 'error', path: path.slice(), message });
+  return undefined;
+}
+
 // One mutable path for the whole walk, copied only into findings: allocating a path per node
 // was a third of the cost of decoding a repository.
 function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: Finding[]): unknown {
@@ -284,40 +290,23 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
       return v;
     case 'str':
       if (typeof v === 'string') return v;
-      out.push({ severity: 'error', path: path.slice(), message: `expected a string, got ${describe(v)}` });
-      return undefined;
+      return mismatch(out, path, `expected a string, got ${describe(v)}`);
     case 'int': {
       if (typeof v === 'string' && /^[-+]?\d+$/.test(v)) {
         const n = Number(v);
         if (schema.min !== undefined && n < schema.min) {
-          out.push({
-            severity: 'error',
-            path: path.slice(),
-            message: `expected an integer >= ${schema.min}, got ${v}`,
-          });
-          return undefined;
+          return mismatch(out, path, `expected an integer >= ${schema.min}, got ${v}`);
         }
         return n;
       }
-      out.push({ severity: 'error', path: path.slice(), message: `expected an integer, got ${describe(v)}` });
-      return undefined;
+      return mismatch(out, path, `expected an integer, got ${describe(v)}`);
     }
     case 'bool':
       if (typeof v === 'string' && v in BOOLS) return BOOLS[v];
-      out.push({
-        severity: 'error',
-        path: path.slice(),
-        message: `expected true or false, got ${describe(v)}`,
-      });
-      return undefined;
+      return mismatch(out, path, `expected true or false, got ${describe(v)}`);
     case 'list': {
       if (!Array.isArray(v)) {
-        out.push({
-          severity: 'error',
-          path: path.slice(),
-          message: `expected a sequence, got ${describe(v)}`,
-        });
-        return undefined;
+        return mismatch(out, path, `expected a sequence, got ${describe(v)}`);
       }
       const res: unknown[] = [];
       for (let i = 0; i < v.length; i++) {
@@ -331,12 +320,7 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
     }
     case 'dict': {
       if (!isMapping(v)) {
-        out.push({
-          severity: 'error',
-          path: path.slice(),
-          message: `expected a mapping, got ${describe(v)}`,
-        });
-        return undefined;
+        return mismatch(out, path, `expected a mapping, got ${describe(v)}`);
       }
       const res: Record<string, unknown> = {};
       for (const key in v) {
@@ -349,12 +333,7 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
     }
     case 'obj': {
       if (!isMapping(v)) {
-        out.push({
-          severity: 'error',
-          path: path.slice(),
-          message: `expected a mapping, got ${describe(v)}`,
-        });
-        return undefined;
+        return mismatch(out, path, `expected a mapping, got ${describe(v)}`);
       }
       const res: Record<string, unknown> = {};
       for (const key in v) {
