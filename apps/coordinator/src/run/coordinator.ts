@@ -8,7 +8,7 @@ import {
   parseJobMessageId,
   type ReportAck,
   type Staging,
-} from '@melange2/agent';
+} from '@melange2/protocol';
 import { compareVersions } from '@melange2/apk';
 import { type DeadLetter, type StateStore, traceHeaders, type WorkQueue } from '@melange2/queue';
 import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
