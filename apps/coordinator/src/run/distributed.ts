@@ -11,9 +11,10 @@ import {
   type RepositoryStore,
   serveRepository,
 } from '../repository/index.js';
-import { Coordinator, policyOptions, type RunPolicy, type RunResult } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
+import { policyOptions, type RunPolicy, type RunResult } from './run-types.js';
 import type { StateRecord } from './state.js';
 
 export interface DistributedOptions extends PlanInputs, RunPolicy {
@@ -31,8 +32,6 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
   readonly limits?: Partial<QueueLimits>;
   /** Skips publishing (benchmarks with fake agents that stage nothing still go through it). */
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean, repoUrl: string) => void;
-  /** Where refused messages from agents are reported. */
-  readonly log?: (line: string) => void;
   /** Stops the run early (tests of a coordinator restart). */
   readonly signal?: AbortSignal;
 }
