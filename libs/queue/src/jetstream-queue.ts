@@ -218,7 +218,9 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#advisories = sub;
     void (async () => {
       for await (const msg of sub) {
-        const a = msg.json<{ consumer: string; stream_seq: number; deliveries: number }>();
+        const a = maxDeliveriesAdvisory(msg.data);
+        // Not the server's advisory (anyone may publish on the subject): nothing died.
+        if (!a) continue;
         const arch = a.consumer.replace(/^agents-/, '');
         const stored = await this.#jsm.streams
           .getMessage(this.stream, { seq: a.stream_seq })
@@ -247,4 +249,21 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#advisories?.unsubscribe();
     this.#advisories = undefined;
   }
+}
+
+/** The fields of a max-deliveries advisory this queue uses, or undefined when `data` is not one. */
+function maxDeliveriesAdvisory(
+  data: Uint8Array,
+): { consumer: string; stream_seq: number; deliveries: number } | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { consumer, stream_seq, deliveries } = v as Record<string, unknown>;
+  return typeof consumer === 'string' && typeof stream_seq === 'number' && typeof deliveries === 'number'
+    ? { consumer, stream_seq, deliveries }
+    : undefined;
 }
