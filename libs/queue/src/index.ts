@@ -15,11 +15,13 @@ export {
   DEFAULT_LIMITS,
   type DeadLetter,
   type Delivery,
+  type MessageCodec,
   type NextOptions,
   type PublishOptions,
   type PublishResult,
   type QueueDepth,
   type QueueLimits,
+  type RefusedMessage,
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
