@@ -53,7 +53,7 @@ function strcasecmp(a: string, b: string): number {
 }
 
 /** `apk index` order: name case-insensitively (ties bytewise), then version ascending. */
-export function compareEntries(a: IndexEntry, b: IndexEntry): number {
+function compareEntries(a: IndexEntry, b: IndexEntry): number {
   return (
     strcasecmp(a.name, b.name) ||
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
@@ -62,7 +62,7 @@ export function compareEntries(a: IndexEntry, b: IndexEntry): number {
   );
 }
 
-export function formatIndexText(entries: readonly IndexEntry[]): string {
+function formatIndexText(entries: readonly IndexEntry[]): string {
   return [...entries].sort(compareEntries).map(formatIndexRecord).join('');
 }
 

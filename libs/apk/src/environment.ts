@@ -94,7 +94,7 @@ async function withDirLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 60_
   }
 }
 
-export interface PublishOptions {
+interface PublishOptions {
   /** Repository root: packages go to `<repo>/<arch>/`, the index to `<repo>/<arch>/APKINDEX.tar.gz`. */
   repoDir: string;
   arch: string;

@@ -16,7 +16,7 @@ const generate = promisify(genKeyPair);
 
 /** Signature algorithms apk knows; we sign with RSA256 and verify RSA and RSA512 too. */
 export type SignatureAlg = 'RSA' | 'RSA256' | 'RSA512';
-export const DIGEST_OF: Record<SignatureAlg, 'sha1' | 'sha256' | 'sha512'> = {
+const DIGEST_OF: Record<SignatureAlg, 'sha1' | 'sha256' | 'sha512'> = {
   RSA: 'sha1',
   RSA256: 'sha256',
   RSA512: 'sha512',
@@ -159,7 +159,7 @@ export class Keyring {
   }
 }
 
-export function verifySignature(key: KeyObject, alg: SignatureAlg, data: Buffer, sig: Buffer): boolean {
+function verifySignature(key: KeyObject, alg: SignatureAlg, data: Buffer, sig: Buffer): boolean {
   try {
     return cryptoVerify(DIGEST_OF[alg], data, key, sig);
   } catch {

@@ -126,7 +126,7 @@ export async function readApkMembers(file: string): Promise<ApkMembers> {
 }
 
 /** Parses the control member of split members: `.PKGINFO` and scripts. */
-export function parseApkHead(m: ApkMembers): ApkHead {
+function parseApkHead(m: ApkMembers): ApkHead {
   const { file } = m;
   if (!m.controlCrcOk) throw new ApkError('bad-gzip', `${file}: control member: CRC mismatch`, { file });
   const ctlEntries = parseTarSegment(m.controlContent, `${file}: control member`);
@@ -214,7 +214,7 @@ export async function verifyApk(file: string, opts: VerifyOptions = {}): Promise
   return signedBy === undefined ? { head } : { head, signedBy };
 }
 
-export type DataEntryType = 'file' | 'directory' | 'symlink' | 'link';
+type DataEntryType = 'file' | 'directory' | 'symlink' | 'link';
 
 export interface DataEntry {
   name: string;

@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { type IndexEntry, readIndexArchive } from './apkindex.js';
 import { ApkError } from './errors.js';
-import { withAtomicFile } from './fsutil.js';
 import type { Keyring } from './keys.js';
 import type { ResolverRepository } from './resolve.js';
 
@@ -98,11 +97,6 @@ export async function downloadTo(location: string, path: string): Promise<void> 
       throw new ApkError('fetch-failed', `${location}: ${e.message}`, { file: location });
     },
   );
-}
-
-/** Copies or downloads `location` to `dest` atomically, streaming. */
-export async function fetchToFile(location: string, dest: string): Promise<void> {
-  await withAtomicFile(dest, (tmp) => downloadTo(location, tmp));
 }
 
 export interface LoadedRepository extends ResolverRepository {
