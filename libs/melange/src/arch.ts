@@ -26,7 +26,7 @@ const TABLE: readonly ArchInfo[] = [
 
 export const ARCHES: readonly Arch[] = TABLE.map((a) => a.apk);
 /** {@link ARCHES} as plain strings, for option help and `includes` checks. */
-export const SUPPORTED_ARCHES: readonly string[] = ARCHES;
+export const SUPPORTED_ARCHES: readonly string[] = TABLE.map((a) => a.apk);
 
 export class UnknownArchError extends Error {
   override readonly name = 'UnknownArchError';

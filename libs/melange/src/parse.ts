@@ -357,7 +357,7 @@ function strip<T extends object>(o: T): T {
   return o;
 }
 
-export function substitutePipeline(p: Pipeline, vars: StrMap): Pipeline {
+function substitutePipeline(p: Pipeline, vars: StrMap): Pipeline {
   return strip({
     ...p,
     name: sStr(p.name, vars),

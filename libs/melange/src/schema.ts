@@ -85,7 +85,7 @@ const checks = obj({ enabled: strList, disabled: strList });
 const setcap = list(obj({ path: str, add: strDict, reason: str }));
 const resources = obj({ cpu: str, cpumodel: str, memory: str, disk: str });
 
-export const environmentSchema: Schema = obj({
+const environmentSchema: Schema = obj({
   contents: obj({
     repositories: strList,
     build_repositories: strList,
@@ -198,10 +198,10 @@ export const configSchema: Schema = obj(
 );
 
 /** Which keys of an object schema to keep, nested; `true` keeps a value's whole schema. */
-export type Keep = true | { readonly [key: string]: Keep };
+type Keep = true | { readonly [key: string]: Keep };
 
 /** `schema` narrowed to the keys in `keep`; every other key is skipped unread. */
-export function narrow(schema: Schema, keep: Keep): Schema {
+function narrow(schema: Schema, keep: Keep): Schema {
   if (keep === true) return schema;
   switch (schema.k) {
     case 'lazy': {
