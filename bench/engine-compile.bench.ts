@@ -12,9 +12,8 @@ import {
   defaultPipelineDirs,
   listConfigs,
   NotForArchError,
-  PipelineResolver,
-  parseConfig,
 } from '@melange2/engine';
+import { PipelineResolver, parseConfig } from '@melange2/melange';
 import jsyaml from 'js-yaml';
 
 const arch = process.argv[2] ?? 'x86_64';

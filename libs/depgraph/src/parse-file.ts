@@ -5,7 +5,6 @@
 import {
   ConfigError,
   formatPath,
-  graphConfig,
   graphStep,
   loadYaml,
   parseGraphConfig,
@@ -27,7 +26,7 @@ export function parseFile(text: string, file: string, pipelineName?: string): Pa
     return { kind: 'pipeline', pipeline: { name: pipelineName, file, definition: graphStep(r.pipeline) } };
   }
   try {
-    return { kind: 'config', config: graphConfig(parseGraphConfig(text, file)) };
+    return { kind: 'config', config: parseGraphConfig(text, file) };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     // A YAML file without a `package:` section is not a melange config: not a problem.

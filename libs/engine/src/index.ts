@@ -1,14 +1,4 @@
-// The config model lives in @melange2/melange; these few are re-exported for the apps until
-// they import it themselves (the CLI is being moved concurrently).
-export {
-  type Diagnostic,
-  formatDiagnostic,
-  type ParsedConfig,
-  parseConfig,
-  PipelineResolver,
-  readVarsFile,
-  SUPPORTED_ARCHES,
-} from '@melange2/melange';
+// The config model (parse, substitution, conditions, pipelines, arches) is @melange2/melange's.
 // Compile: config → plan.
 export {
   type BuildPlan,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDiagnostic } from '../src/index.js';
+import { formatDiagnostic } from '@melange2/melange';
 import { bad, compiled, failed } from './helpers.js';
 
 /** The first error of a bad fixture as the user sees it: `file:line:col: error: path: message`. */
@@ -111,7 +111,7 @@ describe('paths in messages', () => {
   });
 
   it('a missing package.name is an error at the package section', async () => {
-    const { compileText, formatDiagnostic } = await import('../src/index.js');
+    const { compileText } = await import('../src/index.js');
     const { resolver } = await import('./helpers.js');
     const o = compileText('package:\n  version: "1"\npipeline:\n  - runs: "true"\n', 'noname.yaml', {
       arch: 'x86_64',

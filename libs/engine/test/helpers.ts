@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type CompileOutcome, compileText, PipelineResolver } from '../src/index.js';
+import { PipelineResolver } from '@melange2/melange';
+import { type CompileOutcome, compileText } from '../src/index.js';
 
 export const testdata = fileURLToPath(new URL('../../../testdata/engine/', import.meta.url));
 export const repo = `${testdata}repo`;

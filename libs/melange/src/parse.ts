@@ -1,5 +1,5 @@
 import { ConfigError, type Diagnostic, type YamlPath } from './diagnostics.js';
-import { graphSteps } from './projection.js';
+import { type GraphConfig, type GraphStep, graphSteps, toGraphConfig } from './projection.js';
 import { configSchema, decode, type Finding, graphConfigSchema, type Schema } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
@@ -210,26 +210,29 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
 }
 
 /**
- * The parse a build graph needs, cheaper than {@link parseConfig}: the same YAML, schema,
+ * A config as a build graph sees it ({@link GraphConfig}, what `graphConfig(parseConfig(…))`
+ * gives), cheaper than {@link parseConfig}: the same YAML, schema,
  * variables, var-transforms and ranges, but only the package, its dependencies, environment
  * packages and pipelines are substituted, and nothing is validated beyond the schema (a config
  * the build rejects still has a place in the graph). Throws {@link ConfigError}.
  */
-export function parseGraphConfig(text: string, file: string): ParsedConfig {
+export function parseGraphConfig(text: string, file: string): GraphConfig {
   const d = decodeConfig(text, file, {}, graphConfigSchema);
   const { cfg, base, findings, fail } = d;
   const pkg = cfg.package;
   const contents = cfg.environment?.contents;
   const config = {
     ...cfg,
-    package: strip({
+    package: {
       ...pkg,
       name: substitute(pkg.name, base),
       version: substitute(pkg.version, base),
-      description: sStr(pkg.description, base),
-      'target-architecture': sList(pkg['target-architecture'], base),
-      dependencies: substituteDeps(pkg.dependencies, base),
-    }),
+      ...(pkg.description !== undefined ? { description: substitute(pkg.description, base) } : {}),
+      ...(pkg['target-architecture']
+        ? { 'target-architecture': sList(pkg['target-architecture'], base) }
+        : {}),
+      ...(pkg.dependencies ? { dependencies: substituteDeps(pkg.dependencies, base)! } : {}),
+    },
     pipeline: graphSteps(cfg.pipeline ?? [], base),
     environment: contents?.packages ? { contents: { packages: sList(contents.packages, base) ?? [] } } : {},
     subpackages: expandSubpackages(d, (sp, vars) => {
@@ -241,7 +244,8 @@ export function parseGraphConfig(text: string, file: string): ParsedConfig {
     }),
   };
   if (findings.some((f) => f.severity === 'error')) throw fail();
-  return { file, text, config, vars: base, warnings: [] };
+  // Steps were reduced (and substituted) above.
+  return toGraphConfig({ file, config, vars: base }, (ps) => ps as readonly GraphStep[]);
 }
 
 function validate(config: ParsedConfig['config'], findings: Finding[]): void {

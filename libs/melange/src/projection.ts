@@ -92,7 +92,16 @@ export function graphSteps(ps: readonly (Pipeline | GraphStep)[], vars?: StrMap)
   return out;
 }
 
+/** The graph's view of a fully parsed config. */
 export function graphConfig(parsed: ParsedConfig): GraphConfig {
+  return toGraphConfig(parsed, graphSteps);
+}
+
+/** `steps` turns a step list into graph steps (the graph parse has reduced them already). */
+export function toGraphConfig(
+  parsed: Pick<ParsedConfig, 'file' | 'config' | 'vars'>,
+  steps: (ps: readonly (Pipeline | GraphStep)[]) => readonly GraphStep[],
+): GraphConfig {
   const { config } = parsed;
   const pkg = config.package;
   const vars: Record<string, string> = {};
@@ -116,7 +125,7 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
     packages: config.environment?.contents?.packages ?? [],
     provides: pkg.dependencies?.provides ?? [],
     ...(priority !== undefined ? { providerPriority: priority } : {}),
-    pipeline: graphSteps(config.pipeline ?? []),
+    pipeline: steps(config.pipeline ?? []),
     subpackages: config.subpackages.map((sp) => {
       const p = sp.dependencies?.['provider-priority'];
       return {
@@ -124,7 +133,7 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
         ...(sp.if !== undefined && sp.if !== '' ? { if: sp.if } : {}),
         provides: sp.dependencies?.provides ?? [],
         ...(p !== undefined ? { providerPriority: p } : {}),
-        pipeline: graphSteps(sp.pipeline ?? []),
+        pipeline: steps(sp.pipeline ?? []),
       };
     }),
   };

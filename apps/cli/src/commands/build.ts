@@ -6,12 +6,10 @@ import {
   type BuildEvent,
   buildPackage,
   type CommonRequest,
-  formatDiagnostic,
   LayerServer,
   readEnvFile,
-  readVarsFile,
-  SUPPORTED_ARCHES,
 } from '@melange2/engine';
+import { formatDiagnostic, readVarsFile, SUPPORTED_ARCHES } from '@melange2/melange';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
 import { signingKeyFrom } from './apk-options.js';

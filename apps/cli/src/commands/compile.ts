@@ -6,15 +6,12 @@ import {
   compileRepository,
   compileText,
   defaultPipelineDirs,
-  type Diagnostic,
-  formatDiagnostic,
   type GraphOptions,
-  PipelineResolver,
   packageSourceDir,
   readEnvFile,
   SOURCE_LOCAL,
-  SUPPORTED_ARCHES,
 } from '@melange2/engine';
+import { type Diagnostic, formatDiagnostic, PipelineResolver, SUPPORTED_ARCHES } from '@melange2/melange';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
 

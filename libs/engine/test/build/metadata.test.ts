@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  compileConfig,
-  PackageError,
-  packageMetadata,
-  parseConfig,
-  PipelineResolver,
-} from '../../src/index.js';
+import { PipelineResolver, parseConfig } from '@melange2/melange';
+import { compileConfig, PackageError, packageMetadata } from '../../src/index.js';
 
 const CONFIG = `
 package:
