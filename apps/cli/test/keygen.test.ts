@@ -25,6 +25,6 @@ describe('melange2-orch keygen', () => {
   it('rejects small keys as a usage error', async () => {
     const r = await runCli(['keygen', '--bits', '1024', '--dir', tmpdir()]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--bits: expected an integer of at least 2048/);
+    expect(r.err).toMatch(/--bits: expected a whole number ≥ 2048, got "1024"/);
   });
 });

@@ -55,9 +55,9 @@ describe('melange2-orch resolve', () => {
   it('prints the install set, dependencies first', async () => {
     const r = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(dir, 'melange.rsa.pub'),
       '--arch',
       'x86_64',
@@ -73,9 +73,9 @@ describe('melange2-orch resolve', () => {
     ).toEqual(['busybox-1.36.1-r0', 'gcc-14.2.0-r3', 'make-4.4-r0']);
     const j = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(dir, 'melange.rsa.pub'),
       '--arch',
       'x86_64',
@@ -87,9 +87,9 @@ describe('melange2-orch resolve', () => {
   it('names the chain when the world cannot be satisfied', async () => {
     const r = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(dir, 'melange.rsa.pub'),
       '--arch',
       'x86_64',
@@ -103,9 +103,9 @@ describe('melange2-orch resolve', () => {
     await runCli(['keygen', '--name', 'other', '--bits', '2048', '--dir', other]);
     const r = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(other, 'other.rsa.pub'),
       '--arch',
       'x86_64',
