@@ -239,7 +239,7 @@ export function flagsMarkdown(program: Command): string {
   );
   for (const r of sorted) {
     const f = r.flag;
-    const env = f.env?.length ? f.env.map((e) => code(`$${e}`)).join(', ') : (f.envNote ?? '');
+    const env = f.env?.length ? f.env.map((e) => code(`$${e}`)).join(', ') : prose(f.envNote ?? '');
     const def = defaultText(f);
     const cells = [
       code((f.short ? `-${f.short}, ` : '') + spelling(f, f.name)),

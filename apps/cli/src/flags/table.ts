@@ -187,7 +187,7 @@ export const FLAGS = {
     'buildkit-addr',
     '<addr>',
     'buildkitd address, or ARCH=ADDR per architecture (repeatable)',
-    { envNote: '`$BUILDKIT_ADDR_<ARCH>`, then `$BUILDKIT_HOST`' },
+    { envNote: '$BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST' },
   ),
   serveLayers: {
     kind: 'value',
