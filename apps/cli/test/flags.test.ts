@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -68,6 +68,12 @@ describe('old spellings', () => {
       'melange2-orch: warning: --no-cache is deprecated and will be removed in the next release; use --no-parse-cache',
     );
     expect(r.err).toContain('--workers is deprecated');
+    const cache = join(dir, 'parse-cache');
+    const old = await runCli(['graph', fixtureRepo, '--cache-dir', cache, '--format', 'json']);
+    expect(old.err).toContain(
+      '--cache-dir is deprecated and will be removed in the next release; use --parse-cache-dir',
+    );
+    expect(existsSync(cache)).toBe(true);
   });
 
   it('--out is --out-dir (checked like it), and hidden from --help', async () => {
@@ -171,6 +177,8 @@ describe('inputs before the environment', () => {
     const r = await runCli(['build-all', OS_REPO, '--signing-key', key, '--cache-dir', join(dir, 'nope')]);
     expect(r.code).toBe(2);
     expect(r.err).toContain('--cache-dir');
+    // Where builds run, --cache-dir is melange's build cache, not the old parse-cache spelling.
+    expect(r.err).not.toContain('deprecated');
   });
 
   it('agent: a missing --repo is reported before NATS is contacted', async () => {

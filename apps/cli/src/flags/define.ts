@@ -110,7 +110,10 @@ function optionFor(f: Flag, name: string, hidden: boolean): Option {
 export function addFlags(cmd: Command, set: FlagSet): Command {
   // An old spelling that is now another flag's name on this command means that flag (e.g.
   // `--cache-dir` was the parse cache; where builds run it is melange's build cache).
-  const names = new Set(Object.values(set).map((f) => f.name));
+  const names = new Set([
+    ...Object.values(set).map((f) => f.name),
+    ...cmd.options.flatMap((o) => (o.long ? [o.long.slice(2)] : [])),
+  ]);
   for (const f of Object.values(set)) {
     const o = optionFor(f, f.name, false);
     const deprecated = deprecatedOn(f, names);
@@ -158,10 +161,18 @@ export function resetDeprecationWarnings(): void {
   warned.clear();
 }
 
-function readOne(cmd: Command, f: Flag, names: ReadonlySet<string>): unknown {
+/** The old spellings of `f` that `addFlags` put on `cmd` (one that is another flag's name is not). */
+function oldSpellingsOn(cmd: Command, f: Flag): string[] {
+  return (f.deprecated ?? []).filter((old) => {
+    const o = cmd.options.find((x) => x.long === `--${old}`);
+    return o !== undefined && declared.get(o)?.deprecatedOf === f.name;
+  });
+}
+
+function readOne(cmd: Command, f: Flag): unknown {
   let raw: string | readonly string[] | boolean | undefined = given(cmd, f.name);
   let label = `--${f.name}`;
-  for (const old of deprecatedOn(f, names)) {
+  for (const old of oldSpellingsOn(cmd, f)) {
     const v = given(cmd, old);
     if (v === undefined) continue;
     if (!warned.has(old)) {
@@ -193,8 +204,7 @@ function readOne(cmd: Command, f: Flag, names: ReadonlySet<string>): unknown {
 /** The typed values of `set` as given on `cmd` (call it in the action). */
 export function readFlags<S extends FlagSet>(cmd: Command, set: S): FlagValues<S> {
   const out: Record<string, unknown> = {};
-  const names = new Set(Object.values(set).map((f) => f.name));
-  for (const [k, f] of Object.entries(set)) out[k] = readOne(cmd, f, names);
+  for (const [k, f] of Object.entries(set)) out[k] = readOne(cmd, f);
   return out as FlagValues<S>;
 }
 

@@ -102,6 +102,44 @@ const arch: ListFlag<Arch[]> = {
   parse: parseArches,
 };
 
+const serveLayers: ValueFlag<string> = {
+  kind: 'value',
+  name: 'serve-layers',
+  value: '<host>',
+  optionalValue: true,
+  help: 'send environment packages over HTTP from this host (default 127.0.0.1), keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host)',
+  parse: (v) => (v === '' ? '127.0.0.1' : v),
+};
+
+/** `--with-dependents` → whether to add dependents, and whether early cutoff applies. */
+const withDependents: ValueFlag<{ withDependents: true; earlyCutoff?: true }> = {
+  kind: 'value',
+  name: 'with-dependents',
+  value: '<all>',
+  optionalValue: true,
+  help: 'also rebuild what depends on the selection; a dependent whose rebuilt deps provide the same names as before is cut off, unless "all"',
+  parse: (v, flag) => {
+    if (v === '') return { withDependents: true, earlyCutoff: true };
+    if (v === 'all') return { withDependents: true };
+    throw flagError(flag, `expected nothing or "all", got "${v}"`);
+  },
+};
+
+/** `host:port`; port 0 picks a free one. */
+const listen: ValueFlag<{ host: string; port: number }> = {
+  kind: 'value',
+  name: 'listen',
+  value: '<host:port>',
+  help: 'where the repository is served to agents',
+  parse: (v, flag) => {
+    const m = /^(.*):(\d+)$/.exec(v);
+    if (!m) throw flagError(flag, `expected host:port, got "${v}"`);
+    const port = Number(m[2]);
+    if (port > 65535) throw flagError(flag, `port ${port} is out of range (0-65535; 0 picks a free one)`);
+    return { host: m[1] || '127.0.0.1', port };
+  },
+};
+
 export const FLAGS = {
   // ── melange's build flags ──────────────────────────────────────────────────────────────
   arch,
@@ -189,14 +227,7 @@ export const FLAGS = {
     'buildkitd address, or ARCH=ADDR per architecture (repeatable)',
     { envNote: '$BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST' },
   ),
-  serveLayers: {
-    kind: 'value',
-    name: 'serve-layers',
-    value: '<host>',
-    optionalValue: true,
-    help: 'send environment packages over HTTP from this host (default 127.0.0.1), keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host)',
-    parse: (v: string) => (v === '' ? '127.0.0.1' : v),
-  } as ValueFlag<string>,
+  serveLayers,
 
   // ── runs (build-all, coordinator, agent) ────────────────────────────────────────────────
   jobs: count('jobs', '<n>', 1, 'concurrent builds per arch (per agent)', {
@@ -208,18 +239,7 @@ export const FLAGS = {
     '<ref>',
     'only configs changed since this git ref (commit, branch or tag)',
   ),
-  withDependents: {
-    kind: 'value',
-    name: 'with-dependents',
-    value: '<all>',
-    optionalValue: true,
-    help: 'also rebuild what depends on the selection; a dependent whose rebuilt deps provide the same names as before is cut off, unless "all"',
-    parse: (v: string, flag: string) => {
-      if (v === '') return { withDependents: true, earlyCutoff: true } as const;
-      if (v === 'all') return { withDependents: true } as const;
-      throw flagError(flag, `expected nothing or "all", got "${v}"`);
-    },
-  } as ValueFlag<{ withDependents: true; earlyCutoff?: true }>,
+  withDependents,
   retryFailed: on('retry-failed', 'build again packages that failed before with the same config'),
   order: oneOf('order', '<order>', ['critical-path', 'fifo'], 'order of ready builds'),
   nats: text('nats', '<url>', 'NATS server with JetStream (e.g. nats://127.0.0.1:4222)', {
@@ -236,19 +256,7 @@ export const FLAGS = {
     1000,
     'how long a build may go without a keep-alive before it is redelivered',
   ),
-  listen: {
-    kind: 'value',
-    name: 'listen',
-    value: '<host:port>',
-    help: 'where the repository is served to agents',
-    parse: (v: string, flag: string) => {
-      const m = /^(.*):(\d+)$/.exec(v);
-      if (!m) throw flagError(flag, `expected host:port, got "${v}"`);
-      const port = Number(m[2]);
-      if (port > 65535) throw flagError(flag, `port ${port} is out of range (0-65535; 0 picks a free one)`);
-      return { host: m[1] || '127.0.0.1', port };
-    },
-  } as ValueFlag<{ host: string; port: number }>,
+  listen,
   advertiseUrl: text(
     'advertise-url',
     '<url>',
