@@ -17,7 +17,7 @@ m2() { node "$ROOT/apps/coordinator/bin/melange2-orch.js" "$@"; }
 
 if [ ! -f "$KEY" ]; then
   mkdir -p "$(dirname "$KEY")"
-  m2 keygen --name "$(basename "$KEY" .rsa)" --bits 2048 --dir "$(dirname "$KEY")" >/dev/null
+  m2 keygen --name "$(basename "$KEY" .rsa)" --key-size 2048 --dir "$(dirname "$KEY")" >/dev/null
   echo "created signing key $KEY"
 fi
 work="$(mktemp -d)"

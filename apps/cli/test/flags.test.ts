@@ -20,7 +20,7 @@ const ENV = ['BUILDKIT_HOST', 'BUILDKIT_ADDR_X86_64', 'BUILDKIT_ADDR_AARCH64', '
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm2-flags-'));
-  expect((await runCli(['keygen', '--bits', '2048', '--dir', dir])).code).toBe(0);
+  expect((await runCli(['keygen', '--key-size', '2048', '--dir', dir])).code).toBe(0);
   key = join(dir, 'melange.rsa');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ let repo: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'resolve-cli-'));
   repo = join(dir, 'repo');
-  expect((await runCli(['keygen', '--name', 'melange', '--bits', '2048', '--dir', dir])).code).toBe(0);
+  expect((await runCli(['keygen', '--name', 'melange', '--key-size', '2048', '--dir', dir])).code).toBe(0);
   const mk = async (name: string, version: string, extra: string[] = []) => {
     const src = join(dir, `src-${name}-${version}`);
     mkdirSync(join(src, 'usr/share'), { recursive: true });
@@ -100,7 +100,7 @@ describe('melange2-orch resolve', () => {
   });
   it('refuses an index signed by an unknown key', async () => {
     const other = mkdtempSync(join(tmpdir(), 'k-'));
-    await runCli(['keygen', '--name', 'other', '--bits', '2048', '--dir', other]);
+    await runCli(['keygen', '--name', 'other', '--key-size', '2048', '--dir', other]);
     const r = await runCli([
       'resolve',
       '--repository-append',

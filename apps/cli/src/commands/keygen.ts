@@ -7,7 +7,7 @@ import { FLAGS } from '../flags/table.js';
 
 const FLAG_SET = {
   name: withDefault(FLAGS.keyName, 'melange'),
-  bits: withDefault(FLAGS.bits, '4096'),
+  keySize: withDefault(FLAGS.keySize, '4096'),
   dir: withDefault(FLAGS.keyDir, '.'),
   force: withHelp(FLAGS.force, 'overwrite existing key files'),
 } satisfies FlagSet;
@@ -18,7 +18,7 @@ export function registerKeygen(program: Command): void {
     .description('generate an RSA signing key pair: <name>.rsa (PKCS#1) and <name>.rsa.pub (SPKI)');
   addFlags(cmd, FLAG_SET).action(async (_o: unknown, c: Command) => {
     const o = readFlags(c, FLAG_SET);
-    const bits = o.bits;
+    const bits = o.keySize;
     if (!/^[A-Za-z0-9@._+-]+$/.test(o.name)) {
       throw new CliError(`--name: "${o.name}" is not a plain file name`, EXIT.usage);
     }

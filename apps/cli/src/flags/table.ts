@@ -317,7 +317,10 @@ export const FLAGS = {
     },
   ),
   keyName: text('name', '<name>', 'key file base name'),
-  bits: count('bits', '<n>', 2048, 'RSA modulus size'),
+  keySize: count('key-size', '<bits>', 2048, 'RSA key size in bits', {
+    melange: 'key-size',
+    deprecated: ['bits'],
+  }),
   keyDir: text('dir', '<dir>', 'directory to write the keys into', { short: 'C' }),
   force: on('force', 'overwrite existing files'),
   output: text('output', '<file>', 'file to write', { short: 'o' }),
