@@ -13,7 +13,7 @@ set -euo pipefail
 OUT=${1:-.melange2/bootstrap-os}
 KEY=${2:-.melange2/melange.rsa}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-m2() { node "$ROOT/apps/coordinator/bin/melange2-orch.js" "$@"; }
+m2() { node "$ROOT/apps/cli/bin/melange2-orch.js" "$@"; }
 
 if [ ! -f "$KEY" ]; then
   mkdir -p "$(dirname "$KEY")"
