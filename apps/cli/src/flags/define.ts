@@ -97,11 +97,12 @@ function optionFor(f: Flag, name: string, hidden: boolean): Option {
   let help = f.help;
   const env = f.env?.length ? f.env.map((e) => `$${e}`).join(', ') : f.envNote;
   if (env && !hidden) help += ` [env: ${env}]`;
+  // Defaults are applied by readFlags (after the environment), so commander holds none; help
+  // still shows them.
+  const def = defaultText(f);
+  if (def !== undefined) help += ` (default: ${def})`;
   const o = new Option(`${short}${spelling(f, name)}`, help);
   if (f.kind === 'list') o.argParser(collect);
-  // Defaults are applied by readFlags (after the environment); help still shows them.
-  if (f.kind !== 'switch' && f.default !== undefined && !hidden)
-    o.default(undefined, Array.isArray(f.default) ? f.default.join(',') : String(f.default));
   if (hidden) o.hideHelp();
   return o;
 }

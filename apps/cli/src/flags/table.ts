@@ -241,7 +241,12 @@ export const FLAGS = {
   ),
   withDependents,
   retryFailed: on('retry-failed', 'build again packages that failed before with the same config'),
-  order: oneOf('order', '<order>', ['critical-path', 'fifo'], 'order of ready builds'),
+  order: oneOf(
+    'order',
+    '<order>',
+    ['critical-path', 'fifo'],
+    'order of ready builds: critical-path (longest remaining chain first) or fifo',
+  ),
   nats: text('nats', '<url>', 'NATS server with JetStream (e.g. nats://127.0.0.1:4222)', {
     env: ['NATS_URL'],
   }),
