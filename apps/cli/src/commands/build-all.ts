@@ -45,7 +45,9 @@ export const RUN_FLAGS = {
   retryFailed: FLAGS.retryFailed,
   order: withDefault(FLAGS.order, 'critical-path'),
   noParseCache: FLAGS.noParseCache,
-  parseCacheDir: withDefault(FLAGS.parseCacheDir, DEFAULT_PARSE_CACHE),
+  // `--cache-dir` was the parse cache only for graph and plan; here it never was (build-all's is
+  // melange's build cache), so it is no old spelling of this flag.
+  parseCacheDir: { ...withDefault(FLAGS.parseCacheDir, DEFAULT_PARSE_CACHE), deprecated: [] },
 } satisfies FlagSet;
 export type RunFlags = FlagValues<typeof RUN_FLAGS>;
 
