@@ -309,7 +309,12 @@ export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: K
     const isize = signed.length >= 4 ? signed.readUInt32LE(signed.length - 4) : 0;
     tarBuf = gunzipSync(signed, { chunkSize: Math.min(Math.max(64 << 10, isize + 1), 1 << 30) });
   } catch (e) {
-    throw new ApkError('bad-gzip', `${where}: index member: ${(e as Error).message}`, { file: where });
+    throw new ApkError(
+      'bad-gzip',
+      `${where}: index member: ${(e as Error).message}`,
+      { file: where },
+      { cause: e },
+    );
   }
   const entries = parseTarSegment(tarBuf, `${where}: index member`);
   const apkindex = entries.find((e) => e.name === 'APKINDEX');
@@ -328,7 +333,7 @@ export function readIndexFile(path: string, opts: { keyring?: Keyring } = {}): I
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new ApkError('io', `${path}: ${(e as Error).message}`, { file: path });
+    throw new ApkError('io', `${path}: ${(e as Error).message}`, { file: path }, { cause: e });
   }
   return readIndexArchive(buf, path, opts);
 }

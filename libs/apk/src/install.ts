@@ -333,6 +333,7 @@ async function verifiedApk(
           e.code,
           `${pkg.entry.name}-${pkg.entry.version} from ${where}: ${e.message} (after refetch)`,
           { pkg: pkg.entry.name, file: where },
+          { cause: e },
         );
       }
     }

@@ -53,14 +53,24 @@ export async function fetchBytes(location: string): Promise<Buffer> {
     try {
       return await readFile(location);
     } catch (e) {
-      throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+      throw new ApkError(
+        'fetch-failed',
+        `${location}: ${(e as Error).message}`,
+        { file: location },
+        { cause: e },
+      );
     }
   }
   let res: Response;
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    throw new ApkError(
+      'fetch-failed',
+      `${location}: ${(e as Error).message}`,
+      { file: location },
+      { cause: e },
+    );
   }
   if (!res.ok)
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
@@ -85,7 +95,12 @@ export async function downloadTo(location: string, path: string): Promise<void> 
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    throw new ApkError(
+      'fetch-failed',
+      `${location}: ${(e as Error).message}`,
+      { file: location },
+      { cause: e },
+    );
   }
   if (!res.ok || !res.body) {
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
