@@ -33,7 +33,8 @@ if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 const agentLib = await import('../apps/agent/src/index.js');
-type BuildJob = import('../apps/agent/src/index.js').BuildJob;
+const protocol = await import('../libs/protocol/src/index.js');
+type BuildJob = import('../libs/protocol/src/index.js').BuildJob;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   const { planRun } = await import('../apps/coordinator/src/run/plan-run.js');
   const { runDistributed } = await import('../apps/coordinator/src/run/distributed.js');
   const { criticalPathPriorities } = await import('../apps/coordinator/src/scheduler/index.js');
-  const { natsNames } = agentLib;
+  const { natsStreams } = protocol;
   const { jetstreamManager } = await import('@nats-io/jetstream');
 
   const t0 = performance.now();
@@ -173,10 +174,8 @@ async function main(): Promise<void> {
         `coordinator CPU ${((cpu.user + cpu.system) / 1000 / Math.max(1, r.dispatched)).toFixed(2)} ms/build (${built} built, ${r.dispatched} dispatched); ` +
         `decision → agent started p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms (${lat.length} samples)\n`,
     );
-    const n = natsNames(ns);
     const jsm = await jetstreamManager(nc);
-    for (const s of [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`])
-      await jsm.streams.delete(s).catch(() => false);
+    for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
   }
   await nc.close();
   await stopNats?.();

@@ -1,11 +1,15 @@
+import {
+  type BuildJob,
+  type BuildOutcome,
+  type CoordinatorLink,
+  clip,
+  ENQUEUED_AT,
+  failedOutcome,
+} from '@melange2/protocol';
 import type { Delivery, WorkQueue } from '@melange2/queue';
 import { contextFromHeaders } from '@melange2/queue';
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { classify } from './classify.js';
-import type { BuildJob, BuildOutcome, CoordinatorLink } from './contract.js';
-
-/** Header the coordinator stamps on a job when it queues it (ms since epoch), for the queue-wait span. */
-export const ENQUEUED_AT = 'm2-enqueued-at';
 
 export const tracer = trace.getTracer('melange2-orch-agent');
 
@@ -247,14 +251,14 @@ export class Agent {
             id: job.id,
             attempt: job.attempt,
             agent: this.#o.id,
-            message: v.message,
+            message: clip(v.message),
           });
           d.nak((this.#o.retryBaseMs ?? 1000) * 2 ** (d.deliveryCount - 1));
           return;
         }
         span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
         span.setAttribute('cicd.pipeline.task.run.result', 'failure');
-        outcome = { kind: 'failed', stage: v.stage, message: v.message, logTail: v.logTail };
+        outcome = failedOutcome(v.stage, v.message, v.logTail);
       }
       const report = {
         runId: job.runId,

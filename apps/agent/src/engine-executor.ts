@@ -4,9 +4,9 @@ import { join, resolve, sep } from 'node:path';
 import type { SigningKey } from '@melange2/apk';
 import type { BuildkitClient, SolveEvent } from '@melange2/buildkit';
 import { type BuildEvent, buildPackage } from '@melange2/engine';
+import { type BuildJob, type Staging, stagingKey } from '@melange2/protocol';
 import { type Context, type Span, SpanStatusCode } from '@opentelemetry/api';
 import { type Executor, tracer } from './agent.js';
-import { type BuildJob, type Staging, stagingKey } from './contract.js';
 
 export interface EngineExecutorOptions {
   /** The repository checkout the jobs' config paths are relative to. */

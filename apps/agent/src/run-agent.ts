@@ -2,26 +2,11 @@ import { hostname } from 'node:os';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient } from '@melange2/buildkit';
 import type { BuildEvent } from '@melange2/engine';
-import { JetStreamWorkQueue, type QueueLimits } from '@melange2/queue';
+import { type BuildJob, natsLink, natsNames, ObjectStaging, openJobQueue } from '@melange2/protocol';
+import type { QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Agent, type Executor } from './agent.js';
-import type { BuildJob } from './contract.js';
 import { engineExecutor } from './engine-executor.js';
-import { natsLink } from './nats-link.js';
-import { ObjectStaging } from './staging.js';
-
-/** Names of a namespace's JetStream resources; coordinator and agents must agree on them. */
-export function natsNames(ns: string) {
-  if (!/^[A-Za-z0-9_-]+$/.test(ns)) throw new Error(`namespace "${ns}": use letters, digits, _ and -`);
-  return {
-    stream: `${ns.toUpperCase()}_BUILDS`,
-    subjectPrefix: `${ns}.builds`,
-    state: `${ns}_state`,
-    index: `${ns}_index`,
-    repo: `${ns}_repo`,
-    staging: `${ns}_staging`,
-  };
-}
 
 export interface NatsAgentOptions {
   readonly nc: NatsConnection;
@@ -48,10 +33,10 @@ export async function startNatsAgent(
   o: NatsAgentOptions,
 ): Promise<{ agent: Agent; close(kill?: boolean): Promise<void> }> {
   const names = natsNames(o.ns);
-  const queue = await JetStreamWorkQueue.open<BuildJob>(o.nc, {
-    stream: names.stream,
-    subjectPrefix: names.subjectPrefix,
+  const queue = await openJobQueue(o.nc, o.ns, {
     ...(o.limits ? { limits: o.limits } : {}),
+    // A job this agent cannot read (another protocol version) is terminated, not retried.
+    onRefused: (r) => o.log?.(`agent: refused job ${r.msgId || `#${r.seq}`}: ${(r.error as Error).message}`),
   });
   let client: BuildkitClient | undefined;
   let execute = o.execute;

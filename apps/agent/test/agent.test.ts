@@ -4,8 +4,15 @@ import { MemoryWorkQueue } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { Agent, type Executor } from '../src/agent.js';
 import { classify } from '../src/classify.js';
-import type { AgentEvent, BuildJob, BuildReport, CoordinatorLink } from '../src/contract.js';
-import { jobMessageId, parseJobMessageId, stagingKey } from '../src/contract.js';
+import {
+  type AgentEvent,
+  type BuildJob,
+  type BuildReport,
+  type CoordinatorLink,
+  jobMessageId,
+  parseJobMessageId,
+  stagingKey,
+} from '@melange2/protocol';
 
 const job = (name: string, attempt = 1): BuildJob => ({
   runId: 'r1',

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The published entry point: the compiled CLI (npm run build makes dist/).
-import { main } from '../dist/main.js';
+import { exitOnUnhandledRejection, main } from '../dist/main.js';
 
+exitOnUnhandledRejection();
 process.exitCode = await main(process.argv);

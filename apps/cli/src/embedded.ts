@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
-import { Agent, type BuildJob, type CoordinatorLink, engineExecutor, LocalStaging } from '@melange2/agent';
+import { Agent, engineExecutor } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
 import type { BuildEvent } from '@melange2/engine';
+import { type BuildJob, type CoordinatorLink, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue, type QueueLimits } from '@melange2/queue';
 import {
   Coordinator,

@@ -62,3 +62,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       : EXIT.failed;
   }
 }
+
+/**
+ * For the bin only: a promise rejected with nobody to catch it is a bug, and the process is in
+ * an unknown state. Say what it was and exit non-zero, rather than die with a bare stack trace
+ * (or, with a handler elsewhere that only logs, run on half-broken).
+ */
+export function exitOnUnhandledRejection(): void {
+  process.on('unhandledRejection', (reason) => {
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    process.stderr.write(`melange2-orch: internal error (a promise rejected unhandled): ${err.message}\n`);
+    if (process.env['MELANGE2_DEBUG']) process.stderr.write(`${err.stack ?? ''}\n`);
+    process.exit(EXIT.failed);
+  });
+}

@@ -1,4 +1,5 @@
-import { natsNames, startNatsAgent } from '@melange2/agent';
+import { startNatsAgent } from '@melange2/agent';
+import { natsStreams } from '@melange2/protocol';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, inject, it } from 'vitest';
@@ -48,10 +49,8 @@ describe('melange2-orch coordinator / agent', () => {
       expect(r.code).toBe(1);
     } finally {
       await agent.close(true);
-      const n = natsNames(ns);
       const jsm = await jetstreamManager(nc);
-      for (const s of [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`])
-        await jsm.streams.delete(s).catch(() => false);
+      for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
       await nc.close();
     }
   });

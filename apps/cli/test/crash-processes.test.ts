@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { natsNames } from '@melange2/agent';
+import { natsNames, natsStreams } from '@melange2/protocol';
 import { Keyring, publicPemOf, verifyApk } from '@melange2/apk';
 import { freePort } from '@melange2/daemons';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -122,10 +122,8 @@ function firstToSay(procs: readonly Proc[], re: RegExp): Promise<Proc> {
 }
 
 async function cleanup(nc: NatsConnection, ns: string): Promise<void> {
-  const n = natsNames(ns);
   const jsm = await jetstreamManager(nc);
-  for (const s of [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`])
-    await jsm.streams.delete(s).catch(() => false);
+  for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
 }
 
 /** `[ n/N] x86_64 <name>-<version> built in …` lines: the names, in order. */

@@ -3,7 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { natsNames, startNatsAgent } from '@melange2/agent';
+import { startNatsAgent } from '@melange2/agent';
+import { natsNames, natsStreams } from '@melange2/protocol';
 import { freePort } from '@melange2/daemons';
 import { startOtlpReceiver } from '@melange2/test/harness';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -20,10 +21,8 @@ const d = inject('daemons');
 type Arch = 'x86_64' | 'aarch64';
 
 async function cleanup(nc: NatsConnection, ns: string): Promise<void> {
-  const n = natsNames(ns);
   const jsm = await jetstreamManager(nc);
-  for (const s of [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`])
-    await jsm.streams.delete(s).catch(() => false);
+  for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
 }
 
 describe('coordinator + agents over real NATS JetStream', () => {

@@ -1,14 +1,16 @@
+export { Coordinator } from './run/coordinator.js';
+export { providesChanged } from './run/cutoff.js';
+export { RunStateError } from './run/recorder.js';
 export {
   type BuildRow,
-  Coordinator,
   type CoordinatorOptions,
   type FinalState,
   policyOptions,
-  providesChanged,
   type RunEvent,
   type RunPolicy,
+  type RunTuning,
   type RunResult,
-} from './run/coordinator.js';
+} from './run/run-types.js';
 export { type DistributedOptions, runDistributed } from './run/distributed.js';
 export { PlanError, type PlanRunOptions, planRun, type RunBuild, type RunPlan } from './run/plan-run.js';
 export { FileStateStore, runKey, type StateRecord } from './run/state.js';

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
-import { providesChanged } from '../src/run/coordinator.js';
-import { FileStateStore } from '../src/run/state.js';
+import { FileStateStore, providesChanged } from '../src/index.js';
 
 describe('FileStateStore', () => {
   it('compare-and-set like the KV bucket, and a new instance reads what was flushed', async () => {

@@ -9,7 +9,7 @@ export { JetStreamWorkQueue } from './jetstream-queue.js';
 export { MemoryWorkQueue } from './memory-queue.js';
 export { NatsStateStore } from './nats-state-store.js';
 export { MemoryStateStore, type StateSnapshot, type StateStore } from './state-store.js';
-export type { DeadLetter, Delivery, QueueLimits, WorkQueue } from './work-queue.js';
+export type { DeadLetter, Delivery, QueueLimits, RefusedMessage, WorkQueue } from './work-queue.js';
 export { contextFromHeaders, traceHeaders } from './trace-context.js';
 /** @public The types in the signatures of WorkQueue and StateStore, for their users and implementers. */
 export type { JetStreamQueueOptions } from './jetstream-queue.js';

@@ -19,7 +19,9 @@ import {
   type PublishOptions,
   type PublishResult,
   type QueueDepth,
+  type MessageCodec,
   type QueueLimits,
+  type RefusedMessage,
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
@@ -27,12 +29,21 @@ import {
 const ms = (n: number) => n * 1_000_000;
 const ARCH_RE = /^[A-Za-z0-9_-]+$/;
 
-export interface JetStreamQueueOptions {
+export interface JetStreamQueueOptions<T = unknown> {
   /** Stream name; subjects are `<subjectPrefix>.<arch>`. Several runs may share a server with other names. */
-  readonly stream?: string;
-  readonly subjectPrefix?: string;
+  readonly stream: string;
+  readonly subjectPrefix: string;
   readonly limits?: Partial<QueueLimits>;
+  /** Plain JSON when not given (no validation: only for payloads the caller trusts). */
+  readonly codec?: MessageCodec<T>;
+  /** Told of every message the codec refused (it is terminated, and `next` goes on waiting). */
+  readonly onRefused?: (r: RefusedMessage) => void;
 }
+
+const jsonCodec: MessageCodec<never> = {
+  encode: (v) => JSON.stringify(v),
+  decode: (data) => JSON.parse(new TextDecoder().decode(data)) as never,
+};
 
 /**
  * The work queue on NATS JetStream (nats-server ≥ 2.9): a WorkQueue-retention stream with one
@@ -48,19 +59,23 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   readonly #jsm: JetStreamManager;
   readonly #consumers = new Map<string, Promise<Consumer>>();
   readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
+  readonly #codec: MessageCodec<T>;
+  readonly #onRefused: ((r: RefusedMessage) => void) | undefined;
   #advisories: Subscription | undefined;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, o: JetStreamQueueOptions) {
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, o: JetStreamQueueOptions<T>) {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
-    this.stream = o.stream ?? 'M2_BUILDS';
-    this.subjectPrefix = o.subjectPrefix ?? 'm2.builds';
+    this.stream = o.stream;
+    this.subjectPrefix = o.subjectPrefix;
+    this.#codec = o.codec ?? (jsonCodec as MessageCodec<T>);
+    this.#onRefused = o.onRefused;
   }
 
   /** Creates the stream when missing (or updates its dedupe window); the connection stays the caller's. */
-  static async open<T>(nc: NatsConnection, o: JetStreamQueueOptions = {}): Promise<JetStreamWorkQueue<T>> {
+  static async open<T>(nc: NatsConnection, o: JetStreamQueueOptions<T>): Promise<JetStreamWorkQueue<T>> {
     const jsm = await jetstreamManager(nc).catch((e: unknown) => {
       throw new QueueError('JetStream is not enabled on this server (start nats-server with -js)', 'open', {
         cause: e,
@@ -95,7 +110,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   async publish(arch: string, data: T, opts: PublishOptions): Promise<PublishResult> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
-    const ack = await this.#js.publish(this.#subject(arch), JSON.stringify(data), {
+    const ack = await this.#js.publish(this.#subject(arch), this.#codec.encode(data), {
       msgID: opts.msgId,
       headers: h,
     });
@@ -140,7 +155,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     if (o.signal?.aborted) return null;
     // The server takes pull requests of at least a second.
     const pull = c.next({ expires: Math.max(1000, o.expiresMs ?? 5000) });
-    if (!o.signal) return this.#delivery(arch, await pull);
+    if (!o.signal) return this.#decoded(arch, await pull);
     const aborted = new Promise<'aborted'>((r) =>
       o.signal?.addEventListener('abort', () => r('aborted'), { once: true }),
     );
@@ -150,11 +165,24 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
       void pull.then((m) => m?.nak()).catch(() => {});
       return null;
     }
-    return this.#delivery(arch, first);
+    return this.#decoded(arch, first);
   }
 
-  #delivery(arch: string, m: JsMsg | null): Delivery<T> | null {
+  /** The delivery, or null for a message the codec refused (terminated: no retry would help). */
+  #decoded(arch: string, m: JsMsg | null): Delivery<T> | null {
     if (!m) return null;
+    let data: T;
+    try {
+      data = this.#codec.decode(m.data);
+    } catch (error) {
+      m.term();
+      this.#onRefused?.({ arch, seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', error });
+      return null;
+    }
+    return this.#delivery(arch, m, data);
+  }
+
+  #delivery(arch: string, m: JsMsg, data: T): Delivery<T> {
     const headers: Record<string, string> = {};
     for (const k of m.headers?.keys() ?? []) {
       if (k !== 'Nats-Msg-Id') headers[k] = m.headers?.get(k) ?? '';
@@ -163,7 +191,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
       arch,
       msgId: m.headers?.get('Nats-Msg-Id') ?? '',
       seq: m.seq,
-      data: m.json<T>(),
+      data,
       headers,
       deliveryCount: m.info.deliveryCount,
       working: () => m.working(),
@@ -171,7 +199,9 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
         await m.ackAck();
       },
       nak: (delayMs) => m.nak(delayMs),
-      term: (reason) => m.term(reason),
+      // Without the reason: nats-server before 2.10 ignores a `+TERM` that carries one, and the
+      // message would be redelivered once its lease ran out.
+      term: () => m.term(),
     };
   }
 
@@ -188,7 +218,9 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#advisories = sub;
     void (async () => {
       for await (const msg of sub) {
-        const a = msg.json<{ consumer: string; stream_seq: number; deliveries: number }>();
+        const a = maxDeliveriesAdvisory(msg.data);
+        // Not the server's advisory (anyone may publish on the subject): nothing died.
+        if (!a) continue;
         const arch = a.consumer.replace(/^agents-/, '');
         const stored = await this.#jsm.streams
           .getMessage(this.stream, { seq: a.stream_seq })
@@ -217,4 +249,21 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#advisories?.unsubscribe();
     this.#advisories = undefined;
   }
+}
+
+/** The fields of a max-deliveries advisory this queue uses, or undefined when `data` is not one. */
+function maxDeliveriesAdvisory(
+  data: Uint8Array,
+): { consumer: string; stream_seq: number; deliveries: number } | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { consumer, stream_seq, deliveries } = v as Record<string, unknown>;
+  return typeof consumer === 'string' && typeof stream_seq === 'number' && typeof deliveries === 'number'
+    ? { consumer, stream_seq, deliveries }
+    : undefined;
 }

@@ -15,6 +15,23 @@ export interface QueueLimits {
 
 export const DEFAULT_LIMITS: QueueLimits = { ackWaitMs: 60_000, maxDeliver: 3, duplicateWindowMs: 120_000 };
 
+/**
+ * How a queue's messages travel as bytes over NATS. `decode` throws on a message it refuses
+ * (malformed, another protocol version): the queue terminates that message and reports it.
+ */
+export interface MessageCodec<T> {
+  encode(value: T): Uint8Array | string;
+  decode(data: Uint8Array): T;
+}
+
+/** A message the codec refused: never delivered, never redelivered. */
+export interface RefusedMessage {
+  readonly arch: string;
+  readonly seq: number;
+  readonly msgId: string;
+  readonly error: unknown;
+}
+
 export interface PublishOptions {
   /** Identifies the work: a republish with the same id inside the duplicate window is dropped. */
   readonly msgId: string;

@@ -123,6 +123,11 @@ for (const [name, open] of Object.entries(transports)) {
         const c = await q.consumer('x86_64');
         (await c.next({ expiresMs: 2000 }))?.term('build failed');
         expect(await c.next({ expiresMs: 1500 })).toBeNull();
+        // Gone for good, not merely leased until its lease runs out (a `+TERM` with a reason
+        // is ignored by nats-server 2.9).
+        let depth = await q.depth('x86_64');
+        for (let i = 0; i < 100 && depth.leased > 0; i++) depth = await q.depth('x86_64');
+        expect(depth).toEqual({ pending: 0, leased: 0 });
       } finally {
         await cleanup(q);
       }

@@ -89,6 +89,7 @@ export function registerCoordinator(program: Command): void {
             progress = progressLines(plan.builds.length, say);
           },
           onEvent: (e) => progress?.(e),
+          log: (line) => say(`warning: ${line}`),
         });
         process.stdout.write(summaryTable(result));
         if (result.rows.some((r) => r.state !== 'succeeded') || result.problems.length > 0)

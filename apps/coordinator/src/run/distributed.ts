@@ -1,7 +1,7 @@
-import { type BuildJob, type BuildReport, natsNames, ObjectStaging, subjects } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
-import { JetStreamWorkQueue, NatsStateStore, type QueueLimits } from '@melange2/queue';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { natsNames, ObjectStaging, openJobQueue, serveAgentLink } from '@melange2/protocol';
+import { NatsStateStore, type QueueLimits } from '@melange2/queue';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   CachedIndexStore,
   IndexPublisher,
@@ -11,9 +11,10 @@ import {
   type RepositoryStore,
   serveRepository,
 } from '../repository/index.js';
-import { Coordinator, policyOptions, type RunPolicy, type RunResult } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
+import { policyOptions, type RunPolicy, type RunResult } from './run-types.js';
 import type { StateRecord } from './state.js';
 
 export interface DistributedOptions extends PlanInputs, RunPolicy {
@@ -42,23 +43,18 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
  */
 export async function runDistributed(o: DistributedOptions): Promise<RunResult> {
   const names = natsNames(o.ns);
-  const subj = subjects(o.ns);
   const store: RepositoryStore = new CachedIndexStore(
     o.outDir ? new LocalRepositoryStore(o.outDir) : await ObjectRepositoryStore.open(o.nc, names.repo),
   );
   const state = await NatsStateStore.open<StateRecord>(o.nc, names.state);
   const records = await NatsStateStore.open<PublisherRecord>(o.nc, names.index);
-  const queue = await JetStreamWorkQueue.open<BuildJob>(o.nc, {
-    stream: names.stream,
-    subjectPrefix: names.subjectPrefix,
-    ...(o.limits ? { limits: o.limits } : {}),
-  });
+  const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
   });
-  const subs: Subscription[] = [];
+  let link: { close(): void } | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
     const plan = await planAgainst(store, state, o);
@@ -85,32 +81,19 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       published: repoUrl,
       ...policyOptions(o),
     });
-    const events = o.nc.subscribe(subj.events);
-    subs.push(events);
-    void (async () => {
-      for await (const m of events) {
-        try {
-          coordinator.agentEvent(m.json());
-        } catch {
-          // A malformed event is dropped; reports, not events, carry results.
-        }
-      }
-    })();
-    const results = o.nc.subscribe(subj.results);
-    subs.push(results);
-    void (async () => {
-      for await (const m of results) {
-        void coordinator
-          .report(m.json<BuildReport>())
-          .then((ack) => m.respond(JSON.stringify(ack)))
-          .catch((e: unknown) => m.respond(JSON.stringify({ ok: false, error: (e as Error).message })));
-      }
-    })();
+    // Malformed or foreign messages are logged and dropped (a report gets a refusal): they never
+    // reach the coordinator.
+    link = serveAgentLink(
+      o.nc,
+      o.ns,
+      { event: (e) => coordinator.agentEvent(e), report: (r) => coordinator.report(r) },
+      o.log ? { log: o.log } : {},
+    );
     if (!o.signal) return await coordinator.run();
     o.signal.addEventListener('abort', () => coordinator.stop(), { once: true });
     return await coordinator.run();
   } finally {
-    for (const s of subs) s.unsubscribe();
+    link?.close();
     await queue.close();
     await server.close();
   }

@@ -7,10 +7,33 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ObjectStore, Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Staging } from './contract.js';
+import type { BuildJob } from './messages.js';
 
+/**
+ * Where agents leave built packages for the coordinator, the single index writer: a run's
+ * staging area, never the repository itself, so an agent killed mid-upload publishes nothing.
+ */
+export interface Staging {
+  put(key: string, file: string): Promise<void>;
+  /** A local path holding the staged file; `release` removes any temporary copy. */
+  fetch(key: string): Promise<{ path: string; release(): Promise<void> }>;
+  delete(keys: readonly string[]): Promise<void>;
+  /** Removes everything under a prefix (a finished run's leftovers from agents that died). */
+  purge(prefix: string): Promise<void>;
+}
+
+/** The staging key of one package of one attempt. */
+export function stagingKey(
+  job: Pick<BuildJob, 'runId' | 'id' | 'attempt' | 'arch'>,
+  filename: string,
+): string {
+  return `${job.runId}/${job.id.replace(/[^A-Za-z0-9._+-]/g, '_')}/${job.attempt}/${job.arch}/${filename}`;
+}
+
+/** A staged file could not be written, read or found (a retry elsewhere may succeed). */
 export class StagingError extends Error {
   override readonly name = 'StagingError';
+  readonly code = 'staging-failed';
   constructor(
     readonly key: string,
     message: string,

@@ -1,0 +1,49 @@
+import type { Heartbeat } from '@melange2/protocol';
+
+interface AgentSeen {
+  readonly arch: string;
+  readonly slots: number;
+  readonly at: number;
+}
+
+/**
+ * The agents a coordinator has heard from: their slots per arch, as long as their heartbeats
+ * keep coming. Dispatch hands out only as many builds as these slots.
+ */
+export class AgentRegistry {
+  readonly #agents = new Map<string, AgentSeen>();
+  readonly #noAgentsSince = new Map<string, number>();
+
+  /** An agent that sent no heartbeat for `timeoutMs` no longer counts. */
+  constructor(readonly timeoutMs = 10_000) {}
+
+  heartbeat(e: Heartbeat, now = Date.now()): void {
+    if (e.alive) this.#agents.set(e.agent, { arch: e.arch, slots: e.slots, at: now });
+    else this.#agents.delete(e.agent);
+  }
+
+  /** Slots of the live agents of `arch` (forgets the agents that went quiet). */
+  capacity(arch: string, now = Date.now()): number {
+    const cutoff = now - this.timeoutMs;
+    let n = 0;
+    for (const [id, a] of this.#agents) {
+      if (a.at < cutoff) this.#agents.delete(id);
+      else if (a.arch === arch) n += a.slots;
+    }
+    return n;
+  }
+
+  /**
+   * Whether to say that `arch` has builds waiting and no agent: after 5 s without one, then
+   * about every 30 s (the pump runs every 500 ms).
+   */
+  noAgents(arch: string, capacity: number, waiting: number, now = Date.now()): boolean {
+    if (capacity > 0 || waiting === 0) {
+      this.#noAgentsSince.delete(arch);
+      return false;
+    }
+    const since = this.#noAgentsSince.get(arch) ?? now;
+    this.#noAgentsSince.set(arch, since);
+    return now - since > 5000 && (now - since) % 30_000 < 500;
+  }
+}

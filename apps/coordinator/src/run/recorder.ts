@@ -1,0 +1,138 @@
+import type { StateStore } from '@melange2/queue';
+import type { RunBuild, RunPlan } from './plan-run.js';
+import { buildKey, failureKey, runKey, type StateRecord } from './state.js';
+
+type BuildRecord = Omit<Extract<StateRecord, { kind: 'build' }>, 'kind' | 'runId' | 'version'>;
+
+/** A write to the run's state store failed where the run cannot go on without it. */
+export class RunStateError extends Error {
+  override readonly name = 'RunStateError';
+  readonly code = 'run-state-write';
+  constructor(
+    readonly key: string,
+    options: { cause: unknown },
+  ) {
+    super(`run state: writing ${key} failed: ${(options.cause as Error).message}`, options);
+  }
+}
+
+/** What an interrupted or earlier run left for one build. */
+export interface Prior {
+  /** The attempt still in flight when the run was interrupted (republished under its message id). */
+  readonly inFlight?: number;
+  /** The reason it failed before with the same input (not rebuilt without `--retry-failed`). */
+  readonly failedBefore?: string;
+}
+
+/**
+ * A run's records in its state store (JetStream KV, or a file when embedded): the run, each
+ * build's state, and failures by input. What a restarted coordinator resumes from.
+ */
+export class RunRecorder {
+  readonly #state: StateStore<StateRecord>;
+  readonly #runId: string;
+  readonly #log: (line: string) => void;
+  /** Builds with a failure record: removed when they succeed. */
+  readonly #failureRecorded = new Set<string>();
+  #startedAt = Date.now();
+
+  constructor(state: StateStore<StateRecord>, runId: string, log: (line: string) => void) {
+    this.#state = state;
+    this.#runId = runId;
+    this.#log = log;
+  }
+
+  /** Marks the run as running, unless it is the one recorded (then it resumes): whether it does. */
+  async begin(plan: RunPlan): Promise<boolean> {
+    const prev = (await this.#state.get(runKey))?.value;
+    const resuming = prev?.kind === 'run' && prev.runId === this.#runId;
+    if (resuming) this.#startedAt = prev.startedAt;
+    else await this.#state.put(runKey, this.#runRecord(plan, 'running'));
+    return resuming;
+  }
+
+  async finish(plan: RunPlan): Promise<void> {
+    await this.#state.put(runKey, { ...this.#runRecord(plan, 'finished'), finishedAt: Date.now() });
+  }
+
+  #runRecord(plan: RunPlan, status: 'running' | 'finished'): Extract<StateRecord, { kind: 'run' }> {
+    return {
+      kind: 'run',
+      runId: this.#runId,
+      repo: plan.root,
+      arches: [...new Set(plan.builds.map((b) => b.arch))],
+      status,
+      startedAt: this.#startedAt,
+    };
+  }
+
+  /** Per build (in order): its cached failure and, on resume, the attempt left in flight. */
+  async prior(builds: readonly RunBuild[], o: { retryFailed: boolean; resuming: boolean }): Promise<Prior[]> {
+    const st = this.#state;
+    // Listing first: a fresh run of thousands of builds must not pay a KV round trip per build.
+    const failures = new Set(o.retryFailed ? [] : await st.keys('failure.'));
+    const inRun = new Set(o.resuming ? await st.keys('build.') : []);
+    const out: Prior[] = [];
+    for (let i = 0; i < builds.length; i += 64) {
+      const batch = builds.slice(i, i + 64).map(async (b): Promise<Prior> => {
+        const bk = buildKey(b.arch, b.name);
+        const fk = failureKey(b.arch, b.name);
+        if (failures.has(fk)) this.#failureRecorded.add(b.id);
+        const [r, f] = await Promise.all([
+          inRun.has(bk) ? st.get(bk).then((e) => e?.value) : undefined,
+          failures.has(fk) ? st.get(fk).then((e) => e?.value) : undefined,
+        ]);
+        const inFlight =
+          r?.kind === 'build' &&
+          r.runId === this.#runId &&
+          r.version === b.version &&
+          (r.state === 'dispatched' || r.state === 'running')
+            ? r.attempt
+            : undefined;
+        // Succeeded ones are in the published index, so the plan has them as up to date already.
+        const failedBefore = f?.kind === 'failure' && f.input === b.input ? f.reason : undefined;
+        return {
+          ...(inFlight !== undefined ? { inFlight } : {}),
+          ...(failedBefore !== undefined ? { failedBefore } : {}),
+        };
+      });
+      out.push(...(await Promise.all(batch)));
+    }
+    return out;
+  }
+
+  /** A build's state, awaited: the run cannot go on without it (a RunStateError when it fails). */
+  async build(b: RunBuild, r: BuildRecord): Promise<void> {
+    const key = buildKey(b.arch, b.name);
+    await this.#state
+      .put(key, { kind: 'build', runId: this.#runId, version: b.version, ...r })
+      .catch((cause: unknown) => {
+        throw new RunStateError(key, { cause });
+      });
+  }
+
+  /**
+   * A build's final state that the run does not wait for (failed, skipped): a restart decides
+   * from what was in flight and from the failure records, so a failed write is logged and the
+   * run goes on.
+   */
+  buildLater(b: RunBuild, r: BuildRecord): void {
+    this.build(b, r).catch((e: unknown) => this.#log(`${(e as Error).message} (the run goes on)`));
+  }
+
+  /** A failure by input (awaited: it is what keeps the next run from building it again). */
+  async failure(b: RunBuild, reason: string): Promise<void> {
+    const key = failureKey(b.arch, b.name);
+    await this.#state
+      .put(key, { kind: 'failure', input: b.input, version: b.version, reason })
+      .catch((cause: unknown) => {
+        throw new RunStateError(key, { cause });
+      });
+  }
+
+  /** Forgets the failure of a build that now succeeded (a failed delete only costs a retry hint). */
+  async succeeded(b: RunBuild): Promise<void> {
+    if (!this.#failureRecorded.has(b.id)) return;
+    await this.#state.delete(failureKey(b.arch, b.name)).catch(() => undefined);
+  }
+}

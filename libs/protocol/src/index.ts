@@ -1,0 +1,37 @@
+export { openJobQueue } from './job-queue.js';
+export {
+  answerCodec,
+  type Codec,
+  eventCodec,
+  jobCodec,
+  MAX_BYTES,
+  PROTOCOL_VERSION,
+  reportCodec,
+} from './codec.js';
+export { type MessageKind, ProtocolError, type ProtocolErrorCode, ReportRefusedError } from './errors.js';
+export { type AgentLinkHandler, type CoordinatorLink, natsLink, serveAgentLink } from './link.js';
+export {
+  type AgentEvent,
+  type BuildJob,
+  type BuildOutcome,
+  type BuildReport,
+  clip,
+  failedOutcome,
+  type Heartbeat,
+  MAX_LOG_LINE,
+  MAX_LOG_LINES,
+  MAX_TEXT,
+  type ReportAck,
+  type ReportAnswer,
+  type StagedApk,
+} from './messages.js';
+export {
+  DEFAULT_NAMESPACE,
+  ENQUEUED_AT,
+  jobMessageId,
+  type NatsNames,
+  natsNames,
+  natsStreams,
+  parseJobMessageId,
+} from './names.js';
+export { LocalStaging, ObjectStaging, type Staging, StagingError, stagingKey } from './staging.js';

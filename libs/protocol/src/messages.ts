@@ -1,0 +1,192 @@
+import { z } from 'zod';
+
+/**
+ * What the coordinator and the agents say to each other, as types and as the schemas every
+ * decoder checks. Nothing here does I/O.
+ */
+
+/** One package×arch build, as it travels on the work queue. */
+export interface BuildJob {
+  readonly runId: string;
+  /** `<name>@<arch>`. */
+  readonly id: string;
+  readonly name: string;
+  readonly arch: string;
+  /** `version-rEPOCH` the plan expects. */
+  readonly version: string;
+  /** The config, relative to the repository root the agent was given. */
+  readonly configFile: string;
+  /** Counts dispatches of this build in the run; part of the message id. */
+  readonly attempt: number;
+  /**
+   * Where the environment installs from, the published repository first (a directory, or the
+   * coordinator's HTTP URL), so a dependent sees the packages its dependencies just published.
+   */
+  readonly repositories: readonly string[];
+  /** Extra trusted public keys (the repository key is the agent's own signing key). */
+  readonly keyring: readonly string[];
+  /** The coordinator's estimate of the build's duration (ms): recorded, or from `resources`. */
+  readonly cost?: number;
+}
+
+/** A package the agent built and put into the staging area under `key`. */
+export interface StagedApk {
+  readonly filename: string;
+  readonly key: string;
+}
+
+export type BuildOutcome =
+  | {
+      readonly kind: 'succeeded';
+      readonly apks: readonly StagedApk[];
+      /** BuildKit vertices of the solve: all, and those the daemon had cached. */
+      readonly steps: { readonly total: number; readonly cached: number };
+    }
+  | {
+      readonly kind: 'failed';
+      /** config, environment, solve, package, index. */
+      readonly stage: string;
+      readonly message: string;
+      readonly logTail: readonly string[];
+    };
+
+/** The result of one attempt; the coordinator publishes, records, then answers. */
+export interface BuildReport {
+  readonly runId: string;
+  readonly id: string;
+  readonly attempt: number;
+  readonly agent: string;
+  readonly durationMs: number;
+  readonly outcome: BuildOutcome;
+}
+
+/** What the coordinator answers to a report: `stale` when the build was settled already. */
+export interface ReportAck {
+  readonly ok: true;
+  readonly stale?: boolean;
+}
+
+/** The coordinator's answer on the wire: taken, or refused with the reason. */
+export type ReportAnswer = ReportAck | { readonly ok: false; readonly error: string };
+
+/** Fire-and-forget news from agents: progress for the display, slots for dispatch. */
+export type AgentEvent =
+  | {
+      readonly type: 'started';
+      readonly runId: string;
+      readonly id: string;
+      readonly attempt: number;
+      readonly agent: string;
+    }
+  | {
+      /** A fault a retry may fix (daemon unreachable, upload failed): the message is given back. */
+      readonly type: 'transient';
+      readonly runId: string;
+      readonly id: string;
+      readonly attempt: number;
+      readonly agent: string;
+      readonly message: string;
+    }
+  | Heartbeat;
+
+/** An agent's slots, sent periodically; the coordinator dispatches only to live slots. */
+export interface Heartbeat {
+  readonly type: 'heartbeat';
+  readonly agent: string;
+  readonly arch: string;
+  readonly slots: number;
+  readonly busy: number;
+  /** False when the agent is leaving (its slots no longer count). */
+  readonly alive: boolean;
+}
+
+/** Bounds on free text: a failure's message and each line of its log tail. */
+export const MAX_TEXT = 16 * 1024;
+export const MAX_LOG_LINE = 2 * 1024;
+export const MAX_LOG_LINES = 100;
+
+// Names, ids and paths: short enough that a flood of them is cheap to refuse.
+const name = z.string().min(1).max(1024);
+const text = z.string().max(MAX_TEXT);
+const count = z.number().int().nonnegative();
+
+export const buildJobSchema: z.ZodType<BuildJob> = z.object({
+  runId: name,
+  id: name,
+  name,
+  arch: name,
+  version: name,
+  configFile: name,
+  attempt: count,
+  repositories: z.array(name).max(256),
+  keyring: z.array(name).max(256),
+  cost: z.number().nonnegative().optional(),
+});
+
+const buildOutcomeSchema: z.ZodType<BuildOutcome> = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('succeeded'),
+    apks: z.array(z.object({ filename: name, key: name })).max(4096),
+    steps: z.object({ total: count, cached: count }),
+  }),
+  z.object({
+    kind: z.literal('failed'),
+    stage: name,
+    message: text,
+    logTail: z.array(z.string().max(MAX_LOG_LINE)).max(MAX_LOG_LINES),
+  }),
+]);
+
+export const buildReportSchema: z.ZodType<BuildReport> = z.object({
+  runId: name,
+  id: name,
+  attempt: count,
+  agent: name,
+  durationMs: z.number().nonnegative(),
+  outcome: buildOutcomeSchema,
+});
+
+export const reportAnswerSchema: z.ZodType<ReportAnswer> = z.union([
+  z.object({ ok: z.literal(true), stale: z.boolean().optional() }),
+  z.object({ ok: z.literal(false), error: text }),
+]);
+
+export const agentEventSchema: z.ZodType<AgentEvent> = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('started'), runId: name, id: name, attempt: count, agent: name }),
+  z.object({
+    type: z.literal('transient'),
+    runId: name,
+    id: name,
+    attempt: count,
+    agent: name,
+    message: text,
+  }),
+  z.object({
+    type: z.literal('heartbeat'),
+    agent: name,
+    arch: name,
+    slots: count,
+    busy: count,
+    alive: z.boolean(),
+  }),
+]);
+
+/** `s`, cut to `max` characters (free text that must fit a message). */
+export const clip = (s: string, max = MAX_TEXT) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+/**
+ * A failed outcome that fits the bounds: the message and each log line clipped, the log tail's
+ * last lines kept (the end of a log is where a build says why it failed).
+ */
+export function failedOutcome(
+  stage: string,
+  message: string,
+  logTail: readonly string[],
+): Extract<BuildOutcome, { kind: 'failed' }> {
+  return {
+    kind: 'failed',
+    stage,
+    message: clip(message, MAX_TEXT),
+    logTail: logTail.slice(-MAX_LOG_LINES).map((l) => clip(l, MAX_LOG_LINE)),
+  };
+}

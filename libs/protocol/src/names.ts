@@ -1,0 +1,51 @@
+import { ProtocolError } from './errors.js';
+
+/** The header a job is stamped with when it is queued (ms since epoch), for the queue-wait span. */
+export const ENQUEUED_AT = 'm2-enqueued-at';
+
+/** The namespace of a deployment when none is given. */
+export const DEFAULT_NAMESPACE = 'm2';
+
+/**
+ * Names of a namespace's NATS resources; the coordinator and the agents must agree on them, and
+ * several runs (or tests) share a server under different namespaces.
+ */
+export function natsNames(ns: string) {
+  if (!/^[A-Za-z0-9_-]+$/.test(ns))
+    throw new ProtocolError('protocol-namespace', 'namespace', `"${ns}": use letters, digits, _ and -`);
+  return {
+    /** The work queue's stream; its subjects are `<subjectPrefix>.<arch>`. */
+    stream: `${ns.toUpperCase()}_BUILDS`,
+    subjectPrefix: `${ns}.builds`,
+    /** Reports (requests the coordinator answers) and events (progress, heartbeats). */
+    results: `${ns}.results`,
+    events: `${ns}.events`,
+    /** KV buckets: run state, and the index publisher's records. */
+    state: `${ns}_state`,
+    index: `${ns}_index`,
+    /** Object stores: the published repository, and the agents' staging area. */
+    repo: `${ns}_repo`,
+    staging: `${ns}_staging`,
+  };
+}
+
+export type NatsNames = ReturnType<typeof natsNames>;
+
+/**
+ * Every JetStream stream a namespace uses (KV buckets and object stores are streams too):
+ * what removing a namespace deletes.
+ */
+export function natsStreams(ns: string): string[] {
+  const n = natsNames(ns);
+  return [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`];
+}
+
+/** Message ids dedupe republished work: the same build attempt is never queued twice. */
+export function jobMessageId(runId: string, id: string, attempt: number): string {
+  return `${runId}:${id}:${attempt}`;
+}
+
+export function parseJobMessageId(msgId: string): { runId: string; id: string; attempt: number } | undefined {
+  const m = /^(.+?):(.+):(\d+)$/.exec(msgId);
+  return m ? { runId: m[1]!, id: m[2]!, attempt: Number(m[3]) } : undefined;
+}

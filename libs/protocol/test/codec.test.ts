@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AgentEvent,
+  answerCodec,
+  type BuildJob,
+  type BuildReport,
+  type Codec,
+  eventCodec,
+  failedOutcome,
+  jobCodec,
+  MAX_BYTES,
+  MAX_LOG_LINES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type ProtocolErrorCode,
+  reportCodec,
+} from '../src/index.js';
+
+const job: BuildJob = {
+  runId: 'r1',
+  id: 'libstdc++@aarch64',
+  name: 'libstdc++',
+  arch: 'aarch64',
+  version: '14.2.0-r3',
+  configFile: 'gcc.yaml',
+  attempt: 2,
+  repositories: ['http://127.0.0.1:8080/r/ab-3', '/srv/bootstrap'],
+  keyring: ['/keys/extra.rsa.pub'],
+  cost: 90_000,
+};
+const succeeded: BuildReport = {
+  runId: 'r1',
+  id: job.id,
+  attempt: 2,
+  agent: 'host-aarch64-1',
+  durationMs: 1234.5,
+  outcome: {
+    kind: 'succeeded',
+    apks: [{ filename: 'libstdc++-14.2.0-r3.apk', key: 'r1/libstdc++_aarch64/2/aarch64/x.apk' }],
+    steps: { total: 12, cached: 4 },
+  },
+};
+const failed: BuildReport = {
+  ...succeeded,
+  outcome: { kind: 'failed', stage: 'solve', message: 'step "make" failed', logTail: ['boom'] },
+};
+const events: AgentEvent[] = [
+  { type: 'started', runId: 'r1', id: job.id, attempt: 2, agent: 'a' },
+  { type: 'transient', runId: 'r1', id: job.id, attempt: 2, agent: 'a', message: 'daemon unreachable' },
+  { type: 'heartbeat', agent: 'a', arch: 'aarch64', slots: 4, busy: 1, alive: true },
+];
+
+const raw = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const wire = (v: object) => raw({ protocol: PROTOCOL_VERSION, ...v });
+
+function refusal(c: Codec<unknown>, data: Uint8Array | string): { code: ProtocolErrorCode; message: string } {
+  try {
+    c.decode(data);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ProtocolError);
+    const p = e as ProtocolError;
+    return { code: p.code, message: p.message };
+  }
+  throw new Error('decoded');
+}
+
+describe('round trip', () => {
+  it('every kind of message decodes to what was encoded, with the protocol version on the wire', () => {
+    expect(jobCodec.decode(jobCodec.encode(job))).toEqual(job);
+    expect(reportCodec.decode(reportCodec.encode(succeeded))).toEqual(succeeded);
+    expect(reportCodec.decode(reportCodec.encode(failed))).toEqual(failed);
+    for (const e of events) expect(eventCodec.decode(eventCodec.encode(e))).toEqual(e);
+    for (const a of [{ ok: true }, { ok: true, stale: true }, { ok: false, error: 'stopped' }] as const)
+      expect(answerCodec.decode(answerCodec.encode(a))).toEqual(a);
+    expect(JSON.parse(new TextDecoder().decode(jobCodec.encode(job)))).toMatchObject({ protocol: 1 });
+  });
+
+  it('unknown fields of a known version are dropped, not passed on', () => {
+    expect(jobCodec.decode(wire({ ...job, extra: 'x' }))).toEqual(job);
+  });
+
+  it('a failed outcome is clipped to the bounds, keeping the end of the log', () => {
+    const lines = Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(5000)}`);
+    const o = failedOutcome('solve', 'y'.repeat(100_000), lines);
+    expect(o.logTail).toHaveLength(MAX_LOG_LINES);
+    expect(o.logTail.at(-1)?.startsWith('line 499')).toBe(true);
+    expect(reportCodec.decode(reportCodec.encode({ ...failed, outcome: o }))).toEqual({
+      ...failed,
+      outcome: o,
+    });
+  });
+});
+
+describe('refused messages', () => {
+  it('not JSON, not an object, or not UTF-8', () => {
+    expect(refusal(reportCodec, '{"protocol":1,')).toMatchObject({ code: 'protocol-malformed' });
+    expect(refusal(reportCodec, '[1,2]')).toMatchObject({ code: 'protocol-malformed' });
+    expect(refusal(reportCodec, 'null')).toMatchObject({ code: 'protocol-malformed' });
+    expect(refusal(eventCodec, new Uint8Array([0xff, 0xfe]))).toMatchObject({ code: 'protocol-malformed' });
+  });
+
+  it('no version, or one this build does not speak', () => {
+    expect(refusal(jobCodec, raw(job))).toEqual({
+      code: 'protocol-version',
+      message: 'job: no protocol version (this build speaks 1)',
+    });
+    expect(refusal(jobCodec, raw({ protocol: 2, ...job }))).toMatchObject({ code: 'protocol-version' });
+    expect(refusal(eventCodec, raw({ protocol: '1', ...events[2] }))).toMatchObject({
+      code: 'protocol-version',
+    });
+  });
+
+  it('a field missing, of the wrong type or out of range, naming the field', () => {
+    const { runId: _, ...noRun } = job;
+    expect(refusal(jobCodec, wire(noRun))).toMatchObject({ code: 'protocol-malformed', message: /runId/ });
+    expect(refusal(jobCodec, wire({ ...job, attempt: '2' }))).toMatchObject({ message: /attempt/ });
+    expect(refusal(jobCodec, wire({ ...job, attempt: -1 }))).toMatchObject({ message: /attempt/ });
+    expect(refusal(jobCodec, wire({ ...job, repositories: 'x' }))).toMatchObject({ message: /repositories/ });
+    expect(refusal(reportCodec, wire({ ...succeeded, outcome: { kind: 'exploded' } }))).toMatchObject({
+      code: 'protocol-malformed',
+    });
+    expect(
+      refusal(reportCodec, wire({ ...failed, outcome: { ...failed.outcome, logTail: [1] } })),
+    ).toMatchObject({ code: 'protocol-malformed', message: /logTail/ });
+    expect(refusal(eventCodec, wire({ type: 'heartbeat', agent: 'a' }))).toMatchObject({
+      code: 'protocol-malformed',
+    });
+    expect(refusal(eventCodec, wire({ ...events[0], type: 'finished' }))).toMatchObject({
+      code: 'protocol-malformed',
+    });
+    expect(refusal(answerCodec, wire({ ok: 'yes' }))).toMatchObject({ code: 'protocol-malformed' });
+  });
+
+  it('an oversized payload is refused before it is parsed', () => {
+    const big = new Uint8Array(MAX_BYTES.event + 1).fill(0x20);
+    expect(refusal(eventCodec, big)).toMatchObject({ code: 'protocol-oversized' });
+    const huge = { ...job, repositories: Array.from({ length: 200 }, () => 'r'.repeat(1000)) };
+    expect(() => jobCodec.encode(huge)).toThrow(expect.objectContaining({ code: 'protocol-oversized' }));
+  });
+
+  it('a sender cannot encode what a receiver would refuse', () => {
+    expect(() => jobCodec.encode({ ...job, attempt: 1.5 })).toThrow(ProtocolError);
+  });
+});
