@@ -5,7 +5,8 @@
 import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { copyFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IncrementalIndex, type IndexEntry } from './apkindex.js';
+import { IncrementalIndex } from './incremental-index.js';
+import type { IndexEntry } from './index-text.js';
 import { ApkError } from './errors.js';
 import { tempPath } from './fsutil.js';
 import { type InstallResult, installPackages } from './install.js';
