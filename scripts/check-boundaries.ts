@@ -25,6 +25,12 @@ export const DEP_CONSTRAINTS: readonly DepConstraint[] = [
   { sourceTag: 'scope:generic', onlyDependOnLibsWithTags: ['scope:generic'] },
 ];
 
+/** Pairs of apps that never import each other: their contract is libs/protocol; only apps/cli composes both. */
+export const FORBIDDEN: readonly { readonly from: string; readonly to: string }[] = [
+  { from: '@melange2/coordinator', to: '@melange2/agent' },
+  { from: '@melange2/agent', to: '@melange2/coordinator' },
+];
+
 /** Every project says what it is and what it knows: exactly one tag with each prefix. */
 const REQUIRED_PREFIXES = ['type:', 'scope:'] as const;
 
@@ -34,7 +40,6 @@ const REQUIRED_PREFIXES = ['type:', 'scope:'] as const;
  * each is being removed by the restructuring; delete its line then.
  */
 const UNDECLARED_ALLOWED: readonly string[] = [
-  '@melange2/coordinator -> @melange2/agent', // libs/protocol takes the job/report contract
   '@melange2/engine -> @melange2/daemons', // libs/engine/test/build/bootstrap.ts: toolsDir
 ];
 
@@ -73,6 +78,10 @@ export function boundaryViolations(
     for (const { target } of deps) {
       if (!nodes[target]) continue; // npm packages: knip checks those
       const edge = `${source} -> ${target}`;
+      if (FORBIDDEN.some((f) => f.from === source && f.to === target))
+        out.push(
+          `${source} depends on ${target}: they talk only through libs/protocol (apps/cli composes both)`,
+        );
       if (declared && !declared[source]?.has(target) && !UNDECLARED_ALLOWED.includes(edge))
         out.push(`${source} imports ${target} but its package.json does not declare it`);
       for (const c of constraints) {

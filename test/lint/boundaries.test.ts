@@ -53,6 +53,17 @@ describe('module boundaries (scripts/check-boundaries.ts, run by the lint step)'
     ]);
   });
 
+  it('rejects the coordinator importing the agent, and the reverse', () => {
+    const g = graph({
+      '@melange2/coordinator': app(['@melange2/agent']),
+      '@melange2/agent': app(['@melange2/coordinator']),
+    });
+    expect(boundaryViolations(g)).toEqual([
+      '@melange2/coordinator depends on @melange2/agent: they talk only through libs/protocol (apps/cli composes both)',
+      '@melange2/agent depends on @melange2/coordinator: they talk only through libs/protocol (apps/cli composes both)',
+    ]);
+  });
+
   it('rejects a workspace import that package.json does not declare', () => {
     const g = graph({ buildkit: lib('generic', ['apk']), apk: lib('generic') });
     expect(boundaryViolations(g, { buildkit: new Set(), apk: new Set() })).toEqual([

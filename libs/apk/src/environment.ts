@@ -5,7 +5,8 @@
 import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { copyFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IncrementalIndex, type IndexEntry } from './apkindex.js';
+import { IncrementalIndex } from './incremental-index.js';
+import type { IndexEntry } from './index-text.js';
 import { ApkError } from './errors.js';
 import { tempPath } from './fsutil.js';
 import { type InstallResult, installPackages } from './install.js';
@@ -19,7 +20,7 @@ import {
 } from './repository.js';
 import { type Resolution, resolveWorld } from './resolve.js';
 
-export interface EnvironmentOptions {
+interface EnvironmentOptions {
   /** Repository specs, or /etc/apk/repositories-style lines (`URL`, `@tag URL`). */
   repositories: readonly (RepositorySpec | string)[];
   /** Keys every index must be signed by (unless allowUntrusted); also written to etc/apk/keys. */
@@ -35,7 +36,7 @@ export interface EnvironmentOptions {
   root?: string;
 }
 
-export interface Environment extends InstallResult {
+interface Environment extends InstallResult {
   repositories: LoadedRepository[];
   resolution: Resolution;
 }

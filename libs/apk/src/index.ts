@@ -2,11 +2,10 @@
  * APK v2 packages, signing, APKINDEX, apk version rules, resolution and root install: the names
  * other packages use. Tests reach the building blocks through `@melange2/apk/internal`.
  */
-export { ApkError, type ApkErrorCode } from './errors.js';
-export { type Dependency, parseDependency } from './dependency.js';
+export { ApkError } from './errors.js';
+export { parseDependency } from './dependency.js';
 export {
   generateKeyPair,
-  type KeyPairPem,
   Keyring,
   loadSigningKey,
   publicPemOf,
@@ -15,51 +14,34 @@ export {
   signingKeyFromPem,
   writeKeyPair,
 } from './keys.js';
-export { type PackOptions, type PackResult, packApk, SCRIPT_NAMES, type ScriptName } from './pack.js';
+export { packApk, SCRIPT_NAMES, type ScriptName } from './pack.js';
 export { type PackageInfo, packageInfo } from './pkginfo.js';
 export {
-  type ApkHead,
-  type ApkVerification,
-  type DataEntry,
   readApkData,
   readApkHead,
-  type VerifyOptions,
   verifyApk,
 } from './read.js';
 export { compareVersions, type VersionOp, versionMatches } from './version.js';
+export { type ApkIndex, type IndexEntry, parseIndexText } from './index-text.js';
 export {
-  addToIndexFile,
-  type ApkIndex,
-  buildIndexArchive,
   detectArchiveKind,
-  IncrementalIndex,
-  type IndexArchive,
-  type IndexChange,
-  type IndexEntry,
-  indexDigest,
   indexEntryFromApk,
-  parseIndexText,
   readIndexArchive,
   readIndexFile,
   resignIndexArchive,
-  updateIndex,
-} from './apkindex.js';
+} from './index-archive.js';
+export { IncrementalIndex } from './incremental-index.js';
+export { addToIndexFile, buildIndexArchive, indexDigest, updateIndex } from './apkindex.js';
 export { writeFileAtomic } from './fsutil.js';
 export {
   type ResolvedPackage,
-  type ResolveRequest,
   ResolverIndex,
   type ResolverRepository,
   resolveWorld,
   UnsatisfiableError,
 } from './resolve.js';
-export {
-  type CachedPackage,
-  type CacheEvent,
-  type InstallOptions,
-  type InstallResult,
-  installPackages,
-} from './install.js';
+export { installPackages } from './install.js';
+export type { CachedPackage, CacheEvent } from './package-cache.js';
 export {
   fetchBytes,
   type LoadedRepository,
@@ -69,3 +51,21 @@ export {
   repoLocation,
 } from './repository.js';
 export { publishPackages } from './environment.js';
+/** @public The types in the signatures above, for callers that name them. */
+export type { ApkErrorCode } from './errors.js';
+/** @public */
+export type { Dependency } from './dependency.js';
+/** @public */
+export type { KeyPairPem } from './keys.js';
+/** @public */
+export type { PackOptions, PackResult } from './pack.js';
+/** @public */
+export type { ApkHead, ApkVerification, DataEntry, VerifyOptions } from './read.js';
+/** @public */
+export type { IndexChange } from './apkindex.js';
+/** @public */
+export type { IndexArchive } from './index-archive.js';
+/** @public */
+export type { ResolveRequest } from './resolve.js';
+/** @public */
+export type { InstallOptions, InstallResult } from './install.js';

@@ -290,10 +290,12 @@ export async function readApkData(
         try {
           for await (const c of entry as AsyncIterable<Buffer>) yield c;
         } catch (err) {
-          throw new ApkError('bad-gzip', `${file}: data member: ${(err as Error).message}`, {
-            file,
-            entry: name,
-          });
+          throw new ApkError(
+            'bad-gzip',
+            `${file}: data member: ${(err as Error).message}`,
+            { file, entry: name },
+            { cause: err },
+          );
         }
       })();
       try {
@@ -314,9 +316,12 @@ export async function readApkData(
       // A stream error surfacing in the consumer: report it as the data member's.
       await feed;
       if (e instanceof ApkError) throw e;
-      throw new ApkError('bad-gzip', `${head.file}: data member: ${(e as Error).message}`, {
-        file: head.file,
-      });
+      throw new ApkError(
+        'bad-gzip',
+        `${head.file}: data member: ${(e as Error).message}`,
+        { file: head.file },
+        { cause: e },
+      );
     }
     source.destroy();
     ex.destroy();

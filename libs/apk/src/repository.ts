@@ -4,7 +4,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { type IndexEntry, readIndexArchive } from './apkindex.js';
+import { readIndexArchive } from './index-archive.js';
+import type { IndexEntry } from './index-text.js';
 import { ApkError } from './errors.js';
 import type { Keyring } from './keys.js';
 import type { ResolverRepository } from './resolve.js';
@@ -53,14 +54,24 @@ export async function fetchBytes(location: string): Promise<Buffer> {
     try {
       return await readFile(location);
     } catch (e) {
-      throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+      throw new ApkError(
+        'fetch-failed',
+        `${location}: ${(e as Error).message}`,
+        { file: location },
+        { cause: e },
+      );
     }
   }
   let res: Response;
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    throw new ApkError(
+      'fetch-failed',
+      `${location}: ${(e as Error).message}`,
+      { file: location },
+      { cause: e },
+    );
   }
   if (!res.ok)
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
@@ -85,7 +96,12 @@ export async function downloadTo(location: string, path: string): Promise<void> 
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    throw new ApkError(
+      'fetch-failed',
+      `${location}: ${(e as Error).message}`,
+      { file: location },
+      { cause: e },
+    );
   }
   if (!res.ok || !res.body) {
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {

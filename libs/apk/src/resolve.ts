@@ -2,7 +2,7 @@
  * Dependency resolution in apko's manner: greedy, deterministic, no backtracking, no I/O. Given
  * parsed repository indexes and a world, it returns the install set with dependencies first.
  */
-import type { IndexEntry } from './apkindex.js';
+import type { IndexEntry } from './index-text.js';
 import {
   type Dependency,
   formatDependency,

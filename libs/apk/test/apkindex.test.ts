@@ -233,7 +233,7 @@ describe('Keyring.load', () => {
     writeFileSync(join(dir, 'test.rsa.pub'), (await testKey()).publicPem);
     writeFileSync(join(dir, 'README'), 'not a key');
     expect([...Keyring.load([dir]).keys.keys()]).toEqual(['test.rsa.pub']);
-    expect(() => Keyring.load([join(dir, 'README')])).toThrow(/README: not a PEM public key/);
+    expect(() => Keyring.load([join(dir, 'README')])).toThrow(/README is not a PEM public key/);
   });
 });
 

@@ -4,10 +4,6 @@ export type Arch = keyof typeof ARCH_PLATFORMS;
 export type Platform = (typeof ARCH_PLATFORMS)[Arch];
 export const ARCHES = Object.keys(ARCH_PLATFORMS) as Arch[];
 
-export function isArch(s: string): s is Arch {
-  return Object.hasOwn(ARCH_PLATFORMS, s);
-}
-
 export function archOfPlatform(p: Platform): Arch {
   return p === 'linux/amd64' ? 'x86_64' : 'aarch64';
 }

@@ -1,6 +1,8 @@
 /** Starts, watches and stops local buildkitd and nats-server processes: the names other packages use. */
-export { ARCH_PLATFORMS, ARCHES, type Arch, type Platform, isArch } from './arch.js';
-export { type BuildkitdOptions, type RunningBuildkitd, startBuildkitd } from './buildkitd.js';
+export { ARCH_PLATFORMS, ARCHES, type Arch, type Platform } from './arch.js';
+export { type RunningBuildkitd, startBuildkitd } from './buildkitd.js';
+/** @public The options and handles of the start functions. */
+export type { BuildkitdOptions } from './buildkitd.js';
 export { DaemonStartError, ToolNotFoundError } from './errors.js';
 export {
   DEFAULT_STATE_DIR,
@@ -10,7 +12,9 @@ export {
   localSetStatus,
   localSetUp,
 } from './local-set.js';
-export { type NatsOptions, type RunningNats, startNats } from './nats.js';
+export { startNats } from './nats.js';
+/** @public */
+export type { NatsOptions, RunningNats } from './nats.js';
 export { isAlive } from './process.js';
 export { freePort } from './probe.js';
 export { findTool, toolsDir } from './tools.js';

@@ -25,15 +25,15 @@ const TABLE: readonly ArchInfo[] = [
 ];
 
 export const ARCHES: readonly Arch[] = TABLE.map((a) => a.apk);
-/** {@link ARCHES} as plain strings, for option help and `includes` checks. */
-export const SUPPORTED_ARCHES: readonly string[] = TABLE.map((a) => a.apk);
+/** The other spellings accepted for an arch (Go/OCI names). */
+export const ARCH_ALIASES: readonly string[] = TABLE.map((a) => a.go);
 
 export class UnknownArchError extends Error {
   override readonly name = 'UnknownArchError';
   readonly code = 'UNKNOWN_ARCH';
   constructor(readonly arch: string) {
     super(
-      `unknown architecture "${arch}" (expected one of: ${ARCHES.join(', ')}, or ${TABLE.map((a) => a.go).join(', ')})`,
+      `unknown architecture "${arch}" (expected one of: ${ARCHES.join(', ')}, or ${ARCH_ALIASES.join(', ')})`,
     );
   }
 }
@@ -43,9 +43,14 @@ export function isArch(s: string): s is Arch {
   return TABLE.some((a) => a.apk === s);
 }
 
-/** Accepts apk names (x86_64, aarch64) and Go names (amd64, arm64); throws {@link UnknownArchError}. */
+/** An apk name (x86_64, aarch64) or Go name (amd64, arm64); undefined for anything else. */
+export function findArch(arch: string): ArchInfo | undefined {
+  return TABLE.find((x) => x.apk === arch || x.go === arch);
+}
+
+/** As {@link findArch}, but an unknown name throws {@link UnknownArchError}. */
 export function archInfo(arch: string): ArchInfo {
-  const a = TABLE.find((x) => x.apk === arch || x.go === arch);
+  const a = findArch(arch);
   if (!a) throw new UnknownArchError(arch);
   return a;
 }

@@ -3,11 +3,12 @@
 // reading pipeline files.
 export {
   type Arch,
+  ARCH_ALIASES,
   type ArchInfo,
   ARCHES,
   archInfo,
+  findArch,
   isArch,
-  SUPPORTED_ARCHES,
   UnknownArchError,
 } from './arch.js';
 export { ConditionError, evaluateCondition, type Lookup } from './cond.js';

@@ -2,21 +2,18 @@
  * The coordinator↔agent contract: a work queue with leases, dead letters, and a CAS state store,
  * in-process or on NATS JetStream. Tests reach key encoding through `@melange2/queue/internal`.
  */
-export { KeyExistsError, QueueError, RevisionMismatchError } from './errors.js';
-export { type JetStreamQueueOptions, JetStreamWorkQueue } from './jetstream-queue.js';
+export { KeyExistsError, RevisionMismatchError } from './errors.js';
+/** @public The base of both errors above. */
+export { QueueError } from './errors.js';
+export { JetStreamWorkQueue } from './jetstream-queue.js';
 export { MemoryWorkQueue } from './memory-queue.js';
 export { NatsStateStore } from './nats-state-store.js';
-export { type Entry, MemoryStateStore, type StateSnapshot, type StateStore } from './state-store.js';
-export type {
-  DeadLetter,
-  Delivery,
-  NextOptions,
-  PublishOptions,
-  PublishResult,
-  QueueDepth,
-  QueueLimits,
-  WorkConsumer,
-  WorkQueue,
-} from './work-queue.js';
-export type { RefusedMessage } from './work-queue.js';
+export { MemoryStateStore, type StateSnapshot, type StateStore } from './state-store.js';
+export type { DeadLetter, Delivery, QueueLimits, RefusedMessage, WorkQueue } from './work-queue.js';
 export { contextFromHeaders, traceHeaders } from './trace-context.js';
+/** @public The types in the signatures of WorkQueue and StateStore, for their users and implementers. */
+export type { JetStreamQueueOptions } from './jetstream-queue.js';
+/** @public */
+export type { Entry } from './state-store.js';
+/** @public */
+export type { NextOptions, PublishOptions, PublishResult, QueueDepth, WorkConsumer } from './work-queue.js';

@@ -88,24 +88,13 @@ export async function solve(
   if (ctl.signal?.aborted) throw new CancelledError(ref);
   const exports = opts.exports ?? [];
   const sinks = exportSinks(exports);
-  const missing = localSourceNames(def).filter((n) => !opts.localDirs?.[n]);
-  if (missing.length > 0) {
-    throw new UsageError(
-      `the definition reads local source${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')} ` +
-        'but SolveOptions.localDirs has no directory for it',
-    );
-  }
+  checkLocalSources(def, opts);
   const fileSend = new FileSendReceiver(sinks);
-  const attachables: Attachable[] = [fileSend];
-  if (opts.localDirs && Object.keys(opts.localDirs).length > 0)
-    attachables.push(new FileSyncProvider(opts.localDirs));
-  if (opts.secrets && Object.keys(opts.secrets).length > 0)
-    attachables.push(new SecretsProvider(opts.secrets));
   // Always open a session: v0.18 daemons also need one for anonymous pulls behind a Bearer challenge.
   const session = Session.start(client.grpc, {
     name: ref,
     ...(opts.sharedKey !== undefined ? { sharedKey: opts.sharedKey } : {}),
-    attachables,
+    attachables: [fileSend, ...providers(opts)],
   });
 
   const bound = bindLocalSources(def, session.id);
@@ -120,24 +109,99 @@ export async function solve(
     (d) => bound.toOriginal.get(d) ?? d,
   );
 
+  const status = watchStatus(client, ref, tracker);
+  const { call, result } = unary<{ ExporterResponse: Record<string, string> }>(
+    client.grpc,
+    'Solve',
+    control.SolveRequest,
+    control.SolveResponse,
+    solveRequest(ref, bound.def, session.id, opts),
+  );
+  let aborted = false;
+  const onAbort = () => {
+    aborted = true;
+    call.cancel();
+  };
+  ctl.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    const res = await result;
+    await Promise.all([...fileSend.done.values()]);
+    await withTimeout(status.done, 5000);
+    tracker.finish();
+    return {
+      ref,
+      exporterResponse: res.ExporterResponse,
+      vertices: tracker.records(),
+      summary: tracker.summary(),
+    };
+  } catch (e) {
+    if (aborted) throw new CancelledError(ref, { cause: e });
+    // The status stream carries the failed vertex; give it a moment to arrive.
+    await withTimeout(status.done, 2000);
+    tracker.finish();
+    throw solveError(e, ref, tracker);
+  } finally {
+    ctl.signal?.removeEventListener('abort', onAbort);
+    status.cancel();
+    session.close();
+  }
+}
+
+/** A definition that reads a local source without a directory for it fails before the daemon is asked. */
+function checkLocalSources(def: Definition, opts: SolveOptions): void {
+  const missing = localSourceNames(def).filter((n) => !opts.localDirs?.[n]);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `the definition reads local source${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')} ` +
+        'but SolveOptions.localDirs has no directory for it',
+    );
+  }
+}
+
+/** The session services a solve needs besides FileSend: local dirs and secrets, when given. */
+function providers(opts: SolveOptions): Attachable[] {
+  const out: Attachable[] = [];
+  if (opts.localDirs && Object.keys(opts.localDirs).length > 0)
+    out.push(new FileSyncProvider(opts.localDirs));
+  if (opts.secrets && Object.keys(opts.secrets).length > 0) out.push(new SecretsProvider(opts.secrets));
+  return out;
+}
+
+/** Feeds the solve's status stream into `tracker`; `done` settles when the stream ends either way. */
+function watchStatus(
+  client: BuildkitClient,
+  ref: string,
+  tracker: ProgressTracker,
+): { done: Promise<void>; cancel(): void } {
   const status = client.grpc.makeServerStreamRequest<Record<string, unknown>, StatusMessage>(
     `${CONTROL}Status`,
     serializer(control.StatusRequest),
     deserializer<StatusMessage>(control.StatusResponse),
     { Ref: ref },
   );
-  const statusDone = new Promise<void>((resolve) => {
+  const done = new Promise<void>((resolve) => {
     status.on('data', (m: StatusMessage) => {
       tracker.update(m);
     });
     status.on('end', () => resolve());
     status.on('error', () => resolve());
   });
+  return { done, cancel: () => status.cancel() };
+}
 
+/** The Control.Solve request for `def` (already bound to `sessionId`'s local sources). */
+function solveRequest(
+  ref: string,
+  def: Definition,
+  sessionId: string,
+  opts: SolveOptions,
+): Record<string, unknown> {
+  const exports = opts.exports ?? [];
   const req: Record<string, unknown> = {
     Ref: ref,
-    Definition: bound.def.toWire(),
-    Session: session.id,
+    Definition: def.toWire(),
+    Session: sessionId,
     FrontendAttrs: { ...(opts.frontendAttrs ?? {}) },
     Entitlements: [...(opts.entitlements ?? [])],
     Exporters: exports.map((e) => ({ Type: e.type, Attrs: { ...(e.attrs ?? {}) } })),
@@ -156,60 +220,29 @@ export async function solve(
     req['ExporterDeprecated'] = first.type;
     req['ExporterAttrsDeprecated'] = { ...(first.attrs ?? {}) };
   }
+  return req;
+}
 
-  const { call, result } = unary<{ ExporterResponse: Record<string, string> }>(
-    client.grpc,
-    'Solve',
-    control.SolveRequest,
-    control.SolveResponse,
-    req,
-  );
-  let aborted = false;
-  const onAbort = () => {
-    aborted = true;
-    call.cancel();
-  };
-  ctl.signal?.addEventListener('abort', onAbort, { once: true });
-
-  try {
-    const res = await result;
-    await Promise.all([...fileSend.done.values()]);
-    await withTimeout(statusDone, 5000);
-    tracker.finish();
-    return {
-      ref,
-      exporterResponse: res.ExporterResponse,
-      vertices: tracker.records(),
-      summary: tracker.summary(),
+/** The error of a failed solve: the failed step, its exit code and log tail when the status stream named it. */
+function solveError(e: unknown, ref: string, tracker: ProgressTracker): SolveError {
+  const se = e as grpc.ServiceError;
+  const message = se.details || se.message || String(e);
+  const failed = tracker.failed();
+  let step: FailedStep | undefined;
+  if (failed) {
+    step = {
+      digest: failed.digest,
+      name: failed.name,
+      exitCode: exitCodeOf(failed.error ?? '') ?? exitCodeOf(message),
+      error: failed.error ?? message,
+      logTail: tracker.logTail(failed.digest),
     };
-  } catch (e) {
-    if (aborted) throw new CancelledError(ref, { cause: e });
-    // The status stream carries the failed vertex; give it a moment to arrive.
-    await withTimeout(statusDone, 2000);
-    tracker.finish();
-    const se = e as grpc.ServiceError;
-    const message = se.details || se.message || String(e);
-    const failed = tracker.failed();
-    let step: FailedStep | undefined;
-    if (failed) {
-      step = {
-        digest: failed.digest,
-        name: failed.name,
-        exitCode: exitCodeOf(failed.error ?? '') ?? exitCodeOf(message),
-        error: failed.error ?? message,
-        logTail: tracker.logTail(failed.digest),
-      };
-    }
-    const text = step
-      ? `step "${step.name}" failed${step.exitCode !== undefined ? ` with exit code ${step.exitCode}` : ''}: ${step.error}` +
-        (step.logTail.length ? `\n${step.logTail.map((l) => `  | ${l}`).join('\n')}` : '')
-      : `solve ${ref} failed: ${message}`;
-    throw new SolveError(ref, text, step, { cause: e, summary: tracker.summary() });
-  } finally {
-    ctl.signal?.removeEventListener('abort', onAbort);
-    status.cancel();
-    session.close();
   }
+  const text = step
+    ? `step "${step.name}" failed${step.exitCode !== undefined ? ` with exit code ${step.exitCode}` : ''}: ${step.error}` +
+      (step.logTail.length ? `\n${step.logTail.map((l) => `  | ${l}`).join('\n')}` : '')
+    : `solve ${ref} failed: ${message}`;
+  return new SolveError(ref, text, step, { cause: e, summary: tracker.summary() });
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

@@ -95,75 +95,84 @@ export class ProgressTracker {
     // a message decides the vertex's state; a later phase reopens a finished vertex.
     const last = new Map<string, StatusMessage['vertexes'][number]>();
     for (const w of msg.vertexes) last.set(w.digest, w);
-    for (const w of last.values()) {
-      const v = this.#vertex(w.digest);
-      const info: VertexInfo = {
-        digest: v.info.digest,
-        name: w.name || v.info.name,
-        inputs: w.inputs.map(this.#translate),
-        ...(w.progressGroup?.id
-          ? { progressGroup: { id: w.progressGroup.id, name: w.progressGroup.name } }
-          : {}),
-      };
-      v.info = info;
-      const started = toDate(w.started);
-      const completed = toDate(w.completed);
-      if (!started) continue;
-      if (v.deferred) {
-        clearTimeout(v.deferred);
-        v.deferred = undefined;
-        if (started.getTime() === v.started?.getTime() && completed && !w.error && !w.cached) {
-          // The same phase re-sent: report it now.
-          this.#complete(v);
-          continue;
-        }
-      }
-      if (v.terminal) {
-        // A later phase after we reported an outcome: correct the record, without new events.
-        if (w.error) {
-          v.outcome = 'errored';
-          v.error = w.error;
-        } else if (w.cached) v.outcome = 'cached';
-        else if (completed) v.outcome = 'completed';
-        else v.outcome = 'running';
-        v.started = started;
-        v.completed = completed;
-        continue;
-      }
-      v.started = started;
-      if (!v.startEmitted && !(w.cached && completed && !w.error)) {
-        v.startEmitted = true;
-        this.#emit({ type: 'vertex.started', vertex: info, started });
-      }
-      v.outcome = 'running';
-      if (!completed) continue;
-      v.completed = completed;
-      v.terminal = true;
-      if (w.error) {
-        v.error = w.error;
-        v.outcome = 'errored';
-        this.#flush(v);
-        this.#emit({
-          type: 'vertex.errored',
-          vertex: info,
-          error: w.error,
-          started,
-          completed,
-          durationMs: completed.getTime() - started.getTime(),
-        });
-      } else if (w.cached) {
-        v.outcome = 'cached';
-        this.#emit({ type: 'vertex.cached', vertex: info, at: completed });
-      } else {
-        // Possibly just the cache-key phase: if a run phase follows right away, this vertex is
-        // reopened before the timer fires and only the real completion is reported.
-        v.outcome = 'completed';
-        v.terminal = false;
-        v.deferred = setTimeout(() => this.#complete(v), DEFER_MS);
-        v.deferred.unref();
+    for (const w of last.values()) this.#vertexUpdate(w);
+    this.#logs(msg.logs);
+    this.#progress(msg);
+  }
+
+  /** One vertex's last update in a message: start, outcome, or a later phase correcting it. */
+  #vertexUpdate(w: StatusMessage['vertexes'][number]): void {
+    const v = this.#vertex(w.digest);
+    const info: VertexInfo = {
+      digest: v.info.digest,
+      name: w.name || v.info.name,
+      inputs: w.inputs.map(this.#translate),
+      ...(w.progressGroup?.id
+        ? { progressGroup: { id: w.progressGroup.id, name: w.progressGroup.name } }
+        : {}),
+    };
+    v.info = info;
+    const started = toDate(w.started);
+    const completed = toDate(w.completed);
+    if (!started) return;
+    if (v.deferred) {
+      clearTimeout(v.deferred);
+      v.deferred = undefined;
+      if (started.getTime() === v.started?.getTime() && completed && !w.error && !w.cached) {
+        // The same phase re-sent: report it now.
+        this.#complete(v);
+        return;
       }
     }
-    for (const l of msg.logs) {
+    if (v.terminal) {
+      // A later phase after we reported an outcome: correct the record, without new events.
+      if (w.error) {
+        v.outcome = 'errored';
+        v.error = w.error;
+      } else if (w.cached) v.outcome = 'cached';
+      else if (completed) v.outcome = 'completed';
+      else v.outcome = 'running';
+      v.started = started;
+      v.completed = completed;
+      return;
+    }
+    v.started = started;
+    if (!v.startEmitted && !(w.cached && completed && !w.error)) {
+      v.startEmitted = true;
+      this.#emit({ type: 'vertex.started', vertex: info, started });
+    }
+    v.outcome = 'running';
+    if (!completed) return;
+    v.completed = completed;
+    v.terminal = true;
+    if (w.error) {
+      v.error = w.error;
+      v.outcome = 'errored';
+      this.#flush(v);
+      this.#emit({
+        type: 'vertex.errored',
+        vertex: info,
+        error: w.error,
+        started,
+        completed,
+        durationMs: completed.getTime() - started.getTime(),
+      });
+    } else if (w.cached) {
+      v.outcome = 'cached';
+      this.#emit({ type: 'vertex.cached', vertex: info, at: completed });
+    } else {
+      // Possibly just the cache-key phase: if a run phase follows right away, this vertex is
+      // reopened before the timer fires and only the real completion is reported.
+      v.outcome = 'completed';
+      v.terminal = false;
+      v.deferred = setTimeout(() => this.#complete(v), DEFER_MS);
+      v.deferred.unref();
+    }
+  }
+
+  /** Log chunks, split into lines per vertex and stream (a partial last line waits for the rest). */
+  #logs(logs: StatusMessage['logs']): void {
+    for (const l of logs) {
       const v = this.#vertex(l.vertex);
       const stream = l.stream === 2 ? 2 : 1;
       const text = (v.partial.get(stream) ?? '') + l.msg.toString('utf8');
@@ -172,6 +181,10 @@ export class ProgressTracker {
       const ts = toDate(l.timestamp) ?? new Date();
       for (const line of lines) this.#line(v, stream, line.replace(/\r$/, ''), ts);
     }
+  }
+
+  /** Progress counters and warnings, passed on as events. */
+  #progress(msg: StatusMessage): void {
     for (const s of msg.statuses) {
       const v = this.#vertex(s.vertex);
       this.#emit({

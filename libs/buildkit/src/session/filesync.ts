@@ -127,63 +127,6 @@ export class FileSyncProvider implements Attachable {
       kick();
     });
 
-    const sendFile = async (id: number) => {
-      const f = files.get(id);
-      if (f === undefined) throw new Error(`daemon requested unknown file id ${id}`);
-      if (f.size < CHUNK) {
-        // Small files (most of a source tree): synchronous calls cost microseconds, the promise
-        // API a thread-pool round trip per call.
-        const fd = openSync(f.path, 'r');
-        try {
-          // One byte more than the walk saw, to notice a file that grew since.
-          const cap = f.size + 1;
-          const buf = Buffer.allocUnsafe(DATA_HEADROOM + cap);
-          let len = 0;
-          for (;;) {
-            const n = readSync(fd, buf, DATA_HEADROOM + len, cap - len, null);
-            if (n === 0) break;
-            len += n;
-            if (len === cap) break;
-          }
-          if (len > 0) await send(call, dataPacketInPlace(buf, id, len));
-          if (len === cap) {
-            // It grew past the chunk size since the walk: send the rest the slow way.
-            await sendRest(fd, id);
-          }
-        } finally {
-          closeSync(fd);
-        }
-        await writePacket(call, { type: PacketType.DATA, id });
-        return;
-      }
-      const fh = await open(f.path, 'r');
-      try {
-        let left = f.size;
-        for (;;) {
-          // Size buffers by what the stat said is left (small files are the common case); a file
-          // that grew since is still read to its end.
-          const want = Math.min(CHUNK, Math.max(left, 16 << 10));
-          const buf = Buffer.allocUnsafe(DATA_HEADROOM + want);
-          const { bytesRead } = await fh.read(buf, DATA_HEADROOM, want, null);
-          if (bytesRead === 0) break;
-          left -= bytesRead;
-          await send(call, dataPacketInPlace(buf, id, bytesRead));
-        }
-      } finally {
-        await fh.close();
-      }
-      await writePacket(call, { type: PacketType.DATA, id });
-    };
-
-    const sendRest = async (fd: number, id: number) => {
-      for (;;) {
-        const buf = Buffer.allocUnsafe(DATA_HEADROOM + CHUNK);
-        const n = readSync(fd, buf, DATA_HEADROOM, CHUNK, null);
-        if (n === 0) return;
-        await send(call, dataPacketInPlace(buf, id, n));
-      }
-    };
-
     const worker = async () => {
       while (!finished) {
         const id = queue.shift();
@@ -191,7 +134,9 @@ export class FileSyncProvider implements Attachable {
           await new Promise<void>((r) => waiters.push(r));
           continue;
         }
-        await sendFile(id);
+        const f = files.get(id);
+        if (f === undefined) throw new Error(`daemon requested unknown file id ${id}`);
+        await sendFile(call, id, f);
       }
     };
 
@@ -222,5 +167,72 @@ export class FileSyncProvider implements Attachable {
       }
       call.emit('error', { code: grpc.status.UNKNOWN, details: msg });
     }
+  }
+}
+
+type DiffCopyCall = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+/** Sends one requested file as DATA packets, then the empty DATA packet that ends it. */
+async function sendFile(call: DiffCopyCall, id: number, f: { path: string; size: number }): Promise<void> {
+  if (f.size < CHUNK) await sendSmallFile(call, id, f);
+  else await sendLargeFile(call, id, f);
+  await writePacket(call, { type: PacketType.DATA, id });
+}
+
+/**
+ * Small files (most of a source tree): synchronous calls cost microseconds, the promise API a
+ * thread-pool round trip per call.
+ */
+async function sendSmallFile(
+  call: DiffCopyCall,
+  id: number,
+  f: { path: string; size: number },
+): Promise<void> {
+  const fd = openSync(f.path, 'r');
+  try {
+    // One byte more than the walk saw, to notice a file that grew since.
+    const cap = f.size + 1;
+    const buf = Buffer.allocUnsafe(DATA_HEADROOM + cap);
+    let len = 0;
+    for (;;) {
+      const n = readSync(fd, buf, DATA_HEADROOM + len, cap - len, null);
+      if (n === 0) break;
+      len += n;
+      if (len === cap) break;
+    }
+    if (len > 0) await send(call, dataPacketInPlace(buf, id, len));
+    if (len < cap) return;
+    // It grew past the chunk size since the walk: send the rest the slow way.
+    for (;;) {
+      const rest = Buffer.allocUnsafe(DATA_HEADROOM + CHUNK);
+      const n = readSync(fd, rest, DATA_HEADROOM, CHUNK, null);
+      if (n === 0) return;
+      await send(call, dataPacketInPlace(rest, id, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function sendLargeFile(
+  call: DiffCopyCall,
+  id: number,
+  f: { path: string; size: number },
+): Promise<void> {
+  const fh = await open(f.path, 'r');
+  try {
+    let left = f.size;
+    for (;;) {
+      // Size buffers by what the stat said is left (small files are the common case); a file
+      // that grew since is still read to its end.
+      const want = Math.min(CHUNK, Math.max(left, 16 << 10));
+      const buf = Buffer.allocUnsafe(DATA_HEADROOM + want);
+      const { bytesRead } = await fh.read(buf, DATA_HEADROOM, want, null);
+      if (bytesRead === 0) break;
+      left -= bytesRead;
+      await send(call, dataPacketInPlace(buf, id, bytesRead));
+    }
+  } finally {
+    await fh.close();
   }
 }

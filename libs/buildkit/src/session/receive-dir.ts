@@ -37,58 +37,61 @@ const MAX_INFLIGHT_BYTES = 64 << 20;
 /** Completed files still being written before reading waits (bounds open descriptors). */
 const MAX_CLOSING = 256;
 
-/**
- * The fsutil receiver for the `local` exporter: STATs create entries and REQ file contents,
- * DATA fills them, then FIN/FIN. File writes are pipelined: each file has its own chain of
- * operations, many files progress at once on the thread pool, and the packet loop only waits
- * when too much is in flight. Awaiting each write in turn made exports of many small files
- * take several times longer.
- */
-export async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, dest: string): Promise<void> {
-  const root = resolve(dest);
-  await mkdir(root, { recursive: true });
-  const dirs: { abs: string; stat: Stat }[] = [];
+/** One export's state: what was created, which files are open, what is still being written. */
+class DirReceiver {
+  readonly #dirs: { abs: string; stat: Stat }[] = [];
   // Only directories created from this stream (or the root) may hold entries: a symlink sent
   // earlier must never let a later entry escape the destination.
-  const knownDirs = new Set<string>(['']);
-  const files = new Map<number, PendingFile>();
-  const closing = new Set<Promise<void>>();
-  let inflight = 0;
-  let index = 0;
-  let statsDone = false;
-  let finSent = false;
-  let failure: Error | undefined;
+  readonly #knownDirs = new Set<string>(['']);
+  readonly #files = new Map<number, PendingFile>();
+  readonly #closing = new Set<Promise<void>>();
+  #inflight = 0;
+  #index = 0;
+  #statsDone = false;
+  finSent = false;
+  failure: Error | undefined;
 
-  const maybeFinish = async () => {
-    if (!statsDone || files.size > 0 || finSent) return;
-    await Promise.all(closing);
-    if (failure) throw failure;
+  constructor(
+    readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
+    readonly root: string,
+  ) {}
+
+  /** The empty STAT: every entry has been announced. */
+  async statsDone(): Promise<void> {
+    this.#statsDone = true;
+    await this.#maybeFinish();
+  }
+
+  async #maybeFinish(): Promise<void> {
+    if (!this.#statsDone || this.#files.size > 0 || this.finSent) return;
+    await Promise.all(this.#closing);
+    if (this.failure) throw this.failure;
     // Directory mtimes change as children are written, so set them last, deepest first.
-    for (const d of dirs.reverse()) {
+    for (const d of this.#dirs.reverse()) {
       await chmod(d.abs, unixPerm(d.stat.mode));
       const t = toTime(d.stat.modTime);
       await utimes(d.abs, t, t);
     }
-    finSent = true;
-    call.write(encodePacket({ type: PacketType.FIN, id: 0 }));
-  };
+    this.finSent = true;
+    this.call.write(encodePacket({ type: PacketType.FIN, id: 0 }));
+  }
 
-  const onStat = async (s: Stat) => {
-    const id = index++;
+  async onStat(s: Stat): Promise<void> {
+    const id = this.#index++;
     checkRel(s.path);
     const parent = posix.dirname(s.path);
-    if (!knownDirs.has(parent === '.' ? '' : parent)) {
+    if (!this.#knownDirs.has(parent === '.' ? '' : parent)) {
       throw new Error(`export: ${JSON.stringify(s.path)} arrived before its parent directory`);
     }
-    const abs = join(root, s.path);
+    const abs = join(this.root, s.path);
     switch (kindOf(s.mode)) {
       case 'dir':
         await clearFor(abs, 'dir');
         await mkdir(abs, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'EEXIST') throw e;
         });
-        knownDirs.add(s.path);
-        dirs.push({ abs, stat: s });
+        this.#knownDirs.add(s.path);
+        this.#dirs.push({ abs, stat: s });
         break;
       case 'symlink': {
         await clearFor(abs, 'other');
@@ -101,37 +104,37 @@ export async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, 
         if (s.linkname !== '') {
           checkRel(s.linkname);
           await clearFor(abs, 'other');
-          await link(join(root, s.linkname), abs);
+          await link(join(this.root, s.linkname), abs);
           break;
         }
-        files.set(id, { abs, stat: s, chain: undefined });
+        this.#files.set(id, { abs, stat: s, chain: undefined });
         // Never wait for 'drain' here: the daemon may be blocked sending DATA until we read
         // again, and waiting would deadlock. REQs are a few bytes each.
-        call.write(encodePacket({ type: PacketType.REQ, id }));
+        this.call.write(encodePacket({ type: PacketType.REQ, id }));
         break;
       default:
         // Devices, fifos and sockets cannot be recreated without privileges; skip them.
         break;
     }
-  };
+  }
 
-  const onData = async (id: number, data: Buffer | undefined) => {
-    const f = files.get(id);
+  async onData(id: number, data: Buffer | undefined): Promise<void> {
+    const f = this.#files.get(id);
     if (!f) throw new Error(`export: data for unknown file id ${id}`);
     // Opening at the first DATA (not at STAT) keeps descriptors to the files in transfer.
     f.chain ??= clearFor(f.abs, 'other').then(() => open(f.abs, 'w', 0o600));
     if (data && data.length > 0) {
-      inflight += data.length;
+      this.#inflight += data.length;
       f.chain = f.chain.then(async (fh) => {
         await fh.write(data, 0, data.length);
-        inflight -= data.length;
+        this.#inflight -= data.length;
         return fh;
       });
       // Only wait on work that needs no further packets, or this loop could deadlock.
-      while (inflight > MAX_INFLIGHT_BYTES) await Promise.race([f.chain, ...closing]);
+      while (this.#inflight > MAX_INFLIGHT_BYTES) await Promise.race([f.chain, ...this.#closing]);
       return;
     }
-    files.delete(id);
+    this.#files.delete(id);
     const done: Promise<void> = f.chain
       .then(async (fh) => {
         try {
@@ -143,32 +146,47 @@ export async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, 
         }
       })
       .catch((e: unknown) => {
-        failure ??= new Error(`export: writing ${f.abs}: ${(e as Error).message}`, { cause: e });
+        this.failure ??= new Error(`export: writing ${f.abs}: ${(e as Error).message}`, { cause: e });
       })
-      .finally(() => closing.delete(done));
-    closing.add(done);
-    while (closing.size > MAX_CLOSING) await Promise.race(closing);
-    await maybeFinish();
-  };
+      .finally(() => this.#closing.delete(done));
+    this.#closing.add(done);
+    while (this.#closing.size > MAX_CLOSING) await Promise.race(this.#closing);
+    await this.#maybeFinish();
+  }
 
+  /** Closes what a failed or cut-short transfer left open. */
+  async close(): Promise<void> {
+    for (const f of this.#files.values()) await f.chain?.then((fh) => fh.close()).catch(() => {});
+    await Promise.all(this.#closing);
+  }
+}
+
+/**
+ * The fsutil receiver for the `local` exporter: STATs create entries and REQ file contents,
+ * DATA fills them, then FIN/FIN. File writes are pipelined: each file has its own chain of
+ * operations, many files progress at once on the thread pool, and the packet loop only waits
+ * when too much is in flight. Awaiting each write in turn made exports of many small files
+ * take several times longer.
+ */
+export async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, dest: string): Promise<void> {
+  const root = resolve(dest);
+  await mkdir(root, { recursive: true });
+  const r = new DirReceiver(call, root);
   try {
     for await (const buf of call as AsyncIterable<Buffer>) {
-      if (failure) throw failure;
+      if (r.failure) throw r.failure;
       const p = decodePacket(buf);
       switch (p.type) {
         case PacketType.STAT:
-          if (p.stat) await onStat(p.stat);
-          else {
-            statsDone = true;
-            await maybeFinish();
-          }
+          if (p.stat) await r.onStat(p.stat);
+          else await r.statsDone();
           break;
         case PacketType.DATA:
-          await onData(p.id, p.data);
+          await r.onData(p.id, p.data);
           break;
         case PacketType.FIN:
           // The daemon's answer to our FIN; it does not half-close, so end the RPC here.
-          if (!finSent) throw new Error('export: the daemon finished before sending every file');
+          if (!r.finSent) throw new Error('export: the daemon finished before sending every file');
           call.end();
           return;
         case PacketType.ERR:
@@ -179,11 +197,10 @@ export async function receiveDir(call: grpc.ServerDuplexStream<Buffer, Buffer>, 
     }
   } catch (e) {
     // After our FIN the daemon may cancel the RPC before its FIN is read: the transfer is complete.
-    if (finSent) return;
+    if (r.finSent) return;
     throw e;
   } finally {
-    for (const f of files.values()) await f.chain?.then((fh) => fh.close()).catch(() => {});
-    await Promise.all(closing);
+    await r.close();
   }
-  if (!finSent) throw new Error('export: the daemon closed the transfer early');
+  if (!r.finSent) throw new Error('export: the daemon closed the transfer early');
 }

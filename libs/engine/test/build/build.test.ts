@@ -263,18 +263,12 @@ describe('x86_64 builds on the real daemon', () => {
     }).catch((x: unknown) => x)) as BuildError;
     expect(unreachable.stage).toBe('environment');
     expect(unreachable.message).toContain('http://127.0.0.1:9/nothing');
+    const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
     const badKey = (await buildPackage({
       ...req('hello', 'x86_64', join(b.dir, 'empty-out')),
       client: c.client,
       // Another key signs nothing here: the bootstrap index is untrusted.
-      signingKey: (
-        await import('@melange2/apk')
-      ).signingKeyFromPem(
-        (
-          await (await import('@melange2/apk')).generateKeyPair(2048)
-        ).privatePem,
-        'other.rsa.pub',
-      ),
+      signingKey: signingKeyFromPem((await generateKeyPair(2048)).privatePem, 'other.rsa.pub'),
     }).catch((x: unknown) => x)) as BuildError;
     expect(badKey.stage).toBe('environment');
     expect(badKey.message).toMatch(/UNTRUSTED|untrusted/);
