@@ -1,8 +1,9 @@
-export { KeyExistsError, QueueError, RevisionMismatchError } from './errors.js';
+export { KeyExistsError, QueueError, RevisionMismatchError, StateRecordError } from './errors.js';
 export { JetStreamWorkQueue, type JetStreamQueueOptions } from './jetstream-queue.js';
 export { MemoryWorkQueue } from './memory-queue.js';
 export { NatsStateStore } from './nats-state-store.js';
 export {
+  type Decode,
   decodeKey,
   type Entry,
   encodeKey,
