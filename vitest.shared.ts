@@ -9,6 +9,8 @@ import type { DaemonAddresses } from './test/harness/src/index.ts';
 declare module 'vitest' {
   export interface ProvidedContext {
     daemons: DaemonAddresses;
+    /** This run's temp dir; each test file's TMPDIR is inside it (test/harness/src/temp-root.ts). */
+    tempRoot: string;
   }
 }
 
@@ -16,7 +18,7 @@ declare module 'vitest' {
  * Every package's vitest config starts from this one. Workspace packages resolve to their
  * TypeScript sources (the `@melange2/source` export condition) so tests never need a build.
  */
-export const root = fileURLToPath(new URL('.', import.meta.url));
+const root = fileURLToPath(new URL('.', import.meta.url));
 
 /**
  * Records every test that passed only on a retry, so the test command can name it: a retry
@@ -57,7 +59,12 @@ export function packageConfig(extra: { daemons?: boolean; timeoutMs?: number } =
       // On CI's shared machine a test that talks to real daemons may hit a stall once; it gets one
       // more try there, and scripts/test lists every test that needed it.
       retry: process.env['CI'] ? 1 : 0,
-      globalSetup: extra.daemons ? [`${root}test/harness/src/global-setup.ts`] : [],
+      // Every test file gets its own TMPDIR, removed after its tests: nothing is left in /tmp.
+      globalSetup: [
+        `${root}test/harness/src/temp-global.ts`,
+        ...(extra.daemons ? [`${root}test/harness/src/global-setup.ts`] : []),
+      ],
+      setupFiles: [`${root}test/harness/src/temp-root.ts`],
     },
   });
 }

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildIndexArchive, type IndexEntry, packageInfo } from '../libs/apk/src/index.js';
+import { buildIndexArchive, type IndexEntry, packageInfo } from '@melange2/apk';
 
 /** `n` index entries shaped like Wolfi's: ~8 versions per name, so:/cmd: provides, 3 deps each. */
 export function syntheticEntries(n: number): IndexEntry[] {

@@ -18,7 +18,7 @@ import {
   packApk,
   type ResolvedPackage,
   resolveWorld,
-} from '../libs/apk/src/index.js';
+} from '@melange2/apk';
 
 interface Child {
   cacheDir: string;

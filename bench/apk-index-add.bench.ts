@@ -15,7 +15,7 @@ import {
   packApk,
   signData,
   signingKeyFromPem,
-} from '../libs/apk/src/index.js';
+} from '@melange2/apk';
 import { syntheticEntries } from './apk-bench-lib.js';
 
 const N = Number(process.argv[2] ?? 20_000);

@@ -3,7 +3,7 @@
 // The RSS figure is the peak during the first parse in this fresh process (sampled every 2 ms).
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { readIndexArchive } from '../libs/apk/src/index.js';
+import { readIndexArchive } from '@melange2/apk';
 import { syntheticIndexFile } from './apk-bench-lib.js';
 
 const N = Number(process.argv[2] ?? 200_000);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, packageInfo, packApk, signingKeyFromPem } from '../libs/apk/src/index.js';
+import { generateKeyPair, packageInfo, packApk, signingKeyFromPem } from '@melange2/apk';
 
 /** ~100 MB: text-like files (compressible), random binaries, and 2,000 small files. */
 function makeTree(root: string): number {

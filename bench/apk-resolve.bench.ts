@@ -1,7 +1,7 @@
 // Resolve a 40-package environment against a 200,000-entry index. Goal (issue 3): < 50 ms after
 // parsing. Reference measured in the same run: the parse itself.
 import { readFileSync } from 'node:fs';
-import { readIndexArchive, ResolverIndex, resolveWorld } from '../libs/apk/src/index.js';
+import { readIndexArchive, ResolverIndex, resolveWorld } from '@melange2/apk';
 import { syntheticIndexFile } from './apk-bench-lib.js';
 
 const N = Number(process.argv[2] ?? 200_000);

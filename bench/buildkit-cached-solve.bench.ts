@@ -3,9 +3,8 @@
 // the same run: a bare Solve RPC on the same channel (no session, no status stream: the daemon's
 // own share) and `buildctl build` of the same Definition (a new process and connection each time).
 // Options: --runs N (default 30).
-import { unary } from '../libs/buildkit/src/client/rpc.js';
-import { BuildkitClient, llb, marshal } from '../libs/buildkit/src/index.js';
-import { control } from '../libs/buildkit/src/proto.js';
+import { BuildkitClient, llb, marshal } from '@melange2/buildkit';
+import { control, unary } from '@melange2/buildkit/internal';
 import { buildctl, daemonAddress, fmt, median } from './buildkit-lib.js';
 
 const i = process.argv.indexOf('--runs');

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** The x86_64 daemon of the local set (`melange2-orch daemons up`), or BUILDKIT_ADDR_X86_64. */
 export function daemonAddress(): string {
@@ -16,7 +16,7 @@ export function daemonAddress(): string {
   process.exit(3);
 }
 
-export function buildctlPath(): string {
+function buildctlPath(): string {
   const p = join(process.env['MELANGE2_TOOLS_DIR'] ?? join(repoRoot, '.tools'), 'bin', 'buildctl');
   if (!existsSync(p)) {
     process.stderr.write(`buildctl not found at ${p} (run scripts/setup)\n`);

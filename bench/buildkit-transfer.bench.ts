@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildkitClient, llb, marshal } from '../libs/buildkit/src/index.js';
+import { BuildkitClient, llb, marshal } from '@melange2/buildkit';
 import { buildctl, daemonAddress, fmt, median } from './buildkit-lib.js';
 
 function arg(name: string, def: number): number {

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { BuildkitClient } from '../libs/buildkit/src/index.js';
-import { startBuildkitd } from '../libs/daemons/src/index.js';
+import { BuildkitClient } from '@melange2/buildkit';
+import { startBuildkitd } from '@melange2/daemons';
 import {
   type BuildResult,
   buildPackage,

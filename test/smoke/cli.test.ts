@@ -54,4 +54,21 @@ describe('melange2-orch (built CLI)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown architecture "riscv64"');
   });
+
+  it('a missing argument is a usage error with the melange2-orch: prefix', async () => {
+    const r = await cli('build');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^melange2-orch: missing required argument 'config'/);
+  });
+
+  it("an old flag spelling still works and warns; help shows melange's names", async () => {
+    const r = await cli('graph', 'testdata/depgraph/repo', '--no-cache', '--format', 'json');
+    expect(r.stderr).toContain('warning: --no-cache is deprecated');
+    expect(JSON.parse(r.stdout).nodes).toBe(17);
+    const help = (await cli('build-all', '--help')).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('--out-dir <dir>');
+    expect(help).toContain('--apk-cache-dir <dir>');
+    expect(help).toContain('[env: $BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST]');
+    expect(help).not.toContain('--slots');
+  });
 });

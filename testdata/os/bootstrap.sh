@@ -13,11 +13,11 @@ set -euo pipefail
 OUT=${1:-.melange2/bootstrap-os}
 KEY=${2:-.melange2/melange.rsa}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-m2() { node "$ROOT/apps/coordinator/bin/melange2-orch.js" "$@"; }
+m2() { node "$ROOT/apps/cli/bin/melange2-orch.js" "$@"; }
 
 if [ ! -f "$KEY" ]; then
   mkdir -p "$(dirname "$KEY")"
-  m2 keygen --name "$(basename "$KEY" .rsa)" --bits 2048 --dir "$(dirname "$KEY")" >/dev/null
+  m2 keygen --name "$(basename "$KEY" .rsa)" --key-size 2048 --dir "$(dirname "$KEY")" >/dev/null
   echo "created signing key $KEY"
 fi
 work="$(mktemp -d)"

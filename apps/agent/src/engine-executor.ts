@@ -15,6 +15,8 @@ export interface EngineExecutorOptions {
   readonly signingKey: SigningKey;
   readonly staging: Staging;
   readonly cacheDir?: string;
+  /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
+  readonly buildCacheDir?: string;
   readonly onEvent?: (job: BuildJob, e: BuildEvent) => void;
 }
 
@@ -92,6 +94,7 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         repositoryAppend: job.repositories,
         keyringAppend: job.keyring,
         ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+        ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
           spans.on(e);

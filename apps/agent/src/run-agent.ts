@@ -21,6 +21,8 @@ export interface NatsAgentOptions {
   readonly execute?: Executor;
   readonly id?: string;
   readonly cacheDir?: string;
+  /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
+  readonly buildCacheDir?: string;
   readonly limits?: Partial<QueueLimits>;
   readonly heartbeatMs?: number;
   readonly buildTimeoutMs?: number;
@@ -49,6 +51,7 @@ export async function startNatsAgent(
       signingKey: o.signingKey,
       staging: await ObjectStaging.open(o.nc, names.staging),
       ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+      ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
       ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
     });
   }

@@ -31,6 +31,8 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   /** Concurrent builds per arch (the local agent's slots). */
   readonly jobs: number;
   readonly apkCacheDir?: string;
+  /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
+  readonly buildCacheDir?: string;
   readonly queueLimits?: Partial<QueueLimits>;
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
@@ -90,6 +92,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           signingKey: o.signingKey,
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
+          ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
           ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
         }),
         ...(o.log ? { log: o.log } : {}),

@@ -16,7 +16,37 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: ExitCode = EXIT.failed,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
+}
+
+/**
+ * Library error codes by the exit status they mean: the one place where a library's failure
+ * becomes an exit status (README "Exit codes"). A code not listed is a failure (1).
+ */
+const EXIT_OF_CODE: Readonly<Record<string, ExitCode>> = {
+  // libs/daemons: a daemon did not come up, a tool is not installed.
+  DAEMON_START: EXIT.environment,
+  TOOL_NOT_FOUND: EXIT.environment,
+  // libs/buildkit: the daemon cannot be reached.
+  BUILDKIT_CONNECT: EXIT.environment,
+  // libs/queue: NATS is unreachable or the stream is missing.
+  QUEUE_TRANSPORT: EXIT.environment,
+  // libs/depgraph: `--changed-since` names no commit.
+  CHANGED_SINCE_REF: EXIT.usage,
+};
+
+/** The `code` a library error carries, if any. */
+function codeOf(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null || !('code' in e)) return undefined;
+  return typeof e.code === 'string' ? e.code : undefined;
+}
+
+/** The exit status an error means. */
+export function exitCodeOf(e: unknown): ExitCode {
+  if (e instanceof CliError) return e.exitCode;
+  const code = codeOf(e);
+  return (code !== undefined && EXIT_OF_CODE[code]) || EXIT.failed;
 }

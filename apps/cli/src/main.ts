@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { type CommandEntry, commands } from './commands/index.js';
-import { CliError, EXIT } from './exit-codes.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -24,6 +24,10 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .description('Build a whole distribution of APK packages from melange configs on BuildKit')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
+    // commander's own errors (a missing argument, an unknown flag) get the prefix of every other.
+    .configureOutput({
+      outputError: (s, write) => write(`melange2-orch: ${s.replace(/^error: /, '')}`),
+    })
     // Root options only before the command name, so `pack --version 1.2.3-r0` is pack's.
     .enablePositionalOptions()
     .exitOverride();
@@ -50,16 +54,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         ? EXIT.ok
         : EXIT.usage;
     }
-    if (e instanceof CliError) {
-      process.stderr.write(`melange2-orch: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const err = e as Error;
+    const err = e instanceof Error ? e : new Error(String(e));
     process.stderr.write(`melange2-orch: ${err.message}\n`);
     if (process.env['MELANGE2_DEBUG']) process.stderr.write(`${err.stack ?? ''}\n`);
-    return err.name === 'DaemonStartError' || err.name === 'ToolNotFoundError'
-      ? EXIT.environment
-      : EXIT.failed;
+    return exitCodeOf(e);
   }
 }
 

@@ -13,13 +13,13 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
   let b: OsBootstrap;
   let out: string;
   const args = () => [
-    '--out',
+    '--out-dir',
     out,
     '--signing-key',
     b.keyPath,
     '--repository-append',
     b.repo,
-    '--cache-dir',
+    '--apk-cache-dir',
     b.cacheDir,
     '--buildkit-addr',
     `x86_64=${d.buildkit.x86_64}`,

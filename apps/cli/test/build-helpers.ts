@@ -22,7 +22,7 @@ export interface CliBootstrap {
  */
 export async function cliBootstrap(arches: readonly ('x86_64' | 'aarch64')[]): Promise<CliBootstrap> {
   const dir = mkdtempSync(join(tmpdir(), 'm2-build-cli-'));
-  expect((await runCli(['keygen', '--name', 'melange', '--bits', '2048', '--dir', dir])).code).toBe(0);
+  expect((await runCli(['keygen', '--name', 'melange', '--key-size', '2048', '--dir', dir])).code).toBe(0);
   const key = join(dir, 'melange.rsa');
   const repo = join(dir, 'bootstrap');
   for (const arch of arches) {

@@ -1,4 +1,4 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readApkData, readApkHead } from '@melange2/apk';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -96,6 +96,42 @@ describe('melange2-orch build', () => {
     const bad = await runCli(['build', join(TESTDATA, 'hello.yaml'), '--vars-file', vars, ...common(out)]);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('expected a mapping');
+  });
+
+  it('--cache-dir is what the build sees at /var/cache/melange', async () => {
+    const cache = join(b.dir, 'melange-cache');
+    mkdirSync(join(cache, 'go'), { recursive: true });
+    writeFileSync(join(cache, 'go', 'seed'), 'from the host cache\n');
+    const config = join(b.dir, 'cached.yaml');
+    writeFileSync(
+      config,
+      [
+        'package:',
+        '  name: cached',
+        '  version: 1.0.0',
+        '  epoch: 0',
+        'environment:',
+        '  contents:',
+        '    packages: [busybox]',
+        'pipeline:',
+        '  - runs: |',
+        '      mkdir -p ${{targets.destdir}}/usr/share/cached',
+        '      cat /var/cache/melange/go/seed > ${{targets.destdir}}/usr/share/cached/seed',
+        '',
+      ].join('\n'),
+    );
+    const out = join(b.dir, 'out-cache');
+    const r = await runCli(['build', config, '--cache-dir', cache, ...common(out)]);
+    expect(r.err).not.toContain('failed');
+    expect(r.code).toBe(0);
+    const head = await readApkHead(join(out, 'x86_64', 'cached-1.0.0-r0.apk'));
+    let seed = '';
+    await readApkData(head, async (e, content) => {
+      const chunks: Buffer[] = [];
+      for await (const c of content) chunks.push(c as Buffer);
+      if (e.name === 'usr/share/cached/seed') seed = Buffer.concat(chunks).toString();
+    });
+    expect(seed).toBe('from the host cache\n');
   });
 
   it('an arch the config does not target is skipped, not failed', async () => {

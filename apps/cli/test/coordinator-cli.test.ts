@@ -56,7 +56,15 @@ describe('melange2-orch coordinator / agent', () => {
   });
 
   it('bad flags are usage errors; an unreachable NATS is an environment error', async () => {
-    expect((await runCli(['coordinator', OS_REPO])).code).toBe(2);
+    const natsUrl = process.env['NATS_URL'];
+    delete process.env['NATS_URL']; // --nats falls back to $NATS_URL, which the test run may set
+    try {
+      const noNats = await runCli(['coordinator', OS_REPO]);
+      expect(noNats.code).toBe(2);
+      expect(noNats.err).toContain('--nats is required');
+    } finally {
+      if (natsUrl !== undefined) process.env['NATS_URL'] = natsUrl;
+    }
     expect((await runCli(['coordinator', OS_REPO, '--nats', d.natsUrl, '--lease-ms', '10'])).err).toMatch(
       /--lease-ms: expected a whole number ≥ 1000/,
     );

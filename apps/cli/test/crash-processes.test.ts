@@ -190,8 +190,8 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     const p = spawnCli(id, s.work, [
       'agent',
       ...['--nats', d.natsUrl, '--namespace', s.ns, '--arch', 'x86_64'],
-      ...['--buildkit-addr', d.buildkit.x86_64, '--repo', s.repo, '--slots', '1', '--id', id],
-      ...['--signing-key', b.keyPath, '--cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
+      ...['--buildkit-addr', d.buildkit.x86_64, '--repo', s.repo, '--jobs', '1', '--id', id],
+      ...['--signing-key', b.keyPath, '--apk-cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
     ]);
     await p.waitFor(/agent for x86_64 with 1 slot/);
     return p;
@@ -232,8 +232,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       const agents = [await agent(s, 'a0'), await agent(s, 'a1')];
       const c = coordinator(s);
       const victim = await firstToSay(agents, /slow@x86_64: solve/);
-      // Into the sleep, then kill the agent that has the build.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The solve has started (its step takes five seconds): kill the agent that has the build.
       expect(await victim.kill()).toBeNull();
       // testdata/os exits 1 on purpose: broken fails, bad-config is left out.
       expect(await c.exit()).toBe(1);

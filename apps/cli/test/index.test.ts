@@ -11,7 +11,7 @@ const apk = (n: string) => join(dir, `${n}-1.0-r0.apk`);
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'index-cli-'));
   for (const k of ['melange', 'other']) {
-    expect((await runCli(['keygen', '--name', k, '--bits', '2048', '--dir', dir])).code).toBe(0);
+    expect((await runCli(['keygen', '--name', k, '--key-size', '2048', '--dir', dir])).code).toBe(0);
   }
   for (const n of ['a', 'b', 'c']) {
     const src = join(dir, `src-${n}`);

@@ -10,7 +10,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pack-cli-'));
-  const r = await runCli(['keygen', '--name', 'melange', '--bits', '2048', '--dir', dir]);
+  const r = await runCli(['keygen', '--name', 'melange', '--key-size', '2048', '--dir', dir]);
   expect(r.code).toBe(0);
 });
 

@@ -10,7 +10,7 @@ let repo: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'resolve-cli-'));
   repo = join(dir, 'repo');
-  expect((await runCli(['keygen', '--name', 'melange', '--bits', '2048', '--dir', dir])).code).toBe(0);
+  expect((await runCli(['keygen', '--name', 'melange', '--key-size', '2048', '--dir', dir])).code).toBe(0);
   const mk = async (name: string, version: string, extra: string[] = []) => {
     const src = join(dir, `src-${name}-${version}`);
     mkdirSync(join(src, 'usr/share'), { recursive: true });
@@ -55,9 +55,9 @@ describe('melange2-orch resolve', () => {
   it('prints the install set, dependencies first', async () => {
     const r = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(dir, 'melange.rsa.pub'),
       '--arch',
       'x86_64',
@@ -73,9 +73,9 @@ describe('melange2-orch resolve', () => {
     ).toEqual(['busybox-1.36.1-r0', 'gcc-14.2.0-r3', 'make-4.4-r0']);
     const j = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(dir, 'melange.rsa.pub'),
       '--arch',
       'x86_64',
@@ -87,9 +87,9 @@ describe('melange2-orch resolve', () => {
   it('names the chain when the world cannot be satisfied', async () => {
     const r = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(dir, 'melange.rsa.pub'),
       '--arch',
       'x86_64',
@@ -100,12 +100,12 @@ describe('melange2-orch resolve', () => {
   });
   it('refuses an index signed by an unknown key', async () => {
     const other = mkdtempSync(join(tmpdir(), 'k-'));
-    await runCli(['keygen', '--name', 'other', '--bits', '2048', '--dir', other]);
+    await runCli(['keygen', '--name', 'other', '--key-size', '2048', '--dir', other]);
     const r = await runCli([
       'resolve',
-      '--repository',
+      '--repository-append',
       repo,
-      '--keyring',
+      '--keyring-append',
       join(other, 'other.rsa.pub'),
       '--arch',
       'x86_64',

@@ -53,7 +53,7 @@ function strcasecmp(a: string, b: string): number {
 }
 
 /** `apk index` order: name case-insensitively (ties bytewise), then version ascending. */
-export function compareEntries(a: IndexEntry, b: IndexEntry): number {
+function compareEntries(a: IndexEntry, b: IndexEntry): number {
   return (
     strcasecmp(a.name, b.name) ||
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
@@ -62,7 +62,7 @@ export function compareEntries(a: IndexEntry, b: IndexEntry): number {
   );
 }
 
-export function formatIndexText(entries: readonly IndexEntry[]): string {
+function formatIndexText(entries: readonly IndexEntry[]): string {
   return [...entries].sort(compareEntries).map(formatIndexRecord).join('');
 }
 
@@ -309,7 +309,12 @@ export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: K
     const isize = signed.length >= 4 ? signed.readUInt32LE(signed.length - 4) : 0;
     tarBuf = gunzipSync(signed, { chunkSize: Math.min(Math.max(64 << 10, isize + 1), 1 << 30) });
   } catch (e) {
-    throw new ApkError('bad-gzip', `${where}: index member: ${(e as Error).message}`, { file: where });
+    throw new ApkError(
+      'bad-gzip',
+      `${where}: index member: ${(e as Error).message}`,
+      { file: where },
+      { cause: e },
+    );
   }
   const entries = parseTarSegment(tarBuf, `${where}: index member`);
   const apkindex = entries.find((e) => e.name === 'APKINDEX');
@@ -328,7 +333,7 @@ export function readIndexFile(path: string, opts: { keyring?: Keyring } = {}): I
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new ApkError('io', `${path}: ${(e as Error).message}`, { file: path });
+    throw new ApkError('io', `${path}: ${(e as Error).message}`, { file: path }, { cause: e });
   }
   return readIndexArchive(buf, path, opts);
 }

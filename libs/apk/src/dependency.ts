@@ -53,14 +53,6 @@ export function parseDependency(text: string, where = 'dependency'): Dependency 
   return dep;
 }
 
-/** Splits a space-separated dependency list (`D:`, `install_if`). */
-export function parseDependencies(text: string, where = 'dependency list'): Dependency[] {
-  return text
-    .split(/\s+/)
-    .filter((s) => s.length > 0)
-    .map((s) => parseDependency(s, where));
-}
-
 export function formatDependency(d: Dependency): string {
   return `${d.conflict ? '!' : ''}${d.name}${d.tag ? `@${d.tag}` : ''}${d.op ? `${d.op}${d.version}` : ''}`;
 }

@@ -19,7 +19,7 @@ import {
 } from './repository.js';
 import { type Resolution, resolveWorld } from './resolve.js';
 
-export interface EnvironmentOptions {
+interface EnvironmentOptions {
   /** Repository specs, or /etc/apk/repositories-style lines (`URL`, `@tag URL`). */
   repositories: readonly (RepositorySpec | string)[];
   /** Keys every index must be signed by (unless allowUntrusted); also written to etc/apk/keys. */
@@ -35,7 +35,7 @@ export interface EnvironmentOptions {
   root?: string;
 }
 
-export interface Environment extends InstallResult {
+interface Environment extends InstallResult {
   repositories: LoadedRepository[];
   resolution: Resolution;
 }
@@ -94,7 +94,7 @@ async function withDirLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 60_
   }
 }
 
-export interface PublishOptions {
+interface PublishOptions {
   /** Repository root: packages go to `<repo>/<arch>/`, the index to `<repo>/<arch>/APKINDEX.tar.gz`. */
   repoDir: string;
   arch: string;

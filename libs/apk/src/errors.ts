@@ -29,7 +29,8 @@ export class ApkError extends Error {
     readonly code: ApkErrorCode,
     message: string,
     readonly context: { file?: string; pkg?: string; entry?: string; line?: number } = {},
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }

@@ -46,8 +46,9 @@ export function readGzipMember(buf: Buffer, where: string, opts: { lenientCrc?: 
     res = inflateRawSync(buf.subarray(hdr), { info: true }) as unknown as typeof res;
   } catch (e) {
     const msg = (e as Error).message;
-    if (/unexpected end/i.test(msg)) throw new ApkError('truncated', `${where}: gzip data cut short`);
-    throw new ApkError('bad-gzip', `${where}: corrupt gzip data (${msg})`);
+    if (/unexpected end/i.test(msg))
+      throw new ApkError('truncated', `${where}: gzip data cut short`, {}, { cause: e });
+    throw new ApkError('bad-gzip', `${where}: corrupt gzip data (${msg})`, {}, { cause: e });
   }
   const end = hdr + res.engine.bytesWritten;
   if (end + 8 > buf.length) throw new ApkError('truncated', `${where}: gzip trailer cut short`);

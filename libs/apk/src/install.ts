@@ -34,7 +34,7 @@ import type { ResolvedPackage } from './resolve.js';
 import { encodeEntry, EOF_BLOCKS } from './tar.js';
 
 /** What the installed DB needs to know about one extracted entry. */
-export interface InstalledFile {
+interface InstalledFile {
   path: string;
   type: 'file' | 'directory' | 'symlink' | 'link';
   mode: number;
@@ -44,7 +44,7 @@ export interface InstalledFile {
   sha1?: string;
 }
 
-export interface PackageManifest {
+interface PackageManifest {
   checksum: string;
   name: string;
   version: string;
@@ -59,7 +59,7 @@ export interface PackageManifest {
 const hexOf = (q1: string) => Buffer.from(q1.replace(/^Q1/, ''), 'base64').toString('hex');
 
 /** The cache key of a package: hex of its `C:` identity. */
-export function cacheKey(checksum: string): string {
+function cacheKey(checksum: string): string {
   if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum))
     throw new ApkError('bad-index', `bad package checksum "${checksum}"`);
   return hexOf(checksum);
@@ -73,7 +73,7 @@ function unsafe(pkg: string, entry: string, why: string): never {
 }
 
 /** Rejects absolute names, `.`/`..` components, empty components and control characters. */
-export function checkEntryName(pkg: string, name: string): void {
+function checkEntryName(pkg: string, name: string): void {
   if (name === '' || name.startsWith('/')) unsafe(pkg, name, 'is an absolute or empty path');
   if (/[\x00-\x1f\x7f]/.test(name)) unsafe(pkg, name, 'contains control characters');
   for (const c of name.split('/')) {
@@ -95,7 +95,7 @@ const isRoot = () => process.getuid?.() === 0;
  * Extracts a verified package's data member into `dest` (which must not exist yet); returns the
  * installed-file list. Every name is checked first; nothing is written through a symlink.
  */
-export async function extractPackage(head: ApkHead, dest: string): Promise<InstalledFile[]> {
+async function extractPackage(head: ApkHead, dest: string): Promise<InstalledFile[]> {
   const pkg = `${head.info.name}-${head.info.version}`;
   const files: InstalledFile[] = [];
   const symlinks = new Set<string>();
@@ -209,7 +209,7 @@ export type CacheEvent =
   | { type: 'extracted'; pkg: string; outcome: PublishOutcome }
   | { type: 'moved-aside'; pkg: string; path: string; why: string };
 
-export type CacheEventSink = (e: CacheEvent) => void;
+type CacheEventSink = (e: CacheEvent) => void;
 
 /** Where a package lives in the cache: `apk/<key>.apk`, `tree/<key>/` and `tree/<key>.json`. */
 export function cachePaths(
@@ -333,6 +333,7 @@ async function verifiedApk(
           e.code,
           `${pkg.entry.name}-${pkg.entry.version} from ${where}: ${e.message} (after refetch)`,
           { pkg: pkg.entry.name, file: where },
+          { cause: e },
         );
       }
     }
@@ -364,7 +365,7 @@ function manifestOf(head: ApkHead, checksum: string, files: InstalledFile[]): Pa
  * published before its tree, so a tree under its final name always has a complete manifest and
  * never changes while someone reads it.
  */
-export async function fetchAndExtract(
+async function fetchAndExtract(
   pkg: ResolvedPackage,
   repos: readonly RepositorySpec[],
   arch: string,
@@ -417,7 +418,7 @@ async function publishManifest(path: string, manifest: PackageManifest): Promise
 const q1 = (hex: string) => `Q1${Buffer.from(hex, 'hex').toString('base64')}`;
 
 /** One installed-DB record: the index header, r/q/s, then F/M/R/a/Z per directory. */
-export function installedRecord(p: CachedPackage): string {
+function installedRecord(p: CachedPackage): string {
   let s = formatIndexRecord(p.entry).slice(0, -1);
   const m = p.manifest;
   if (m.replaces.length) s += `r:${m.replaces.join(' ')}\n`;
@@ -451,7 +452,7 @@ export function installedRecord(p: CachedPackage): string {
   return `${s}\n`;
 }
 
-export interface DatabaseOptions {
+interface DatabaseOptions {
   world: readonly string[];
   repositories: readonly RepositorySpec[];
   arch: string;
@@ -462,7 +463,7 @@ export interface DatabaseOptions {
  * Writes `etc/apk/{world,repositories,arch,keys/}` and `<db>/{installed,lock,scripts.tar,triggers}`
  * under `dir`. `<db>` is `lib/apk/db`, or `usr/lib/apk/db` when a package makes `lib` a symlink.
  */
-export async function writeDatabase(
+async function writeDatabase(
   dir: string,
   pkgs: readonly CachedPackage[],
   opts: DatabaseOptions,
@@ -516,7 +517,7 @@ export async function writeDatabase(
  * Resolves a relative path inside `root`, following symlinks the way a chroot would: absolute
  * targets restart at `root`, and nothing can climb above it. Returns the real path under root.
  */
-export async function resolveInRoot(root: string, rel: string): Promise<string> {
+async function resolveInRoot(root: string, rel: string): Promise<string> {
   const parts = rel.split('/').filter((c) => c !== '' && c !== '.');
   const stack: string[] = [];
   let hops = 0;
@@ -545,7 +546,7 @@ export async function resolveInRoot(root: string, rel: string): Promise<string> 
  * by another package may be replaced only when the contents are identical, the origins match, or
  * the new package `replaces` the old one.
  */
-export async function mergeTrees(
+async function mergeTrees(
   root: string,
   pkgs: readonly CachedPackage[],
   opts: { hardlink?: boolean } = {},

@@ -16,7 +16,7 @@ const generate = promisify(genKeyPair);
 
 /** Signature algorithms apk knows; we sign with RSA256 and verify RSA and RSA512 too. */
 export type SignatureAlg = 'RSA' | 'RSA256' | 'RSA512';
-export const DIGEST_OF: Record<SignatureAlg, 'sha1' | 'sha256' | 'sha512'> = {
+const DIGEST_OF: Record<SignatureAlg, 'sha1' | 'sha256' | 'sha512'> = {
   RSA: 'sha1',
   RSA256: 'sha256',
   RSA512: 'sha512',
@@ -75,7 +75,8 @@ export function loadSigningKey(path: string, publicName?: string): SigningKey {
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ApkError('bad-key', `cannot read signing key ${path}: ${(e as Error).message}`, { file: path });
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+    throw new ApkError('bad-key', `cannot read signing key ${path}: ${why}`, { file: path }, { cause: e });
   }
   return signingKeyFromPem(pem, publicName ?? `${basename(path)}.pub`, path);
 }
@@ -85,9 +86,17 @@ export function signingKeyFromPem(pem: string, publicName: string, where = publi
   try {
     key = createPrivateKey(pem);
   } catch (e) {
-    throw new ApkError('bad-key', `${where}: not a PEM RSA private key (${(e as Error).message})`, {
-      file: where,
-    });
+    // OpenSSL's text (`error:1E08010C:DECODER routines::unsupported`) says nothing to a user: it
+    // stays in `cause`; the message says what the file is and what is wanted instead.
+    const isPublic = /-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem);
+    throw new ApkError(
+      'bad-key',
+      isPublic
+        ? `${where} is a public key; signing needs the private key (the file without .pub, e.g. melange.rsa from \`keygen\`)`
+        : `${where} is not a PEM RSA private key (expected "-----BEGIN RSA PRIVATE KEY-----" or "-----BEGIN PRIVATE KEY-----", as \`keygen\` writes)`,
+      { file: where },
+      { cause: e },
+    );
   }
   if (key.asymmetricKeyType !== 'rsa') {
     throw new ApkError('bad-key', `${where}: key type ${key.asymmetricKeyType} is not RSA`, { file: where });
@@ -115,9 +124,14 @@ export class Keyring {
     try {
       this.keys.set(name, { key: createPublicKey(pem), pem });
     } catch (e) {
-      throw new ApkError('bad-key', `${name}: not a PEM public key (${(e as Error).message})`, {
-        file: name,
-      });
+      throw new ApkError(
+        'bad-key',
+        `${name} is not a PEM public key (expected "-----BEGIN PUBLIC KEY-----")`,
+        {
+          file: name,
+        },
+        { cause: e },
+      );
     }
     return this;
   }
@@ -159,7 +173,7 @@ export class Keyring {
   }
 }
 
-export function verifySignature(key: KeyObject, alg: SignatureAlg, data: Buffer, sig: Buffer): boolean {
+function verifySignature(key: KeyObject, alg: SignatureAlg, data: Buffer, sig: Buffer): boolean {
   try {
     return cryptoVerify(DIGEST_OF[alg], data, key, sig);
   } catch {

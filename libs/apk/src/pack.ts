@@ -193,7 +193,7 @@ export function controlSegment(info: PackageInfo, scripts: PackOptions['scripts'
 /** One key, or several (e.g. while rotating keys): every signature goes into one member. */
 export type SigningKeys = SigningKey | readonly SigningKey[];
 
-export function keyList(keys: SigningKeys | undefined): readonly SigningKey[] {
+function keyList(keys: SigningKeys | undefined): readonly SigningKey[] {
   if (keys === undefined) return [];
   return Array.isArray(keys) ? (keys as readonly SigningKey[]) : [keys as SigningKey];
 }

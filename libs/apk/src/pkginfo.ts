@@ -28,7 +28,7 @@ export interface PackageInfo {
   datahash?: string;
 }
 
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
 
 /** Fills the list fields so callers may give only what they have. */
 export function packageInfo(

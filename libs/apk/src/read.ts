@@ -126,7 +126,7 @@ export async function readApkMembers(file: string): Promise<ApkMembers> {
 }
 
 /** Parses the control member of split members: `.PKGINFO` and scripts. */
-export function parseApkHead(m: ApkMembers): ApkHead {
+function parseApkHead(m: ApkMembers): ApkHead {
   const { file } = m;
   if (!m.controlCrcOk) throw new ApkError('bad-gzip', `${file}: control member: CRC mismatch`, { file });
   const ctlEntries = parseTarSegment(m.controlContent, `${file}: control member`);
@@ -214,7 +214,7 @@ export async function verifyApk(file: string, opts: VerifyOptions = {}): Promise
   return signedBy === undefined ? { head } : { head, signedBy };
 }
 
-export type DataEntryType = 'file' | 'directory' | 'symlink' | 'link';
+type DataEntryType = 'file' | 'directory' | 'symlink' | 'link';
 
 export interface DataEntry {
   name: string;
@@ -290,10 +290,12 @@ export async function readApkData(
         try {
           for await (const c of entry as AsyncIterable<Buffer>) yield c;
         } catch (err) {
-          throw new ApkError('bad-gzip', `${file}: data member: ${(err as Error).message}`, {
-            file,
-            entry: name,
-          });
+          throw new ApkError(
+            'bad-gzip',
+            `${file}: data member: ${(err as Error).message}`,
+            { file, entry: name },
+            { cause: err },
+          );
         }
       })();
       try {
@@ -314,9 +316,12 @@ export async function readApkData(
       // A stream error surfacing in the consumer: report it as the data member's.
       await feed;
       if (e instanceof ApkError) throw e;
-      throw new ApkError('bad-gzip', `${head.file}: data member: ${(e as Error).message}`, {
-        file: head.file,
-      });
+      throw new ApkError(
+        'bad-gzip',
+        `${head.file}: data member: ${(e as Error).message}`,
+        { file: head.file },
+        { cause: e },
+      );
     }
     source.destroy();
     ex.destroy();

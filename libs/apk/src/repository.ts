@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { type IndexEntry, readIndexArchive } from './apkindex.js';
 import { ApkError } from './errors.js';
-import { withAtomicFile } from './fsutil.js';
 import type { Keyring } from './keys.js';
 import type { ResolverRepository } from './resolve.js';
 
@@ -54,14 +53,24 @@ export async function fetchBytes(location: string): Promise<Buffer> {
     try {
       return await readFile(location);
     } catch (e) {
-      throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+      throw new ApkError(
+        'fetch-failed',
+        `${location}: ${(e as Error).message}`,
+        { file: location },
+        { cause: e },
+      );
     }
   }
   let res: Response;
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    throw new ApkError(
+      'fetch-failed',
+      `${location}: ${(e as Error).message}`,
+      { file: location },
+      { cause: e },
+    );
   }
   if (!res.ok)
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
@@ -86,7 +95,12 @@ export async function downloadTo(location: string, path: string): Promise<void> 
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError('fetch-failed', `${location}: ${(e as Error).message}`, { file: location });
+    throw new ApkError(
+      'fetch-failed',
+      `${location}: ${(e as Error).message}`,
+      { file: location },
+      { cause: e },
+    );
   }
   if (!res.ok || !res.body) {
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
@@ -98,11 +112,6 @@ export async function downloadTo(location: string, path: string): Promise<void> 
       throw new ApkError('fetch-failed', `${location}: ${e.message}`, { file: location });
     },
   );
-}
-
-/** Copies or downloads `location` to `dest` atomically, streaming. */
-export async function fetchToFile(location: string, dest: string): Promise<void> {
-  await withAtomicFile(dest, (tmp) => downloadTo(location, tmp));
 }
 
 export interface LoadedRepository extends ResolverRepository {

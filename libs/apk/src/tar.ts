@@ -8,7 +8,7 @@ import { ApkError } from './errors.js';
 export const BLOCK = 512;
 export const EOF_BLOCKS = Buffer.alloc(2 * BLOCK);
 
-export type TarType = 'file' | 'directory' | 'symlink' | 'link';
+type TarType = 'file' | 'directory' | 'symlink' | 'link';
 
 export interface TarHeader {
   name: string;

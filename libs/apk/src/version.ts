@@ -195,8 +195,6 @@ export function compareVersions(a: string, b: string, fuzzy = false): -1 | 0 | 1
 /** Comparison operators of a dependency: any subset of less/equal/greater, plus fuzzy and checksum. */
 export type VersionOp = '<' | '<=' | '=' | '>=' | '>' | '~' | '<~' | '>~' | '><';
 
-export const VERSION_OPS: readonly VersionOp[] = ['<=', '>=', '<~', '>~', '><', '<', '=', '>', '~'];
-
 /** True when `version` satisfies `op constraint` (`~` is a prefix match on the constraint). */
 export function versionMatches(version: string, op: VersionOp, constraint: string): boolean {
   switch (op) {
@@ -220,9 +218,4 @@ export function versionMatches(version: string, op: VersionOp, constraint: strin
       // An identity match compares checksums, not versions; the caller handles it.
       return false;
   }
-}
-
-/** Sorts versions ascending (a stable copy). */
-export function sortVersions(vs: readonly string[]): string[] {
-  return [...vs].sort((a, b) => compareVersions(a, b));
 }

@@ -4,10 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildEnvironment, publishPackages } from '../src/environment.js';
-import { Keyring, signingKeyFromPem } from '../src/keys.js';
-import { packApk } from '../src/pack.js';
-import { packageInfo } from '../src/pkginfo.js';
+import { Keyring, packageInfo, packApk, publishPackages, signingKeyFromPem } from '@melange2/apk';
+import { buildEnvironment } from '@melange2/apk/internal';
 import { testKey, tmp } from './helpers.js';
 
 const APK = process.env['APK_BIN'];

@@ -13,14 +13,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addToIndexFile } from '../src/apkindex.js';
-import { TRASH_DIR } from '../src/cache.js';
-import { cachePaths } from '../src/install.js';
-import { Keyring, signingKeyFromPem } from '../src/keys.js';
-import { packApk } from '../src/pack.js';
-import { packageInfo } from '../src/pkginfo.js';
-import { loadRepository } from '../src/repository.js';
-import { type ResolvedPackage, resolveWorld } from '../src/resolve.js';
+import {
+  addToIndexFile,
+  Keyring,
+  loadRepository,
+  packageInfo,
+  packApk,
+  type ResolvedPackage,
+  resolveWorld,
+  signingKeyFromPem,
+} from '@melange2/apk';
+import { cachePaths, TRASH_DIR } from '@melange2/apk/internal';
 import type { WorkerInput, WorkerReport } from './fixtures/cache-worker.js';
 import { testKey, tmp, tree } from './helpers.js';
 
@@ -79,10 +82,14 @@ beforeAll(async () => {
 
 function run(input: WorkerInput): Promise<WorkerReport> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(input)], {
-      cwd: join(here, '..'),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@melange2/source', '--import', 'tsx', worker, JSON.stringify(input)],
+      {
+        cwd: join(here, '..'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -10,14 +10,28 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addToIndexFile } from '../src/apkindex.js';
-import { discard, moveAside, pruneCache, publishDir, publishFile, TRASH_DIR } from '../src/cache.js';
-import { type CacheEvent, cachePaths, installPackages } from '../src/install.js';
-import { Keyring, signingKeyFromPem } from '../src/keys.js';
-import { packApk } from '../src/pack.js';
-import { packageInfo } from '../src/pkginfo.js';
-import { loadRepository, type RepositorySpec } from '../src/repository.js';
-import { type ResolvedPackage, resolveWorld } from '../src/resolve.js';
+import {
+  addToIndexFile,
+  type CacheEvent,
+  installPackages,
+  Keyring,
+  loadRepository,
+  packageInfo,
+  packApk,
+  type RepositorySpec,
+  type ResolvedPackage,
+  resolveWorld,
+  signingKeyFromPem,
+} from '@melange2/apk';
+import {
+  cachePaths,
+  discard,
+  moveAside,
+  pruneCache,
+  publishDir,
+  publishFile,
+  TRASH_DIR,
+} from '@melange2/apk/internal';
 import { testKey, tmp, tree } from './helpers.js';
 
 const ino = (p: string) => statSync(p).ino;

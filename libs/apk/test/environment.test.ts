@@ -1,11 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildEnvironment, publishPackages } from '../src/environment.js';
-import { Keyring, type SigningKey, signingKeyFromPem } from '../src/keys.js';
-import { packApk } from '../src/pack.js';
-import { packageInfo } from '../src/pkginfo.js';
-import { readIndexFile } from '../src/apkindex.js';
+import {
+  Keyring,
+  packageInfo,
+  packApk,
+  publishPackages,
+  readIndexFile,
+  type SigningKey,
+  signingKeyFromPem,
+} from '@melange2/apk';
+import { buildEnvironment } from '@melange2/apk/internal';
 import { testKey, tmp, tree } from './helpers.js';
 
 let key: SigningKey;

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { generateKeyPair } from '../src/keys.js';
+import { generateKeyPair } from '@melange2/apk';
 
 export function tmp(prefix = 'apk-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 import {
   addToIndexFile,
   buildIndexArchive,
-  type IndexEntry,
   IncrementalIndex,
+  type IndexEntry,
+  packageInfo,
+  packApk,
   readIndexFile,
-} from '../src/apkindex.js';
-import { packApk } from '../src/pack.js';
-import { packageInfo } from '../src/pkginfo.js';
+} from '@melange2/apk';
 import { tmp, tree } from './helpers.js';
 
 /** `n` distinct entries (enough for several content-defined chunks). */

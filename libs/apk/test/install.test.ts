@@ -4,15 +4,27 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addToIndexFile } from '../src/apkindex.js';
-import { gzipMember } from '../src/gzip.js';
-import { installPackages } from '../src/install.js';
-import { Keyring, type SigningKey, signingKeyFromPem } from '../src/keys.js';
-import { controlSegment, identityOf, packApk } from '../src/pack.js';
-import { type PackageInfo, packageInfo } from '../src/pkginfo.js';
-import { loadRepository, type RepositorySpec } from '../src/repository.js';
-import { resolveWorld } from '../src/resolve.js';
-import { EOF_BLOCKS, encodeEntry, type TarHeader } from '../src/tar.js';
+import {
+  addToIndexFile,
+  installPackages,
+  Keyring,
+  loadRepository,
+  packageInfo,
+  type PackageInfo,
+  packApk,
+  type RepositorySpec,
+  resolveWorld,
+  type SigningKey,
+  signingKeyFromPem,
+} from '@melange2/apk';
+import {
+  controlSegment,
+  encodeEntry,
+  EOF_BLOCKS,
+  gzipMember,
+  identityOf,
+  type TarHeader,
+} from '@melange2/apk/internal';
 import { testKey, tmp, tree } from './helpers.js';
 
 let key: SigningKey;

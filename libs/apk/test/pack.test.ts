@@ -3,13 +3,18 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ApkError } from '../src/errors.js';
-import { readGzipMember } from '../src/gzip.js';
-import { Keyring, type SigningKey, signingKeyFromPem } from '../src/keys.js';
-import { packApk } from '../src/pack.js';
-import { packageInfo } from '../src/pkginfo.js';
-import { readApkData, readApkHead, verifyApk } from '../src/read.js';
-import { parseTarSegment } from '../src/tar.js';
+import {
+  ApkError,
+  Keyring,
+  packageInfo,
+  packApk,
+  readApkData,
+  readApkHead,
+  type SigningKey,
+  signingKeyFromPem,
+  verifyApk,
+} from '@melange2/apk';
+import { parseTarSegment, readGzipMember } from '@melange2/apk/internal';
 import { otherKey, testKey, tmp, tree } from './helpers.js';
 
 let key: SigningKey;
@@ -228,7 +233,7 @@ describe('readApkHead / verifyApk / readApkData', () => {
     expect(await code(verifyApk(out, { keyring }))).toMatch(/^truncated/);
   });
   it('malformed .PKGINFO names the line', async () => {
-    const { parsePkginfo } = await import('../src/pkginfo.js');
+    const { parsePkginfo } = await import('@melange2/apk/internal');
     expect(() => parsePkginfo('pkgname = a\npkgver = 1.0-r0\nbogus line\n', 'x/.PKGINFO')).toThrow(
       'x/.PKGINFO:3: expected "key = value", got "bogus line"',
     );
@@ -285,9 +290,9 @@ describe('reading packages made by other tools', () => {
   it('reads a GNU tar (POSIX format) data member and an RSA/SHA-1 signature, as abuild makes them', async () => {
     const { execFileSync } = await import('node:child_process');
     const { createSign } = await import('node:crypto');
-    const { gzipMember } = await import('../src/gzip.js');
-    const { controlSegment } = await import('../src/pack.js');
-    const { encodeEntry } = await import('../src/tar.js');
+    const { gzipMember } = await import('@melange2/apk/internal');
+    const { controlSegment } = await import('@melange2/apk/internal');
+    const { encodeEntry } = await import('@melange2/apk/internal');
     const src = tree(tmp(), { 'usr/bin/tool': 'tool\n', 'usr/lib/libx.so.1': 'lib' });
     const dataTar = execFileSync('tar', ['--format=posix', '--owner=0', '--group=0', '-C', src, '-c', 'usr']);
     const data = gzipMember(dataTar);
@@ -316,7 +321,7 @@ describe('reading packages made by other tools', () => {
 
 describe('validatePackageInfo', () => {
   it('rejects fields apk would choke on, naming them', async () => {
-    const { validatePackageInfo } = await import('../src/pkginfo.js');
+    const { validatePackageInfo } = await import('@melange2/apk/internal');
     const ok = packageInfo({ name: 'a', version: '1-r0', arch: 'x86_64' });
     expect(() => validatePackageInfo({ ...ok, description: 'x'.repeat(3000) }, 'pkg')).toThrow(
       /total 3\d{3} bytes/,

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { IndexEntry } from '../src/apkindex.js';
-import { packageInfo } from '../src/pkginfo.js';
-import { type ResolverRepository, resolveWorld, UnsatisfiableError } from '../src/resolve.js';
+import {
+  type IndexEntry,
+  packageInfo,
+  type ResolverRepository,
+  resolveWorld,
+  UnsatisfiableError,
+} from '@melange2/apk';
 
 const e = (spec: string, extra: Partial<IndexEntry> = {}): IndexEntry => {
   const i = spec.lastIndexOf('-', spec.lastIndexOf('-') - 1);

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseDependency, satisfies } from '../src/dependency.js';
-import { compareVersions, isValidVersion, type VersionOp, versionMatches } from '../src/version.js';
+import { compareVersions, parseDependency, versionMatches, type VersionOp } from '@melange2/apk';
+import { isValidVersion, satisfies } from '@melange2/apk/internal';
 
 const VECTORS = fileURLToPath(
   new URL('../../../../shared/corpora/apk-version-vectors/version.data', import.meta.url),

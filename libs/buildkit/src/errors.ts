@@ -22,8 +22,8 @@ export class ConnectError extends BuildkitError {
 
 /** Bad arguments, such as an unknown local dir name or an exporter without a destination. */
 export class UsageError extends BuildkitError {
-  constructor(message: string) {
-    super('BUILDKIT_USAGE', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BUILDKIT_USAGE', message, options);
     this.name = 'UsageError';
   }
 }

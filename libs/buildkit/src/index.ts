@@ -1,15 +1,9 @@
-/** A BuildKit client: LLB builders, the Control API, sessions and progress. */
+/**
+ * A BuildKit client: LLB builders, the Control API, sessions and progress. Tests reach the wire
+ * codecs and session internals through `@melange2/buildkit/internal`.
+ */
 export * as llb from './llb/index.js';
-export {
-  Definition,
-  type DecodedOp,
-  formatPlatform,
-  type MarshalOptions,
-  marshal,
-  type Platform,
-  parsePlatform,
-  State,
-} from './llb/index.js';
+export { Definition, marshal, type Platform, parsePlatform, State } from './llb/index.js';
 export {
   BuildkitClient,
   type BuildkitVersion,

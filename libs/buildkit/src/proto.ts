@@ -32,9 +32,9 @@ function load(): protobuf.Root {
   return root;
 }
 
-export const root: protobuf.Root = load();
+const root: protobuf.Root = load();
 
-export function type(name: string): protobuf.Type {
+function type(name: string): protobuf.Type {
   return root.lookupType(name);
 }
 
@@ -68,11 +68,6 @@ export const fsutil = {
 export const secrets = {
   GetSecretRequest: type('moby.buildkit.secrets.v1.GetSecretRequest'),
   GetSecretResponse: type('moby.buildkit.secrets.v1.GetSecretResponse'),
-} as const;
-
-export const health = {
-  HealthCheckRequest: type('grpc.health.v1.HealthCheckRequest'),
-  HealthCheckResponse: type('grpc.health.v1.HealthCheckResponse'),
 } as const;
 
 /** An int64 beyond 2^53 in the `{low, high}` form protobufjs accepts without a Long library. */

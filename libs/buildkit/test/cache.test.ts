@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { llb, marshal, type SolveResult } from '../src/index.js';
+import { llb, marshal, type SolveResult } from '@melange2/buildkit';
 import { busyboxRootDir, client, nonce, rootfs, sh, tempDir } from './helpers.js';
 
 function outcome(r: SolveResult, name: string): string | undefined {

@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { llb, marshal } from '../src/index.js';
+import { llb, marshal } from '@melange2/buildkit';
 import { client, nonce, tempDir } from './helpers.js';
 
 const GIT_DAEMON = '/usr/lib/git-core/git-daemon';

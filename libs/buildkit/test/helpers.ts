@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, inject } from 'vitest';
-import { BuildkitClient, llb, type Platform, type State } from '../src/index.js';
+import { BuildkitClient, llb, type Platform, type State } from '@melange2/buildkit';
 
-export const daemons = inject('daemons');
+const daemons = inject('daemons');
 export type Arch = 'x86_64' | 'aarch64';
 export const PLATFORM: Record<Arch, Platform> = {
   x86_64: { os: 'linux', architecture: 'amd64' },
@@ -17,7 +17,7 @@ export const PLATFORM: Record<Arch, Platform> = {
 const toolsDir =
   process.env['MELANGE2_TOOLS_DIR'] ?? fileURLToPath(new URL('../../../.tools', import.meta.url));
 
-export function busybox(arch: Arch): string {
+function busybox(arch: Arch): string {
   const p = arch === 'x86_64' ? '/bin/busybox' : join(toolsDir, 'arm64', 'busybox');
   if (!existsSync(p)) throw new Error(`static busybox for ${arch} not found at ${p}`);
   return p;

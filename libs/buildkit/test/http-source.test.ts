@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { llb, marshal, SolveError } from '../src/index.js';
+import { llb, marshal, SolveError } from '@melange2/buildkit';
 import { client, nonce, tempDir } from './helpers.js';
 
 // The daemons use host networking, so they can fetch from a server on 127.0.0.1.

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Definition, llb, marshal, parsePlatform } from '../src/index.js';
-import { decode, pb } from '../src/proto.js';
+import { Definition, llb, marshal, parsePlatform } from '@melange2/buildkit';
+import { decode, pb } from '@melange2/buildkit/internal';
 
 const arm64 = parsePlatform('linux/arm64');
 
@@ -62,9 +62,9 @@ describe('marshal', () => {
 
   it('is byte-identical across processes', () => {
     const script = fileURLToPath(new URL('./fixtures/print-digest.ts', import.meta.url));
-    const tsx = fileURLToPath(new URL('../../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+    // tsx as an --import hook: its CLI re-spawns node without --conditions (and would load dist/).
     const run = () =>
-      execFileSync(process.execPath, ['--conditions=@melange2/source', tsx, script], {
+      execFileSync(process.execPath, ['--conditions=@melange2/source', '--import', 'tsx', script], {
         encoding: 'utf8',
       }).trim();
     const a = run();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressRenderer, ProgressTracker, type SolveEvent } from '../src/index.js';
-import type { StatusMessage } from '../src/progress/tracker.js';
+import { ProgressRenderer, ProgressTracker, type SolveEvent } from '@melange2/buildkit';
+import type { StatusMessage } from '@melange2/buildkit/internal';
 
 const t = (s: number) => ({ seconds: 1_700_000_000 + s, nanos: 0 });
 function vertex(digest: string, name: string, o: Partial<StatusMessage['vertexes'][number]> = {}) {

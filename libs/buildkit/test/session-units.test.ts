@@ -1,20 +1,25 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { llb, marshal } from '../src/index.js';
-import { bindLocalSources } from '../src/client/rewrite.js';
-import { GoMode, goModeFromUnix, kindOf, unixPerm } from '../src/session/fsmode.js';
-import { PatternMatcher } from '../src/session/patterns.js';
-import { walk } from '../src/session/walk.js';
+import { llb, marshal } from '@melange2/buildkit';
 import {
+  bindLocalSources,
+  decode,
   decodePacket,
   decodeStat,
   encodePacket,
   encodeStat,
+  fsutil,
+  GoMode,
+  goModeFromUnix,
+  kindOf,
   PacketType,
+  PatternMatcher,
+  pb,
   type Stat,
-} from '../src/session/wire.js';
-import { decode, fsutil, pb } from '../src/proto.js';
+  unixPerm,
+  walk,
+} from '@melange2/buildkit/internal';
 import { tempDir } from './helpers.js';
 
 describe('walk order (what fsutil requires)', () => {
@@ -183,7 +188,7 @@ describe('binding local sources to a session', () => {
 
 describe('in-place DATA packets', () => {
   it('encode exactly like the generic encoder', async () => {
-    const { DATA_HEADROOM, dataPacketInPlace } = await import('../src/session/wire.js');
+    const { DATA_HEADROOM, dataPacketInPlace } = await import('@melange2/buildkit/internal');
     for (const [id, len] of [
       [0, 3],
       [1, 5],

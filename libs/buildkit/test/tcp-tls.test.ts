@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BuildkitClient, ConnectError, llb, marshal, type TlsOptions } from '../src/index.js';
+import { BuildkitClient, ConnectError, llb, marshal, type TlsOptions } from '@melange2/buildkit';
 import { tempDir } from './helpers.js';
 
 // The shared daemons listen on unix sockets only; this file starts two private ones on

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { llb, marshal } from '../src/index.js';
+import { llb, marshal } from '@melange2/buildkit';
 import { client, tempDir } from './helpers.js';
 import { diffTrees, makeTree, snapshot } from './tree.js';
 

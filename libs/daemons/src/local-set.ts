@@ -9,18 +9,18 @@ import { isAlive, terminate } from './process.js';
  * A persistent local set of daemons (one buildkitd per arch and one nats-server), started
  * detached by `melange2-orch daemons up` and described by `<stateDir>/daemons.json`.
  */
-export interface DaemonRecord {
+interface DaemonRecord {
   readonly pid: number;
   readonly address: string;
   readonly logFile: string;
 }
 
-export interface LocalSetState {
+interface LocalSetState {
   readonly buildkitd: Partial<Record<Arch, DaemonRecord>>;
   readonly nats?: DaemonRecord;
 }
 
-export type DaemonHealth = { readonly record: DaemonRecord; readonly alive: boolean };
+type DaemonHealth = { readonly record: DaemonRecord; readonly alive: boolean };
 
 export interface LocalSetStatus {
   readonly stateDir: string;
@@ -34,7 +34,7 @@ function stateFile(stateDir: string): string {
   return join(stateDir, 'daemons.json');
 }
 
-export function readLocalSet(stateDir: string): LocalSetState | undefined {
+function readLocalSet(stateDir: string): LocalSetState | undefined {
   const f = stateFile(stateDir);
   if (!existsSync(f)) return undefined;
   return JSON.parse(readFileSync(f, 'utf8')) as LocalSetState;

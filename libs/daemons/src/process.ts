@@ -21,7 +21,7 @@ export interface Launched {
   readonly child: ChildProcess;
 }
 
-export function tailOfFile(file: string, lines = 20): string[] {
+function tailOfFile(file: string, lines = 20): string[] {
   try {
     const all = readFileSync(file, 'utf8').split('\n');
     if (all.at(-1) === '') all.pop();

@@ -2,14 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  buildkitdArgs,
-  DaemonStartError,
-  findTool,
-  isAlive,
-  launch,
-  ToolNotFoundError,
-} from '../src/index.js';
+import { DaemonStartError, findTool, isAlive, ToolNotFoundError } from '@melange2/daemons';
+import { buildkitdArgs, launch } from '@melange2/daemons/internal';
 
 const dirs: string[] = [];
 const temp = () => {

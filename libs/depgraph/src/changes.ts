@@ -8,11 +8,14 @@ import type { ConfigNode } from './model.js';
 export class ChangeDetectionError extends Error {
   override readonly name = 'ChangeDetectionError';
   constructor(
+    /** `CHANGED_SINCE_REF`: the ref names no commit; `GIT`: git itself failed. */
+    readonly code: 'CHANGED_SINCE_REF' | 'GIT',
     readonly repo: string,
     readonly ref: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`--changed-since ${ref}: ${message} (in ${repo})`);
+    super(`--changed-since ${ref}: ${message} (in ${repo})`, options);
   }
 }
 
@@ -26,18 +29,31 @@ function git(repo: string, args: string[], ref: string): string {
     });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new ChangeDetectionError(
-      repo,
-      ref,
-      (err.stderr || err.message).trim().split('\n')[0] ?? 'git failed',
-    );
+    const said = err.stderr?.trim().split('\n')[0];
+    throw new ChangeDetectionError('GIT', repo, ref, said ? `git: ${said}` : `git ${args[0]} failed`, {
+      cause: e,
+    });
   }
 }
 
 /** Paths relative to `repo` that differ from `ref` in the working tree, plus untracked files. */
 export function changedFiles(repo: string, ref: string): Set<string> {
-  if (ref.startsWith('-')) throw new ChangeDetectionError(repo, ref, 'not a git ref');
-  git(repo, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], ref);
+  const notACommit = (cause?: unknown) =>
+    new ChangeDetectionError(
+      'CHANGED_SINCE_REF',
+      repo,
+      ref,
+      'no such commit here: give a commit, branch or tag of this repository (e.g. HEAD~1, origin/main)',
+      { cause },
+    );
+  if (ref.startsWith('-')) throw notACommit();
+  try {
+    git(repo, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], ref);
+  } catch (e) {
+    // `--quiet` leaves stderr empty for an unknown ref; a git that could not run says why.
+    if (e instanceof ChangeDetectionError && e.message.includes('git: ')) throw e;
+    throw notACommit(e);
+  }
   const diff = git(repo, ['diff', '--name-only', '--relative', '-z', ref, '--'], ref);
   const untracked = git(repo, ['ls-files', '--others', '--exclude-standard', '-z'], ref);
   return new Set([...diff.split('\0'), ...untracked.split('\0')].filter((s) => s.length > 0));

@@ -123,7 +123,13 @@ describe('planBuilds', () => {
 
   it('rejects a bad git ref and a file that is not an index, naming them', async () => {
     const repo = gitFixture();
-    expect(() => changedFiles(repo, 'no-such-ref')).toThrow(/--changed-since no-such-ref/);
+    expect(() => changedFiles(repo, 'no-such-ref')).toThrow(
+      /--changed-since no-such-ref: no such commit here/,
+    );
+    // The git command line stays in `cause`; the error has a code callers map to an exit status.
+    expect(() => changedFiles(repo, 'no-such-ref')).toThrow(
+      expect.objectContaining({ code: 'CHANGED_SINCE_REF' }),
+    );
     writeFileSync(join(repo, 'bogus.tar.gz'), Buffer.from([0x1f, 0x8b, 0, 1, 2]));
     expect(() => readPublishedIndex([join(repo, 'bogus.tar.gz')])).toThrow(/bogus\.tar\.gz/);
   });

@@ -1,6 +1,7 @@
 /** A compare-and-set write lost: someone else wrote the key since `expected` was read. */
 export class RevisionMismatchError extends Error {
   override readonly name = 'RevisionMismatchError';
+  readonly code = 'REVISION_MISMATCH';
   constructor(
     readonly bucket: string,
     readonly key: string,
@@ -14,6 +15,7 @@ export class RevisionMismatchError extends Error {
 /** `create` of a key that exists already (how an exclusive lease is refused). */
 export class KeyExistsError extends Error {
   override readonly name = 'KeyExistsError';
+  readonly code = 'KEY_EXISTS';
   constructor(
     readonly bucket: string,
     readonly key: string,
@@ -26,6 +28,7 @@ export class KeyExistsError extends Error {
 /** The queue transport failed (server unreachable, stream missing, bad configuration). */
 export class QueueError extends Error {
   override readonly name = 'QueueError';
+  readonly code = 'QUEUE_TRANSPORT';
   constructor(
     message: string,
     readonly operation: string,

@@ -1,16 +1,14 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  decodeKey,
-  encodeKey,
   KeyExistsError,
   MemoryStateStore,
-  modify,
   NatsStateStore,
   RevisionMismatchError,
   StateRecordError,
   type StateStore,
-} from '../src/index.js';
+} from '@melange2/queue';
+import { decodeKey, encodeKey, modify } from '@melange2/queue/internal';
 
 let nc: NatsConnection;
 beforeAll(async () => {

@@ -1,12 +1,12 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import {
   type DeadLetter,
   JetStreamWorkQueue,
   MemoryWorkQueue,
   type QueueLimits,
   type WorkQueue,
-} from '../src/index.js';
+} from '@melange2/queue';
 
 interface Job {
   readonly pkg: string;
@@ -137,14 +137,14 @@ for (const [name, open] of Object.entries(transports)) {
       const q = await open({ maxDeliver: 2 });
       try {
         const dead: DeadLetter[] = [];
+        // Subscribed before the publish below: one connection keeps its order at the server.
         q.onDead((d) => dead.push(d));
-        await new Promise((r) => setTimeout(r, 100));
         await q.publish('aarch64', { pkg: 'flaky' }, { msgId: 'flaky@aarch64' });
         const c = await q.consumer('aarch64');
         (await c.next({ expiresMs: 2000 }))?.nak();
         (await c.next({ expiresMs: 2000 }))?.nak();
         expect(await c.next({ expiresMs: 1500 })).toBeNull();
-        for (let i = 0; i < 40 && dead.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        await vi.waitFor(() => expect(dead).not.toEqual([]), { timeout: 4000 });
         expect(dead).toEqual([
           expect.objectContaining({ arch: 'aarch64', msgId: 'flaky@aarch64', deliveries: 2 }),
         ]);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -6,7 +6,6 @@ import { type SigningKey, writeKeyPair } from '@melange2/apk';
 import { ConnectError } from '@melange2/buildkit';
 import {
   ARCH_PLATFORMS,
-  type Arch,
   DEFAULT_STATE_DIR,
   localSetStatus,
   type RunningBuildkitd,
@@ -16,80 +15,64 @@ import type { Command } from 'commander';
 import { progressLines, summaryTable } from '../display.js';
 import { runEmbedded } from '../embedded.js';
 import { PlanError } from '@melange2/coordinator';
-import type { Ordering } from '@melange2/coordinator';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { collectRepeat, signingKeyFrom } from './apk-options.js';
-import { parseArchList } from './depgraph-shared.js';
+import type { Arch } from '../flags/arch.js';
+import { buildkitAddresses } from '../flags/buildkit.js';
+import {
+  addFlags,
+  type FlagSet,
+  type FlagValues,
+  readFlags,
+  withDefault,
+  withHelp,
+} from '../flags/define.js';
+import { FLAGS } from '../flags/table.js';
+import { signingKeyFrom } from './apk-options.js';
+import { DEFAULT_PARSE_CACHE } from './depgraph-shared.js';
 
-export interface RunFlags {
-  arch: string;
-  signingKey?: string;
-  repositoryAppend: string[];
-  keyringAppend: string[];
-  changedSince?: string;
-  withDependents?: boolean | string;
-  retryFailed?: boolean;
-  order: string;
-  parseCache: boolean;
-}
-
-interface BuildAllFlags extends RunFlags {
-  out: string;
-  jobs: string;
-  buildkitAddr: string[];
-  cacheDir?: string;
-}
+/** Flags `build-all` and `coordinator` share. */
+export const RUN_FLAGS = {
+  arch: withDefault(FLAGS.arch, ['x86_64', 'aarch64']),
+  signingKey: withHelp(
+    FLAGS.signingKey,
+    'RSA key that signs packages and indexes (default .melange2/melange.rsa, created when missing)',
+  ),
+  repositoryAppend: FLAGS.repositoryAppend,
+  keyringAppend: FLAGS.keyringAppend,
+  changedSince: FLAGS.changedSince,
+  withDependents: FLAGS.withDependents,
+  retryFailed: FLAGS.retryFailed,
+  order: withDefault(FLAGS.order, 'critical-path'),
+  noParseCache: FLAGS.noParseCache,
+  // `--cache-dir` was the parse cache only for graph and plan; here it never was (build-all's is
+  // melange's build cache), so it is no old spelling of this flag.
+  parseCacheDir: { ...withDefault(FLAGS.parseCacheDir, DEFAULT_PARSE_CACHE), deprecated: [] },
+} satisfies FlagSet;
+export type RunFlags = FlagValues<typeof RUN_FLAGS>;
 
 export const DEFAULT_KEY = '.melange2/melange.rsa';
 
-/** Options `build-all` and `coordinator` share. */
-export function runOptions(cmd: Command): Command {
-  return cmd
-    .argument('<repo>', 'directory of melange configs (and pipelines/)')
-    .option('--arch <list>', 'architectures, comma-separated', 'x86_64,aarch64')
-    .option(
-      '--signing-key <key>',
-      `RSA key that signs packages and indexes (default ${DEFAULT_KEY}, created when missing)`,
-    )
-    .option(
-      '--repository-append <repo>',
-      'extra repository for the build environments (repeatable)',
-      collectRepeat,
-      [],
-    )
-    .option(
-      '--keyring-append <key>',
-      'extra trusted public key for those repositories (repeatable)',
-      collectRepeat,
-      [],
-    )
-    .option(
-      '--changed-since <ref>',
-      'only configs changed since this git ref (and what is not published yet)',
-    )
-    .option(
-      '--with-dependents [all]',
-      'also rebuild what depends on the selection; a dependent whose rebuilt deps provide the same names as before is cut off, unless "all"',
-    )
-    .option('--retry-failed', 'build again packages that failed before with the same config')
-    .option('--order <order>', 'ready builds by critical-path or fifo', 'critical-path')
-    .option('--no-parse-cache', 'parse every config again (do not use .melange2/cache)');
+/** The argument and flags `build-all` and `coordinator` share. */
+export function runOptions(cmd: Command, extra: FlagSet): Command {
+  return addFlags(cmd.argument('<repo>', 'directory of melange configs (and pipelines/)'), {
+    ...RUN_FLAGS,
+    ...extra,
+  });
 }
 
-/** `--with-dependents` → whether to add dependents, and whether early cutoff applies. */
-export function dependentsOf(v: boolean | string | undefined): { withDependents?: true; earlyCutoff?: true } {
-  if (v === undefined || v === false) return {};
-  if (v === true) return { withDependents: true, earlyCutoff: true };
-  if (v === 'all') return { withDependents: true };
-  throw new CliError(`--with-dependents: expected nothing or "all", got "${v}"`, EXIT.usage);
+/** Checks the repository and the files the flags name, before any daemon or server is contacted. */
+export function checkRunInputs(repo: string, flags: RunFlags): void {
+  if (!existsSync(repo) || !statSync(repo).isDirectory())
+    throw new CliError(`${repo}: no such repository directory`, EXIT.usage);
+  if (flags.signingKey) signingKeyFrom(flags.signingKey);
+  for (const r of [...(flags.repositoryAppend ?? []), ...(flags.keyringAppend ?? [])])
+    if (!/^https?:/.test(r) && !existsSync(r))
+      throw new CliError(`${r}: no such file or directory`, EXIT.usage);
 }
 
-export function orderingOf(v: string): Ordering {
-  if (v !== 'critical-path' && v !== 'fifo')
-    throw new CliError(`--order: expected critical-path or fifo, got "${v}"`, EXIT.usage);
-  return v;
-}
+/** A repository or key given on the command line, as the run needs it (URLs as they are). */
+export const pathOrUrl = (p: string): string => (/^https?:/.test(p) ? p : resolve(p));
 
 /** The signing key given, or the default one (created, and said so, when missing). */
 export async function signingKeyOrDefault(
@@ -107,21 +90,15 @@ export async function signingKeyOrDefault(
 }
 
 /**
- * A buildkitd per arch: `--buildkit-addr [ARCH=]ADDR`, then $BUILDKIT_ADDR_<ARCH>, then the
- * daemons of `melange2-orch daemons up` when they run, else a private one for this run.
+ * A buildkitd per arch: `--buildkit-addr`, `$BUILDKIT_ADDR_<ARCH>` or `$BUILDKIT_HOST` (as every
+ * command), then the daemons of `melange2-orch daemons up` when they run, else a private one.
  */
-export function daemonResolver(flags: readonly string[], say: (s: string) => void) {
+export function daemonResolver(flags: readonly string[] | undefined, say: (s: string) => void) {
   const started: RunningBuildkitd[] = [];
-  const perArch = new Map<string, string>();
-  let all: string | undefined;
-  for (const f of flags) {
-    const m = /^([a-z0-9_]+)=(.+)$/.exec(f);
-    if (m) perArch.set(m[1]!, m[2]!);
-    else all = f;
-  }
+  const addrs = buildkitAddresses(flags);
   return {
     async address(arch: Arch): Promise<string> {
-      const given = perArch.get(arch) ?? all ?? process.env[`BUILDKIT_ADDR_${arch.toUpperCase()}`];
+      const given = addrs.of(arch);
       if (given) return given;
       const local = localSetStatus(resolve(DEFAULT_STATE_DIR)).buildkitd[arch];
       if (local?.alive) return local.record.address;
@@ -144,6 +121,14 @@ export function daemonResolver(flags: readonly string[], say: (s: string) => voi
   };
 }
 
+const BUILD_ALL_FLAGS = {
+  outDir: withDefault(FLAGS.outDir, 'packages'),
+  jobs: withDefault(FLAGS.jobs, '2'),
+  buildkitAddr: FLAGS.buildkitAddr,
+  apkCacheDir: FLAGS.apkCacheDir,
+  cacheDir: FLAGS.cacheDir,
+} satisfies FlagSet;
+
 export function registerBuildAll(program: Command): void {
   runOptions(
     program
@@ -151,65 +136,57 @@ export function registerBuildAll(program: Command): void {
       .description(
         'build every config of a repository that is not published yet, dependencies first, into signed APKs and APKINDEX per arch (one machine)',
       ),
-  )
-    .option('--out <dir>', 'the repository packages are published to: <out>/<arch>/', 'packages')
-    .option('-j, --jobs <n>', 'concurrent builds per arch', '2')
-    .option(
-      '--buildkit-addr <addr>',
-      'buildkitd address, or ARCH=ADDR per arch (repeatable)',
-      collectRepeat,
-      [],
-    )
-    .option('--cache-dir <dir>', 'package cache (default ~/.cache/melange2-orch/apk)')
-    .action(async (repo: string, flags: BuildAllFlags) => {
-      const arches = parseArchList(flags.arch);
-      const jobs = Number(flags.jobs);
-      if (!Number.isInteger(jobs) || jobs < 1)
-        throw new CliError('--jobs: expected a whole number ≥ 1', EXIT.usage);
-      if (!existsSync(repo)) throw new CliError(`${repo}: no such repository directory`, EXIT.usage);
-      const ordering = orderingOf(flags.order);
-      const say = (s: string) => process.stderr.write(`${s}\n`);
-      const { key } = await signingKeyOrDefault(flags.signingKey, say);
-      const telemetry = startTelemetry({ serviceName: 'melange2-orch' });
-      const daemons = daemonResolver(flags.buildkitAddr, say);
-      let progress: ((e: Parameters<ReturnType<typeof progressLines>>[0]) => void) | undefined;
-      try {
-        const result = await runEmbedded({
-          repo,
-          arches,
-          outDir: flags.out,
-          signingKey: key,
-          buildkitAddress: (a) => daemons.address(a),
-          jobs,
-          repositoryAppend: flags.repositoryAppend.map((r) => (/^https?:/.test(r) ? r : resolve(r))),
-          keyringAppend: flags.keyringAppend.map((k) => (/^https?:/.test(k) ? k : resolve(k))),
-          ...(flags.changedSince !== undefined ? { changedSince: flags.changedSince } : {}),
-          ...dependentsOf(flags.withDependents),
-          ...(flags.retryFailed ? { retryFailed: true } : {}),
-          ...(flags.cacheDir ? { apkCacheDir: resolve(flags.cacheDir) } : {}),
-          cacheDir: flags.parseCache ? '.melange2/cache' : false,
-          ordering,
-          onPlan: (plan, runId, resumed) => {
-            for (const p of plan.problems) say(`warning: left out: ${p}`);
-            for (const c of plan.cycles) say(`cycle: ${c}`);
-            say(
-              `${resumed ? 'resuming' : 'run'} ${runId}: ${plan.builds.length} build(s) for ${arches.join(', ')}, ${plan.upToDate.length} up to date`,
-            );
-            progress = progressLines(plan.builds.length, say);
-          },
-          onEvent: (e) => progress?.(e),
-          log: say,
-        });
-        process.stdout.write(summaryTable(result));
-        const bad = result.rows.some((r) => r.state !== 'succeeded') || result.problems.length > 0;
-        if (bad) process.exitCode = EXIT.failed;
-      } catch (e) {
-        if (e instanceof PlanError) throw new CliError(e.message, EXIT.usage);
-        if (e instanceof ConnectError) throw new CliError(e.message, EXIT.environment);
-        throw e;
-      } finally {
-        await daemons.stop();
-        await telemetry.shutdown();
-      }
-    });
+    BUILD_ALL_FLAGS,
+  ).action(async (repo: string, _o: unknown, cmd: Command) => {
+    const flags = readFlags(cmd, RUN_FLAGS);
+    const own = readFlags(cmd, BUILD_ALL_FLAGS);
+    checkRunInputs(repo, flags);
+    if (own.cacheDir && !existsSync(own.cacheDir))
+      throw new CliError(`--cache-dir ${own.cacheDir}: no such directory`, EXIT.usage);
+    const arches = flags.arch;
+    const say = (s: string) => process.stderr.write(`${s}\n`);
+    const { key } = await signingKeyOrDefault(flags.signingKey, say);
+    const telemetry = startTelemetry({ serviceName: 'melange2-orch' });
+    const daemons = daemonResolver(own.buildkitAddr, say);
+    let progress: ((e: Parameters<ReturnType<typeof progressLines>>[0]) => void) | undefined;
+    try {
+      const result = await runEmbedded({
+        repo,
+        arches,
+        outDir: own.outDir,
+        signingKey: key,
+        buildkitAddress: (a) => daemons.address(a),
+        jobs: own.jobs,
+        repositoryAppend: (flags.repositoryAppend ?? []).map(pathOrUrl),
+        keyringAppend: (flags.keyringAppend ?? []).map(pathOrUrl),
+        ...(flags.changedSince !== undefined ? { changedSince: flags.changedSince } : {}),
+        ...flags.withDependents,
+        ...(flags.retryFailed ? { retryFailed: true } : {}),
+        ...(own.apkCacheDir ? { apkCacheDir: resolve(own.apkCacheDir) } : {}),
+        ...(own.cacheDir ? { buildCacheDir: resolve(own.cacheDir) } : {}),
+        cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
+        ordering: flags.order,
+        onPlan: (plan, runId, resumed) => {
+          for (const p of plan.problems) say(`warning: left out: ${p}`);
+          for (const c of plan.cycles) say(`cycle: ${c}`);
+          say(
+            `${resumed ? 'resuming' : 'run'} ${runId}: ${plan.builds.length} build(s) for ${arches.join(', ')}, ${plan.upToDate.length} up to date`,
+          );
+          progress = progressLines(plan.builds.length, say);
+        },
+        onEvent: (e) => progress?.(e),
+        log: say,
+      });
+      process.stdout.write(summaryTable(result));
+      const bad = result.rows.some((r) => r.state !== 'succeeded') || result.problems.length > 0;
+      if (bad) process.exitCode = EXIT.failed;
+    } catch (e) {
+      if (e instanceof PlanError) throw new CliError(e.message, EXIT.usage, { cause: e });
+      if (e instanceof ConnectError) throw new CliError(e.message, EXIT.environment, { cause: e });
+      throw e;
+    } finally {
+      await daemons.stop();
+      await telemetry.shutdown();
+    }
+  });
 }

@@ -13,24 +13,33 @@ import {
   packageSourceDir,
   readEnvFile,
   SOURCE_LOCAL,
-  SUPPORTED_ARCHES,
 } from '@melange2/engine';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
+import { type Arch, oneArch } from '../flags/arch.js';
+import {
+  addFlags,
+  type FlagSet,
+  type FlagValues,
+  readFlags,
+  withDefault,
+  withHelp,
+} from '../flags/define.js';
+import { FLAGS } from '../flags/table.js';
+import { readInput } from './build.js';
 
-interface CompileFlags {
-  arch: string;
-  all?: boolean;
-  json?: boolean;
-  pipelineDir?: string[];
-  envFile?: string[];
-  sourceDir?: string;
-  buildOption?: string[];
-  sourceDateEpoch?: string;
-  warnings?: boolean;
-}
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+const FLAG_SET = {
+  arch: withDefault(FLAGS.arch, ['x86_64']),
+  all: FLAGS.all,
+  json: withHelp(FLAGS.json, 'print the compiled plan and the LLB ops as JSON instead of Definition bytes'),
+  pipelineDir: FLAGS.pipelineDir,
+  envFile: FLAGS.envFile,
+  sourceDir: FLAGS.sourceDir,
+  buildOption: FLAGS.buildOption,
+  sourceDateEpoch: FLAGS.sourceDateEpoch,
+  noWarnings: FLAGS.noWarnings,
+} satisfies FlagSet;
+type CompileFlags = FlagValues<typeof FLAG_SET> & { readonly arch1: Arch };
 
 /** JSON for decoded ops: bytes as base64, 64-bit integers as strings. */
 function jsonReplacer(_k: string, v: unknown): unknown {
@@ -46,22 +55,8 @@ function printDiagnostics(ds: readonly Diagnostic[], warnings: boolean): void {
   }
 }
 
-function checkArch(arch: string): void {
-  if (!SUPPORTED_ARCHES.includes(arch))
-    throw new CliError(
-      `--arch: unknown architecture "${arch}" (expected one of: ${SUPPORTED_ARCHES.join(', ')})`,
-      EXIT.usage,
-    );
-}
-
 function envFiles(flags: CompileFlags): Record<string, string>[] {
-  return (flags.envFile ?? []).map((f) => {
-    try {
-      return readEnvFile(f);
-    } catch (e) {
-      throw new CliError(`--env-file ${f}: ${(e as Error).message}`, EXIT.usage);
-    }
-  });
+  return (flags.envFile ?? []).map((f) => readInput('--env-file', f, readEnvFile));
 }
 
 function compileAll(dir: string, flags: CompileFlags): void {
@@ -69,7 +64,7 @@ function compileAll(dir: string, flags: CompileFlags): void {
   const failures: CompileOutcome[] = [];
   const started = performance.now();
   const summary = compileRepository(dir, {
-    arch: flags.arch,
+    arch: flags.arch1,
     ...(flags.pipelineDir ? { pipelineDirs: flags.pipelineDir.map((d) => resolve(d)) } : {}),
     parse: { envFiles: envFiles(flags) },
     onOutcome: (o) => {
@@ -82,8 +77,8 @@ function compileAll(dir: string, flags: CompileFlags): void {
   const eligible = summary.total - summary.skipped;
   const secs = ((performance.now() - started) / 1000).toFixed(1);
   out(
-    `compiled ${summary.compiled}/${eligible} for ${flags.arch} in ${secs}s` +
-      (summary.skipped ? ` (${summary.skipped} not built for ${flags.arch})` : ''),
+    `compiled ${summary.compiled}/${eligible} for ${flags.arch1} in ${secs}s` +
+      (summary.skipped ? ` (${summary.skipped} not built for ${flags.arch1})` : ''),
   );
   if (summary.failed.length > 0) process.exitCode = EXIT.failed;
 }
@@ -100,11 +95,11 @@ function compileOne(file: string, flags: CompileFlags): void {
     : defaultPipelineDirs(dirname(file));
   let srcDir: string | undefined;
   const outcome = compileText(text, file, {
-    arch: flags.arch,
+    arch: flags.arch1,
     resolver: new PipelineResolver(dirs),
     parse: { envFiles: envFiles(flags) },
     ...(flags.buildOption ? { buildOptions: flags.buildOption } : {}),
-    ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(flags.sourceDateEpoch) } : {}),
+    ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: flags.sourceDateEpoch } : {}),
     // With a source tree (--source-dir, or <repo>/<package>/ as Wolfi keeps them) the graph copies it in.
     graph: (plan): GraphOptions => {
       srcDir = flags.sourceDir ?? packageSourceDir(file, plan.package.name);
@@ -118,7 +113,7 @@ function compileOne(file: string, flags: CompileFlags): void {
     return;
   }
   const { plan, graph: built } = outcome;
-  printDiagnostics(plan.warnings, flags.warnings ?? true);
+  printDiagnostics(plan.warnings, !flags.noWarnings);
   if (flags.json) {
     const doc = {
       file,
@@ -139,48 +134,27 @@ function compileOne(file: string, flags: CompileFlags): void {
 }
 
 export function registerCompile(program: Command): void {
-  program
+  const cmd = program
     .command('compile')
     .description(
       'compile a melange config to BuildKit LLB (Definition bytes on stdout, for `buildctl debug dump-llb`), or every config of a repository with --all',
     )
-    .argument('<path>', 'a melange config (.yaml), or a repository directory with --all')
-    .option('--arch <arch>', `architecture (${SUPPORTED_ARCHES.join(', ')})`, 'x86_64')
-    .option('--all', 'compile every config of the repository directory and report failures')
-    .option('--json', 'print the compiled plan and the LLB ops as JSON instead of Definition bytes')
-    .option(
-      '--pipeline-dir <dir>',
-      'directory of `uses:` pipelines, searched before the built-ins (repeatable; default <repo>/pipelines)',
-      collect,
-    )
-    .option('--env-file <file>', 'KEY=VALUE file layered under environment.environment (repeatable)', collect)
-    .option(
-      '--source-dir <dir>',
-      'source tree copied into /home/build (default <repo>/<package>/ when it exists)',
-    )
-    .option('--build-option <name>', 'enable a build option of the config (repeatable)', collect)
-    .option('--source-date-epoch <seconds>', 'SOURCE_DATE_EPOCH for every step')
-    .option('--no-warnings', 'do not print warnings (unknown keys)')
-    .action((path: string, flags: CompileFlags) => {
-      checkArch(flags.arch);
-      if (flags.sourceDateEpoch !== undefined && !/^\d+$/.test(flags.sourceDateEpoch))
-        throw new CliError(
-          `--source-date-epoch: expected seconds since 1970, got "${flags.sourceDateEpoch}"`,
-          EXIT.usage,
-        );
-      if (!existsSync(path)) throw new CliError(`${path}: no such file or directory`, EXIT.usage);
-      const isDir = statSync(path).isDirectory();
-      if (flags.all) {
-        if (!isDir)
-          throw new CliError(`--all needs a repository directory, got the file ${path}`, EXIT.usage);
-        compileAll(path, flags);
-        return;
-      }
-      if (isDir)
-        throw new CliError(
-          `${path} is a directory: give a config file, or --all to compile every config`,
-          EXIT.usage,
-        );
-      compileOne(path, flags);
-    });
+    .argument('<path>', 'a melange config (.yaml), or a repository directory with --all');
+  addFlags(cmd, FLAG_SET).action((path: string, _o: unknown, c: Command) => {
+    const given = readFlags(c, FLAG_SET);
+    const flags: CompileFlags = { ...given, arch1: oneArch(given.arch, 'compile') };
+    if (!existsSync(path)) throw new CliError(`${path}: no such file or directory`, EXIT.usage);
+    const isDir = statSync(path).isDirectory();
+    if (flags.all) {
+      if (!isDir) throw new CliError(`--all needs a repository directory, got the file ${path}`, EXIT.usage);
+      compileAll(path, flags);
+      return;
+    }
+    if (isDir)
+      throw new CliError(
+        `${path} is a directory: give a config file, or --all to compile every config`,
+        EXIT.usage,
+      );
+    compileOne(path, flags);
+  });
 }

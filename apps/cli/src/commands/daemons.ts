@@ -1,26 +1,17 @@
 import { resolve } from 'node:path';
 import {
-  type Arch,
   ARCHES,
   DEFAULT_STATE_DIR,
   envLines,
-  isArch,
   type LocalSetStatus,
   localSetDown,
   localSetStatus,
   localSetUp,
 } from '@melange2/daemons';
 import type { Command } from 'commander';
-import { CliError, EXIT } from '../exit-codes.js';
-
-function parseArches(v: string): Arch[] {
-  const arches = v.split(',').map((s) => s.trim());
-  for (const a of arches) {
-    if (!isArch(a))
-      throw new CliError(`--arch: unknown architecture "${a}" (expected ${ARCHES.join(', ')})`, EXIT.usage);
-  }
-  return arches as Arch[];
-}
+import { EXIT } from '../exit-codes.js';
+import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
+import { FLAGS } from '../flags/table.js';
 
 function describe(st: LocalSetStatus, out: (s: string) => void): boolean {
   let allUp = true;
@@ -46,51 +37,52 @@ export function registerDaemons(program: Command): void {
   const cmd = program
     .command('daemons')
     .description('start, stop or show the local daemons: buildkitd per arch and nats-server (JetStream)');
-  const stateDirOption = [
-    '--state-dir <dir>',
-    'where sockets, state and logs live',
-    DEFAULT_STATE_DIR,
-  ] as const;
+  const stateDir = withDefault(FLAGS.stateDir, DEFAULT_STATE_DIR);
   const out = (s: string) => process.stdout.write(`${s}\n`);
 
-  cmd
-    .command('up')
-    .description('start what is not running yet, then print the status (eval-able)')
-    .option(...stateDirOption)
-    .option('--arch <list>', 'architectures to run buildkitd for', ARCHES.join(','))
-    .option('--no-nats', 'do not start nats-server')
-    .option('--debug', 'run buildkitd with --debug')
-    .action(async (o: { stateDir: string; arch: string; nats: boolean; debug?: boolean }) => {
-      const st = await localSetUp(resolve(o.stateDir), {
-        arches: parseArches(o.arch),
-        nats: o.nats,
-        debug: o.debug ?? false,
-      });
-      describe(st, out);
-    });
+  const UP = {
+    stateDir,
+    arch: withDefault(
+      FLAGS.arch,
+      [...ARCHES],
+      'architectures to run buildkitd for: x86_64 (amd64), aarch64 (arm64)',
+    ),
+    noNats: FLAGS.noNats,
+    debug: withHelp(FLAGS.debug, 'run buildkitd with --debug'),
+  } satisfies FlagSet;
+  addFlags(
+    cmd.command('up').description('start what is not running yet, then print the status (eval-able)'),
+    UP,
+  ).action(async (_o: unknown, c: Command) => {
+    const o = readFlags(c, UP);
+    const st = await localSetUp(resolve(o.stateDir), { arches: o.arch, nats: !o.noNats, debug: o.debug });
+    describe(st, out);
+  });
 
-  cmd
-    .command('down')
-    .description('stop the daemons of the set')
-    .option(...stateDirOption)
-    .option('--purge', 'also remove their state (build caches, JetStream store)')
-    .action(async (o: { stateDir: string; purge?: boolean }) => {
-      const n = await localSetDown(resolve(o.stateDir), { purge: o.purge ?? false });
+  const DOWN = { stateDir, purge: FLAGS.purge } satisfies FlagSet;
+  addFlags(cmd.command('down').description('stop the daemons of the set'), DOWN).action(
+    async (_o: unknown, c: Command) => {
+      const o = readFlags(c, DOWN);
+      const n = await localSetDown(resolve(o.stateDir), { purge: o.purge });
       out(`# stopped ${n} daemon${n === 1 ? '' : 's'}`);
-    });
+    },
+  );
 
-  cmd
-    .command('status')
-    .description('print BUILDKIT_ADDR_<ARCH>= and NATS_URL= lines for eval; exit 1 when something is down')
-    .option(...stateDirOption)
-    .action((o: { stateDir: string }) => {
-      const st = localSetStatus(resolve(o.stateDir));
-      const any = Object.keys(st.buildkitd).length > 0 || st.nats;
-      if (!any) {
-        out('# no daemons: run `melange2-orch daemons up`');
-        process.exitCode = EXIT.failed;
-        return;
-      }
-      if (!describe(st, out)) process.exitCode = EXIT.failed;
-    });
+  const STATUS = { stateDir } satisfies FlagSet;
+  addFlags(
+    cmd
+      .command('status')
+      .description('print BUILDKIT_ADDR_<ARCH>= and NATS_URL= lines for eval; exit 1 when something is down'),
+    STATUS,
+  ).action((_o: unknown, c: Command) => {
+    const o = readFlags(c, STATUS);
+    const st = localSetStatus(resolve(o.stateDir));
+    const any = Object.keys(st.buildkitd).length > 0 || st.nats;
+    if (!any) {
+      out('# no daemons: run `melange2-orch daemons up`');
+      process.exitCode = EXIT.failed;
+      return;
+    }
+    if (!describe(st, out)) process.exitCode = EXIT.failed;
+  });
 }

@@ -1,41 +1,27 @@
 /** Options and helpers shared by `graph` and `plan`. */
 import { readFileSync } from 'node:fs';
-import {
-  type Arch,
-  ARCHES,
-  CYCLE_POLICIES,
-  type CyclePolicy,
-  formatProblem,
-  isArch,
-  type RepoScan,
-  ScanError,
-  scanRepository,
-} from '@melange2/depgraph';
+import { formatProblem, type RepoScan, ScanError, scanRepository } from '@melange2/depgraph';
 import { CliError, EXIT } from '../exit-codes.js';
+import { type FlagSet, type FlagValues, withDefault } from '../flags/define.js';
+import { FLAGS } from '../flags/table.js';
 
-export function parseArchList(v: string): Arch[] {
-  const arches = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (arches.length === 0) throw new CliError('--arch: expected an architecture', EXIT.usage);
-  for (const a of arches) {
-    if (!isArch(a))
-      throw new CliError(`--arch: unknown architecture "${a}" (expected ${ARCHES.join(', ')})`, EXIT.usage);
-  }
-  return [...new Set(arches)] as Arch[];
-}
+/** Where `graph`, `plan`, `build-all` and `coordinator` cache parsed configs. */
+export const DEFAULT_PARSE_CACHE = '.melange2/cache';
 
-export function parsePolicy(v: string | undefined): CyclePolicy | undefined {
-  if (v === undefined) return undefined;
-  if (!(CYCLE_POLICIES as readonly string[]).includes(v)) {
-    throw new CliError(
-      `--cycle-policy: unknown policy "${v}" (expected ${CYCLE_POLICIES.join(' or ')})`,
-      EXIT.usage,
-    );
-  }
-  return v as CyclePolicy;
-}
+/** The flags of reading a repository. */
+export const SCAN_FLAGS = {
+  noParseCache: FLAGS.noParseCache,
+  parseCacheDir: withDefault(FLAGS.parseCacheDir, DEFAULT_PARSE_CACHE),
+  parseWorkers: FLAGS.parseWorkers,
+} satisfies FlagSet;
+export type ScanFlags = FlagValues<typeof SCAN_FLAGS>;
+
+/** The flags `graph` and `plan` share (besides the scan flags). */
+export const GRAPH_FLAGS = {
+  pipelineNeeds: FLAGS.pipelineNeeds,
+  durations: FLAGS.durations,
+  resources: FLAGS.resources,
+} satisfies FlagSet;
 
 export function parseFormat<F extends string>(v: string, allowed: readonly F[]): F {
   if (!(allowed as readonly string[]).includes(v)) {
@@ -66,34 +52,23 @@ export function readDurations(file: string | undefined): Map<string, number> | u
   return m;
 }
 
-export interface ScanCliOptions {
-  cache: boolean;
-  cacheDir?: string;
-  workers?: string;
+/** The parse cache directory the flags ask for, or false for --no-parse-cache. */
+export function cacheDirOf(o: ScanFlags): string | false {
+  return o.noParseCache ? false : o.parseCacheDir;
 }
 
-/** The cache directory the options ask for, or false for --no-cache. */
-export function cacheDirOf(o: ScanCliOptions): string | false {
-  return o.cache ? (o.cacheDir ?? '.melange2/cache') : false;
-}
-
-export async function scanForCli(repo: string, o: ScanCliOptions): Promise<RepoScan> {
-  let workers: number | undefined;
-  if (o.workers !== undefined) {
-    workers = Number(o.workers);
-    if (!Number.isInteger(workers) || workers < 0)
-      throw new CliError('--workers: expected a whole number ≥ 0', EXIT.usage);
-  }
+export async function scanForCli(repo: string, o: ScanFlags): Promise<RepoScan> {
   try {
     const scan = await scanRepository(repo, {
       cacheDir: cacheDirOf(o),
-      ...(workers !== undefined ? { workers } : {}),
+      ...(o.parseWorkers !== undefined ? { workers: o.parseWorkers } : {}),
     });
-    // A broken config is reported and left out; the graph goes on without it.
+    // A broken config is reported and left out; the graph goes on without it (and the command
+    // exits 1 once its listing is printed).
     for (const p of scan.problems) process.stderr.write(`melange2-orch: warning: ${formatProblem(p)}\n`);
     return scan;
   } catch (e) {
-    if (e instanceof ScanError) throw new CliError(e.message, EXIT.usage);
+    if (e instanceof ScanError) throw new CliError(e.message, EXIT.usage, { cause: e });
     throw e;
   }
 }

@@ -1,6 +1,6 @@
 import { normalizeImageRef } from './reference.js';
 import { State } from './state.js';
-import type { OpOptions, Platform } from './types.js';
+import type { OpOptions } from './types.js';
 import {
   constraintsFields,
   type MarshalContext,
@@ -143,5 +143,3 @@ export function git(url: string, ref = '', opts: GitOptions = {}): State {
   if (opts.authTokenSecret) attrs['git.authtokensecret'] = opts.authTokenSecret;
   return sourceState(`git://${id}`, attrs, opts);
 }
-
-export type { Platform };

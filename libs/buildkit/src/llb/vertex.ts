@@ -44,7 +44,7 @@ export function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-export function wirePlatform(p: Platform): Record<string, string> {
+function wirePlatform(p: Platform): Record<string, string> {
   const w: Record<string, string> = { Architecture: p.architecture, OS: p.os };
   if (p.variant) w['Variant'] = p.variant;
   return w;

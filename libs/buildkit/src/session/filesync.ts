@@ -37,7 +37,7 @@ function metaValues(md: grpc.Metadata, key: string): string[] {
 }
 
 /** Writes packets with backpressure; writes from concurrent senders are serialized by the stream. */
-export async function writePacket(call: grpc.ServerDuplexStream<Buffer, Buffer>, p: Packet): Promise<void> {
+async function writePacket(call: grpc.ServerDuplexStream<Buffer, Buffer>, p: Packet): Promise<void> {
   await send(call, encodePacket(p));
 }
 
@@ -50,7 +50,7 @@ const MAX_QUEUED = 1024;
  * trip through the event loop per 16 packets (a 20,000-file walk took 14 s). Small messages may
  * queue up to MAX_QUEUED; large ones wait as soon as the stream asks.
  */
-export async function send(call: grpc.ServerDuplexStream<Buffer, Buffer>, msg: Buffer): Promise<void> {
+async function send(call: grpc.ServerDuplexStream<Buffer, Buffer>, msg: Buffer): Promise<void> {
   const ok = call.write(msg);
   if (msg.length > 64 << 10 ? !ok : call.writableLength >= MAX_QUEUED) await once(call, 'drain');
 }

@@ -11,7 +11,7 @@ export interface Pattern {
   readonly re: RegExp;
 }
 
-export function compilePattern(p: string): Pattern {
+function compilePattern(p: string): Pattern {
   let s = p.trim();
   let negate = false;
   if (s.startsWith('!')) {

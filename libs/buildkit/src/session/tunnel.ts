@@ -18,7 +18,7 @@ function varintLength(n: number): number {
  * Encodes `chunks` as one `BytesMessage{data}` with a single copy: the inner HTTP/2 connection
  * writes frames of at most 16 KiB, and one tunnel message per frame costs far more than the copy.
  */
-export function bytesMessageOf(chunks: readonly Buffer[], size: number): Buffer {
+function bytesMessageOf(chunks: readonly Buffer[], size: number): Buffer {
   const head = 1 + varintLength(size);
   const out = Buffer.allocUnsafe(head + size);
   out[0] = 0x0a;

@@ -30,7 +30,7 @@ function minor(rdev: number): number {
   return (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
 }
 
-export async function toStat(rel: string, abs: string, st: BigIntStats): Promise<Stat> {
+async function toStat(rel: string, abs: string, st: BigIntStats): Promise<Stat> {
   const mode = goMode(st);
   const s: Stat = {
     path: rel,

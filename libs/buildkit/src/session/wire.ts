@@ -148,12 +148,6 @@ class In {
   }
 }
 
-export function encodeBytesMessage(data: Buffer): Buffer {
-  const o = new Out();
-  o.bytes(1, data);
-  return o.finish();
-}
-
 export function decodeBytesMessage(buf: Buffer): Buffer {
   const r = new In(buf);
   let data: Buffer = Buffer.alloc(0);

@@ -11,6 +11,7 @@ import {
   SolveError,
   type SolveEvent,
   type SolveResult,
+  type State,
 } from '@melange2/buildkit';
 import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } from '../compile/compile.js';
 import { ConfigError } from '../config/diagnostics.js';
@@ -19,7 +20,7 @@ import type { StrMap } from '../config/types.js';
 import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../environment/layers.js';
 import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
 import type { LayerServer } from '../environment/serve.js';
-import { buildGraph, SOURCE_LOCAL } from '../llb/graph.js';
+import { buildGraph, CACHE_LOCAL, SOURCE_LOCAL } from '../llb/graph.js';
 import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
 import { PipelineResolver } from '../pipelines/resolve.js';
 import { defaultPipelineDirs, packageSourceDir } from '../repo.js';
@@ -57,6 +58,8 @@ export interface CommonRequest {
   readonly sourceDateEpoch?: number;
   /** Package cache (default `$XDG_CACHE_HOME/melange2-orch/apk`). */
   readonly cacheDir?: string;
+  /** melange's `--cache-dir`: a host directory the steps see at /var/cache/melange (read, writes discarded). */
+  readonly buildCacheDir?: string;
   readonly onEvent?: (e: BuildEvent) => void;
   readonly signal?: AbortSignal;
   /**
@@ -96,6 +99,15 @@ export interface BuildResult {
 export function defaultCacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return join(base, 'melange2-orch', 'apk');
+}
+
+/** The graph option and local directory for `buildCacheDir`, or nothing. */
+export function buildCacheOf(req: CommonRequest): { cache?: State; localDirs?: Record<string, LocalDir> } {
+  if (!req.buildCacheDir) return {};
+  return {
+    cache: llb.local(CACHE_LOCAL, { sharedKeyHint: 'melange-cache' }),
+    localDirs: { [CACHE_LOCAL]: { path: resolve(req.buildCacheDir) } },
+  };
 }
 
 function epochOf(req: CommonRequest): number | undefined {
@@ -263,8 +275,10 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
   const t1 = performance.now();
 
   const sourceDir = req.sourceDir ?? packageSourceDir(req.configFile, plan.package.name);
+  const { localDirs: cacheDirs, ...cache } = buildCacheOf(req);
   const graph = buildGraph(plan, {
     environment: layers.state,
+    ...cache,
     ...(sourceDir
       ? { source: llb.local(SOURCE_LOCAL, { sharedKeyHint: `source-${plan.package.name}` }) }
       : {}),
@@ -276,7 +290,11 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
     const { result, bytesSent } = await solveWith(
       req,
       graph.definition,
-      { ...layers.localDirs, ...(sourceDir ? { [SOURCE_LOCAL]: { path: resolve(sourceDir) } } : {}) },
+      {
+        ...layers.localDirs,
+        ...cacheDirs,
+        ...(sourceDir ? { [SOURCE_LOCAL]: { path: resolve(sourceDir) } } : {}),
+      },
       exportDir,
       `build ${plan.package.name}`,
     );

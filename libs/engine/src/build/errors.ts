@@ -10,6 +10,8 @@ export type BuildStage = 'config' | 'environment' | 'solve' | 'package' | 'index
  */
 export class BuildError extends Error {
   override readonly name = 'BuildError';
+  /** `BUILD_CONFIG`, `BUILD_ENVIRONMENT`, `BUILD_SOLVE`, `BUILD_PACKAGE` or `BUILD_INDEX`. */
+  readonly code: `BUILD_${Uppercase<BuildStage>}`;
   constructor(
     readonly stage: BuildStage,
     readonly file: string,
@@ -25,5 +27,6 @@ export class BuildError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.code = `BUILD_${stage.toUpperCase() as Uppercase<BuildStage>}`;
   }
 }

@@ -1,7 +1,7 @@
 import type { SolveSummary } from '@melange2/buildkit';
 import type { BuildPlan, PlanTest } from '../compile/compile.js';
 import { buildGraph } from '../llb/graph.js';
-import { type CommonRequest, planBuild, prepareEnvironment, solveWith } from './build.js';
+import { buildCacheOf, type CommonRequest, planBuild, prepareEnvironment, solveWith } from './build.js';
 import { BuildError } from './errors.js';
 
 export interface TestRunResult {
@@ -47,12 +47,13 @@ export async function testPackage(req: CommonRequest): Promise<TestResult> {
       });
       continue;
     }
-    const graph = buildGraph(testPlan(plan, t), { environment: layers.state });
+    const { localDirs: cacheDirs, ...cache } = buildCacheOf(req);
+    const graph = buildGraph(testPlan(plan, t), { environment: layers.state, ...cache });
     req.onEvent?.({ type: 'stage', stage: 'solve', arch: req.arch });
     const { result } = await solveWith(
       req,
       graph.definition,
-      layers.localDirs,
+      { ...layers.localDirs, ...cacheDirs },
       undefined,
       `test ${t.package}`,
     );

@@ -6,6 +6,8 @@ import { type BuildPlan, OUTDIR, type PlanStep, WORKSPACE } from '../compile/com
 export const ENVIRONMENT_LOCAL = 'environment';
 /** The local source name of the package's source tree (melange's `--source-dir`). */
 export const SOURCE_LOCAL = 'source';
+/** The local source name of the host's build cache (melange's `--cache-dir`). */
+export const CACHE_LOCAL = 'melange-cache';
 /** Cache mount id of `/var/cache/melange`, shared by every build on a daemon. */
 export const MELANGE_CACHE_ID = 'melange-cache';
 export const MELANGE_CACHE_DIR = '/var/cache/melange';
@@ -31,6 +33,12 @@ export interface GraphOptions {
   /** The source tree copied into /home/build (for example `llb.local('source')`); none by default. */
   readonly source?: State;
   readonly secrets?: readonly StepSecret[];
+  /**
+   * melange's `--cache-dir`: this tree (for example `llb.local('melange-cache')`) is what every
+   * step sees at /var/cache/melange. Writes are discarded, as with melange's qemu runner; without
+   * it the steps share a cache mount kept by the daemon.
+   */
+  readonly cache?: State;
 }
 
 /** The compiled graph of one build: the Definition and the state whose contents are `melange-out/`. */
@@ -116,6 +124,9 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
       }),
     );
   const user = userFor(plan.environment.runAs);
+  const cacheMount = options.cache
+    ? llb.bind(MELANGE_CACHE_DIR, options.cache, { noOutput: true })
+    : llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, { sharing: 'shared' });
   for (const step of plan.steps) {
     state = state
       .run({
@@ -125,7 +136,7 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
         // would be created by the daemon as root and be unwritable.
         cwd: WORKSPACE,
         user,
-        mounts: [llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, { sharing: 'shared' }), ...secretMounts],
+        mounts: [cacheMount, ...secretMounts],
         ...(secretEnv.length > 0 ? { secretEnv } : {}),
         customName: step.name,
         progressGroup: { id: step.context, name: step.context },

@@ -1,0 +1,377 @@
+/**
+ * Every flag of `melange2-orch`, declared once: name, old spellings, parser, environment
+ * fallback, help and melange's equivalent. Commands pick their flags from here (`addFlags`,
+ * `readFlags`); where melange has a flag, the name and meaning are melange's. README's flag
+ * table is generated from this one (test/readme-flags.test.ts keeps them equal).
+ */
+import { type Arch, parseArches } from './arch.js';
+import { flagError, type ListFlag, type SwitchFlag, type ValueFlag } from './define.js';
+
+type Extra = Partial<Pick<ValueFlag<unknown>, 'short' | 'env' | 'envNote' | 'melange' | 'deprecated'>>;
+
+const text = (name: string, value: string, help: string, extra: Extra = {}): ValueFlag<string> => ({
+  kind: 'value',
+  name,
+  value,
+  help,
+  parse: (v) => v,
+  ...extra,
+});
+
+const texts = (name: string, value: string, help: string, extra: Extra = {}): ListFlag<string[]> => ({
+  kind: 'list',
+  name,
+  value,
+  help,
+  parse: (v) => [...v],
+  ...extra,
+});
+
+/** Repeatable, and each value may also be a comma- or space-separated list (`--depends a,b`). */
+const words = (name: string, value: string, help: string, extra: Extra = {}): ListFlag<string[]> => ({
+  ...texts(name, value, help, extra),
+  parse: (v) => v.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean),
+});
+
+const on = (name: string, help: string, extra: Extra = {}): SwitchFlag => ({
+  kind: 'switch',
+  name,
+  help,
+  ...extra,
+});
+
+/** A whole number at least `min`. */
+const count = (
+  name: string,
+  value: string,
+  min: number,
+  help: string,
+  extra: Extra = {},
+): ValueFlag<number> => ({
+  kind: 'value',
+  name,
+  value,
+  help,
+  parse: (v, flag) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min)
+      throw flagError(flag, `expected a whole number ≥ ${min}, got "${v}"`);
+    return n;
+  },
+  ...extra,
+});
+
+/** Any integer (`--provider-priority -1`). */
+const integer = (name: string, value: string, help: string): ValueFlag<number> => ({
+  kind: 'value',
+  name,
+  value,
+  help,
+  parse: (v, flag) => {
+    if (!/^-?\d+$/.test(v)) throw flagError(flag, `expected an integer, got "${v}"`);
+    return Number(v);
+  },
+});
+
+/** One of a fixed set of words. */
+function oneOf<const W extends string>(
+  name: string,
+  value: string,
+  allowed: readonly W[],
+  help: string,
+): ValueFlag<W> {
+  return {
+    kind: 'value',
+    name,
+    value,
+    help,
+    parse: (v, flag) => {
+      if (!(allowed as readonly string[]).includes(v))
+        throw flagError(flag, `expected ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got "${v}"`);
+      return v as W;
+    },
+  };
+}
+
+const arch: ListFlag<Arch[]> = {
+  kind: 'list',
+  name: 'arch',
+  value: '<arch>',
+  help: 'architectures, comma-separated or repeated: x86_64 (amd64), aarch64 (arm64)',
+  melange: 'arch',
+  parse: parseArches,
+};
+
+const serveLayers: ValueFlag<string> = {
+  kind: 'value',
+  name: 'serve-layers',
+  value: '<host>',
+  optionalValue: true,
+  help: 'send environment packages over HTTP from this host (default 127.0.0.1), keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host)',
+  parse: (v) => (v === '' ? '127.0.0.1' : v),
+};
+
+/** `--with-dependents` → whether to add dependents, and whether early cutoff applies. */
+const withDependents: ValueFlag<{ withDependents: true; earlyCutoff?: true }> = {
+  kind: 'value',
+  name: 'with-dependents',
+  value: '<all>',
+  optionalValue: true,
+  help: 'also rebuild what depends on the selection; a dependent whose rebuilt deps provide the same names as before is cut off, unless "all"',
+  parse: (v, flag) => {
+    if (v === '') return { withDependents: true, earlyCutoff: true };
+    if (v === 'all') return { withDependents: true };
+    throw flagError(flag, `expected nothing or "all", got "${v}"`);
+  },
+};
+
+/** `host:port`; port 0 picks a free one. */
+const listen: ValueFlag<{ host: string; port: number }> = {
+  kind: 'value',
+  name: 'listen',
+  value: '<host:port>',
+  help: 'where the repository is served to agents',
+  parse: (v, flag) => {
+    const m = /^(.*):(\d+)$/.exec(v);
+    if (!m) throw flagError(flag, `expected host:port, got "${v}"`);
+    const port = Number(m[2]);
+    if (port > 65535) throw flagError(flag, `port ${port} is out of range (0-65535; 0 picks a free one)`);
+    return { host: m[1] || '127.0.0.1', port };
+  },
+};
+
+export const FLAGS = {
+  // ── melange's build flags ──────────────────────────────────────────────────────────────
+  arch,
+  outDir: text('out-dir', '<dir>', 'output repository: packages go to <dir>/<arch>/, with its APKINDEX', {
+    melange: 'out-dir',
+    deprecated: ['out'],
+  }),
+  signingKey: text(
+    'signing-key',
+    '<key>',
+    'RSA private key that signs packages and indexes (e.g. melange.rsa)',
+    {
+      melange: 'signing-key',
+    },
+  ),
+  repositoryAppend: texts(
+    'repository-append',
+    '<repo>',
+    'extra repository for the build environments (repeatable)',
+    {
+      short: 'r',
+      melange: 'repository-append',
+    },
+  ),
+  keyringAppend: texts(
+    'keyring-append',
+    '<key>',
+    'extra trusted public key, file or directory (repeatable)',
+    {
+      short: 'k',
+      melange: 'keyring-append',
+    },
+  ),
+  pipelineDir: texts(
+    'pipeline-dir',
+    '<dir>',
+    'directory of `uses:` pipelines searched before the built-ins (repeatable; default <config dir>/pipelines)',
+    { melange: 'pipeline-dir' },
+  ),
+  sourceDir: text(
+    'source-dir',
+    '<dir>',
+    'source tree copied into /home/build (default <config dir>/<package>/ when it exists)',
+    { melange: 'source-dir' },
+  ),
+  cacheDir: text(
+    'cache-dir',
+    '<dir>',
+    "build cache: this host directory is what the build sees at /var/cache/melange (writes are discarded, as with melange's qemu runner; default a cache kept by buildkitd)",
+    { melange: 'cache-dir' },
+  ),
+  apkCacheDir: text(
+    'apk-cache-dir',
+    '<dir>',
+    'cache of fetched and extracted packages (default ~/.cache/melange2-orch/apk)',
+    { melange: 'apk-cache-dir' },
+  ),
+  envFile: texts('env-file', '<file>', 'KEY=VALUE file layered under environment.environment (repeatable)', {
+    melange: 'env-file',
+  }),
+  varsFile: text('vars-file', '<file>', "YAML mapping merged over the config's vars", {
+    melange: 'vars-file',
+  }),
+  buildOption: texts('build-option', '<name>', 'enable a build option of the config (repeatable)', {
+    melange: 'build-option',
+  }),
+  sourceDateEpoch: count(
+    'source-date-epoch',
+    '<seconds>',
+    0,
+    'SOURCE_DATE_EPOCH: timestamps of the outputs',
+    {
+      env: ['SOURCE_DATE_EPOCH'],
+    },
+  ),
+  debug: on('debug', 'show every step and its log lines as they come', { melange: 'debug' }),
+  noGenerateIndex: on('no-generate-index', 'do not add the packages to <out-dir>/<arch>/APKINDEX.tar.gz', {
+    melange: 'generate-index=false',
+  }),
+
+  // ── BuildKit ───────────────────────────────────────────────────────────────────────────
+  buildkitAddr: texts(
+    'buildkit-addr',
+    '<addr>',
+    'buildkitd address, or ARCH=ADDR per architecture (repeatable)',
+    { envNote: '$BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST' },
+  ),
+  serveLayers,
+
+  // ── runs (build-all, coordinator, agent) ────────────────────────────────────────────────
+  jobs: count('jobs', '<n>', 1, 'concurrent builds per arch (per agent)', {
+    short: 'j',
+    deprecated: ['slots'],
+  }),
+  changedSince: text(
+    'changed-since',
+    '<ref>',
+    'only configs changed since this git ref (commit, branch or tag)',
+  ),
+  withDependents,
+  retryFailed: on('retry-failed', 'build again packages that failed before with the same config'),
+  order: oneOf(
+    'order',
+    '<order>',
+    ['critical-path', 'fifo'],
+    'order of ready builds: critical-path (longest remaining chain first) or fifo',
+  ),
+  nats: text('nats', '<url>', 'NATS server with JetStream (e.g. nats://127.0.0.1:4222)', {
+    env: ['NATS_URL'],
+  }),
+  namespace: text(
+    'namespace',
+    '<ns>',
+    'prefix of streams, buckets and subjects (the same for coordinator and agents)',
+  ),
+  leaseMs: count(
+    'lease-ms',
+    '<ms>',
+    1000,
+    'how long a build may go without a keep-alive before it is redelivered',
+  ),
+  listen,
+  advertiseUrl: text(
+    'advertise-url',
+    '<url>',
+    'the repository URL agents use (default the listening address)',
+  ),
+  repo: text('repo', '<dir>', 'checkout of the repository the coordinator reads'),
+  id: text('id', '<name>', 'agent name in progress and traces (default host-arch-pid)'),
+  buildTimeout: count(
+    'build-timeout',
+    '<minutes>',
+    1,
+    'abandon a build running longer (it is retried elsewhere)',
+  ),
+
+  // ── reading a repository (graph, plan, build-all, coordinator) ─────────────────────────
+  noParseCache: on('no-parse-cache', 'parse every config again (do not use the parse cache)', {
+    deprecated: ['no-cache'],
+  }),
+  parseCacheDir: text('parse-cache-dir', '<dir>', 'where parsed configs are cached', {
+    deprecated: ['cache-dir'],
+  }),
+  parseWorkers: count(
+    'parse-workers',
+    '<n>',
+    0,
+    'parse worker threads (default: 0 on ≤ 2 cores, else cores − 1, at most 4)',
+    { deprecated: ['workers'] },
+  ),
+  pipelineNeeds: on('pipeline-needs', 'also count the needs.packages of every uses: pipeline as build deps'),
+  cyclePolicy: oneOf(
+    'cycle-policy',
+    '<policy>',
+    ['bootstrap', 'serial'],
+    'bootstrap (cycle members in parallel) or serial (break edges in name order)',
+  ),
+  durations: text('durations', '<file>', 'JSON of config → seconds, for the costliest path'),
+  resources: on('resources', 'estimate costs from package.resources.cpu for the costliest path'),
+  maxDepth: count('max-depth', '<n>', 1, 'with --with-dependents: how many dependency steps to follow'),
+  published: texts(
+    'published',
+    '<APKINDEX>',
+    'published index: configs whose version is there are up to date (repeatable)',
+  ),
+  format: text('format', '<format>', 'output format'),
+
+  // ── compile ────────────────────────────────────────────────────────────────────────────
+  all: on('all', 'compile every config of the repository directory and report failures'),
+  json: on('json', 'print JSON'),
+  noWarnings: on('no-warnings', 'do not print warnings (unknown keys)'),
+
+  // ── keys, packages, indexes (as melange and apk name them) ─────────────────────────────
+  signingKeys: texts(
+    'signing-key',
+    '<key>',
+    'RSA private key (PEM) to sign with (repeatable: one signature each)',
+    {
+      melange: 'signing-key',
+    },
+  ),
+  keyName: text('name', '<name>', 'key file base name'),
+  keySize: count('key-size', '<bits>', 2048, 'RSA key size in bits', {
+    melange: 'key-size',
+    deprecated: ['bits'],
+  }),
+  keyDir: text('dir', '<dir>', 'directory to write the keys into', { short: 'C' }),
+  force: on('force', 'overwrite existing files'),
+  output: text('output', '<file>', 'file to write', { short: 'o' }),
+  apkArch: text(
+    'arch',
+    '<arch>',
+    'apk architecture, as written in the package or index (x86_64, aarch64, noarch …)',
+  ),
+  pkgName: text('name', '<name>', 'package name'),
+  pkgVersion: text('version', '<version>', 'full package version, e.g. 1.2.3-r0'),
+  depends: words('depends', '<dep>', 'dependency (repeatable, or comma-separated)'),
+  provides: words('provides', '<name[=ver]>', 'provided name (repeatable, or comma-separated)'),
+  replaces: words('replaces', '<name>', 'package whose files this one may overwrite (repeatable)'),
+  installIf: words(
+    'install-if',
+    '<dep>',
+    'install automatically when all of these are installed (repeatable)',
+  ),
+  triggers: words('triggers', '<glob>', 'trigger directory glob (repeatable; needs --script trigger=FILE)'),
+  script: texts('script', '<type=file>', 'install script, e.g. post-install=FILE (repeatable)'),
+  origin: text('origin', '<name>', 'source package name (default: --name)'),
+  description: text('description', '<text>', 'one-line description'),
+  url: text('url', '<url>', 'project URL'),
+  license: text('license', '<spdx>', 'SPDX license expression'),
+  commit: text('commit', '<sha>', 'VCS commit of the recipe'),
+  maintainer: text('maintainer', '<who>', 'Name <email>'),
+  providerPriority: integer('provider-priority', '<n>', 'provider priority'),
+  replacesPriority: integer('replaces-priority', '<n>', 'replaces priority'),
+  merge: on('merge', 'keep the entries of the existing output index (replacing same name+version)'),
+  rewriteArch: text('rewrite-arch', '<arch>', 'write this arch as A: (e.g. for noarch packages)'),
+  repositories: texts(
+    'repository-append',
+    '<repo>',
+    'repository: directory or http(s) URL, "@tag URL" to pin (repeatable)',
+    {
+      short: 'X',
+      deprecated: ['repository'],
+    },
+  ),
+  keyrings: texts('keyring-append', '<key>', 'trusted public key file or directory (repeatable)', {
+    deprecated: ['keyring'],
+  }),
+  allowUntrusted: on('allow-untrusted', 'accept unsigned or untrusted indexes'),
+
+  // ── daemons ────────────────────────────────────────────────────────────────────────────
+  stateDir: text('state-dir', '<dir>', 'where sockets, state and logs live'),
+  noNats: on('no-nats', 'do not start nats-server'),
+  purge: on('purge', 'also remove their state (build caches, JetStream store)'),
+} as const;
