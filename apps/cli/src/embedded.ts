@@ -8,6 +8,7 @@ import { type BuildJob, type CoordinatorLink, LocalStaging } from '@melange2/pro
 import { MemoryStateStore, MemoryWorkQueue, type QueueLimits } from '@melange2/queue';
 import {
   Coordinator,
+  decodeStateRecord,
   FileStateStore,
   IndexPublisher,
   keyringOf,
@@ -20,7 +21,6 @@ import {
   type RunPolicy,
   type RunResult,
   runIdFor,
-  type StateRecord,
 } from '@melange2/coordinator';
 
 export interface EmbeddedOptions extends PlanInputs, RunPolicy {
@@ -47,7 +47,7 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
 export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   const outDir = resolve(o.outDir);
   const store = new LocalRepositoryStore(outDir);
-  const state = new FileStateStore<StateRecord>(join(outDir, '.melange2-state.json'));
+  const state = new FileStateStore(join(outDir, '.melange2-state.json'), decodeStateRecord);
   const plan = await planAgainst(store, state, o);
   const { runId, resumed } = await runIdFor(state, plan.root);
   o.onPlan?.(plan, runId, resumed);

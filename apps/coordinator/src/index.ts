@@ -13,8 +13,9 @@ export {
 } from './run/run-types.js';
 export { type DistributedOptions, runDistributed } from './run/distributed.js';
 export { PlanError, type PlanRunOptions, planRun, type RunBuild, type RunPlan } from './run/plan-run.js';
-export { FileStateStore, runKey, type StateRecord } from './run/state.js';
+export { decodeStateRecord, FileStateStore, runKey, type StateRecord } from './run/state.js';
 export {
+  decodePublisherRecord,
   IndexPublisher,
   LocalRepositoryStore,
   ObjectRepositoryStore,

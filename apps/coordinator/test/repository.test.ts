@@ -17,6 +17,7 @@ import { MemoryStateStore, NatsStateStore, type StateStore } from '@melange2/que
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  decodePublisherRecord,
   type PublisherRecord,
   IndexPublisher,
   LocalRepositoryStore,
@@ -156,7 +157,7 @@ describe('repository on the JetStream object store, served over HTTP (real nats-
   it('publishes, serves an apk repository that libs/apk resolves and fetches from', async () => {
     const bucket = `repo_${process.pid}_${Date.now()}`;
     const store = await ObjectRepositoryStore.open(nc, bucket);
-    const records = await NatsStateStore.open<PublisherRecord>(nc, `${bucket}_state`);
+    const records = await NatsStateStore.open(nc, `${bucket}_state`, { decode: decodePublisherRecord });
     const pub = publisher(store, records);
     const base = await apk('zlib', 'aarch64');
     const app = await apk('app', 'aarch64', { depends: ['zlib'] });
@@ -186,7 +187,7 @@ describe('repository on the JetStream object store, served over HTTP (real nats-
   it('two publishers racing over NATS KV and the object store lose nothing', async () => {
     const bucket = `race_${process.pid}_${Date.now()}`;
     const store = await ObjectRepositoryStore.open(nc, bucket);
-    const records = await NatsStateStore.open<PublisherRecord>(nc, `${bucket}_state`);
+    const records = await NatsStateStore.open(nc, `${bucket}_state`, { decode: decodePublisherRecord });
     try {
       const one = publisher(store, records);
       const two = publisher(store, records);

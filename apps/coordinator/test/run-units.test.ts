@@ -1,14 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { FileStateStore, providesChanged } from '../src/index.js';
 
+const decodeN = (v: unknown) => {
+  if (typeof (v as { n?: unknown })?.n !== 'number') throw new Error('n is not a number');
+  return v as { n: number };
+};
+
 describe('FileStateStore', () => {
   it('compare-and-set like the KV bucket, and a new instance reads what was flushed', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'm2-state-')), 'state.json');
-    const s = new FileStateStore<{ n: number }>(file);
+    const s = new FileStateStore(file, decodeN);
     const r1 = await s.create('build.x86_64.libstdc++', { n: 1 });
     await expect(s.create('build.x86_64.libstdc++', { n: 2 })).rejects.toBeInstanceOf(KeyExistsError);
     await s.update('build.x86_64.libstdc++', { n: 3 }, r1);
@@ -16,7 +21,7 @@ describe('FileStateStore', () => {
       RevisionMismatchError,
     );
     s.flush();
-    const again = new FileStateStore<{ n: number }>(file);
+    const again = new FileStateStore(file, decodeN);
     expect((await again.get('build.x86_64.libstdc++'))?.value).toEqual({ n: 3 });
     expect(await again.keys('build.')).toEqual(['build.x86_64.libstdc++']);
   });
@@ -24,9 +29,25 @@ describe('FileStateStore', () => {
   it('a file that is not a state file is an error naming it', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'm2-state-')), 'state.json');
     writeFileSync(file, 'not json');
-    expect(() => new FileStateStore(file)).toThrow(
+    expect(() => new FileStateStore(file, decodeN)).toThrow(
       /state\.json: not a state file .*remove it to start afresh/,
     );
+  });
+
+  it('a record of the wrong shape is an error naming the file and the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm2-state-'));
+    try {
+      const file = join(dir, 'state.json');
+      writeFileSync(
+        file,
+        JSON.stringify({ revision: 1, entries: [['build.x', { value: { n: 'x' }, revision: 1 }]] }),
+      );
+      expect(() => new FileStateStore(file, decodeN)).toThrow(
+        'state.json: not a state file (build.x: n is not a number); remove it to start afresh',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

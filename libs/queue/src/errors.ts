@@ -37,3 +37,17 @@ export class QueueError extends Error {
     super(`${operation}: ${message}`, options);
   }
 }
+
+/** A stored record that does not read as one (not JSON, or not of the store's schema). */
+export class StateRecordError extends Error {
+  override readonly name = 'StateRecordError';
+  readonly code = 'state-malformed';
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${bucket}: "${key}" is not a record this build reads: ${message}`, options);
+  }
+}

@@ -1,23 +1,28 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { KeyExistsError, QueueError, RevisionMismatchError } from './errors.js';
-import { decodeKey, type Entry, encodeKey, type StateStore } from './state-store.js';
+import { KeyExistsError, QueueError, RevisionMismatchError, StateRecordError } from './errors.js';
+import { type Decode, decodeKey, type Entry, encodeKey, type StateStore } from './state-store.js';
 
-/** A StateStore in a JetStream KV bucket (values as JSON). */
+/** A StateStore in a JetStream KV bucket (values as JSON, each checked by `decode` when read). */
 export class NatsStateStore<T> implements StateStore<T> {
+  readonly #decode: Decode<T>;
+
   private constructor(
     readonly bucket: string,
     readonly kv: KV,
-  ) {}
+    decode: Decode<T>,
+  ) {
+    this.#decode = decode;
+  }
 
   static async open<T>(
     nc: NatsConnection,
     bucket: string,
-    opts: { history?: number } = {},
+    opts: { history?: number; decode: Decode<T> },
   ): Promise<NatsStateStore<T>> {
     try {
       const kv = await new Kvm(nc).create(bucket, { history: opts.history ?? 1 });
-      return new NatsStateStore<T>(bucket, kv);
+      return new NatsStateStore<T>(bucket, kv, opts.decode);
     } catch (e) {
       throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
     }
@@ -26,7 +31,13 @@ export class NatsStateStore<T> implements StateStore<T> {
   async get(key: string): Promise<Entry<T> | undefined> {
     const e = await this.kv.get(encodeKey(key));
     if (e?.operation !== 'PUT') return undefined;
-    return { key, value: e.json<T>(), revision: e.revision };
+    let value: T;
+    try {
+      value = this.#decode(JSON.parse(e.string()));
+    } catch (cause) {
+      throw new StateRecordError(this.bucket, key, (cause as Error).message, { cause });
+    }
+    return { key, value, revision: e.revision };
   }
 
   async put(key: string, value: T): Promise<number> {

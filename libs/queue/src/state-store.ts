@@ -11,6 +11,12 @@ export interface Entry<T> {
   readonly revision: number;
 }
 
+/**
+ * Checks a record read back from a store and returns it typed, or throws saying what is wrong:
+ * what another process (or an older build) wrote is data from outside.
+ */
+export type Decode<T> = (value: unknown) => T;
+
 export interface StateStore<T> {
   readonly bucket: string;
   get(key: string): Promise<Entry<T> | undefined>;

@@ -5,6 +5,7 @@ import {
   MemoryStateStore,
   NatsStateStore,
   RevisionMismatchError,
+  StateRecordError,
   type StateStore,
 } from '@melange2/queue';
 import { decodeKey, encodeKey, modify } from '@melange2/queue/internal';
@@ -17,10 +18,18 @@ afterAll(async () => {
   await nc?.close();
 });
 
+/** What these tests store: `{ n, state? }`, checked on the way back as the store requires. */
+function decodeCounter(v: unknown): { n: number; state?: string } {
+  const r = v as { n?: unknown; state?: unknown };
+  if (typeof r?.n !== 'number') throw new Error('n is not a number');
+  return typeof r.state === 'string' ? { n: r.n, state: r.state } : { n: r.n };
+}
+
 let n = 0;
 const stores: Record<string, () => Promise<StateStore<{ n: number; state?: string }>>> = {
   memory: async () => new MemoryStateStore(),
-  'nats kv (real nats-server)': async () => NatsStateStore.open(nc, `t_${process.pid}_${++n}_${Date.now()}`),
+  'nats kv (real nats-server)': async () =>
+    NatsStateStore.open(nc, `t_${process.pid}_${++n}_${Date.now()}`, { decode: decodeCounter }),
 };
 
 describe('keys', () => {
@@ -71,7 +80,7 @@ for (const [name, open] of Object.entries(stores)) {
 
 describe('state store under contention (real nats-server)', () => {
   it('an exclusive create racing with deletes only ever fails with KeyExistsError', async () => {
-    const s = await NatsStateStore.open<{ n: number }>(nc, `t_lock_${process.pid}_${Date.now()}`);
+    const s = await NatsStateStore.open(nc, `t_lock_${process.pid}_${Date.now()}`, { decode: decodeCounter });
     try {
       // Eight contenders take and release one lock key 10 times each, as index writers do.
       let held = 0;
@@ -95,6 +104,25 @@ describe('state store under contention (real nats-server)', () => {
         }),
       );
       expect(maxHeld).toBe(1);
+    } finally {
+      await s.kv.destroy();
+    }
+  });
+});
+
+describe('a record that does not read back (real nats-server)', () => {
+  it('is a StateRecordError naming the bucket and key, not data of the wrong shape', async () => {
+    const bucket = `t_bad_${process.pid}_${Date.now()}`;
+    const s = await NatsStateStore.open(nc, bucket, { decode: decodeCounter });
+    try {
+      await s.kv.put('wrong', '{"n":"one"}');
+      await s.kv.put('garbled', '{"n":');
+      await expect(s.get('wrong')).rejects.toMatchObject({
+        name: 'StateRecordError',
+        code: 'state-malformed',
+        message: `${bucket}: "wrong" is not a record this build reads: n is not a number`,
+      });
+      await expect(s.get('garbled')).rejects.toBeInstanceOf(StateRecordError);
     } finally {
       await s.kv.destroy();
     }

@@ -3,6 +3,7 @@ export { filesEqual, sha256File } from './files-equal.js';
 export { LocalRepositoryStore } from './local-store.js';
 export { ObjectRepositoryStore } from './object-store.js';
 export {
+  decodePublisherRecord,
   fileName,
   type IndexLock,
   IndexLockTimeoutError,

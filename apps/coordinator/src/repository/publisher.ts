@@ -9,7 +9,8 @@ import {
   type SigningKey,
   updateIndex,
 } from '@melange2/apk';
-import { KeyExistsError, RevisionMismatchError, type StateStore } from '@melange2/queue';
+import { type Decode, KeyExistsError, RevisionMismatchError, type StateStore } from '@melange2/queue';
+import { z } from 'zod';
 import { INDEX_NAME, type RepositoryStore } from './store.js';
 
 /** What the publisher records per arch, so a restarted coordinator knows the index it left. */
@@ -28,6 +29,18 @@ export interface IndexLock {
 }
 
 export type PublisherRecord = IndexRecord | IndexLock;
+
+const publisherRecordSchema: z.ZodType<PublisherRecord> = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('index'), revision: z.number(), digest: z.string(), entries: z.number() }),
+  z.object({ kind: z.literal('lock'), holder: z.string(), until: z.number() }),
+]);
+
+/** Checks a publisher record read back from the store. */
+export const decodePublisherRecord: Decode<PublisherRecord> = (v) => {
+  const r = publisherRecordSchema.safeParse(v);
+  if (!r.success) throw new Error(z.prettifyError(r.error), { cause: r.error });
+  return r.data;
+};
 
 export interface PublishRequest {
   readonly arch: string;

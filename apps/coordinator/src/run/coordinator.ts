@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   type AgentEvent,
   type BuildJob,
@@ -15,7 +14,7 @@ import { AgentRegistry } from './agents.js';
 import { cutoffCause } from './cutoff.js';
 import { Flights } from './flights.js';
 import type { RunBuild } from './plan-run.js';
-import { publishStaged } from './publish-step.js';
+import { PublishedRepository, publishStaged } from './publish-step.js';
 import { RunRecorder } from './recorder.js';
 import type { BuildRow, CoordinatorOptions, RunEvent, RunResult } from './run-types.js';
 import { endBuildSpan, endRunSpan, startBuildSpan, startRunSpan, startSendSpan, under } from './spans.js';
@@ -40,8 +39,7 @@ export class Coordinator {
   /** In-flight attempts found in the store at start: republished under the same message id. */
   readonly #resumeAttempts = new Map<string, number>();
   /** Early cutoff: builds cut off, and whether each published build's provides changed. */
-  readonly #cutOff = new Set<string>();
-  readonly #providesChanged = new Map<string, boolean>();
+  readonly #cutoff = { cutOff: new Set<string>(), providesChanged: new Map<string, boolean>() };
   #dispatched = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #finish: (() => void) | undefined;
@@ -58,10 +56,7 @@ export class Coordinator {
   readonly #presettled = new Promise<void>((resolve) => {
     this.#presettle = resolve;
   });
-  /** Counts index writes: part of the repository URL jobs get. */
-  #generation = 0;
-  /** Distinguishes this coordinator's generations from those of the one it may have replaced. */
-  readonly #epoch = randomBytes(4).toString('hex');
+  readonly #repository: PublishedRepository;
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -71,6 +66,7 @@ export class Coordinator {
     this.#agents = new AgentRegistry(o.agentTimeoutMs);
     const log = o.log ?? ((line: string) => process.stderr.write(`melange2-orch coordinator: ${line}\n`));
     this.#recorder = new RunRecorder(o.state, o.runId, log);
+    this.#repository = new PublishedRepository(o.published);
   }
 
   get scheduler(): Scheduler {
@@ -191,9 +187,7 @@ export class Coordinator {
         if (free <= 0) continue;
         for (const t of this.#scheduler.take(arch, free)) {
           const b = this.#builds.get(t.id)!;
-          const cause = this.#o.earlyCutoff
-            ? cutoffCause(b, { cutOff: this.#cutOff, providesChanged: this.#providesChanged })
-            : undefined;
+          const cause = this.#o.earlyCutoff ? cutoffCause(b, this.#cutoff) : undefined;
           if (cause) this.#settleCutOff(b, cause);
           else void this.#dispatch(b);
         }
@@ -207,7 +201,7 @@ export class Coordinator {
 
   #settleCutOff(b: RunBuild, cause: string): void {
     const reason = `early cutoff: the provides of ${cause} did not change`;
-    this.#cutOff.add(b.id);
+    this.#cutoff.cutOff.add(b.id);
     this.#scheduler.succeeded(b.id);
     this.#rows.set(b.id, { build: b, state: 'up-to-date', reason, attempts: 0 });
     this.#emit({ type: 'cut-off', build: b, reason });
@@ -223,10 +217,7 @@ export class Coordinator {
       version: b.version,
       configFile: b.configFile,
       attempt,
-      repositories: [
-        /^https?:/.test(o.published) ? `${o.published}/r/${this.#epoch}-${this.#generation}` : o.published,
-        ...o.repositories,
-      ],
+      repositories: [this.#repository.url(), ...o.repositories],
       keyring: o.keyring ?? [],
       cost: b.cost,
     };
@@ -321,8 +312,9 @@ export class Coordinator {
       this.#settleFailed(b, published.reason, [], r.agent);
       return;
     }
-    if (published.indexed) this.#generation++;
-    if (published.providesChanged !== undefined) this.#providesChanged.set(b.id, published.providesChanged);
+    if (published.indexed) this.#repository.indexed();
+    if (published.providesChanged !== undefined)
+      this.#cutoff.providesChanged.set(b.id, published.providesChanged);
     const f = this.#flights.land(b);
     endBuildSpan(f?.span, { ok: true, agent: r.agent, steps: outcome.steps });
     this.#scheduler.succeeded(b.id);

@@ -4,10 +4,10 @@ import { NatsStateStore, type QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   CachedIndexStore,
+  decodePublisherRecord,
   IndexPublisher,
   LocalRepositoryStore,
   ObjectRepositoryStore,
-  type PublisherRecord,
   type RepositoryStore,
   serveRepository,
 } from '../repository/index.js';
@@ -15,7 +15,7 @@ import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
 import { policyOptions, type RunPolicy, type RunResult } from './run-types.js';
-import type { StateRecord } from './state.js';
+import { decodeStateRecord } from './state.js';
 
 export interface DistributedOptions extends PlanInputs, RunPolicy {
   readonly nc: NatsConnection;
@@ -46,8 +46,8 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const store: RepositoryStore = new CachedIndexStore(
     o.outDir ? new LocalRepositoryStore(o.outDir) : await ObjectRepositoryStore.open(o.nc, names.repo),
   );
-  const state = await NatsStateStore.open<StateRecord>(o.nc, names.state);
-  const records = await NatsStateStore.open<PublisherRecord>(o.nc, names.index);
+  const state = await NatsStateStore.open(o.nc, names.state, { decode: decodeStateRecord });
+  const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
   const server = await serveRepository(store, {

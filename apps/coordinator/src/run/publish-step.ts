@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { BuildOutcome, Staging } from '@melange2/protocol';
 import { type Span, SpanStatusCode } from '@opentelemetry/api';
 import type { IndexPublisher } from '../repository/index.js';
@@ -59,4 +60,28 @@ export async function publishStaged(
   await o.staging.delete(outcome.apks.map((a) => a.key));
   const indexed = fetched.length > 0;
   return changed === undefined ? { ok: true, indexed } : { ok: true, indexed, providesChanged: changed };
+}
+
+/**
+ * The published repository as jobs name it. A URL (served by `serveRepository`) gets
+ * `/r/<epoch>-<generation>`, a new generation after each index write, so an index cached by URL
+ * is never older than the dependencies a build was released for; a directory is named as is.
+ */
+export class PublishedRepository {
+  #generation = 0;
+  /** Distinguishes this coordinator's generations from those of the one it may have replaced. */
+  readonly #epoch = randomBytes(4).toString('hex');
+
+  constructor(readonly published: string) {}
+
+  url(): string {
+    return /^https?:/.test(this.published)
+      ? `${this.published}/r/${this.#epoch}-${this.#generation}`
+      : this.published;
+  }
+
+  /** An index was written: jobs from now on get the next generation. */
+  indexed(): void {
+    this.#generation++;
+  }
 }

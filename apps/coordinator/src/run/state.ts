@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { MemoryStateStore, type StateSnapshot } from '@melange2/queue';
+import { type Decode, MemoryStateStore, type StateSnapshot } from '@melange2/queue';
+import { z } from 'zod';
 
 /** What a run keeps in its state store (JetStream KV, or a file in embedded mode). */
 export type StateRecord =
@@ -28,6 +29,37 @@ export type StateRecord =
   /** A failure remembered by input: the same config is not rebuilt to fail again (`--retry-failed`). */
   | { readonly kind: 'failure'; readonly input: string; readonly version: string; readonly reason: string };
 
+const stateRecordSchema: z.ZodType<StateRecord> = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('run'),
+    runId: z.string(),
+    repo: z.string(),
+    arches: z.array(z.string()),
+    status: z.enum(['running', 'finished']),
+    startedAt: z.number(),
+    finishedAt: z.number().optional(),
+  }),
+  z.object({
+    kind: z.literal('build'),
+    runId: z.string(),
+    state: z.enum(['dispatched', 'running', 'succeeded', 'failed', 'skipped']),
+    attempt: z.number().int().nonnegative(),
+    version: z.string(),
+    reason: z.string().optional(),
+    agent: z.string().optional(),
+    durationMs: z.number().nonnegative().optional(),
+    logTail: z.array(z.string()).optional(),
+  }),
+  z.object({ kind: z.literal('failure'), input: z.string(), version: z.string(), reason: z.string() }),
+]);
+
+/** Checks a run state record read back from the store (a `StateRecordError` names the key). */
+export const decodeStateRecord: Decode<StateRecord> = (v) => {
+  const r = stateRecordSchema.safeParse(v);
+  if (!r.success) throw new Error(z.prettifyError(r.error), { cause: r.error });
+  return r.data;
+};
+
 export const runKey = 'run';
 export const buildKey = (arch: string, name: string) => `build.${arch}.${name}`;
 export const failureKey = (arch: string, name: string) => `failure.${arch}.${name}`;
@@ -39,7 +71,10 @@ export const failureKey = (arch: string, name: string) => `failure.${arch}.${nam
 export class FileStateStore<T> extends MemoryStateStore<T> {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    decode: Decode<T>,
+  ) {
     super(file);
     let text: string | undefined;
     try {
@@ -48,7 +83,7 @@ export class FileStateStore<T> extends MemoryStateStore<T> {
       return;
     }
     try {
-      this.restore(JSON.parse(text) as StateSnapshot<T>);
+      this.restore(snapshotOf(JSON.parse(text), decode));
     } catch (e) {
       throw new Error(`${file}: not a state file (${(e as Error).message}); remove it to start afresh`);
     }
@@ -73,4 +108,24 @@ export class FileStateStore<T> extends MemoryStateStore<T> {
     writeFileSync(tmp, JSON.stringify(this.snapshot()));
     renameSync(tmp, this.file);
   }
+}
+
+/** A snapshot read back from a file, every value checked. */
+function snapshotOf<T>(v: unknown, decode: Decode<T>): StateSnapshot<T> {
+  const s = v as { revision?: unknown; entries?: unknown };
+  if (typeof s?.revision !== 'number' || !Array.isArray(s.entries))
+    throw new Error('no revision and entries');
+  return {
+    revision: s.revision,
+    entries: s.entries.map((e: unknown) => {
+      if (!Array.isArray(e) || typeof e[0] !== 'string') throw new Error('an entry is not [key, record]');
+      const { value, revision } = (e[1] ?? {}) as { value?: unknown; revision?: unknown };
+      if (typeof revision !== 'number') throw new Error(`${e[0]}: no revision`);
+      try {
+        return [e[0], { value: decode(value), revision }] as const;
+      } catch (x) {
+        throw new Error(`${e[0]}: ${(x as Error).message}`, { cause: x });
+      }
+    }),
+  };
 }
