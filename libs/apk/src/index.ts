@@ -3,7 +3,7 @@
  * other packages use. Tests reach the building blocks through `@melange2/apk/internal`.
  */
 export { ApkError } from './errors.js';
-export { DEFAULT_LIMITS } from './limits.js';
+export { DEFAULT_LIMITS, TAR_EXTENDED_HEADER_LIMIT } from './limits.js';
 export { parseDependency } from './dependency.js';
 export {
   generateKeyPair,

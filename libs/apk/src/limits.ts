@@ -71,16 +71,16 @@ export function limitError(
 ): ApkError {
   return new ApkError(
     CODE[limit],
-    `${what}: larger than the ${formatBytes(max)} limit on ${LABEL[limit]}`,
+    `${what}: over the ${formatBytes(max)} limit on ${LABEL[limit]} (${CODE[limit]})`,
     context,
     cause === undefined ? undefined : { cause },
   );
 }
 
 const LABEL: Record<LimitName, string> = {
-  signature: 'a signature member',
-  control: 'a control member',
+  signature: 'an inflated signature member',
+  control: 'an inflated control member',
   pkginfo: '.PKGINFO',
-  index: 'an index',
+  index: 'an index (inflated, or compressed as fetched)',
   tarHeader: 'a tar extended header',
 };

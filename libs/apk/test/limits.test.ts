@@ -25,6 +25,7 @@ import {
   readIndexFile,
   type SigningKey,
   signingKeyFromPem,
+  TAR_EXTENDED_HEADER_LIMIT,
   verifyApk,
 } from '@melange2/apk';
 import { encodeEntry, EOF_BLOCKS, gzipMember } from '@melange2/apk/internal';
@@ -236,7 +237,7 @@ describe('an index bomb', () => {
 describe('a data member with an oversized extended header', () => {
   it('fails readApkData with limit-tar-header, naming the file', async () => {
     const { sig, ctl } = splitApk(base);
-    const pax = { comment: 'x'.repeat(5 * MB) };
+    const pax = { comment: 'x'.repeat(TAR_EXTENDED_HEADER_LIMIT + MB) };
     const data = gzipMember(
       Buffer.concat([
         encodeEntry({ name: 'big', type: 'file', mode: 0o644, mtime: 0, pax }, Buffer.from('hi')),
@@ -248,7 +249,7 @@ describe('a data member with an oversized extended header', () => {
     const head = await readApkHead(file);
     await expect(readApkData(head, async () => {})).rejects.toMatchObject({
       code: 'limit-tar-header',
-      message: expect.stringContaining(file),
+      message: expect.stringContaining(`${file}: data member: extended header: over the 4 MiB limit`),
     });
   });
 });
