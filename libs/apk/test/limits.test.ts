@@ -105,6 +105,18 @@ describe('a package whose signature member is a gzip bomb', () => {
     expectLimit(await measure(() => detectArchiveKind(file)), 'limit-signature');
   });
 
+  it('is told from a control member by a peek, also when it is a real one of a few hundred bytes', async () => {
+    // A real signature member inflates to 1 KiB: over a 100-byte limit only if it was recognised
+    // as a signature member (a control member would have the 4 MiB limit).
+    await expect(readApkHead(base, { limits: { signature: 100 } })).rejects.toMatchObject({
+      code: 'limit-signature',
+    });
+    await expect(readApkHead(base, { limits: { control: 100 } })).rejects.toMatchObject({
+      code: 'limit-control',
+    });
+    expect((await readApkHead(base)).info.name).toBe('bomb');
+  });
+
   it('fails publishPackages (the coordinator publishes through indexEntryFromApk) and writes no index', async () => {
     const { file } = await bomb('signature');
     const repo = tmp();
