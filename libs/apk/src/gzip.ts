@@ -87,7 +87,8 @@ export function isTooLarge(e: unknown): boolean {
 /**
  * The first bytes the gzip member at `buf[0]` inflates to, from at most 512 compressed bytes
  * (more than a dynamic Huffman header ever takes), so the peek is bounded whatever the member
- * holds. Empty when the member cannot be peeked at; callers then apply their stricter limit.
+ * holds. Empty when the member cannot be peeked at: callers then take it for a control or index
+ * member, whose own (larger, still bounded) limit applies.
  */
 export function peekGzipMember(buf: Buffer, where: string, bytes: number): Buffer {
   const hdr = headerEnd(buf, where);

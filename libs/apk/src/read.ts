@@ -112,6 +112,14 @@ interface ApkMembers {
   fileSize: number;
 }
 
+/** The limits of a package's signature and control members, with the file for their errors. */
+function memberLimits(L: ApkLimits, file: string): Record<'signature' | 'control', MemberLimit> {
+  return {
+    signature: { name: 'signature', max: L.signature, context: { file } },
+    control: { name: 'control', max: L.control, context: { file } },
+  };
+}
+
 async function openFile(file: string): Promise<Awaited<ReturnType<typeof open>>> {
   return open(file, 'r').catch((e: Error) => {
     throw new ApkError('io', `${file}: ${e.message}`, { file }, { cause: e });
@@ -128,14 +136,10 @@ async function readApkMembers(file: string, opts: { limits?: Partial<ApkLimits> 
   try {
     const fileSize = (await fh.stat()).size;
     const signed = await isSignatureMember(fh, 0, fileSize, `${file}: first gzip member`);
-    const controlLimit: MemberLimit = { name: 'control', max: L.control, context: { file } };
+    const limit = memberLimits(L, file);
     const first = signed
-      ? await memberAt(fh, 0, fileSize, `${file}: signature member`, {
-          name: 'signature',
-          max: L.signature,
-          context: { file },
-        })
-      : await memberAt(fh, 0, fileSize, `${file}: control member`, controlLimit);
+      ? await memberAt(fh, 0, fileSize, `${file}: signature member`, limit.signature)
+      : await memberAt(fh, 0, fileSize, `${file}: control member`, limit.control);
     if (!first.crcOk) throw new ApkError('bad-gzip', `${file}: first gzip member: CRC mismatch`, { file });
     const firstEntries = parseTarSegment(first.content, `${file}: first member`);
     let signatures: SignatureEntry[] = [];
@@ -156,7 +160,7 @@ async function readApkMembers(file: string, opts: { limits?: Partial<ApkLimits> 
           : [];
       });
       signatureMember = first.bytes;
-      ctl = await memberAt(fh, first.bytes.length, fileSize, `${file}: control member`, controlLimit);
+      ctl = await memberAt(fh, first.bytes.length, fileSize, `${file}: control member`, limit.control);
     }
     return {
       file,
@@ -225,18 +229,13 @@ export async function detectArchiveKind(
   file: string,
   opts: { limits?: Partial<ApkLimits> } = {},
 ): Promise<'apk' | 'index'> {
-  const L = limitsWith(opts.limits);
+  const limit = memberLimits(limitsWith(opts.limits), file);
   const fh = await openFile(file);
   try {
     const fileSize = (await fh.stat()).size;
     let off = 0;
     if (await isSignatureMember(fh, 0, fileSize, `${file}: first gzip member`)) {
-      const sig = await memberAt(fh, 0, fileSize, `${file}: signature member`, {
-        name: 'signature',
-        max: L.signature,
-        context: { file },
-      });
-      off = sig.bytes.length;
+      off = (await memberAt(fh, 0, fileSize, `${file}: signature member`, limit.signature)).bytes.length;
     }
     const name = await peekName(fh, off, fileSize, `${file}: second member`);
     if (name === '.PKGINFO' || name.startsWith('.')) return 'apk';
