@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addToIndexFile,
@@ -28,7 +29,7 @@ import {
   TAR_EXTENDED_HEADER_LIMIT,
   verifyApk,
 } from '@melange2/apk';
-import { encodeEntry, EOF_BLOCKS, gzipMember } from '@melange2/apk/internal';
+import { encodeEntry, EOF_BLOCKS, gzipMember, readGzipMember } from '@melange2/apk/internal';
 import { type BombKind, splitApk, writeBombApk, writeIndexBomb } from './bombs.js';
 import { testKey, tmp, tree } from './helpers.js';
 
@@ -159,6 +160,28 @@ describe('a package whose control member is a gzip bomb', () => {
       }),
     );
     expectLimit(r, 'limit-control', 'bomb-1-r0');
+  });
+
+  it('is refused when it needs more compressed bytes than its limit allows (read no further)', async () => {
+    // 5 MiB of empty stored deflate blocks, then a real control segment: a valid member that
+    // inflates to little, but that no 4 MiB member needs that much input for.
+    const { ctl, data } = splitApk(base);
+    const content = readGzipMember(ctl, 'ctl').content;
+    const empty = Buffer.from([0, 0, 0, 0xff, 0xff]);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc32(content), 0);
+    trailer.writeUInt32LE(content.length, 4);
+    const padded = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+      Buffer.concat(Array.from({ length: (5 * MB) / empty.length }, () => empty)),
+      deflateRawSync(content),
+      trailer,
+    ]);
+    expect(gunzipSync(padded)).toEqual(content);
+    const file = join(tmp(), 'padded.apk');
+    // Unsigned: the padded control member comes first.
+    writeFileSync(file, Buffer.concat([padded, data]));
+    await expect(readApkHead(file)).rejects.toMatchObject({ code: 'limit-control' });
   });
 
   it('a caller may lower the limit (and a package just under it still reads)', async () => {
