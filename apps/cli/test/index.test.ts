@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { readIndexFile } from '@melange2/apk';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
@@ -95,6 +96,17 @@ describe('melange2-orch index / sign-index / verify', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/bad\.apk: FAILED: .*does not match datahash/);
     expect(r.out).toContain('a-1.0-r0');
+  });
+  it('fails a package whose signature member inflates past its limit, naming the limit', async () => {
+    // 1 MiB of zeros behind a signature name: 1 KiB compressed, over the 64 KiB signature limit.
+    const bomb = join(dir, 'bomb.apk');
+    const sig = gzipSync(Buffer.concat([Buffer.from('.SIGN.RSA256.melange.rsa.pub'), Buffer.alloc(1 << 20)]));
+    writeFileSync(bomb, Buffer.concat([sig, readFileSync(apk('a'))]));
+    const r = await runCli(['verify', '--keyring-append', join(dir, 'melange.rsa.pub'), bomb]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /bomb\.apk: FAILED: .*signature member: over the 64 KiB limit .*\(limit-signature\)/,
+    );
   });
   it('reports a missing key as a usage error', async () => {
     const r = await runCli(['verify', '--keyring-append', join(dir, 'nope.pub'), apk('a')]);

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import {
   Keyring,
   loadRepository,
@@ -120,6 +121,23 @@ describe('index publisher (local directory)', () => {
     await expect(store.putApk('x86_64', '../evil.apk', '/etc/passwd')).rejects.toThrow(
       /not a valid file name/,
     );
+  });
+
+  it('refuses a staged package whose control member is a gzip bomb, by its limit, and keeps the index', async () => {
+    const store = new LocalRepositoryStore(join(dir, 'repo-bomb'));
+    const pub = publisher(store);
+    await pub.publish({ arch: 'x86_64', apks: [await apk('good')] });
+    const before = await store.readIndex('x86_64');
+    // An unsigned package whose control member inflates to 8 MiB (8 KiB compressed): over the
+    // 4 MiB control limit, which libs/apk checks while inflating.
+    const bomb = join(dir, 'bomb.apk');
+    writeFileSync(bomb, gzipSync(Buffer.concat([Buffer.from('.PKGINFO'), Buffer.alloc(8 << 20)])));
+    await expect(pub.publish({ arch: 'x86_64', apks: [bomb] })).rejects.toMatchObject({
+      code: 'limit-control',
+      message: expect.stringContaining('bomb.apk: control member: over the 4 MiB limit'),
+    });
+    expect(await store.readIndex('x86_64')).toEqual(before);
+    expect(await store.list('x86_64')).not.toContain(expect.stringContaining('bomb'));
   });
 
   it('two publishers (two coordinators) writing at once lose nothing', async () => {

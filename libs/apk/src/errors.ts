@@ -20,7 +20,13 @@ export type ApkErrorCode =
   | 'exists'
   | 'unsatisfiable'
   | 'fetch-failed'
-  | 'io';
+  | 'io'
+  // Over a size limit of limits.ts (checked while inflating, before the bytes are held).
+  | 'limit-signature'
+  | 'limit-control'
+  | 'limit-pkginfo'
+  | 'limit-index'
+  | 'limit-tar-header';
 
 /** Every failure of this library: a code plus a message that names the file, package or entry. */
 export class ApkError extends Error {

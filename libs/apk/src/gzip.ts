@@ -1,5 +1,6 @@
-import { crc32, gzipSync, inflateRawSync } from 'node:zlib';
+import { crc32, gzipSync, inflateRawSync, constants as zc } from 'node:zlib';
 import { ApkError } from './errors.js';
+import { type LimitName, limitError } from './limits.js';
 
 /** One gzip member at the front of a buffer: its compressed length and its content. */
 export interface GzipMember {
@@ -39,12 +40,22 @@ function headerEnd(buf: Buffer, where: string): number {
  * so members can be hashed and split exactly. Throws `truncated` when `buf` ends inside it (the
  * caller may retry with more bytes), `bad-gzip` for corruption, including a CRC32/ISIZE mismatch.
  */
-export function readGzipMember(buf: Buffer, where: string, opts: { lenientCrc?: boolean } = {}): GzipMember {
+export function readGzipMember(
+  buf: Buffer,
+  where: string,
+  opts: { lenientCrc?: boolean; limit?: MemberLimit } = {},
+): GzipMember {
   const hdr = headerEnd(buf, where);
   let res: { buffer: Buffer; engine: { bytesWritten: number } };
+  const lim = opts.limit;
   try {
-    res = inflateRawSync(buf.subarray(hdr), { info: true }) as unknown as typeof res;
+    // zlib stops as soon as the output passes maxOutputLength: a bomb never inflates further.
+    res = inflateRawSync(buf.subarray(hdr), {
+      info: true,
+      ...(lim && { maxOutputLength: Math.max(1, lim.max) }),
+    }) as unknown as typeof res;
   } catch (e) {
+    if (lim && isTooLarge(e)) throw limitError(lim.name, lim.max, where, lim.context ?? {}, e);
     const msg = (e as Error).message;
     if (/unexpected end/i.test(msg))
       throw new ApkError('truncated', `${where}: gzip data cut short`, {}, { cause: e });
@@ -59,4 +70,31 @@ export function readGzipMember(buf: Buffer, where: string, opts: { lenientCrc?: 
     throw new ApkError('bad-gzip', `${where}: gzip CRC or length mismatch`);
   }
   return { length: end + 8, content: res.buffer, crcOk };
+}
+
+/** A cap on what one member may inflate to, and the named error when it does not hold. */
+export interface MemberLimit {
+  name: LimitName;
+  max: number;
+  context?: { file?: string; pkg?: string };
+}
+
+/** zlib's "output larger than maxOutputLength" error. */
+export function isTooLarge(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE';
+}
+
+/**
+ * The first bytes the gzip member at `buf[0]` inflates to, from at most 512 compressed bytes
+ * (more than a dynamic Huffman header ever takes), so the peek is bounded whatever the member
+ * holds. Empty when the member cannot be peeked at: callers then take it for a control or index
+ * member, whose own (larger, still bounded) limit applies.
+ */
+export function peekGzipMember(buf: Buffer, where: string, bytes: number): Buffer {
+  const hdr = headerEnd(buf, where);
+  try {
+    return inflateRawSync(buf.subarray(hdr, hdr + 512), { finishFlush: zc.Z_SYNC_FLUSH }).subarray(0, bytes);
+  } catch {
+    return Buffer.alloc(0);
+  }
 }

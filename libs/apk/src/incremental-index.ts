@@ -125,7 +125,11 @@ export class IncrementalIndex {
       for (let at = member.indexOf(flush, off); at >= 0; at = member.indexOf(flush, at + 1)) {
         let out: Buffer;
         try {
-          out = inflateRawSync(member.subarray(off, at + 4), { finishFlush: zc.Z_SYNC_FLUSH });
+          // A piece that inflates past its chunk is not ours: zlib stops there (throws) instead.
+          out = inflateRawSync(member.subarray(off, at + 4), {
+            finishFlush: zc.Z_SYNC_FLUSH,
+            maxOutputLength: want + 1,
+          });
         } catch {
           return undefined;
         }

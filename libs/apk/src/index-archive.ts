@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { constants as zc, gunzipSync, inflateRawSync } from 'node:zlib';
+import { readFileSync, statSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { ApkError } from './errors.js';
-import { readGzipMember } from './gzip.js';
+import { isTooLarge, peekGzipMember, readGzipMember } from './gzip.js';
+import { type ApkLimits, limitError, limitsWith } from './limits.js';
 import {
   checkSignatures,
   type Keyring,
@@ -10,7 +11,7 @@ import {
   type SignatureEntry,
 } from './keys.js';
 import { type SigningKeys, signatureMember, sourceDateEpoch } from './pack.js';
-import { readApkMembers, verifyApk } from './read.js';
+import { verifyApk } from './read.js';
 import { parseTarSegment } from './tar.js';
 import { type ApkIndex, type IndexEntry, parseIndexText } from './index-text.js';
 
@@ -22,30 +23,32 @@ export interface IndexArchive {
   signedBy?: string;
 }
 
-/**
- * Reads an `APKINDEX.tar.gz`. With a keyring the signature must verify (apk's rule: the first
- * signature whose key is known decides); without one, signatures are returned unchecked.
- */
 function firstNameIsSignature(buf: Buffer, where: string): boolean {
   if (buf.length < 18 || buf[0] !== 0x1f || buf[1] !== 0x8b || buf[2] !== 8) {
     throw new ApkError('bad-gzip', `${where}: not a gzip file`, { file: where });
   }
-  // Only the simple header (no optional fields) is peeked; anything else takes the slow path.
-  if (buf[3] !== 0) return readGzipMember(buf, where).content.subarray(0, 6).toString('latin1') === '.SIGN.';
-  try {
-    const head = inflateRawSync(buf.subarray(10, 10 + 4096), { finishFlush: zc.Z_SYNC_FLUSH });
-    return head.subarray(0, 6).toString('latin1') === '.SIGN.';
-  } catch {
-    return false;
-  }
+  return peekGzipMember(buf, where, 6).toString('latin1') === '.SIGN.';
 }
 
-export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: Keyring } = {}): IndexArchive {
+/**
+ * Reads an `APKINDEX.tar.gz`. With a keyring the signature must verify (apk's rule: the first
+ * signature whose key is known decides); without one, signatures are returned unchecked. The
+ * signature member and the index member inflate under their limits (limits.ts), or fail with
+ * `limit-signature` / `limit-index` before more is held.
+ */
+export function readIndexArchive(
+  buf: Buffer,
+  where: string,
+  opts: { keyring?: Keyring; limits?: Partial<ApkLimits> } = {},
+): IndexArchive {
+  const L = limitsWith(opts.limits);
   let signatures: SignatureEntry[] = [];
   let signed = buf;
   // Peek at the first tar name, so an unsigned index (one big member) is inflated only once.
   if (firstNameIsSignature(buf, where)) {
-    const first = readGzipMember(buf, `${where}: signature member`);
+    const first = readGzipMember(buf, `${where}: signature member`, {
+      limit: { name: 'signature', max: L.signature, context: { file: where } },
+    });
     const firstEntries = parseTarSegment(first.content, `${where}: signature member`);
     signatures = firstEntries.flatMap((e) => {
       const p = parseSignatureName(e.name);
@@ -59,10 +62,15 @@ export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: K
   if (opts.keyring) signedBy = checkSignatures(signatures, opts.keyring, signed, where);
   let tarBuf: Buffer;
   try {
-    // Sized from the trailer's ISIZE, zlib fills one buffer instead of chunks plus a concatenated copy.
+    // Sized from the trailer's ISIZE, zlib fills one buffer instead of chunks plus a concatenated
+    // copy; ISIZE is the file's word, so never beyond the limit, which zlib enforces as it inflates.
     const isize = signed.length >= 4 ? signed.readUInt32LE(signed.length - 4) : 0;
-    tarBuf = gunzipSync(signed, { chunkSize: Math.min(Math.max(64 << 10, isize + 1), 1 << 30) });
+    tarBuf = gunzipSync(signed, {
+      chunkSize: Math.min(Math.max(64 << 10, isize + 1), L.index + 1),
+      maxOutputLength: L.index,
+    });
   } catch (e) {
+    if (isTooLarge(e)) throw limitError('index', L.index, `${where}: index member`, { file: where }, e);
     throw new ApkError(
       'bad-gzip',
       `${where}: index member: ${(e as Error).message}`,
@@ -82,11 +90,18 @@ export function readIndexArchive(buf: Buffer, where: string, opts: { keyring?: K
   return signedBy === undefined ? { index, signatures, signed } : { index, signatures, signed, signedBy };
 }
 
-export function readIndexFile(path: string, opts: { keyring?: Keyring } = {}): IndexArchive {
+export function readIndexFile(
+  path: string,
+  opts: { keyring?: Keyring; limits?: Partial<ApkLimits> } = {},
+): IndexArchive {
+  const max = limitsWith(opts.limits).index;
   let buf: Buffer;
   try {
+    // A compressed index larger than what it may inflate to is not read at all.
+    if (statSync(path).size > max) throw limitError('index', max, path, { file: path });
     buf = readFileSync(path);
   } catch (e) {
+    if (e instanceof ApkError) throw e;
     throw new ApkError('io', `${path}: ${(e as Error).message}`, { file: path }, { cause: e });
   }
   return readIndexArchive(buf, path, opts);
@@ -98,23 +113,15 @@ export function resignIndexArchive(buf: Buffer, where: string, key: SigningKeys,
   return Buffer.concat([signatureMember(key, signed, sourceDateEpoch(mtime)), signed]);
 }
 
-/** Whether a file is a package or an index, from the entries after its signature member. */
-export async function detectArchiveKind(path: string): Promise<'apk' | 'index'> {
-  const m = await readApkMembers(path);
-  const names = parseTarSegment(m.controlContent, `${path}: second member`).map((e) => e.name);
-  if (names.includes('.PKGINFO')) return 'apk';
-  if (names.includes('APKINDEX') || names.includes('DESCRIPTION')) return 'index';
-  throw new ApkError('bad-tar', `${path}: neither a package (.PKGINFO) nor an index (APKINDEX)`, {
-    file: path,
-  });
-}
-
 /** The index entry of an .apk file; its datahash is checked (and its signature, with a keyring). */
 export async function indexEntryFromApk(
   path: string,
-  opts: { keyring?: Keyring; rewriteArch?: string } = {},
+  opts: { keyring?: Keyring; rewriteArch?: string; limits?: Partial<ApkLimits> } = {},
 ): Promise<IndexEntry> {
-  const { head } = await verifyApk(path, opts.keyring ? { keyring: opts.keyring } : {});
+  const { head } = await verifyApk(path, {
+    ...(opts.keyring && { keyring: opts.keyring }),
+    ...(opts.limits && { limits: opts.limits }),
+  });
   const info = { ...head.info };
   delete info.datahash;
   if (opts.rewriteArch) info.arch = opts.rewriteArch;

@@ -3,6 +3,7 @@
  * other packages use. Tests reach the building blocks through `@melange2/apk/internal`.
  */
 export { ApkError } from './errors.js';
+export { DEFAULT_LIMITS, TAR_EXTENDED_HEADER_LIMIT } from './limits.js';
 export { parseDependency } from './dependency.js';
 export {
   generateKeyPair,
@@ -16,15 +17,10 @@ export {
 } from './keys.js';
 export { packApk, SCRIPT_NAMES, type ScriptName } from './pack.js';
 export { type PackageInfo, packageInfo } from './pkginfo.js';
-export {
-  readApkData,
-  readApkHead,
-  verifyApk,
-} from './read.js';
+export { detectArchiveKind, readApkData, readApkHead, verifyApk } from './read.js';
 export { compareVersions, type VersionOp, versionMatches } from './version.js';
 export { type ApkIndex, type IndexEntry, parseIndexText } from './index-text.js';
 export {
-  detectArchiveKind,
   indexEntryFromApk,
   readIndexArchive,
   readIndexFile,
@@ -53,6 +49,8 @@ export {
 export { publishPackages } from './environment.js';
 /** @public The types in the signatures above, for callers that name them. */
 export type { ApkErrorCode } from './errors.js';
+/** @public */
+export type { ApkLimits } from './limits.js';
 /** @public */
 export type { Dependency } from './dependency.js';
 /** @public */

@@ -5,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { ApkError } from './errors.js';
-import { readGzipMember } from './gzip.js';
+import { type MemberLimit, peekGzipMember, readGzipMember } from './gzip.js';
+import { type ApkLimits, limitError, limitsWith, TAR_EXTENDED_HEADER_LIMIT } from './limits.js';
 import {
   checkSignatures,
   type Keyring,
@@ -42,34 +43,65 @@ function endsWithEofBlocks(seg: Buffer): boolean {
   return last.every((b) => b === 0);
 }
 
-/** Reads a member at `off`, growing the read window while the member is cut short. */
+/**
+ * Reads the member at `off`, growing the read window while the member is cut short. The member
+ * may inflate to at most `limit.max` bytes (zlib stops there); and since deflate never needs much
+ * more input than output, a member still unfinished after that many compressed bytes is over the
+ * limit too, so neither side is read or held past it.
+ */
 async function memberAt(
   fh: Awaited<ReturnType<typeof open>>,
   off: number,
   fileSize: number,
   where: string,
+  limit: MemberLimit,
 ): Promise<{ bytes: Buffer; content: Buffer; crcOk: boolean }> {
+  const maxWindow = limit.max + (limit.max >> 6) + (64 << 10);
   let window = 64 << 10;
   for (;;) {
-    const len = Math.min(window, fileSize - off);
+    const len = Math.min(window, maxWindow, fileSize - off);
     if (len <= 0) throw new ApkError('truncated', `${where}: missing (file ends at ${fileSize} bytes)`);
     const buf = Buffer.alloc(len);
     await fh.read(buf, 0, len, off);
     try {
-      const m = readGzipMember(buf, where, { lenientCrc: true });
+      const m = readGzipMember(buf, where, { lenientCrc: true, limit });
       return { bytes: buf.subarray(0, m.length), content: m.content, crcOk: m.crcOk };
     } catch (e) {
-      if (e instanceof ApkError && e.code === 'truncated' && off + len < fileSize && window < 256 << 20) {
-        window *= 4;
-        continue;
-      }
-      throw e;
+      if (!(e instanceof ApkError && e.code === 'truncated' && off + len < fileSize)) throw e;
+      if (len >= maxWindow) throw limitError(limit.name, limit.max, where, limit.context ?? {}, e);
+      window *= 4;
     }
   }
 }
 
+/** Whether the gzip member at `off` is a signature member, from its first tar name (bounded peek). */
+async function isSignatureMember(
+  fh: Awaited<ReturnType<typeof open>>,
+  off: number,
+  fileSize: number,
+  where: string,
+): Promise<boolean> {
+  return (await peekName(fh, off, fileSize, where)).startsWith('.SIGN.');
+}
+
+/** The first tar entry name of the gzip member at `off`, from a bounded peek ('' when none). */
+async function peekName(
+  fh: Awaited<ReturnType<typeof open>>,
+  off: number,
+  fileSize: number,
+  where: string,
+): Promise<string> {
+  const len = Math.min(1024, fileSize - off);
+  if (len <= 0) throw new ApkError('truncated', `${where}: missing (file ends at ${fileSize} bytes)`);
+  const buf = Buffer.alloc(len);
+  await fh.read(buf, 0, len, off);
+  const head = peekGzipMember(buf, where, 100);
+  const nul = head.indexOf(0);
+  return head.toString('utf8', 0, nul < 0 ? head.length : nul);
+}
+
 /** The raw members before the data: what signatures and `C:` are checked against. */
-export interface ApkMembers {
+interface ApkMembers {
   file: string;
   signatures: SignatureEntry[];
   signatureMember: Buffer;
@@ -80,14 +112,34 @@ export interface ApkMembers {
   fileSize: number;
 }
 
-/** Splits the signature and control members without interpreting the control content. */
-export async function readApkMembers(file: string): Promise<ApkMembers> {
-  const fh = await open(file, 'r').catch((e: Error) => {
-    throw new ApkError('io', `${file}: ${e.message}`, { file });
+/** The limits of a package's signature and control members, with the file for their errors. */
+function memberLimits(L: ApkLimits, file: string): Record<'signature' | 'control', MemberLimit> {
+  return {
+    signature: { name: 'signature', max: L.signature, context: { file } },
+    control: { name: 'control', max: L.control, context: { file } },
+  };
+}
+
+async function openFile(file: string): Promise<Awaited<ReturnType<typeof open>>> {
+  return open(file, 'r').catch((e: Error) => {
+    throw new ApkError('io', `${file}: ${e.message}`, { file }, { cause: e });
   });
+}
+
+/**
+ * Splits the signature and control members without interpreting the control content. Each is
+ * inflated under its limit (the first member's name, peeked at, says which one it is).
+ */
+async function readApkMembers(file: string, opts: { limits?: Partial<ApkLimits> } = {}): Promise<ApkMembers> {
+  const L = limitsWith(opts.limits);
+  const fh = await openFile(file);
   try {
     const fileSize = (await fh.stat()).size;
-    const first = await memberAt(fh, 0, fileSize, `${file}: first gzip member`);
+    const signed = await isSignatureMember(fh, 0, fileSize, `${file}: first gzip member`);
+    const limit = memberLimits(L, file);
+    const first = signed
+      ? await memberAt(fh, 0, fileSize, `${file}: signature member`, limit.signature)
+      : await memberAt(fh, 0, fileSize, `${file}: control member`, limit.control);
     if (!first.crcOk) throw new ApkError('bad-gzip', `${file}: first gzip member: CRC mismatch`, { file });
     const firstEntries = parseTarSegment(first.content, `${file}: first member`);
     let signatures: SignatureEntry[] = [];
@@ -108,7 +160,7 @@ export async function readApkMembers(file: string): Promise<ApkMembers> {
           : [];
       });
       signatureMember = first.bytes;
-      ctl = await memberAt(fh, first.bytes.length, fileSize, `${file}: control member`);
+      ctl = await memberAt(fh, first.bytes.length, fileSize, `${file}: control member`, limit.control);
     }
     return {
       file,
@@ -126,12 +178,16 @@ export async function readApkMembers(file: string): Promise<ApkMembers> {
 }
 
 /** Parses the control member of split members: `.PKGINFO` and scripts. */
-function parseApkHead(m: ApkMembers): ApkHead {
+function parseApkHead(m: ApkMembers, limits: ApkLimits): ApkHead {
   const { file } = m;
   if (!m.controlCrcOk) throw new ApkError('bad-gzip', `${file}: control member: CRC mismatch`, { file });
   const ctlEntries = parseTarSegment(m.controlContent, `${file}: control member`);
   const pkginfo = ctlEntries.find((e) => e.name === '.PKGINFO');
   if (!pkginfo) throw new ApkError('no-control', `${file}: control member has no .PKGINFO`, { file });
+  // Checked on the tar header's size, before the text is decoded and parsed.
+  if (pkginfo.size > limits.pkginfo) {
+    throw limitError('pkginfo', limits.pkginfo, `${file}: .PKGINFO (${pkginfo.size} bytes)`, { file });
+  }
   if (endsWithEofBlocks(m.controlContent)) {
     throw new ApkError('bad-tar', `${file}: control segment ends with tar EOF blocks (apk rejects it)`, {
       file,
@@ -158,8 +214,36 @@ function parseApkHead(m: ApkMembers): ApkHead {
 }
 
 /** Splits the signature and control members and parses `.PKGINFO`, without touching the data member. */
-export async function readApkHead(file: string): Promise<ApkHead> {
-  return parseApkHead(await readApkMembers(file));
+export async function readApkHead(
+  file: string,
+  opts: { limits?: Partial<ApkLimits> } = {},
+): Promise<ApkHead> {
+  return parseApkHead(await readApkMembers(file, opts), limitsWith(opts.limits));
+}
+
+/**
+ * Whether a file is a package or an index, from the first tar name after its signature member
+ * (peeked at: an index's member is never inflated whole here).
+ */
+export async function detectArchiveKind(
+  file: string,
+  opts: { limits?: Partial<ApkLimits> } = {},
+): Promise<'apk' | 'index'> {
+  const limit = memberLimits(limitsWith(opts.limits), file);
+  const fh = await openFile(file);
+  try {
+    const fileSize = (await fh.stat()).size;
+    let off = 0;
+    if (await isSignatureMember(fh, 0, fileSize, `${file}: first gzip member`)) {
+      off = (await memberAt(fh, 0, fileSize, `${file}: signature member`, limit.signature)).bytes.length;
+    }
+    const name = await peekName(fh, off, fileSize, `${file}: second member`);
+    if (name === '.PKGINFO' || name.startsWith('.')) return 'apk';
+    if (name === 'APKINDEX' || name === 'DESCRIPTION') return 'index';
+    throw new ApkError('bad-tar', `${file}: neither a package (.PKGINFO) nor an index (APKINDEX)`, { file });
+  } finally {
+    await fh.close();
+  }
 }
 
 async function hashRange(file: string, start: number, size: number): Promise<string> {
@@ -174,6 +258,8 @@ export interface VerifyOptions {
   keyring?: Keyring;
   /** Expected identity (index `C:`); checked instead of, or as well as, the signature. */
   checksum?: string;
+  /** Overrides of the size limits (limits.ts). */
+  limits?: Partial<ApkLimits>;
 }
 
 export interface ApkVerification {
@@ -187,7 +273,8 @@ export interface ApkVerification {
  * against `C:` (with a checksum), then `datahash` over the data member, streamed from disk.
  */
 export async function verifyApk(file: string, opts: VerifyOptions = {}): Promise<ApkVerification> {
-  const m = await readApkMembers(file);
+  const limits = limitsWith(opts.limits);
+  const m = await readApkMembers(file, { limits });
   let signedBy: string | undefined;
   const checksum = identityOf(m.controlMember);
   if (opts.checksum !== undefined && checksum !== opts.checksum) {
@@ -199,7 +286,7 @@ export async function verifyApk(file: string, opts: VerifyOptions = {}): Promise
   }
   // The signature is checked before the control content is trusted enough to parse.
   if (opts.keyring) signedBy = checkSignatures(m.signatures, opts.keyring, m.controlMember, file);
-  const head = parseApkHead(m);
+  const head = parseApkHead(m, limits);
   if (!head.info.datahash) {
     throw new ApkError('bad-pkginfo', `${file}: .PKGINFO has no datahash`, { file, pkg: head.info.name });
   }
@@ -212,6 +299,19 @@ export async function verifyApk(file: string, opts: VerifyOptions = {}): Promise
     );
   }
   return signedBy === undefined ? { head } : { head, signedBy };
+}
+
+/** A failure while streaming the data member: corruption, or tar-stream's extended-header cap. */
+function dataMemberError(e: unknown, file: string, entry?: string): ApkError {
+  if (e instanceof ApkError) return e;
+  const msg = (e as Error).message;
+  const where = entry === undefined ? `${file}: data member` : `${file}: data member: entry ${entry}`;
+  const context = entry === undefined ? { file } : { file, entry };
+  // tar-stream's words for an extended header over its MAX_HEADER_SIZE (refused before buffering).
+  if (msg === 'Header exceeds max size') {
+    return limitError('tarHeader', TAR_EXTENDED_HEADER_LIMIT, `${where}: extended header`, context, e);
+  }
+  return new ApkError('bad-gzip', `${where}: ${msg}`, context, { cause: e });
 }
 
 type DataEntryType = 'file' | 'directory' | 'symlink' | 'link';
@@ -246,7 +346,7 @@ export async function readApkData(
   const feed = pipeline(source, createGunzip(), ex).catch((e: Error) => {
     // When the consumer gave up first, its error is the one to report.
     if (consumerFailed) return;
-    throw new ApkError('bad-gzip', `${head.file}: data member: ${e.message}`, { file: head.file });
+    throw dataMemberError(e, head.file);
   });
   const consume = (async () => {
     for await (const entry of ex) {
@@ -290,12 +390,7 @@ export async function readApkData(
         try {
           for await (const c of entry as AsyncIterable<Buffer>) yield c;
         } catch (err) {
-          throw new ApkError(
-            'bad-gzip',
-            `${file}: data member: ${(err as Error).message}`,
-            { file, entry: name },
-            { cause: err },
-          );
+          throw dataMemberError(err, file, name);
         }
       })();
       try {
@@ -316,12 +411,7 @@ export async function readApkData(
       // A stream error surfacing in the consumer: report it as the data member's.
       await feed;
       if (e instanceof ApkError) throw e;
-      throw new ApkError(
-        'bad-gzip',
-        `${head.file}: data member: ${(e as Error).message}`,
-        { file: head.file },
-        { cause: e },
-      );
+      throw dataMemberError(e, head.file);
     }
     source.destroy();
     ex.destroy();

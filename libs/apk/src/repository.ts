@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { readIndexArchive } from './index-archive.js';
 import type { IndexEntry } from './index-text.js';
 import { ApkError } from './errors.js';
+import { type ApkLimits, type LimitName, limitError, limitsWith } from './limits.js';
 import type { Keyring } from './keys.js';
 import type { ResolverRepository } from './resolve.js';
 
@@ -49,35 +50,65 @@ export function packageLocation(repo: RepositorySpec, arch: string, e: IndexEntr
   return repoLocation(repo, arch, `${e.name}-${e.version}.apk`);
 }
 
-export async function fetchBytes(location: string): Promise<Buffer> {
+/** What a fetch may return at most, and the named error past it. */
+interface FetchLimit {
+  name: LimitName;
+  max: number;
+}
+
+/** A failed read or download of `location`, with its cause; errors of ours pass through. */
+function fetchFailed(location: string, e: unknown): ApkError {
+  if (e instanceof ApkError) return e;
+  return new ApkError(
+    'fetch-failed',
+    `${location}: ${(e as Error).message}`,
+    { file: location },
+    { cause: e },
+  );
+}
+
+/**
+ * The bytes at `location`. With `limit`, a larger file or response is refused before it is read
+ * (its size or Content-Length) or as soon as the streamed body passes the limit.
+ */
+export async function fetchBytes(location: string, limit?: FetchLimit): Promise<Buffer> {
+  const over = (size: number) => limit !== undefined && size > limit.max;
+  const tooLarge = (l: FetchLimit) => limitError(l.name, l.max, location, { file: location });
   if (!isHttp(location)) {
     try {
+      if (limit && over((await stat(location)).size)) throw tooLarge(limit);
       return await readFile(location);
     } catch (e) {
-      throw new ApkError(
-        'fetch-failed',
-        `${location}: ${(e as Error).message}`,
-        { file: location },
-        { cause: e },
-      );
+      throw fetchFailed(location, e);
     }
   }
   let res: Response;
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError(
-      'fetch-failed',
-      `${location}: ${(e as Error).message}`,
-      { file: location },
-      { cause: e },
-    );
+    throw fetchFailed(location, e);
   }
   if (!res.ok)
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
       file: location,
     });
-  return Buffer.from(await res.arrayBuffer());
+  if (!limit || !res.body) return Buffer.from(await res.arrayBuffer());
+  if (over(Number(res.headers.get('content-length') ?? 0))) {
+    await res.body.cancel();
+    throw tooLarge(limit);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const c of res.body as AsyncIterable<Uint8Array>) {
+      total += c.byteLength;
+      if (over(total)) throw tooLarge(limit);
+      chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    }
+  } catch (e) {
+    throw fetchFailed(location, e);
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /**
@@ -96,12 +127,7 @@ export async function downloadTo(location: string, path: string): Promise<void> 
   try {
     res = await fetch(location);
   } catch (e) {
-    throw new ApkError(
-      'fetch-failed',
-      `${location}: ${(e as Error).message}`,
-      { file: location },
-      { cause: e },
-    );
+    throw fetchFailed(location, e);
   }
   if (!res.ok || !res.body) {
     throw new ApkError('fetch-failed', `${location}: HTTP ${res.status} ${res.statusText}`, {
@@ -128,10 +154,12 @@ export interface LoadedRepository extends ResolverRepository {
 export async function loadRepository(
   spec: RepositorySpec,
   arch: string,
-  opts: { keyring?: Keyring; allowUntrusted?: boolean } = {},
+  opts: { keyring?: Keyring; allowUntrusted?: boolean; limits?: Partial<ApkLimits> } = {},
 ): Promise<LoadedRepository> {
+  const limits = limitsWith(opts.limits);
   const loc = repoLocation(spec, arch, 'APKINDEX.tar.gz');
-  const buf = await fetchBytes(loc);
+  // A compressed index larger than what it may inflate to is refused before it is held.
+  const buf = await fetchBytes(loc, { name: 'index', max: limits.index });
   if (!opts.keyring && !opts.allowUntrusted) {
     throw new ApkError('untrusted', `${loc}: no keyring given to verify the index (or allow untrusted)`, {
       file: loc,
@@ -139,10 +167,10 @@ export async function loadRepository(
   }
   let r: ReturnType<typeof readIndexArchive>;
   try {
-    r = readIndexArchive(buf, loc, opts.keyring ? { keyring: opts.keyring } : {});
+    r = readIndexArchive(buf, loc, { limits, ...(opts.keyring && { keyring: opts.keyring }) });
   } catch (e) {
     if (opts.allowUntrusted && e instanceof ApkError && (e.code === 'unsigned' || e.code === 'untrusted')) {
-      r = readIndexArchive(buf, loc);
+      r = readIndexArchive(buf, loc, { limits });
     } else throw e;
   }
   return {
