@@ -14,7 +14,7 @@ import { classify } from './classify.js';
 export const tracer = trace.getTracer('melange2-orch-agent');
 
 /** A build that ran past the agent's limit: abandoned, and retried elsewhere (transient). */
-export class BuildTimeoutError extends Error {
+class BuildTimeoutError extends Error {
   override readonly name = 'BuildTimeoutError';
   constructor(
     readonly id: string,
@@ -24,7 +24,7 @@ export class BuildTimeoutError extends Error {
   }
 }
 
-export interface ExecuteContext {
+interface ExecuteContext {
   readonly signal: AbortSignal;
   /** The trace context of this build's span: children (environment, vertices…) go under it. */
   readonly trace: Context;

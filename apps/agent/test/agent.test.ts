@@ -2,8 +2,8 @@ import { ConnectError } from '@melange2/buildkit';
 import { BuildError } from '@melange2/engine';
 import { MemoryWorkQueue } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
-import { Agent, type Executor } from '../src/agent.js';
-import { classify } from '../src/classify.js';
+import { Agent } from '@melange2/agent';
+import { classify, type Executor } from '@melange2/agent/internal';
 import {
   type AgentEvent,
   type BuildJob,
