@@ -1,6 +1,7 @@
 import {
   type BuildJob,
   type BuildOutcome,
+  type BuildReport,
   type CoordinatorLink,
   clip,
   ENQUEUED_AT,
@@ -21,6 +22,23 @@ class BuildTimeoutError extends Error {
     readonly limitMs: number,
   ) {
     super(`${id}: still running after ${Math.round(limitMs / 1000)} s; abandoned`);
+  }
+}
+
+export const DEFAULT_DRAIN_REPORT_MS = 30_000;
+
+/** A drain that ended with finished builds no coordinator took (see `drainReportMs`). */
+export class DrainTimeoutError extends Error {
+  override readonly name = 'DrainTimeoutError';
+  readonly code = 'AGENT_DRAIN_TIMEOUT';
+  constructor(
+    readonly unreported: readonly string[],
+    readonly limitMs: number,
+  ) {
+    super(
+      `gave up draining: no coordinator took the report of ${unreported.join(', ')} within ` +
+        `${Math.round(limitMs / 1000)} s (--drain-timeout); it is built again once its lease runs out`,
+    );
   }
 }
 
@@ -50,6 +68,12 @@ export interface AgentOptions {
    * (a hung download or daemon must not hold a slot and its lease forever). Default 6 h.
    */
   readonly buildTimeoutMs?: number;
+  /**
+   * Stopping (a drain), how long a finished build's report is offered to a coordinator that does
+   * not take it before the agent gives up on it (`unreported`; its lease runs out and it is built
+   * again elsewhere). Until a stop, a report is offered for as long as it takes. Default 30 s.
+   */
+  readonly drainReportMs?: number;
   /** Backoff before a transient failure is delivered again: base × 2^(delivery−1), default 1 s. */
   readonly retryBaseMs?: number;
   readonly log?: (line: string) => void;
@@ -80,6 +104,7 @@ export class Agent {
   /** Aborting it cancels the running builds too (a kill, not a drain). */
   readonly #kill = new AbortController();
   #busy = 0;
+  readonly #unreported: string[] = [];
   #loops: Promise<void>[] = [];
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
@@ -89,6 +114,11 @@ export class Agent {
 
   get busy(): number {
     return this.#busy;
+  }
+
+  /** Builds finished but given up on while stopping, their report never taken (by id). */
+  get unreported(): readonly string[] {
+    return this.#unreported;
   }
 
   start(): void {
@@ -217,6 +247,45 @@ export class Agent {
     }
   }
 
+  /**
+   * Offers a report until the coordinator takes it (it may be restarting: the lease is kept
+   * meanwhile). Stopping, it gives up after `drainReportMs`: false then, and on a kill.
+   */
+  async #deliver(report: BuildReport): Promise<boolean> {
+    const limit = this.#o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS;
+    let giveUpAt: number | undefined;
+    for (let i = 0; ; i++) {
+      if (this.#kill.signal.aborted) return false;
+      if (this.#stop.signal.aborted) giveUpAt ??= performance.now() + limit;
+      const left = giveUpAt === undefined ? undefined : giveUpAt - performance.now();
+      if (left !== undefined && left <= 0) {
+        this.#unreported.push(report.id);
+        this.#o.log?.(`agent ${this.#o.id}: gave up the report of ${report.id} (draining)`);
+        return false;
+      }
+      try {
+        const sent = this.#o.link.report(report);
+        if (left === undefined) await sent;
+        else {
+          // Draining: a request in flight (up to its own timeout) must not outlast the limit.
+          sent.catch(() => {});
+          const late = new AbortController();
+          const taken = await Promise.race([
+            sent.then(() => true),
+            sleep(left, late.signal).then(() => false),
+          ]);
+          late.abort();
+          if (!taken) continue;
+        }
+        return true;
+      } catch (e) {
+        if (i % 10 === 0)
+          this.#o.log?.(`agent ${this.#o.id}: report of ${report.id} not taken yet: ${(e as Error).message}`);
+        await sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal);
+      }
+    }
+  }
+
   async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span): Promise<void> {
     const ackWait = this.#o.queue.limits.ackWaitMs;
     const keepAlive = setInterval(() => d.working(), Math.max(100, Math.floor(ackWait / 3)));
@@ -268,18 +337,7 @@ export class Agent {
         durationMs: performance.now() - t0,
         outcome,
       };
-      // The coordinator may be restarting: keep the lease and try again until it answers.
-      for (let i = 0; ; i++) {
-        if (this.#kill.signal.aborted) return;
-        try {
-          await this.#o.link.report(report);
-          break;
-        } catch (e) {
-          if (i % 10 === 0)
-            this.#o.log?.(`agent ${this.#o.id}: report of ${job.id} not taken yet: ${(e as Error).message}`);
-          await sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal);
-        }
-      }
+      if (!(await this.#deliver(report))) return;
       if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
       // Not awaited: the slot pulls its next build meanwhile (a lost ack only redelivers a stale build).
       else void d.ack().catch(() => {});
