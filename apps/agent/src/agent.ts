@@ -249,40 +249,49 @@ export class Agent {
 
   /**
    * Offers a report until the coordinator takes it (it may be restarting: the lease is kept
-   * meanwhile). Stopping, it gives up after `drainReportMs`: false then, and on a kill.
+   * meanwhile). Once the agent stops, it gives up `drainReportMs` later, even with a request in
+   * flight: false then, and on a kill.
    */
   async #deliver(report: BuildReport): Promise<boolean> {
     const limit = this.#o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS;
-    let giveUpAt: number | undefined;
-    for (let i = 0; ; i++) {
-      if (this.#kill.signal.aborted) return false;
-      if (this.#stop.signal.aborted) giveUpAt ??= performance.now() + limit;
-      const left = giveUpAt === undefined ? undefined : giveUpAt - performance.now();
-      if (left !== undefined && left <= 0) {
-        this.#unreported.push(report.id);
-        this.#o.log?.(`agent ${this.#o.id}: gave up the report of ${report.id} (draining)`);
-        return false;
-      }
-      try {
-        const sent = this.#o.link.report(report);
-        if (left === undefined) await sent;
-        else {
-          // Draining: a request in flight (up to its own timeout) must not outlast the limit.
-          sent.catch(() => {});
-          const late = new AbortController();
-          const taken = await Promise.race([
-            sent.then(() => true),
-            sleep(left, late.signal).then(() => false),
-          ]);
-          late.abort();
-          if (!taken) continue;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let over = false;
+    let arm = () => {};
+    const giveUp = new Promise<void>((resolve) => {
+      arm = () => {
+        timer = setTimeout(() => {
+          over = true;
+          resolve();
+        }, limit);
+      };
+      this.#kill.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    if (this.#stop.signal.aborted) arm();
+    else this.#stop.signal.addEventListener('abort', arm, { once: true });
+    try {
+      for (let i = 0; ; i++) {
+        if (this.#kill.signal.aborted) return false;
+        if (over) {
+          this.#unreported.push(report.id);
+          this.#o.log?.(`agent ${this.#o.id}: gave up the report of ${report.id} (draining)`);
+          return false;
         }
-        return true;
-      } catch (e) {
-        if (i % 10 === 0)
-          this.#o.log?.(`agent ${this.#o.id}: report of ${report.id} not taken yet: ${(e as Error).message}`);
-        await sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal);
+        try {
+          const sent = this.#o.link.report(report);
+          // A request still in flight when the drain is over is left to fail on its own.
+          sent.catch(() => {});
+          if (await Promise.race([sent.then(() => true), giveUp.then(() => false)])) return true;
+        } catch (e) {
+          if (i % 10 === 0)
+            this.#o.log?.(
+              `agent ${this.#o.id}: report of ${report.id} not taken yet: ${(e as Error).message}`,
+            );
+          await Promise.race([sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal), giveUp]);
+        }
       }
+    } finally {
+      clearTimeout(timer);
+      this.#stop.signal.removeEventListener('abort', arm);
     }
   }
 
