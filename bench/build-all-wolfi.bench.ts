@@ -32,7 +32,7 @@ if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
 
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
-const agentLib = await import('../apps/agent/src/index.js');
+const agentLib = await import('@melange2/agent');
 const protocol = await import('../libs/protocol/src/index.js');
 type BuildJob = import('../libs/protocol/src/index.js').BuildJob;
 
@@ -83,9 +83,8 @@ async function main(): Promise<void> {
     natsUrl = n.url;
     stopNats = () => n.stop();
   }
-  const { planRun } = await import('../apps/coordinator/src/run/plan-run.js');
-  const { runDistributed } = await import('../apps/coordinator/src/run/distributed.js');
-  const { criticalPathPriorities } = await import('../apps/coordinator/src/scheduler/index.js');
+  const { runDistributed } = await import('@melange2/coordinator');
+  const { criticalPathPriorities, planRun } = await import('@melange2/coordinator/internal');
   const { natsStreams } = protocol;
   const { jetstreamManager } = await import('@nats-io/jetstream');
 

@@ -1,6 +1,7 @@
 import {
   type BuildJob,
   type BuildOutcome,
+  type BuildReport,
   type CoordinatorLink,
   clip,
   ENQUEUED_AT,
@@ -14,7 +15,7 @@ import { classify } from './classify.js';
 export const tracer = trace.getTracer('melange2-orch-agent');
 
 /** A build that ran past the agent's limit: abandoned, and retried elsewhere (transient). */
-export class BuildTimeoutError extends Error {
+class BuildTimeoutError extends Error {
   override readonly name = 'BuildTimeoutError';
   constructor(
     readonly id: string,
@@ -24,7 +25,24 @@ export class BuildTimeoutError extends Error {
   }
 }
 
-export interface ExecuteContext {
+export const DEFAULT_DRAIN_REPORT_MS = 30_000;
+
+/** A drain that ended with finished builds no coordinator took (see `drainReportMs`). */
+export class DrainTimeoutError extends Error {
+  override readonly name = 'DrainTimeoutError';
+  readonly code = 'AGENT_DRAIN_TIMEOUT';
+  constructor(
+    readonly unreported: readonly string[],
+    readonly limitMs: number,
+  ) {
+    super(
+      `gave up draining: no coordinator took the report of ${unreported.join(', ')} within ` +
+        `${Math.round(limitMs / 1000)} s (--drain-timeout); it is built again once its lease runs out`,
+    );
+  }
+}
+
+interface ExecuteContext {
   readonly signal: AbortSignal;
   /** The trace context of this build's span: children (environment, vertices…) go under it. */
   readonly trace: Context;
@@ -50,6 +68,12 @@ export interface AgentOptions {
    * (a hung download or daemon must not hold a slot and its lease forever). Default 6 h.
    */
   readonly buildTimeoutMs?: number;
+  /**
+   * Stopping (a drain), how long a finished build's report is offered to a coordinator that does
+   * not take it before the agent gives up on it (`unreported`; its lease runs out and it is built
+   * again elsewhere). Until a stop, a report is offered for as long as it takes. Default 30 s.
+   */
+  readonly drainReportMs?: number;
   /** Backoff before a transient failure is delivered again: base × 2^(delivery−1), default 1 s. */
   readonly retryBaseMs?: number;
   readonly log?: (line: string) => void;
@@ -80,6 +104,7 @@ export class Agent {
   /** Aborting it cancels the running builds too (a kill, not a drain). */
   readonly #kill = new AbortController();
   #busy = 0;
+  readonly #unreported: string[] = [];
   #loops: Promise<void>[] = [];
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
@@ -89,6 +114,11 @@ export class Agent {
 
   get busy(): number {
     return this.#busy;
+  }
+
+  /** Builds finished but given up on while stopping, their report never taken (by id). */
+  get unreported(): readonly string[] {
+    return this.#unreported;
   }
 
   start(): void {
@@ -217,6 +247,54 @@ export class Agent {
     }
   }
 
+  /**
+   * Offers a report until the coordinator takes it (it may be restarting: the lease is kept
+   * meanwhile). Once the agent stops, it gives up `drainReportMs` later, even with a request in
+   * flight: false then, and on a kill.
+   */
+  async #deliver(report: BuildReport): Promise<boolean> {
+    const limit = this.#o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let over = false;
+    let arm = () => {};
+    const giveUp = new Promise<void>((resolve) => {
+      arm = () => {
+        timer = setTimeout(() => {
+          over = true;
+          resolve();
+        }, limit);
+      };
+      this.#kill.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    if (this.#stop.signal.aborted) arm();
+    else this.#stop.signal.addEventListener('abort', arm, { once: true });
+    try {
+      for (let i = 0; ; i++) {
+        if (this.#kill.signal.aborted) return false;
+        if (over) {
+          this.#unreported.push(report.id);
+          this.#o.log?.(`agent ${this.#o.id}: gave up the report of ${report.id} (draining)`);
+          return false;
+        }
+        try {
+          const sent = this.#o.link.report(report);
+          // A request still in flight when the drain is over is left to fail on its own.
+          sent.catch(() => {});
+          if (await Promise.race([sent.then(() => true), giveUp.then(() => false)])) return true;
+        } catch (e) {
+          if (i % 10 === 0)
+            this.#o.log?.(
+              `agent ${this.#o.id}: report of ${report.id} not taken yet: ${(e as Error).message}`,
+            );
+          await Promise.race([sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal), giveUp]);
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      this.#stop.signal.removeEventListener('abort', arm);
+    }
+  }
+
   async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span): Promise<void> {
     const ackWait = this.#o.queue.limits.ackWaitMs;
     const keepAlive = setInterval(() => d.working(), Math.max(100, Math.floor(ackWait / 3)));
@@ -268,18 +346,7 @@ export class Agent {
         durationMs: performance.now() - t0,
         outcome,
       };
-      // The coordinator may be restarting: keep the lease and try again until it answers.
-      for (let i = 0; ; i++) {
-        if (this.#kill.signal.aborted) return;
-        try {
-          await this.#o.link.report(report);
-          break;
-        } catch (e) {
-          if (i % 10 === 0)
-            this.#o.log?.(`agent ${this.#o.id}: report of ${job.id} not taken yet: ${(e as Error).message}`);
-          await sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal);
-        }
-      }
+      if (!(await this.#deliver(report))) return;
       if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
       // Not awaited: the slot pulls its next build meanwhile (a lost ack only redelivers a stale build).
       else void d.ack().catch(() => {});

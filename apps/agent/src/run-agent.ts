@@ -5,7 +5,7 @@ import type { BuildEvent } from '@melange2/engine';
 import { type BuildJob, natsLink, natsNames, ObjectStaging, openJobQueue } from '@melange2/protocol';
 import type { QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Agent, type Executor } from './agent.js';
+import { Agent, DEFAULT_DRAIN_REPORT_MS, DrainTimeoutError, type Executor } from './agent.js';
 import { engineExecutor } from './engine-executor.js';
 
 export interface NatsAgentOptions {
@@ -26,6 +26,8 @@ export interface NatsAgentOptions {
   readonly limits?: Partial<QueueLimits>;
   readonly heartbeatMs?: number;
   readonly buildTimeoutMs?: number;
+  /** See `AgentOptions.drainReportMs`. */
+  readonly drainReportMs?: number;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
 }
@@ -64,15 +66,19 @@ export async function startNatsAgent(
     execute,
     ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
     ...(o.buildTimeoutMs ? { buildTimeoutMs: o.buildTimeoutMs } : {}),
+    ...(o.drainReportMs ? { drainReportMs: o.drainReportMs } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
   agent.start();
   return {
     agent,
+    /** Stops (or kills) the agent; a drain that gave up on a report throws `DrainTimeoutError`. */
     async close(kill = false) {
       await (kill ? agent.kill() : agent.stop());
       client?.close();
       await queue.close();
+      if (!kill && agent.unreported.length > 0)
+        throw new DrainTimeoutError(agent.unreported, o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS);
     },
   };
 }

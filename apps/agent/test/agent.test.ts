@@ -2,8 +2,8 @@ import { ConnectError } from '@melange2/buildkit';
 import { BuildError } from '@melange2/engine';
 import { MemoryWorkQueue } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
-import { Agent, type Executor } from '../src/agent.js';
-import { classify } from '../src/classify.js';
+import { Agent } from '@melange2/agent';
+import { classify, type Executor } from '@melange2/agent/internal';
 import {
   type AgentEvent,
   type BuildJob,
@@ -105,6 +105,31 @@ describe('Agent on the in-process queue', () => {
     expect(link.reports[0]).toMatchObject({ id: 'zlib@x86_64', agent: 'a1', outcome: { kind: 'succeeded' } });
     expect(link.events.map((e) => e.type)).toContain('started');
     expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+  });
+
+  it.each([
+    ['refused at once (no coordinator answers)', () => Promise.reject(new Error('503 no responders'))],
+    ['never answered (a request in flight)', () => new Promise<never>(() => {})],
+  ])('stopping, a report %s is given up after drainReportMs; the build stays leased', async (_, report) => {
+    const q = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 60_000 });
+    let tries = 0;
+    const link: CoordinatorLink = {
+      event: () => {},
+      report: () => {
+        tries++;
+        return report();
+      },
+    };
+    const execute: Executor = async () => ({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } });
+    const a = new Agent({ id: 'a1', arch: 'x86_64', slots: 1, queue: q, link, execute, drainReportMs: 200 });
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => tries > 0);
+    await a.stop();
+    expect(a.unreported).toEqual(['zlib@x86_64']);
+    // Neither acked nor terminated: redelivered once the lease runs out.
+    expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 1 });
+    await q.close();
   });
 
   it('a failed step is reported with its log tail and never delivered again', async () => {

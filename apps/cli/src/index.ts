@@ -1,2 +1,2 @@
-export { CliError, EXIT, type ExitCode } from './exit-codes.js';
-export { buildProgram, main } from './main.js';
+// What bin/melange2-orch.js runs: the program, and the process-wide rejection handler.
+export { exitOnUnhandledRejection, main } from './main.js';

@@ -1,4 +1,4 @@
-import { main } from '../src/main.js';
+import { main } from '@melange2/cli';
 
 /** Runs the CLI in-process, capturing stdout (as text and as bytes) and stderr. */
 export async function runCli(

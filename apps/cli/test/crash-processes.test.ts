@@ -1,6 +1,6 @@
 // Crashes of real processes: the built CLI (`melange2-orch coordinator` and `agent`) runs as
 // separate processes against the real NATS and buildkitd, and is SIGKILLed mid-build or mid-run.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '@melange2/coordinator';
 import { indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
+import { firstToSay, Proc } from './processes.js';
 
 const d = inject('daemons');
 const BIN = join(ROOT, 'apps', 'cli', 'bin', 'melange2-orch.js');
@@ -44,82 +45,6 @@ pipeline:
       echo done > \${{targets.destdir}}/usr/share/slow/done
 `;
 const BUILT_WITH_SLOW = [...OS_BUILT, 'slow'].sort();
-
-/** A running CLI process: its output so far, and a way to wait for a line. */
-class Proc {
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      this.stdout += s;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-      this.stderr += s;
-      for (const w of [...this.#waiters]) {
-        const m = w.re.exec(this.stderr);
-        if (m) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    });
-    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
-  }
-
-  /** Resolves when stderr matches `re`; rejects on exit or after `ms`, with the output so far. */
-  waitFor(re: RegExp, ms = 60_000): Promise<RegExpExecArray> {
-    const now = re.exec(this.stderr);
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const fail = (why: string) =>
-        reject(new Error(`${this.name}: ${why} waiting for ${re}\n--- stderr\n${this.stderr}`));
-      const t = setTimeout(() => fail(`timed out after ${ms} ms`), ms);
-      void this.exited.then((c) => fail(`exited with ${c}`));
-      this.#waiters.push({
-        re,
-        resolve: (m) => {
-          clearTimeout(t);
-          resolve(m);
-        },
-      });
-    });
-  }
-
-  /** The exit code; rejects with the output so far if the process is still running after `ms`. */
-  exit(ms = 90_000): Promise<number | null> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`${this.name}: still running after ${ms} ms\n--- stderr\n${this.stderr}`)),
-        ms,
-      );
-      void this.exited.then((c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
-  }
-
-  kill(): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    return this.exited;
-  }
-}
-
-/** The first of `procs` whose stderr matches `re`. */
-function firstToSay(procs: readonly Proc[], re: RegExp): Promise<Proc> {
-  return Promise.any(
-    procs.map(async (p) => {
-      await p.waitFor(re);
-      return p;
-    }),
-  );
-}
 
 async function cleanup(nc: NatsConnection, ns: string): Promise<void> {
   const jsm = await jetstreamManager(nc);
@@ -186,12 +111,13 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     procs.push(p);
     return p;
   };
-  const agent = async (s: Setup, id: string) => {
+  const agent = async (s: Setup, id: string, extra: readonly string[] = []) => {
     const p = spawnCli(id, s.work, [
       'agent',
       ...['--nats', d.natsUrl, '--namespace', s.ns, '--arch', 'x86_64'],
       ...['--buildkit-addr', d.buildkit.x86_64, '--repo', s.repo, '--jobs', '1', '--id', id],
       ...['--signing-key', b.keyPath, '--apk-cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
+      ...extra,
     ]);
     await p.waitFor(/agent for x86_64 with 1 slot/);
     return p;
@@ -281,6 +207,25 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       const slow = builtNames(c.stderr).filter((x) => x.name === 'slow');
       expect(slow).toEqual([{ name: 'slow', agent: victim.name }]);
       await expectPublished(s, [...SMALL, 'slow']);
+    },
+  );
+
+  it(
+    'SIGTERM of an agent whose coordinator is gone: it gives up the report after --drain-timeout and exits 1, naming the build',
+    TIMEOUT,
+    async () => {
+      const s = await setup(true, []);
+      const a = await agent(s, 'a0', ['--drain-timeout', '2']);
+      const c = coordinator(s);
+      await a.waitFor(/slow@x86_64: solve/);
+      // The coordinator dies mid-build: the finished build has nobody to report to.
+      expect(await c.kill()).toBeNull();
+      await a.waitFor(/report of slow@x86_64 not taken yet/);
+      a.child.kill('SIGTERM');
+      expect(await a.exit()).toBe(1);
+      expect(a.stderr).toMatch(
+        /^melange2-orch: gave up draining: no coordinator took the report of slow@x86_64 within 2 s \(--drain-timeout\)/m,
+      );
     },
   );
 

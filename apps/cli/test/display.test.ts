@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summaryTable } from '../src/display.js';
+import { summaryTable } from '@melange2/cli/internal';
 
 describe('summary table', () => {
   it('says "nothing to build" and why when everything is up to date', () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '@melange2/coordinator';
 import type { RunEvent } from '@melange2/coordinator';
 import { type DistributedOptions, runDistributed } from '@melange2/coordinator';
-import { startTelemetry } from '../src/telemetry/index.js';
+import { startTelemetry } from '@melange2/cli/internal';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');

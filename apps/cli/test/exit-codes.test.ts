@@ -3,7 +3,7 @@ import { DaemonStartError, ToolNotFoundError } from '@melange2/daemons';
 import { ChangeDetectionError } from '@melange2/depgraph';
 import { QueueError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
-import { CliError, EXIT, exitCodeOf } from '../src/exit-codes.js';
+import { CliError, EXIT, exitCodeOf } from '@melange2/cli/internal';
 
 describe('exit status of an error', () => {
   it("follows the library error's code, as README's Exit codes list them", () => {

@@ -2,9 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseArches } from '../src/flags/arch.js';
-import { flagsMarkdown, resetDeprecationWarnings } from '../src/flags/define.js';
-import { buildProgram } from '../src/main.js';
+import { buildProgram, flagsMarkdown, parseArches, resetDeprecationWarnings } from '@melange2/cli/internal';
 import { runCli } from './cli-helpers-apk.js';
 import { fixtureRepo } from './depgraph-cli.js';
 

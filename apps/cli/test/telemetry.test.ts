@@ -3,7 +3,7 @@ import { contextFromHeaders, JetStreamWorkQueue, traceHeaders } from '@melange2/
 import { connect } from '@nats-io/transport-node';
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import { describe, expect, inject, it } from 'vitest';
-import { startTelemetry, tracingConfigured } from '../src/telemetry/index.js';
+import { startTelemetry, tracingConfigured } from '@melange2/cli/internal';
 
 describe('telemetry', () => {
   it('is off unless the OTEL_* variables name an exporter or an endpoint', () => {

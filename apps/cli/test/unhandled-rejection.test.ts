@@ -1,14 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 describe('a promise rejected with nobody to catch it (the bin)', () => {
   it('is reported with the prefix and the process exits 1, instead of running on or dying bare', () => {
     // The interval would keep the process alive: only the handler ends it.
     const script = [
-      `import { exitOnUnhandledRejection } from ${JSON.stringify(main)};`,
+      "import { exitOnUnhandledRejection } from '@melange2/cli';",
       'exitOnUnhandledRejection();',
       "Promise.reject(new Error('KV write timed out'));",
       'setInterval(() => {}, 1000);',

@@ -2,7 +2,7 @@
 // the report of a build it finished while the coordinator was down) must settle that build.
 import { type BuildReport, natsLink, openJobQueue, type ReportAck } from '@melange2/protocol';
 import { describe, expect, it } from 'vitest';
-import { runDistributed } from '../src/run/distributed.js';
+import { runDistributed } from '@melange2/coordinator';
 import { oneBuildOverNats } from './nats-fixture.js';
 
 describe('a restarted coordinator and a late report (real NATS)', () => {

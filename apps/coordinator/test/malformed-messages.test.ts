@@ -2,7 +2,7 @@
 // malformed or foreign-version message is refused and logged, never taken, and the run goes on.
 import { answerCodec, type BuildReport, natsLink, openJobQueue } from '@melange2/protocol';
 import { describe, expect, it } from 'vitest';
-import { runDistributed } from '../src/run/distributed.js';
+import { runDistributed } from '@melange2/coordinator';
 import { oneBuildOverNats } from './nats-fixture.js';
 
 describe('malformed messages from agents (real NATS)', () => {

@@ -18,15 +18,17 @@ import { MemoryStateStore, NatsStateStore, type StateStore } from '@melange2/que
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  decodePublisherRecord,
-  type PublisherRecord,
   IndexPublisher,
   LocalRepositoryStore,
   ObjectRepositoryStore,
+  type PublisherRecord,
+} from '@melange2/coordinator';
+import {
+  decodePublisherRecord,
   RepositoryError,
   type RepositoryStore,
   serveRepository,
-} from '../src/repository/index.js';
+} from '@melange2/coordinator/internal';
 
 let dir: string;
 let key: SigningKey;

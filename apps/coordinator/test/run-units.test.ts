@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
-import { FileStateStore, providesChanged } from '../src/index.js';
+import { FileStateStore } from '@melange2/coordinator';
+import { providesChanged } from '@melange2/coordinator/internal';
 
 const decodeN = (v: unknown) => {
   if (typeof (v as { n?: unknown })?.n !== 'number') throw new Error('n is not a number');

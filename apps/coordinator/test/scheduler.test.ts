@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CycleError, type Ordering, type ScheduledBuild, Scheduler } from '../src/scheduler/index.js';
+import { CycleError, type Ordering, type ScheduledBuild, Scheduler } from '@melange2/coordinator/internal';
 
 const b = (name: string, deps: string[] = [], cost = 1, arch = 'x86_64'): ScheduledBuild => ({
   id: `${name}@${arch}`,

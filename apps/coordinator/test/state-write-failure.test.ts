@@ -16,7 +16,7 @@ import {
   type RunBuild,
   RunStateError,
   type StateRecord,
-} from '../src/index.js';
+} from '@melange2/coordinator';
 
 /** Fails every write whose key and record `fails` picks. */
 class FailingStateStore extends MemoryStateStore<StateRecord> {

@@ -25,6 +25,7 @@ const AGENT_FLAGS = {
   id: FLAGS.id,
   leaseMs: withDefault(FLAGS.leaseMs, '60000'),
   buildTimeout: withDefault(FLAGS.buildTimeout, '360'),
+  drainTimeout: withDefault(FLAGS.drainTimeout, '30'),
 } satisfies FlagSet;
 
 export function registerAgent(program: Command): void {
@@ -57,6 +58,7 @@ export function registerAgent(program: Command): void {
       buildkitAddr,
       limits: { ackWaitMs: flags.leaseMs },
       buildTimeoutMs: flags.buildTimeout * 60_000,
+      drainReportMs: flags.drainTimeout * 1000,
       ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
       ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
       ...(flags.id ? { id: flags.id } : {}),
@@ -72,8 +74,14 @@ export function registerAgent(program: Command): void {
       process.once('SIGINT', () => r());
       process.once('SIGTERM', () => r());
     });
-    await a.close();
-    await nc.drain().catch(() => undefined);
-    await telemetry.shutdown();
+    say(`agent: stopping: finishing the builds in hand (reports given up after ${flags.drainTimeout} s)`);
+    try {
+      await a.close();
+      // Every build in hand is reported by now, so a failed drain (NATS gone) loses nothing: say it.
+      await nc.drain().catch((e: Error) => say(`agent: could not drain the NATS connection: ${e.message}`));
+    } finally {
+      if (!nc.isClosed()) await nc.close();
+      await telemetry.shutdown();
+    }
   });
 }

@@ -28,6 +28,7 @@ import {
   withHelp,
 } from '../flags/define.js';
 import { FLAGS } from '../flags/table.js';
+import { describeHolder, lockOutDir } from '../out-dir-lock.js';
 import { signingKeyFrom } from './apk-options.js';
 import { DEFAULT_PARSE_CACHE } from './depgraph-shared.js';
 
@@ -127,6 +128,7 @@ const BUILD_ALL_FLAGS = {
   buildkitAddr: FLAGS.buildkitAddr,
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
+  noWait: FLAGS.noWait,
 } satisfies FlagSet;
 
 export function registerBuildAll(program: Command): void {
@@ -146,6 +148,14 @@ export function registerBuildAll(program: Command): void {
     const arches = flags.arch;
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
+    const lock = await lockOutDir(resolve(own.outDir), {
+      wait: !own.noWait,
+      onWait: (h, path) =>
+        say(
+          `waiting for ${path}: another build-all holds it (${describeHolder(h)}); --no-wait refuses instead`,
+        ),
+      onTakeover: (h, path) => say(`took over ${path}: its holder is gone (${describeHolder(h)})`),
+    });
     const telemetry = startTelemetry({ serviceName: 'melange2-orch' });
     const daemons = daemonResolver(own.buildkitAddr, say);
     let progress: ((e: Parameters<ReturnType<typeof progressLines>>[0]) => void) | undefined;
@@ -187,6 +197,7 @@ export function registerBuildAll(program: Command): void {
     } finally {
       await daemons.stop();
       await telemetry.shutdown();
+      await lock.release();
     }
   });
 }

@@ -241,6 +241,10 @@ export const FLAGS = {
   ),
   withDependents,
   retryFailed: on('retry-failed', 'build again packages that failed before with the same config'),
+  noWait: on(
+    'no-wait',
+    'when another build-all holds --out-dir, refuse at once (exit 1, naming it) instead of waiting for it',
+  ),
   order: oneOf(
     'order',
     '<order>',
@@ -274,6 +278,12 @@ export const FLAGS = {
     '<minutes>',
     1,
     'abandon a build running longer (it is retried elsewhere)',
+  ),
+  drainTimeout: count(
+    'drain-timeout',
+    '<seconds>',
+    1,
+    'on SIGTERM or Ctrl-C, how long to keep offering a finished build to a coordinator that does not take it; then the agent gives up, exits 1, and the build is redelivered when its lease runs out',
   ),
 
   // ── reading a repository (graph, plan, build-all, coordinator) ─────────────────────────

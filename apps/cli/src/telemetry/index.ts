@@ -1,1 +1,1 @@
-export { startTelemetry, type Telemetry, tracingConfigured } from './sdk.js';
+export { startTelemetry, tracingConfigured } from './sdk.js';

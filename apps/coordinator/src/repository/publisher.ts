@@ -22,7 +22,7 @@ export interface IndexRecord {
 }
 
 /** Who is writing an arch's index right now, and until when the lease holds. */
-export interface IndexLock {
+interface IndexLock {
   readonly kind: 'lock';
   readonly holder: string;
   readonly until: number;
@@ -54,7 +54,7 @@ export interface PublishResult {
   readonly entries: readonly IndexEntry[];
 }
 
-export class IndexLockTimeoutError extends Error {
+class IndexLockTimeoutError extends Error {
   override readonly name = 'IndexLockTimeoutError';
   constructor(
     readonly arch: string,
@@ -214,6 +214,6 @@ export class IndexPublisher {
 }
 
 /** `<name>-<version>.apk`, the file name apk fetches for an index entry. */
-export function fileName(e: { name: string; version: string }): string {
+function fileName(e: { name: string; version: string }): string {
   return `${e.name}-${e.version}.apk`;
 }

@@ -58,11 +58,11 @@ export interface PlanRunOptions {
 }
 
 /** Without a recorded duration: 1 min per declared cpu, else 1 min. */
-export function estimateCost(b: Pick<PlannedBuild, 'resources'>): number {
+function estimateCost(b: Pick<PlannedBuild, 'resources'>): number {
   return 60_000 * Math.max(1, b.resources.cpu ?? 1);
 }
 
-export function publishedIndexOf(indexes: ReadonlyMap<string, Buffer | undefined>): PublishedIndex {
+function publishedIndexOf(indexes: ReadonlyMap<string, Buffer | undefined>): PublishedIndex {
   const p = new PublishedIndex();
   for (const [arch, bytes] of indexes) {
     if (!bytes) continue;

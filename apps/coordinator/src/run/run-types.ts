@@ -36,7 +36,7 @@ export type RunEvent =
     }
   | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number };
 
-export type FinalState = 'succeeded' | 'failed' | 'skipped' | 'up-to-date';
+type FinalState = 'succeeded' | 'failed' | 'skipped' | 'up-to-date';
 
 export interface BuildRow {
   readonly build: RunBuild;
@@ -60,7 +60,7 @@ export interface RunResult {
 }
 
 /** How a run goes, the same for both modes. */
-export interface RunTuning {
+interface RunTuning {
   readonly ordering?: Ordering;
   /** Rebuild packages whose last build failed with the same input. */
   readonly retryFailed?: boolean;

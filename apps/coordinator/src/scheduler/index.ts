@@ -1,10 +1,2 @@
-export { Heap } from './heap.js';
-export { type CostNode, CycleError, criticalPathPriorities } from './priority.js';
-export {
-  type BuildState,
-  type Ordering,
-  type ScheduledBuild,
-  Scheduler,
-  type SchedulerOptions,
-  type StateKind,
-} from './scheduler.js';
+export { CycleError, criticalPathPriorities } from './priority.js';
+export { type Ordering, type ScheduledBuild, Scheduler } from './scheduler.js';
