@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type BuildPlan, compileConfig, NotForArchError } from './compile/compile.js';
 import {
   ConfigError,
@@ -132,5 +132,3 @@ export function packageSourceDir(configFile: string, packageName: string): strin
   const d = join(dirname(configFile), packageName);
   return existsSync(d) && statSync(d).isDirectory() ? d : undefined;
 }
-
-export const configName = (file: string): string => basename(file, '.yaml');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PIPELINE_DIR, PipelineResolver } from '@melange2/melange';
-import { DEFAULT_PATH } from '../src/index.js';
+import { DEFAULT_PATH } from '@melange2/engine/internal';
 import { compiled, repo } from './helpers.js';
 
 const stepRuns = (file: string, arch = 'x86_64') =>
@@ -197,7 +197,7 @@ describe('built-in pipelines', () => {
 
 describe('build options', () => {
   it('--build-option switches vars, environment packages and options.<name>.enabled', async () => {
-    const { compileText } = await import('../src/index.js');
+    const { compileText } = await import('@melange2/engine');
     const { readFileSync } = await import('node:fs');
     const { resolver } = await import('./helpers.js');
     const text = readFileSync(`${repo}/options.yaml`, 'utf8');

@@ -99,7 +99,7 @@ export interface BuildResult {
   readonly timings: BuildTimings;
 }
 
-export function defaultCacheDir(): string {
+function defaultCacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return join(base, 'melange2-orch', 'apk');
 }
@@ -202,7 +202,7 @@ export async function prepareEnvironment(
 }
 
 /** Sums what the daemon reports transferring from our local sources (the largest figure per transfer). */
-export function bytesTransferred(vertices: Iterable<SolveEvent>): number {
+function bytesTransferred(vertices: Iterable<SolveEvent>): number {
   const max = new Map<string, number>();
   for (const e of vertices) {
     if (e.type !== 'vertex.progress' || !e.id.startsWith('transferring')) continue;

@@ -34,7 +34,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/
  * SOURCE_DATE_EPOCH when the caller gives none: 1980-01-01, the earliest date zip-based formats
  * (Ruby gems, Python wheels, jars) accept, and a constant so compiled graphs are reproducible.
  */
-export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
+const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
 
 /** Where a step comes from: the config step the user wrote, and the file/step that defines its script. */
 export interface StepSource {

@@ -80,7 +80,7 @@ function parents(path: string): string[] {
  * The small generated layer: the apk database, accounts, `/home/build` owned by the build user,
  * `/tmp`. Made with FileOp mkfile so it is keyed by its content and needs no transfer.
  */
-export function generatedLayer(files: readonly GeneratedFile[], epoch: number): State {
+function generatedLayer(files: readonly GeneratedFile[], epoch: number): State {
   const timestamp = new Date(epoch * 1000);
   const dirs = new Set<string>();
   for (const f of files) for (const d of parents(f.path)) dirs.add(d);

@@ -132,7 +132,7 @@ export interface PackageOptionsIn {
 }
 
 /** The .apk path of a package in an output repository. */
-export function apkPath(outDir: string, arch: string, name: string, fullVersion: string): string {
+function apkPath(outDir: string, arch: string, name: string, fullVersion: string): string {
   return join(outDir, arch, `${name}-${fullVersion}.apk`);
 }
 

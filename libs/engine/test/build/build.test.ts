@@ -11,7 +11,7 @@ import {
   type CommonRequest,
   LayerServer,
   testPackage,
-} from '../../src/index.js';
+} from '@melange2/engine';
 import { type Bootstrap, bootstrap, packUsrmerge } from './bootstrap.js';
 import { apkEntries, config, countingClient, installInto, libmarkerSource } from './helpers.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PipelineResolver, parseConfig } from '@melange2/melange';
-import { compileConfig, PackageError, packageMetadata } from '../../src/index.js';
+import { compileConfig } from '@melange2/engine';
+import { PackageError, packageMetadata } from '@melange2/engine/internal';
 
 const CONFIG = `
 package:

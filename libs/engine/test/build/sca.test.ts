@@ -21,7 +21,7 @@ import {
   parsePcFile,
   shebangCommand,
   sonameVersion,
-} from '../../src/index.js';
+} from '@melange2/engine/internal';
 import { EM_AARCH64, EM_X86_64, tinyElf } from './elf-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'm2-sca-'));
