@@ -5,7 +5,7 @@
  */
 // Compile: config → plan; LLB: plan → BuildKit graph.
 export { compileConfig } from './compile/compile.js';
-export { NotForArchError } from './compile/compile.js';
+export { NotForArchError } from './compile/plan.js';
 export { buildGraph, type GraphOptions, SOURCE_LOCAL } from './llb/graph.js';
 // Repositories: every config of a directory.
 export {
@@ -30,7 +30,7 @@ export type {
   PlanStep,
   PlanTest,
   StepSource,
-} from './compile/compile.js';
+} from './compile/plan.js';
 /** @public */
 export type { BuildGraph, StepSecret } from './llb/graph.js';
 /** @public */

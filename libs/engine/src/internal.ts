@@ -3,7 +3,7 @@
  * names, account files, ELF and SCA parsing, package metadata; the build's plan and packaging
  * stages on their own (the engine-build bench). Not a stable surface.
  */
-export { DEFAULT_PATH } from './compile/compile.js';
+export { DEFAULT_PATH } from './compile/plan.js';
 export { ENVIRONMENT_LOCAL, MELANGE_CACHE_ID, shellQuote, stepScript } from './llb/graph.js';
 export { accountFiles } from './environment/layers.js';
 export { ElfError, parseElf } from './sca/elf.js';

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type BuildPlan, compileConfig, NotForArchError } from './compile/compile.js';
+import { compileConfig } from './compile/compile.js';
+import { type BuildPlan, NotForArchError } from './compile/plan.js';
 import {
   ConfigError,
   type Diagnostic,

@@ -13,7 +13,8 @@ import {
   type SolveResult,
   type State,
 } from '@melange2/buildkit';
-import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } from '../compile/compile.js';
+import { compileConfig } from '../compile/compile.js';
+import { type BuildPlan, NotForArchError, type PlanEnvironment } from '../compile/plan.js';
 import {
   ConfigError,
   parseConfig,

@@ -1,5 +1,5 @@
 import { type Definition, llb, marshal, type State } from '@melange2/buildkit';
-import type { BuildPlan, PlanStep } from '../compile/compile.js';
+import type { BuildPlan, PlanStep } from '../compile/plan.js';
 import { archInfo, OUTDIR, WORKSPACE } from '@melange2/melange';
 
 /** The local source name of the placeholder build environment (see {@link placeholderEnvironment}). */

@@ -10,7 +10,7 @@ import {
   type ScriptName,
   type SigningKey,
 } from '@melange2/apk';
-import type { BuildPlan } from '../compile/compile.js';
+import type { BuildPlan } from '../compile/plan.js';
 import type { Dependencies, PackageOptions, ParsedConfig, Scriptlets } from '@melange2/melange';
 import { analyzePackage, type ScaResult } from '../sca/sca.js';
 
