@@ -44,4 +44,6 @@ export type { TestResult, TestRunResult } from './build/test.js';
 /** @public */
 export type { ServedPackage } from './environment/serve.js';
 /** @public */
-export type { PackagedApk } from './package/package.js';
+export type { PackagedApk, PackageErrorCode } from './package/package.js';
+/** @public The codes a build error's `cause` may carry. */
+export type { EnvironmentErrorCode, EnvironmentFailure } from './environment/resolve.js';

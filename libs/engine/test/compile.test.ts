@@ -215,3 +215,27 @@ describe('build options', () => {
     );
   });
 });
+
+describe('target-architecture', () => {
+  it('a config not built for the arch is NotForArchError with its code, file, arch and targets', async () => {
+    const { compileConfig, NotForArchError } = await import('@melange2/engine');
+    const { parseConfig } = await import('@melange2/melange');
+    const { resolver } = await import('./helpers.js');
+    const text = [
+      'package: { name: only-arm, version: 1.0.0, epoch: 0, target-architecture: [aarch64] }',
+      'pipeline: [{ runs: "true" }]',
+      '',
+    ].join('\n');
+    const parsed = parseConfig(text, 'only-arm.yaml');
+    expect(compileConfig(parsed, { arch: 'aarch64', resolver }).arch).toBe('aarch64');
+    expect(() => compileConfig(parsed, { arch: 'x86_64', resolver })).toThrow(NotForArchError);
+    expect(() => compileConfig(parsed, { arch: 'x86_64', resolver })).toThrow(
+      expect.objectContaining({
+        code: 'NOT_FOR_ARCH',
+        file: 'only-arm.yaml',
+        arch: 'x86_64',
+        targets: ['aarch64'],
+      }),
+    );
+  });
+});

@@ -91,6 +91,7 @@ export interface CompileOptions {
 /** The config's `target-architecture` excludes the requested arch: not an error, nothing to build. */
 export class NotForArchError extends Error {
   override readonly name = 'NotForArchError';
+  readonly code = 'NOT_FOR_ARCH';
   constructor(
     readonly file: string,
     readonly arch: string,

@@ -14,15 +14,21 @@ import type { BuildPlan } from '../compile/plan.js';
 import type { Dependencies, PackageOptions, ParsedConfig, Scriptlets } from '@melange2/melange';
 import { analyzePackage, type ScaResult } from '../sca/sca.js';
 
-/** A packaging failure, naming the package and what went wrong. */
+/** `PACKAGE_METADATA`: a config field cannot become package metadata; `PACKAGE_WRITE`: writing the .apk failed. */
+export type PackageErrorCode = 'PACKAGE_METADATA' | 'PACKAGE_WRITE';
+
+/** A packaging failure, naming the package (and the arch, when packaging for one) and what went wrong. */
 export class PackageError extends Error {
   override readonly name = 'PackageError';
+  readonly arch: string | undefined;
   constructor(
+    readonly code: PackageErrorCode,
     readonly pkg: string,
     message: string,
-    options?: { cause?: unknown },
+    options: { readonly cause?: unknown; readonly arch?: string } = {},
   ) {
-    super(message, options);
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.arch = options.arch;
   }
 }
 
@@ -50,7 +56,7 @@ interface Meta {
 function priority(v: string | undefined, pkg: string, field: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (!/^-?\d+$/.test(v))
-    throw new PackageError(pkg, `${pkg}: dependencies.${field} "${v}" is not an integer`);
+    throw new PackageError('PACKAGE_METADATA', pkg, `${pkg}: dependencies.${field} "${v}" is not an integer`);
   return Number(v);
 }
 
@@ -174,9 +180,15 @@ export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]
       });
     } catch (e) {
       if (e instanceof PackageError) throw e;
-      throw new PackageError(name, `packaging ${name} (${o.plan.arch}): ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new PackageError(
+        'PACKAGE_WRITE',
+        name,
+        `packaging ${name} (${o.plan.arch}): ${(e as Error).message}`,
+        {
+          cause: e,
+          arch: o.plan.arch,
+        },
+      );
     }
   }
   return out;

@@ -101,5 +101,8 @@ describe('.PKGINFO metadata from the config', () => {
     expect(() => packageMetadata(bad, p, 'meta', { provides: [], depends: [], warnings: [] })).toThrow(
       /meta: dependencies\.provider-priority "high" is not an integer/,
     );
+    expect(() => packageMetadata(bad, p, 'meta', { provides: [], depends: [], warnings: [] })).toThrow(
+      expect.objectContaining({ code: 'PACKAGE_METADATA', pkg: 'meta' }),
+    );
   });
 });
