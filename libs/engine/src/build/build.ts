@@ -266,6 +266,52 @@ export async function solveWith(
   }
 }
 
+/** The package stage (every output signed as an .apk) and the index stage (unless `generateIndex` is false). */
+async function packageAndIndex(
+  req: BuildRequest,
+  parsed: ParsedConfig,
+  plan: BuildPlan,
+  melangeOut: string,
+): Promise<{ apks: PackagedApk[]; index: string | undefined }> {
+  req.onEvent?.({ type: 'stage', stage: 'package', arch: req.arch });
+  let apks: PackagedApk[];
+  try {
+    apks = await packageOutputs({
+      parsed,
+      plan,
+      melangeOut,
+      outDir: req.outDir,
+      signingKey: req.signingKey,
+    });
+  } catch (e) {
+    if (e instanceof PackageError)
+      throw new BuildError('package', req.configFile, req.arch, e.message, { pkg: e.pkg }, { cause: e });
+    throw e;
+  }
+  for (const apk of apks) req.onEvent?.({ type: 'package', arch: req.arch, apk });
+  let index: string | undefined;
+  if (req.generateIndex !== false) req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
+  try {
+    if (req.generateIndex !== false)
+      index = await updateRepositoryIndex(
+        req.outDir,
+        plan.arch,
+        apks.map((a) => a.path),
+        req.signingKey,
+      );
+  } catch (e) {
+    throw new BuildError(
+      'index',
+      req.configFile,
+      req.arch,
+      `updating the index: ${(e as Error).message}`,
+      {},
+      { cause: e },
+    );
+  }
+  return { apks, index };
+}
+
 /**
  * Builds one config for one arch on a real daemon: compile, resolve the environment (fresh
  * packages from the output repository first), solve with the environment as per-package layers,
@@ -304,42 +350,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
     );
     const t2 = performance.now();
 
-    req.onEvent?.({ type: 'stage', stage: 'package', arch: req.arch });
-    let apks: PackagedApk[];
-    try {
-      apks = await packageOutputs({
-        parsed,
-        plan,
-        melangeOut: exportDir,
-        outDir: req.outDir,
-        signingKey: req.signingKey,
-      });
-    } catch (e) {
-      if (e instanceof PackageError)
-        throw new BuildError('package', req.configFile, req.arch, e.message, { pkg: e.pkg }, { cause: e });
-      throw e;
-    }
-    for (const apk of apks) req.onEvent?.({ type: 'package', arch: req.arch, apk });
-    let index: string | undefined;
-    if (req.generateIndex !== false) req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
-    try {
-      if (req.generateIndex !== false)
-        index = await updateRepositoryIndex(
-          req.outDir,
-          plan.arch,
-          apks.map((a) => a.path),
-          req.signingKey,
-        );
-    } catch (e) {
-      throw new BuildError(
-        'index',
-        req.configFile,
-        req.arch,
-        `updating the index: ${(e as Error).message}`,
-        {},
-        { cause: e },
-      );
-    }
+    const { apks, index } = await packageAndIndex(req, parsed, plan, exportDir);
     const t3 = performance.now();
     return {
       plan,
