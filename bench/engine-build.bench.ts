@@ -13,13 +13,8 @@ import { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { BuildkitClient } from '@melange2/buildkit';
 import { startBuildkitd } from '@melange2/daemons';
-import {
-  type BuildResult,
-  buildPackage,
-  LayerServer,
-  packageOutputs,
-  planBuild,
-} from '../libs/engine/src/index.js';
+import { type BuildResult, buildPackage, LayerServer } from '@melange2/engine';
+import { packageOutputs, planBuild } from '@melange2/engine/internal';
 import { bootstrap } from '../libs/engine/test/build/bootstrap.js';
 import { libmarkerSource } from '../libs/engine/test/build/helpers.js';
 

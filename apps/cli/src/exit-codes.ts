@@ -36,6 +36,25 @@ const EXIT_OF_CODE: Readonly<Record<string, ExitCode>> = {
   QUEUE_TRANSPORT: EXIT.environment,
   // libs/depgraph: `--changed-since` names no commit.
   CHANGED_SINCE_REF: EXIT.usage,
+  // libs/engine: a build or test stopped at a stage (its cause carries the engine code below);
+  // a config not built for the arch; an environment, package or ELF that could not be made or
+  // read. All are failures the command found. (A daemon that cannot be reached is
+  // BUILDKIT_CONNECT above, never wrapped.)
+  BUILD_CONFIG: EXIT.failed,
+  BUILD_ENVIRONMENT: EXIT.failed,
+  BUILD_SOLVE: EXIT.failed,
+  BUILD_PACKAGE: EXIT.failed,
+  BUILD_INDEX: EXIT.failed,
+  NOT_FOR_ARCH: EXIT.failed,
+  ENVIRONMENT_REPOSITORY: EXIT.failed,
+  ENVIRONMENT_KEYRING: EXIT.failed,
+  ENVIRONMENT_SIGNATURE: EXIT.failed,
+  ENVIRONMENT_UNSATISFIABLE: EXIT.failed,
+  ENVIRONMENT_FETCH: EXIT.failed,
+  ENVIRONMENT_PACKAGE: EXIT.failed,
+  PACKAGE_METADATA: EXIT.failed,
+  PACKAGE_WRITE: EXIT.failed,
+  ELF_INVALID: EXIT.failed,
 };
 
 /** The `code` a library error carries, if any. */

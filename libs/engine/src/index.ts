@@ -1,89 +1,49 @@
-// The config model (parse, substitution, conditions, pipelines, arches) is @melange2/melange's.
-// Compile: config → plan.
-export {
-  type BuildPlan,
-  type CompileOptions,
-  compileConfig,
-  DEFAULT_PATH,
-  DEFAULT_SOURCE_DATE_EPOCH,
-  NotForArchError,
-  type PlanEnvironment,
-  type PlanStep,
-  type PlanTest,
-  type StepSource,
-} from './compile/compile.js';
-// LLB: plan → BuildKit graph.
-export {
-  BUILD_UID,
-  type BuildGraph,
-  buildGraph,
-  ENVIRONMENT_LOCAL,
-  type GraphOptions,
-  MELANGE_CACHE_DIR,
-  MELANGE_CACHE_ID,
-  placeholderEnvironment,
-  SOURCE_LOCAL,
-  type StepSecret,
-  shellQuote,
-  stepScript,
-} from './llb/graph.js';
+/**
+ * melange config → BuildKit LLB, build environment, SCA, packaging and builds: the names other
+ * packages use. The config model (parse, substitution, conditions, pipelines, arches) is
+ * @melange2/melange's. Tests reach the building blocks through `@melange2/engine/internal`.
+ */
+// Compile: config → plan; LLB: plan → BuildKit graph.
+export { compileConfig } from './compile/compile.js';
+export { NotForArchError } from './compile/plan.js';
+export { buildGraph, type GraphOptions, SOURCE_LOCAL } from './llb/graph.js';
 // Repositories: every config of a directory.
 export {
-  type CompileFileOptions,
   type CompileOutcome,
   compileRepository,
   compileText,
-  configName,
   defaultPipelineDirs,
   listConfigs,
   packageSourceDir,
-  type RepositoryCompileOptions,
-  type RepositorySummary,
   readEnvFile,
 } from './repo.js';
 // Builds: environment as per-package layers, SCA, packaging, index, tests.
-export { type BuildStage, BuildError } from './build/errors.js';
-export {
-  type BuildEvent,
-  type BuildRequest,
-  type BuildResult,
-  type BuildTimings,
-  buildPackage,
-  bytesTransferred,
-  type CommonRequest,
-  defaultCacheDir,
-  planBuild,
-} from './build/build.js';
-export { type TestResult, type TestRunResult, testPackage } from './build/test.js';
-export {
-  EnvironmentError,
-  type EnvironmentRequest,
-  type GeneratedFile,
-  type ResolvedEnvironment,
-  resolveEnvironment,
-} from './environment/resolve.js';
-export {
-  accountFiles,
-  type EnvironmentLayers,
-  environmentLayers,
-  generatedLayer,
-  packageLocalName,
-} from './environment/layers.js';
-export { LayerServer, type ServedPackage } from './environment/serve.js';
-export { ElfError, type ElfInfo, isElf, parseElf } from './sca/elf.js';
-export {
-  analyzePackage,
-  parsePcFile,
-  type ScaOptions,
-  type ScaResult,
-  shebangCommand,
-  sonameVersion,
-} from './sca/sca.js';
-export {
-  apkPath,
-  type PackagedApk,
-  PackageError,
-  packageMetadata,
-  packageOutputs,
-  updateRepositoryIndex,
-} from './package/package.js';
+export { BuildError } from './build/errors.js';
+export { type BuildEvent, buildPackage, type CommonRequest } from './build/build.js';
+export { testPackage } from './build/test.js';
+export { LayerServer } from './environment/serve.js';
+/** @public The types in the signatures above, for callers that name them. */
+export type {
+  BuildPlan,
+  CompileOptions,
+  PlanEnvironment,
+  PlanStep,
+  PlanTest,
+  StepSource,
+} from './compile/plan.js';
+/** @public */
+export type { BuildGraph, StepSecret } from './llb/graph.js';
+/** @public */
+export type { CompileFileOptions, RepositoryCompileOptions, RepositorySummary } from './repo.js';
+/** @public */
+export type { BuildErrorCode, BuildStage } from './build/errors.js';
+/** @public */
+export type { BuildRequest, BuildResult, BuildTimings } from './build/build.js';
+/** @public */
+export type { TestResult, TestRunResult } from './build/test.js';
+/** @public */
+export type { ServedPackage } from './environment/serve.js';
+/** @public */
+export type { PackagedApk, PackageErrorCode } from './package/package.js';
+/** @public The codes a build error's `cause` may carry. */
+export type { EnvironmentErrorCode, EnvironmentFailure } from './environment/resolve.js';

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { type BuildPlan, compileConfig, NotForArchError } from './compile/compile.js';
+import { dirname, join } from 'node:path';
+import { compileConfig } from './compile/compile.js';
+import { type BuildPlan, NotForArchError } from './compile/plan.js';
 import {
   ConfigError,
   type Diagnostic,
@@ -132,5 +133,3 @@ export function packageSourceDir(configFile: string, packageName: string): strin
   const d = join(dirname(configFile), packageName);
   return existsSync(d) && statSync(d).isDirectory() ? d : undefined;
 }
-
-export const configName = (file: string): string => basename(file, '.yaml');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PIPELINE_DIR, PipelineResolver } from '@melange2/melange';
-import { DEFAULT_PATH } from '../src/index.js';
+import { DEFAULT_PATH } from '@melange2/engine/internal';
 import { compiled, repo } from './helpers.js';
 
 const stepRuns = (file: string, arch = 'x86_64') =>
@@ -197,7 +197,7 @@ describe('built-in pipelines', () => {
 
 describe('build options', () => {
   it('--build-option switches vars, environment packages and options.<name>.enabled', async () => {
-    const { compileText } = await import('../src/index.js');
+    const { compileText } = await import('@melange2/engine');
     const { readFileSync } = await import('node:fs');
     const { resolver } = await import('./helpers.js');
     const text = readFileSync(`${repo}/options.yaml`, 'utf8');
@@ -212,6 +212,30 @@ describe('build options', () => {
     const unknown = compileText(text, 'options.yaml', { arch: 'x86_64', resolver, buildOptions: ['nope'] });
     expect(unknown.status === 'failed' && unknown.reason).toMatch(
       /options\.yaml:10:3: error: options: build option "nope" not found \(expected one of: fancy\)/,
+    );
+  });
+});
+
+describe('target-architecture', () => {
+  it('a config not built for the arch is NotForArchError with its code, file, arch and targets', async () => {
+    const { compileConfig, NotForArchError } = await import('@melange2/engine');
+    const { parseConfig } = await import('@melange2/melange');
+    const { resolver } = await import('./helpers.js');
+    const text = [
+      'package: { name: only-arm, version: 1.0.0, epoch: 0, target-architecture: [aarch64] }',
+      'pipeline: [{ runs: "true" }]',
+      '',
+    ].join('\n');
+    const parsed = parseConfig(text, 'only-arm.yaml');
+    expect(compileConfig(parsed, { arch: 'aarch64', resolver }).arch).toBe('aarch64');
+    expect(() => compileConfig(parsed, { arch: 'x86_64', resolver })).toThrow(NotForArchError);
+    expect(() => compileConfig(parsed, { arch: 'x86_64', resolver })).toThrow(
+      expect.objectContaining({
+        code: 'NOT_FOR_ARCH',
+        file: 'only-arm.yaml',
+        arch: 'x86_64',
+        targets: ['aarch64'],
+      }),
     );
   });
 });

@@ -111,7 +111,7 @@ describe('paths in messages', () => {
   });
 
   it('a missing package.name is an error at the package section', async () => {
-    const { compileText } = await import('../src/index.js');
+    const { compileText } = await import('@melange2/engine');
     const { resolver } = await import('./helpers.js');
     const o = compileText('package:\n  version: "1"\npipeline:\n  - runs: "true"\n', 'noname.yaml', {
       arch: 'x86_64',

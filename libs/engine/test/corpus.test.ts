@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compileRepository } from '../src/index.js';
+import { compileRepository } from '@melange2/engine';
 
 const corpus = fileURLToPath(new URL('../../../../shared/corpora/wolfi-os', import.meta.url));
 const present = existsSync(corpus);

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { BuildkitClient, llb, SolveError } from '@melange2/buildkit';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { buildGraph, compileText, ENVIRONMENT_LOCAL, SOURCE_LOCAL } from '../src/index.js';
+import { buildGraph, compileText, SOURCE_LOCAL } from '@melange2/engine';
+import { ENVIRONMENT_LOCAL } from '@melange2/engine/internal';
 import { repo, resolver } from './helpers.js';
 
 const daemons = inject('daemons');

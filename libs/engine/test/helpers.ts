@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PipelineResolver } from '@melange2/melange';
-import { type CompileOutcome, compileText } from '../src/index.js';
+import { type CompileOutcome, compileText } from '@melange2/engine';
 
 export const testdata = fileURLToPath(new URL('../../../testdata/engine/', import.meta.url));
 export const repo = `${testdata}repo`;
@@ -10,7 +10,7 @@ export const bad = `${testdata}bad`;
 /** Resolver with the fixture repository's pipelines/ first, then the built-ins. */
 export const resolver = new PipelineResolver([`${repo}/pipelines`]);
 
-export function compileFixture(path: string, arch = 'x86_64'): CompileOutcome {
+function compileFixture(path: string, arch = 'x86_64'): CompileOutcome {
   return compileText(readFileSync(path, 'utf8'), path.slice(testdata.length), { arch, resolver });
 }
 

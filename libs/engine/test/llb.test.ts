@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { llb } from '@melange2/buildkit';
 import { describe, expect, it } from 'vitest';
-import { buildGraph, MELANGE_CACHE_ID, SOURCE_LOCAL, shellQuote, stepScript } from '../src/index.js';
+import { buildGraph, SOURCE_LOCAL } from '@melange2/engine';
+import { MELANGE_CACHE_ID, shellQuote, stepScript } from '@melange2/engine/internal';
 import { compiled, repo, testdata } from './helpers.js';
 
 type Exec = {

@@ -16,7 +16,7 @@ import {
   PipelineResolver,
 } from '@melange2/melange';
 import { describe, expect, it } from 'vitest';
-import { compileConfig, defaultPipelineDirs, listConfigs, NotForArchError } from '../src/index.js';
+import { compileConfig, defaultPipelineDirs, listConfigs, NotForArchError } from '@melange2/engine';
 
 const corpus = fileURLToPath(new URL('../../../../shared/corpora/wolfi-os', import.meta.url));
 const present = existsSync(corpus);

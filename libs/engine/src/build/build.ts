@@ -13,7 +13,8 @@ import {
   type SolveResult,
   type State,
 } from '@melange2/buildkit';
-import { type BuildPlan, compileConfig, NotForArchError, type PlanEnvironment } from '../compile/compile.js';
+import { compileConfig } from '../compile/compile.js';
+import { type BuildPlan, NotForArchError, type PlanEnvironment } from '../compile/plan.js';
 import {
   ConfigError,
   parseConfig,
@@ -99,7 +100,7 @@ export interface BuildResult {
   readonly timings: BuildTimings;
 }
 
-export function defaultCacheDir(): string {
+function defaultCacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return join(base, 'melange2-orch', 'apk');
 }
@@ -202,7 +203,7 @@ export async function prepareEnvironment(
 }
 
 /** Sums what the daemon reports transferring from our local sources (the largest figure per transfer). */
-export function bytesTransferred(vertices: Iterable<SolveEvent>): number {
+function bytesTransferred(vertices: Iterable<SolveEvent>): number {
   const max = new Map<string, number>();
   for (const e of vertices) {
     if (e.type !== 'vertex.progress' || !e.id.startsWith('transferring')) continue;
@@ -265,6 +266,52 @@ export async function solveWith(
   }
 }
 
+/** The package stage (every output signed as an .apk) and the index stage (unless `generateIndex` is false). */
+async function packageAndIndex(
+  req: BuildRequest,
+  parsed: ParsedConfig,
+  plan: BuildPlan,
+  melangeOut: string,
+): Promise<{ apks: PackagedApk[]; index: string | undefined }> {
+  req.onEvent?.({ type: 'stage', stage: 'package', arch: req.arch });
+  let apks: PackagedApk[];
+  try {
+    apks = await packageOutputs({
+      parsed,
+      plan,
+      melangeOut,
+      outDir: req.outDir,
+      signingKey: req.signingKey,
+    });
+  } catch (e) {
+    if (e instanceof PackageError)
+      throw new BuildError('package', req.configFile, req.arch, e.message, { pkg: e.pkg }, { cause: e });
+    throw e;
+  }
+  for (const apk of apks) req.onEvent?.({ type: 'package', arch: req.arch, apk });
+  let index: string | undefined;
+  if (req.generateIndex !== false) req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
+  try {
+    if (req.generateIndex !== false)
+      index = await updateRepositoryIndex(
+        req.outDir,
+        plan.arch,
+        apks.map((a) => a.path),
+        req.signingKey,
+      );
+  } catch (e) {
+    throw new BuildError(
+      'index',
+      req.configFile,
+      req.arch,
+      `updating the index: ${(e as Error).message}`,
+      {},
+      { cause: e },
+    );
+  }
+  return { apks, index };
+}
+
 /**
  * Builds one config for one arch on a real daemon: compile, resolve the environment (fresh
  * packages from the output repository first), solve with the environment as per-package layers,
@@ -303,42 +350,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
     );
     const t2 = performance.now();
 
-    req.onEvent?.({ type: 'stage', stage: 'package', arch: req.arch });
-    let apks: PackagedApk[];
-    try {
-      apks = await packageOutputs({
-        parsed,
-        plan,
-        melangeOut: exportDir,
-        outDir: req.outDir,
-        signingKey: req.signingKey,
-      });
-    } catch (e) {
-      if (e instanceof PackageError)
-        throw new BuildError('package', req.configFile, req.arch, e.message, { pkg: e.pkg }, { cause: e });
-      throw e;
-    }
-    for (const apk of apks) req.onEvent?.({ type: 'package', arch: req.arch, apk });
-    let index: string | undefined;
-    if (req.generateIndex !== false) req.onEvent?.({ type: 'stage', stage: 'index', arch: req.arch });
-    try {
-      if (req.generateIndex !== false)
-        index = await updateRepositoryIndex(
-          req.outDir,
-          plan.arch,
-          apks.map((a) => a.path),
-          req.signingKey,
-        );
-    } catch (e) {
-      throw new BuildError(
-        'index',
-        req.configFile,
-        req.arch,
-        `updating the index: ${(e as Error).message}`,
-        {},
-        { cause: e },
-      );
-    }
+    const { apks, index } = await packageAndIndex(req, parsed, plan, exportDir);
     const t3 = performance.now();
     return {
       plan,

@@ -3,6 +3,8 @@ import type { Diagnostic } from '@melange2/melange';
 
 /** Where a build (or test run) stopped. */
 export type BuildStage = 'config' | 'environment' | 'solve' | 'package' | 'index';
+/** `BUILD_CONFIG`, `BUILD_ENVIRONMENT`, `BUILD_SOLVE`, `BUILD_PACKAGE` or `BUILD_INDEX`. */
+export type BuildErrorCode = `BUILD_${Uppercase<BuildStage>}`;
 
 /**
  * A failed build, with the context a user needs: the config file, the arch, the stage, and for a
@@ -10,8 +12,7 @@ export type BuildStage = 'config' | 'environment' | 'solve' | 'package' | 'index
  */
 export class BuildError extends Error {
   override readonly name = 'BuildError';
-  /** `BUILD_CONFIG`, `BUILD_ENVIRONMENT`, `BUILD_SOLVE`, `BUILD_PACKAGE` or `BUILD_INDEX`. */
-  readonly code: `BUILD_${Uppercase<BuildStage>}`;
+  readonly code: BuildErrorCode;
   constructor(
     readonly stage: BuildStage,
     readonly file: string,

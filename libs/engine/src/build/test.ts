@@ -1,5 +1,5 @@
 import type { SolveSummary } from '@melange2/buildkit';
-import type { BuildPlan, PlanTest } from '../compile/compile.js';
+import type { BuildPlan, PlanTest } from '../compile/plan.js';
 import { buildGraph } from '../llb/graph.js';
 import { buildCacheOf, type CommonRequest, planBuild, prepareEnvironment, solveWith } from './build.js';
 import { BuildError } from './errors.js';

@@ -4,6 +4,7 @@ import type { CachedPackage } from '@melange2/apk';
 import { type LocalDir, llb, type State } from '@melange2/buildkit';
 import { WORKSPACE } from '@melange2/melange';
 import type { Group, User } from '@melange2/melange';
+import { isErrnoCode } from '../errno.js';
 import { BUILD_UID } from '../llb/graph.js';
 import type { GeneratedFile, ResolvedEnvironment } from './resolve.js';
 import type { ServedPackage } from './serve.js';
@@ -80,7 +81,7 @@ function parents(path: string): string[] {
  * The small generated layer: the apk database, accounts, `/home/build` owned by the build user,
  * `/tmp`. Made with FileOp mkfile so it is keyed by its content and needs no transfer.
  */
-export function generatedLayer(files: readonly GeneratedFile[], epoch: number): State {
+function generatedLayer(files: readonly GeneratedFile[], epoch: number): State {
   const timestamp = new Date(epoch * 1000);
   const dirs = new Set<string>();
   for (const f of files) for (const d of parents(f.path)) dirs.add(d);
@@ -100,8 +101,10 @@ function recordLinks(p: CachedPackage, links: Map<string, string>): void {
     let target: string;
     try {
       target = readlinkSync(join(p.tree, f.path));
-    } catch {
-      continue;
+    } catch (e) {
+      // Listed as a symlink but not one in the tree: nothing to record; any other error is real.
+      if (isErrnoCode(e, 'ENOENT', 'EINVAL')) continue;
+      throw e;
     }
     const base = target.startsWith('/') ? '' : posix.dirname(f.path);
     const abs = posix.normalize(posix.join('/', base, target)).slice(1);

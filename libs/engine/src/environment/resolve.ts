@@ -19,15 +19,34 @@ import {
   type SigningKey,
 } from '@melange2/apk';
 
+/** What kind of environment failure: an unreadable repository or key, a bad signature, a world apk cannot satisfy, a fetch. */
+export type EnvironmentFailure =
+  | 'repository'
+  | 'keyring'
+  | 'signature'
+  | 'unsatisfiable'
+  | 'fetch'
+  | 'package';
+/** `ENVIRONMENT_REPOSITORY`, `ENVIRONMENT_KEYRING`, … one per {@link EnvironmentFailure}. */
+export type EnvironmentErrorCode = `ENVIRONMENT_${Uppercase<EnvironmentFailure>}`;
+
 /** Why an environment could not be made; raised before BuildKit is called. */
 export class EnvironmentError extends Error {
   override readonly name = 'EnvironmentError';
+  readonly code: EnvironmentErrorCode;
+  /** The arch the environment was for, when known. */
+  readonly arch: string | undefined;
+  /** The package at fault, when one is. */
+  readonly pkg: string | undefined;
   constructor(
-    readonly reason: 'repository' | 'keyring' | 'signature' | 'unsatisfiable' | 'fetch',
+    readonly reason: EnvironmentFailure,
     message: string,
-    options?: { cause?: unknown },
+    options: { readonly cause?: unknown; readonly arch?: string; readonly pkg?: string } = {},
   ) {
-    super(message, options);
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = `ENVIRONMENT_${reason.toUpperCase() as Uppercase<EnvironmentFailure>}`;
+    this.arch = options.arch;
+    this.pkg = options.pkg;
   }
 }
 
@@ -68,7 +87,11 @@ export interface ResolvedEnvironment {
 
 const isUrl = (s: string) => /^https?:\/\//.test(s);
 
-async function loadKeyring(paths: readonly string[], signingKey: SigningKey | undefined): Promise<Keyring> {
+async function loadKeyring(
+  paths: readonly string[],
+  signingKey: SigningKey | undefined,
+  arch: string,
+): Promise<Keyring> {
   const kr = new Keyring();
   if (signingKey) kr.add(signingKey.publicName, publicPemOf(signingKey));
   for (const p of paths) {
@@ -79,13 +102,13 @@ async function loadKeyring(paths: readonly string[], signingKey: SigningKey | un
       }
       for (const [name, k] of Keyring.load([p]).keys) kr.add(name, k.pem);
     } catch (e) {
-      throw new EnvironmentError('keyring', `keyring ${p}: ${(e as Error).message}`, { cause: e });
+      throw new EnvironmentError('keyring', `keyring ${p}: ${(e as Error).message}`, { cause: e, arch });
     }
   }
   return kr;
 }
 
-function dedupeRepos(lines: readonly string[]): RepositorySpec[] {
+function dedupeRepos(lines: readonly string[], arch: string): RepositorySpec[] {
   const seen = new Set<string>();
   const out: RepositorySpec[] = [];
   for (const l of lines) {
@@ -93,7 +116,7 @@ function dedupeRepos(lines: readonly string[]): RepositorySpec[] {
     try {
       spec = parseRepositoryLine(l);
     } catch (e) {
-      throw new EnvironmentError('repository', (e as Error).message, { cause: e });
+      throw new EnvironmentError('repository', (e as Error).message, { cause: e, arch });
     }
     if (!spec) continue;
     const key = `${spec.tag ?? ''} ${spec.url.replace(/\/+$/, '')}`;
@@ -168,10 +191,10 @@ async function serialized<T>(cacheDir: string, fn: () => Promise<T>): Promise<T>
  * database written. Every failure is an {@link EnvironmentError} naming its cause.
  */
 export async function resolveEnvironment(req: EnvironmentRequest): Promise<ResolvedEnvironment> {
-  const keyring = await loadKeyring(req.keyring, req.signingKey);
+  const keyring = await loadKeyring(req.keyring, req.signingKey, req.arch);
   const specs: RepositorySpec[] = [];
   const loaded: LoadedRepository[] = [];
-  for (const spec of dedupeRepos(req.repositories)) {
+  for (const spec of dedupeRepos(req.repositories, req.arch)) {
     const local = !isUrl(spec.url);
     if (local && !existsSync(repoLocation(spec, req.arch, 'APKINDEX.tar.gz'))) continue;
     try {
@@ -187,6 +210,7 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
               : 'repository';
         throw new EnvironmentError(reason, `repository ${spec.url} (${req.arch}): ${e.message}`, {
           cause: e,
+          arch: req.arch,
         });
       }
       throw e;
@@ -200,7 +224,7 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
       throw new EnvironmentError(
         'unsatisfiable',
         `cannot resolve the environment for ${req.arch} (${req.packages.join(' ')}) from ${specs.map((s) => s.url).join(', ') || 'no repositories'}: ${e.message}`,
-        { cause: e },
+        { cause: e, arch: req.arch },
       );
     throw e;
   }
@@ -228,7 +252,7 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
       throw new EnvironmentError(
         e.code.includes('signature') || e.code.includes('mismatch') ? 'signature' : 'fetch',
         `environment for ${req.arch}: ${e.message}`,
-        { cause: e },
+        { cause: e, arch: req.arch },
       );
     throw e;
   } finally {

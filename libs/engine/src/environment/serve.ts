@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CachedPackage, readApkHead } from '@melange2/apk';
 import { packageLocalName } from './layers.js';
+import { EnvironmentError } from './resolve.js';
 
 /** Where one package's data member is served, and the digest BuildKit keys it by. */
 export interface ServedPackage {
@@ -53,7 +54,11 @@ export class LayerServer {
   async add(p: CachedPackage): Promise<ServedPackage> {
     const head = await readApkHead(p.apk);
     const datahash = head.info.datahash;
-    if (!datahash) throw new Error(`${p.apk}: .PKGINFO has no datahash`);
+    if (!datahash)
+      throw new EnvironmentError('package', `${p.apk}: .PKGINFO has no datahash`, {
+        arch: p.entry.arch,
+        pkg: p.entry.name,
+      });
     const name = `${packageLocalName(p)}.tar.gz`;
     this.#files.set(`/${name}`, { apk: p.apk, start: head.dataOffset, end: head.fileSize - 1 });
     return { url: `${this.#base}/${name}`, checksum: `sha256:${datahash}` };

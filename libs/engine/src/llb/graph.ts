@@ -1,5 +1,5 @@
 import { type Definition, llb, marshal, type State } from '@melange2/buildkit';
-import type { BuildPlan, PlanStep } from '../compile/compile.js';
+import type { BuildPlan, PlanStep } from '../compile/plan.js';
 import { archInfo, OUTDIR, WORKSPACE } from '@melange2/melange';
 
 /** The local source name of the placeholder build environment (see {@link placeholderEnvironment}). */
@@ -10,7 +10,7 @@ export const SOURCE_LOCAL = 'source';
 export const CACHE_LOCAL = 'melange-cache';
 /** Cache mount id of `/var/cache/melange`, shared by every build on a daemon. */
 export const MELANGE_CACHE_ID = 'melange-cache';
-export const MELANGE_CACHE_DIR = '/var/cache/melange';
+const MELANGE_CACHE_DIR = '/var/cache/melange';
 /** The build user melange adds to every build environment. */
 export const BUILD_UID = 1000;
 
@@ -71,7 +71,7 @@ export function stepScript(step: Pick<PlanStep, 'runs' | 'workdir'>): string {
 }
 
 /** The placeholder environment: a content-hashed copy of the local directory `environment`. */
-export function placeholderEnvironment(): State {
+function placeholderEnvironment(): State {
   return llb.scratch().file(llb.copy(llb.local(ENVIRONMENT_LOCAL), '/', '/', { copyDirContentsOnly: true }), {
     customName: 'environment (placeholder)',
   });

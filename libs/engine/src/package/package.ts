@@ -10,19 +10,25 @@ import {
   type ScriptName,
   type SigningKey,
 } from '@melange2/apk';
-import type { BuildPlan } from '../compile/compile.js';
+import type { BuildPlan } from '../compile/plan.js';
 import type { Dependencies, PackageOptions, ParsedConfig, Scriptlets } from '@melange2/melange';
 import { analyzePackage, type ScaResult } from '../sca/sca.js';
 
-/** A packaging failure, naming the package and what went wrong. */
+/** `PACKAGE_METADATA`: a config field cannot become package metadata; `PACKAGE_WRITE`: writing the .apk failed. */
+export type PackageErrorCode = 'PACKAGE_METADATA' | 'PACKAGE_WRITE';
+
+/** A packaging failure, naming the package (and the arch, when packaging for one) and what went wrong. */
 export class PackageError extends Error {
   override readonly name = 'PackageError';
+  readonly arch: string | undefined;
   constructor(
+    readonly code: PackageErrorCode,
     readonly pkg: string,
     message: string,
-    options?: { cause?: unknown },
+    options: { readonly cause?: unknown; readonly arch?: string } = {},
   ) {
-    super(message, options);
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.arch = options.arch;
   }
 }
 
@@ -50,7 +56,7 @@ interface Meta {
 function priority(v: string | undefined, pkg: string, field: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (!/^-?\d+$/.test(v))
-    throw new PackageError(pkg, `${pkg}: dependencies.${field} "${v}" is not an integer`);
+    throw new PackageError('PACKAGE_METADATA', pkg, `${pkg}: dependencies.${field} "${v}" is not an integer`);
   return Number(v);
 }
 
@@ -132,7 +138,7 @@ export interface PackageOptionsIn {
 }
 
 /** The .apk path of a package in an output repository. */
-export function apkPath(outDir: string, arch: string, name: string, fullVersion: string): string {
+function apkPath(outDir: string, arch: string, name: string, fullVersion: string): string {
   return join(outDir, arch, `${name}-${fullVersion}.apk`);
 }
 
@@ -174,9 +180,15 @@ export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]
       });
     } catch (e) {
       if (e instanceof PackageError) throw e;
-      throw new PackageError(name, `packaging ${name} (${o.plan.arch}): ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new PackageError(
+        'PACKAGE_WRITE',
+        name,
+        `packaging ${name} (${o.plan.arch}): ${(e as Error).message}`,
+        {
+          cause: e,
+          arch: o.plan.arch,
+        },
+      );
     }
   }
   return out;

@@ -17,8 +17,17 @@ export interface ElfInfo {
   readonly dynamic: boolean;
 }
 
+/** A file that is not a well-formed ELF image (SCA skips it with a warning). */
 export class ElfError extends Error {
   override readonly name = 'ElfError';
+  readonly code = 'ELF_INVALID';
+  constructor(
+    /** The file, as the caller named it. */
+    readonly file: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const MAGIC = [0x7f, 0x45, 0x4c, 0x46];
@@ -37,13 +46,14 @@ export function isElf(buf: Uint8Array): boolean {
 /** Parses an ELF image; `where` names it in errors. Throws {@link ElfError} on truncated or bogus headers. */
 export function parseElf(input: Uint8Array, where: string): ElfInfo {
   const buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  if (!isElf(buf)) throw new ElfError(`${where}: not an ELF file`);
-  if (buf.length < 52) throw new ElfError(`${where}: truncated ELF header`);
+  if (!isElf(buf)) throw new ElfError(where, `${where}: not an ELF file`);
+  if (buf.length < 52) throw new ElfError(where, `${where}: truncated ELF header`);
   const cls = buf[4] === 2 ? 64 : buf[4] === 1 ? 32 : undefined;
   const le = buf[5] === 1 ? true : buf[5] === 2 ? false : undefined;
-  if (cls === undefined || le === undefined) throw new ElfError(`${where}: bad ELF class or data encoding`);
+  if (cls === undefined || le === undefined)
+    throw new ElfError(where, `${where}: bad ELF class or data encoding`);
   const need = (off: number, n: number, what: string) => {
-    if (off < 0 || off + n > buf.length) throw new ElfError(`${where}: ${what} lies outside the file`);
+    if (off < 0 || off + n > buf.length) throw new ElfError(where, `${where}: ${what} lies outside the file`);
   };
   const u16 = (o: number) => {
     need(o, 2, 'header');
@@ -56,7 +66,7 @@ export function parseElf(input: Uint8Array, where: string): ElfInfo {
   const u64 = (o: number) => {
     need(o, 8, 'header');
     const v = le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError(`${where}: offset ${v} too large`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError(where, `${where}: offset ${v} too large`);
     return Number(v);
   };
   const word = cls === 64 ? u64 : u32;
@@ -85,7 +95,7 @@ export function parseElf(input: Uint8Array, where: string): ElfInfo {
   const cstr = (off: number, what: string) => {
     need(off, 1, what);
     const end = buf.indexOf(0, off);
-    if (end < 0) throw new ElfError(`${where}: unterminated ${what}`);
+    if (end < 0) throw new ElfError(where, `${where}: unterminated ${what}`);
     return buf.toString('utf8', off, end);
   };
   const interp = phdrs.find((p) => p.type === PT_INTERP);
@@ -109,7 +119,7 @@ export function parseElf(input: Uint8Array, where: string): ElfInfo {
   }
   if (strtabAddr === undefined) {
     if (needed.length || soname !== undefined)
-      throw new ElfError(`${where}: dynamic section without DT_STRTAB`);
+      throw new ElfError(where, `${where}: dynamic section without DT_STRTAB`);
     return { ...base, ...withInterp, needed: [], dynamic: true };
   }
   // DT_STRTAB is a virtual address: map it to a file offset through the PT_LOAD that holds it.

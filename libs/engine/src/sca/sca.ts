@@ -1,6 +1,7 @@
 import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import type { PackageOptions } from '@melange2/melange';
+import { isErrnoCode } from '../errno.js';
 import { ElfError, isElf, parseElf } from './elf.js';
 
 /** What melange's SCA finds in one package directory. */
@@ -141,12 +142,18 @@ async function sonameIn(roots: readonly string[], name: string): Promise<string 
   for (const r of roots) {
     for (const d of LIB_DIRS) {
       const p = join(r, d, name);
-      const st = await lstat(p).catch(() => undefined);
+      // Most library dirs do not hold the name: only "not there" is an answer, other errors are not.
+      const st = await lstat(p).catch((e: unknown) => {
+        if (isErrnoCode(e, 'ENOENT', 'ENOTDIR')) return undefined;
+        throw e;
+      });
       if (!st?.isFile() || st.size < 52 || st.size > MAX_ELF) continue;
       try {
         return parseElf(await readFile(p), p).soname;
-      } catch {
-        return undefined;
+      } catch (e) {
+        // A link to something that is not an ELF library gives no dependency.
+        if (e instanceof ElfError) return undefined;
+        throw e;
       }
     }
   }

@@ -14,7 +14,7 @@ import {
 import { toolsDir } from '@melange2/daemons';
 
 /** Where each arch's static busybox comes from (scripts/setup installs the arm64 one). */
-export function busyboxFor(arch: 'x86_64' | 'aarch64'): string {
+function busyboxFor(arch: 'x86_64' | 'aarch64'): string {
   if (arch === 'x86_64') return '/bin/busybox';
   const tools = toolsDir(join(import.meta.dirname, '..', '..', '..', '..'));
   const p = tools ? join(tools, 'arm64', 'busybox') : '';
@@ -23,7 +23,7 @@ export function busyboxFor(arch: 'x86_64' | 'aarch64'): string {
   return p;
 }
 
-export const BUSYBOX_VERSION = '1.35.0-r0';
+const BUSYBOX_VERSION = '1.35.0-r0';
 
 /** The applets as `--list-full` prints them (`usr/bin/awk`); qemu binfmt runs the arm64 binary too. */
 function applets(bin: string): string[] {
@@ -40,11 +40,7 @@ function applets(bin: string): string[] {
 }
 
 /** Packs busybox for one arch in the `busybox --install` layout, providing `cmd:` for every applet. */
-export async function packBusybox(
-  arch: 'x86_64' | 'aarch64',
-  repo: string,
-  key: SigningKey,
-): Promise<string> {
+async function packBusybox(arch: 'x86_64' | 'aarch64', repo: string, key: SigningKey): Promise<string> {
   const bin = busyboxFor(arch);
   const tree = await mkdtemp(join(tmpdir(), `m2-busybox-${arch}-`));
   try {

@@ -11,7 +11,7 @@ import {
   type CommonRequest,
   LayerServer,
   testPackage,
-} from '../../src/index.js';
+} from '@melange2/engine';
 import { type Bootstrap, bootstrap, packUsrmerge } from './bootstrap.js';
 import { apkEntries, config, countingClient, installInto, libmarkerSource } from './helpers.js';
 
@@ -244,6 +244,7 @@ describe('x86_64 builds on the real daemon', () => {
     )) as BuildError;
     expect(e).toBeInstanceOf(BuildError);
     expect(e.stage).toBe('config');
+    expect(e.code).toBe('BUILD_CONFIG');
     expect(e.message).toMatch(/bad\.yaml:\d+:\d+: .*unknown pipeline "no\/such-pipeline"/);
     expect(e.details.diagnostics?.length).toBeGreaterThanOrEqual(2);
     expect(c.calls()).toBe(0);
@@ -255,6 +256,8 @@ describe('x86_64 builds on the real daemon', () => {
       (x: unknown) => x,
     )) as BuildError;
     expect(unsat.stage).toBe('environment');
+    expect(unsat.code).toBe('BUILD_ENVIRONMENT');
+    expect(unsat.cause).toMatchObject({ code: 'ENVIRONMENT_UNSATISFIABLE', arch: 'x86_64' });
     expect(unsat.message).toContain('no-such-package-anywhere');
     const unreachable = (await buildPackage({
       ...req('hello', 'x86_64', out()),
@@ -262,6 +265,7 @@ describe('x86_64 builds on the real daemon', () => {
       repositoryAppend: ['http://127.0.0.1:9/nothing', b.repo],
     }).catch((x: unknown) => x)) as BuildError;
     expect(unreachable.stage).toBe('environment');
+    expect(unreachable.cause).toMatchObject({ code: 'ENVIRONMENT_REPOSITORY', arch: 'x86_64' });
     expect(unreachable.message).toContain('http://127.0.0.1:9/nothing');
     const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
     const badKey = (await buildPackage({
@@ -271,6 +275,7 @@ describe('x86_64 builds on the real daemon', () => {
       signingKey: signingKeyFromPem((await generateKeyPair(2048)).privatePem, 'other.rsa.pub'),
     }).catch((x: unknown) => x)) as BuildError;
     expect(badKey.stage).toBe('environment');
+    expect(badKey.cause).toMatchObject({ code: 'ENVIRONMENT_SIGNATURE' });
     expect(badKey.message).toMatch(/UNTRUSTED|untrusted/);
     expect(c.calls()).toBe(0);
   });
@@ -302,6 +307,7 @@ describe('x86_64 builds on the real daemon', () => {
     }).catch((x: unknown) => x)) as BuildError;
     expect(e).toBeInstanceOf(BuildError);
     expect(e.stage).toBe('environment');
+    expect(e.cause).toMatchObject({ code: 'ENVIRONMENT_SIGNATURE' });
     expect(e.message).toMatch(/busybox.*(datahash|does not match)/);
     expect(c.calls()).toBe(0);
   });

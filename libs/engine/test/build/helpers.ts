@@ -12,7 +12,7 @@ import {
 import type { BuildkitClient } from '@melange2/buildkit';
 import { EM_AARCH64, EM_X86_64, tinyElf } from './elf-fixture.js';
 
-export const TESTDATA = join(import.meta.dirname, '..', '..', '..', '..', 'testdata', 'engine-build');
+const TESTDATA = join(import.meta.dirname, '..', '..', '..', '..', 'testdata', 'engine-build');
 export const config = (name: string) => join(TESTDATA, `${name}.yaml`);
 
 /** Installs a world from repositories into a fresh root with libs/apk (as a user's apk would). */

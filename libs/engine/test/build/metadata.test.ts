@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PipelineResolver, parseConfig } from '@melange2/melange';
-import { compileConfig, PackageError, packageMetadata } from '../../src/index.js';
+import { compileConfig } from '@melange2/engine';
+import { PackageError, packageMetadata } from '@melange2/engine/internal';
 
 const CONFIG = `
 package:
@@ -99,6 +100,9 @@ describe('.PKGINFO metadata from the config', () => {
     );
     expect(() => packageMetadata(bad, p, 'meta', { provides: [], depends: [], warnings: [] })).toThrow(
       /meta: dependencies\.provider-priority "high" is not an integer/,
+    );
+    expect(() => packageMetadata(bad, p, 'meta', { provides: [], depends: [], warnings: [] })).toThrow(
+      expect.objectContaining({ code: 'PACKAGE_METADATA', pkg: 'meta' }),
     );
   });
 });

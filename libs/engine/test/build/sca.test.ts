@@ -21,7 +21,7 @@ import {
   parsePcFile,
   shebangCommand,
   sonameVersion,
-} from '../../src/index.js';
+} from '@melange2/engine/internal';
 import { EM_AARCH64, EM_X86_64, tinyElf } from './elf-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'm2-sca-'));
@@ -73,6 +73,9 @@ describe('ELF reader', () => {
     expect(() => parseElf(Buffer.from('#!/bin/sh\n'), 'script.sh')).toThrow(/script\.sh: not an ELF file/);
     const cut = tinyElf({ machine: EM_X86_64, soname: 'libx.so.1' }).subarray(0, 100);
     expect(() => parseElf(cut, 'cut.so')).toThrow(ElfError);
+    expect(() => parseElf(cut, 'cut.so')).toThrow(
+      expect.objectContaining({ code: 'ELF_INVALID', file: 'cut.so' }),
+    );
   });
 });
 

@@ -1,0 +1,12 @@
+/**
+ * Building blocks that tests exercise directly but no other package uses: step scripts and LLB
+ * names, account files, ELF and SCA parsing, package metadata; the build's plan and packaging
+ * stages on their own (the engine-build bench). Not a stable surface.
+ */
+export { DEFAULT_PATH } from './compile/plan.js';
+export { ENVIRONMENT_LOCAL, MELANGE_CACHE_ID, shellQuote, stepScript } from './llb/graph.js';
+export { accountFiles } from './environment/layers.js';
+export { ElfError, parseElf } from './sca/elf.js';
+export { analyzePackage, parsePcFile, shebangCommand, sonameVersion } from './sca/sca.js';
+export { PackageError, packageMetadata, packageOutputs } from './package/package.js';
+export { planBuild } from './build/build.js';
