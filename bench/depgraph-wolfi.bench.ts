@@ -28,12 +28,12 @@ if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
   process.exit(r.status ?? 1);
 }
 
-type Depgraph = typeof import('../libs/depgraph/src/index.js');
+type Depgraph = typeof import('@melange2/depgraph');
 // Not loaded by a child that measures loading it.
 const dg: Depgraph =
   process.argv[2] === '--child' && process.argv[3] === 'import'
     ? (undefined as unknown as Depgraph)
-    : await import('../libs/depgraph/src/index.js');
+    : await import('@melange2/depgraph');
 type Arch = 'x86_64' | 'aarch64';
 
 interface ChildResult {

@@ -33,7 +33,7 @@ export interface ScanOptions {
   workerThreshold?: number;
 }
 
-export interface ScanStats {
+interface ScanStats {
   files: number;
   parsed: number;
   fromCache: number;
@@ -56,7 +56,7 @@ export interface RepoScan {
 /** Fewer misses than this are parsed in-process: starting a worker costs more than it saves. */
 const WORKER_THRESHOLD = 200;
 
-export function defaultWorkers(): number {
+function defaultWorkers(): number {
   const cores = availableParallelism();
   return cores <= 2 ? 0 : Math.min(4, cores - 1);
 }

@@ -10,9 +10,8 @@
 import { type Adjacency, shortestPath, stronglyConnected, type Sccs } from './analysis.js';
 
 export type CyclePolicy = 'bootstrap' | 'serial';
-export const CYCLE_POLICIES: readonly CyclePolicy[] = ['bootstrap', 'serial'];
 
-export interface DroppedEdge {
+interface DroppedEdge {
   from: number;
   to: number;
   /** The cycle the edge would have closed: `to … from` (then back to `to`). */
@@ -42,7 +41,7 @@ export interface ScheduleOptions {
 }
 
 /** Restricts an adjacency to the nodes where `keep` is set; node indices are unchanged. */
-export function induced(n: number, adj: Adjacency, keep: Uint8Array): Adjacency {
+function induced(n: number, adj: Adjacency, keep: Uint8Array): Adjacency {
   const start = new Int32Array(n + 1);
   const t: number[] = [];
   for (let v = 0; v < n; v++) {

@@ -1,7 +1,7 @@
 /** Where a value sits in a YAML document: keys and sequence indexes from the root. */
 export type YamlPath = readonly (string | number)[];
 
-export type Severity = 'error' | 'warning';
+type Severity = 'error' | 'warning';
 
 /** One finding about a config or pipeline file, located once the whole file has been checked. */
 export interface Diagnostic {

@@ -48,7 +48,7 @@ export interface ParseOptions {
 const PACKAGE_NAME = /^[a-zA-Z\d][a-zA-Z\d+_.-]*$/;
 
 /** Environment defaults melange sets when the config leaves them empty. */
-export const DEFAULT_BUILD_ENV: StrMap = {
+const DEFAULT_BUILD_ENV: StrMap = {
   HOME: '/home/build',
   GOPATH: '/home/build/.cache/go',
   GOMODCACHE: '/var/cache/melange/gomodcache',
