@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import jsyaml from 'js-yaml';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { LineCounter, Node } from 'yaml';
 import type { YamlPath } from './diagnostics.js';
+
+// Positions are only needed when there is something to report, and loading the `yaml` package
+// costs more than parsing a hundred configs (a cold scan paid it on every run): required on first use.
+let yamlLib: typeof import('yaml') | undefined;
+const positionParser = () => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 /**
  * YAML as melange reads it: every scalar a string (so `3.10` stays `3.10` and `epoch: 0` is
@@ -51,9 +57,11 @@ export const isMapping = (v: YamlValue | undefined): v is { [key: string]: YamlV
  */
 export class PositionIndex {
   private readonly doc;
-  private readonly lines = new LineCounter();
+  private readonly lines: LineCounter;
 
   constructor(private readonly text: string) {
+    const { LineCounter, parseDocument } = positionParser();
+    this.lines = new LineCounter();
     this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: false });
   }
 
@@ -70,6 +78,7 @@ export class PositionIndex {
   }
 
   private find(path: YamlPath, keyOf: boolean): { offset: number; end: number } {
+    const { isMap, isScalar, isSeq } = positionParser();
     let node: Node | null = this.doc.contents as Node | null;
     let offset = node?.range?.[0] ?? 0;
     for (let i = 0; i < path.length && node; i++) {
