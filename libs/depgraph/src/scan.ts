@@ -61,13 +61,17 @@ function defaultWorkers(): number {
   return cores <= 2 ? 0 : Math.min(4, cores - 1);
 }
 
+/** The repository itself cannot be scanned (a single file that cannot be read is a problem, not an error). */
 export class ScanError extends Error {
   override readonly name = 'ScanError';
   constructor(
+    /** `SCAN_NOT_DIRECTORY`: the path is not a directory; `SCAN_UNREADABLE`: it cannot be listed. */
+    readonly code: 'SCAN_NOT_DIRECTORY' | 'SCAN_UNREADABLE',
     readonly root: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${root}: ${message}`);
+    super(`${root}: ${message}`, options);
   }
 }
 
@@ -92,11 +96,13 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
   const root = resolve(repo);
   let top: string[];
   try {
-    if (!statSync(root).isDirectory()) throw new ScanError(root, 'not a directory');
+    if (!statSync(root).isDirectory()) throw new ScanError('SCAN_NOT_DIRECTORY', root, 'not a directory');
     top = readdirSync(root).filter((f) => f.endsWith('.yaml') && !f.startsWith('.'));
   } catch (e) {
     if (e instanceof ScanError) throw e;
-    throw new ScanError(root, `cannot read the repository: ${(e as Error).message}`);
+    throw new ScanError('SCAN_UNREADABLE', root, `cannot read the repository: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   top.sort();
   const pipelineFiles: string[] = [];

@@ -83,6 +83,12 @@ function findEntry(): { entry: string; fromSource: boolean } {
   return { entry: new URL('./parse-file.ts', here).href, fromSource: true };
 }
 
+/** A parse worker that did not start or died; the scan parses its share in-process instead. */
+class ParseWorkerError extends Error {
+  override readonly name = 'ParseWorkerError';
+  readonly code = 'PARSE_WORKER';
+}
+
 /** Parses `jobs` on one worker; resolves with results in job order. */
 export function parseOnWorker(jobs: ParseJob[]): Promise<ParseResult[]> {
   return new Promise((resolve, reject) => {
@@ -98,14 +104,18 @@ export function parseOnWorker(jobs: ParseJob[]): Promise<ParseResult[]> {
         void w.terminate();
       } else {
         reject(
-          new Error(`depgraph parse worker failed to start: ${(m as { bootError?: string }).bootError}`),
+          new ParseWorkerError(
+            `depgraph parse worker failed to start: ${(m as { bootError?: string }).bootError}`,
+          ),
         );
         void w.terminate();
       }
     });
-    w.on('error', reject);
+    w.on('error', (e) =>
+      reject(new ParseWorkerError(`depgraph parse worker failed: ${e.message}`, { cause: e })),
+    );
     w.on('exit', (code) =>
-      reject(new Error(`depgraph parse worker exited with code ${code} before answering`)),
+      reject(new ParseWorkerError(`depgraph parse worker exited with code ${code} before answering`)),
     );
   });
 }

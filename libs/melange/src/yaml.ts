@@ -26,13 +26,15 @@ export type YamlValue = string | null | YamlValue[] | { [key: string]: YamlValue
 
 export class YamlSyntaxError extends Error {
   override readonly name = 'YamlSyntaxError';
+  readonly code = 'YAML_SYNTAX';
   constructor(
     readonly file: string,
     readonly line: number,
     readonly column: number,
     readonly reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${file}:${line}:${column}: invalid YAML: ${reason}`);
+    super(`${file}:${line}:${column}: invalid YAML: ${reason}`, options);
   }
 }
 
@@ -41,7 +43,9 @@ export function loadYaml(text: string, file: string): YamlValue {
     return (jsyaml.load(text, { schema: SCHEMA, filename: file }) ?? null) as YamlValue;
   } catch (e) {
     if (e instanceof jsyaml.YAMLException) {
-      throw new YamlSyntaxError(file, (e.mark?.line ?? -1) + 1, (e.mark?.column ?? -1) + 1, e.reason);
+      throw new YamlSyntaxError(file, (e.mark?.line ?? -1) + 1, (e.mark?.column ?? -1) + 1, e.reason, {
+        cause: e,
+      });
     }
     throw e;
   }
