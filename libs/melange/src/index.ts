@@ -23,6 +23,7 @@ export {
 export {
   buildsFor,
   configNeeds,
+  environmentPackages,
   type GraphConfig,
   type GraphStep,
   graphConfig,

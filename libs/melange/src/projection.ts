@@ -285,10 +285,7 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
   };
 }
 
-/**
- * Everything the build environment installs, as the compile lists it: environment first, deduplicated.
- * @public kept for the engine's needs walk (libs/engine is being restructured concurrently).
- */
+/** Everything the build environment installs, as the compile lists it: environment first, deduplicated. */
 export function environmentPackages(n: ConfigNeeds): string[] {
   return [...new Set([...n.environment, ...n.pipelineNeeds.flatMap((p) => p.packages)])];
 }
