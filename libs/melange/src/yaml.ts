@@ -17,7 +17,8 @@ const positionParser = () => (yamlLib ??= createRequire(import.meta.url)('yaml')
 const NULLS = new Set(['', '~', 'null', 'Null', 'NULL']);
 const nullType = new jsyaml.Type('tag:yaml.org,2002:null', {
   kind: 'scalar',
-  resolve: (data: string | null) => data === null || NULLS.has(data),
+  // Called for every plain scalar of every config: the length test settles nearly all of them.
+  resolve: (data: string | null) => data === null || (data.length <= 4 && NULLS.has(data)),
   construct: () => null,
 });
 const SCHEMA = jsyaml.FAILSAFE_SCHEMA.extend({ implicit: [nullType] });
