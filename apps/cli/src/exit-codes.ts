@@ -55,6 +55,14 @@ const EXIT_OF_CODE: Readonly<Record<string, ExitCode>> = {
   PACKAGE_METADATA: EXIT.failed,
   PACKAGE_WRITE: EXIT.failed,
   ELF_INVALID: EXIT.failed,
+  // libs/depgraph: the repository argument or a `--published` index cannot be used.
+  SCAN_NOT_DIRECTORY: EXIT.usage,
+  SCAN_UNREADABLE: EXIT.usage,
+  PUBLISHED_INDEX_UNREADABLE: EXIT.usage,
+  PUBLISHED_INDEX_INVALID: EXIT.usage,
+  // libs/melange: a `--vars-file` or `--arch` value that cannot be used (a bad config is a failure, 1).
+  VARS_FILE: EXIT.usage,
+  UNKNOWN_ARCH: EXIT.usage,
 };
 
 /** The `code` a library error carries, if any. */

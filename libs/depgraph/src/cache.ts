@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import type { ParseResult } from './types.js';
 
 /** Bump when the extracted shape changes: older cache files are then ignored. */
-export const CACHE_FORMAT = 'depgraph-parse-5';
+const CACHE_FORMAT = 'depgraph-parse-5';
 
 export type CacheEntries = Map<string, ParseResult>;
 
-export interface StatEntry {
+interface StatEntry {
   size: number;
   mtimeMs: number;
   key: string;

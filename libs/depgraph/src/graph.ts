@@ -7,7 +7,7 @@ import type { ConfigNode, DepRef, ModelProblem } from './model.js';
 import type { Arch } from './types.js';
 
 /** Why a dependency gives no edge: it is satisfied outside this repository. */
-export type ExternalReason =
+type ExternalReason =
   /** Only the config itself provides it: the build uses the published previous version. */
   | 'self'
   /** In-repo providers exist but none meets the version constraint. */
@@ -15,13 +15,13 @@ export type ExternalReason =
   /** No config provides the name. */
   | 'unresolved';
 
-export interface ExternalDep {
+interface ExternalDep {
   config: string;
   dep: DepRef;
   reason: ExternalReason;
 }
 
-export interface Edge {
+interface Edge {
   /** Index of the config that needs… */
   from: number;
   /** …the config that provides it. */
@@ -69,9 +69,9 @@ function better(a: Candidate, b: Candidate, nodes: readonly ConfigNode[]): boole
   return nodes[a.node]!.name < nodes[b.node]!.name;
 }
 
-export type Resolution = { kind: 'edge'; to: number } | { kind: 'external'; reason: ExternalReason };
+type Resolution = { kind: 'edge'; to: number } | { kind: 'external'; reason: ExternalReason };
 
-export class ProviderIndex {
+class ProviderIndex {
   /** Candidates per name, best first: resolution takes the first acceptable one. */
   private readonly byName = new Map<string, Candidate[]>();
   constructor(nodes: readonly ConfigNode[]) {

@@ -1,57 +1,13 @@
-export {
-  stronglyConnected,
-  condensation,
-  shortestCycle,
-  shortestPath,
-  reverseClosure,
-  type Adjacency,
-  type Sccs,
-  type ClosureHit,
-} from './analysis.js';
-export {
-  buildGraph,
-  analyze,
-  adjacency,
-  reverseAdjacency,
-  edgeDeps,
-  formatCycle,
-  costWeights,
-  type GraphOptions,
-  type GraphReport,
-  type CycleReport,
-  type CostOptions,
-} from './build.js';
-export { builtinPipelines, builtinPipelinesDigest } from './builtins.js';
-export { CACHE_FORMAT } from './cache.js';
-export { changedFiles, changedConfigs, ChangeDetectionError, type ChangedConfig } from './changes.js';
-export { graphJson, graphDot, graphText, planText, formatProblem, type GraphJson } from './format.js';
-export {
-  resolveGraph,
-  ProviderIndex,
-  type BuildGraph,
-  type Edge,
-  type ExternalDep,
-  type ExternalReason,
-} from './graph.js';
-export {
-  buildModel,
-  modelConfig,
-  targetsArch,
-  type ConfigNode,
-  type DepRef,
-  type ProvideEntry,
-  type ModelProblem,
-} from './model.js';
-export { parseFile } from './parse-file.js';
-export { planBuilds, type Plan, type PlanOptions, type PlannedBuild } from './plan.js';
-export { readPublishedIndex, PublishedIndex, PublishedIndexError } from './published.js';
-export { scanRepository, ScanError, type RepoScan, type ScanOptions, type ScanStats } from './scan.js';
-export {
-  schedule,
-  induced,
-  CYCLE_POLICIES,
-  type CyclePolicy,
-  type Schedule,
-  type DroppedEdge,
-} from './schedule.js';
-export { type Arch, ARCHES, isArch, type ParseResult, type RepoPipeline, type ScanProblem } from './types.js';
+// What other packages use: scan a repository, build and analyse its graph, plan builds, print them.
+// Building blocks only tests exercise live in ./internal.ts (the `./internal` subpath).
+export { adjacency, analyze, buildGraph } from './build.js';
+export { builtinPipelines } from './builtins.js';
+export { type ChangedConfig, ChangeDetectionError, changedConfigs, changedFiles } from './changes.js';
+export { formatProblem, graphDot, graphJson, graphText, planText } from './format.js';
+export type { BuildGraph } from './graph.js';
+export { buildModel } from './model.js';
+export { type Plan, type PlannedBuild, planBuilds } from './plan.js';
+export { PublishedIndex, PublishedIndexError, readPublishedIndex } from './published.js';
+export { type RepoScan, ScanError, scanRepository } from './scan.js';
+export { schedule } from './schedule.js';
+export { type Arch, ARCHES } from './types.js';

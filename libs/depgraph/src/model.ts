@@ -8,7 +8,7 @@ import { parseDependency, type VersionOp } from '@melange2/apk';
 import { buildsFor, configNeeds, type GraphConfig, type PipelineLookup } from '@melange2/melange';
 import type { Arch, RepoPipeline } from './types.js';
 
-export interface ProvideEntry {
+interface ProvideEntry {
   name: string;
   /** Version offered: `version-rEPOCH` for real names, the `=ver` part for provides, none if unversioned. */
   version?: string;
@@ -133,12 +133,12 @@ function parseMemoryGi(s: string | undefined): number | undefined {
   return n * (f[unit] ?? 1);
 }
 
-export function targetsArch(c: GraphConfig, arch: Arch): boolean {
+function targetsArch(c: GraphConfig, arch: Arch): boolean {
   return buildsFor(c.targetArchitecture, arch);
 }
 
 /** Builds the node for one config on one arch. */
-export function modelConfig(
+function modelConfig(
   c: GraphConfig,
   opts: ModelOptions,
   problems: ModelProblem[],

@@ -61,9 +61,12 @@ export interface Plan {
   weightedCriticalPath?: { path: string[]; cost: number };
 }
 
-export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
+/** Which configs to build and why, before dependents are added; published ones are up to date. */
+function select(
+  g: BuildGraph,
+  opts: PlanOptions,
+): { selected: Uint8Array; reasons: string[][]; upToDate: string[] } {
   const n = g.nodes.length;
-  const policy = opts.policy ?? (opts.published ? 'bootstrap' : 'serial');
   const reasons: string[][] = Array.from({ length: n }, () => []);
   const selected = new Uint8Array(n);
   const upToDate: string[] = [];
@@ -71,7 +74,6 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
     const node = g.nodes[i]!;
     return opts.published?.has(node.name, node.fullVersion, g.arch) ?? false;
   };
-
   if (opts.changed) {
     for (const c of opts.changed) {
       const i = g.index.get(c.name);
@@ -83,19 +85,25 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
       selected[i] = 1;
       reasons[i]!.push(c.reason);
     }
-  } else {
-    for (let i = 0; i < n; i++) {
-      if (opts.published) {
-        if (isPublished(i)) {
-          upToDate.push(g.nodes[i]!.name);
-          continue;
-        }
-        reasons[i]!.push('not published');
-      } else reasons[i]!.push('full build');
-      selected[i] = 1;
-    }
+    return { selected, reasons, upToDate };
   }
+  for (let i = 0; i < n; i++) {
+    if (opts.published) {
+      if (isPublished(i)) {
+        upToDate.push(g.nodes[i]!.name);
+        continue;
+      }
+      reasons[i]!.push('not published');
+    } else reasons[i]!.push('full build');
+    selected[i] = 1;
+  }
+  return { selected, reasons, upToDate };
+}
 
+export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
+  const n = g.nodes.length;
+  const policy = opts.policy ?? (opts.published ? 'bootstrap' : 'serial');
+  const { selected, reasons, upToDate } = select(g, opts);
   if (opts.withDependents) {
     const seeds: number[] = [];
     for (let i = 0; i < n; i++) if (selected[i]) seeds.push(i);
@@ -132,14 +140,13 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
       };
     }),
   );
-  const cycles = cycleReports(g, s);
   const plan: Plan = {
     arch: g.arch,
     policy,
     total: waves.reduce((k, w) => k + w.length, 0),
     waves,
     upToDate: upToDate.sort(),
-    cycles,
+    cycles: cycleReports(g, s),
     droppedEdges: s.dropped.map((d) => ({
       from: names[d.from]!,
       to: names[d.to]!,

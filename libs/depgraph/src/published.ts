@@ -8,10 +8,13 @@ import { ApkError, type IndexEntry, parseIndexText, readIndexArchive } from '@me
 export class PublishedIndexError extends Error {
   override readonly name = 'PublishedIndexError';
   constructor(
+    /** `PUBLISHED_INDEX_UNREADABLE`: the file cannot be read; `PUBLISHED_INDEX_INVALID`: it is no APKINDEX. */
+    readonly code: 'PUBLISHED_INDEX_UNREADABLE' | 'PUBLISHED_INDEX_INVALID',
     readonly file: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message.startsWith(file) ? message : `${file}: ${message}`);
+    super(message.startsWith(file) ? message : `${file}: ${message}`, options);
   }
 }
 
@@ -41,7 +44,14 @@ export function readPublishedIndex(files: readonly string[]): PublishedIndex {
     try {
       buf = readFileSync(file);
     } catch (e) {
-      throw new PublishedIndexError(file, `cannot read: ${(e as Error).message}`);
+      throw new PublishedIndexError(
+        'PUBLISHED_INDEX_UNREADABLE',
+        file,
+        `cannot read: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
     let entries: IndexEntry[];
     try {
@@ -50,7 +60,8 @@ export function readPublishedIndex(files: readonly string[]): PublishedIndex {
           ? readIndexArchive(buf, file).index.entries
           : parseIndexText(buf.toString('utf8'), file);
     } catch (e) {
-      if (e instanceof ApkError) throw new PublishedIndexError(file, e.message);
+      if (e instanceof ApkError)
+        throw new PublishedIndexError('PUBLISHED_INDEX_INVALID', file, e.message, { cause: e });
       throw e;
     }
     for (const e of entries) idx.add(e.name, e.version, e.arch);

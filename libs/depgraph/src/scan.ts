@@ -10,6 +10,7 @@ import {
   type CacheEntries,
   cacheFile,
   contentKey,
+  type LoadedCache,
   loadCache,
   RACY_MS,
   type StatIndex,
@@ -33,7 +34,7 @@ export interface ScanOptions {
   workerThreshold?: number;
 }
 
-export interface ScanStats {
+interface ScanStats {
   files: number;
   parsed: number;
   fromCache: number;
@@ -56,18 +57,22 @@ export interface RepoScan {
 /** Fewer misses than this are parsed in-process: starting a worker costs more than it saves. */
 const WORKER_THRESHOLD = 200;
 
-export function defaultWorkers(): number {
+function defaultWorkers(): number {
   const cores = availableParallelism();
   return cores <= 2 ? 0 : Math.min(4, cores - 1);
 }
 
+/** The repository itself cannot be scanned (a single file that cannot be read is a problem, not an error). */
 export class ScanError extends Error {
   override readonly name = 'ScanError';
   constructor(
+    /** `SCAN_NOT_DIRECTORY`: the path is not a directory; `SCAN_UNREADABLE`: it cannot be listed. */
+    readonly code: 'SCAN_NOT_DIRECTORY' | 'SCAN_UNREADABLE',
     readonly root: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${root}: ${message}`);
+    super(`${root}: ${message}`, options);
   }
 }
 
@@ -87,41 +92,75 @@ export function listPipelines(dir: string, base: string, out: string[]): void {
   }
 }
 
-export async function scanRepository(repo: string, opts: ScanOptions = {}): Promise<RepoScan> {
-  const t0 = performance.now();
-  const root = resolve(repo);
+interface Job {
+  file: string;
+  pipelineName?: string;
+}
+
+/** The top-level `*.yaml` files and the `pipelines/` tree, sorted; throws {@link ScanError}. */
+function listJobs(root: string): Job[] {
   let top: string[];
   try {
-    if (!statSync(root).isDirectory()) throw new ScanError(root, 'not a directory');
+    if (!statSync(root).isDirectory()) throw new ScanError('SCAN_NOT_DIRECTORY', root, 'not a directory');
     top = readdirSync(root).filter((f) => f.endsWith('.yaml') && !f.startsWith('.'));
   } catch (e) {
     if (e instanceof ScanError) throw e;
-    throw new ScanError(root, `cannot read the repository: ${(e as Error).message}`);
+    throw new ScanError('SCAN_UNREADABLE', root, `cannot read the repository: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   top.sort();
   const pipelineFiles: string[] = [];
   listPipelines(join(root, 'pipelines'), join(root, 'pipelines'), pipelineFiles);
   pipelineFiles.sort();
-
-  const jobs: { file: string; pipelineName?: string }[] = [
+  return [
     ...top.map((f) => ({ file: f })),
     ...pipelineFiles.map((p) => ({
       file: `pipelines/${p.split(sep).join('/')}`,
       pipelineName: p.slice(0, -'.yaml'.length).split(sep).join('/'),
     })),
   ];
+}
 
-  const cachePath = opts.cacheDir === false ? undefined : cacheFile(opts.cacheDir ?? '.melange2/cache', root);
-  const loaded = cachePath ? loadCache(cachePath) : { entries: new Map(), stats: new Map() };
-  const cache: CacheEntries = loaded.entries;
-  const fresh: CacheEntries = new Map();
-  const stats: StatIndex = new Map();
-  let statChanged = false;
-  const fileKeys = new Map<string, string>();
-  const results: (ParseResult | undefined)[] = new Array(jobs.length);
-  const misses: { index: number; job: ParseJob; key: string }[] = [];
-  const problems: ScanProblem[] = [];
+type Miss = { index: number; job: ParseJob; key: string };
 
+/** What the parse cache and the files on disk give before any parsing. */
+interface Lookup {
+  /** Per job: the cached result, or undefined (a miss, or unreadable). */
+  results: (ParseResult | undefined)[];
+  misses: Miss[];
+  /** The cache entries still in use, misses added once parsed. */
+  fresh: CacheEntries;
+  stats: StatIndex;
+  statChanged: boolean;
+  fileKeys: Map<string, string>;
+  problems: ScanProblem[];
+}
+
+/**
+ * Per job: a hit through the stat index (no read), else read and hash the file and look the
+ * content up; what is left is a miss with its text.
+ */
+function lookUp(
+  root: string,
+  jobs: readonly Job[],
+  cachePath: string | undefined,
+  loaded: LoadedCache,
+): Lookup {
+  const out: Lookup = {
+    results: new Array(jobs.length),
+    misses: [],
+    fresh: new Map(),
+    stats: new Map(),
+    statChanged: false,
+    fileKeys: new Map(),
+    problems: [],
+  };
+  const hit = (i: number, file: string, key: string, r: ParseResult) => {
+    out.fileKeys.set(file, key);
+    out.results[i] = r;
+    out.fresh.set(key, r);
+  };
   for (let i = 0; i < jobs.length; i++) {
     const j = jobs[i]!;
     const path = join(root, j.file);
@@ -130,24 +169,15 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
       try {
         st = statSync(path);
       } catch (e) {
-        problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
+        out.problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
         continue;
       }
       const prev = loaded.stats.get(j.file);
-      if (
-        prev &&
-        prev.size === st.size &&
-        prev.mtimeMs === st.mtimeMs &&
-        st.mtimeMs < prev.readAt - RACY_MS
-      ) {
-        const hit = cache.get(prev.key);
-        if (hit) {
-          fileKeys.set(j.file, prev.key);
-          results[i] = hit;
-          fresh.set(prev.key, hit);
-          stats.set(j.file, prev);
-          continue;
-        }
+      const cached = prev && unchangedSince(prev, st) ? loaded.entries.get(prev.key) : undefined;
+      if (prev && cached) {
+        hit(i, j.file, prev.key, cached);
+        out.stats.set(j.file, prev);
+        continue;
       }
     }
     let buf: Buffer;
@@ -155,58 +185,66 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     try {
       buf = readFileSync(path);
     } catch (e) {
-      problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
+      out.problems.push({ file: j.file, message: `cannot read: ${(e as Error).message}` });
       continue;
     }
     // The pipeline name is part of what is extracted, so it is part of the key.
     const key = j.pipelineName === undefined ? contentKey(buf) : `${contentKey(buf)}:${j.pipelineName}`;
-    fileKeys.set(j.file, key);
     if (st) {
-      stats.set(j.file, { size: st.size, mtimeMs: st.mtimeMs, key, readAt });
-      statChanged = true;
+      out.stats.set(j.file, { size: st.size, mtimeMs: st.mtimeMs, key, readAt });
+      out.statChanged = true;
     }
-    const hit = cache.get(key);
-    if (hit) {
-      results[i] = hit;
-      fresh.set(key, hit);
-    } else {
-      misses.push({ index: i, key, job: { ...j, text: buf.toString('utf8') } });
+    const cached = loaded.entries.get(key);
+    if (cached) hit(i, j.file, key, cached);
+    else {
+      out.fileKeys.set(j.file, key);
+      out.misses.push({ index: i, key, job: { ...j, text: buf.toString('utf8') } });
     }
   }
+  return out;
+}
 
-  const nWorkers =
-    misses.length < (opts.workerThreshold ?? WORKER_THRESHOLD)
-      ? 0
-      : Math.max(0, opts.workers ?? defaultWorkers());
-  if (misses.length > 0) {
-    // Split by bytes: the main thread takes one share and parses while the workers do theirs.
-    const shares: (typeof misses)[] = Array.from({ length: nWorkers + 1 }, () => []);
-    const total = misses.reduce((n, m) => n + m.job.text.length, 0);
-    let acc = 0;
-    for (const m of misses) {
-      const s = Math.min(nWorkers, Math.floor((acc / total) * (nWorkers + 1)));
-      shares[s]!.push(m);
-      acc += m.job.text.length;
-    }
-    const mine = shares[nWorkers]!;
-    // A worker that cannot start (or dies) costs speed, not the scan: its share is parsed here.
-    const parseHere = (jobs: ParseJob[]) => jobs.map((j) => parseFile(j.text, j.file, j.pipelineName));
-    const pending = shares.slice(0, nWorkers).map((share) => {
-      const jobs = share.map((m) => m.job);
-      return parseOnWorker(jobs).catch(() => parseHere(jobs));
-    });
-    const own = mine.map((m) => parseFile(m.job.text, m.job.file, m.job.pipelineName));
-    const all = [...(await Promise.all(pending)), own];
-    shares.forEach((share, s) => {
-      const got = all[s === nWorkers ? all.length - 1 : s]!;
-      share.forEach((m, k) => {
-        const r = got[k]!;
-        results[m.index] = r;
-        fresh.set(m.key, r);
-      });
-    });
+/** The stat index vouches for a file whose size and mtime match and whose mtime was well before its last read. */
+function unchangedSince(prev: { size: number; mtimeMs: number; readAt: number }, st: Stats): boolean {
+  return prev.size === st.size && prev.mtimeMs === st.mtimeMs && st.mtimeMs < prev.readAt - RACY_MS;
+}
+
+/** Parses the misses, split by bytes between `nWorkers` workers and this thread; fills `l.results`. */
+async function parseMisses(l: Lookup, nWorkers: number): Promise<void> {
+  const { misses } = l;
+  if (misses.length === 0) return;
+  // The main thread takes one share and parses while the workers do theirs.
+  const shares: Miss[][] = Array.from({ length: nWorkers + 1 }, () => []);
+  const total = misses.reduce((n, m) => n + m.job.text.length, 0);
+  let acc = 0;
+  for (const m of misses) {
+    const s = Math.min(nWorkers, Math.floor((acc / total) * (nWorkers + 1)));
+    shares[s]!.push(m);
+    acc += m.job.text.length;
   }
+  // A worker that cannot start (or dies) costs speed, not the scan: its share is parsed here.
+  const parseHere = (jobs: ParseJob[]) => jobs.map((j) => parseFile(j.text, j.file, j.pipelineName));
+  const pending = shares.slice(0, nWorkers).map((share) => {
+    const jobs = share.map((m) => m.job);
+    return parseOnWorker(jobs).catch(() => parseHere(jobs));
+  });
+  const own = parseHere(shares[nWorkers]!.map((m) => m.job));
+  const all = [...(await Promise.all(pending)), own];
+  shares.forEach((share, s) => {
+    const got = all[s]!;
+    share.forEach((m, k) => {
+      const r = got[k]!;
+      l.results[m.index] = r;
+      l.fresh.set(m.key, r);
+    });
+  });
+}
 
+/** Configs by package name (the first file of a name wins) and pipelines by `uses:` name. */
+function collect(
+  results: readonly (ParseResult | undefined)[],
+  problems: ScanProblem[],
+): { configs: GraphConfig[]; pipelines: Map<string, RepoPipeline> } {
   const byName = new Map<string, GraphConfig>();
   const pipelines = new Map<string, RepoPipeline>();
   for (const r of results) {
@@ -224,13 +262,32 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     }
   }
   const configs = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { configs, pipelines };
+}
 
-  if (
-    cachePath &&
-    (misses.length > 0 || fresh.size !== cache.size || statChanged || stats.size !== loaded.stats.size)
-  ) {
+export async function scanRepository(repo: string, opts: ScanOptions = {}): Promise<RepoScan> {
+  const t0 = performance.now();
+  const root = resolve(repo);
+  const jobs = listJobs(root);
+  const cachePath = opts.cacheDir === false ? undefined : cacheFile(opts.cacheDir ?? '.melange2/cache', root);
+  const loaded: LoadedCache = cachePath ? loadCache(cachePath) : { entries: new Map(), stats: new Map() };
+  const l = lookUp(root, jobs, cachePath, loaded);
+  const nWorkers =
+    l.misses.length < (opts.workerThreshold ?? WORKER_THRESHOLD)
+      ? 0
+      : Math.max(0, opts.workers ?? defaultWorkers());
+  await parseMisses(l, nWorkers);
+  const { problems } = l;
+  const { configs, pipelines } = collect(l.results, problems);
+
+  const changed =
+    l.misses.length > 0 ||
+    l.fresh.size !== loaded.entries.size ||
+    l.statChanged ||
+    l.stats.size !== loaded.stats.size;
+  if (cachePath && changed) {
     try {
-      saveCache(cachePath, { entries: fresh, stats });
+      saveCache(cachePath, { entries: l.fresh, stats: l.stats });
     } catch (e) {
       // A read-only cache dir must not fail the scan; the next run simply parses again.
       problems.push({ file: cachePath, message: `parse cache not written: ${(e as Error).message}` });
@@ -241,11 +298,11 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     configs,
     pipelines,
     problems,
-    fileKeys,
+    fileKeys: l.fileKeys,
     stats: {
       files: jobs.length,
-      parsed: misses.length,
-      fromCache: jobs.length - misses.length,
+      parsed: l.misses.length,
+      fromCache: jobs.length - l.misses.length,
       workers: nWorkers,
       ms: performance.now() - t0,
     },

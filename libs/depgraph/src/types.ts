@@ -4,7 +4,7 @@
  */
 import type { GraphConfig, GraphStep } from '@melange2/melange';
 
-export { type Arch, ARCHES, isArch } from '@melange2/melange';
+export { type Arch, ARCHES } from '@melange2/melange';
 
 /** A repository pipeline (`pipelines/<name>.yaml`) reduced to what `needs` resolution uses. */
 export interface RepoPipeline {

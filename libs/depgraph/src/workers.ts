@@ -1,8 +1,13 @@
 /**
  * Config parsing on worker threads. The worker is an eval'd bootstrap that imports parse-file.ts/.js
  * next to this module; when running from TypeScript sources it maps `./x.js` imports to `./x.ts`
- * (Node strips the types itself), so the same code works from sources, tests and dist.
+ * (Node strips the types itself), so the same code works from sources, tests and dist. From
+ * sources, a worker loads the built JavaScript instead when dist/ is newer than every source file
+ * of depgraph and melange: Node's TypeScript transform made a cold worker slower than its share.
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ParseResult } from './types.js';
 
@@ -40,10 +45,48 @@ import(workerData.entry).then(({ parseFile }) => {
 }, (e) => { parentPort.postMessage({ bootError: String(e && e.stack || e) }); });
 `;
 
+/** Newest mtime of the `.ts` files in `dir`; Infinity when it cannot be read. */
+function newestSource(dir: string): number {
+  try {
+    let newest = 0;
+    for (const f of readdirSync(dir))
+      if (f.endsWith('.ts')) newest = Math.max(newest, statSync(join(dir, f)).mtimeMs);
+    return newest;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+/** `<package>/dist/<file>` when it is at least as new as every file of `<package>/src`. */
+function freshBuild(pkgDir: string, file: string): string | undefined {
+  const built = join(pkgDir, 'dist', file);
+  if (!existsSync(built)) return undefined;
+  return statSync(built).mtimeMs >= newestSource(join(pkgDir, 'src')) ? built : undefined;
+}
+
+let entry: { entry: string; fromSource: boolean } | undefined;
+
 function parseEntry(): { entry: string; fromSource: boolean } {
+  entry ??= findEntry();
+  return entry;
+}
+
+function findEntry(): { entry: string; fromSource: boolean } {
   const here = import.meta.url;
-  const fromSource = here.endsWith('.ts');
-  return { entry: new URL(fromSource ? './parse-file.ts' : './parse-file.js', here).href, fromSource };
+  if (!here.endsWith('.ts')) return { entry: new URL('./parse-file.js', here).href, fromSource: false };
+  // From sources: the built files, if depgraph's and melange's are both current.
+  const depgraph = dirname(dirname(fileURLToPath(here)));
+  const melange = dirname(dirname(fileURLToPath(import.meta.resolve('@melange2/melange'))));
+  const built = freshBuild(depgraph, 'parse-file.js');
+  if (built && freshBuild(melange, 'index.js'))
+    return { entry: pathToFileURL(built).href, fromSource: false };
+  return { entry: new URL('./parse-file.ts', here).href, fromSource: true };
+}
+
+/** A parse worker that did not start or died; the scan parses its share in-process instead. */
+class ParseWorkerError extends Error {
+  override readonly name = 'ParseWorkerError';
+  readonly code = 'PARSE_WORKER';
 }
 
 /** Parses `jobs` on one worker; resolves with results in job order. */
@@ -61,14 +104,18 @@ export function parseOnWorker(jobs: ParseJob[]): Promise<ParseResult[]> {
         void w.terminate();
       } else {
         reject(
-          new Error(`depgraph parse worker failed to start: ${(m as { bootError?: string }).bootError}`),
+          new ParseWorkerError(
+            `depgraph parse worker failed to start: ${(m as { bootError?: string }).bootError}`,
+          ),
         );
         void w.terminate();
       }
     });
-    w.on('error', reject);
+    w.on('error', (e) =>
+      reject(new ParseWorkerError(`depgraph parse worker failed: ${e.message}`, { cause: e })),
+    );
     w.on('exit', (code) =>
-      reject(new Error(`depgraph parse worker exited with code ${code} before answering`)),
+      reject(new ParseWorkerError(`depgraph parse worker exited with code ${code} before answering`)),
     );
   });
 }

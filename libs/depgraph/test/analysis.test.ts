@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { condensation, reverseClosure, shortestCycle, stronglyConnected } from '../src/index.js';
+import { condensation, reverseClosure, shortestCycle, stronglyConnected } from '@melange2/depgraph/internal';
 
 function adj(n: number, edges: [number, number][]) {
   const start = new Int32Array(n + 1);

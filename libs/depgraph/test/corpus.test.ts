@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { analyze, ARCHES, buildGraph, scanRepository } from '../src/index.js';
+import { analyze, ARCHES, buildGraph, scanRepository } from '@melange2/depgraph';
 import { corpus } from './helpers.js';
 
 const present = existsSync(corpus);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { analyze, type BuildGraph, buildGraph, type RepoScan, scanRepository } from '../src/index.js';
+import { analyze, type BuildGraph, buildGraph, type RepoScan, scanRepository } from '@melange2/depgraph';
 import { fixtureRepo } from './helpers.js';
 
 let scan: RepoScan;

@@ -1,7 +1,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type BuildGraph, buildGraph, scanRepository } from '../src/index.js';
+import { type BuildGraph, buildGraph, scanRepository } from '@melange2/depgraph';
 import { copyFixture, tempCacheDir } from './helpers.js';
 
 const edges = (g: BuildGraph) => g.edges.map((e) => `${g.nodes[e.from]!.name}→${g.nodes[e.to]!.name}`).sort();

@@ -11,7 +11,7 @@ import {
   planBuilds,
   readPublishedIndex,
   scanRepository,
-} from '../src/index.js';
+} from '@melange2/depgraph';
 import { copyFixture } from './helpers.js';
 
 const git = (cwd: string, ...args: string[]) =>

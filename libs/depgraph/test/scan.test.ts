@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseFile, scanRepository } from '../src/index.js';
+import { scanRepository } from '@melange2/depgraph';
+import { parseFile } from '@melange2/depgraph/internal';
 import { copyFixture, fixtureRepo, tempCacheDir } from './helpers.js';
 
 describe('scanRepository', () => {

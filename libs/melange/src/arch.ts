@@ -28,7 +28,7 @@ export const ARCHES: readonly Arch[] = TABLE.map((a) => a.apk);
 /** The other spellings accepted for an arch (Go/OCI names). */
 export const ARCH_ALIASES: readonly string[] = TABLE.map((a) => a.go);
 
-export class UnknownArchError extends Error {
+class UnknownArchError extends Error {
   override readonly name = 'UnknownArchError';
   readonly code = 'UNKNOWN_ARCH';
   constructor(readonly arch: string) {
@@ -36,11 +36,6 @@ export class UnknownArchError extends Error {
       `unknown architecture "${arch}" (expected one of: ${ARCHES.join(', ')}, or ${ARCH_ALIASES.join(', ')})`,
     );
   }
-}
-
-/** An apk name exactly (no aliases). */
-export function isArch(s: string): s is Arch {
-  return TABLE.some((a) => a.apk === s);
 }
 
 /** An apk name (x86_64, aarch64) or Go name (amd64, arm64); undefined for anything else. */

@@ -6,6 +6,7 @@
 
 export class ConditionError extends Error {
   override readonly name = 'ConditionError';
+  readonly code = 'CONDITION';
   constructor(
     readonly expression: string,
     readonly position: number,

@@ -1,7 +1,7 @@
 /** Where a value sits in a YAML document: keys and sequence indexes from the root. */
 export type YamlPath = readonly (string | number)[];
 
-export type Severity = 'error' | 'warning';
+type Severity = 'error' | 'warning';
 
 /** One finding about a config or pipeline file, located once the whole file has been checked. */
 export interface Diagnostic {
@@ -32,22 +32,50 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 /**
+ * What made a config (or pipeline file) unusable: `CONFIG_YAML` not YAML, `CONFIG_INVALID` the
+ * schema or melange's checks, `CONFIG_VAR_TRANSFORM` a var-transform, `CONFIG_BUILD_OPTION` a
+ * `--build-option` the config does not define, `PIPELINE_INVALID` a `uses:` pipeline file.
+ */
+export type ConfigErrorCode =
+  | 'CONFIG_YAML'
+  | 'CONFIG_INVALID'
+  | 'CONFIG_VAR_TRANSFORM'
+  | 'CONFIG_BUILD_OPTION'
+  | 'PIPELINE_INVALID';
+
+/**
  * A config (or pipeline file) that cannot be used. `diagnostics` holds every error found (and
  * the warnings), each with file, line and column; the message is the first error.
  */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly diagnostics: readonly Diagnostic[]) {
+  readonly code: ConfigErrorCode;
+  constructor(
+    readonly diagnostics: readonly Diagnostic[],
+    options: { code?: ConfigErrorCode; cause?: unknown } = {},
+  ) {
     const errors = diagnostics.filter((d) => d.severity === 'error');
     const first = errors[0] ?? diagnostics[0];
     super(
       first
         ? formatDiagnostic(first) + (errors.length > 1 ? ` (and ${errors.length - 1} more errors)` : '')
         : 'invalid configuration',
+      options.cause === undefined ? {} : { cause: options.cause },
     );
+    this.code = options.code ?? 'CONFIG_INVALID';
   }
 
   get errors(): readonly Diagnostic[] {
     return this.diagnostics.filter((d) => d.severity === 'error');
+  }
+
+  /** The file of the first error (or diagnostic); '' when there is none. */
+  get file(): string {
+    return (this.errors[0] ?? this.diagnostics[0])?.file ?? '';
+  }
+
+  /** The 1-based line of the first error; 0 when unknown. */
+  get line(): number {
+    return (this.errors[0] ?? this.diagnostics[0])?.line ?? 0;
   }
 }

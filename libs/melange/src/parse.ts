@@ -1,4 +1,4 @@
-import { ConfigError, type Diagnostic, type YamlPath } from './diagnostics.js';
+import { ConfigError, type ConfigErrorCode, type Diagnostic, type YamlPath } from './diagnostics.js';
 import { type GraphConfig, type GraphStep, graphSteps, toGraphConfig } from './projection.js';
 import { configSchema, decode, type Finding, graphConfigSchema, type Schema } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
@@ -48,7 +48,7 @@ export interface ParseOptions {
 const PACKAGE_NAME = /^[a-zA-Z\d][a-zA-Z\d+_.-]*$/;
 
 /** Environment defaults melange sets when the config leaves them empty. */
-export const DEFAULT_BUILD_ENV: StrMap = {
+const DEFAULT_BUILD_ENV: StrMap = {
   HOME: '/home/build',
   GOPATH: '/home/build/.cache/go',
   GOMODCACHE: '/var/cache/melange/gomodcache',
@@ -74,16 +74,19 @@ export function loadYamlOrConfigError(text: string, file: string): ReturnType<ty
     return loadYaml(text, file);
   } catch (e) {
     if (!(e instanceof YamlSyntaxError)) throw e;
-    throw new ConfigError([
-      {
-        severity: 'error',
-        file,
-        path: [],
-        message: `invalid YAML: ${e.reason}`,
-        line: e.line,
-        column: e.column,
-      },
-    ]);
+    throw new ConfigError(
+      [
+        {
+          severity: 'error',
+          file,
+          path: [],
+          message: `invalid YAML: ${e.reason}`,
+          line: e.line,
+          column: e.column,
+        },
+      ],
+      { code: 'CONFIG_YAML', cause: e },
+    );
   }
 }
 
@@ -92,7 +95,7 @@ interface Decoded {
   readonly cfg: Configuration;
   readonly base: Record<string, string>;
   readonly findings: Finding[];
-  readonly fail: () => ConfigError;
+  readonly fail: (code?: ConfigErrorCode, cause?: unknown) => ConfigError;
 }
 
 function decodeConfig(text: string, file: string, options: ParseOptions, schema: Schema): Decoded {
@@ -101,7 +104,8 @@ function decodeConfig(text: string, file: string, options: ParseOptions, schema:
   const decoded = decode(raw, schema, [], findings) as Configuration | undefined;
   if (decoded === undefined && !findings.some((f) => f.severity === 'error'))
     findings.push({ severity: 'error', path: [], message: 'expected a mapping with a "package" section' });
-  const fail = () => new ConfigError(locateFindings(text, file, findings));
+  const fail = (code: ConfigErrorCode = 'CONFIG_INVALID', cause?: unknown) =>
+    new ConfigError(locateFindings(text, file, findings), { code, cause });
   if (!decoded || findings.some((f) => f.severity === 'error')) throw fail();
 
   const cfg = decoded;
@@ -119,7 +123,7 @@ function decodeConfig(text: string, file: string, options: ParseOptions, schema:
         ['options'],
         `build option "${name}" not found (${known.length ? `expected one of: ${known.join(', ')}` : 'the config defines none'})`,
       );
-      throw fail();
+      throw fail('CONFIG_BUILD_OPTION');
     }
     Object.assign(userVars, opt.vars ?? {});
   }
@@ -136,7 +140,7 @@ function decodeConfig(text: string, file: string, options: ParseOptions, schema:
   } catch (e) {
     if (!(e instanceof VarTransformError)) throw e;
     err(['var-transforms', e.index, e.field], e.reason);
-    throw fail();
+    throw fail('CONFIG_VAR_TRANSFORM', e);
   }
   return { cfg, base, findings, fail };
 }

@@ -25,6 +25,7 @@ export interface PipelineDefinition {
 /** `uses:` named no file in any pipeline directory. */
 export class PipelineNotFoundError extends Error {
   override readonly name = 'PipelineNotFoundError';
+  readonly code = 'PIPELINE_NOT_FOUND';
   constructor(
     readonly uses: string,
     /** Every file looked for, in search order. */
@@ -36,6 +37,7 @@ export class PipelineNotFoundError extends Error {
 
 export class InvalidUsesError extends Error {
   override readonly name = 'InvalidUsesError';
+  readonly code = 'PIPELINE_INVALID_USES';
   constructor(readonly uses: string) {
     super(`invalid uses "${uses}": must be a relative name without ".." (such as go/build)`);
   }
@@ -101,7 +103,8 @@ export function parsePipelineFile(
   try {
     raw = loadYamlOrConfigError(text, file);
   } catch (e) {
-    if (e instanceof ConfigError) return e;
+    if (e instanceof ConfigError)
+      return new ConfigError(e.diagnostics, { code: 'PIPELINE_INVALID', cause: e.cause });
     throw e;
   }
   const findings: Finding[] = [];
@@ -109,7 +112,7 @@ export function parsePipelineFile(
   if (raw === null) findings.push({ severity: 'error', path: [], message: 'empty pipeline file' });
   checkPipelines(pipeline.pipeline ?? [], ['pipeline'], findings);
   const diags = locateFindings(text, file, findings);
-  if (diags.some((d) => d.severity === 'error')) return new ConfigError(diags);
+  if (diags.some((d) => d.severity === 'error')) return new ConfigError(diags, { code: 'PIPELINE_INVALID' });
   return { uses, file, builtin, pipeline, text, warnings: diags };
 }
 

@@ -23,7 +23,7 @@ export interface GraphStep {
   readonly pipeline?: readonly GraphStep[];
 }
 
-export interface GraphSubpackage {
+interface GraphSubpackage {
   readonly name: string;
   readonly if?: string;
   readonly provides: readonly string[];
@@ -151,7 +151,7 @@ export function buildsFor(targetArchitecture: readonly string[], arch: string): 
 /** A `uses:` name → its definition (repository `pipelines/` first, then the built-ins). */
 export type PipelineLookup = (uses: string) => GraphStep | undefined;
 
-export interface PipelineNeed {
+interface PipelineNeed {
   /** The `uses:` name whose definition (or the inline step, when empty) declared the needs. */
   readonly uses: string;
   readonly packages: readonly string[];

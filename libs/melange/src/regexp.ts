@@ -5,7 +5,13 @@
  * What re2js leaves to us is Go's replacement: the `ReplaceAllString` loop over submatches and
  * `Regexp.Expand` of the template (`$1`, `${1}`, `$name`, `${name}`, `$$`).
  */
-import { MatcherInput, RE2JS, RE2JSException } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
+
+// Loaded when the first pattern is compiled: most configs have no var-transforms (about 2 in 3 in
+// Wolfi), and a command that reads one of those never pays for re2js.
+let re2js: typeof import('re2js') | undefined;
+const engine = () => (re2js ??= createRequire(import.meta.url)('re2js') as typeof import('re2js'));
 
 /** A pattern Go's `regexp.Compile` would reject. */
 export class Re2SyntaxError extends Error {
@@ -36,6 +42,7 @@ const cache = new Map<string, GoRegExp>();
 export function compileRe2(pattern: string): GoRegExp {
   const hit = cache.get(pattern);
   if (hit) return hit;
+  const { RE2JS, RE2JSException } = engine();
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
@@ -105,13 +112,13 @@ function expand(re: GoRegExp, template: string, src: string, g: readonly number[
 
 /** Go's `Regexp.ReplaceAllString(src, repl)`, empty-match rules included. */
 export function replaceAllGo(re: GoRegExp, src: string, repl: string): string {
-  const engine = re.re.re2();
-  const input = MatcherInput.utf16(src);
+  const matcher = re.re.re2();
+  const input = engine().MatcherInput.utf16(src);
   let out = '';
   let lastMatchEnd = 0;
   let searchPos = 0;
   while (searchPos <= src.length) {
-    const [ok, g] = engine.matchWithGroup(input, searchPos, src.length, UNANCHORED, re.groups + 1) as [
+    const [ok, g] = matcher.matchWithGroup(input, searchPos, src.length, UNANCHORED, re.groups + 1) as [
       boolean,
       number[] | null,
     ];

@@ -33,6 +33,7 @@ export function substitute(text: string, vars: Readonly<Record<string, string>>)
 /** A `${{key}}` that names no variable where melange requires every reference to resolve. */
 export class UnknownVariableError extends Error {
   override readonly name = 'UnknownVariableError';
+  readonly code = 'UNKNOWN_VARIABLE';
   constructor(
     readonly key: string,
     readonly text: string,

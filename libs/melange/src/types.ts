@@ -28,9 +28,6 @@ export interface Pipeline {
   readonly description?: string;
 }
 
-/** A pipeline file (`uses:` target): a pipeline with inputs and needs. */
-export type PipelineFile = Pipeline;
-
 export interface Dependencies {
   readonly runtime?: readonly string[];
   readonly provides?: readonly string[];
@@ -64,14 +61,14 @@ export interface Copyright {
   readonly 'detection-override'?: string;
 }
 
-export interface Resources {
+interface Resources {
   readonly cpu?: string;
   readonly cpumodel?: string;
   readonly memory?: string;
   readonly disk?: string;
 }
 
-export interface SetCap {
+interface SetCap {
   readonly path?: string;
   readonly add?: StrMap;
   readonly reason?: string;
@@ -151,14 +148,14 @@ export interface Subpackage {
   readonly setcap?: readonly SetCap[];
 }
 
-export interface VarTransformEntry {
+interface VarTransformEntry {
   readonly from: string;
   readonly match: string;
   readonly replace: string;
   readonly to: string;
 }
 
-export interface BuildOption {
+interface BuildOption {
   readonly vars?: StrMap;
   readonly environment?: {
     readonly contents?: {

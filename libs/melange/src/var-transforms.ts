@@ -12,13 +12,15 @@ export interface VarTransform {
 /** A var-transform whose `match` is not a valid Go regular expression. */
 export class VarTransformError extends Error {
   override readonly name = 'VarTransformError';
+  readonly code = 'VAR_TRANSFORM';
   constructor(
     /** Index in `var-transforms`. */
     readonly index: number,
     readonly field: 'match' | 'to',
     readonly reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`var-transforms[${index}].${field}: ${reason}`);
+    super(`var-transforms[${index}].${field}: ${reason}`, options);
   }
 }
 
@@ -42,7 +44,9 @@ export function applyVarTransforms(
       re = compileRe2(t.match);
     } catch (e) {
       if (e instanceof Re2SyntaxError)
-        throw new VarTransformError(index, 'match', `${e.message} (expected a Go regular expression)`);
+        throw new VarTransformError(index, 'match', `${e.message} (expected a Go regular expression)`, {
+          cause: e,
+        });
       throw e;
     }
     out[`vars.${t.to}`] = replaceAllGo(re, substitute(t.from, out), t.replace);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isMapping, loadYaml } from './yaml.js';
 
 /** A `--vars-file` that cannot be used. */
-export class VarsFileError extends Error {
+class VarsFileError extends Error {
   override readonly name = 'VarsFileError';
   readonly code = 'VARS_FILE';
   constructor(

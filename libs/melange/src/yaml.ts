@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import jsyaml from 'js-yaml';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { LineCounter, Node } from 'yaml';
 import type { YamlPath } from './diagnostics.js';
+
+// Positions are only needed when there is something to report, and loading the `yaml` package
+// costs more than parsing a hundred configs (a cold scan paid it on every run): required on first use.
+let yamlLib: typeof import('yaml') | undefined;
+const positionParser = () => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 /**
  * YAML as melange reads it: every scalar a string (so `3.10` stays `3.10` and `epoch: 0` is
@@ -11,7 +17,8 @@ import type { YamlPath } from './diagnostics.js';
 const NULLS = new Set(['', '~', 'null', 'Null', 'NULL']);
 const nullType = new jsyaml.Type('tag:yaml.org,2002:null', {
   kind: 'scalar',
-  resolve: (data: string | null) => data === null || NULLS.has(data),
+  // Called for every plain scalar of every config: the length test settles nearly all of them.
+  resolve: (data: string | null) => data === null || (data.length <= 4 && NULLS.has(data)),
   construct: () => null,
 });
 const SCHEMA = jsyaml.FAILSAFE_SCHEMA.extend({ implicit: [nullType] });
@@ -20,13 +27,15 @@ export type YamlValue = string | null | YamlValue[] | { [key: string]: YamlValue
 
 export class YamlSyntaxError extends Error {
   override readonly name = 'YamlSyntaxError';
+  readonly code = 'YAML_SYNTAX';
   constructor(
     readonly file: string,
     readonly line: number,
     readonly column: number,
     readonly reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${file}:${line}:${column}: invalid YAML: ${reason}`);
+    super(`${file}:${line}:${column}: invalid YAML: ${reason}`, options);
   }
 }
 
@@ -35,7 +44,9 @@ export function loadYaml(text: string, file: string): YamlValue {
     return (jsyaml.load(text, { schema: SCHEMA, filename: file }) ?? null) as YamlValue;
   } catch (e) {
     if (e instanceof jsyaml.YAMLException) {
-      throw new YamlSyntaxError(file, (e.mark?.line ?? -1) + 1, (e.mark?.column ?? -1) + 1, e.reason);
+      throw new YamlSyntaxError(file, (e.mark?.line ?? -1) + 1, (e.mark?.column ?? -1) + 1, e.reason, {
+        cause: e,
+      });
     }
     throw e;
   }
@@ -51,9 +62,11 @@ export const isMapping = (v: YamlValue | undefined): v is { [key: string]: YamlV
  */
 export class PositionIndex {
   private readonly doc;
-  private readonly lines = new LineCounter();
+  private readonly lines: LineCounter;
 
   constructor(private readonly text: string) {
+    const { LineCounter, parseDocument } = positionParser();
+    this.lines = new LineCounter();
     this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: false });
   }
 
@@ -70,6 +83,7 @@ export class PositionIndex {
   }
 
   private find(path: YamlPath, keyOf: boolean): { offset: number; end: number } {
+    const { isMap, isScalar, isSeq } = positionParser();
     let node: Node | null = this.doc.contents as Node | null;
     let offset = node?.range?.[0] ?? 0;
     for (let i = 0; i < path.length && node; i++) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyVarTransforms, parseConfig } from '@melange2/melange';
+import { parseConfig } from '@melange2/melange';
+import { applyVarTransforms } from '@melange2/melange/internal';
 
 /** A config whose var-transform has a nested quantifier: exponential on a backtracking engine. */
 const config = (version: string) => `package:

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { compileRe2, replaceAllGo } from '@melange2/melange';
+import { compileRe2, replaceAllGo } from '@melange2/melange/internal';
 
 const testdata = fileURLToPath(new URL('../../../testdata/melange/', import.meta.url));
 

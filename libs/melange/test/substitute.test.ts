@@ -4,11 +4,9 @@ import {
   compileRe2,
   Re2SyntaxError,
   replaceAllGo,
-  substitute,
-  substituteStrict,
-  UnknownVariableError,
   VarTransformError,
-} from '@melange2/melange';
+} from '@melange2/melange/internal';
+import { substitute, substituteStrict, UnknownVariableError } from '@melange2/melange';
 
 const goReplace = (pattern: string, src: string, repl: string) =>
   replaceAllGo(compileRe2(pattern), src, repl);
