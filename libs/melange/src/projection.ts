@@ -11,7 +11,7 @@ import { ConditionError, evaluateCondition } from './cond.js';
 import type { ParsedConfig } from './parse.js';
 import { configScope, subpackageScope, inheritScope } from './scope.js';
 import { lookupVariable, substitute, substituteCondition } from './substitute.js';
-import type { Input, Pipeline, StrMap } from './types.js';
+import type { Configuration, Dependencies, Input, Package, Pipeline, StrMap } from './types.js';
 
 /** A pipeline step reduced to what needs resolution reads (no `runs`). */
 export interface GraphStep {
@@ -97,9 +97,39 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
   return toGraphConfig(parsed, graphSteps);
 }
 
+type GraphDependencies = Pick<Dependencies, 'provides' | 'provider-priority'>;
+
+/**
+ * The fields of a parsed config that {@link toGraphConfig} reads: a full parse has them all, the
+ * graph parse builds only these (substituted) and nothing else.
+ */
+export interface GraphSource {
+  readonly file: string;
+  readonly vars: StrMap;
+  readonly config: {
+    readonly package: Pick<
+      Package,
+      'name' | 'version' | 'description' | 'target-architecture' | 'resources'
+    > & {
+      readonly epoch?: number;
+      readonly dependencies?: GraphDependencies;
+    };
+    readonly update?: Configuration['update'];
+    readonly options?: Readonly<Record<string, unknown>>;
+    readonly environment?: { readonly contents?: { readonly packages?: readonly string[] } };
+    readonly pipeline?: readonly (Pipeline | GraphStep)[];
+    readonly subpackages: readonly {
+      readonly name: string;
+      readonly if?: string;
+      readonly dependencies?: GraphDependencies;
+      readonly pipeline?: readonly (Pipeline | GraphStep)[];
+    }[];
+  };
+}
+
 /** `steps` turns a step list into graph steps (the graph parse has reduced them already). */
 export function toGraphConfig(
-  parsed: Pick<ParsedConfig, 'file' | 'config' | 'vars'>,
+  parsed: GraphSource,
   steps: (ps: readonly (Pipeline | GraphStep)[]) => readonly GraphStep[],
 ): GraphConfig {
   const { config } = parsed;
