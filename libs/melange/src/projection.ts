@@ -62,8 +62,8 @@ export function graphStep(p: Pipeline | GraphStep, vars?: StrMap): GraphStep {
   const s: {
     -readonly [K in keyof GraphStep]: GraphStep[K];
   } = {};
-  const children = p.pipeline ? graphSteps(p.pipeline, vars) : [];
-  const needs = p.needs?.packages ?? [];
+  const children = p.pipeline ? graphSteps(p.pipeline, vars) : NONE;
+  const needs = p.needs?.packages ?? NONE;
   // A step with both `uses` and a `pipeline` runs its pipeline (as the compile does).
   const uses = p.pipeline && p.pipeline.length > 0 ? undefined : p.uses;
   if (uses === undefined && needs.length === 0 && children.length === 0 && p.inputs === undefined) return s;
@@ -81,6 +81,9 @@ export function graphStep(p: Pipeline | GraphStep, vars?: StrMap): GraphStep {
   if (children.length > 0) s.pipeline = children;
   return s;
 }
+
+// Shared by every step without children or needs (most of them): not an array each.
+const NONE: readonly never[] = Object.freeze([]);
 
 /** The steps of a list that can contribute needs (substituted with `vars` when given). */
 export function graphSteps(ps: readonly (Pipeline | GraphStep)[], vars?: StrMap): GraphStep[] {
@@ -135,7 +138,7 @@ export function toGraphConfig(
   const { config } = parsed;
   const pkg = config.package;
   const vars: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parsed.vars)) if (k.startsWith('vars.')) vars[k] = v;
+  for (const k in parsed.vars) if (k.startsWith('vars.')) vars[k] = parsed.vars[k]!;
   const res = pkg.resources ?? {};
   const priority = pkg.dependencies?.['provider-priority'];
   return {
@@ -245,8 +248,8 @@ function walkStep(node: GraphStep, parentOf: () => StrMap, via: string, w: Walk,
     via = node.uses;
   }
   const cond = def && 'if' in def ? def.if : node.if;
-  const needs = (def && 'needs' in def ? def.needs : node.needs)?.packages ?? [];
-  const children = (def ? def.pipeline : node.pipeline) ?? [];
+  const needs = (def && 'needs' in def ? def.needs : node.needs)?.packages ?? NONE;
+  const children = (def ? def.pipeline : node.pipeline) ?? NONE;
   if (cond === undefined && needs.length === 0 && children.length === 0) return;
   const inputs = (def ? def.inputs : node.inputs) ?? {};
   const userWith = node.with ?? {};
