@@ -1,5 +1,11 @@
 import { ConfigError, type ConfigErrorCode, type Diagnostic, type YamlPath } from './diagnostics.js';
-import { type GraphConfig, type GraphStep, graphSteps, toGraphConfig } from './projection.js';
+import {
+  type GraphConfig,
+  type GraphSource,
+  type GraphStep,
+  graphSteps,
+  toGraphConfig,
+} from './projection.js';
 import { configSchema, decode, type Finding, graphConfigSchema, type Schema } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
@@ -92,26 +98,45 @@ export function loadYamlOrConfigError(text: string, file: string): ReturnType<ty
 
 /** The first stages of every parse: YAML, schema, parse-time variables (var-transforms included). */
 interface Decoded {
+  readonly text: string;
+  readonly file: string;
   readonly cfg: Configuration;
   readonly base: Record<string, string>;
   readonly findings: Finding[];
-  readonly fail: (code?: ConfigErrorCode, cause?: unknown) => ConfigError;
+}
+
+// Plain functions rather than closures made per parse: run from sources (tsx, which names every
+// closure it sees with `Object.defineProperty`), two closures per config cost ~90 ms of a cold
+// Wolfi scan.
+/** The findings so far as a located {@link ConfigError}. */
+function failure(
+  text: string,
+  file: string,
+  findings: readonly Finding[],
+  code: ConfigErrorCode = 'CONFIG_INVALID',
+  cause?: unknown,
+): ConfigError {
+  return new ConfigError(locateFindings(text, file, findings), { code, cause });
+}
+
+const hasError = (findings: readonly Finding[]): boolean => findings.some(isError);
+const isError = (f: Finding): boolean => f.severity === 'error';
+
+function pushError(findings: Finding[], path: YamlPath, message: string): void {
+  findings.push({ severity: 'error', path, message });
 }
 
 function decodeConfig(text: string, file: string, options: ParseOptions, schema: Schema): Decoded {
   const raw = loadYamlOrConfigError(text, file);
   const findings: Finding[] = [];
   const decoded = decode(raw, schema, [], findings) as Configuration | undefined;
-  if (decoded === undefined && !findings.some((f) => f.severity === 'error'))
-    findings.push({ severity: 'error', path: [], message: 'expected a mapping with a "package" section' });
-  const fail = (code: ConfigErrorCode = 'CONFIG_INVALID', cause?: unknown) =>
-    new ConfigError(locateFindings(text, file, findings), { code, cause });
-  if (!decoded || findings.some((f) => f.severity === 'error')) throw fail();
+  if (decoded === undefined && !hasError(findings))
+    pushError(findings, [], 'expected a mapping with a "package" section');
+  if (!decoded || hasError(findings)) throw failure(text, file, findings);
 
   const cfg = decoded;
   const pkg = cfg.package;
   const epoch = pkg.epoch ?? 0;
-  const err = (path: YamlPath, message: string) => findings.push({ severity: 'error', path, message });
 
   // Parse-time substitution map: package.*, vars.*, var-transforms (melange's buildConfigMap).
   const userVars: Record<string, string> = { ...(cfg.vars ?? {}), ...(options.vars ?? {}) };
@@ -119,11 +144,12 @@ function decodeConfig(text: string, file: string, options: ParseOptions, schema:
     const opt = cfg.options?.[name];
     if (!opt) {
       const known = Object.keys(cfg.options ?? {});
-      err(
+      pushError(
+        findings,
         ['options'],
         `build option "${name}" not found (${known.length ? `expected one of: ${known.join(', ')}` : 'the config defines none'})`,
       );
-      throw fail('CONFIG_BUILD_OPTION');
+      throw failure(text, file, findings, 'CONFIG_BUILD_OPTION');
     }
     Object.assign(userVars, opt.vars ?? {});
   }
@@ -136,26 +162,27 @@ function decodeConfig(text: string, file: string, options: ParseOptions, schema:
   };
   for (const [k, v] of Object.entries(userVars)) base[`vars.${k}`] = v;
   try {
-    base = applyVarTransforms(cfg['var-transforms'] ?? [], base);
+    // Most configs have none: no copy of the variables then.
+    if (cfg['var-transforms']?.length) base = applyVarTransforms(cfg['var-transforms'], base);
   } catch (e) {
     if (!(e instanceof VarTransformError)) throw e;
-    err(['var-transforms', e.index, e.field], e.reason);
-    throw fail('CONFIG_VAR_TRANSFORM', e);
+    pushError(findings, ['var-transforms', e.index, e.field], e.reason);
+    throw failure(text, file, findings, 'CONFIG_VAR_TRANSFORM', e);
   }
-  return { cfg, base, findings, fail };
+  return { text, file, cfg, base, findings };
 }
 
 /** `range` expansion: each subpackage once, or once per item of its data range (keys sorted). */
-function expandSubpackages(
+function expandSubpackages<T>(
   { cfg, base, findings }: Decoded,
-  substituteOne: (sp: Subpackage, vars: StrMap) => Subpackage,
-): ExpandedSubpackage[] {
-  const out: ExpandedSubpackage[] = [];
+  expandOne: (sp: Subpackage, vars: StrMap, sourceIndex: number, rangeKey?: string) => T,
+): T[] {
+  const out: T[] = [];
   const data = new Map<string, StrMap>();
   for (const d of cfg.data ?? []) data.set(d.name, d.items ?? {});
   (cfg.subpackages ?? []).forEach((sp, i) => {
     if (sp.range === undefined || sp.range === '') {
-      out.push({ ...substituteOne(sp, base), sourceIndex: i });
+      out.push(expandOne(sp, base, i));
       return;
     }
     const items = data.get(sp.range);
@@ -172,7 +199,7 @@ function expandSubpackages(
       const vars: Record<string, string> = Object.create(base);
       vars['range.key'] = key;
       vars['range.value'] = items[key]!;
-      out.push({ ...substituteOne(sp, vars), sourceIndex: i, rangeKey: key });
+      out.push(expandOne(sp, vars, i, key));
     }
   });
   return out;
@@ -184,14 +211,21 @@ function expandSubpackages(
  */
 export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
   const d = decodeConfig(text, file, options, configSchema);
-  const { cfg, base, findings, fail } = d;
+  const { cfg, base, findings } = d;
   const config = {
     ...cfg,
     package: substitutePackage(cfg.package, base),
     pipeline: cfg.pipeline?.map((p) => substitutePipeline(p, base)),
     environment: withBuildAccount(substituteEnvironment(cfg.environment, base)),
     test: substituteTest(cfg.test, base),
-    subpackages: expandSubpackages(d, substituteSubpackage),
+    subpackages: expandSubpackages(
+      d,
+      (sp, vars, sourceIndex, rangeKey): ExpandedSubpackage => ({
+        ...substituteSubpackage(sp, vars),
+        sourceIndex,
+        ...(rangeKey !== undefined ? { rangeKey } : {}),
+      }),
+    ),
   };
 
   // Environment: --env-file under the YAML, then melange's defaults where still empty.
@@ -202,7 +236,7 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   config.environment = { ...config.environment, environment: env };
 
   validate(config, findings);
-  if (findings.some((f) => f.severity === 'error')) throw fail();
+  if (hasError(findings)) throw failure(text, file, findings);
 
   return {
     file,
@@ -222,34 +256,50 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
  */
 export function parseGraphConfig(text: string, file: string): GraphConfig {
   const d = decodeConfig(text, file, {}, graphConfigSchema);
-  const { cfg, base, findings, fail } = d;
+  const { cfg, base, findings } = d;
   const pkg = cfg.package;
-  const contents = cfg.environment?.contents;
-  const config = {
-    ...cfg,
+  const packages = cfg.environment?.contents?.packages;
+  // Only what toGraphConfig reads, substituted: no copy of the rest of the config.
+  const config: GraphSource['config'] = {
     package: {
-      ...pkg,
       name: substitute(pkg.name, base),
       version: substitute(pkg.version, base),
+      ...(pkg.epoch !== undefined ? { epoch: pkg.epoch } : {}),
       ...(pkg.description !== undefined ? { description: substitute(pkg.description, base) } : {}),
       ...(pkg['target-architecture']
         ? { 'target-architecture': sList(pkg['target-architecture'], base) }
         : {}),
-      ...(pkg.dependencies ? { dependencies: substituteDeps(pkg.dependencies, base)! } : {}),
+      ...(pkg.resources ? { resources: pkg.resources } : {}),
+      ...(pkg.dependencies ? { dependencies: graphDeps(pkg.dependencies, base) } : {}),
     },
+    ...(cfg.update !== undefined ? { update: cfg.update } : {}),
+    ...(cfg.options !== undefined ? { options: cfg.options } : {}),
+    environment: packages ? { contents: { packages: sList(packages, base)! } } : {},
     pipeline: graphSteps(cfg.pipeline ?? [], base),
-    environment: contents?.packages ? { contents: { packages: sList(contents.packages, base) ?? [] } } : {},
     subpackages: expandSubpackages(d, (sp, vars) => {
-      const out: { -readonly [K in keyof Subpackage]: Subpackage[K] } = { name: substitute(sp.name, vars) };
+      const out: {
+        -readonly [K in keyof GraphSource['config']['subpackages'][number]]: GraphSource['config']['subpackages'][number][K];
+      } = {
+        name: substitute(sp.name, vars),
+      };
       if (sp.if !== undefined) out.if = substituteCondition(sp.if, vars);
       if (sp.pipeline) out.pipeline = graphSteps(sp.pipeline, vars);
-      if (sp.dependencies) out.dependencies = substituteDeps(sp.dependencies, vars)!;
+      if (sp.dependencies) out.dependencies = graphDeps(sp.dependencies, vars);
       return out;
     }),
   };
-  if (findings.some((f) => f.severity === 'error')) throw fail();
+  if (hasError(findings)) throw failure(text, file, findings);
   // Steps were reduced (and substituted) above.
   return toGraphConfig({ file, config, vars: base }, (ps) => ps as readonly GraphStep[]);
+}
+
+/** The dependency fields the graph reads (`provides`, `provider-priority`), substituted. */
+function graphDeps(d: Dependencies, vars: StrMap): Pick<Dependencies, 'provides' | 'provider-priority'> {
+  const p = d['provider-priority'];
+  return {
+    ...(d.provides ? { provides: sList(d.provides, vars)! } : {}),
+    ...(p !== undefined ? { 'provider-priority': substitute(p, vars) } : {}),
+  };
 }
 
 function validate(config: ParsedConfig['config'], findings: Finding[]): void {

@@ -11,7 +11,7 @@ import { ConditionError, evaluateCondition } from './cond.js';
 import type { ParsedConfig } from './parse.js';
 import { configScope, subpackageScope, inheritScope } from './scope.js';
 import { lookupVariable, substitute, substituteCondition } from './substitute.js';
-import type { Input, Pipeline, StrMap } from './types.js';
+import type { Configuration, Dependencies, Input, Package, Pipeline, StrMap } from './types.js';
 
 /** A pipeline step reduced to what needs resolution reads (no `runs`). */
 export interface GraphStep {
@@ -62,8 +62,8 @@ export function graphStep(p: Pipeline | GraphStep, vars?: StrMap): GraphStep {
   const s: {
     -readonly [K in keyof GraphStep]: GraphStep[K];
   } = {};
-  const children = p.pipeline ? graphSteps(p.pipeline, vars) : [];
-  const needs = p.needs?.packages ?? [];
+  const children = p.pipeline ? graphSteps(p.pipeline, vars) : NONE;
+  const needs = p.needs?.packages ?? NONE;
   // A step with both `uses` and a `pipeline` runs its pipeline (as the compile does).
   const uses = p.pipeline && p.pipeline.length > 0 ? undefined : p.uses;
   if (uses === undefined && needs.length === 0 && children.length === 0 && p.inputs === undefined) return s;
@@ -82,6 +82,9 @@ export function graphStep(p: Pipeline | GraphStep, vars?: StrMap): GraphStep {
   return s;
 }
 
+// Shared by every step without children or needs (most of them): not an array each.
+const NONE: readonly never[] = Object.freeze([]);
+
 /** The steps of a list that can contribute needs (substituted with `vars` when given). */
 export function graphSteps(ps: readonly (Pipeline | GraphStep)[], vars?: StrMap): GraphStep[] {
   const out: GraphStep[] = [];
@@ -97,15 +100,45 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
   return toGraphConfig(parsed, graphSteps);
 }
 
+type GraphDependencies = Pick<Dependencies, 'provides' | 'provider-priority'>;
+
+/**
+ * The fields of a parsed config that {@link toGraphConfig} reads: a full parse has them all, the
+ * graph parse builds only these (substituted) and nothing else.
+ */
+export interface GraphSource {
+  readonly file: string;
+  readonly vars: StrMap;
+  readonly config: {
+    readonly package: Pick<
+      Package,
+      'name' | 'version' | 'description' | 'target-architecture' | 'resources'
+    > & {
+      readonly epoch?: number;
+      readonly dependencies?: GraphDependencies;
+    };
+    readonly update?: Configuration['update'];
+    readonly options?: Readonly<Record<string, unknown>>;
+    readonly environment?: { readonly contents?: { readonly packages?: readonly string[] } };
+    readonly pipeline?: readonly (Pipeline | GraphStep)[];
+    readonly subpackages: readonly {
+      readonly name: string;
+      readonly if?: string;
+      readonly dependencies?: GraphDependencies;
+      readonly pipeline?: readonly (Pipeline | GraphStep)[];
+    }[];
+  };
+}
+
 /** `steps` turns a step list into graph steps (the graph parse has reduced them already). */
 export function toGraphConfig(
-  parsed: Pick<ParsedConfig, 'file' | 'config' | 'vars'>,
+  parsed: GraphSource,
   steps: (ps: readonly (Pipeline | GraphStep)[]) => readonly GraphStep[],
 ): GraphConfig {
   const { config } = parsed;
   const pkg = config.package;
   const vars: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parsed.vars)) if (k.startsWith('vars.')) vars[k] = v;
+  for (const k in parsed.vars) if (k.startsWith('vars.')) vars[k] = parsed.vars[k]!;
   const res = pkg.resources ?? {};
   const priority = pkg.dependencies?.['provider-priority'];
   return {
@@ -215,8 +248,8 @@ function walkStep(node: GraphStep, parentOf: () => StrMap, via: string, w: Walk,
     via = node.uses;
   }
   const cond = def && 'if' in def ? def.if : node.if;
-  const needs = (def && 'needs' in def ? def.needs : node.needs)?.packages ?? [];
-  const children = (def ? def.pipeline : node.pipeline) ?? [];
+  const needs = (def && 'needs' in def ? def.needs : node.needs)?.packages ?? NONE;
+  const children = (def ? def.pipeline : node.pipeline) ?? NONE;
   if (cond === undefined && needs.length === 0 && children.length === 0) return;
   const inputs = (def ? def.inputs : node.inputs) ?? {};
   const userWith = node.with ?? {};
