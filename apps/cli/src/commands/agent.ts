@@ -7,13 +7,13 @@ import { CliError, EXIT } from '../exit-codes.js';
 import { oneArch } from '../flags/arch.js';
 import { buildkitAddresses, requireBuildkit } from '../flags/buildkit.js';
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
+import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
 import { signingKeyFrom } from './apk-options.js';
 import { signingKeyOrDefault } from './build-all.js';
-import { natsConnect } from './coordinator.js';
 
 const AGENT_FLAGS = {
-  nats: FLAGS.nats,
+  ...NATS_FLAGS,
   arch: withHelp(FLAGS.arch, 'the arch this agent builds: x86_64 (amd64) or aarch64 (arm64)'),
   buildkitAddr: withHelp(FLAGS.buildkitAddr, 'the buildkitd next to this agent'),
   jobs: withDefault(FLAGS.jobs, '2'),
@@ -42,12 +42,13 @@ export function registerAgent(program: Command): void {
     if (flags.cacheDir && !existsSync(flags.cacheDir))
       throw new CliError(`--cache-dir ${flags.cacheDir}: no such directory`, EXIT.usage);
     if (flags.signingKey) signingKeyFrom(flags.signingKey);
-    if (!flags.nats) throw new CliError('--nats is required (or set $NATS_URL)', EXIT.usage);
+    // Flags and files are checked before the signing key is made and telemetry starts.
+    const nats = natsPlan(flags, `melange2-orch agent ${arch}`);
     const buildkitAddr = requireBuildkit(buildkitAddresses(flags.buildkitAddr), arch);
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
+    const nc = await natsConnect(nats);
     const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
-    const nc = await natsConnect(flags.nats, `melange2-orch agent ${arch}`);
     const a = await startNatsAgent({
       nc,
       ns: flags.namespace,
