@@ -3,7 +3,7 @@
  * nats-servers on 127.0.0.1 (users, token, TLS with `verify: true`), reached the way the
  * coordinator and agent commands reach NATS.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,19 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../src/exit-codes.js';
 import { type NatsFlags, natsConnect, natsPlan, redactSecrets, redactUrl } from '../src/flags/nats.js';
 import { runCli } from './cli-helpers-apk.js';
+import { usageMessage } from './usage-error.js';
+import { hasOpenssl, makeCerts } from './tls-certs.js';
 
 const NATS_SERVER = join(process.env['MELANGE2_TOOLS_DIR'] ?? '', 'bin', 'nats-server');
 const PASSWORD = 'pw-Zq81-never-printed';
 const TOKEN = 'tok-Yx52-never-printed';
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const none: NatsFlags = {
   nats: undefined,
@@ -93,37 +86,6 @@ async function stopServer(s: Server): Promise<void> {
   await gone;
 }
 
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl. */
-function makeCerts(dir: string): void {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=m2-test-ca');
-  for (const [who, ext] of [
-    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'],
-    ['client', 'extendedKeyUsage=clientAuth\n'],
-  ] as const) {
-    writeFileSync(join(dir, `${who}.ext`), ext);
-    ssl('req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=m2-${who}`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${who}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      `${who}.ext`,
-      '-out',
-      `${who}.pem`,
-    );
-  }
-}
-
 describe('redactUrl', () => {
   it('hides passwords and tokens in URLs, keeps the rest', () => {
     expect(redactUrl('nats://alice:s3cret@127.0.0.1:4222')).toBe('nats://alice:***@127.0.0.1:4222');
@@ -143,16 +105,7 @@ describe('natsPlan: flags and files checked before connecting', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const usage = (f: () => unknown) => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(CliError);
-      expect((e as CliError).exitCode).toBe(2);
-      return (e as Error).message;
-    }
-    throw new Error('no error');
-  };
+  const usage = usageMessage;
 
   it('a missing file is a usage error naming its flag', () => {
     for (const [k, flag] of [

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { oneArch } from '../flags/arch.js';
-import { buildkitAddresses, requireBuildkit } from '../flags/buildkit.js';
+import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } from '../flags/buildkit.js';
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
 import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
@@ -16,6 +16,7 @@ const AGENT_FLAGS = {
   ...NATS_FLAGS,
   arch: withHelp(FLAGS.arch, 'the arch this agent builds: x86_64 (amd64) or aarch64 (arm64)'),
   buildkitAddr: withHelp(FLAGS.buildkitAddr, 'the buildkitd next to this agent'),
+  ...BUILDKIT_TLS_FLAGS,
   jobs: withDefault(FLAGS.jobs, '2'),
   repo: withDefault(FLAGS.repo, '.'),
   namespace: withDefault(FLAGS.namespace, 'm2'),
@@ -45,6 +46,7 @@ export function registerAgent(program: Command): void {
     // Flags and files are checked before the signing key is made and telemetry starts.
     const nats = natsPlan(flags, `melange2-orch agent ${arch}`);
     const buildkitAddr = requireBuildkit(buildkitAddresses(flags.buildkitAddr), arch);
+    const tls = buildkitTls(flags);
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
     const nc = await natsConnect(nats);
@@ -57,6 +59,7 @@ export function registerAgent(program: Command): void {
       repoRoot: resolve(flags.repo),
       signingKey: key,
       buildkitAddr,
+      ...(tls ? { buildkitTls: tls } : {}),
       limits: { ackWaitMs: flags.leaseMs },
       buildTimeoutMs: flags.buildTimeout * 60_000,
       drainReportMs: flags.drainTimeout * 1000,

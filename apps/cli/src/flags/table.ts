@@ -227,6 +227,27 @@ export const FLAGS = {
     'buildkitd address, or ARCH=ADDR per architecture (repeatable)',
     { envNote: '$BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST' },
   ),
+  buildkitTlscacert: text(
+    'buildkit-tlscacert',
+    '<file>',
+    'CA certificate (PEM) the buildkitd server certificate must chain to; turns TLS on (for tcp:// addresses)',
+    { env: ['BUILDKIT_TLS_CA'] },
+  ),
+  buildkitTlscert: text(
+    'buildkit-tlscert',
+    '<file>',
+    'client certificate (PEM) for a buildkitd that requires one (with --buildkit-tlskey)',
+    { env: ['BUILDKIT_TLS_CERT'] },
+  ),
+  buildkitTlskey: text('buildkit-tlskey', '<file>', 'private key (PEM) of --buildkit-tlscert', {
+    env: ['BUILDKIT_TLS_KEY'],
+  }),
+  buildkitTlsservername: text(
+    'buildkit-tlsservername',
+    '<name>',
+    'name the buildkitd certificate must carry, when it is not the host of the address',
+    { env: ['BUILDKIT_TLS_SERVER_NAME'] },
+  ),
   serveLayers,
 
   // ── runs (build-all, coordinator, agent) ────────────────────────────────────────────────
