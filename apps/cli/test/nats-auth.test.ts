@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nkeys } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../src/exit-codes.js';
 import { type NatsFlags, natsConnect, natsPlan, redactSecrets, redactUrl } from '../src/flags/nats.js';
@@ -18,6 +19,7 @@ import { hasOpenssl, makeCerts } from './tls-certs.js';
 const NATS_SERVER = join(process.env['MELANGE2_TOOLS_DIR'] ?? '', 'bin', 'nats-server');
 const PASSWORD = 'pw-Zq81-never-printed';
 const TOKEN = 'tok-Yx52-never-printed';
+const NKEY = nkeys.createUser();
 
 const none: NatsFlags = {
   nats: undefined,
@@ -148,7 +150,7 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     users = await startServer(
       dir,
       'users',
-      `authorization { users = [ { user: alice, password: "${PASSWORD}" } ] }`,
+      `jetstream { store_dir: "${join(dir, 'js')}" }\nauthorization { users = [ { user: alice, password: "${PASSWORD}" }, { nkey: "${NKEY.getPublicKey()}" } ] }`,
     );
     servers.push(users);
     token = await startServer(dir, 'token', `authorization { token: "${TOKEN}" }`);
@@ -158,6 +160,13 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     for (const s of servers) await stopServer(s);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** A repository key for the agent command, made once. */
+  const signingKey = async (): Promise<string> => {
+    const keys = join(dir, 'keys');
+    if (!existsSync(keys)) expect((await runCli(['keygen', '--dir', keys, '--name', 'k'])).code).toBe(0);
+    return join(keys, 'k.rsa');
+  };
 
   /** The agent command against the users server (it stops at connecting, or before). */
   const agent = (...args: string[]) =>
@@ -179,6 +188,16 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     expect(none2.message).toContain('NATS refused the credentials');
   });
 
+  it('an nkey seed file', async () => {
+    const seed = join(dir, 'user.nk');
+    writeFileSync(seed, `${new TextDecoder().decode(NKEY.getSeed())}\n`, { mode: 0o600 });
+    await ok({ ...none, nats: users.url, natsNkey: seed });
+    const other = join(dir, 'other.nk');
+    writeFileSync(other, new TextDecoder().decode(nkeys.createUser().getSeed()), { mode: 0o600 });
+    const e = await refused({ ...none, nats: users.url, natsNkey: other });
+    expect(e.message).toContain('NATS refused the credentials');
+  });
+
   it('a token as a flag and in the URL', async () => {
     await ok({ ...none, nats: token.url, natsToken: TOKEN });
     await ok({ ...none, nats: token.url.replace('//', `//${TOKEN}@`) });
@@ -188,13 +207,11 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
   });
 
   it('the agent command: a wrong password exits 3, named, with the password absent from its output', async () => {
-    const keys = join(dir, 'keys');
-    expect((await runCli(['keygen', '--dir', keys, '--name', 'k'])).code).toBe(0);
     const r = await agent(
       '--buildkit-addr',
       'tcp://127.0.0.1:1',
       '--signing-key',
-      join(keys, 'k.rsa'),
+      await signingKey(),
       '--nats-user',
       'alice',
       '--nats-password',
@@ -203,6 +220,27 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     expect(r.code).toBe(3);
     expect(r.err).toContain(`NATS refused the credentials for ${users.url}`);
     expect(r.out + r.err).not.toContain('cli-wrong-pw-12');
+  });
+
+  it('the agent command takes the credentials from $NATS_USER and $NATS_PASSWORD', async () => {
+    const before = { user: process.env['NATS_USER'], password: process.env['NATS_PASSWORD'] };
+    process.env['NATS_USER'] = 'alice';
+    process.env['NATS_PASSWORD'] = PASSWORD;
+    try {
+      // NATS lets it in; it then stops at the buildkitd that is not there.
+      const r = await agent('--buildkit-addr', 'tcp://127.0.0.1:1', '--signing-key', await signingKey());
+      expect(r.code).toBe(3);
+      expect(r.err).toContain('buildkitd at tcp://127.0.0.1:1');
+      expect(r.err).not.toContain('NATS');
+      expect(r.out + r.err).not.toContain(PASSWORD);
+    } finally {
+      for (const [k, v] of [
+        ['NATS_USER', before.user],
+        ['NATS_PASSWORD', before.password],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
   });
 
   it('a missing credentials file is a usage error (exit 2) naming the flag, before connecting', async () => {
