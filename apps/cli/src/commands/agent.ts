@@ -70,6 +70,11 @@ export function registerAgent(program: Command): void {
       onBuildEvent: (job, e) => {
         if (e.type === 'stage') say(`${job.id}: ${e.stage}`);
       },
+    }).catch(async (e: unknown) => {
+      // An open NATS connection would keep the process alive after the error is printed.
+      await nc.close();
+      await telemetry.shutdown();
+      throw e;
     });
     say(
       `agent for ${arch} with ${flags.jobs} slot(s) on ${buildkitAddr}; Ctrl-C finishes the builds in hand and leaves`,
