@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { SigningKey } from '@melange2/apk';
-import { BuildkitClient } from '@melange2/buildkit';
+import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { BuildEvent } from '@melange2/engine';
 import { type BuildJob, natsLink, natsNames, ObjectStaging, openJobQueue } from '@melange2/protocol';
 import type { QueueLimits } from '@melange2/queue';
@@ -18,6 +18,8 @@ export interface NatsAgentOptions {
   readonly signingKey: SigningKey;
   /** Either a daemon to build on, or an executor (fake agents in benchmarks). */
   readonly buildkitAddr?: string;
+  /** TLS to that daemon (mutual TLS when it carries a client certificate). */
+  readonly buildkitTls?: TlsOptions;
   readonly execute?: Executor;
   readonly id?: string;
   readonly cacheDir?: string;
@@ -46,7 +48,7 @@ export async function startNatsAgent(
   let execute = o.execute;
   if (!execute) {
     if (!o.buildkitAddr) throw new Error('an agent needs --buildkit-addr');
-    client = await BuildkitClient.connect(o.buildkitAddr);
+    client = await BuildkitClient.connect(o.buildkitAddr, o.buildkitTls ? { tls: o.buildkitTls } : {});
     execute = engineExecutor({
       repoRoot: o.repoRoot,
       client,

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Agent, engineExecutor } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
-import { BuildkitClient } from '@melange2/buildkit';
+import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
 import type { BuildEvent } from '@melange2/engine';
 import { type BuildJob, type CoordinatorLink, LocalStaging } from '@melange2/protocol';
@@ -28,6 +28,8 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly signingKey: SigningKey;
   /** Resolves the buildkitd address of an arch only when that arch has something to build. */
   readonly buildkitAddress: (arch: Arch) => Promise<string>;
+  /** TLS to every buildkitd (`--buildkit-tls*`). */
+  readonly buildkitTls?: TlsOptions;
   /** Concurrent builds per arch (the local agent's slots). */
   readonly jobs: number;
   readonly apkCacheDir?: string;
@@ -78,7 +80,10 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   try {
     for (const arch of o.arches) {
       if (!plan.builds.some((b) => b.arch === arch)) continue;
-      const client = await BuildkitClient.connect(await o.buildkitAddress(arch));
+      const client = await BuildkitClient.connect(
+        await o.buildkitAddress(arch),
+        o.buildkitTls ? { tls: o.buildkitTls } : {},
+      );
       clients.push(client);
       const agent = new Agent({
         id: `${arch}-local`,

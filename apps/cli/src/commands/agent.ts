@@ -5,17 +5,18 @@ import type { Command } from 'commander';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { oneArch } from '../flags/arch.js';
-import { buildkitAddresses, requireBuildkit } from '../flags/buildkit.js';
+import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } from '../flags/buildkit.js';
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
+import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
 import { signingKeyFrom } from './apk-options.js';
 import { signingKeyOrDefault } from './build-all.js';
-import { natsConnect } from './coordinator.js';
 
 const AGENT_FLAGS = {
-  nats: FLAGS.nats,
+  ...NATS_FLAGS,
   arch: withHelp(FLAGS.arch, 'the arch this agent builds: x86_64 (amd64) or aarch64 (arm64)'),
   buildkitAddr: withHelp(FLAGS.buildkitAddr, 'the buildkitd next to this agent'),
+  ...BUILDKIT_TLS_FLAGS,
   jobs: withDefault(FLAGS.jobs, '2'),
   repo: withDefault(FLAGS.repo, '.'),
   namespace: withDefault(FLAGS.namespace, 'm2'),
@@ -42,12 +43,14 @@ export function registerAgent(program: Command): void {
     if (flags.cacheDir && !existsSync(flags.cacheDir))
       throw new CliError(`--cache-dir ${flags.cacheDir}: no such directory`, EXIT.usage);
     if (flags.signingKey) signingKeyFrom(flags.signingKey);
-    if (!flags.nats) throw new CliError('--nats is required (or set $NATS_URL)', EXIT.usage);
+    // Flags and files are checked before the signing key is made and telemetry starts.
+    const nats = natsPlan(flags, `melange2-orch agent ${arch}`);
     const buildkitAddr = requireBuildkit(buildkitAddresses(flags.buildkitAddr), arch);
+    const tls = buildkitTls(flags);
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
+    const nc = await natsConnect(nats);
     const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
-    const nc = await natsConnect(flags.nats, `melange2-orch agent ${arch}`);
     const a = await startNatsAgent({
       nc,
       ns: flags.namespace,
@@ -56,6 +59,7 @@ export function registerAgent(program: Command): void {
       repoRoot: resolve(flags.repo),
       signingKey: key,
       buildkitAddr,
+      ...(tls ? { buildkitTls: tls } : {}),
       limits: { ackWaitMs: flags.leaseMs },
       buildTimeoutMs: flags.buildTimeout * 60_000,
       drainReportMs: flags.drainTimeout * 1000,
@@ -66,6 +70,11 @@ export function registerAgent(program: Command): void {
       onBuildEvent: (job, e) => {
         if (e.type === 'stage') say(`${job.id}: ${e.stage}`);
       },
+    }).catch(async (e: unknown) => {
+      // An open NATS connection would keep the process alive after the error is printed.
+      await nc.close();
+      await telemetry.shutdown();
+      throw e;
     });
     say(
       `agent for ${arch} with ${flags.jobs} slot(s) on ${buildkitAddr}; Ctrl-C finishes the builds in hand and leaves`,

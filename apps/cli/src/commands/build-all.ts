@@ -18,7 +18,7 @@ import { PlanError } from '@melange2/coordinator';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Arch } from '../flags/arch.js';
-import { buildkitAddresses } from '../flags/buildkit.js';
+import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls } from '../flags/buildkit.js';
 import {
   addFlags,
   type FlagSet,
@@ -126,6 +126,7 @@ const BUILD_ALL_FLAGS = {
   outDir: withDefault(FLAGS.outDir, 'packages'),
   jobs: withDefault(FLAGS.jobs, '2'),
   buildkitAddr: FLAGS.buildkitAddr,
+  ...BUILDKIT_TLS_FLAGS,
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
   noWait: FLAGS.noWait,
@@ -145,6 +146,7 @@ export function registerBuildAll(program: Command): void {
     checkRunInputs(repo, flags);
     if (own.cacheDir && !existsSync(own.cacheDir))
       throw new CliError(`--cache-dir ${own.cacheDir}: no such directory`, EXIT.usage);
+    const tls = buildkitTls(own);
     const arches = flags.arch;
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
@@ -166,6 +168,7 @@ export function registerBuildAll(program: Command): void {
         outDir: own.outDir,
         signingKey: key,
         buildkitAddress: (a) => daemons.address(a),
+        ...(tls ? { buildkitTls: tls } : {}),
         jobs: own.jobs,
         repositoryAppend: (flags.repositoryAppend ?? []).map(pathOrUrl),
         keyringAppend: (flags.keyringAppend ?? []).map(pathOrUrl),

@@ -12,7 +12,7 @@ import {
 import { formatDiagnostic, readVarsFile } from '@melange2/melange';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
-import { buildkitAddresses, requireBuildkit } from '../flags/buildkit.js';
+import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } from '../flags/buildkit.js';
 import { addFlags, type FlagSet, type FlagValues, readFlags, withDefault } from '../flags/define.js';
 import { FLAGS } from '../flags/table.js';
 import { signingKeyFrom } from './apk-options.js';
@@ -21,6 +21,7 @@ import { signingKeyFrom } from './apk-options.js';
 export const BUILD_FLAGS = {
   arch: withDefault(FLAGS.arch, ['x86_64']),
   buildkitAddr: FLAGS.buildkitAddr,
+  ...BUILDKIT_TLS_FLAGS,
   outDir: withDefault(FLAGS.outDir, 'packages'),
   signingKey: FLAGS.signingKey,
   repositoryAppend: FLAGS.repositoryAppend,
@@ -154,6 +155,7 @@ export async function perArch<T>(
   const common = commonRequest(config, flags);
   const addrs = buildkitAddresses(flags.buildkitAddr);
   const addrOf = new Map(arches.map((a) => [a, requireBuildkit(addrs, a)]));
+  const tls = buildkitTls(flags);
   const base = arches.map((arch) => ({ ...common, arch }));
   const clients = new Map<string, BuildkitClient>();
   const layerServer = flags.serveLayers ? await LayerServer.start({ host: flags.serveLayers }) : undefined;
@@ -165,7 +167,7 @@ export async function perArch<T>(
   try {
     for (const a of arches) {
       try {
-        clients.set(a, await BuildkitClient.connect(addrOf.get(a)!));
+        clients.set(a, await BuildkitClient.connect(addrOf.get(a)!, tls ? { tls } : {}));
       } catch (e) {
         if (e instanceof ConnectError)
           throw new CliError(`buildkitd for ${a}: ${e.message}`, EXIT.environment, { cause: e });

@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Command } from 'commander';
 import { progressLines } from '../display.js';
 import { runDistributed } from '@melange2/coordinator';
@@ -8,27 +7,18 @@ import { summaryTable } from '../display.js';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
+import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
 import { checkRunInputs, RUN_FLAGS, runOptions, signingKeyOrDefault } from './build-all.js';
 
 const COORDINATOR_FLAGS = {
-  nats: FLAGS.nats,
+  ...NATS_FLAGS,
   namespace: withDefault(FLAGS.namespace, 'm2'),
   outDir: withHelp(FLAGS.outDir, 'publish to this directory instead of the Object Store'),
   listen: withDefault(FLAGS.listen, '127.0.0.1:0'),
   advertiseUrl: FLAGS.advertiseUrl,
   leaseMs: withDefault(FLAGS.leaseMs, '60000'),
 } satisfies FlagSet;
-
-export async function natsConnect(url: string, name: string): Promise<NatsConnection> {
-  try {
-    return await connect({ servers: url, name, maxReconnectAttempts: -1 });
-  } catch (e) {
-    throw new CliError(`cannot reach NATS at ${url}: ${(e as Error).message}`, EXIT.environment, {
-      cause: e,
-    });
-  }
-}
 
 export function registerCoordinator(program: Command): void {
   runOptions(
@@ -43,11 +33,12 @@ export function registerCoordinator(program: Command): void {
     const own = readFlags(cmd, COORDINATOR_FLAGS);
     checkRunInputs(repo, flags);
     const arches = flags.arch;
-    if (!own.nats) throw new CliError('--nats is required (or set $NATS_URL)', EXIT.usage);
+    // Flags and files are checked before the signing key is made and telemetry starts.
+    const nats = natsPlan(own, 'melange2-orch coordinator');
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
+    const nc = await natsConnect(nats);
     const telemetry = startTelemetry({ serviceName: 'melange2-orch-coordinator' });
-    const nc = await natsConnect(own.nats, 'melange2-orch coordinator');
     let progress: ReturnType<typeof progressLines> | undefined;
     try {
       const result = await runDistributed({

@@ -3,8 +3,12 @@
  * `--buildkit-addr ARCH=ADDR` for that arch, then a bare `--buildkit-addr ADDR`, then
  * `$BUILDKIT_ADDR_<ARCH>`, then `$BUILDKIT_HOST` (buildctl's variable).
  */
+import { readFileSync } from 'node:fs';
+import type { TlsOptions } from '@melange2/buildkit';
 import { CliError, EXIT } from '../exit-codes.js';
 import { type Arch, archOf } from './arch.js';
+import { type FlagSet, type FlagValues, flagError } from './define.js';
+import { FLAGS } from './table.js';
 
 export interface BuildkitAddresses {
   /** The address for `arch`, or undefined when neither the flags nor the environment name one. */
@@ -43,4 +47,43 @@ export function requireBuildkit(addrs: BuildkitAddresses, arch: Arch): string {
     `no buildkitd for ${arch}: give --buildkit-addr ${arch}=ADDR, or set BUILDKIT_ADDR_${arch.toUpperCase()} or BUILDKIT_HOST (\`melange2-orch daemons up\` starts one)`,
     EXIT.environment,
   );
+}
+
+/** TLS to buildkitd, with buildctl's flag names: the same for every daemon the command uses. */
+export const BUILDKIT_TLS_FLAGS = {
+  buildkitTlscacert: FLAGS.buildkitTlscacert,
+  buildkitTlscert: FLAGS.buildkitTlscert,
+  buildkitTlskey: FLAGS.buildkitTlskey,
+  buildkitTlsservername: FLAGS.buildkitTlsservername,
+} satisfies FlagSet;
+
+function pemFile(flag: string, path: string): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+    throw flagError(flag, `${path}: ${why}`);
+  }
+  if (!data.includes('-----BEGIN')) throw flagError(flag, `${path}: not a PEM file`);
+  return data;
+}
+
+/**
+ * The TLS material the flags name, read and checked now (a missing or non-PEM file is a usage
+ * error naming its flag), or undefined when no TLS flag is given.
+ */
+export function buildkitTls(flags: FlagValues<typeof BUILDKIT_TLS_FLAGS>): TlsOptions | undefined {
+  const { buildkitTlscacert: ca, buildkitTlscert: cert, buildkitTlskey: key } = flags;
+  const name = flags.buildkitTlsservername;
+  if (cert && !key) throw flagError('--buildkit-tlscert', 'needs --buildkit-tlskey');
+  if (key && !cert) throw flagError('--buildkit-tlskey', 'needs --buildkit-tlscert');
+  if (!ca && !cert && !name) return undefined;
+  return {
+    ...(ca ? { ca: pemFile('--buildkit-tlscacert', ca) } : {}),
+    ...(cert && key
+      ? { cert: pemFile('--buildkit-tlscert', cert), key: pemFile('--buildkit-tlskey', key) }
+      : {}),
+    ...(name ? { serverName: name } : {}),
+  };
 }

@@ -227,6 +227,27 @@ export const FLAGS = {
     'buildkitd address, or ARCH=ADDR per architecture (repeatable)',
     { envNote: '$BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST' },
   ),
+  buildkitTlscacert: text(
+    'buildkit-tlscacert',
+    '<file>',
+    'CA certificate (PEM) the buildkitd server certificate must chain to; turns TLS on (for tcp:// addresses)',
+    { env: ['BUILDKIT_TLS_CA'] },
+  ),
+  buildkitTlscert: text(
+    'buildkit-tlscert',
+    '<file>',
+    'client certificate (PEM) for a buildkitd that requires one (with --buildkit-tlskey)',
+    { env: ['BUILDKIT_TLS_CERT'] },
+  ),
+  buildkitTlskey: text('buildkit-tlskey', '<file>', 'private key (PEM) of --buildkit-tlscert', {
+    env: ['BUILDKIT_TLS_KEY'],
+  }),
+  buildkitTlsservername: text(
+    'buildkit-tlsservername',
+    '<name>',
+    'name the buildkitd certificate must carry, when it is not the host of the address',
+    { env: ['BUILDKIT_TLS_SERVER_NAME'] },
+  ),
   serveLayers,
 
   // ── runs (build-all, coordinator, agent) ────────────────────────────────────────────────
@@ -251,8 +272,47 @@ export const FLAGS = {
     ['critical-path', 'fifo'],
     'order of ready builds: critical-path (longest remaining chain first) or fifo',
   ),
-  nats: text('nats', '<url>', 'NATS server with JetStream (e.g. nats://127.0.0.1:4222)', {
-    env: ['NATS_URL'],
+  nats: text(
+    'nats',
+    '<url>',
+    'NATS server with JetStream (e.g. nats://127.0.0.1:4222); nats://user:pass@host:port or nats://token@host:port authenticates (shown with the secret hidden)',
+    { env: ['NATS_URL'] },
+  ),
+  natsCreds: text(
+    'nats-creds',
+    '<file>',
+    'NATS credentials file (user JWT and nkey seed, as nsc writes it)',
+    {
+      env: ['NATS_CREDS'],
+    },
+  ),
+  natsNkey: text('nats-nkey', '<file>', 'file holding the nkey seed (SU…) to authenticate to NATS with', {
+    env: ['NATS_NKEY'],
+  }),
+  natsUser: text('nats-user', '<user>', 'NATS user name (with --nats-password)', { env: ['NATS_USER'] }),
+  natsPassword: text(
+    'nats-password',
+    '<password>',
+    'NATS password (prefer the environment: a command line is visible to other local users)',
+    { env: ['NATS_PASSWORD'] },
+  ),
+  natsToken: text('nats-token', '<token>', 'NATS authentication token (prefer the environment)', {
+    env: ['NATS_TOKEN'],
+  }),
+  natsTlsCa: text(
+    'nats-tls-ca',
+    '<file>',
+    'CA certificate (PEM) the NATS server certificate must chain to; turns TLS on',
+    { env: ['NATS_TLS_CA'] },
+  ),
+  natsTlsCert: text(
+    'nats-tls-cert',
+    '<file>',
+    'client certificate (PEM) for a NATS server that requires one (with --nats-tls-key); turns TLS on',
+    { env: ['NATS_TLS_CERT'] },
+  ),
+  natsTlsKey: text('nats-tls-key', '<file>', 'private key (PEM) of --nats-tls-cert', {
+    env: ['NATS_TLS_KEY'],
   }),
   namespace: text(
     'namespace',
