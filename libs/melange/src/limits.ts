@@ -1,0 +1,67 @@
+/**
+ * Bounds on what one config may make the compile and the graph projection do. A `uses:` cycle
+ * or a deep fan-out otherwise ends in `Maximum call stack size exceeded` (which nothing can tell
+ * from a transient failure) or in gigabytes of expanded steps; these limits turn them into named,
+ * permanent config errors raised while expanding, before memory grows.
+ */
+
+/**
+ * How deep steps may nest, inline `pipeline:` lists and `uses:` expansions together (a top-level
+ * step is depth 0). The projection has always stopped here; the deepest Wolfi config nests 4.
+ */
+export const MAX_PIPELINE_DEPTH = 16;
+
+/**
+ * Steps one config may expand to, every `uses:` counted each time it is used (main package,
+ * subpackages and tests together). The largest Wolfi compile expands to a few hundred.
+ */
+export const MAX_EXPANDED_STEPS = 10_000;
+
+export type PipelineLimitCode = 'PIPELINE_CYCLE' | 'PIPELINE_DEPTH' | 'PIPELINE_TOO_MANY_STEPS';
+
+/** A limit a step would break: what to report, and the `uses:` chain that led there. */
+export interface PipelineLimit {
+  readonly code: PipelineLimitCode;
+  readonly message: string;
+  readonly chain: readonly string[];
+}
+
+const show = (chain: readonly string[]) => (chain.length ? chain.join(' → ') : '(inline)');
+
+/**
+ * Counts the steps of one config's expansion. Call {@link enter} for every step before
+ * expanding it; the first limit broken is returned (the caller stops that walk and reports it).
+ */
+export class ExpansionBudget {
+  private steps = 0;
+
+  constructor(
+    readonly maxDepth: number = MAX_PIPELINE_DEPTH,
+    readonly maxSteps: number = MAX_EXPANDED_STEPS,
+  ) {}
+
+  /**
+   * `chain`: the `uses:` names expanded from the top-level step down to this one; `uses`: the
+   * name this step expands (undefined for an inline step); `depth`: its nesting depth.
+   */
+  enter(chain: readonly string[], uses: string | undefined, depth: number): PipelineLimit | undefined {
+    if (uses !== undefined && chain.includes(uses)) {
+      const cycle = [...chain.slice(chain.indexOf(uses)), uses];
+      return { code: 'PIPELINE_CYCLE', chain: cycle, message: `pipeline cycle: ${show(cycle)}` };
+    }
+    const full = uses === undefined ? chain : [...chain, uses];
+    if (depth > this.maxDepth)
+      return {
+        code: 'PIPELINE_DEPTH',
+        chain: full,
+        message: `pipelines nest more than ${this.maxDepth} deep (uses: ${show(full)})`,
+      };
+    if (++this.steps > this.maxSteps)
+      return {
+        code: 'PIPELINE_TOO_MANY_STEPS',
+        chain: full,
+        message: `the config expands to more than ${this.maxSteps} pipeline steps (at uses: ${show(full)})`,
+      };
+    return undefined;
+  }
+}
