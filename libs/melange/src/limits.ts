@@ -1,3 +1,6 @@
+import { readFileSync, statSync } from 'node:fs';
+import { ConfigError } from './diagnostics.js';
+
 /**
  * Bounds on what one config may make the compile and the graph projection do. A `uses:` cycle
  * or a deep fan-out otherwise ends in `Maximum call stack size exceeded` (which nothing can tell
@@ -16,6 +19,47 @@ export const MAX_PIPELINE_DEPTH = 16;
  * subpackages and tests together). The largest Wolfi compile expands to a few hundred.
  */
 export const MAX_EXPANDED_STEPS = 10_000;
+
+/**
+ * Largest config or pipeline file read or parsed, in bytes. The largest Wolfi config is ~40 KiB;
+ * a YAML parse holds several times the text in memory, so a 100x margin still bounds a worker.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/** The {@link ConfigError} for a file over {@link MAX_CONFIG_BYTES} (`bytes` long). */
+export function configTooLarge(file: string, bytes: number): ConfigError {
+  return new ConfigError(
+    [
+      {
+        severity: 'error',
+        file,
+        path: [],
+        message: `file is ${bytes} bytes, more than the ${MAX_CONFIG_BYTES} a config or pipeline may have`,
+        line: 0,
+        column: 0,
+      },
+    ],
+    { code: 'CONFIG_TOO_LARGE' },
+  );
+}
+
+/** Throws CONFIG_TOO_LARGE for text over the limit; cheap for the usual small file. */
+export function checkConfigSize(text: string, file: string): void {
+  // A UTF-8 byte is at most one UTF-16 unit and one unit at most 3 bytes: count only when close.
+  if (text.length * 3 <= MAX_CONFIG_BYTES) return;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_CONFIG_BYTES) throw configTooLarge(file, bytes);
+}
+
+/** Reads a config or pipeline file, refusing one over {@link MAX_CONFIG_BYTES} before reading it. */
+export function readConfigFile(file: string): string {
+  const { size } = statSync(file);
+  if (size > MAX_CONFIG_BYTES) throw configTooLarge(file, size);
+  const text = readFileSync(file, 'utf8');
+  // The file may have grown between the stat and the read.
+  checkConfigSize(text, file);
+  return text;
+}
 
 export type PipelineLimitCode = 'PIPELINE_CYCLE' | 'PIPELINE_DEPTH' | 'PIPELINE_TOO_MANY_STEPS';
 

@@ -6,6 +6,7 @@ import {
   graphSteps,
   toGraphConfig,
 } from './projection.js';
+import { checkConfigSize } from './limits.js';
 import { configSchema, decode, type Finding, graphConfigSchema, type Schema } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
@@ -76,6 +77,7 @@ export function locateFindings(text: string, file: string, findings: readonly Fi
 
 /** Loads YAML; a syntax error becomes a located ConfigError, as every other config problem is. */
 export function loadYamlOrConfigError(text: string, file: string): ReturnType<typeof loadYaml> {
+  checkConfigSize(text, file);
   try {
     return loadYaml(text, file);
   } catch (e) {
