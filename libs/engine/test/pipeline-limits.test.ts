@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { compileConfig } from '@melange2/engine';
 import {
   ConfigError,
+  MAX_CONFIG_BYTES,
   MAX_EXPANDED_STEPS,
   MAX_PIPELINE_DEPTH,
   PipelineResolver,
@@ -33,6 +34,7 @@ beforeAll(() => {
   // 10 wide, 8 deep: 10^8 steps once expanded.
   for (let i = 0; i < 8; i++) write(`fan/${i}`, uses(Array(10).fill(`fan/${i + 1}`)));
   write('fan/8', 'runs: echo leaf\n');
+  write('huge', `runs: true\n#${'x'.repeat(MAX_CONFIG_BYTES)}\n`);
   resolver = new PipelineResolver([dir]);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -104,5 +106,14 @@ describe('uses: expansion limits in the compile', () => {
     const e = compileError(config(uses(['fan/0'])));
     expect(e.code).toBe('PIPELINE_TOO_MANY_STEPS');
     expect(e.message).toContain(`more than ${MAX_EXPANDED_STEPS} pipeline steps`);
+  });
+
+  it('refuses a pipeline file over the size limit before reading it', () => {
+    const e = compileError(config(uses(['huge'])));
+    expect(e.file).toBe(join(dir, 'huge.yaml'));
+    expect(e.message).toContain(`more than the ${MAX_CONFIG_BYTES} a config or pipeline may have`);
+    expect(e.errors.map((d) => d.message)).toContainEqual(
+      expect.stringContaining('pipeline "huge" is invalid'),
+    );
   });
 });
