@@ -70,6 +70,10 @@ export interface PipelineLimit {
   readonly chain: readonly string[];
 }
 
+// The chain down to a step, built only for a report: enter runs for every step of every config.
+const withUses = (chain: readonly string[], uses: string | undefined) =>
+  uses === undefined ? chain : [...chain, uses];
+
 const show = (chain: readonly string[]) => (chain.length ? chain.join(' → ') : '(inline)');
 
 /**
@@ -93,18 +97,17 @@ export class ExpansionBudget {
       const cycle = [...chain.slice(chain.indexOf(uses)), uses];
       return { code: 'PIPELINE_CYCLE', chain: cycle, message: `pipeline cycle: ${show(cycle)}` };
     }
-    const full = uses === undefined ? chain : [...chain, uses];
     if (depth > this.maxDepth)
       return {
         code: 'PIPELINE_DEPTH',
-        chain: full,
-        message: `pipelines nest more than ${this.maxDepth} deep (uses: ${show(full)})`,
+        chain: withUses(chain, uses),
+        message: `pipelines nest more than ${this.maxDepth} deep (uses: ${show(withUses(chain, uses))})`,
       };
     if (++this.steps > this.maxSteps)
       return {
         code: 'PIPELINE_TOO_MANY_STEPS',
-        chain: full,
-        message: `the config expands to more than ${this.maxSteps} pipeline steps (at uses: ${show(full)})`,
+        chain: withUses(chain, uses),
+        message: `the config expands to more than ${this.maxSteps} pipeline steps (at uses: ${show(withUses(chain, uses))})`,
       };
     return undefined;
   }
