@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scanRepository } from '@melange2/depgraph';
 import { MAX_CONFIG_BYTES } from '@melange2/melange';
@@ -48,9 +48,15 @@ describe('scanRepository', () => {
     const r = parseFile(big, 'big.yaml');
     expect(r.kind === 'error' && r.problem).toMatchObject({ file: 'big.yaml', code: 'CONFIG_TOO_LARGE' });
     const repo = copyFixture();
-    writeFileSync(join(repo, 'big.yaml'), big);
-    const s = await scanRepository(repo, { cacheDir: tempCacheDir() });
-    expect(s.problems.find((p) => p.file === 'big.yaml')).toMatchObject({ code: 'CONFIG_TOO_LARGE' });
+    const cacheDir = tempCacheDir();
+    try {
+      writeFileSync(join(repo, 'big.yaml'), big);
+      const s = await scanRepository(repo, { cacheDir });
+      expect(s.problems.find((p) => p.file === 'big.yaml')).toMatchObject({ code: 'CONFIG_TOO_LARGE' });
+    } finally {
+      rmSync(dirname(repo), { recursive: true, force: true });
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('keeps range keys as written (3.10 is not 3.1)', () => {
