@@ -15,7 +15,7 @@ import type { ParseResult, ScanProblem } from './types.js';
 function problem(file: string, e: ConfigError): ScanProblem {
   const d = e.errors[0] ?? e.diagnostics[0];
   const message = d ? `${d.path.length ? `${formatPath(d.path)}: ` : ''}${d.message}` : e.message;
-  return { file, ...(d && d.line > 0 ? { line: d.line } : {}), message };
+  return { file, ...(d && d.line > 0 ? { line: d.line } : {}), message, code: e.code };
 }
 
 /** Parses one file. `pipelineName` set means a repository pipeline, else a candidate config. */

@@ -17,7 +17,7 @@ import {
   saveCache,
 } from './cache.js';
 import { parseFile } from './parse-file.js';
-import type { GraphConfig } from '@melange2/melange';
+import { configTooLarge, type GraphConfig, MAX_CONFIG_BYTES } from '@melange2/melange';
 import type { ParseResult, RepoPipeline, ScanProblem } from './types.js';
 import { type ParseJob, parseOnWorker } from './workers.js';
 
@@ -179,6 +179,12 @@ function lookUp(
         out.stats.set(j.file, prev);
         continue;
       }
+    }
+    // Bounded before reading when the stat is at hand; else the parse refuses the text.
+    if (st && st.size > MAX_CONFIG_BYTES) {
+      const d = configTooLarge(j.file, st.size).errors[0]!;
+      out.problems.push({ file: j.file, message: d.message, code: 'CONFIG_TOO_LARGE' });
+      continue;
     }
     let buf: Buffer;
     const readAt = Date.now();

@@ -20,6 +20,8 @@ export interface ScanProblem {
   /** 1-based line, when the parser knows it. */
   line?: number;
   message: string;
+  /** The ConfigError code (`CONFIG_YAML`, `PIPELINE_CYCLE`, `CONFIG_TOO_LARGE`, …), when there is one. */
+  code?: string;
 }
 
 export type ParseResult =

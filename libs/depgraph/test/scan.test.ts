@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scanRepository } from '@melange2/depgraph';
+import { MAX_CONFIG_BYTES } from '@melange2/melange';
 import { parseFile } from '@melange2/depgraph/internal';
 import { copyFixture, fixtureRepo, tempCacheDir } from './helpers.js';
 
@@ -40,6 +41,22 @@ describe('scanRepository', () => {
     expect(noVersion.kind === 'error' && noVersion.problem.message).toBe(
       'package.version: missing required field "version"',
     );
+  });
+
+  it('refuses a file over the size limit before parsing it, by name', async () => {
+    const big = `package: { name: big, version: "1" }\n#${'x'.repeat(MAX_CONFIG_BYTES)}\n`;
+    const r = parseFile(big, 'big.yaml');
+    expect(r.kind === 'error' && r.problem).toMatchObject({ file: 'big.yaml', code: 'CONFIG_TOO_LARGE' });
+    const repo = copyFixture();
+    const cacheDir = tempCacheDir();
+    try {
+      writeFileSync(join(repo, 'big.yaml'), big);
+      const s = await scanRepository(repo, { cacheDir });
+      expect(s.problems.find((p) => p.file === 'big.yaml')).toMatchObject({ code: 'CONFIG_TOO_LARGE' });
+    } finally {
+      rmSync(dirname(repo), { recursive: true, force: true });
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('keeps range keys as written (3.10 is not 3.1)', () => {

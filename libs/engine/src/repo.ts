@@ -114,6 +114,7 @@ export function compileRepository(repoDir: string, options: RepositoryCompileOpt
   const failed: Extract<CompileOutcome, { status: 'failed' }>[] = [];
   for (const name of files) {
     const file = join(repoDir, name);
+    // compileText reports a file over the size limit as a failed compile.
     const o = compileText(readFileSync(file, 'utf8'), file, {
       arch: options.arch,
       resolver,

@@ -1,3 +1,4 @@
+import type { PipelineLimitCode } from './limits.js';
 /** Where a value sits in a YAML document: keys and sequence indexes from the root. */
 export type YamlPath = readonly (string | number)[];
 
@@ -34,9 +35,17 @@ export function formatDiagnostic(d: Diagnostic): string {
 /**
  * What made a config (or pipeline file) unusable: `CONFIG_YAML` not YAML, `CONFIG_INVALID` the
  * schema or melange's checks, `CONFIG_VAR_TRANSFORM` a var-transform, `CONFIG_BUILD_OPTION` a
- * `--build-option` the config does not define, `PIPELINE_INVALID` a `uses:` pipeline file.
+ * `--build-option` the config does not define, `PIPELINE_INVALID` a `uses:` pipeline file,
+ * `CONFIG_TOO_LARGE` a file over MAX_CONFIG_BYTES, and the `uses:` expansion limits of
+ * ./limits.ts (`PIPELINE_CYCLE`, `PIPELINE_DEPTH`, `PIPELINE_TOO_MANY_STEPS`),
+ * `CONFIG_VERSION` a `package.version` that is not an apk version, `CONFIG_UNTERMINATED_VARIABLE`
+ * a `${{` with no `}}`.
  */
 export type ConfigErrorCode =
+  | PipelineLimitCode
+  | 'CONFIG_TOO_LARGE'
+  | 'CONFIG_UNTERMINATED_VARIABLE'
+  | 'CONFIG_VERSION'
   | 'CONFIG_YAML'
   | 'CONFIG_INVALID'
   | 'CONFIG_VAR_TRANSFORM'

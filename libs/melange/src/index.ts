@@ -5,6 +5,14 @@ export { type Arch, ARCH_ALIASES, ARCHES, type ArchInfo, archInfo, findArch } fr
 export { ConditionError, evaluateCondition } from './cond.js';
 export { ConfigError, type Diagnostic, formatDiagnostic, formatPath, type YamlPath } from './diagnostics.js';
 export {
+  configTooLarge,
+  ExpansionBudget,
+  MAX_CONFIG_BYTES,
+  MAX_EXPANDED_STEPS,
+  MAX_PIPELINE_DEPTH,
+  readConfigFile,
+} from './limits.js';
+export {
   type ExpandedSubpackage,
   type ParseOptions,
   type ParsedConfig,

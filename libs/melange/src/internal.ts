@@ -4,3 +4,4 @@
  */
 export { compileRe2, Re2SyntaxError, replaceAllGo } from './regexp.js';
 export { applyVarTransforms, VarTransformError } from './var-transforms.js';
+export { isApkVersion } from './version.js';

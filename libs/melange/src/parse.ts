@@ -6,6 +6,8 @@ import {
   graphSteps,
   toGraphConfig,
 } from './projection.js';
+import { checkConfigSize } from './limits.js';
+import { isPackageVersion } from './version.js';
 import { configSchema, decode, type Finding, graphConfigSchema, type Schema } from './schema.js';
 import { referencedKeys, substitute, substituteCondition } from './substitute.js';
 import type {
@@ -76,6 +78,7 @@ export function locateFindings(text: string, file: string, findings: readonly Fi
 
 /** Loads YAML; a syntax error becomes a located ConfigError, as every other config problem is. */
 export function loadYamlOrConfigError(text: string, file: string): ReturnType<typeof loadYaml> {
+  checkConfigSize(text, file);
   try {
     return loadYaml(text, file);
   } catch (e) {
@@ -113,10 +116,15 @@ function failure(
   text: string,
   file: string,
   findings: readonly Finding[],
-  code: ConfigErrorCode = 'CONFIG_INVALID',
+  code?: ConfigErrorCode,
   cause?: unknown,
 ): ConfigError {
-  return new ConfigError(locateFindings(text, file, findings), { code, cause });
+  // Without an explicit code, the first error's own (CONFIG_VERSION, …), else CONFIG_INVALID.
+  const own = findings.find(isError)?.code;
+  return new ConfigError(locateFindings(text, file, findings), {
+    code: code ?? own ?? 'CONFIG_INVALID',
+    cause,
+  });
 }
 
 const hasError = (findings: readonly Finding[]): boolean => findings.some(isError);
@@ -169,7 +177,40 @@ function decodeConfig(text: string, file: string, options: ParseOptions, schema:
     pushError(findings, ['var-transforms', e.index, e.field], e.reason);
     throw failure(text, file, findings, 'CONFIG_VAR_TRANSFORM', e);
   }
+  // Checked here, in both parses, so a scan rejects what the build would: `1.2/../x` or `1..2`
+  // as a version ends up in file names and apk indexes.
+  checkIdentity(cfg, findings);
+  const version = substitute(pkg.version, base);
+  if (!hasError(findings) && version !== '' && !isPackageVersion(version))
+    findings.push({
+      severity: 'error',
+      path: ['package', 'version'],
+      message: `package version "${version}" is not a valid apk version (digits{.digits}{letter}{_suffix{N}}{~hash}, such as 1.2.3, 2.0_rc1 or 1.0a; no -rN, which comes from the epoch)`,
+      code: 'CONFIG_VERSION',
+    });
   return { text, file, cfg, base, findings };
+}
+
+/**
+ * A `${{` with no `}}` after it is never a variable (melange keeps it as text). In the fields
+ * that name what is built it is a mistake that would reach file names, so an error there; the
+ * Wolfi corpus has one in a description, which stays text.
+ */
+function checkIdentity(cfg: Configuration, findings: Finding[]): void {
+  const fields: [YamlPath, string | undefined][] = [
+    [['package', 'name'], cfg.package.name],
+    [['package', 'version'], cfg.package.version],
+    ...(cfg.subpackages ?? []).map((sp, i): [YamlPath, string] => [['subpackages', i, 'name'], sp.name]),
+  ];
+  for (const [path, v] of fields) {
+    if (v === undefined || !v.includes('${{') || v.indexOf('}}', v.lastIndexOf('${{')) >= 0) continue;
+    findings.push({
+      severity: 'error',
+      path,
+      message: `unterminated "\${{" in "${v}" (a variable ends with "}}")`,
+      code: 'CONFIG_UNTERMINATED_VARIABLE',
+    });
+  }
 }
 
 /** `range` expansion: each subpackage once, or once per item of its data range (keys sorted). */

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Diagnostic } from './diagnostics.js';
+import { readConfigFile } from './limits.js';
 import { checkPipelines, loadYamlOrConfigError, locateFindings } from './parse.js';
 import { decode, type Finding, pipelineSchema } from './schema.js';
 import { type GraphStep, graphStep, type PipelineLookup } from './projection.js';
@@ -80,8 +80,9 @@ export class PipelineResolver {
       searched.push(file);
       let text: string;
       try {
-        text = readFileSync(file, 'utf8');
+        text = readConfigFile(file);
       } catch (e) {
+        if (e instanceof ConfigError) return e;
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') continue;
         throw e;

@@ -8,6 +8,7 @@
  */
 import { type ArchInfo, archInfo } from './arch.js';
 import { ConditionError, evaluateCondition } from './cond.js';
+import { ExpansionBudget, type PipelineLimit } from './limits.js';
 import type { ParsedConfig } from './parse.js';
 import { configScope, subpackageScope, inheritScope } from './scope.js';
 import { lookupVariable, substitute, substituteCondition } from './substitute.js';
@@ -205,11 +206,14 @@ export interface ConfigNeeds {
   readonly uses: readonly string[];
   /** `uses:` names that resolved to nothing. */
   readonly unknown: readonly string[];
-  /** What could not be evaluated (a bad `if:`, pipelines nested too deep); the step is kept. */
+  /** What could not be evaluated (a bad `if:`, a broken expansion limit); the step is kept. */
   readonly problems: readonly string[];
+  /**
+   * The `uses:` expansion limit the config broke (a cycle, too deep, too many steps), as the
+   * compile reports it; the walk stopped there, so the needs are incomplete.
+   */
+  readonly limit?: PipelineLimit;
 }
-
-const MAX_DEPTH = 16;
 
 interface Walk {
   readonly lookup: PipelineLookup;
@@ -217,6 +221,8 @@ interface Walk {
   readonly uses: Set<string>;
   readonly unknown: Set<string>;
   readonly problems: string[];
+  readonly budget: ExpansionBudget;
+  limit?: PipelineLimit;
 }
 
 function holds(cond: string | undefined, scope: StrMap, w: Walk, where: string): boolean {
@@ -231,14 +237,25 @@ function holds(cond: string | undefined, scope: StrMap, w: Walk, where: string):
 }
 
 /** One step as the compile walks it: definition over the step, inputs, `if:`, needs, children. */
-function walkStep(node: GraphStep, parentOf: () => StrMap, via: string, w: Walk, depth: number): void {
-  if (depth > MAX_DEPTH) {
-    w.problems.push(`uses: ${node.uses ?? '(inline)'}: pipelines nest more than ${MAX_DEPTH} deep`);
+function walkStep(
+  node: GraphStep,
+  parentOf: () => StrMap,
+  chain: readonly string[],
+  w: Walk,
+  depth: number,
+): void {
+  if (w.limit) return;
+  const expands = node.uses !== undefined && node.pipeline === undefined;
+  const limit = w.budget.enter(chain, expands ? node.uses : undefined, depth);
+  if (limit) {
+    w.limit = limit;
+    w.problems.push(`${limit.code}: ${limit.message}`);
     return;
   }
+  let via = chain.at(-1) ?? '';
   // As the compile decodes a definition over the step: the definition's fields win.
   let def: GraphStep | undefined;
-  if (node.uses !== undefined && node.pipeline === undefined) {
+  if (expands && node.uses !== undefined) {
     def = w.lookup(node.uses);
     if (!def) {
       w.unknown.add(node.uses);
@@ -246,6 +263,7 @@ function walkStep(node: GraphStep, parentOf: () => StrMap, via: string, w: Walk,
     }
     w.uses.add(node.uses);
     via = node.uses;
+    chain = [...chain, via];
   }
   const cond = def && 'if' in def ? def.if : node.if;
   const needs = (def && 'needs' in def ? def.needs : node.needs)?.packages ?? NONE;
@@ -264,7 +282,7 @@ function walkStep(node: GraphStep, parentOf: () => StrMap, via: string, w: Walk,
   }
   if (!holds(cond, scope, w, via === '' ? 'pipeline' : `uses: ${via}`)) return;
   if (needs.length > 0) w.needs.push({ uses: via, packages: needs.map((n) => substitute(n, scope)) });
-  for (const child of children) walkStep(child, () => scope, via, w, depth + 1);
+  for (const child of children) walkStep(child, () => scope, chain, w, depth + 1);
 }
 
 /**
@@ -287,8 +305,15 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
       },
       arch,
     ));
-  const w: Walk = { lookup, needs: [], uses: new Set(), unknown: new Set(), problems: [] };
-  for (const step of g.pipeline) walkStep(step, scopeOf, '', w, 0);
+  const w: Walk = {
+    lookup,
+    needs: [],
+    uses: new Set(),
+    unknown: new Set(),
+    problems: [],
+    budget: new ExpansionBudget(),
+  };
+  for (const step of g.pipeline) walkStep(step, scopeOf, NONE, w, 0);
   const packages: ConfigNeeds['packages'][number][] = [
     {
       name: g.name,
@@ -306,7 +331,7 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
         ...(sp.providerPriority !== undefined ? { providerPriority: sp.providerPriority } : {}),
       });
     // melange gathers a subpackage's needs whether or not its `if:` holds; only its steps are skipped.
-    for (const step of sp.pipeline) walkStep(step, subOf, '', w, 0);
+    for (const step of sp.pipeline) walkStep(step, subOf, NONE, w, 0);
   }
   return {
     packages,
@@ -315,6 +340,7 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
     uses: [...w.uses].sort(),
     unknown: [...w.unknown].sort(),
     problems: w.problems,
+    ...(w.limit ? { limit: w.limit } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { YamlPath } from './diagnostics.js';
+import type { ConfigErrorCode, YamlPath } from './diagnostics.js';
 import { isMapping, type YamlValue } from './yaml.js';
 
 /**
@@ -28,6 +28,8 @@ export interface Finding {
   readonly message: string;
   /** Report at the key rather than the value (unknown keys). */
   readonly atKey?: boolean;
+  /** The error's own code, when it is not plain `CONFIG_INVALID`. */
+  readonly code?: ConfigErrorCode;
 }
 
 const str: Schema = { k: 'str' };
@@ -297,6 +299,9 @@ function decodeAt(v: YamlValue, schema: Schema, path: (string | number)[], out: 
         if (schema.min !== undefined && n < schema.min) {
           return mismatch(out, path, `expected an integer >= ${schema.min}, got ${v}`);
         }
+        // Past 2^53 a number is no longer the integer written (1e+26 as an epoch).
+        if (!Number.isSafeInteger(n))
+          return mismatch(out, path, `integer ${v} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
         return n;
       }
       return mismatch(out, path, `expected an integer, got ${describe(v)}`);

@@ -2,13 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@melange2/melange';
 import { applyVarTransforms } from '@melange2/melange/internal';
 
-/** A config whose var-transform has a nested quantifier: exponential on a backtracking engine. */
-const config = (version: string) => `package:
+/**
+ * A config whose var-transform has a nested quantifier: exponential on a backtracking engine.
+ * (The input is a variable: `aaa!` is no apk version, which the parse rejects.)
+ */
+const config = (input: string) => `package:
   name: redos
-  version: "${version}"
+  version: 1.0.0
   epoch: 0
+vars:
+  input: "${input}"
 var-transforms:
-  - from: \${{package.version}}
+  - from: \${{vars.input}}
     match: (a+)+$
     replace: x
     to: v

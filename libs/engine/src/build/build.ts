@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +19,7 @@ import {
   parseConfig,
   type ParsedConfig,
   PipelineResolver,
+  readConfigFile,
   type StrMap,
 } from '@melange2/melange';
 import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../environment/layers.js';
@@ -125,8 +125,10 @@ export function planBuild(req: CommonRequest): { parsed: ParsedConfig; plan: Bui
   const file = req.configFile;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigFile(file);
   } catch (e) {
+    if (e instanceof ConfigError)
+      throw new BuildError('config', file, req.arch, e.message, { diagnostics: e.errors }, { cause: e });
     throw new BuildError(
       'config',
       file,

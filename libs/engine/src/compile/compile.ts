@@ -9,6 +9,7 @@ import {
   ConditionError,
   type Configuration,
   ConfigError,
+  ExpansionBudget,
   configScope,
   type Diagnostic,
   evaluateCondition,
@@ -33,7 +34,7 @@ import {
 } from './plan.js';
 
 /** What every pipeline list of one config shares. */
-type Shared = Pick<Ctx, 'resolver' | 'errors' | 'warnings' | 'seenWarnings' | 'baseEnv'>;
+type Shared = Pick<Ctx, 'resolver' | 'errors' | 'warnings' | 'seenWarnings' | 'baseEnv' | 'budget'>;
 
 /** The config's variables on `arch`, with the enabled build options. */
 function planScope(parsed: ParsedConfig, arch: ArchInfo, buildOptions?: readonly string[]): StrMap {
@@ -212,6 +213,7 @@ export function compileConfig(parsed: ParsedConfig, options: CompileOptions): Bu
     errors,
     warnings,
     seenWarnings: new Set<string>(),
+    budget: new ExpansionBudget(),
     baseEnv: { ...(config.environment?.environment ?? {}), PATH: DEFAULT_PATH },
   };
   const configLoc: Loc = { file, path: [], text };

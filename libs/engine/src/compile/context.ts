@@ -4,6 +4,7 @@
  */
 import {
   type Diagnostic,
+  type ExpansionBudget,
   type PipelineResolver,
   PositionIndex,
   type StrMap,
@@ -30,6 +31,8 @@ export interface Ctx {
   readonly warnings: Diagnostic[];
   readonly baseEnv: StrMap;
   readonly seenWarnings: Set<string>;
+  /** Steps expanded so far, across the config's package, subpackages and tests. */
+  readonly budget: ExpansionBudget;
 }
 
 /** What a step inherits from the step around it. */
@@ -38,12 +41,20 @@ export interface NodeState {
   readonly workdir: string | undefined;
   readonly env: StrMap;
   readonly uses: readonly string[];
+  /** Nesting depth: inline `pipeline:` lists and `uses:` expansions (a top-level step is 0). */
+  readonly depth: number;
   /** The label of the nearest `uses:` (for unnamed steps inside it). */
   readonly usesLabel?: string;
 }
 
 /** A top-level pipeline's starting state: the config (or subpackage) scope, nothing inherited. */
-export const topState = (scope: StrMap): NodeState => ({ scope, workdir: undefined, env: {}, uses: [] });
+export const topState = (scope: StrMap): NodeState => ({
+  scope,
+  workdir: undefined,
+  env: {},
+  uses: [],
+  depth: 0,
+});
 
 /** Records an error for the step and abandons it (its pipeline list goes on with the next step). */
 export type Fail = (path: YamlPath, message: string, needle?: string) => never;

@@ -196,6 +196,13 @@ function conditionHolds(p: Pipeline, scope: StrMap, fail: Fail): boolean {
 /** Compiles one pipeline node and its children; returns whether it ran (its `if:` held). */
 function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boolean {
   const fail = failer(loc, ctx);
+  // Checked before expanding: a cycle or a fan-out stops here, not in a stack overflow or OOM.
+  const expands = node.uses !== undefined && !(node.pipeline && node.pipeline.length > 0);
+  const limit = ctx.budget.enter(parent.uses, expands ? node.uses : undefined, parent.depth);
+  if (limit) {
+    const at = diag(ctx.root, ctx.root.path, limit.message);
+    throw new ConfigError([at, ...ctx.errors], { code: limit.code });
+  }
   const x = expand(node, loc, ctx, fail);
   const { p, def, defLoc } = x;
   const { scope, strict } = stepScope(inputValues(node, x.inputs, fail), parent.scope, loc, x, fail);
@@ -238,7 +245,14 @@ function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boo
   }
 
   let ran = 0;
-  const state: NodeState = { scope, workdir, env, uses, ...(usesLabel !== undefined ? { usesLabel } : {}) };
+  const state: NodeState = {
+    scope,
+    workdir,
+    env,
+    uses,
+    depth: parent.depth + 1,
+    ...(usesLabel !== undefined ? { usesLabel } : {}),
+  };
   const childBase = def ? defLoc : loc;
   (p.pipeline ?? []).forEach((child, i) => {
     if (compileNode(child, { ...childBase, path: [...childBase.path, 'pipeline', i] }, state, ctx)) ran++;
