@@ -10,7 +10,9 @@ import {
 import type { Delivery, WorkQueue } from '@melange2/queue';
 import { contextFromHeaders } from '@melange2/queue';
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type BuildLogOptions, type BuildLogSession, type LogLine, openBuildLog } from './build-log.js';
 import { classify } from './classify.js';
+import type { AgentMetrics } from './metrics.js';
 
 export const tracer = trace.getTracer('melange2-orch-agent');
 
@@ -46,6 +48,8 @@ interface ExecuteContext {
   readonly signal: AbortSignal;
   /** The trace context of this build's span: children (environment, vertices…) go under it. */
   readonly trace: Context;
+  /** The build's full log (a no-op when the agent keeps none). */
+  readonly log: LogLine;
 }
 
 /** Runs one build: resolves with what it staged, throws when it failed (see `classify`). */
@@ -76,6 +80,9 @@ export interface AgentOptions {
   readonly drainReportMs?: number;
   /** Backoff before a transient failure is delivered again: base × 2^(delivery−1), default 1 s. */
   readonly retryBaseMs?: number;
+  /** Keep every build's full log in this store (live while it runs). */
+  readonly logs?: BuildLogOptions;
+  readonly metrics?: AgentMetrics;
   readonly log?: (line: string) => void;
 }
 
@@ -114,6 +121,14 @@ export class Agent {
 
   get busy(): number {
     return this.#busy;
+  }
+
+  get slots(): number {
+    return this.#o.slots;
+  }
+
+  get arch(): string {
+    return this.#o.arch;
   }
 
   /** Builds finished but given up on while stopping, their report never taken (by id). */
@@ -227,7 +242,11 @@ export class Agent {
   }
 
   /** Runs the executor under the kill signal and the build timeout. */
-  async #withTimeout(job: BuildJob, trace: Context): Promise<Extract<BuildOutcome, { kind: 'succeeded' }>> {
+  async #withTimeout(
+    job: BuildJob,
+    trace: Context,
+    log: LogLine,
+  ): Promise<Extract<BuildOutcome, { kind: 'succeeded' }>> {
     const ac = new AbortController();
     const onKill = () => ac.abort();
     this.#kill.signal.addEventListener('abort', onKill, { once: true });
@@ -240,7 +259,7 @@ export class Agent {
       }, limit);
     });
     try {
-      return await Promise.race([this.#o.execute(job, { signal: ac.signal, trace }), timedOut]);
+      return await Promise.race([this.#o.execute(job, { signal: ac.signal, trace, log }), timedOut]);
     } finally {
       clearTimeout(timer);
       this.#kill.signal.removeEventListener('abort', onKill);
@@ -295,10 +314,36 @@ export class Agent {
     }
   }
 
+  /** The build's log session, or none when the agent keeps no logs or the store fails. */
+  async #openLog(job: BuildJob): Promise<BuildLogSession | undefined> {
+    if (!this.#o.logs) return undefined;
+    try {
+      return await openBuildLog(this.#o.logs, job, this.#o.id);
+    } catch (e) {
+      this.#o.log?.(`agent ${this.#o.id}: no log for ${job.id}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Stores the log (a failure to is logged: the build's result does not depend on it). */
+  async #endLog(
+    job: BuildJob,
+    log: BuildLogSession | undefined,
+    state: 'succeeded' | 'failed' | 'cancelled',
+    closing: readonly string[],
+  ): Promise<void> {
+    await log?.end(state, closing).catch((e: unknown) => {
+      this.#o.log?.(`agent ${this.#o.id}: the log of ${job.id} was not stored: ${(e as Error).message}`);
+    });
+  }
+
   async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span): Promise<void> {
     const ackWait = this.#o.queue.limits.ackWaitMs;
     const keepAlive = setInterval(() => d.working(), Math.max(100, Math.floor(ackWait / 3)));
     const t0 = performance.now();
+    const log = await this.#openLog(job);
+    const line: LogLine = log ? log.line : () => {};
+    const secs = () => (performance.now() - t0) / 1000;
     try {
       this.#o.link.event({
         type: 'started',
@@ -309,7 +354,11 @@ export class Agent {
       });
       let outcome: BuildOutcome;
       try {
-        outcome = await this.#withTimeout(job, context.active());
+        outcome = await this.#withTimeout(job, context.active(), line);
+        await this.#endLog(job, log, 'succeeded', [
+          `result: succeeded in ${secs().toFixed(1)} s (${outcome.steps.total} BuildKit vertices, ${outcome.steps.cached} cached)`,
+        ]);
+        this.#o.metrics?.finished(job.arch, 'succeeded', secs(), outcome.steps);
         span.setAttribute('cicd.pipeline.task.run.result', 'success');
         span.setAttribute('build.steps.cached', outcome.steps.cached);
         span.setAttribute('build.steps.total', outcome.steps.total);
@@ -317,12 +366,18 @@ export class Agent {
         if (this.#kill.signal.aborted) {
           // Killed: leave the message leased; it is redelivered when the lease runs out.
           span.setStatus({ code: SpanStatusCode.ERROR, message: 'agent stopped' });
+          await this.#endLog(job, log, 'cancelled', ['result: cancelled: the agent stopped']);
+          this.#o.metrics?.finished(job.arch, 'cancelled', secs());
           return;
         }
         const v = classify(e);
         if (v.kind === 'transient') {
           span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
           span.setAttribute('cicd.pipeline.task.run.result', 'error');
+          await this.#endLog(job, log, 'failed', [
+            `result: transient fault, given back for another attempt: ${v.message}`,
+          ]);
+          this.#o.metrics?.finished(job.arch, 'transient', secs());
           this.#o.link.event({
             type: 'transient',
             runId: job.runId,
@@ -337,6 +392,8 @@ export class Agent {
         span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
         span.setAttribute('cicd.pipeline.task.run.result', 'failure');
         outcome = failedOutcome(v.stage, v.message, v.logTail);
+        await this.#endLog(job, log, 'failed', [`result: failed at ${v.stage}: ${v.message}`]);
+        this.#o.metrics?.finished(job.arch, 'failed', secs());
       }
       const report = {
         runId: job.runId,

@@ -7,6 +7,7 @@ import { type BuildEvent, buildPackage } from '@melange2/engine';
 import { type BuildJob, type Staging, stagingKey } from '@melange2/protocol';
 import { type Context, type Span, SpanStatusCode } from '@opentelemetry/api';
 import { type Executor, tracer } from './agent.js';
+import { ProgressLines } from './build-log.js';
 
 export interface EngineExecutorOptions {
   /** The repository checkout the jobs' config paths are relative to. */
@@ -84,6 +85,7 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
       throw new Error(`${job.configFile}: outside the repository ${root}`);
     const out = await mkdtemp(join(tmpdir(), 'm2-agent-'));
     const spans = new BuildSpans(ctx.trace);
+    const lines = new ProgressLines(ctx.log);
     try {
       const r = await buildPackage({
         configFile,
@@ -98,17 +100,20 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         signal: ctx.signal,
         onEvent: (e) => {
           spans.on(e);
+          lines.build(e);
           o.onEvent?.(job, e);
         },
       });
       spans.end();
       const upload = tracer.startSpan('stage packages', {}, ctx.trace);
+      ctx.log('== publish: staging the packages for the coordinator');
       try {
         const apks = await Promise.all(
           r.apks.map(async (a) => {
             const filename = a.path.slice(a.path.lastIndexOf('/') + 1);
             const key = stagingKey(job, filename);
             await o.staging.put(key, a.path);
+            ctx.log(`staged ${filename} for publishing (${key})`);
             return { filename, key };
           }),
         );

@@ -1,3 +1,5 @@
 export { Agent } from './agent.js';
 export { engineExecutor } from './engine-executor.js';
 export { startNatsAgent } from './run-agent.js';
+export { AgentMetrics } from './metrics.js';
+export { serveAgentHttp } from './http.js';

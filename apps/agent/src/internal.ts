@@ -4,3 +4,4 @@
  */
 export type { Executor } from './agent.js';
 export { classify } from './classify.js';
+export { ProgressLines } from './build-log.js';

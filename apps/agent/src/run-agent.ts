@@ -2,11 +2,19 @@ import { hostname } from 'node:os';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { BuildEvent } from '@melange2/engine';
-import { type BuildJob, natsLink, natsNames, ObjectStaging, openJobQueue } from '@melange2/protocol';
+import {
+  type BuildJob,
+  natsLink,
+  natsNames,
+  ObjectLogStore,
+  ObjectStaging,
+  openJobQueue,
+} from '@melange2/protocol';
 import type { QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Agent, DEFAULT_DRAIN_REPORT_MS, DrainTimeoutError, type Executor } from './agent.js';
 import { engineExecutor } from './engine-executor.js';
+import type { AgentMetrics } from './metrics.js';
 
 export interface NatsAgentOptions {
   readonly nc: NatsConnection;
@@ -31,6 +39,9 @@ export interface NatsAgentOptions {
   /** See `AgentOptions.drainReportMs`. */
   readonly drainReportMs?: number;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
+  /** Keep every build's full log in the namespace's log store; 0 keeps none (default 8 MiB each). */
+  readonly logMaxBytes?: number;
+  readonly metrics?: AgentMetrics;
   readonly log?: (line: string) => void;
 }
 
@@ -66,11 +77,22 @@ export async function startNatsAgent(
     queue,
     link: natsLink(o.nc, o.ns),
     execute,
+    ...(o.logMaxBytes !== 0
+      ? {
+          logs: {
+            store: await ObjectLogStore.open(o.nc, o.ns),
+            ...(o.logMaxBytes ? { maxBytes: o.logMaxBytes } : {}),
+          },
+        }
+      : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
     ...(o.buildTimeoutMs ? { buildTimeoutMs: o.buildTimeoutMs } : {}),
     ...(o.drainReportMs ? { drainReportMs: o.drainReportMs } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
+  o.metrics?.watch(agent);
+  o.metrics?.watchNats(o.nc);
   agent.start();
   return {
     agent,

@@ -35,3 +35,23 @@ export {
   parseJobMessageId,
 } from './names.js';
 export { LocalStaging, ObjectStaging, type Staging, StagingError, stagingKey } from './staging.js';
+export {
+  type BuildLogStore,
+  type LiveSink,
+  LogError,
+  type LogErrorCode,
+  type LogKey,
+  type LogRef,
+  type LogRetention,
+  type LogRun,
+  type LogState,
+} from './logs/log-ref.js';
+export {
+  BuildLogWriter,
+  DEFAULT_LOG_MAX_BYTES,
+  type FinishedLog,
+  TRUNCATION_MARKER,
+} from './logs/log-writer.js';
+export { LocalLogStore } from './logs/local-log-store.js';
+export { ObjectLogStore } from './logs/object-log-store.js';
+export { finishedText, latestRun, readLog } from './logs/read-log.js';

@@ -26,6 +26,10 @@ export function natsNames(ns: string) {
     /** Object stores: the published repository, and the agents' staging area. */
     repo: `${ns}_repo`,
     staging: `${ns}_staging`,
+    /** Build logs: finished ones in this object store, running ones on a stream of subjects. */
+    logs: `${ns}_logs`,
+    logStream: `${ns.toUpperCase()}_LOGS`,
+    logSubjectPrefix: `${ns}.logs`,
   };
 }
 
@@ -37,7 +41,15 @@ export type NatsNames = ReturnType<typeof natsNames>;
  */
 export function natsStreams(ns: string): string[] {
   const n = natsNames(ns);
-  return [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`];
+  return [
+    n.stream,
+    `KV_${n.state}`,
+    `KV_${n.index}`,
+    `OBJ_${n.repo}`,
+    `OBJ_${n.staging}`,
+    `OBJ_${n.logs}`,
+    n.logStream,
+  ];
 }
 
 /** Message ids dedupe republished work: the same build attempt is never queued twice. */
