@@ -4,10 +4,17 @@ import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
 import type { BuildEvent } from '@melange2/engine';
-import { type BuildJob, type CoordinatorLink, LocalStaging } from '@melange2/protocol';
+import {
+  type BuildJob,
+  type CoordinatorLink,
+  LocalLogStore,
+  LocalStaging,
+  type LogRetention,
+} from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue, type QueueLimits } from '@melange2/queue';
 import {
   Coordinator,
+  DEFAULT_LOG_RETENTION,
   decodeStateRecord,
   FileStateStore,
   IndexPublisher,
@@ -17,6 +24,8 @@ import {
   planAgainst,
   type PublisherRecord,
   policyOptions,
+  pruneLogs,
+  type RunMetrics,
   type RunPlan,
   type RunPolicy,
   type RunResult,
@@ -36,10 +45,19 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
   readonly queueLimits?: Partial<QueueLimits>;
+  /** Per-build cap of kept log text; 0 keeps no logs (default 8 MiB). */
+  readonly logMaxBytes?: number;
+  /** Which runs' build logs to keep (default the last 20). */
+  readonly logRetention?: LogRetention;
+  /** Metrics of the run (served by whoever serves HTTP for it). */
+  readonly metrics?: RunMetrics;
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
 }
+
+/** Where an output directory keeps its build logs. */
+export const logDir = (outDir: string): string => join(resolve(outDir), '.melange2-logs');
 
 /**
  * `build-all` on one machine: the coordinator and one agent per arch in this process, over the
@@ -53,6 +71,9 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   const plan = await planAgainst(store, state, o);
   const { runId, resumed } = await runIdFor(state, plan.root);
   o.onPlan?.(plan, runId, resumed);
+  const logs = o.logMaxBytes === 0 ? undefined : new LocalLogStore(logDir(outDir));
+  if (logs) await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
+  const metrics = o.metrics;
   const queue = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 120_000, maxDeliver: 3, ...o.queueLimits });
   const staging = new LocalStaging(join(outDir, '.staging'));
   const publisher = new IndexPublisher({
@@ -60,6 +81,9 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     signingKey: o.signingKey,
     records: new MemoryStateStore<PublisherRecord>(),
     keyring: keyringOf(o.signingKey),
+    ...(metrics
+      ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
+      : {}),
   });
   const coordinator = new Coordinator({
     runId,
@@ -70,7 +94,12 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     state,
     published: outDir,
     ...policyOptions(o),
+    onEvent: (e) => {
+      metrics?.observe(e);
+      o.onEvent?.(e);
+    },
   });
+  metrics?.plan(plan, (arch) => coordinator.capacity(arch));
   const link: CoordinatorLink = {
     event: (e) => coordinator.agentEvent(e),
     report: (r) => coordinator.report(r),
@@ -100,6 +129,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
           ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
         }),
+        ...(logs ? { logs: { store: logs, ...(o.logMaxBytes ? { maxBytes: o.logMaxBytes } : {}) } } : {}),
         ...(o.log ? { log: o.log } : {}),
       });
       agent.start();

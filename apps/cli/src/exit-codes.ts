@@ -63,6 +63,12 @@ const EXIT_OF_CODE: Readonly<Record<string, ExitCode>> = {
   // libs/melange: a `--vars-file` or `--arch` value that cannot be used (a bad config is a failure, 1).
   VARS_FILE: EXIT.usage,
   UNKNOWN_ARCH: EXIT.usage,
+  // libs/protocol build logs: a run, arch or package name that cannot name a log is a usage
+  // error; a log that is not there, or does not match its digest, is a failure.
+  'log-bad-name': EXIT.usage,
+  'log-not-found': EXIT.failed,
+  'log-corrupt': EXIT.failed,
+  'log-store': EXIT.environment,
 };
 
 /** The `code` a library error carries, if any. */

@@ -15,4 +15,6 @@ export {
   ObjectRepositoryStore,
   type PublisherRecord,
 } from './repository/index.js';
+export { RunMetrics } from './metrics/run-metrics.js';
+export { DEFAULT_LOG_RETENTION, pruneLogs } from './logs/retention.js';
 export { keyringOf, type PlanInputs, planAgainst, runIdFor } from './run/plan-inputs.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startNatsAgent } from '@melange2/agent';
+import { AgentMetrics, serveAgentHttp, startNatsAgent } from '@melange2/agent';
 import type { Command } from 'commander';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -9,6 +9,7 @@ import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } f
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
 import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
+import { DEFAULT_LOG_MAX_BYTES } from '@melange2/protocol';
 import { signingKeyFrom } from './apk-options.js';
 import { signingKeyOrDefault } from './build-all.js';
 
@@ -27,6 +28,11 @@ const AGENT_FLAGS = {
   leaseMs: withDefault(FLAGS.leaseMs, '60000'),
   buildTimeout: withDefault(FLAGS.buildTimeout, '360'),
   drainTimeout: withDefault(FLAGS.drainTimeout, '30'),
+  logMaxBytes: withDefault(FLAGS.logMaxBytes, String(DEFAULT_LOG_MAX_BYTES)),
+  listen: withHelp(
+    FLAGS.listen,
+    'serve /metrics (Prometheus) and /healthz here, e.g. 0.0.0.0:9090 in a pod (default: not served)',
+  ),
 } satisfies FlagSet;
 
 export function registerAgent(program: Command): void {
@@ -51,6 +57,7 @@ export function registerAgent(program: Command): void {
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
     const nc = await natsConnect(nats);
     const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
+    const metrics = new AgentMetrics();
     const a = await startNatsAgent({
       nc,
       ns: flags.namespace,
@@ -63,6 +70,8 @@ export function registerAgent(program: Command): void {
       limits: { ackWaitMs: flags.leaseMs },
       buildTimeoutMs: flags.buildTimeout * 60_000,
       drainReportMs: flags.drainTimeout * 1000,
+      logMaxBytes: flags.logMaxBytes,
+      metrics,
       ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
       ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
       ...(flags.id ? { id: flags.id } : {}),
@@ -76,8 +85,22 @@ export function registerAgent(program: Command): void {
       await telemetry.shutdown();
       throw e;
     });
+    const http = flags.listen
+      ? await serveAgentHttp(metrics, { ...flags.listen, healthy: () => !nc.isClosed() }).catch(
+          async (e: unknown) => {
+            await a.close(true);
+            await nc.close();
+            await telemetry.shutdown();
+            throw new CliError(
+              `--listen ${flags.listen?.host}:${flags.listen?.port}: ${(e as Error).message}`,
+              EXIT.usage,
+              { cause: e },
+            );
+          },
+        )
+      : undefined;
     say(
-      `agent for ${arch} with ${flags.jobs} slot(s) on ${buildkitAddr}; Ctrl-C finishes the builds in hand and leaves`,
+      `agent for ${arch} with ${flags.jobs} slot(s) on ${buildkitAddr}${http ? `; metrics at ${http.url}/metrics` : ''}; Ctrl-C finishes the builds in hand and leaves`,
     );
     await new Promise<void>((r) => {
       process.once('SIGINT', () => r());
@@ -89,6 +112,7 @@ export function registerAgent(program: Command): void {
       // Every build in hand is reported by now, so a failed drain (NATS gone) loses nothing: say it.
       await nc.drain().catch((e: Error) => say(`agent: could not drain the NATS connection: ${e.message}`));
     } finally {
+      await http?.close();
       if (!nc.isClosed()) await nc.close();
       await telemetry.shutdown();
     }

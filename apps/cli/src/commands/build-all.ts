@@ -15,6 +15,7 @@ import type { Command } from 'commander';
 import { progressLines, summaryTable } from '../display.js';
 import { runEmbedded } from '../embedded.js';
 import { PlanError } from '@melange2/coordinator';
+import { DEFAULT_LOG_MAX_BYTES } from '@melange2/protocol';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Arch } from '../flags/arch.js';
@@ -130,6 +131,8 @@ const BUILD_ALL_FLAGS = {
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
   noWait: FLAGS.noWait,
+  logMaxBytes: withDefault(FLAGS.logMaxBytes, String(DEFAULT_LOG_MAX_BYTES)),
+  logRetention: withDefault(FLAGS.logRetention, '20'),
 } satisfies FlagSet;
 
 export function registerBuildAll(program: Command): void {
@@ -170,6 +173,8 @@ export function registerBuildAll(program: Command): void {
         buildkitAddress: (a) => daemons.address(a),
         ...(tls ? { buildkitTls: tls } : {}),
         jobs: own.jobs,
+        logMaxBytes: own.logMaxBytes,
+        logRetention: { runs: own.logRetention },
         repositoryAppend: (flags.repositoryAppend ?? []).map(pathOrUrl),
         keyringAppend: (flags.keyringAppend ?? []).map(pathOrUrl),
         ...(flags.changedSince !== undefined ? { changedSince: flags.changedSince } : {}),

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { progressLines } from '../display.js';
-import { runDistributed } from '@melange2/coordinator';
+import { RunMetrics, runDistributed } from '@melange2/coordinator';
 import { PlanError } from '@melange2/coordinator';
 import { summaryTable } from '../display.js';
 import { startTelemetry } from '../telemetry/index.js';
@@ -15,9 +15,14 @@ const COORDINATOR_FLAGS = {
   ...NATS_FLAGS,
   namespace: withDefault(FLAGS.namespace, 'm2'),
   outDir: withHelp(FLAGS.outDir, 'publish to this directory instead of the Object Store'),
-  listen: withDefault(FLAGS.listen, '127.0.0.1:0'),
+  listen: withDefault(
+    FLAGS.listen,
+    '127.0.0.1:0',
+    'where the repository, build logs (/runs/<id>/builds/<arch>/<package>/log) and /metrics are served',
+  ),
   advertiseUrl: FLAGS.advertiseUrl,
   leaseMs: withDefault(FLAGS.leaseMs, '60000'),
+  logRetention: withDefault(FLAGS.logRetention, '20'),
 } satisfies FlagSet;
 
 export function registerCoordinator(program: Command): void {
@@ -43,6 +48,8 @@ export function registerCoordinator(program: Command): void {
     try {
       const result = await runDistributed({
         nc,
+        metrics: new RunMetrics(),
+        logRetention: { runs: own.logRetention },
         ns: own.namespace,
         repo,
         arches,

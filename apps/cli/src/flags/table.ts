@@ -339,6 +339,21 @@ export const FLAGS = {
     1,
     'abandon a build running longer (it is retried elsewhere)',
   ),
+  // ── build logs and metrics ────────────────────────────────────────────────────────────
+  logMaxBytes: count(
+    'log-max-bytes',
+    '<bytes>',
+    0,
+    "per-build cap of a build's kept log text; past it a marker line says the log was truncated (0 keeps no logs)",
+  ),
+  logRetention: count(
+    'log-retention',
+    '<runs>',
+    1,
+    'keep the build logs of this many runs (the newest; older ones are removed as a run begins)',
+  ),
+  run: text('run', '<id>', 'the run (default the latest one with logs)'),
+  follow: on('follow', 'with a running build, print its log as it is written until it finishes'),
   drainTimeout: count(
     'drain-timeout',
     '<seconds>',

@@ -94,10 +94,19 @@ export class IndexPublisher {
       readonly keyring?: Keyring;
       readonly description?: string;
       readonly sourceDateEpoch?: number;
+      /** After each publish: how long it took (verify, upload, index) and the revision it made. */
+      readonly onPublished?: (arch: string, ms: number, revision: number) => void;
     },
   ) {}
 
   async publish(req: PublishRequest): Promise<PublishResult> {
+    const t0 = performance.now();
+    const r = await this.#publish(req);
+    this.o.onPublished?.(req.arch, performance.now() - t0, r.revision);
+    return r;
+  }
+
+  async #publish(req: PublishRequest): Promise<PublishResult> {
     const entries = await Promise.all(
       req.apks.map((p) => indexEntryFromApk(p, this.o.keyring ? { keyring: this.o.keyring } : {})),
     );

@@ -2,6 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { pipeline } from 'node:stream/promises';
 import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
 
+/** More endpoints on the same server (logs, metrics): whether it answered the request. */
+export type Route = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
+
 /**
  * Serves a repository store as an apk repository: `GET /<arch>/APKINDEX.tar.gz` (never cached:
  * it changes with every publish) and `GET /<arch>/<file>.apk` (immutable once published), also
@@ -9,10 +12,10 @@ import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
  */
 export async function serveRepository(
   store: RepositoryStore,
-  o: { host?: string; port?: number } = {},
+  o: { host?: string; port?: number; routes?: readonly Route[] } = {},
 ): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    handle(store, req, res).catch((e: unknown) => {
+    handle(store, req, res, o.routes ?? []).catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`${(e as Error).message}\n`);
     });
@@ -35,8 +38,14 @@ export async function serveRepository(
   };
 }
 
-async function handle(store: RepositoryStore, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  store: RepositoryStore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: readonly Route[],
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://repo');
+  for (const route of routes) if (await route(req, res, url.pathname)) return;
   if (url.pathname === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     return;

@@ -1,5 +1,12 @@
 import type { SigningKey } from '@melange2/apk';
-import { natsNames, ObjectStaging, openJobQueue, serveAgentLink } from '@melange2/protocol';
+import {
+  type LogRetention,
+  natsNames,
+  ObjectLogStore,
+  ObjectStaging,
+  openJobQueue,
+  serveAgentLink,
+} from '@melange2/protocol';
 import { NatsStateStore, type QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -9,8 +16,13 @@ import {
   LocalRepositoryStore,
   ObjectRepositoryStore,
   type RepositoryStore,
+  type Route,
   serveRepository,
 } from '../repository/index.js';
+import { DEFAULT_LOG_RETENTION, pruneLogs } from '../logs/retention.js';
+import { serveLog } from '../logs/http.js';
+import { serveMetrics } from '../metrics/http.js';
+import type { RunMetrics } from '../metrics/run-metrics.js';
 import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
@@ -30,6 +42,10 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
   /** The URL agents reach the repository at (default the listening address). */
   readonly advertiseUrl?: string;
   readonly limits?: Partial<QueueLimits>;
+  /** Metrics of the run, served at `/metrics`. */
+  readonly metrics?: RunMetrics;
+  /** Which runs' build logs to keep (default the last 20). */
+  readonly logRetention?: LogRetention;
   /** Skips publishing (benchmarks with fake agents that stage nothing still go through it). */
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean, repoUrl: string) => void;
   /** Stops the run early (tests of a coordinator restart). */
@@ -50,9 +66,17 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
+  const logs = await ObjectLogStore.open(o.nc, o.ns);
+  const metrics = o.metrics;
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
+    routes: [
+      (req, res, path) => serveLog(logs, req, res, path),
+      ...(metrics
+        ? [((req, res, path) => serveMetrics(metrics.registry, req, res, path)) satisfies Route]
+        : []),
+    ],
   });
   let link: { close(): void } | undefined;
   try {
@@ -60,6 +84,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const plan = await planAgainst(store, state, o);
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
+    await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
     // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
     for (const arch of o.arches) await queue.depth(arch);
     const publisher = new IndexPublisher({
@@ -67,6 +92,9 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       signingKey: o.signingKey,
       records,
       keyring: keyringOf(o.signingKey),
+      ...(metrics
+        ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
+        : {}),
     });
     // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
     for (const arch of o.arches)
@@ -80,7 +108,13 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       state,
       published: repoUrl,
       ...policyOptions(o),
+      onEvent: (e) => {
+        metrics?.observe(e);
+        o.onEvent?.(e);
+      },
     });
+    metrics?.plan(plan, (arch) => coordinator.capacity(arch));
+    metrics?.watchNats(o.nc);
     // Malformed or foreign messages are logged and dropped (a report gets a refusal): they never
     // reach the coordinator.
     link = serveAgentLink(

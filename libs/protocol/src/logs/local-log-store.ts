@@ -16,7 +16,7 @@ import {
 /** How often a follower looks for new text in a live file. */
 const POLL_MS = 200;
 
-export const sleep = (ms: number, signal?: AbortSignal) =>
+const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((r) => {
     const t = setTimeout(r, ms);
     signal?.addEventListener(

@@ -30,7 +30,7 @@ export interface LogRef extends LogKey {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$/;
 
-export const logRefSchema = z.strictObject({
+const logRefSchema = z.strictObject({
   runId: z.string().regex(NAME),
   arch: z.string().regex(NAME),
   name: z.string().regex(NAME),

@@ -28,7 +28,7 @@ const LIVE_MAX_AGE_NS = 24 * 3600 * 1e9;
 const LIVE_MAX_BYTES = 1024 ** 3;
 
 /** The live subject of a build: one token, so names with dots stay one subject level. */
-export function liveSubject(ns: string, k: LogKey): string {
+function liveSubject(ns: string, k: LogKey): string {
   return `${natsNames(ns).logSubjectPrefix}.${Buffer.from(logPath(k)).toString('base64url')}`;
 }
 
