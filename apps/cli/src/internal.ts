@@ -10,3 +10,4 @@ export { buildProgram } from './main.js';
 /** @public test/out-dir-lock-race.test.ts imports it in the processes it races. */
 export { lockOutDir } from './out-dir-lock.js';
 export { startTelemetry, tracingConfigured } from './telemetry/index.js';
+export { logDir, runEmbedded } from './embedded.js';

@@ -16,5 +16,7 @@ export {
   type PublisherRecord,
 } from './repository/index.js';
 export { RunMetrics } from './metrics/run-metrics.js';
+export { serveMetrics } from './metrics/http.js';
+export { serveLog } from './logs/http.js';
 export { DEFAULT_LOG_RETENTION, pruneLogs } from './logs/retention.js';
 export { keyringOf, type PlanInputs, planAgainst, runIdFor } from './run/plan-inputs.js';
