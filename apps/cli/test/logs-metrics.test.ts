@@ -59,9 +59,8 @@ async function follow(store: BuildLogStore, runId: string, args: string[]) {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
-  let stateAtFirstTick: string | undefined;
   while (p.child.exitCode === null && !/slow tick/.test(p.stdout)) await sleep(50);
-  stateAtFirstTick = (await store.ref({ runId, arch: 'x86_64', name: 'slow' }))?.state;
+  const stateAtFirstTick = (await store.ref({ runId, arch: 'x86_64', name: 'slow' }))?.state;
   const code = await p.exit(300_000);
   return { code, out: p.stdout, err: p.stderr, stateAtFirstTick };
 }

@@ -19,8 +19,9 @@ export function parseRange(header: string | undefined, size: number): RangeAnswe
     return { kind: 'partial', start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(m[1]);
-  const last = m[2] === '' ? size - 1 : Number(m[2]);
-  if (last < start) return { kind: 'full' };
+  // A last position before the first is not a valid range: ignored.
+  if (m[2] !== '' && Number(m[2]) < start) return { kind: 'full' };
   if (start >= size) return { kind: 'unsatisfiable' };
+  const last = m[2] === '' ? size - 1 : Number(m[2]);
   return { kind: 'partial', start, end: Math.min(last, size - 1) };
 }
