@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { logDir } from '@melange2/cli/internal';
+import { LocalLogStore } from '@melange2/protocol';
 import { runCli } from './cli-helpers-apk.js';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
@@ -60,6 +62,20 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
         'welcome to melange2-os\n',
       );
     }
+    // Every dispatched build kept its full log; the failed one has its step's output and exit code.
+    const logs = new LocalLogStore(logDir(out));
+    const run = (await logs.runs())[0]!.runId;
+    const refs = await logs.list(run);
+    expect(refs).toHaveLength(22);
+    expect(refs.every((x) => x.state !== 'running' && x.digest)).toBe(true);
+    const broken = await runCli(['logs', 'broken', '--arch', 'x86_64', '--out-dir', out]);
+    expect(broken.out).toMatch(/about to fail/);
+    expect(broken.out).toMatch(/error: this package does not build/);
+    expect(broken.out).toMatch(/exit code: 3/);
+    const gz = refs.map((x) => x.size ?? 0);
+    process.stderr.write(
+      `testdata/os logs: ${refs.length} builds, gzip bytes per build mean ${Math.round(gz.reduce((a, x) => a + x, 0) / gz.length)}, max ${Math.max(...gz)}; text mean ${Math.round(refs.reduce((a, x) => a + (x.bytes ?? 0), 0) / refs.length)}\n`,
+    );
     // Nothing is left in staging once everything is published.
     expect(execFileSync('find', [join(out, '.staging'), '-type', 'f'], { encoding: 'utf8' })).toBe('');
   });
