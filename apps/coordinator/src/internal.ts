@@ -17,3 +17,4 @@ export {
   type ScheduledBuild,
   Scheduler,
 } from './scheduler/index.js';
+export { parseRange } from './logs/range.js';
