@@ -1,6 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type BuildLogStore,
   decodeLogRef,
@@ -15,19 +16,6 @@ import {
 
 /** How often a follower looks for new text in a live file. */
 const POLL_MS = 200;
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        r();
-      },
-      { once: true },
-    );
-  });
 
 async function writeAtomic(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -128,7 +116,7 @@ export class LocalLogStore implements BuildLogStore {
       }
       if (got === 0) {
         if (await o.done()) return;
-        await sleep(POLL_MS, o.signal);
+        await delay(POLL_MS, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
       }
     }
   }
