@@ -301,4 +301,37 @@ describe('build logs and metrics', () => {
       await agent.close(true);
     }
   });
+
+  it('agent --listen serves /healthz and /metrics', async () => {
+    const ns = `ta${process.pid}x${Date.now().toString(36)}`;
+    namespaces.push(ns);
+    const p = new Proc(
+      'agent',
+      spawn(
+        process.execPath,
+        [
+          BIN,
+          'agent',
+          ...['--nats', d.natsUrl, '--namespace', ns, '--arch', 'x86_64', '--jobs', '3'],
+          ...['--buildkit-addr', d.buildkit.x86_64, '--repo', tmpdir(), '--signing-key', b.keyPath],
+          ...['--listen', '127.0.0.1:0'],
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    try {
+      const [, url] = await p.waitFor(/metrics at (http:\/\/127\.0\.0\.1:\d+)\/metrics/);
+      const health = await fetch(`${url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.text()).toBe('ok\n');
+      const m = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+      expect(value(m, 'melange2_agent_slots', { state: 'free', arch: 'x86_64' })).toBe(3);
+      expect(value(m, 'melange2_agent_slots', { state: 'busy', arch: 'x86_64' })).toBe(0);
+      expect(value(m, 'melange2_nats_reconnects_total')).toBe(0);
+      p.child.kill('SIGTERM');
+      expect(await p.exit()).toBe(0);
+    } finally {
+      await p.kill();
+    }
+  });
 });
