@@ -173,6 +173,12 @@ describe('build logs and metrics', () => {
     // Named by run: the same log with --run, and the gzip blobs are what is on disk.
     const byRun = await runCli(['logs', 'loud', '--out-dir', out, '--run', r.runId]);
     expect(byRun.out).toBe(logs.loud);
+    const missing = await runCli(['logs', 'nope', '--arch', 'x86_64', '--out-dir', out]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/no log for this build in this run/);
+    const nowhere = await runCli(['logs', 'loud', '--out-dir', join(out, 'nowhere')]);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.err).toMatch(/no build logs here/);
     const refs = await store.list(r.runId);
     expect(refs.map((x) => `${x.name}:${x.state}`).sort()).toEqual([
       'big:succeeded',
