@@ -134,6 +134,7 @@ describe('build logs in JetStream', () => {
     const big = await writeLog(store, ref('r2', 'big'), ['x'.repeat(300_000)], 64 * 1024);
     expect(big.truncated).toBe(true);
     expect(await text(readLog(store, ref('r2', 'big')))).toContain(TRUNCATION_MARKER);
+    expect(await store.latest()).toBe('r2');
     expect((await store.list('r1')).map((r) => `${r.name}:${r.state}`)).toEqual(['py3.12-foo:succeeded']);
     expect(await store.prune({ runs: 1 })).toEqual(['r1']);
     expect(await store.ref(ref('r1', 'py3.12-foo'))).toBeUndefined();

@@ -9,6 +9,7 @@ import {
   readLog,
 } from '@melange2/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ARCHES } from '@melange2/melange';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
@@ -56,9 +57,8 @@ async function archOf(
     if (given.length !== 1) throw new CliError('--arch: give one architecture', EXIT.usage);
     return given[0]!;
   }
-  const arches = [
-    ...new Set((await store.list(runId)).filter((r) => r.name === name).map((r) => r.arch)),
-  ].sort();
+  const arches: string[] = [];
+  for (const arch of ARCHES) if (await store.ref({ runId, arch, name })) arches.push(arch);
   if (arches.length === 1) return arches[0]!;
   if (arches.length === 0) throw new CliError(`no log for ${name} in run ${runId}`, EXIT.failed);
   throw new CliError(

@@ -132,6 +132,10 @@ export class LocalLogStore implements BuildLogStore {
     return out.sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
+  async latest(): Promise<string | undefined> {
+    return (await this.runs())[0]?.runId;
+  }
+
   async #refFiles(runId: string): Promise<string[]> {
     const dir = join(this.root, 'runs', runId);
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);

@@ -118,6 +118,8 @@ export interface BuildLogStore {
   live(k: LogKey, o: { signal?: AbortSignal; done: () => Promise<boolean> }): AsyncIterable<Uint8Array>;
   /** Runs with logs, newest first. */
   runs(): Promise<LogRun[]>;
+  /** The run whose log was written last (cheaper than `runs()` where the store can tell). */
+  latest(): Promise<string | undefined>;
   /** References of a run. */
   list(runId: string): Promise<LogRef[]>;
   /** Removes the runs the retention does not keep (and blobs only they used): their ids. */

@@ -180,6 +180,21 @@ export class ObjectLogStore implements BuildLogStore {
       .sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
+  /** From the live stream's last message (its subject names the build): no listing of the bucket. */
+  async latest(): Promise<string | undefined> {
+    const names = natsNames(this.ns);
+    const jsm = await jetstreamManager(this.nc);
+    const last = (await jsm.streams.info(names.logStream)).state.last_seq;
+    const m =
+      last > 0 ? await jsm.streams.getMessage(names.logStream, { seq: last }).catch(() => null) : null;
+    if (m) {
+      const path = Buffer.from(m.subject.slice(names.logSubjectPrefix.length + 1), 'base64url').toString();
+      const runId = path.split('/')[0];
+      if (runId) return runId;
+    }
+    return (await this.runs())[0]?.runId;
+  }
+
   async list(runId: string): Promise<LogRef[]> {
     const names = await this.#names(`ref/${runId}/`);
     const out: LogRef[] = [];

@@ -4,7 +4,7 @@ import { type BuildLogStore, LogError, type LogKey, type LogRef, logPath } from 
 
 /** The latest run with logs, or undefined when there is none. */
 export async function latestRun(store: BuildLogStore): Promise<string | undefined> {
-  return (await store.runs())[0]?.runId;
+  return store.latest();
 }
 
 /**
