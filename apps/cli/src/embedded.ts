@@ -11,6 +11,8 @@ import {
   decodeStateRecord,
   FileStateStore,
   IndexPublisher,
+  Dashboard,
+  FileRunStore,
   keyringOf,
   LocalRepositoryStore,
   type PlanInputs,
@@ -21,7 +23,12 @@ import {
   type RunPolicy,
   type RunResult,
   runIdFor,
+  serveDashboard,
+  TimelineRecorder,
 } from '@melange2/coordinator';
+
+/** Where an embedded run's timelines are kept (`report`, `trace` and the dashboard read them). */
+export const runsDir = (outDir: string): string => join(resolve(outDir), '.melange2-runs');
 
 export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly outDir: string;
@@ -39,6 +46,9 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
+  /** Serve the dashboard while the run goes (`--dashboard[=ADDR]`); `onDashboard` gets its URL. */
+  readonly dashboard?: { readonly host: string; readonly port: number };
+  readonly onDashboard?: (url: string) => void;
 }
 
 /**
@@ -53,6 +63,12 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   const plan = await planAgainst(store, state, o);
   const { runId, resumed } = await runIdFor(state, plan.root);
   o.onPlan?.(plan, runId, resumed);
+  const runs = new FileRunStore(runsDir(outDir));
+  const timeline = new TimelineRecorder({ runId, plan, store: runs, ...(o.log ? { log: o.log } : {}) });
+  const dashboard = o.dashboard
+    ? await serveDashboard(new Dashboard({ store: runs, live: timeline }), o.dashboard)
+    : undefined;
+  if (dashboard) o.onDashboard?.(`${dashboard.url}/runs/${runId}/`);
   const queue = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 120_000, maxDeliver: 3, ...o.queueLimits });
   const staging = new LocalStaging(join(outDir, '.staging'));
   const publisher = new IndexPublisher({
@@ -69,10 +85,19 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     publisher,
     state,
     published: outDir,
-    ...policyOptions(o),
+    ...policyOptions({
+      ...o,
+      onEvent: (e) => {
+        timeline.event(e);
+        o.onEvent?.(e);
+      },
+    }),
   });
   const link: CoordinatorLink = {
-    event: (e) => coordinator.agentEvent(e),
+    event: (e) => {
+      coordinator.agentEvent(e);
+      timeline.agentEvent(e);
+    },
     report: (r) => coordinator.report(r),
   };
   const agents: Agent[] = [];
@@ -105,8 +130,11 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
       agent.start();
       agents.push(agent);
     }
+    timeline.begin();
     return await coordinator.run();
   } finally {
+    await timeline.finish();
+    await dashboard?.close();
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
     await queue.close();

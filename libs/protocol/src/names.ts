@@ -26,6 +26,8 @@ export function natsNames(ns: string) {
     /** Object stores: the published repository, and the agents' staging area. */
     repo: `${ns}_repo`,
     staging: `${ns}_staging`,
+    /** Object store: each run's timeline and summary (the dashboard, `report`, `trace`). */
+    runs: `${ns}_runs`,
   };
 }
 
@@ -37,7 +39,7 @@ export type NatsNames = ReturnType<typeof natsNames>;
  */
 export function natsStreams(ns: string): string[] {
   const n = natsNames(ns);
-  return [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`];
+  return [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`, `OBJ_${n.runs}`];
 }
 
 /** Message ids dedupe republished work: the same build attempt is never queued twice. */

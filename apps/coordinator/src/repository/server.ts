@@ -9,13 +9,21 @@ import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
  */
 export async function serveRepository(
   store: RepositoryStore,
-  o: { host?: string; port?: number } = {},
+  o: {
+    host?: string;
+    port?: number;
+    /** Other routes (the dashboard), tried first: true when one answered. */
+    routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  } = {},
 ): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    handle(store, req, res).catch((e: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`${(e as Error).message}\n`);
-    });
+    const routed = o.routes ? o.routes(req, res) : Promise.resolve(false);
+    routed
+      .then((done) => (done ? undefined : handle(store, req, res)))
+      .catch((e: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`${(e as Error).message}\n`);
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

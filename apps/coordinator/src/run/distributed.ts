@@ -11,6 +11,7 @@ import {
   type RepositoryStore,
   serveRepository,
 } from '../repository/index.js';
+import { Dashboard, dashboardRoute, ObjectRunStore, TimelineRecorder } from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
@@ -50,10 +51,15 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
+  const runs = await ObjectRunStore.open(o.nc, names.runs);
+  // The dashboard is on the repository's HTTP address.
+  const dashboard = new Dashboard({ store: runs });
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
+    routes: (req, res) => dashboardRoute(dashboard, req, res),
   });
+  let timeline: TimelineRecorder | undefined;
   let link: { close(): void } | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
@@ -71,6 +77,15 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
     for (const arch of o.arches)
       if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+    const tl = new TimelineRecorder({
+      runId,
+      plan,
+      store: runs,
+      flushMs: 5000,
+      ...(o.log ? { log: o.log } : {}),
+    });
+    timeline = tl;
+    dashboard.live = tl;
     const coordinator = new Coordinator({
       runId,
       plan,
@@ -79,20 +94,35 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       publisher,
       state,
       published: repoUrl,
-      ...policyOptions(o),
+      ...policyOptions({
+        ...o,
+        onEvent: (e) => {
+          tl.event(e);
+          o.onEvent?.(e);
+        },
+      }),
     });
     // Malformed or foreign messages are logged and dropped (a report gets a refusal): they never
     // reach the coordinator.
     link = serveAgentLink(
       o.nc,
       o.ns,
-      { event: (e) => coordinator.agentEvent(e), report: (r) => coordinator.report(r) },
+      {
+        event: (e) => {
+          coordinator.agentEvent(e);
+          tl.agentEvent(e);
+        },
+        report: (r) => coordinator.report(r),
+      },
       o.log ? { log: o.log } : {},
     );
+    tl.begin();
     if (!o.signal) return await coordinator.run();
     o.signal.addEventListener('abort', () => coordinator.stop(), { once: true });
     return await coordinator.run();
   } finally {
+    await timeline?.finish();
+    dashboard.close();
     link?.close();
     await queue.close();
     await server.close();
