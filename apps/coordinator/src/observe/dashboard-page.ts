@@ -12,19 +12,19 @@ export interface DashboardAssets {
 let cached: Promise<DashboardAssets> | undefined;
 
 /**
- * The bundled script and stylesheet: `dist/dashboard/` of this package (made by its build), or
- * bundled in memory from `dashboard/` when running from sources without a build.
+ * The bundled script and stylesheet: `dist/dashboard/` of this package (made by its build), or,
+ * when running from the TypeScript sources (tests, benches), bundled in memory from `dashboard/`
+ * so that it is never older than they are.
  */
 export function dashboardAssets(): Promise<DashboardAssets> {
   cached ??= (async () => {
-    const dist = (f: string) => fileURLToPath(new URL(`../../dist/dashboard/${f}`, import.meta.url));
-    try {
+    if (!import.meta.url.endsWith('.ts')) {
+      const dist = (f: string) => fileURLToPath(new URL(`../../dist/dashboard/${f}`, import.meta.url));
       return { js: await readFile(dist('app.js'), 'utf8'), css: await readFile(dist('app.css'), 'utf8') };
-    } catch {
-      const bundler = new URL('../../dashboard/bundle.mjs', import.meta.url).href;
-      const { bundleDashboard } = (await import(bundler)) as { bundleDashboard(): Promise<DashboardAssets> };
-      return bundleDashboard();
     }
+    const bundler = new URL('../../dashboard/bundle.mjs', import.meta.url).href;
+    const { bundleDashboard } = (await import(bundler)) as { bundleDashboard(): Promise<DashboardAssets> };
+    return bundleDashboard();
   })();
   cached.catch(() => {
     cached = undefined;
