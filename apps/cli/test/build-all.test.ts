@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
+import { osRunArgs } from './test-ports.js';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
@@ -12,21 +13,7 @@ const d = inject('daemons');
 describe('melange2-orch build-all (embedded) on testdata/os', () => {
   let b: OsBootstrap;
   let out: string;
-  const args = () => [
-    '--out-dir',
-    out,
-    '--signing-key',
-    b.keyPath,
-    '--repository-append',
-    b.repo,
-    '--apk-cache-dir',
-    b.cacheDir,
-    '--buildkit-addr',
-    `x86_64=${d.buildkit.x86_64}`,
-    '--buildkit-addr',
-    `aarch64=${d.buildkit.aarch64}`,
-    '--no-parse-cache',
-  ];
+  const args = () => osRunArgs(b, out, d.buildkit);
 
   beforeAll(async () => {
     b = await osBootstrap(['x86_64', 'aarch64']);

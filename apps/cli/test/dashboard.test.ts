@@ -1,26 +1,17 @@
 // The dashboard in a real browser (Debian's chromium over playwright-core) during a real
 // embedded build-all of testdata/os on both arches, then report.html and the Chrome trace.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Dashboard, FileRunStore, serveDashboard } from '@melange2/coordinator';
-import { launchChromium, type TestBrowser } from '@melange2/test/browser';
+import { launchChromium, type Page, type TestBrowser } from '@melange2/test/browser';
 import { OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
+import { freePort, osRunArgs } from './test-ports.js';
 
 const d = inject('daemons');
 /** The page's probe (dashboard/main.ts): set once it has rendered. */
 const READY = 'window.m2dash?.ready === true';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Builds by `name@arch` → state, from the summary table build-all printed. */
 function summaryStates(out: string): Map<string, string> {
@@ -62,19 +53,7 @@ describe('the dashboard in a real browser during build-all of testdata/os', () =
       OS_REPO,
       '--arch',
       'x86_64,aarch64',
-      '--out-dir',
-      out,
-      '--signing-key',
-      b.keyPath,
-      '--repository-append',
-      b.repo,
-      '--apk-cache-dir',
-      b.cacheDir,
-      '--buildkit-addr',
-      `x86_64=${d.buildkit.x86_64}`,
-      '--buildkit-addr',
-      `aarch64=${d.buildkit.aarch64}`,
-      '--no-parse-cache',
+      ...osRunArgs(b, out, d.buildkit),
       `--dashboard=127.0.0.1:${port}`,
     ]);
     let settled = false;

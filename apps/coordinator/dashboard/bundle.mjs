@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
-/** The page's script and stylesheet, as text. */
+/** The page's script and stylesheet, as text (the server imports it by URL). @public */
 export async function bundleDashboard() {
   const { build } = await import('esbuild');
   const r = await build({

@@ -239,7 +239,7 @@ function niceStep(ms: number): number {
   return 7_200_000;
 }
 
-export function fmtOffset(ms: number): string {
+function fmtOffset(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
   const m = Math.floor(ms / 60_000);
   const s = Math.round((ms % 60_000) / 1000);

@@ -20,7 +20,6 @@ export {
 export { analyse } from './observe/analysis.js';
 export { chromeTrace } from './observe/chrome-trace.js';
 export { criticalPath } from './observe/critical-path.js';
-export { Dashboard } from './observe/dashboard-server.js';
 export { FileRunStore, findRun, ObjectRunStore } from './observe/run-store.js';
 export { TimelineRecorder } from './observe/timeline-recorder.js';
 export type { RunTimeline, TimelineBuild } from './observe/timeline-types.js';

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 
+export type { Page } from 'playwright-core';
+
 /** Debian's chromium (installed by scripts/setup); nothing downloads a browser. */
 export const CHROMIUM = '/usr/bin/chromium';
 

@@ -3,7 +3,7 @@ import { BUILD_PHASES, type BuildPhase, type RunTimeline, type TimelineBuild } f
 
 /** What the dashboard shows of a run, computed from its timeline (pure; the browser runs it too). */
 
-export interface ArchWait {
+interface ArchWait {
   readonly arch: string;
   /** Builds that started. */
   readonly started: number;
@@ -16,7 +16,7 @@ export interface ArchWait {
   readonly waitMax: number;
 }
 
-export interface HeldUp {
+interface HeldUp {
   readonly id: string;
   /** Builds (transitively) that were waiting for this one last. */
   readonly dependents: number;

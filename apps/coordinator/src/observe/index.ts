@@ -1,10 +1,7 @@
-export { analyse, type RunAnalysis } from './analysis.js';
-export { type ChromeTrace, chromeTrace } from './chrome-trace.js';
-export { type CriticalPath, criticalPath } from './critical-path.js';
+export { chromeTrace } from './chrome-trace.js';
 export { reportHtml } from './dashboard-page.js';
 export { Dashboard } from './dashboard-server.js';
 export { FileRunStore, findRun, ObjectRunStore, type RunStore } from './run-store.js';
 export { dashboardRoute, serveDashboard } from './serve.js';
 export { TimelineRecorder } from './timeline-recorder.js';
 export { TimelineError } from './timeline-schema.js';
-export type { RunSummary, RunTimeline, TimelineBuild } from './timeline-types.js';

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenHttp } from '../http-listen.js';
 import type { Dashboard } from './dashboard-server.js';
 import { TimelineError } from './timeline-schema.js';
 
@@ -31,20 +32,13 @@ export async function serveDashboard(
       if (!done) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve);
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const host = o.host && o.host !== '0.0.0.0' ? o.host : '127.0.0.1';
+  const l = await listenHttp(server, o);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        d.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    url: l.url,
+    close: () => {
+      // Server-sent event streams end first: closing waits for open responses otherwise.
+      d.close();
+      return l.close();
+    },
   };
 }

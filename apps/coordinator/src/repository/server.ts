@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { listenHttp } from '../http-listen.js';
 import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
 
 /**
@@ -25,22 +26,7 @@ export async function serveRepository(
         res.end(`${(e as Error).message}\n`);
       });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve);
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const host = o.host && o.host !== '0.0.0.0' ? o.host : '127.0.0.1';
-  return {
-    url: `http://${host}:${port}`,
-    server,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { ...(await listenHttp(server, o)), server };
 }
 
 async function handle(store: RepositoryStore, req: IncomingMessage, res: ServerResponse): Promise<void> {
