@@ -64,7 +64,14 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   const { runId, resumed } = await runIdFor(state, plan.root);
   o.onPlan?.(plan, runId, resumed);
   const runs = new FileRunStore(runsDir(outDir));
-  const timeline = new TimelineRecorder({ runId, plan, store: runs, ...(o.log ? { log: o.log } : {}) });
+  const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
+  const timeline = new TimelineRecorder({
+    runId,
+    plan,
+    store: runs,
+    ...(prior ? { prior } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
   const dashboard = o.dashboard
     ? await serveDashboard(new Dashboard({ store: runs, live: timeline }), o.dashboard)
     : undefined;

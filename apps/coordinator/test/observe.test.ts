@@ -231,6 +231,26 @@ describe('TimelineRecorder', () => {
     expect((await store.list()).map((s) => s.runId)).toEqual(['r1']);
   });
 
+  it('a resumed run keeps its start and the builds it finished before the interruption', () => {
+    const before = timeline([ran('a@x86_64', [], 0, 5)]);
+    const b = rb('b', ['a@x86_64']);
+    const plan: RunPlan = {
+      root: '/repo',
+      builds: [b],
+      upToDate: [{ id: 'a@x86_64', version: '1.0.0-r0' }],
+      problems: [],
+      cycles: [],
+      excluded: new Map(),
+    };
+    const rec = new TimelineRecorder({ runId: before.runId, plan, prior: before, now: () => T0 + 60_000 });
+    expect(rec.timeline.startedAt).toBe(T0);
+    expect(rec.timeline.builds.map((x) => [x.id, x.state])).toEqual([
+      ['b@x86_64', 'queued'],
+      ['a@x86_64', 'succeeded'],
+    ]);
+    expect(rec.timeline.upToDate).toEqual([]);
+  });
+
   it('a stored timeline that is not one is a TimelineError naming the file; an unknown run is said', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'm2-runs-'));
     dirs.push(dir);

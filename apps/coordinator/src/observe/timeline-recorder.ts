@@ -23,6 +23,11 @@ export interface TimelineRecorderOptions {
   readonly flushMs?: number;
   readonly log?: (line: string) => void;
   readonly now?: () => number;
+  /**
+   * The same run's timeline before it was interrupted: its start, and the builds it finished
+   * that this plan no longer has (published since, so up to date now) stay in the timeline.
+   */
+  readonly prior?: RunTimeline;
 }
 
 /**
@@ -71,15 +76,24 @@ export class TimelineRecorder {
         else this.#dependents.set(d, [b]);
       }
     }
+    const prior = o.prior?.runId === o.runId ? o.prior : undefined;
+    const kept = (prior?.builds ?? []).filter(
+      (b) =>
+        !this.#byId.has(b.id) && (b.state === 'succeeded' || b.state === 'failed' || b.state === 'skipped'),
+    );
+    const keptIds = new Set(kept.map((b) => b.id));
+    builds.push(...kept);
     this.timeline = {
       version: TIMELINE_VERSION,
       runId: o.runId,
       repo: o.plan.root,
-      arches: [...new Set(o.plan.builds.map((b) => b.arch))],
+      arches: [...new Set([...(prior?.arches ?? []), ...o.plan.builds.map((b) => b.arch)])],
       status: 'running',
-      startedAt: this.#now(),
+      startedAt: prior?.startedAt ?? this.#now(),
       builds,
-      upToDate: o.plan.upToDate.map((u) => ({ id: u.id, version: u.version })),
+      upToDate: o.plan.upToDate
+        .filter((u) => !keptIds.has(u.id))
+        .map((u) => ({ id: u.id, version: u.version })),
       agents: [],
     };
   }

@@ -77,11 +77,13 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
     for (const arch of o.arches)
       if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+    const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
     const tl = new TimelineRecorder({
       runId,
       plan,
       store: runs,
       flushMs: 5000,
+      ...(prior ? { prior } : {}),
       ...(o.log ? { log: o.log } : {}),
     });
     timeline = tl;
