@@ -115,6 +115,9 @@ export class Gantt {
 
   draw(): void {
     const t0 = performance.now();
+    // A frame already asked for would only draw the same again.
+    if (this.#frame) cancelAnimationFrame(this.#frame);
+    this.#frame = 0;
     const c = this.canvas;
     const dpr = window.devicePixelRatio || 1;
     const w = c.parentElement?.clientWidth ?? 800;
