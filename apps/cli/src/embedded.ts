@@ -130,7 +130,10 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
-          ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
+          onEvent: (job, e) => {
+            if (e.type === 'stage') timeline.stage(job.id, e.stage);
+            o.onBuildEvent?.(job, e);
+          },
         }),
         ...(o.log ? { log: o.log } : {}),
       });

@@ -118,6 +118,10 @@ describe('chromeTrace', () => {
     const secret = 's3cr3t-from-vars-file';
     const f: TimelineBuild = {
       ...ran('f@aarch64', [], 0, 2, 'arm', 0),
+      stages: [
+        { stage: 'environment', at: T0 },
+        { stage: 'solve', at: T0 + 500 },
+      ],
       state: 'failed',
       reason: `step "echo ${secret}" failed`,
       logTail: [`+ echo ${secret}`],
@@ -129,11 +133,17 @@ describe('chromeTrace', () => {
     const tr = chromeTrace(t);
     const text = JSON.stringify(tr);
     expect(text).not.toContain(secret);
-    const slices = tr.traceEvents.filter((e) => e.ph === 'X');
+    const slices = tr.traceEvents.filter((e) => e.ph === 'X' && e.cat !== 'stage');
     expect(slices.map((s) => s.name).sort()).toEqual(['a', 'b', 'f']);
     expect(slices.find((s) => s.name === 'a')).toMatchObject({ ts: 1_000_000, dur: 2_000_000, pid: 1 });
     const procs = tr.traceEvents.filter((e) => e.name === 'process_name').map((e) => e.args.name);
     expect(procs).toEqual(['x86_64', 'aarch64']);
+    // Stages nest strictly inside their build's slice.
+    const stages = tr.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'stage');
+    expect(stages.map((s) => [s.name, s.ph === 'X' && s.ts, s.ph === 'X' && s.dur])).toEqual([
+      ['environment', 1, 499_999],
+      ['solve', 500_000, 1_499_999],
+    ]);
     const threads = tr.traceEvents.filter((e) => e.name === 'thread_name').map((e) => e.args.name);
     expect(threads.sort()).toEqual(['a1 slot 0', 'a1 slot 1', 'arm slot 0']);
   });
@@ -183,6 +193,8 @@ describe('TimelineRecorder', () => {
     rec.event({ type: 'dispatched', build: c, attempt: 1 });
     now += 1000;
     rec.event({ type: 'started', build: a, agent: 'ag', attempt: 1 });
+    rec.stage('a@x86_64', 'solve');
+    rec.stage('nope@x86_64', 'solve');
     rec.event({ type: 'started', build: c, agent: 'ag', attempt: 1 });
     now += 5000;
     rec.event({
@@ -216,6 +228,7 @@ describe('TimelineRecorder', () => {
       finishedAt: T0 + 7000,
       slot: 0,
       steps: { total: 3, cached: 1 },
+      stages: [{ stage: 'solve', at: T0 + 2000 }],
     });
     expect(by.get('c@x86_64')).toMatchObject({
       state: 'failed',

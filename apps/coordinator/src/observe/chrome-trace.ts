@@ -76,6 +76,25 @@ export function chromeTrace(t: RunTimeline, now = Date.now()): ChromeTrace {
       tid,
       args,
     });
+    // Stages nest inside the build's slice, each until the next one: kept 1 µs inside the build's
+    // ends, so that every viewer nests them (ties order differently between viewers).
+    const b0 = us(b.startedAt!) + 1;
+    const b1 = us(b.startedAt!) + Math.max(1, Math.round((end - b.startedAt!) * 1000)) - 1;
+    (b.stages ?? []).forEach((s, i, all) => {
+      const from = Math.max(us(s.at), b0);
+      const to = Math.min(us(all[i + 1]?.at ?? end), b1);
+      if (to <= from) return;
+      events.push({
+        name: s.stage,
+        cat: 'stage',
+        ph: 'X',
+        ts: from,
+        dur: to - from,
+        pid,
+        tid,
+        args: { build: b.id },
+      });
+    });
   }
   return {
     traceEvents: events,

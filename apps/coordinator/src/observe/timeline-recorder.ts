@@ -3,6 +3,7 @@ import type { RunPlan } from '../run/plan-run.js';
 import type { RunEvent } from '../run/run-types.js';
 import type { RunStore } from './run-store.js';
 import {
+  type BuildStage,
   type RunTimeline,
   TIMELINE_VERSION,
   type TimelineAgent,
@@ -126,6 +127,7 @@ export class TimelineRecorder {
         b.attempts = Math.max(b.attempts, e.attempt);
         b.state = 'queued';
         delete b.startedAt;
+        delete b.stages;
         break;
       case 'started':
         this.#touch(b).startedAt = now;
@@ -159,6 +161,16 @@ export class TimelineRecorder {
         this.#released(b, now);
         break;
     }
+  }
+
+  /** A stage of a running build began (the engine's events, where the agent is in-process). */
+  stage(id: string, stage: BuildStage): void {
+    const b = this.#byId.get(id);
+    if (b?.state !== 'running') return;
+    const stages = b.stages ?? [];
+    if (stages.length >= 16) return;
+    stages.push({ stage, at: this.#now() });
+    this.#touch(b).stages = stages;
   }
 
   /** Heartbeats from the agents (the link's events). */

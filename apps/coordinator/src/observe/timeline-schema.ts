@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { BUILD_PHASES, type RunSummary, type RunTimeline, TIMELINE_VERSION } from './timeline-types.js';
+import {
+  BUILD_PHASES,
+  BUILD_STAGES,
+  type RunSummary,
+  type RunTimeline,
+  TIMELINE_VERSION,
+} from './timeline-types.js';
 
 /** Checks of timelines and summaries read back from disk or JetStream. */
 
@@ -29,6 +35,10 @@ const build = z.object({
     .max(64 * 1024)
     .optional(),
   logTail: z.array(z.string().max(4096)).max(100).optional(),
+  stages: z
+    .array(z.object({ stage: z.enum(BUILD_STAGES), at: ms }))
+    .max(16)
+    .optional(),
 });
 
 const timelineSchema = z.object({

@@ -37,7 +37,12 @@ export interface TimelineBuild {
   steps?: { total: number; cached: number };
   reason?: string;
   logTail?: readonly string[];
+  /** When each stage of the build began (embedded runs: the engine's stages, fixed names). */
+  stages?: { stage: BuildStage; at: number }[];
 }
+
+export const BUILD_STAGES = ['environment', 'solve', 'package', 'index'] as const;
+export type BuildStage = (typeof BUILD_STAGES)[number];
 
 export interface TimelineAgent {
   readonly id: string;
