@@ -167,6 +167,15 @@ describe('TimelineRecorder', () => {
     input: name,
   });
 
+  const planOf = (builds: RunBuild[], upToDate: RunPlan['upToDate'] = []): RunPlan => ({
+    root: '/repo',
+    builds,
+    upToDate,
+    problems: [],
+    cycles: [],
+    excluded: new Map(),
+  });
+
   it('records ready, dispatched, started and finished times, slots, and writes the timeline to its store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'm2-runs-'));
     dirs.push(dir);
@@ -175,14 +184,7 @@ describe('TimelineRecorder', () => {
     const a = rb('a');
     const b = rb('b', ['a@x86_64']);
     const c = rb('c');
-    const plan: RunPlan = {
-      root: '/repo',
-      builds: [a, b, c],
-      upToDate: [],
-      problems: [],
-      cycles: [],
-      excluded: new Map(),
-    };
+    const plan = planOf([a, b, c]);
     const rec = new TimelineRecorder({ runId: 'r1', plan, store, now: () => now });
     const seen: string[] = [];
     rec.subscribe((changed) => seen.push(...changed.map((x) => x.id)));
@@ -247,14 +249,7 @@ describe('TimelineRecorder', () => {
   it('a resumed run keeps its start and the builds it finished before the interruption', () => {
     const before = timeline([ran('a@x86_64', [], 0, 5)]);
     const b = rb('b', ['a@x86_64']);
-    const plan: RunPlan = {
-      root: '/repo',
-      builds: [b],
-      upToDate: [{ id: 'a@x86_64', version: '1.0.0-r0' }],
-      problems: [],
-      cycles: [],
-      excluded: new Map(),
-    };
+    const plan = planOf([b], [{ id: 'a@x86_64', version: '1.0.0-r0' }]);
     const rec = new TimelineRecorder({ runId: before.runId, plan, prior: before, now: () => T0 + 60_000 });
     expect(rec.timeline.startedAt).toBe(T0);
     expect(rec.timeline.builds.map((x) => [x.id, x.state])).toEqual([
