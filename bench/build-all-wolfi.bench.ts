@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const self = fileURLToPath(import.meta.url);
-const corpus = fileURLToPath(new URL('../../shared/corpora/wolfi-os', import.meta.url));
 if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
   const r = spawnSync(
     process.execPath,
@@ -30,6 +29,7 @@ if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
   process.exit(r.status ?? 1);
 }
 
+const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 const agentLib = await import('@melange2/agent');
@@ -84,19 +84,12 @@ async function main(): Promise<void> {
     stopNats = () => n.stop();
   }
   const { runDistributed } = await import('@melange2/coordinator');
-  const { criticalPathPriorities, planRun } = await import('@melange2/coordinator/internal');
+  const { criticalPathPriorities } = await import('@melange2/coordinator/internal');
   const { natsStreams } = protocol;
   const { jetstreamManager } = await import('@nats-io/jetstream');
 
   const t0 = performance.now();
-  const plan = await planRun({
-    repo: corpus,
-    arches: ['x86_64', 'aarch64'],
-    published: new Map(),
-    cacheDir: '.melange2/cache',
-    // Parse workers do not start under the tsx loader here; in-process parsing takes ~2 s.
-    workers: 0,
-  });
+  const plan = await planWolfi();
   process.stdout.write(
     `wolfi: ${plan.builds.length} builds (x86_64 ${plan.builds.filter((b) => b.arch === 'x86_64').length}, aarch64 ${plan.builds.filter((b) => b.arch === 'aarch64').length}), planned in ${((performance.now() - t0) / 1000).toFixed(1)}s; ${slots} slots per arch, ${scale} ms per cpu\n`,
   );

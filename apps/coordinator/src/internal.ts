@@ -13,7 +13,10 @@ export {
 export {
   CycleError,
   criticalPathPriorities,
+  makespanLowerBound,
+  ORDERINGS,
   type Ordering,
   type ScheduledBuild,
   Scheduler,
+  simulateRun,
 } from './scheduler/index.js';

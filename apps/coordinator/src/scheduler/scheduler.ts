@@ -1,5 +1,5 @@
 import { Heap } from './heap.js';
-import { criticalPathPriorities } from './priority.js';
+import { type Ordering, ranks } from './priority.js';
 
 /** One package×arch build of a run, as the plan gives it. */
 export interface ScheduledBuild {
@@ -25,7 +25,6 @@ export type BuildState =
   | { readonly kind: 'skipped'; readonly reason: string };
 
 export type StateKind = BuildState['kind'];
-export type Ordering = 'critical-path' | 'fifo';
 
 export interface SchedulerOptions {
   readonly ordering?: Ordering;
@@ -36,7 +35,7 @@ export interface SchedulerOptions {
 interface Slot {
   readonly build: ScheduledBuild;
   readonly priority: number;
-  readonly order: number;
+  readonly tie: number;
   state: BuildState;
   attempts: number;
   unmet: Set<string>;
@@ -53,15 +52,15 @@ export class Scheduler {
   readonly #ready = new Map<string, Heap<Slot>>();
 
   constructor(builds: readonly ScheduledBuild[], opts: SchedulerOptions = {}) {
-    const ordering = opts.ordering ?? 'critical-path';
-    const prio = criticalPathPriorities(builds);
+    const ordering = opts.ordering ?? 'cp-unlock';
+    const { primary, secondary } = ranks(builds, ordering);
     const ids = new Set(builds.map((b) => b.id));
-    builds.forEach((b, order) => {
+    builds.forEach((b, i) => {
       const unmet = new Set(b.deps.filter((d) => ids.has(d)));
       this.#slots.set(b.id, {
         build: b,
-        priority: prio.get(b.id)!,
-        order,
+        priority: primary[i]!,
+        tie: secondary[i]!,
         state: { kind: 'ready' },
         attempts: 0,
         unmet,
@@ -72,11 +71,12 @@ export class Scheduler {
         else this.#dependents.set(d, [b.id]);
       }
     });
-    const less =
-      ordering === 'fifo'
-        ? (a: Slot, b: Slot) => a.order < b.order
-        : (a: Slot, b: Slot) =>
-            a.priority !== b.priority ? a.priority > b.priority : a.build.id < b.build.id;
+    const less = (a: Slot, b: Slot) =>
+      a.priority !== b.priority
+        ? a.priority > b.priority
+        : a.tie !== b.tie
+          ? a.tie > b.tie
+          : a.build.id < b.build.id;
     for (const arch of new Set(builds.map((b) => b.arch))) this.#ready.set(arch, new Heap(less));
 
     for (const [id, outcome] of opts.restored ?? []) {
