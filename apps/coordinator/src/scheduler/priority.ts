@@ -35,12 +35,13 @@ function indexed(nodes: readonly CostNode[]): Indexed {
   for (let i = 0; i < n; i++) at.set(nodes[i]!.id, i);
   const dependents: number[][] = Array.from({ length: n }, () => []);
   const depCount = new Int32Array(n);
+  // seen[j] === i + 1: j is already a dependency of i (no Set per node).
+  const seen = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const seen = new Set<number>();
     for (const d of nodes[i]!.deps) {
       const j = at.get(d);
-      if (j === undefined || seen.has(j)) continue;
-      seen.add(j);
+      if (j === undefined || seen[j] === i + 1) continue;
+      seen[j] = i + 1;
       depCount[i]!++;
       dependents[j]!.push(i);
     }

@@ -26,6 +26,13 @@ export type BuildState =
 
 export type StateKind = BuildState['kind'];
 
+/**
+ * Internally a blocked build carries no list: what it waits on is its `unmet` set, sorted only
+ * when asked (sorting on every release is O(deps log deps) per edge, the bulk of a 100k run).
+ */
+type SlotState = Exclude<BuildState, { kind: 'blocked' }> | { readonly kind: 'blocked' };
+const BLOCKED: SlotState = { kind: 'blocked' };
+
 export interface SchedulerOptions {
   readonly ordering?: Ordering;
   /** States carried over from an interrupted run (a restarted coordinator). */
@@ -36,7 +43,7 @@ interface Slot {
   readonly build: ScheduledBuild;
   readonly priority: number;
   readonly tie: number;
-  state: BuildState;
+  state: SlotState;
   attempts: number;
   unmet: Set<string>;
 }
@@ -94,7 +101,7 @@ export class Scheduler {
     for (const s of this.#slots.values()) if (s.state.kind === 'failed') this.#skipDependents(s.build.id);
     for (const s of this.#slots.values()) {
       if (s.state.kind !== 'ready') continue;
-      if (s.unmet.size > 0) s.state = { kind: 'blocked', waitingOn: [...s.unmet].sort() };
+      if (s.unmet.size > 0) s.state = BLOCKED;
       else this.#ready.get(s.build.arch)!.push(s);
     }
   }
@@ -163,8 +170,6 @@ export class Scheduler {
         t.state = { kind: 'ready' };
         this.#ready.get(t.build.arch)!.push(t);
         now.push(t.build);
-      } else {
-        t.state = { kind: 'blocked', waitingOn: [...t.unmet].sort() };
       }
     }
     return now;
@@ -193,7 +198,8 @@ export class Scheduler {
   }
 
   state(id: string): BuildState {
-    return this.#slot(id).state;
+    const s = this.#slot(id);
+    return s.state.kind === 'blocked' ? { kind: 'blocked', waitingOn: [...s.unmet].sort() } : s.state;
   }
 
   attempts(id: string): number {
