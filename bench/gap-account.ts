@@ -119,20 +119,27 @@ export function gapAccount(
   let last: GapBuild | undefined;
   for (const b of done) if (!last || tm(b.id).succeeded > tm(last.id).succeeded) last = b;
   const byId = new Map(done.map((b) => [b.id, b]));
+  // Along the path each wait runs from the predecessor's publish, so the segments add up to the
+  // time from the first dispatch to the last publish.
   const chain: string[] = [];
-  let viaSlot = 0;
-  for (let id = last?.id; id !== undefined; ) {
-    chain.push(id);
-    if (segOf.get(id)!['slot wait'] > 0) {
-      viaSlot++;
-      id = slotFreer(byId.get(id)!);
-    } else id = via.get(id);
-  }
-  const onPath: Record<Segment, number> = Object.fromEntries(SEGMENTS.map((s) => [s, 0])) as Record<
+  const onPath: Record<Segment, number> = Object.fromEntries(SEGMENTS.map((x) => [x, 0])) as Record<
     Segment,
     number
   >;
-  for (const id of chain) for (const s of SEGMENTS) onPath[s] += segOf.get(id)![s];
+  let viaSlot = 0;
+  for (let id = last?.id; id !== undefined; ) {
+    chain.push(id);
+    const t = tm(id);
+    const bySlot = segOf.get(id)!['slot wait'] > 0;
+    const pred = bySlot ? slotFreer(byId.get(id)!) : via.get(id);
+    const wait = t.dispatched - (pred === undefined ? firstDispatch : tm(pred).succeeded);
+    if (bySlot) viaSlot++;
+    onPath[bySlot ? 'slot wait' : 'release → dispatch'] += Math.max(0, wait);
+    onPath['dispatch → start'] += t.started - t.dispatched;
+    onPath.build += t.durationMs;
+    onPath['end → published'] += t.succeeded - t.started - t.durationMs;
+    id = pred;
+  }
   const ms = (x: number) => `${(x / 1000).toFixed(2)}s`;
   const n = Math.max(1, done.length);
   const end = last ? tm(last.id).succeeded : o.start;

@@ -112,30 +112,34 @@ export function criticalPathPriorities(nodes: readonly CostNode[]): Map<string, 
 export const ORDERINGS = ['critical-path', 'fifo', 'cp-fanout', 'cp-unlock', 'cp-depth'] as const;
 export type Ordering = (typeof ORDERINGS)[number];
 
-/** Per index: the key compared first (higher first), then the tie-break (higher first). */
-export interface Ranks {
+/**
+ * Per index: the key compared first (higher first), then the tie-break (higher first); with the
+ * graph they were computed on, for the scheduler to keep.
+ */
+export interface Ranks extends Pick<Indexed, 'dependents' | 'depCount'> {
   readonly primary: Float64Array;
   readonly secondary: Float64Array;
 }
 
 export function ranks(nodes: readonly CostNode[], ordering: Ordering): Ranks {
   const g = indexed(nodes);
+  const graph = { dependents: g.dependents, depCount: g.depCount };
   const n = nodes.length;
   if (ordering === 'fifo') {
     // Plan order: the earlier build first.
     const primary = new Float64Array(n);
     for (let i = 0; i < n; i++) primary[i] = -i;
-    return { primary, secondary: new Float64Array(n) };
+    return { ...graph, primary, secondary: new Float64Array(n) };
   }
   const primary = chainLengths(nodes, g);
   switch (ordering) {
     case 'critical-path':
-      return { primary, secondary: new Float64Array(n) };
+      return { ...graph, primary, secondary: new Float64Array(n) };
     case 'cp-fanout':
-      return { primary, secondary: Float64Array.from(g.dependents, (d) => d.length) };
+      return { ...graph, primary, secondary: Float64Array.from(g.dependents, (d) => d.length) };
     case 'cp-unlock':
-      return { primary, secondary: unlockedWork(nodes, g) };
+      return { ...graph, primary, secondary: unlockedWork(nodes, g) };
     case 'cp-depth':
-      return { primary, secondary: chainDepths(g) };
+      return { ...graph, primary, secondary: chainDepths(g) };
   }
 }
