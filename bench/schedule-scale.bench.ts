@@ -142,6 +142,7 @@ interface Row {
   builds: number;
   edges: number;
   depth: number;
+  /** Builds in cycles (the cycle policy breaks them). */
   cycles: number;
   planMs: Record<string, number>;
   schedulerSetupMs: number;
@@ -169,7 +170,7 @@ async function child(size: string): Promise<Row> {
       const c = process.cpuUsage(t);
       planMs[policy] = (c.user + c.system) / 1000;
     }
-    cycles = plan!.cycles.length;
+    cycles = plan!.cycles.reduce((k, c) => k + c.size, 0);
     depth = plan!.waves.length;
     builds = plan!.waves.flat().map((b) => ({
       id: `${b.name}@x86_64`,
@@ -217,7 +218,7 @@ async function main(): Promise<void> {
   const { wolfiCorpus } = await import('./wolfi-lib.js');
   const labels = existsSync(wolfiCorpus) ? ['wolfi', ...sizes] : sizes;
   process.stdout.write(
-    `${'graph'.padEnd(8)}${'builds'.padStart(8)}${'edges'.padStart(9)}${'depth'.padStart(6)}${'cycles'.padStart(7)}` +
+    `${'graph'.padEnd(8)}${'builds'.padStart(8)}${'edges'.padStart(9)}${'depth'.padStart(6)}${'in cycles'.padStart(10)}` +
       `${'plan serial'.padStart(13)}${'plan bootstr.'.padStart(14)}${'sched setup'.padStart(12)}${'sched CPU/build'.padStart(16)}` +
       `${'÷ bound @64'.padStart(12)}${'peak RSS'.padStart(10)}\n`,
   );
@@ -234,7 +235,7 @@ async function main(): Promise<void> {
     const x = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Row;
     const ms = (v: number | undefined) => (v === undefined ? '-' : `${(v / 1000).toFixed(2)}s`);
     process.stdout.write(
-      `${x.label.padEnd(8)}${String(x.builds).padStart(8)}${String(x.edges).padStart(9)}${String(x.depth).padStart(6)}${String(x.cycles).padStart(7)}` +
+      `${x.label.padEnd(8)}${String(x.builds).padStart(8)}${String(x.edges).padStart(9)}${String(x.depth).padStart(6)}${String(x.cycles).padStart(10)}` +
         `${ms(x.planMs['serial']).padStart(13)}${ms(x.planMs['bootstrap']).padStart(14)}${ms(x.schedulerSetupMs).padStart(12)}` +
         `${`${x.cpuPerBuildUs.toFixed(1)} µs`.padStart(16)}${x.makespanRatio.toFixed(3).padStart(12)}${`${x.rssMB.toFixed(0)} MB`.padStart(10)}\n`,
     );
