@@ -3,8 +3,10 @@
  * per build, ready (its last dependency's `succeeded`, or the first dispatch of the run) →
  * dispatched → started (the agent's event back) → build (the agent's reported duration) →
  * `succeeded` (report hop + publish + records). The wait between ready and dispatched is split
- * by whether the arch's slots were all busy when the build became ready (waiting for a slot) or
- * not (release latency: index visible → dependent dispatched).
+ * over time: while every slot of the arch was taken it is waiting for a slot, otherwise it is
+ * release latency (index visible → dependent dispatched: the pump, the priority queue, the
+ * event loop). A slot counts as taken from `dispatched` to `succeeded` (a little longer than the
+ * coordinator holds it: its records are written before the event).
  */
 export interface Times {
   dispatched?: number;
@@ -21,16 +23,52 @@ interface GapBuild {
 
 const SEGMENTS = ['slot wait', 'release → dispatch', 'dispatch → start', 'build', 'end → published'] as const;
 type Segment = (typeof SEGMENTS)[number];
+type Account = Record<Segment, number>;
+const zero = (): Account => Object.fromEntries(SEGMENTS.map((s) => [s, 0])) as Account;
 
-function segments(t: Required<Times>, ready: number, busyAtReady: boolean): Record<Segment, number> {
-  const wait = Math.max(0, t.dispatched - ready);
-  return {
-    'slot wait': busyAtReady ? wait : 0,
-    'release → dispatch': busyAtReady ? 0 : wait,
-    'dispatch → start': t.started - t.dispatched,
-    build: t.durationMs,
-    'end → published': t.succeeded - t.started - t.durationMs,
-  };
+/** Slots taken over time in one arch: how much of [from, to) had every slot taken. */
+class Occupancy {
+  readonly #at: number[] = [];
+  readonly #level: number[] = [];
+
+  constructor(
+    spans: readonly [number, number][],
+    readonly slots: number,
+  ) {
+    const marks = spans.flatMap(([a, b]) => [
+      { at: a, d: 1 },
+      { at: b, d: -1 },
+    ]);
+    marks.sort((x, y) => x.at - y.at || x.d - y.d);
+    let k = 0;
+    for (const m of marks) {
+      k += m.d;
+      this.#at.push(m.at);
+      this.#level.push(k);
+    }
+  }
+
+  busy(from: number, to: number): number {
+    const at = this.#at;
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at[mid]! <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    let level = lo === 0 ? 0 : this.#level[lo - 1]!;
+    let t = from;
+    let busy = 0;
+    for (let i = lo; i < at.length && t < to; i++) {
+      const next = Math.min(at[i]!, to);
+      if (level >= this.slots) busy += next - t;
+      t = next;
+      level = this.#level[i]!;
+    }
+    if (t < to && level >= this.slots) busy += to - t;
+    return busy;
+  }
 }
 
 /** The account as printable lines; `start` is when the run was called. */
@@ -46,113 +84,90 @@ export function gapAccount(
   const tm = (id: string) => times.get(id) as Required<Times>;
   let firstDispatch = Number.POSITIVE_INFINITY;
   for (const b of done) firstDispatch = Math.min(firstDispatch, tm(b.id).dispatched);
-  // In flight per arch over time, from dispatch/succeeded instants, to judge "all slots busy".
-  const marks = new Map<string, { at: number; d: number }[]>();
-  for (const b of done) {
-    const list = marks.get(b.arch) ?? [];
-    list.push({ at: tm(b.id).dispatched, d: 1 }, { at: tm(b.id).succeeded, d: -1 });
-    marks.set(b.arch, list);
-  }
-  const inFlightAt = new Map<string, (at: number) => number>();
-  for (const [arch, list] of marks) {
-    list.sort((a, b) => a.at - b.at || a.d - b.d);
-    const at = list.map((m) => m.at);
-    const level: number[] = [];
-    let k = 0;
-    for (const m of list) {
-      k += m.d;
-      level.push(k);
-    }
-    inFlightAt.set(arch, (x) => {
-      let lo = 0;
-      let hi = at.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (at[mid]! <= x) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo === 0 ? 0 : level[lo - 1]!;
-    });
-  }
+  const byArch = new Map<string, GapBuild[]>();
+  for (const b of done) byArch.set(b.arch, [...(byArch.get(b.arch) ?? []), b]);
+  const occupancy = new Map<string, Occupancy>();
+  for (const [arch, bs] of byArch)
+    occupancy.set(
+      arch,
+      new Occupancy(
+        bs.map((b) => [tm(b.id).dispatched, tm(b.id).succeeded]),
+        o.slots,
+      ),
+    );
+
   const inRun = new Set(done.map((b) => b.id));
-  const readyOf = (b: GapBuild): { at: number; via?: string } => {
+  /** The dependency whose publish released `b`, and when (the first dispatch when none). */
+  const release = (b: GapBuild): { at: number; via?: string } => {
     let at = firstDispatch;
     let via: string | undefined;
     for (const d of b.deps) {
-      if (!inRun.has(d)) continue;
-      const s = tm(d).succeeded;
-      if (s > at) {
-        at = s;
+      if (inRun.has(d) && tm(d).succeeded > at) {
+        at = tm(d).succeeded;
         via = d;
       }
     }
     return via === undefined ? { at } : { at, via };
   };
-  const total: Record<Segment, number> = Object.fromEntries(SEGMENTS.map((s) => [s, 0])) as Record<
-    Segment,
-    number
-  >;
-  const segOf = new Map<string, Record<Segment, number>>();
-  const via = new Map<string, string | undefined>();
+  const account = (b: GapBuild, from: number): Account => {
+    const t = tm(b.id);
+    const wait = Math.max(0, t.dispatched - from);
+    const busy = Math.min(wait, occupancy.get(b.arch)!.busy(from, t.dispatched));
+    return {
+      'slot wait': busy,
+      'release → dispatch': wait - busy,
+      'dispatch → start': t.started - t.dispatched,
+      build: t.durationMs,
+      'end → published': t.succeeded - t.started - t.durationMs,
+    };
+  };
+
+  const total = zero();
   for (const b of done) {
-    const r = readyOf(b);
-    via.set(b.id, r.via);
-    // Busy: the arch's slots were full just before the build could have gone.
-    const seg = segments(tm(b.id), r.at, inFlightAt.get(b.arch)!(r.at) >= o.slots);
-    segOf.set(b.id, seg);
-    for (const s of SEGMENTS) total[s] += seg[s];
+    const a = account(b, release(b).at);
+    for (const s of SEGMENTS) total[s] += a[s];
   }
-  // The actual critical path, back from the last build to publish: a build that waited for a
-  // slot was held up by the build whose publish freed it (the latest of its arch to publish
-  // before it went), otherwise by the dependency whose publish released it.
-  const byArch = new Map<string, GapBuild[]>();
-  for (const b of done) byArch.set(b.arch, [...(byArch.get(b.arch) ?? []), b]);
-  const slotFreer = (b: GapBuild): string | undefined => {
+
+  // The actual critical path, back from the last build to publish: a build released by a
+  // dependency's publish but dispatched after every slot had been taken was held up by the build
+  // that freed the slot it got (the latest of its arch to publish before it went).
+  const slotFreer = (b: GapBuild): GapBuild | undefined => {
     let best: GapBuild | undefined;
     const d = tm(b.id).dispatched;
     for (const x of byArch.get(b.arch)!) {
       const s = tm(x.id).succeeded;
       if (x !== b && s <= d && (!best || s > tm(best.id).succeeded)) best = x;
     }
-    return best?.id;
+    return best;
   };
+  const byId = new Map(done.map((b) => [b.id, b]));
   let last: GapBuild | undefined;
   for (const b of done) if (!last || tm(b.id).succeeded > tm(last.id).succeeded) last = b;
-  const byId = new Map(done.map((b) => [b.id, b]));
-  // Along the path each wait runs from the predecessor's publish, so the segments add up to the
-  // time from the first dispatch to the last publish.
+  const onPath = zero();
   const chain: string[] = [];
-  const onPath: Record<Segment, number> = Object.fromEntries(SEGMENTS.map((x) => [x, 0])) as Record<
-    Segment,
-    number
-  >;
   let viaSlot = 0;
-  for (let id = last?.id; id !== undefined; ) {
-    chain.push(id);
-    const t = tm(id);
-    const bySlot = segOf.get(id)!['slot wait'] > 0;
-    const pred = bySlot ? slotFreer(byId.get(id)!) : via.get(id);
-    const wait = t.dispatched - (pred === undefined ? firstDispatch : tm(pred).succeeded);
+  for (let b = last; b !== undefined; ) {
+    chain.push(b.id);
+    const r = release(b);
+    const freer = slotFreer(b);
+    const bySlot = freer !== undefined && tm(freer.id).succeeded > r.at && account(b, r.at)['slot wait'] > 0;
+    const pred = bySlot ? freer : r.via === undefined ? undefined : byId.get(r.via);
+    // Each wait runs from the predecessor's publish: the path's segments add up to first
+    // dispatch → last publish.
+    const a = account(b, pred ? tm(pred.id).succeeded : firstDispatch);
+    for (const s of SEGMENTS) onPath[s] += a[s];
     if (bySlot) viaSlot++;
-    onPath[bySlot ? 'slot wait' : 'release → dispatch'] += Math.max(0, wait);
-    onPath['dispatch → start'] += t.started - t.dispatched;
-    onPath.build += t.durationMs;
-    onPath['end → published'] += t.succeeded - t.started - t.durationMs;
-    id = pred;
+    b = pred;
   }
   const ms = (x: number) => `${(x / 1000).toFixed(2)}s`;
   const n = Math.max(1, done.length);
   const end = last ? tm(last.id).succeeded : o.start;
+  const overhead = SEGMENTS.filter((s) => s !== 'build').reduce((x, s) => x + onPath[s], 0);
   return [
     `  gap: makespan ${ms(o.makespan)} − lower bound ${ms(o.lowerBound)} = ${ms(o.makespan - o.lowerBound)}`,
     `  run start → first dispatch ${ms(firstDispatch - o.start)}; last publish → run returned ${ms(o.start + o.makespan - end)}`,
     `  per build (mean over ${done.length}): ${SEGMENTS.map((s) => `${s} ${(total[s] / n).toFixed(1)} ms`).join(', ')}`,
-    `  actual critical path (${chain.length} builds, ${viaSlot} of them held by a slot, ${chain
-      .slice(-1)
-      .concat(chain.length > 1 ? ['…', chain[0]!] : [])
-      .join(' → ')}): ${SEGMENTS.map((s) => `${s} ${ms(onPath[s])}`).join(', ')}`,
-    `  overhead on that path (all but build): ${ms(SEGMENTS.filter((s) => s !== 'build').reduce((x, s) => x + onPath[s], 0))} = ${(
-      SEGMENTS.filter((s) => s !== 'build').reduce((x, s) => x + onPath[s], 0) / Math.max(1, chain.length)
-    ).toFixed(1)} ms per build on it`,
+    `  actual critical path (${chain.length} builds, ${viaSlot} held by a slot; ${chain.at(-1)} … ${chain[0]}): ${SEGMENTS.map((s) => `${s} ${ms(onPath[s])}`).join(', ')}`,
+    `  overhead on that path (all but build): ${ms(overhead)} = ${(overhead / Math.max(1, chain.length)).toFixed(1)} ms per build on it`,
   ];
 }
