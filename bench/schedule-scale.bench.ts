@@ -73,6 +73,7 @@ function synthetic(n: number, seed: number): { g: BuildGraph; backEdges: number 
   // Targets of every edge so far: a uniform pick from it is a pick by fan-out (the rich get richer).
   const targets: number[] = [];
   let backEdges = 0;
+  const forced: number[][] = [];
   for (let i = 0; i < n; i++) {
     const want = i === 0 ? 0 : Math.min(i, histogram(FAN_IN, r));
     const mine = new Set<number>();
@@ -81,9 +82,13 @@ function synthetic(n: number, seed: number): { g: BuildGraph; backEdges: number 
         targets.length > 0 && r() < 0.7 ? targets[Math.floor(r() * targets.length)]! : Math.floor(r() * i);
       mine.add(j);
     }
-    // Now and then a dependency on a later config: a cycle when that one (transitively) needs this.
-    if (i + 1 < n && r() < 0.01) {
-      mine.add(i + 1 + Math.floor(r() * Math.min(50, n - i - 1)));
+    // Now and then two configs that need each other (a cycle the policy breaks), as the
+    // toolchain bootstraps in Wolfi do: this one needs a later one, which will need this one.
+    for (const j of forced[i] ?? []) mine.add(j);
+    if (i + 1 < n && r() < 0.005) {
+      const j = i + 1 + Math.floor(r() * Math.min(50, n - i - 1));
+      mine.add(j);
+      forced[j] = [...(forced[j] ?? []), i];
       backEdges++;
     }
     for (const j of mine) if (j < i) targets.push(j);
@@ -142,7 +147,7 @@ interface Row {
   builds: number;
   edges: number;
   depth: number;
-  /** Builds in cycles (the cycle policy breaks them). */
+  /** Builds in cycles (the cycle policy breaks them); −1 when not planned here. */
   cycles: number;
   planMs: Record<string, number>;
   schedulerSetupMs: number;
@@ -156,7 +161,7 @@ async function child(size: string): Promise<Row> {
   const { simulateRun, makespanLowerBound } = await import('@melange2/coordinator/internal');
   let builds: ScheduledBuild[];
   const planMs: Record<string, number> = {};
-  let cycles = 0;
+  let cycles = -1;
   let depth = 0;
   if (size === 'wolfi') {
     const { planWolfi } = await import('./wolfi-lib.js');
@@ -235,7 +240,7 @@ async function main(): Promise<void> {
     const x = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Row;
     const ms = (v: number | undefined) => (v === undefined ? '-' : `${(v / 1000).toFixed(2)}s`);
     process.stdout.write(
-      `${x.label.padEnd(8)}${String(x.builds).padStart(8)}${String(x.edges).padStart(9)}${String(x.depth).padStart(6)}${String(x.cycles).padStart(10)}` +
+      `${x.label.padEnd(8)}${String(x.builds).padStart(8)}${String(x.edges).padStart(9)}${String(x.depth).padStart(6)}${(x.cycles < 0 ? '-' : String(x.cycles)).padStart(10)}` +
         `${ms(x.planMs['serial']).padStart(13)}${ms(x.planMs['bootstrap']).padStart(14)}${ms(x.schedulerSetupMs).padStart(12)}` +
         `${`${x.cpuPerBuildUs.toFixed(1)} µs`.padStart(16)}${x.makespanRatio.toFixed(3).padStart(12)}${`${x.rssMB.toFixed(0)} MB`.padStart(10)}\n`,
     );
