@@ -13,9 +13,12 @@ export {
 export {
   CycleError,
   criticalPathPriorities,
+  makespanLowerBound,
+  ORDERINGS,
   type Ordering,
   type ScheduledBuild,
   Scheduler,
+  simulateRun,
 } from './scheduler/index.js';
 export { analyse } from './observe/analysis.js';
 export { chromeTrace } from './observe/chrome-trace.js';

@@ -279,8 +279,8 @@ export const FLAGS = {
   order: oneOf(
     'order',
     '<order>',
-    ['critical-path', 'fifo'],
-    'order of ready builds: critical-path (longest remaining chain first) or fifo',
+    ['cp-unlock', 'critical-path', 'fifo'],
+    'order of ready builds: cp-unlock (longest remaining chain first, ties to the build that unlocks the most work), critical-path (ties by name) or fifo',
   ),
   nats: text(
     'nats',
