@@ -18,8 +18,11 @@ import {
   decodeStateRecord,
   FileStateStore,
   IndexPublisher,
+  Dashboard,
+  FileRunStore,
   keyringOf,
   LocalRepositoryStore,
+  logMetricsRoute,
   type PlanInputs,
   planAgainst,
   type PublisherRecord,
@@ -30,7 +33,12 @@ import {
   type RunPolicy,
   type RunResult,
   runIdFor,
+  serveDashboard,
+  TimelineRecorder,
 } from '@melange2/coordinator';
+
+/** Where an embedded run's timelines are kept (`report`, `trace` and the dashboard read them). */
+export const runsDir = (outDir: string): string => join(resolve(outDir), '.melange2-runs');
 
 export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly outDir: string;
@@ -54,6 +62,9 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
+  /** Serve the dashboard while the run goes (`--dashboard[=ADDR]`); `onDashboard` gets its URL. */
+  readonly dashboard?: { readonly host: string; readonly port: number };
+  readonly onDashboard?: (url: string) => void;
 }
 
 /** Where an output directory keeps its build logs. */
@@ -74,6 +85,22 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   const logs = o.logMaxBytes === 0 ? undefined : new LocalLogStore(logDir(outDir));
   if (logs) await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
   const metrics = o.metrics;
+  const runs = new FileRunStore(runsDir(outDir));
+  const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
+  const timeline = new TimelineRecorder({
+    runId,
+    plan,
+    store: runs,
+    ...(prior ? { prior } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const dashboard = o.dashboard
+    ? await serveDashboard(new Dashboard({ store: runs, live: timeline }), {
+        ...o.dashboard,
+        routes: logMetricsRoute({ ...(logs ? { logs } : {}), ...(metrics ? { metrics } : {}) }),
+      })
+    : undefined;
+  if (dashboard) o.onDashboard?.(`${dashboard.url}/runs/${runId}/`);
   const queue = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 120_000, maxDeliver: 3, ...o.queueLimits });
   const staging = new LocalStaging(join(outDir, '.staging'));
   const publisher = new IndexPublisher({
@@ -93,15 +120,21 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     publisher,
     state,
     published: outDir,
-    ...policyOptions(o),
-    onEvent: (e) => {
-      metrics?.observe(e);
-      o.onEvent?.(e);
-    },
+    ...policyOptions({
+      ...o,
+      onEvent: (e) => {
+        timeline.event(e);
+        metrics?.observe(e);
+        o.onEvent?.(e);
+      },
+    }),
   });
   metrics?.plan(plan, (arch) => coordinator.capacity(arch));
   const link: CoordinatorLink = {
-    event: (e) => coordinator.agentEvent(e),
+    event: (e) => {
+      coordinator.agentEvent(e);
+      timeline.agentEvent(e);
+    },
     report: (r) => coordinator.report(r),
   };
   const agents: Agent[] = [];
@@ -127,7 +160,10 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
-          ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
+          onEvent: (job, e) => {
+            if (e.type === 'stage') timeline.stage(job.id, e.stage);
+            o.onBuildEvent?.(job, e);
+          },
         }),
         ...(logs ? { logs: { store: logs, ...(o.logMaxBytes ? { maxBytes: o.logMaxBytes } : {}) } } : {}),
         ...(o.log ? { log: o.log } : {}),
@@ -135,8 +171,11 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
       agent.start();
       agents.push(agent);
     }
+    timeline.begin();
     return await coordinator.run();
   } finally {
+    await timeline.finish();
+    await dashboard?.close();
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
     await queue.close();

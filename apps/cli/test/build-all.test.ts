@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { logDir } from '@melange2/cli/internal';
 import { LocalLogStore } from '@melange2/protocol';
 import { runCli } from './cli-helpers-apk.js';
+import { osRunArgs } from './test-ports.js';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
@@ -14,21 +15,7 @@ const d = inject('daemons');
 describe('melange2-orch build-all (embedded) on testdata/os', () => {
   let b: OsBootstrap;
   let out: string;
-  const args = () => [
-    '--out-dir',
-    out,
-    '--signing-key',
-    b.keyPath,
-    '--repository-append',
-    b.repo,
-    '--apk-cache-dir',
-    b.cacheDir,
-    '--buildkit-addr',
-    `x86_64=${d.buildkit.x86_64}`,
-    '--buildkit-addr',
-    `aarch64=${d.buildkit.aarch64}`,
-    '--no-parse-cache',
-  ];
+  const args = () => osRunArgs(b, out, d.buildkit);
 
   beforeAll(async () => {
     b = await osBootstrap(['x86_64', 'aarch64']);
@@ -133,7 +120,7 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
   it('refuses bad flags with usage errors', async () => {
     expect((await runCli(['build-all', OS_REPO, '--jobs', '0'])).code).toBe(2);
     expect((await runCli(['build-all', OS_REPO, '--order', 'random'])).err).toMatch(
-      /--order: expected critical-path or fifo/,
+      /--order: expected cp-unlock, critical-path or fifo/,
     );
     expect((await runCli(['build-all', join(OS_REPO, 'nope')])).code).toBe(2);
     expect((await runCli(['build-all', OS_REPO, '--arch', 'sparc'])).err).toMatch(

@@ -9,8 +9,7 @@ import {
   type RunResult,
   RunMetrics,
   runDistributed,
-  serveLog,
-  serveMetrics,
+  logMetricsRoute,
 } from '@melange2/coordinator';
 import { serveRepository } from '@melange2/coordinator/internal';
 import {
@@ -256,12 +255,7 @@ describe('build logs and metrics', () => {
       // The coordinator's HTTP routes on a server of their own (the run's server is closed now).
       const server = await serveRepository(
         new LocalRepositoryStore(mkdtempSync(join(tmpdir(), 'm2-empty-'))),
-        {
-          routes: [
-            (req, res, path) => serveLog(store, req, res, path),
-            (req, res, path) => serveMetrics(metrics.registry, req, res, path),
-          ],
-        },
+        { routes: logMetricsRoute({ logs: store, metrics }) },
       );
       try {
         const scraped = await fetch(`${server.url}/metrics`);

@@ -16,7 +16,18 @@ export {
   type PublisherRecord,
 } from './repository/index.js';
 export { RunMetrics } from './metrics/run-metrics.js';
-export { serveMetrics } from './metrics/http.js';
-export { serveLog } from './logs/http.js';
+export { logMetricsRoute } from './logs/routes.js';
 export { DEFAULT_LOG_RETENTION, pruneLogs } from './logs/retention.js';
 export { keyringOf, type PlanInputs, planAgainst, runIdFor } from './run/plan-inputs.js';
+export {
+  chromeTrace,
+  Dashboard,
+  FileRunStore,
+  findRun,
+  ObjectRunStore,
+  reportHtml,
+  type RunStore,
+  serveDashboard,
+  TimelineError,
+  TimelineRecorder,
+} from './observe/index.js';

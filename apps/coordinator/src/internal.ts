@@ -13,8 +13,17 @@ export {
 export {
   CycleError,
   criticalPathPriorities,
+  makespanLowerBound,
+  ORDERINGS,
   type Ordering,
   type ScheduledBuild,
   Scheduler,
+  simulateRun,
 } from './scheduler/index.js';
+export { analyse } from './observe/analysis.js';
+export { chromeTrace } from './observe/chrome-trace.js';
+export { criticalPath } from './observe/critical-path.js';
+export { FileRunStore, findRun, ObjectRunStore } from './observe/run-store.js';
+export { TimelineRecorder } from './observe/timeline-recorder.js';
+export type { RunTimeline, TimelineBuild } from './observe/timeline-types.js';
 export { parseRange } from './logs/range.js';

@@ -30,6 +30,8 @@ export function natsNames(ns: string) {
     logs: `${ns}_logs`,
     logStream: `${ns.toUpperCase()}_LOGS`,
     logSubjectPrefix: `${ns}.logs`,
+    /** Object store: each run's timeline and summary (the dashboard, `report`, `trace`). */
+    runs: `${ns}_runs`,
   };
 }
 
@@ -47,6 +49,7 @@ export function natsStreams(ns: string): string[] {
     `KV_${n.index}`,
     `OBJ_${n.repo}`,
     `OBJ_${n.staging}`,
+    `OBJ_${n.runs}`,
     `OBJ_${n.logs}`,
     n.logStream,
   ];

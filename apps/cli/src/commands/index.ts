@@ -27,4 +27,6 @@ export const commands: readonly CommandEntry[] = [
   { name: 'coordinator', load: async () => (await import('./coordinator.js')).registerCoordinator },
   { name: 'agent', load: async () => (await import('./agent.js')).registerAgent },
   { name: 'logs', load: async () => (await import('./logs.js')).registerLogs },
+  { name: 'report', load: async () => (await import('./report.js')).registerReport },
+  { name: 'trace', load: async () => (await import('./trace.js')).registerTrace },
 ];

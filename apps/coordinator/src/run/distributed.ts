@@ -16,13 +16,12 @@ import {
   LocalRepositoryStore,
   ObjectRepositoryStore,
   type RepositoryStore,
-  type Route,
   serveRepository,
 } from '../repository/index.js';
 import { DEFAULT_LOG_RETENTION, pruneLogs } from '../logs/retention.js';
-import { serveLog } from '../logs/http.js';
-import { serveMetrics } from '../metrics/http.js';
+import { logMetricsRoute } from '../logs/routes.js';
 import type { RunMetrics } from '../metrics/run-metrics.js';
+import { Dashboard, dashboardRoute, ObjectRunStore, TimelineRecorder } from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
@@ -66,18 +65,18 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
+  const runs = await ObjectRunStore.open(o.nc, names.runs);
   const logs = await ObjectLogStore.open(o.nc, o.ns);
   const metrics = o.metrics;
+  // The dashboard, build logs and metrics are on the repository's HTTP address.
+  const dashboard = new Dashboard({ store: runs });
+  const extra = logMetricsRoute({ logs, ...(metrics ? { metrics } : {}) });
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
-    routes: [
-      (req, res, path) => serveLog(logs, req, res, path),
-      ...(metrics
-        ? [((req, res, path) => serveMetrics(metrics.registry, req, res, path)) satisfies Route]
-        : []),
-    ],
+    routes: async (req, res) => (await extra(req, res)) || dashboardRoute(dashboard, req, res),
   });
+  let timeline: TimelineRecorder | undefined;
   let link: { close(): void } | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
@@ -99,6 +98,17 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
     for (const arch of o.arches)
       if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+    const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
+    const tl = new TimelineRecorder({
+      runId,
+      plan,
+      store: runs,
+      flushMs: 5000,
+      ...(prior ? { prior } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    });
+    timeline = tl;
+    dashboard.live = tl;
     const coordinator = new Coordinator({
       runId,
       plan,
@@ -107,11 +117,14 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       publisher,
       state,
       published: repoUrl,
-      ...policyOptions(o),
-      onEvent: (e) => {
-        metrics?.observe(e);
-        o.onEvent?.(e);
-      },
+      ...policyOptions({
+        ...o,
+        onEvent: (e) => {
+          tl.event(e);
+          metrics?.observe(e);
+          o.onEvent?.(e);
+        },
+      }),
     });
     metrics?.plan(plan, (arch) => coordinator.capacity(arch));
     metrics?.watchNats(o.nc);
@@ -120,13 +133,22 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     link = serveAgentLink(
       o.nc,
       o.ns,
-      { event: (e) => coordinator.agentEvent(e), report: (r) => coordinator.report(r) },
+      {
+        event: (e) => {
+          coordinator.agentEvent(e);
+          tl.agentEvent(e);
+        },
+        report: (r) => coordinator.report(r),
+      },
       o.log ? { log: o.log } : {},
     );
+    tl.begin();
     if (!o.signal) return await coordinator.run();
     o.signal.addEventListener('abort', () => coordinator.stop(), { once: true });
     return await coordinator.run();
   } finally {
+    await timeline?.finish();
+    dashboard.close();
     link?.close();
     await queue.close();
     await server.close();
