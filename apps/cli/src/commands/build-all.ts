@@ -15,7 +15,7 @@ import type { Command } from 'commander';
 import { progressLines, summaryTable } from '../display.js';
 import { runEmbedded } from '../embedded.js';
 import { writeRunReport } from './run-report.js';
-import { PlanError } from '@melange2/coordinator';
+import { PlanError, RunMetrics } from '@melange2/coordinator';
 import { DEFAULT_LOG_MAX_BYTES } from '@melange2/protocol';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -188,7 +188,12 @@ export function registerBuildAll(program: Command): void {
         cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
         ordering: flags.order,
         ...(own.dashboard
-          ? { dashboard: own.dashboard, onDashboard: (url: string) => say(`dashboard at ${url}`) }
+          ? {
+              dashboard: own.dashboard,
+              onDashboard: (url: string) => say(`dashboard at ${url}`),
+              // The dashboard's server also serves /metrics and the build logs.
+              metrics: new RunMetrics(),
+            }
           : {}),
         onPlan: (plan, runId, resumed) => {
           run = runId;
