@@ -106,6 +106,19 @@ describe('build logs in a directory', () => {
     expect(readdirSync(join(dir, 'blobs')).sort()).toEqual(['r2', 'r3']);
   });
 
+  it('a build whose agent was lost: abandoned, its text so far is its log', async () => {
+    const store = new LocalLogStore(root());
+    const w = await BuildLogWriter.open({ live: await store.begin(ref('r1', 'lost')) });
+    w.line('before the agent died');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await store.abandon('r1')).toEqual(['r1/x86_64/lost']);
+    expect((await store.ref(ref('r1', 'lost')))?.state).toBe('cancelled');
+    expect(await text(readLog(store, ref('r1', 'lost'), { follow: true }))).toMatch(
+      /before the agent died\n$/,
+    );
+    await w.discard();
+  });
+
   it('refuses names that could leave the directory', async () => {
     const store = new LocalLogStore(root());
     await expect(store.ref({ runId: '..', arch: 'x86_64', name: 'p' })).rejects.toMatchObject({

@@ -143,9 +143,13 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       o.log ? { log: o.log } : {},
     );
     tl.begin();
-    if (!o.signal) return await coordinator.run();
-    o.signal.addEventListener('abort', () => coordinator.stop(), { once: true });
-    return await coordinator.run();
+    o.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
+    const result = await coordinator.run();
+    // A build whose agent was lost left its log marked running: nothing will finish it now.
+    await logs
+      .abandon(runId)
+      .catch((e: unknown) => o.log?.(`marking lost builds' logs: ${(e as Error).message}`));
+    return result;
   } finally {
     await timeline?.finish();
     dashboard.close();

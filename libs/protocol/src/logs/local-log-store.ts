@@ -132,6 +132,16 @@ export class LocalLogStore implements BuildLogStore {
     return out.sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
+  async abandon(runId: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const r of await this.list(runId)) {
+      if (r.state !== 'running') continue;
+      await writeAtomic(this.#ref(r), JSON.stringify({ ...r, state: 'cancelled', finishedAt: Date.now() }));
+      out.push(logPath(r));
+    }
+    return out;
+  }
+
   async latest(): Promise<string | undefined> {
     return (await this.runs())[0]?.runId;
   }

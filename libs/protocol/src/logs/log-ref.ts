@@ -109,6 +109,11 @@ export interface BuildLogStore {
   /** Stores a finished log (a gzip file, moved or uploaded) and its reference. */
   finish(ref: LogRef & { digest: string }, gzFile: string): Promise<void>;
   ref(k: LogKey): Promise<LogRef | undefined>;
+  /**
+   * Marks the run's logs still running as cancelled (their agent was lost: nothing will finish
+   * them); their text so far stays readable from the live store while it keeps it. Their keys.
+   */
+  abandon(runId: string): Promise<string[]>;
   /** The gzip bytes of a finished log (blobs are named by digest within their run). */
   blob(ref: LogRef & { digest: string }): Promise<NodeJS.ReadableStream | undefined>;
   /**

@@ -180,6 +180,16 @@ export class ObjectLogStore implements BuildLogStore {
       .sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
+  async abandon(runId: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const r of await this.list(runId)) {
+      if (r.state !== 'running') continue;
+      await this.#putRef({ ...r, state: 'cancelled', finishedAt: Date.now() });
+      out.push(logPath(r));
+    }
+    return out;
+  }
+
   /** From the live stream's last message (its subject names the build): no listing of the bucket. */
   async latest(): Promise<string | undefined> {
     const names = natsNames(this.ns);

@@ -52,7 +52,7 @@ export async function* readLog(
   let ref = await store.ref(k);
   if (!ref) throw new LogError('log-not-found', logPath(k), 'no log for this build in this run');
   let sent = 0;
-  if (ref.state === 'running') {
+  if (ref.state === 'running' || !ref.digest) {
     let idle = false;
     const done = async () => {
       if (!o.follow) {
@@ -68,7 +68,8 @@ export async function* readLog(
     }
     if (!o.follow || idle || o.signal?.aborted) return;
     ref = (await store.ref(k)) ?? ref;
-    if (ref.state === 'running') return;
+    // Still running (stopped following), or abandoned with no finished log: the text so far it is.
+    if (ref.state === 'running' || !ref.digest) return;
   }
   yield* finishedText(store, ref, sent);
 }
