@@ -22,8 +22,7 @@ const job = (name: string, attempt = 1): BuildJob => ({
   version: '1.0.0-r0',
   configFile: `${name}.yaml`,
   attempt,
-  repositories: [],
-  keyring: [],
+  token: 'a1'.repeat(32),
 });
 
 function recorder(): CoordinatorLink & { reports: BuildReport[]; events: AgentEvent[] } {

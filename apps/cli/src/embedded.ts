@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { Agent, engineExecutor } from '@melange2/agent';
+import { Agent, engineExecutor, localSources } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
@@ -67,6 +67,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     queue,
     staging,
     publisher,
+    signingKey: o.signingKey,
     state,
     published: outDir,
     ...policyOptions(o),
@@ -94,7 +95,12 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
         execute: engineExecutor({
           repoRoot: plan.root,
           client,
+          // In one process the agent may use the repository key: the coordinator signs again anyway.
           signingKey: o.signingKey,
+          sources: localSources(outDir, {
+            repositories: o.repositoryAppend ?? [],
+            keyring: o.keyringAppend ?? [],
+          }),
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),

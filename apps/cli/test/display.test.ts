@@ -7,6 +7,7 @@ describe('summary table', () => {
       runId: 'r',
       rows: [],
       dispatched: 0,
+      refusedReports: 0,
       upToDate: [
         { id: 'a@x86_64', version: '1-r0' },
         { id: 'a@aarch64', version: '1-r0' },
