@@ -61,6 +61,10 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     records: new MemoryStateStore<PublisherRecord>(),
     keyring: keyringOf(o.signingKey),
   });
+  // A key rotation: an index left signed by another key is signed again with this one.
+  for (const arch of o.arches)
+    if (await publisher.resignIndex(arch))
+      o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
   const coordinator = new Coordinator({
     runId,
     plan,
