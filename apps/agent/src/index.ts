@@ -3,3 +3,4 @@ export { engineExecutor } from './engine-executor.js';
 export { startNatsAgent } from './run-agent.js';
 export { AgentMetrics } from './metrics.js';
 export { serveAgentHttp } from './http.js';
+export { localSources } from './sources.js';

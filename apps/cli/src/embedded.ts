@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { Agent, engineExecutor } from '@melange2/agent';
+import { Agent, engineExecutor, localSources } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
@@ -112,12 +112,17 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
       ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
       : {}),
   });
+  // A key rotation: an index left signed by another key is signed again with this one.
+  for (const arch of o.arches)
+    if (await publisher.resignIndex(arch))
+      o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
   const coordinator = new Coordinator({
     runId,
     plan,
     queue,
     staging,
     publisher,
+    signingKey: o.signingKey,
     state,
     published: outDir,
     ...policyOptions({
@@ -156,7 +161,12 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
         execute: engineExecutor({
           repoRoot: plan.root,
           client,
+          // In one process the agent may use the repository key: the coordinator signs again anyway.
           signingKey: o.signingKey,
+          sources: localSources(outDir, {
+            repositories: o.repositoryAppend ?? [],
+            keyring: o.keyringAppend ?? [],
+          }),
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),

@@ -20,9 +20,11 @@ export function natsNames(ns: string) {
     /** Reports (requests the coordinator answers) and events (progress, heartbeats). */
     results: `${ns}.results`,
     events: `${ns}.events`,
-    /** KV buckets: run state, and the index publisher's records. */
+    /** KV buckets: run state, and the index publisher's records (the coordinator's alone). */
     state: `${ns}_state`,
     index: `${ns}_index`,
+    /** KV bucket the coordinator writes and agents read: the published repository's URL and key. */
+    info: `${ns}_info`,
     /** Object stores: the published repository, and the agents' staging area. */
     repo: `${ns}_repo`,
     staging: `${ns}_staging`,
@@ -47,6 +49,7 @@ export function natsStreams(ns: string): string[] {
     n.stream,
     `KV_${n.state}`,
     `KV_${n.index}`,
+    `KV_${n.info}`,
     `OBJ_${n.repo}`,
     `OBJ_${n.staging}`,
     `OBJ_${n.runs}`,

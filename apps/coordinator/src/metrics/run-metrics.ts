@@ -37,13 +37,13 @@ export class RunMetrics {
     const registers = [this.registry];
     this.#builds = new Counter({
       name: 'melange2_builds_total',
-      help: 'Builds of the run by final state (succeeded, failed, skipped, up_to_date) and arch',
+      help: 'Builds of the run by final state (succeeded, failed, skipped, up_to_date, refused) and arch',
       labelNames: ['state', 'arch'],
       registers,
     });
     this.#retries = new Counter({
       name: 'melange2_build_retries_total',
-      help: 'Transient faults that sent a build back to the queue',
+      help: 'Transient faults and refused reports that sent a build back to the queue',
       labelNames: ['arch'],
       registers,
     });
@@ -145,7 +145,7 @@ export class RunMetrics {
     for (const u of plan.upToDate)
       this.#builds.inc({ state: 'up_to_date', arch: u.id.slice(u.id.lastIndexOf('@') + 1) });
     for (const b of plan.builds)
-      for (const state of ['succeeded', 'failed', 'skipped', 'up_to_date'])
+      for (const state of ['succeeded', 'failed', 'skipped', 'up_to_date', 'refused'])
         this.#builds.inc({ state, arch: b.arch }, 0);
   }
 
@@ -156,6 +156,19 @@ export class RunMetrics {
     })().catch(() => undefined);
   }
 
+  /** A report refused for good: the build goes again, or is given up as `refused`. */
+  #refused(e: Extract<RunEvent, { type: 'refused' }>): void {
+    if (!e.build) return;
+    const arch = e.build.arch;
+    if (e.outcome === 'redispatched') {
+      this.#retries.inc({ arch });
+      this.#ready.requeued(e.build.id, performance.now());
+    } else if (e.outcome === 'given-up') {
+      this.#builds.inc({ state: 'refused', arch });
+      this.#ready.settled(e.build.id, false, performance.now());
+    }
+  }
+
   /** A publish of one build's packages: how long it took and the index revision it made. */
   published(arch: string, seconds: number, revision: number): void {
     this.#publish.observe({ arch }, seconds);
@@ -164,6 +177,7 @@ export class RunMetrics {
 
   observe(e: RunEvent): void {
     if (e.type === 'no-agents') return;
+    if (e.type === 'refused') return this.#refused(e);
     const arch = e.build.arch;
     const id = e.build.id;
     const now = performance.now();
