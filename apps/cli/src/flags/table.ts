@@ -215,6 +215,12 @@ export const FLAGS = {
       env: ['SOURCE_DATE_EPOCH'],
     },
   ),
+  testPackageAppend: words(
+    'test-package-append',
+    '<pkg>',
+    'extra package installed in every test environment (repeatable, or comma-separated; Wolfi passes wolfi-base)',
+    { melange: 'test-package-append' },
+  ),
   debug: on('debug', 'show every step and its log lines as they come', { melange: 'debug' }),
   noGenerateIndex: on('no-generate-index', 'do not add the packages to <out-dir>/<arch>/APKINDEX.tar.gz', {
     melange: 'generate-index=false',

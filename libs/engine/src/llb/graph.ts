@@ -77,6 +77,25 @@ function placeholderEnvironment(): State {
   });
 }
 
+const CACHE_ROOT = '/cache';
+
+/**
+ * The root a fresh `/var/cache/melange` starts from: a directory the build user owns, mode 1777
+ * (melange's qemu runner makes its cache overlay 1777; bubblewrap binds the host directory
+ * writable), so GOMODCACHE, PIP_CACHE_DIR, npm_config_cache … below it are writable by every
+ * user a step may run as. As BuildKit's Dockerfile frontend does for `--mount=type=cache,uid=`,
+ * the mount is seeded from this directory (the seed is part of the cache mount's identity).
+ */
+function writableCacheRoot(): State {
+  return llb.scratch().file(
+    llb.mkdir(CACHE_ROOT, 0o1777, {
+      chown: { user: BUILD_UID, group: BUILD_UID },
+      timestamp: new Date(0),
+    }),
+    { customName: '[internal] writable /var/cache/melange' },
+  );
+}
+
 function userFor(runAs: string | undefined): string {
   if (runAs === undefined || runAs === '' || runAs === 'build') return `${BUILD_UID}:${BUILD_UID}`;
   if (runAs === 'root') return '0:0';
@@ -126,7 +145,11 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
   const user = userFor(plan.environment.runAs);
   const cacheMount = options.cache
     ? llb.bind(MELANGE_CACHE_DIR, options.cache, { noOutput: true })
-    : llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, { sharing: 'shared' });
+    : llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, {
+        sharing: 'shared',
+        source: writableCacheRoot(),
+        selector: CACHE_ROOT,
+      });
   for (const step of plan.steps) {
     state = state
       .run({

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -152,5 +152,40 @@ export async function packUsrmerge(arch: 'x86_64' | 'aarch64', repo: string, key
     );
   } finally {
     await rm(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Debian's dash (no `set -o pipefail` before 0.5.13) as a package `dash-sh` owning `/bin/sh`,
+ * with the host libraries it loads: the shell of a Debian-made toolchain. x86_64 hosts only.
+ */
+export async function packDash(repo: string, key: SigningKey): Promise<void> {
+  const tree = await mkdtemp(join(tmpdir(), 'm2-dash-'));
+  try {
+    const put = (from: string, to: string) => {
+      mkdirSync(join(tree, dirname(to)), { recursive: true });
+      copyFileSync(from, join(tree, to));
+    };
+    put('/usr/bin/dash', 'usr/bin/dash');
+    const libs = execFileSync('ldd', ['/usr/bin/dash'], { encoding: 'utf8' });
+    for (const m of libs.matchAll(/(\/\S+)\s+\(0x/g)) put(realpathSync(m[1]!), m[1]!.slice(1));
+    mkdirSync(join(tree, 'bin'), { recursive: true });
+    symlinkSync('/usr/bin/dash', join(tree, 'bin', 'sh'));
+    const out = join(repo, 'x86_64', 'dash-sh-0.5.12-r0.apk');
+    await packApk({
+      dir: tree,
+      info: packageInfo({
+        name: 'dash-sh',
+        version: '0.5.12-r0',
+        arch: 'x86_64',
+        description: "Debian's dash as /bin/sh",
+      }),
+      signingKey: key,
+      sourceDateEpoch: 0,
+      output: out,
+    });
+    await addToIndexFile(join(repo, 'x86_64', 'APKINDEX.tar.gz'), [out], { signingKey: key });
+  } finally {
+    await rm(tree, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,104 @@
+/**
+ * Regressions from building real packages (the real-packages issue): the build user's cache,
+ * split/dev's static libraries, `so:` depends through symlink chains, tests under dash.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildkitClient } from '@melange2/buildkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildPackage, type CommonRequest, testPackage } from '@melange2/engine';
+import { type Bootstrap, bootstrap, packDash } from './bootstrap.js';
+import { EM_X86_64, tinyElf } from './elf-fixture.js';
+import { apkEntries, config, installInto } from './helpers.js';
+
+const SDE = 1700000000;
+let b: Bootstrap;
+let client: BuildkitClient;
+
+beforeAll(async () => {
+  b = await bootstrap();
+  client = await BuildkitClient.connect(inject('daemons').buildkit.x86_64);
+});
+
+afterAll(async () => {
+  client?.close();
+  if (b) await rm(b.dir, { recursive: true, force: true });
+});
+
+const out = () => join(b.dir, 'packages');
+
+function req(name: string, extra: Partial<CommonRequest> = {}): CommonRequest {
+  return {
+    configFile: config(name),
+    arch: 'x86_64',
+    client,
+    outDir: out(),
+    signingKey: b.signingKey,
+    repositoryAppend: [b.repo],
+    cacheDir: b.cacheDir,
+    sourceDateEpoch: SDE,
+    ...extra,
+  };
+}
+
+const files = async (apk: string) =>
+  (await apkEntries(apk)).filter((e) => e.type !== 'directory').map((e) => e.name);
+
+describe('what real packages exposed (x86_64, real daemon)', () => {
+  it('the build user writes GOMODCACHE, PIP_CACHE_DIR, UV_CACHE_DIR, COMPOSER_CACHE_DIR, npm_config_cache', async () => {
+    const r = await buildPackage(req('cachewrite'));
+    const root = join(b.dir, 'root-cachewrite');
+    await installInto(root, ['cachewrite'], 'x86_64', [out(), b.repo], b.publicKeyPath, b.cacheDir);
+    const dir = join(root, 'usr/share/cachewrite');
+    expect(readFileSync(join(dir, 'uid'), 'utf8').trim()).toBe('1000');
+    expect(readFileSync(join(dir, 'written'), 'utf8').trim().split('\n')).toEqual([
+      '/var/cache/melange/gomodcache',
+      '/var/cache/melange/pip',
+      '/var/cache/melange/uv',
+      '/var/cache/melange/composer',
+      '/var/cache/melange/npm',
+    ]);
+    expect(r.apks.map((a) => a.name)).toEqual(['cachewrite']);
+  });
+
+  it('split/dev takes *.a, *.[cho], *.prl, include dirs and share/gettext; -dev depends on so: through the link chain', async () => {
+    const src = join(b.dir, 'src-lz4');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'liblz4.so.1.9.4'), tinyElf({ machine: EM_X86_64, soname: 'liblz4.so.1' }));
+    const r = await buildPackage({ ...req('lz4'), sourceDir: src });
+    const [lib, dev] = r.apks;
+    expect((await files(lib!.path)).sort()).toEqual(['usr/lib/liblz4.so.1', 'usr/lib/liblz4.so.1.9.4']);
+    expect((await files(dev!.path)).sort()).toEqual([
+      'usr/include/lz4.h',
+      'usr/lib/crt-lz4.o',
+      'usr/lib/liblz4.a',
+      'usr/lib/liblz4.prl',
+      'usr/lib/liblz4.so',
+      'usr/lib/lz4/include/priv.h',
+      'usr/lib/pkgconfig/liblz4.pc',
+      'usr/share/gettext/its/lz4.its',
+    ]);
+    expect(lib!.info.provides).toContain('so:liblz4.so.1=1');
+    // liblz4.so -> liblz4.so.1 -> liblz4.so.1.9.4: the SONAME at the end of the chain.
+    expect(dev!.info.depends).toEqual(['so:liblz4.so.1']);
+    expect(dev!.info.provides).toEqual(['pc:liblz4=1.9.4-r0']);
+    // Installed alone, the -dev package brings the library its .so link points to.
+    const root = join(b.dir, 'root-lz4-dev');
+    const installed = await installInto(root, ['lz4-dev'], 'x86_64', [out()], b.publicKeyPath, b.cacheDir);
+    expect(installed.map((e) => e.name).sort()).toEqual(['lz4', 'lz4-dev']);
+  });
+
+  it('test: runs under a /bin/sh without pipefail (dash), with --test-package-append', async () => {
+    const repo = join(b.dir, 'dash-repo');
+    await packDash(repo, b.signingKey);
+    await buildPackage(req('dashtest'));
+    const r = await testPackage({
+      ...req('dashtest'),
+      repositoryAppend: [b.repo, repo],
+      testPackageAppend: ['dash-sh'],
+    });
+    expect([...r.tests[0]!.environment].sort()).toEqual(['dash-sh-0.5.12-r0', 'dashtest-1.0.0-r0']);
+    expect(r.tests[0]!.summary.errored).toBe(0);
+  });
+});
