@@ -51,6 +51,8 @@ export interface BuildGraph {
 
 interface Candidate {
   node: number;
+  /** The package of that config offering the name. */
+  pkg: string;
   real: boolean;
   priority: number;
   version: string | undefined;
@@ -69,7 +71,7 @@ function better(a: Candidate, b: Candidate, nodes: readonly ConfigNode[]): boole
   return nodes[a.node]!.name < nodes[b.node]!.name;
 }
 
-type Resolution = { kind: 'edge'; to: number } | { kind: 'external'; reason: ExternalReason };
+type Resolution = { kind: 'edge'; to: number; pkg: string } | { kind: 'external'; reason: ExternalReason };
 
 class ProviderIndex {
   /** Candidates per name, best first: resolution takes the first acceptable one. */
@@ -77,7 +79,7 @@ class ProviderIndex {
   constructor(nodes: readonly ConfigNode[]) {
     nodes.forEach((n, i) => {
       for (const p of n.provides) {
-        const c: Candidate = { node: i, real: p.real, priority: p.priority, version: p.version };
+        const c: Candidate = { node: i, pkg: p.pkg, real: p.real, priority: p.priority, version: p.version };
         const l = this.byName.get(p.name);
         if (!l) this.byName.set(p.name, [c]);
         // A config offering the same name twice (package and provide) counts once, as its best offer.
@@ -108,7 +110,7 @@ class ProviderIndex {
         // An unversioned virtual provide cannot satisfy a versioned dependency (apk).
         if (c.version === undefined || !versionMatches(c.version, dep.op, dep.version!)) continue;
       }
-      return { kind: 'edge', to: c.node };
+      return { kind: 'edge', to: c.node, pkg: c.pkg };
     }
     return { kind: 'external', reason: sawOther ? 'constraint' : 'self' };
   }
@@ -129,6 +131,45 @@ function csr(n: number, pairs: readonly Edge[], key: 'from' | 'to') {
   return { start, other, edgeIdx };
 }
 
+/** Packages visited per build when following runtime dependencies (a bound for hostile repositories). */
+const MAX_CLOSURE = 100_000;
+
+/**
+ * The runtime closure of a build's dependencies: the environment installs each in-repo package
+ * its build needs together with that package's `dependencies.runtime`, and theirs, so the build
+ * must also wait for the configs that provide those (bc needs flex, flex's package needs m4:
+ * bc waits for m4). Each is linked as `<runtime dep> (via <package>)`. A runtime dependency only
+ * the building config provides is its own (no edge); one nothing in the repository provides is
+ * left to the other repositories, as for build dependencies.
+ */
+function runtimeClosure(
+  nodes: readonly ConfigNode[],
+  providers: ProviderIndex,
+  from: number,
+  installed: readonly { node: number; pkg: string }[],
+  link: (to: number, dep: string) => void,
+): void {
+  const seen = new Set<string>();
+  const queue = installed.filter((p) => {
+    const k = `${p.node}\0${p.pkg}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  for (let i = 0; i < queue.length && seen.size < MAX_CLOSURE; i++) {
+    const { node, pkg } = queue[i]!;
+    for (const d of nodes[node]!.runtime[pkg] ?? []) {
+      const r = providers.resolve(from, d);
+      if (r.kind !== 'edge') continue;
+      const k = `${r.to}\0${r.pkg}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      queue.push({ node: r.to, pkg: r.pkg });
+      if (r.to !== node) link(r.to, `${d.name} (via ${pkg})`);
+    }
+  }
+}
+
 export function resolveGraph(
   arch: Arch,
   nodes: ConfigNode[],
@@ -144,17 +185,22 @@ export function resolveGraph(
   const unresolved = new Map<string, string[]>();
   nodes.forEach((n, from) => {
     const mine = new Map<number, Edge>();
+    const link = (to: number, dep: string) => {
+      const e = mine.get(to);
+      if (e) {
+        if (!e.deps.includes(dep)) e.deps.push(dep);
+      } else {
+        const ne: Edge = { from, to, deps: [dep] };
+        mine.set(to, ne);
+        edges.push(ne);
+      }
+    };
+    const installed: { node: number; pkg: string }[] = [];
     for (const d of n.deps) {
       const r = providers.resolve(from, d);
       if (r.kind === 'edge') {
-        const e = mine.get(r.to);
-        if (e) {
-          if (!e.deps.includes(d.name)) e.deps.push(d.name);
-        } else {
-          const ne: Edge = { from, to: r.to, deps: [d.name] };
-          mine.set(r.to, ne);
-          edges.push(ne);
-        }
+        link(r.to, d.name);
+        installed.push({ node: r.to, pkg: r.pkg });
       } else {
         external.push({ config: n.name, dep: d, reason: r.reason });
         if (r.reason === 'unresolved') {
@@ -164,6 +210,7 @@ export function resolveGraph(
         }
       }
     }
+    runtimeClosure(nodes, providers, from, installed, link);
   });
   const out = csr(nodes.length, edges, 'from');
   const inn = csr(nodes.length, edges, 'to');
