@@ -17,6 +17,8 @@ export interface EngineExecutorOptions {
   readonly cacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
+  /** `--git-mirror`: bare mirrors git-checkout clones from. */
+  readonly gitMirror?: string;
   readonly onEvent?: (job: BuildJob, e: BuildEvent) => void;
 }
 
@@ -95,6 +97,8 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         keyringAppend: job.keyring,
         ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
+        ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
+        ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
           spans.on(e);

@@ -35,6 +35,8 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly apkCacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
+  /** `--git-mirror`: bare mirrors git-checkout clones from. */
+  readonly gitMirror?: string;
   readonly queueLimits?: Partial<QueueLimits>;
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
@@ -98,6 +100,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
+          ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
           ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
         }),
         ...(o.log ? { log: o.log } : {}),

@@ -23,6 +23,7 @@ const AGENT_FLAGS = {
   signingKey: withHelp(FLAGS.signingKey, 'the repository key (a file, e.g. a mounted Kubernetes secret)'),
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
   id: FLAGS.id,
   leaseMs: withDefault(FLAGS.leaseMs, '60000'),
   buildTimeout: withDefault(FLAGS.buildTimeout, '360'),
@@ -42,6 +43,8 @@ export function registerAgent(program: Command): void {
     if (!existsSync(flags.repo)) throw new CliError(`--repo ${flags.repo}: no such directory`, EXIT.usage);
     if (flags.cacheDir && !existsSync(flags.cacheDir))
       throw new CliError(`--cache-dir ${flags.cacheDir}: no such directory`, EXIT.usage);
+    if (flags.gitMirror && !existsSync(flags.gitMirror))
+      throw new CliError(`--git-mirror ${flags.gitMirror}: no such directory`, EXIT.usage);
     if (flags.signingKey) signingKeyFrom(flags.signingKey);
     // Flags and files are checked before the signing key is made and telemetry starts.
     const nats = natsPlan(flags, `melange2-orch agent ${arch}`);
@@ -65,6 +68,7 @@ export function registerAgent(program: Command): void {
       drainReportMs: flags.drainTimeout * 1000,
       ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
       ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
+      ...(flags.gitMirror ? { gitMirror: resolve(flags.gitMirror) } : {}),
       ...(flags.id ? { id: flags.id } : {}),
       log: say,
       onBuildEvent: (job, e) => {

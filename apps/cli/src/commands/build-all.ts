@@ -129,6 +129,7 @@ const BUILD_ALL_FLAGS = {
   ...BUILDKIT_TLS_FLAGS,
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
   noWait: FLAGS.noWait,
 } satisfies FlagSet;
 
@@ -146,6 +147,8 @@ export function registerBuildAll(program: Command): void {
     checkRunInputs(repo, flags);
     if (own.cacheDir && !existsSync(own.cacheDir))
       throw new CliError(`--cache-dir ${own.cacheDir}: no such directory`, EXIT.usage);
+    if (own.gitMirror && !existsSync(own.gitMirror))
+      throw new CliError(`--git-mirror ${own.gitMirror}: no such directory`, EXIT.usage);
     const tls = buildkitTls(own);
     const arches = flags.arch;
     const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -177,6 +180,7 @@ export function registerBuildAll(program: Command): void {
         ...(flags.retryFailed ? { retryFailed: true } : {}),
         ...(own.apkCacheDir ? { apkCacheDir: resolve(own.apkCacheDir) } : {}),
         ...(own.cacheDir ? { buildCacheDir: resolve(own.cacheDir) } : {}),
+        ...(own.gitMirror ? { gitMirror: resolve(own.gitMirror) } : {}),
         cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
         ordering: flags.order,
         onPlan: (plan, runId, resumed) => {

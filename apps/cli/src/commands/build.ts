@@ -32,6 +32,7 @@ export const BUILD_FLAGS = {
   varsFile: FLAGS.varsFile,
   sourceDateEpoch: FLAGS.sourceDateEpoch,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
   apkCacheDir: FLAGS.apkCacheDir,
   debug: FLAGS.debug,
   serveLayers: FLAGS.serveLayers,
@@ -60,7 +61,11 @@ export function commonRequest(config: string, flags: BuildFlags): Omit<CommonReq
     throw new CliError('--signing-key is required (create one with `melange2-orch keygen`)', EXIT.usage);
   const envFiles = (flags.envFile ?? []).map((f) => readInput('--env-file', f, readEnvFile));
   const vars = flags.varsFile ? readInput('--vars-file', flags.varsFile, readVarsFile) : undefined;
-  for (const d of [...(flags.pipelineDir ?? []), ...(flags.cacheDir ? [flags.cacheDir] : [])])
+  for (const d of [
+    ...(flags.pipelineDir ?? []),
+    ...(flags.cacheDir ? [flags.cacheDir] : []),
+    ...(flags.gitMirror ? [flags.gitMirror] : []),
+  ])
     if (!existsSync(d) || !statSync(d).isDirectory())
       throw new CliError(`${d}: no such directory`, EXIT.usage);
   return {
@@ -76,6 +81,7 @@ export function commonRequest(config: string, flags: BuildFlags): Omit<CommonReq
     ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: flags.sourceDateEpoch } : {}),
     ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
     ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
+    ...(flags.gitMirror ? { gitMirror: resolve(flags.gitMirror) } : {}),
   };
 }
 

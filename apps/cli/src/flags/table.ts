@@ -188,8 +188,13 @@ export const FLAGS = {
   cacheDir: text(
     'cache-dir',
     '<dir>',
-    "build cache: this host directory is what the build sees at /var/cache/melange (writes are discarded, as with melange's qemu runner; default a cache kept by buildkitd)",
+    'build cache: this host directory is what the build sees at /var/cache/melange; only the sha256:/sha512: files (and git/ mirrors) the steps name are sent, and what the build writes there lands in it (default a cache kept by buildkitd)',
     { melange: 'cache-dir' },
+  ),
+  gitMirror: text(
+    'git-mirror',
+    '<dir>',
+    'bare git mirrors as <dir>/<host>/<path>.git: git-checkout clones a repository it finds there instead of using the network',
   ),
   apkCacheDir: text(
     'apk-cache-dir',

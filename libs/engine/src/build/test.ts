@@ -55,7 +55,7 @@ export async function testPackage(req: TestRequest): Promise<TestResult> {
       });
       continue;
     }
-    const { localDirs: cacheDirs, ...cache } = buildCacheOf(req);
+    const { localDirs: cacheDirs, ...cache } = buildCacheOf(req, t, false);
     const graph = buildGraph(testPlan(plan, { ...t, environment }), { environment: layers.state, ...cache });
     req.onEvent?.({ type: 'stage', stage: 'solve', arch: req.arch });
     const { result } = await solveWith(

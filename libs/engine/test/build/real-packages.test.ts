@@ -7,10 +7,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildkitClient } from '@melange2/buildkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildPackage, type CommonRequest, testPackage } from '@melange2/engine';
+import { BuildError, buildPackage, type CommonRequest, testPackage } from '@melange2/engine';
 import { type Bootstrap, bootstrap, packDash } from './bootstrap.js';
 import { EM_X86_64, tinyElf } from './elf-fixture.js';
-import { apkEntries, config, installInto } from './helpers.js';
+import { apkEntries, config, countingClient, installInto } from './helpers.js';
 
 const SDE = 1700000000;
 let b: Bootstrap;
@@ -100,5 +100,24 @@ describe('what real packages exposed (x86_64, real daemon)', () => {
     });
     expect([...r.tests[0]!.environment].sort()).toEqual(['dash-sh-0.5.12-r0', 'dashtest-1.0.0-r0']);
     expect(r.tests[0]!.summary.errored).toBe(0);
+  });
+
+  it('a build never resolves a package (or a name it provides) the same run has yet to produce', async () => {
+    const c = countingClient(client);
+    for (const name of ['busybox', 'cmd:sh']) {
+      const e = (await buildPackage({
+        ...req('cachewrite', { outDir: join(b.dir, 'packages-awaiting') }),
+        client: c.client,
+        awaiting: [name, 'something-else'],
+      }).catch((x: unknown) => x)) as BuildError;
+      expect(e).toBeInstanceOf(BuildError);
+      expect(e.stage).toBe('environment');
+      expect(e.cause).toMatchObject({ code: 'ENVIRONMENT_AWAITING', pkg: name });
+      expect(e.message).toContain(`would install busybox-1.35.0-r0 for ${name}`);
+    }
+    expect(c.calls()).toBe(0);
+    // Names the environment does not need do not hold the build.
+    const r = await buildPackage({ ...req('cachewrite'), awaiting: ['m4', 'flex'] });
+    expect(r.environment).toEqual(['busybox-1.35.0-r0']);
   });
 });
