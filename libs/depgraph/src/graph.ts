@@ -138,34 +138,82 @@ const MAX_CLOSURE = 100_000;
  * The runtime closure of a build's dependencies: the environment installs each in-repo package
  * its build needs together with that package's `dependencies.runtime`, and theirs, so the build
  * must also wait for the configs that provide those (bc needs flex, flex's package needs m4:
- * bc waits for m4). Each is linked as `<runtime dep> (via <package>)`. A runtime dependency only
- * the building config provides is its own (no edge); one nothing in the repository provides is
- * left to the other repositories, as for build dependencies.
+ * bc waits for m4). Each is linked as `<runtime dep> (via <package>)`. A runtime dependency the
+ * building config provides is its own (no edge); one nothing in the repository provides is left
+ * to the other repositories, as for build dependencies.
+ *
+ * Packages are numbered once and each one's runtime dependencies resolved once (independently of
+ * the build that installs it), so a build's closure is a walk over integers.
  */
-function runtimeClosure(
-  nodes: readonly ConfigNode[],
-  providers: ProviderIndex,
-  from: number,
-  installed: readonly { node: number; pkg: string }[],
-  link: (to: number, dep: string) => void,
-): void {
-  const seen = new Set<string>();
-  const queue = installed.filter((p) => {
-    const k = `${p.node}\0${p.pkg}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-  for (let i = 0; i < queue.length && seen.size < MAX_CLOSURE; i++) {
-    const { node, pkg } = queue[i]!;
-    for (const d of nodes[node]!.runtime[pkg] ?? []) {
-      const r = providers.resolve(from, d);
-      if (r.kind !== 'edge') continue;
-      const k = `${r.to}\0${r.pkg}`;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      queue.push({ node: r.to, pkg: r.pkg });
-      if (r.to !== node) link(r.to, `${d.name} (via ${pkg})`);
+class RuntimeClosure {
+  readonly #ids = new Map<string, number>();
+  readonly #node: number[] = [];
+  readonly #pkg: string[] = [];
+  readonly #deps: ({ to: number; dep: string }[] | undefined)[] = [];
+  #seen = new Int32Array(0);
+  #stamp = 0;
+
+  constructor(
+    private readonly nodes: readonly ConfigNode[],
+    private readonly providers: ProviderIndex,
+  ) {
+    nodes.forEach((n, i) => {
+      for (const p of n.provides) this.id(i, p.pkg);
+    });
+  }
+
+  id(node: number, pkg: string): number {
+    const k = `${node}\0${pkg}`;
+    let id = this.#ids.get(k);
+    if (id === undefined) {
+      id = this.#node.length;
+      this.#ids.set(k, id);
+      this.#node.push(node);
+      this.#pkg.push(pkg);
+      this.#deps.push(undefined);
+    }
+    return id;
+  }
+
+  #runtime(id: number): { to: number; dep: string }[] {
+    let d = this.#deps[id];
+    if (d === undefined) {
+      d = [];
+      for (const r of this.nodes[this.#node[id]!]!.runtime[this.#pkg[id]!] ?? []) {
+        const res = this.providers.resolve(-1, r);
+        if (res.kind === 'edge') d.push({ to: this.id(res.to, res.pkg), dep: r.name });
+      }
+      this.#deps[id] = d;
+    }
+    return d;
+  }
+
+  /** Links `from` to every config its installed packages' runtime closure reaches. */
+  walk(from: number, installed: readonly number[], link: (to: number, dep: string) => void): void {
+    if (this.#seen.length < this.#node.length) this.#seen = new Int32Array(this.#node.length * 2);
+    const stamp = ++this.#stamp;
+    const queue: number[] = [];
+    for (const id of installed) {
+      if (this.#seen[id] === stamp) continue;
+      this.#seen[id] = stamp;
+      queue.push(id);
+    }
+    for (let i = 0; i < queue.length && queue.length < MAX_CLOSURE; i++) {
+      const at = queue[i]!;
+      for (const { to, dep } of this.#runtime(at)) {
+        if (to >= this.#seen.length) {
+          const grown = new Int32Array(this.#node.length * 2);
+          grown.set(this.#seen);
+          this.#seen = grown;
+        }
+        if (this.#seen[to] === stamp) continue;
+        this.#seen[to] = stamp;
+        const node = this.#node[to]!;
+        // What the building config provides itself comes from the published repository.
+        if (node === from) continue;
+        queue.push(to);
+        if (node !== this.#node[at]) link(node, `${dep} (via ${this.#pkg[at]})`);
+      }
     }
   }
 }
@@ -180,6 +228,7 @@ export function resolveGraph(
     index.set(n.name, i);
   });
   const providers = new ProviderIndex(nodes);
+  const closure = new RuntimeClosure(nodes, providers);
   const edges: Edge[] = [];
   const external: ExternalDep[] = [];
   const unresolved = new Map<string, string[]>();
@@ -195,12 +244,12 @@ export function resolveGraph(
         edges.push(ne);
       }
     };
-    const installed: { node: number; pkg: string }[] = [];
+    const installed: number[] = [];
     for (const d of n.deps) {
       const r = providers.resolve(from, d);
       if (r.kind === 'edge') {
         link(r.to, d.name);
-        installed.push({ node: r.to, pkg: r.pkg });
+        installed.push(closure.id(r.to, r.pkg));
       } else {
         external.push({ config: n.name, dep: d, reason: r.reason });
         if (r.reason === 'unresolved') {
@@ -210,7 +259,7 @@ export function resolveGraph(
         }
       }
     }
-    runtimeClosure(nodes, providers, from, installed, link);
+    closure.walk(from, installed, link);
   });
   const out = csr(nodes.length, edges, 'from');
   const inn = csr(nodes.length, edges, 'to');

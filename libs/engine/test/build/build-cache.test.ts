@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BuildResult, buildPackage, type CommonRequest } from '@melange2/engine';
 import { checksumNames, mirrorPath, namedEntries } from '@melange2/engine/internal';
 import { type Bootstrap, bootstrap, packGitAndWget } from './bootstrap.js';
-import { apkEntries, config } from './helpers.js';
+import { apkEntries, apkText, config, spdxValidator, validateSpdx } from './helpers.js';
 
 const SDE = 1700000000;
 let b: Bootstrap;
@@ -98,8 +98,8 @@ describe('--cache-dir', () => {
     writeFileSync(join(cache, 'gomodcache', 'x', 'big'), randomBytes(2 << 20));
     const r = await buildPackage({
       ...req('cachefetch'),
-      // Nothing listens at the URI: only the cache can satisfy the fetch.
-      vars: { uri: 'http://127.0.0.1:9/cachefetch-1.0.0.tar', sha256: sum },
+      // Nothing answers for that name here: only the cache can satisfy the fetch.
+      vars: { uri: 'https://downloads.example.org/cachefetch-1.0.0.tar', sha256: sum },
       buildCacheDir: cache,
     });
     expect(await fileOf(r, 'usr/share/cachefetch/hello.txt')).toBe(true);
@@ -107,6 +107,13 @@ describe('--cache-dir', () => {
     expect(r.bytesSent).toBeLessThan(2 << 20);
     // Nothing new was written: the cache directory holds what it held.
     expect(readdirSync(cache).sort()).toHaveLength(3);
+    // The SBOM validates (spdx-tools wants a download location with a domain name).
+    const pyspdx = spdxValidator();
+    const sbom = await apkText(r.apks[0]!.path, 'var/lib/db/sbom/cachefetch-1.0.0-r0.spdx.json');
+    expect(JSON.parse(sbom!).packages.map((p: { downloadLocation: string }) => p.downloadLocation)).toContain(
+      'https://downloads.example.org/cachefetch-1.0.0.tar',
+    );
+    if (pyspdx) validateSpdx(pyspdx, sbom!, b.dir);
   });
 
   it('a download lands in the cache directory, and the next build uses it offline', async () => {
@@ -140,6 +147,19 @@ describe('--cache-dir', () => {
     });
     expect(names(again)).toContain('build cache: 1 entry');
     expect(await fileOf(again, 'usr/share/cachefetch/hello.txt')).toBe(true);
+    // The SBOM names the download as the package's source, with its checksum.
+    const sbom = (await apkText(again.apks[0]!.path, 'var/lib/db/sbom/cachefetch-1.0.0-r0.spdx.json'))!;
+    const doc = JSON.parse(sbom);
+    const src = doc.packages.find(
+      (p: { primaryPackagePurpose: string }) => p.primaryPackagePurpose === 'SOURCE',
+    );
+    expect(src).toMatchObject({
+      downloadLocation: uri,
+      checksums: [{ algorithm: 'SHA256', checksumValue: sum }],
+    });
+    expect(doc.relationships).toContainEqual(
+      expect.objectContaining({ relationshipType: 'GENERATED_FROM', relatedSpdxElement: src.SPDXID }),
+    );
   });
 });
 
@@ -154,11 +174,22 @@ describe('--git-mirror', () => {
     git(work, 'tag', '-a', 'v1.0.0', '-m', 'v1.0.0');
     const commit = git(work, 'rev-parse', 'HEAD');
     const mirrors = join(b.dir, 'mirrors');
-    mkdirSync(join(mirrors, 'git.invalid', 'example'), { recursive: true });
-    git(b.dir, 'clone', '-q', '--mirror', work, join(mirrors, 'git.invalid', 'example', 'project.git'));
+    mkdirSync(join(mirrors, 'git.example.com', 'example'), { recursive: true });
+    git(b.dir, 'clone', '-q', '--mirror', work, join(mirrors, 'git.example.com', 'example', 'project.git'));
     const r = await buildPackage({ ...req('gitmirror'), vars: { commit }, gitMirror: mirrors });
-    expect(names(r)).toContain('git mirrors: git.invalid/example/project.git');
+    expect(names(r)).toContain('git mirrors: git.example.com/example/project.git');
     expect(await fileOf(r, 'usr/share/gitmirror/README')).toBe(true);
+    const sbom = (await apkText(r.apks[0]!.path, 'var/lib/db/sbom/gitmirror-1.0.0-r0.spdx.json'))!;
+    const src = JSON.parse(sbom).packages.find(
+      (p: { primaryPackagePurpose: string }) => p.primaryPackagePurpose === 'SOURCE',
+    );
+    expect(src).toMatchObject({
+      name: 'git/project',
+      versionInfo: 'v1.0.0',
+      downloadLocation: `git+https://git.example.com/example/project@${commit}`,
+    });
+    const pyspdx = spdxValidator();
+    if (pyspdx) validateSpdx(pyspdx, sbom, b.dir);
     // A wrong expected commit fails: the mirror is checked as the network would be.
     const bad = await buildPackage({
       ...req('gitmirror', { outDir: join(b.dir, 'packages-gitmirror-bad') }),
