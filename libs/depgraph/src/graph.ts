@@ -188,8 +188,11 @@ class RuntimeClosure {
     return d;
   }
 
-  /** Links `from` to every config its installed packages' runtime closure reaches. */
-  walk(from: number, installed: readonly number[], link: (to: number, dep: string) => void): void {
+  /**
+   * Calls `reach` for every config (other than `from`) its installed packages' runtime closure
+   * reaches, with the dependency that got there first (its label made only when asked for).
+   */
+  walk(from: number, installed: readonly number[], reach: (to: number, label: () => string) => void): void {
     if (this.#seen.length < this.#node.length) this.#seen = new Int32Array(this.#node.length * 2);
     const stamp = ++this.#stamp;
     const queue: number[] = [];
@@ -212,7 +215,8 @@ class RuntimeClosure {
         // What the building config provides itself comes from the published repository.
         if (node === from) continue;
         queue.push(to);
-        if (node !== this.#node[at]) link(node, `${dep} (via ${this.#pkg[at]})`);
+        const via = this.#pkg[at]!;
+        if (node !== this.#node[at]) reach(node, () => `${dep} (via ${via})`);
       }
     }
   }
@@ -259,7 +263,10 @@ export function resolveGraph(
         }
       }
     }
-    closure.walk(from, installed, link);
+    // A config already linked (directly, or through another runtime dependency) keeps its label.
+    closure.walk(from, installed, (to, label) => {
+      if (!mine.has(to)) link(to, label());
+    });
   });
   const out = csr(nodes.length, edges, 'from');
   const inn = csr(nodes.length, edges, 'to');
