@@ -149,6 +149,24 @@ export function reportOutcomes<T>(
   if (failed) process.exitCode = EXIT.failed;
 }
 
+/** A daemon on this machine: a unix socket, or TCP to a loopback address. */
+function isLocalDaemon(addr: string): boolean {
+  if (addr.startsWith('unix://')) return true;
+  const host = /^tcp:\/\/(\[[^\]]+\]|[^:/]+)/.exec(addr)?.[1];
+  return host === 'localhost' || host === '[::1]' || (host?.startsWith('127.') ?? false);
+}
+
+/**
+ * Where the environment's packages are served from (see `--serve-layers`): the host given, or
+ * 127.0.0.1 when every daemon is on this machine (it reaches that address, and a package it has
+ * seen is then never sent again); none with "off" or a remote daemon (directories are synced).
+ */
+function layerServerHost(flag: string | undefined, daemons: readonly string[]): string | undefined {
+  if (flag === 'off') return undefined;
+  if (flag) return flag;
+  return daemons.length > 0 && daemons.every(isLocalDaemon) ? '127.0.0.1' : undefined;
+}
+
 /** Connects to each arch's daemon, runs `job` for every arch concurrently, closes the clients. */
 export async function perArch<T>(
   config: string,
@@ -164,7 +182,8 @@ export async function perArch<T>(
   const tls = buildkitTls(flags);
   const base = arches.map((arch) => ({ ...common, arch }));
   const clients = new Map<string, BuildkitClient>();
-  const layerServer = flags.serveLayers ? await LayerServer.start({ host: flags.serveLayers }) : undefined;
+  const layerHost = layerServerHost(flags.serveLayers, [...addrOf.values()]);
+  const layerServer = layerHost ? await LayerServer.start({ host: layerHost }) : undefined;
   // Ctrl-C cancels the builds on the daemons instead of leaving them running.
   const abort = new AbortController();
   const onSignal = () => abort.abort();

@@ -107,7 +107,7 @@ const serveLayers: ValueFlag<string> = {
   name: 'serve-layers',
   value: '<host>',
   optionalValue: true,
-  help: 'send environment packages over HTTP from this host (default 127.0.0.1), keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host)',
+  help: 'send environment packages over HTTP from this host, keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host); the default with daemons on this machine (127.0.0.1), "off" syncs them as directories',
   parse: (v) => (v === '' ? '127.0.0.1' : v),
 };
 
