@@ -3,9 +3,10 @@ import { Agent, engineExecutor } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
-import type { BuildEvent } from '@melange2/engine';
+import { type BuildEvent, LayerServer } from '@melange2/engine';
 import { type BuildJob, type CoordinatorLink, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue, type QueueLimits } from '@melange2/queue';
+import { layerServerHost } from './flags/buildkit.js';
 import {
   Coordinator,
   decodeStateRecord,
@@ -37,6 +38,8 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly buildCacheDir?: string;
   /** `--git-mirror`: bare mirrors git-checkout clones from. */
   readonly gitMirror?: string;
+  /** `--serve-layers`: a host, "off", or (default) 127.0.0.1 for daemons on this machine. */
+  readonly serveLayers?: string;
   readonly queueLimits?: Partial<QueueLimits>;
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
@@ -79,14 +82,16 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   };
   const agents: Agent[] = [];
   const clients: BuildkitClient[] = [];
+  // One server for every arch whose daemon reaches it (see --serve-layers).
+  let layers: LayerServer | undefined;
   try {
     for (const arch of o.arches) {
       if (!plan.builds.some((b) => b.arch === arch)) continue;
-      const client = await BuildkitClient.connect(
-        await o.buildkitAddress(arch),
-        o.buildkitTls ? { tls: o.buildkitTls } : {},
-      );
+      const address = await o.buildkitAddress(arch);
+      const client = await BuildkitClient.connect(address, o.buildkitTls ? { tls: o.buildkitTls } : {});
       clients.push(client);
+      const host = layerServerHost(o.serveLayers, [address]);
+      if (host && !layers) layers = await LayerServer.start({ host });
       const agent = new Agent({
         id: `${arch}-local`,
         arch,
@@ -101,6 +106,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
           ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
+          ...(host && layers ? { layerServer: layers } : {}),
           ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
         }),
         ...(o.log ? { log: o.log } : {}),
@@ -112,6 +118,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   } finally {
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
+    await layers?.close();
     await queue.close();
     state.flush();
   }

@@ -130,6 +130,7 @@ const BUILD_ALL_FLAGS = {
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
   gitMirror: FLAGS.gitMirror,
+  serveLayers: FLAGS.serveLayers,
   noWait: FLAGS.noWait,
 } satisfies FlagSet;
 
@@ -181,6 +182,7 @@ export function registerBuildAll(program: Command): void {
         ...(own.apkCacheDir ? { apkCacheDir: resolve(own.apkCacheDir) } : {}),
         ...(own.cacheDir ? { buildCacheDir: resolve(own.cacheDir) } : {}),
         ...(own.gitMirror ? { gitMirror: resolve(own.gitMirror) } : {}),
+        ...(own.serveLayers ? { serveLayers: own.serveLayers } : {}),
         cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
         ordering: flags.order,
         onPlan: (plan, runId, resumed) => {

@@ -12,7 +12,13 @@ import {
 import { formatDiagnostic, readVarsFile } from '@melange2/melange';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
-import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } from '../flags/buildkit.js';
+import {
+  BUILDKIT_TLS_FLAGS,
+  buildkitAddresses,
+  buildkitTls,
+  layerServerHost,
+  requireBuildkit,
+} from '../flags/buildkit.js';
 import { addFlags, type FlagSet, type FlagValues, readFlags, withDefault } from '../flags/define.js';
 import { FLAGS } from '../flags/table.js';
 import { signingKeyFrom } from './apk-options.js';
@@ -147,24 +153,6 @@ export function reportOutcomes<T>(
     }
   }
   if (failed) process.exitCode = EXIT.failed;
-}
-
-/** A daemon on this machine: a unix socket, or TCP to a loopback address. */
-function isLocalDaemon(addr: string): boolean {
-  if (addr.startsWith('unix://')) return true;
-  const host = /^tcp:\/\/(\[[^\]]+\]|[^:/]+)/.exec(addr)?.[1];
-  return host === 'localhost' || host === '[::1]' || (host?.startsWith('127.') ?? false);
-}
-
-/**
- * Where the environment's packages are served from (see `--serve-layers`): the host given, or
- * 127.0.0.1 when every daemon is on this machine (it reaches that address, and a package it has
- * seen is then never sent again); none with "off" or a remote daemon (directories are synced).
- */
-function layerServerHost(flag: string | undefined, daemons: readonly string[]): string | undefined {
-  if (flag === 'off') return undefined;
-  if (flag) return flag;
-  return daemons.length > 0 && daemons.every(isLocalDaemon) ? '127.0.0.1' : undefined;
 }
 
 /** Connects to each arch's daemon, runs `job` for every arch concurrently, closes the clients. */
