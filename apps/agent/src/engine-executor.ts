@@ -118,7 +118,6 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
         ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
         ...(o.layerServer ? { layerServer: o.layerServer } : {}),
-        ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
           spans.on(e);
