@@ -50,7 +50,7 @@ export function registerAgent(program: Command): void {
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
     const nc = await natsConnect(nats);
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch-agent' });
     const a = await startNatsAgent({
       nc,
       ns: flags.namespace,
