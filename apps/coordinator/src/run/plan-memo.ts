@@ -31,7 +31,8 @@ export interface MemoInputs {
   readonly problems: readonly string[];
 }
 
-const buildSchema = z.object({
+// Loose: a field added to the plan later comes back as it was written, never silently dropped.
+const buildSchema = z.looseObject({
   id: z.string(),
   name: z.string(),
   arch: z.string(),
@@ -46,7 +47,7 @@ const buildSchema = z.object({
 const memoSchema = z.object({
   format: z.literal(MEMO_FORMAT),
   key: z.string(),
-  plan: z.object({
+  plan: z.looseObject({
     root: z.string(),
     builds: z.array(buildSchema),
     upToDate: z.array(z.object({ id: z.string(), version: z.string() })),
