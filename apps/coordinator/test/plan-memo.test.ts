@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildIndexArchive } from '@melange2/apk';
+import { buildIndexArchive, packageInfo } from '@melange2/apk';
 import { OS_REPO } from '@melange2/test/os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planRun } from '../src/internal.js';
@@ -54,15 +54,11 @@ describe('plan memo', () => {
 
     // motd published for x86_64: up to date there, from a new plan.
     const entry = {
-      name: 'motd',
-      version: changed.builds.find((b) => b.id === 'motd@x86_64')!.version,
-      arch: 'x86_64',
-      size: 1,
-      depends: [],
-      provides: [],
-      replaces: [],
-      installIf: [],
-      triggers: [],
+      ...packageInfo({
+        name: 'motd',
+        version: changed.builds.find((b) => b.id === 'motd@x86_64')!.version,
+        arch: 'x86_64',
+      }),
       checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
       fileSize: 1,
     };
