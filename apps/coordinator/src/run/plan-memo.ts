@@ -66,19 +66,26 @@ function codeFiles(dir: string, out: string[]): void {
   }
 }
 
-let codeDigest: string | undefined;
+let codeDigest: string | null | undefined;
 
-/** A digest of the code that plans (computed once per process). */
-function plannerCode(): string {
-  if (codeDigest) return codeDigest;
-  const h = createHash('sha1');
-  h.update(readFileSync(fileURLToPath(new URL(`./plan-run${extOf()}`, import.meta.url))));
-  for (const pkg of ['@melange2/depgraph', '@melange2/melange', '@melange2/apk']) {
-    const files: string[] = [];
-    codeFiles(dirname(fileURLToPath(import.meta.resolve(pkg))), files);
-    for (const f of files.sort()) h.update(`${f}\0`).update(readFileSync(f)).update('\0');
+/**
+ * A digest of the code that plans (computed once per process), or null when that code cannot be
+ * found as files (a bundle): then there is no memo.
+ */
+function plannerCode(): string | null {
+  if (codeDigest !== undefined) return codeDigest;
+  try {
+    const h = createHash('sha1');
+    h.update(readFileSync(fileURLToPath(new URL(`./plan-run${extOf()}`, import.meta.url))));
+    for (const pkg of ['@melange2/depgraph', '@melange2/melange', '@melange2/apk']) {
+      const files: string[] = [];
+      codeFiles(dirname(fileURLToPath(import.meta.resolve(pkg))), files);
+      for (const f of files.sort()) h.update(`${f}\0`).update(readFileSync(f)).update('\0');
+    }
+    codeDigest = h.digest('base64');
+  } catch {
+    codeDigest = null;
   }
-  codeDigest = h.digest('base64');
   return codeDigest;
 }
 
@@ -87,11 +94,14 @@ function extOf(): string {
   return import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 }
 
-export function memoKey(i: MemoInputs): string {
+/** The memo key of a plan's inputs; undefined when the planner's code cannot be digested. */
+export function memoKey(i: MemoInputs): string | undefined {
+  const code = plannerCode();
+  if (code === null) return undefined;
   const h = createHash('sha1');
   const part = (s: string) => h.update(s).update('\0');
   part(MEMO_FORMAT);
-  part(plannerCode());
+  part(code);
   part(i.root);
   part(i.arches.join(','));
   part(i.withDependents ? 'dependents' : '');

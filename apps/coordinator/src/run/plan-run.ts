@@ -73,6 +73,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
     fileKeys: scan.fileKeys,
     problems: scan.problems.map((p) => formatProblem(p)),
   });
+  if (key === undefined) return planScan(o, scan);
   const memo = readPlanMemo(file, key);
   if (memo) return memo;
   const plan = planScan(o, scan);
