@@ -3,9 +3,10 @@ import type { Agent } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
 import type { BuildkitClient, TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
-import type { BuildEvent } from '@melange2/engine';
+import type { BuildEvent, LayerServer } from '@melange2/engine';
 import { type BuildJob, type CoordinatorLink, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue, type QueueLimits } from '@melange2/queue';
+import { layerServerHost } from './flags/buildkit.js';
 import {
   Coordinator,
   decodeStateRecord,
@@ -42,6 +43,10 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly apkCacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
+  /** `--git-mirror`: bare mirrors git-checkout clones from. */
+  readonly gitMirror?: string;
+  /** `--serve-layers`: a host, "off", or (default) 127.0.0.1 for daemons on this machine. */
+  readonly serveLayers?: string;
   readonly queueLimits?: Partial<QueueLimits>;
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
@@ -84,12 +89,17 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     records: new MemoryStateStore<PublisherRecord>(),
     keyring: keyringOf(o.signingKey),
   });
+  // A key rotation: an index left signed by another key is signed again with this one.
+  for (const arch of o.arches)
+    if (await publisher.resignIndex(arch))
+      o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
   const coordinator = new Coordinator({
     runId,
     plan,
     queue,
     staging,
     publisher,
+    signingKey: o.signingKey,
     state,
     published: outDir,
     ...policyOptions({
@@ -109,19 +119,23 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   };
   const agents: Agent[] = [];
   const clients: BuildkitClient[] = [];
+  // One server for every arch whose daemon reaches it (see --serve-layers).
+  let layers: LayerServer | undefined;
   try {
     for (const arch of o.arches) {
       if (!plan.builds.some((b) => b.arch === arch)) continue;
-      // The agent and BuildKit client (about 0.5 s of CPU to load) only when there is work.
-      const [{ Agent, engineExecutor }, { BuildkitClient }] = await Promise.all([
-        import('@melange2/agent'),
-        import('@melange2/buildkit'),
-      ]);
-      const client = await BuildkitClient.connect(
-        await o.buildkitAddress(arch),
-        o.buildkitTls ? { tls: o.buildkitTls } : {},
-      );
+      // The agent, engine and BuildKit client (about 0.5 s of CPU to load) only when there is work.
+      const [{ Agent, engineExecutor, localSources }, { BuildkitClient }, { LayerServer }] =
+        await Promise.all([
+          import('@melange2/agent'),
+          import('@melange2/buildkit'),
+          import('@melange2/engine'),
+        ]);
+      const address = await o.buildkitAddress(arch);
+      const client = await BuildkitClient.connect(address, o.buildkitTls ? { tls: o.buildkitTls } : {});
       clients.push(client);
+      const host = layerServerHost(o.serveLayers, [address]);
+      if (host && !layers) layers = await LayerServer.start({ host });
       const agent = new Agent({
         id: `${arch}-local`,
         arch,
@@ -131,10 +145,17 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
         execute: engineExecutor({
           repoRoot: plan.root,
           client,
+          // In one process the agent may use the repository key: the coordinator signs again anyway.
           signingKey: o.signingKey,
+          sources: localSources(outDir, {
+            repositories: o.repositoryAppend ?? [],
+            keyring: o.keyringAppend ?? [],
+          }),
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
+          ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
+          ...(host && layers ? { layerServer: layers } : {}),
           onEvent: (job, e) => {
             if (e.type === 'stage') timeline.stage(job.id, e.stage);
             o.onBuildEvent?.(job, e);
@@ -152,6 +173,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     await dashboard?.close();
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
+    await layers?.close();
     await queue.close();
     state.flush();
   }

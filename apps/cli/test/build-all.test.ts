@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadSigningKey } from '@melange2/apk';
 import { runCli } from './cli-helpers-apk.js';
 import { osRunArgs } from './test-ports.js';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
@@ -99,6 +100,20 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
     const all = await run('--with-dependents=all');
     expect(all.out).toMatch(/x86_64 +chain-c +1\.0\.0-r0 +succeeded .*dependency changed: chain-b/);
     expect(all.out).toMatch(/3 built, 0 failed, 0 skipped, 0 up to date/);
+  });
+
+  it('a new signing key: each index is signed again with it at start, nothing rebuilt', async () => {
+    const keys = join(b.dir, 'rotated');
+    expect((await runCli(['keygen', '--dir', keys, '--name', 'rotated', '--key-size', '2048'])).code).toBe(0);
+    const rotated = args().map((a) => (a === b.keyPath ? join(keys, 'rotated.rsa') : a));
+    const r = await runCli(['build-all', OS_REPO, '--arch', 'x86_64,aarch64', ...rotated]);
+    expect(r.out).toMatch(/; 0 dispatched/);
+    for (const arch of ['x86_64', 'aarch64']) {
+      expect(r.err).toContain(`${arch}: index signed again with rotated.rsa.pub`);
+      const key = loadSigningKey(join(keys, 'rotated.rsa'));
+      // Verifies with the new key only (the --changed-since test above added versions of the chain).
+      expect(indexNames(join(out, arch, 'APKINDEX.tar.gz'), key)).toEqual(expect.arrayContaining(OS_BUILT));
+    }
   });
 
   it('refuses bad flags with usage errors', async () => {

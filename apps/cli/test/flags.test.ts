@@ -179,6 +179,23 @@ describe('inputs before the environment', () => {
     expect(r.err).not.toContain('deprecated');
   });
 
+  it('build and build-all: a missing --git-mirror is reported before any daemon is looked for', async () => {
+    const nope = join(dir, 'no-mirrors');
+    const b = await runCli([
+      'build',
+      HELLO,
+      '--signing-key',
+      key,
+      '--out-dir',
+      join(dir, 'p'),
+      '--git-mirror',
+      nope,
+    ]);
+    expect([b.code, b.err]).toEqual([2, expect.stringContaining(nope)]);
+    const all = await runCli(['build-all', OS_REPO, '--signing-key', key, '--git-mirror', nope]);
+    expect([all.code, all.err]).toEqual([2, expect.stringContaining('--git-mirror')]);
+  });
+
   it('agent: a missing --repo is reported before NATS is contacted', async () => {
     const r = await runCli([
       'agent',
@@ -241,9 +258,15 @@ describe('environment fallbacks', () => {
   it('agent uses $BUILDKIT_HOST and $NATS_URL', async () => {
     process.env['BUILDKIT_HOST'] = NO_DAEMON;
     process.env['NATS_URL'] = 'nats://127.0.0.1:1';
-    const r = await runCli(['agent', '--arch', 'x86_64', '--repo', OS_REPO, '--signing-key', key]);
+    const r = await runCli(['agent', '--arch', 'x86_64', '--repo', OS_REPO]);
     expect(r.code).toBe(3);
     expect(r.err).toContain('cannot reach NATS at nats://127.0.0.1:1');
+  });
+
+  it('agent --signing-key is refused, explaining that the coordinator alone signs', async () => {
+    const r = await runCli(['agent', '--arch', 'x86_64', '--repo', OS_REPO, '--signing-key', key]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--signing-key: an agent holds no repository key .*the coordinator checks each/);
   });
 
   it('$SOURCE_DATE_EPOCH is checked like --source-date-epoch', async () => {

@@ -153,13 +153,6 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A repository key for the agent command, made once. */
-  const signingKey = async (): Promise<string> => {
-    const keys = join(dir, 'keys');
-    if (!existsSync(keys)) expect((await runCli(['keygen', '--dir', keys, '--name', 'k'])).code).toBe(0);
-    return join(keys, 'k.rsa');
-  };
-
   /** The agent command against the users server (it stops at connecting, or before). */
   const agent = (...args: string[]) =>
     runCli(['agent', '--arch', 'x86_64', '--repo', dir, '--nats', users.url, ...args]);
@@ -202,8 +195,6 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     const r = await agent(
       '--buildkit-addr',
       'tcp://127.0.0.1:1',
-      '--signing-key',
-      await signingKey(),
       '--nats-user',
       'alice',
       '--nats-password',
@@ -220,7 +211,7 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     process.env['NATS_PASSWORD'] = PASSWORD;
     try {
       // NATS lets it in; it then stops at the buildkitd that is not there.
-      const r = await agent('--buildkit-addr', 'tcp://127.0.0.1:1', '--signing-key', await signingKey());
+      const r = await agent('--buildkit-addr', 'tcp://127.0.0.1:1');
       expect(r.code).toBe(3);
       expect(r.err).toContain('buildkitd at tcp://127.0.0.1:1');
       expect(r.err).not.toContain('NATS');

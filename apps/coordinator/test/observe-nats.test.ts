@@ -36,6 +36,7 @@ describe('run timeline over NATS (real JetStream)', () => {
         runId,
         id: job!.data.id,
         attempt: job!.data.attempt,
+        token: job!.data.token,
         agent: 'fake',
         durationMs: 1,
         outcome: { kind: 'failed', stage: 'solve', message: 'no compiler', logTail: ['cc: not found'] },

@@ -165,6 +165,7 @@ describe('TimelineRecorder', () => {
     version: '1-r0',
     configFile: `${name}.yaml`,
     input: name,
+    packages: [name],
   });
 
   const planOf = (builds: RunBuild[], upToDate: RunPlan['upToDate'] = []): RunPlan => ({

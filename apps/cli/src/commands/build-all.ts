@@ -129,6 +129,8 @@ const BUILD_ALL_FLAGS = {
   ...BUILDKIT_TLS_FLAGS,
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
+  serveLayers: FLAGS.serveLayers,
   noWait: FLAGS.noWait,
   dashboard: FLAGS.dashboard,
 } satisfies FlagSet;
@@ -147,6 +149,8 @@ export function registerBuildAll(program: Command): void {
     checkRunInputs(repo, flags);
     if (own.cacheDir && !existsSync(own.cacheDir))
       throw new CliError(`--cache-dir ${own.cacheDir}: no such directory`, EXIT.usage);
+    if (own.gitMirror && !existsSync(own.gitMirror))
+      throw new CliError(`--git-mirror ${own.gitMirror}: no such directory`, EXIT.usage);
     const tls = buildkitTls(own);
     const arches = flags.arch;
     const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -179,6 +183,8 @@ export function registerBuildAll(program: Command): void {
         ...(flags.retryFailed ? { retryFailed: true } : {}),
         ...(own.apkCacheDir ? { apkCacheDir: resolve(own.apkCacheDir) } : {}),
         ...(own.cacheDir ? { buildCacheDir: resolve(own.cacheDir) } : {}),
+        ...(own.gitMirror ? { gitMirror: resolve(own.gitMirror) } : {}),
+        ...(own.serveLayers ? { serveLayers: own.serveLayers } : {}),
         cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
         ordering: flags.order,
         ...(own.dashboard

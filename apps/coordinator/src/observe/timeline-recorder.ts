@@ -117,6 +117,10 @@ export class TimelineRecorder {
   /** The coordinator's events (`onEvent`). */
   event(e: RunEvent): void {
     if (e.type === 'no-agents') return;
+    if (e.type === 'refused') {
+      this.#refused(e);
+      return;
+    }
     const b = this.#byId.get(e.build.id);
     if (!b) return;
     const now = this.#now();
@@ -161,6 +165,21 @@ export class TimelineRecorder {
         this.#released(b, now);
         break;
     }
+  }
+
+  /**
+   * A refused report is no failure of the package; only a build given up after its reports kept
+   * being refused ends here, shown among the failures with the refusal as its reason.
+   */
+  #refused(e: Extract<RunEvent, { type: 'refused' }>): void {
+    const b = e.build ? this.#byId.get(e.build.id) : undefined;
+    if (!b) return;
+    if (e.outcome !== 'given-up') {
+      this.#touch(b);
+      return;
+    }
+    this.#finish(b, 'failed', this.#now());
+    b.reason = `reports refused (${e.code}): ${e.reason}`;
   }
 
   /** A stage of a running build began (the engine's events, where the agent is in-process). */

@@ -1,5 +1,13 @@
-import type { SigningKey } from '@melange2/apk';
-import { natsNames, ObjectStaging, openJobQueue, serveAgentLink } from '@melange2/protocol';
+import { resolve } from 'node:path';
+import { Keyring, publicPemOf, type SigningKey } from '@melange2/apk';
+import {
+  natsNames,
+  ObjectStaging,
+  openJobQueue,
+  type RepositoryInfo,
+  serveAgentLink,
+  writeRepositoryInfo,
+} from '@melange2/protocol';
 import { NatsStateStore, type QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -74,9 +82,15 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       records,
       keyring: keyringOf(o.signingKey),
     });
-    // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
-    for (const arch of o.arches)
+    // Agents install from this repository over HTTP: an arch with nothing published yet gets an
+    // empty index; one signed with another key (the key was rotated) is signed again with this one.
+    for (const arch of o.arches) {
       if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+      else if (await publisher.resignIndex(arch))
+        o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
+    }
+    // What agents install from besides their own configuration: only the coordinator writes it.
+    await writeRepositoryInfo(o.nc, o.ns, repositoryInfo(runId, repoUrl, o));
     const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
     const tl = new TimelineRecorder({
       runId,
@@ -94,6 +108,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       queue,
       staging,
       publisher,
+      signingKey: o.signingKey,
       state,
       published: repoUrl,
       ...policyOptions({
@@ -129,4 +144,24 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     await queue.close();
     await server.close();
   }
+}
+
+const isUrl = (s: string) => /^https?:\/\//.test(s);
+
+/**
+ * The run info agents read: the published repository, the repository key, and the farm's extra
+ * repositories and keys from the coordinator's own flags (key files are sent as their contents;
+ * other paths are named as given, for agents on the same machine).
+ */
+function repositoryInfo(runId: string, url: string, o: DistributedOptions): RepositoryInfo {
+  const extra = (o.keyringAppend ?? []).filter((k) => !isUrl(k));
+  const keys = [...Keyring.load(extra).keys].map(([name, k]) => ({ name, pem: k.pem }));
+  return {
+    kind: 'repository',
+    runId,
+    url,
+    keys: [{ name: o.signingKey.publicName, pem: publicPemOf(o.signingKey) }, ...keys],
+    repositories: (o.repositoryAppend ?? []).map((r) => (isUrl(r) || r.startsWith('@') ? r : resolve(r))),
+    keyUrls: (o.keyringAppend ?? []).filter(isUrl),
+  };
 }

@@ -42,6 +42,7 @@ const buildSchema = z.looseObject({
   version: z.string(),
   configFile: z.string(),
   input: z.string(),
+  packages: z.array(z.string()),
 });
 
 const memoSchema = z.object({
