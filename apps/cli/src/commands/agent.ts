@@ -74,7 +74,7 @@ export function registerAgent(program: Command): void {
     const tls = buildkitTls(flags);
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const nc = await natsConnect(nats);
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch-agent' });
     const a = await startNatsAgent({
       nc,
       ns: flags.namespace,

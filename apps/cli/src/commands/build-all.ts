@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type SigningKey, writeKeyPair } from '@melange2/apk';
-import { ConnectError } from '@melange2/buildkit';
 import {
   ARCH_PLATFORMS,
   DEFAULT_STATE_DIR,
@@ -164,7 +163,7 @@ export function registerBuildAll(program: Command): void {
         ),
       onTakeover: (h, path) => say(`took over ${path}: its holder is gone (${describeHolder(h)})`),
     });
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch' });
     const daemons = daemonResolver(own.buildkitAddr, say);
     let progress: ((e: Parameters<ReturnType<typeof progressLines>>[0]) => void) | undefined;
     let run: string | undefined;
@@ -209,6 +208,8 @@ export function registerBuildAll(program: Command): void {
       if (bad) process.exitCode = EXIT.failed;
     } catch (e) {
       if (e instanceof PlanError) throw new CliError(e.message, EXIT.usage, { cause: e });
+      // Only a failed build run has a BuildKit error: its module is loaded by then.
+      const { ConnectError } = await import('@melange2/buildkit');
       if (e instanceof ConnectError) throw new CliError(e.message, EXIT.environment, { cause: e });
       throw e;
     } finally {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenHttp } from '../http-listen.js';
 import type { Dashboard } from './dashboard-server.js';
 import { TimelineError } from './timeline-schema.js';
@@ -27,6 +27,8 @@ export async function serveDashboard(
   d: Dashboard,
   o: { host?: string; port?: number } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
+  // node:http costs about 50 ms of CPU to import: only a run that serves pays it.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     void dashboardRoute(d, req, res).then((done) => {
       if (!done) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
