@@ -105,6 +105,7 @@ function synthetic(n: number, seed: number): { g: BuildGraph; backEdges: number 
     resources: { cpu: histogram(CPU, r) },
     updateShared: false,
     repoPipelines: [],
+    runtime: {},
   }));
   const edges: { from: number; to: number; deps: string[] }[] = [];
   const outStart = new Int32Array(n + 1);

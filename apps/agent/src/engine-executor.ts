@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import type { SigningKey } from '@melange2/apk';
 import type { BuildkitClient, SolveEvent } from '@melange2/buildkit';
-import { type BuildEvent, buildPackage } from '@melange2/engine';
+import { type BuildEvent, buildPackage, type LayerServer } from '@melange2/engine';
 import { type BuildJob, fileDigest, type Staging, stagingKey } from '@melange2/protocol';
 import { type Context, type Span, SpanStatusCode } from '@opentelemetry/api';
 import { type Executor, tracer } from './agent.js';
@@ -27,6 +27,10 @@ export interface EngineExecutorOptions {
   readonly cacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
+  /** `--git-mirror`: bare mirrors git-checkout clones from. */
+  readonly gitMirror?: string;
+  /** Serves environment packages to the daemon over HTTP (it must reach the server). */
+  readonly layerServer?: LayerServer;
   readonly onEvent?: (job: BuildJob, e: BuildEvent) => void;
 }
 
@@ -114,6 +118,8 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         keyringAppend: sources.keyring,
         ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
+        ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
+        ...(o.layerServer ? { layerServer: o.layerServer } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
           spans.on(e);

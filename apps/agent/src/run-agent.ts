@@ -44,6 +44,8 @@ export interface NatsAgentOptions {
   readonly cacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
+  /** `--git-mirror`: bare mirrors git-checkout clones from. */
+  readonly gitMirror?: string;
   readonly limits?: Partial<QueueLimits>;
   readonly heartbeatMs?: number;
   readonly buildTimeoutMs?: number;
@@ -92,6 +94,7 @@ export async function startNatsAgent(
       staging: await ObjectStaging.open(o.nc, names.staging),
       ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
       ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
+      ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
       ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
     });
   }

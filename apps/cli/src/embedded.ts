@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
-import { Agent, engineExecutor, localSources } from '@melange2/agent';
+import type { Agent } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
-import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
+import type { BuildkitClient, TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
-import type { BuildEvent } from '@melange2/engine';
+import type { BuildEvent, LayerServer } from '@melange2/engine';
 import {
   type BuildJob,
   type CoordinatorLink,
@@ -12,6 +12,7 @@ import {
   type LogRetention,
 } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue, type QueueLimits } from '@melange2/queue';
+import { layerServerHost } from './flags/buildkit.js';
 import {
   Coordinator,
   DEFAULT_LOG_RETENTION,
@@ -52,6 +53,10 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly apkCacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
+  /** `--git-mirror`: bare mirrors git-checkout clones from. */
+  readonly gitMirror?: string;
+  /** `--serve-layers`: a host, "off", or (default) 127.0.0.1 for daemons on this machine. */
+  readonly serveLayers?: string;
   readonly queueLimits?: Partial<QueueLimits>;
   /** Per-build cap of kept log text; 0 keeps no logs (default 8 MiB). */
   readonly logMaxBytes?: number;
@@ -144,14 +149,23 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   };
   const agents: Agent[] = [];
   const clients: BuildkitClient[] = [];
+  // One server for every arch whose daemon reaches it (see --serve-layers).
+  let layers: LayerServer | undefined;
   try {
     for (const arch of o.arches) {
       if (!plan.builds.some((b) => b.arch === arch)) continue;
-      const client = await BuildkitClient.connect(
-        await o.buildkitAddress(arch),
-        o.buildkitTls ? { tls: o.buildkitTls } : {},
-      );
+      // The agent, engine and BuildKit client (about 0.5 s of CPU to load) only when there is work.
+      const [{ Agent, engineExecutor, localSources }, { BuildkitClient }, { LayerServer }] =
+        await Promise.all([
+          import('@melange2/agent'),
+          import('@melange2/buildkit'),
+          import('@melange2/engine'),
+        ]);
+      const address = await o.buildkitAddress(arch);
+      const client = await BuildkitClient.connect(address, o.buildkitTls ? { tls: o.buildkitTls } : {});
       clients.push(client);
+      const host = layerServerHost(o.serveLayers, [address]);
+      if (host && !layers) layers = await LayerServer.start({ host });
       const agent = new Agent({
         id: `${arch}-local`,
         arch,
@@ -170,6 +184,8 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
+          ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
+          ...(host && layers ? { layerServer: layers } : {}),
           onEvent: (job, e) => {
             if (e.type === 'stage') timeline.stage(job.id, e.stage);
             o.onBuildEvent?.(job, e);
@@ -188,6 +204,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     await dashboard?.close();
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
+    await layers?.close();
     await queue.close();
     state.flush();
   }

@@ -70,6 +70,19 @@ describe('melange2-orch build', () => {
     expect(r.out).toMatch(/x86_64: built badtest-1\.0\.0-r0/);
   });
 
+  it('--serve-layers off syncs the environment as directories (the default with a daemon on this machine serves it)', async () => {
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'badtest.yaml'),
+      '--serve-layers',
+      'off',
+      ...common(join(b.dir, 'out-dirs')),
+    ]);
+    expect(r.err).not.toContain('failed');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/x86_64: built badtest-1\.0\.0-r0/);
+  });
+
   it('--vars-file overrides the config vars; --no-generate-index writes no index', async () => {
     const out = join(b.dir, 'out-vars');
     const vars = join(b.dir, 'vars.yaml');

@@ -179,6 +179,23 @@ describe('inputs before the environment', () => {
     expect(r.err).not.toContain('deprecated');
   });
 
+  it('build and build-all: a missing --git-mirror is reported before any daemon is looked for', async () => {
+    const nope = join(dir, 'no-mirrors');
+    const b = await runCli([
+      'build',
+      HELLO,
+      '--signing-key',
+      key,
+      '--out-dir',
+      join(dir, 'p'),
+      '--git-mirror',
+      nope,
+    ]);
+    expect([b.code, b.err]).toEqual([2, expect.stringContaining(nope)]);
+    const all = await runCli(['build-all', OS_REPO, '--signing-key', key, '--git-mirror', nope]);
+    expect([all.code, all.err]).toEqual([2, expect.stringContaining('--git-mirror')]);
+  });
+
   it('agent: a missing --repo is reported before NATS is contacted', async () => {
     const r = await runCli([
       'agent',

@@ -6,21 +6,21 @@ import { describe, expect, inject, it } from 'vitest';
 import { startTelemetry, tracingConfigured } from '@melange2/cli/internal';
 
 describe('telemetry', () => {
-  it('is off unless the OTEL_* variables name an exporter or an endpoint', () => {
+  it('is off unless the OTEL_* variables name an exporter or an endpoint', async () => {
     expect(tracingConfigured({})).toBe(false);
     expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'none' })).toBe(false);
     expect(tracingConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
     expect(
       tracingConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }),
     ).toBe(false);
-    expect(startTelemetry({ serviceName: 'x', env: {} }).enabled).toBe(false);
+    expect((await startTelemetry({ serviceName: 'x', env: {} })).enabled).toBe(false);
   });
 
   it('a build message carries the trace across real NATS: the agent span is the child of the dispatch span', async () => {
     const receiver = await startOtlpReceiver();
     process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.endpoint;
     process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/json';
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch-test' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch-test' });
     const nc = await connect({ servers: inject('daemons').natsUrl });
     const id = `TRACE_${process.pid}_${Date.now()}`;
     const q = await JetStreamWorkQueue.open<{ pkg: string }>(nc, { stream: id, subjectPrefix: `t.${id}` });

@@ -29,6 +29,11 @@ export interface PackOptions {
   /** Metadata; `size` and `datahash` are computed. */
   info: PackageInfo;
   scripts?: Partial<Record<ScriptName, string | Buffer>>;
+  /**
+   * Further control members after `.PKGINFO` (mode 0644), by name: each a dot and a plain file
+   * name that is not `.PKGINFO` or a script's (e.g. `.melange.yaml`).
+   */
+  controlFiles?: Readonly<Record<string, string | Buffer>>;
   /** Signs the control member with RSA256 when given (several keys: several signatures). */
   signingKey?: SigningKeys;
   /** Every mtime in the package; defaults to $SOURCE_DATE_EPOCH, else 0. */
@@ -175,12 +180,27 @@ export function sourceDateEpoch(given?: number): number {
   return 0;
 }
 
-/** Control tar segment (no EOF blocks): `.PKGINFO` first, then the scripts. */
-export function controlSegment(info: PackageInfo, scripts: PackOptions['scripts'], mtime: number): Buffer {
+const RESERVED_CONTROL = new Set(['.PKGINFO', ...SCRIPT_NAMES.map((s) => `.${s}`)]);
+
+/** Control tar segment (no EOF blocks): `.PKGINFO` first, then further control files, then the scripts. */
+export function controlSegment(
+  info: PackageInfo,
+  scripts: PackOptions['scripts'],
+  mtime: number,
+  files: PackOptions['controlFiles'] = {},
+): Buffer {
   const base = { mtime, uid: 0, gid: 0, uname: 'root', gname: 'root' };
   const parts = [
     encodeEntry({ ...base, name: '.PKGINFO', type: 'file', mode: 0o644 }, Buffer.from(formatPkginfo(info))),
   ];
+  for (const name of Object.keys(files).sort()) {
+    if (!/^\.[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || RESERVED_CONTROL.has(name))
+      throw new ApkError(
+        'bad-pkginfo',
+        `control file ${JSON.stringify(name)}: not a plain dot-file name of its own`,
+      );
+    parts.push(encodeEntry({ ...base, name, type: 'file', mode: 0o644 }, Buffer.from(files[name]!)));
+  }
   for (const s of SCRIPT_NAMES) {
     const body = scripts?.[s];
     if (body === undefined) continue;
@@ -260,7 +280,7 @@ export async function packApk(opts: PackOptions): Promise<PackResult> {
       datahash: dh.digest('hex'),
     };
     if (info.builddate === undefined && mtime) info.builddate = mtime;
-    const ctl = gzipMember(controlSegment(info, opts.scripts, mtime));
+    const ctl = gzipMember(controlSegment(info, opts.scripts, mtime, opts.controlFiles));
     const sig = signatureMember(opts.signingKey, ctl, mtime);
     const fileSize = await withAtomicFile(opts.output, async (tmp) => {
       await writeFile(tmp, Buffer.concat([sig, ctl]));

@@ -335,3 +335,17 @@ describe('validatePackageInfo', () => {
     );
   });
 });
+
+describe('control files', () => {
+  it('puts further control members after .PKGINFO, and refuses reserved or path-like names', async () => {
+    const { controlSegment } = await import('@melange2/apk/internal');
+    const info = packageInfo({ name: 'c', version: '1-r0', arch: 'x86_64' });
+    const seg = controlSegment(info, { 'post-install': '#!/bin/sh\n' }, 0, {
+      '.melange.yaml': 'package: {}\n',
+    });
+    const names = parseTarSegment(seg, 'control').map((e) => e.name);
+    expect(names).toEqual(['.PKGINFO', '.melange.yaml', '.post-install']);
+    for (const bad of ['.PKGINFO', '.post-install', 'x', '../.y', '.a/b'])
+      expect(() => controlSegment(info, {}, 0, { [bad]: '' })).toThrow(/control file/);
+  });
+});

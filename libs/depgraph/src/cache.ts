@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { ParseResult } from './types.js';
 
 /** Bump when the extracted shape changes: older cache files are then ignored. */
-const CACHE_FORMAT = 'depgraph-parse-5';
+const CACHE_FORMAT = 'depgraph-parse-6';
 
 export type CacheEntries = Map<string, ParseResult>;
 

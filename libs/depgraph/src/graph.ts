@@ -51,6 +51,8 @@ export interface BuildGraph {
 
 interface Candidate {
   node: number;
+  /** The package of that config offering the name. */
+  pkg: string;
   real: boolean;
   priority: number;
   version: string | undefined;
@@ -69,7 +71,7 @@ function better(a: Candidate, b: Candidate, nodes: readonly ConfigNode[]): boole
   return nodes[a.node]!.name < nodes[b.node]!.name;
 }
 
-type Resolution = { kind: 'edge'; to: number } | { kind: 'external'; reason: ExternalReason };
+type Resolution = { kind: 'edge'; to: number; pkg: string } | { kind: 'external'; reason: ExternalReason };
 
 class ProviderIndex {
   /** Candidates per name, best first: resolution takes the first acceptable one. */
@@ -77,7 +79,7 @@ class ProviderIndex {
   constructor(nodes: readonly ConfigNode[]) {
     nodes.forEach((n, i) => {
       for (const p of n.provides) {
-        const c: Candidate = { node: i, real: p.real, priority: p.priority, version: p.version };
+        const c: Candidate = { node: i, pkg: p.pkg, real: p.real, priority: p.priority, version: p.version };
         const l = this.byName.get(p.name);
         if (!l) this.byName.set(p.name, [c]);
         // A config offering the same name twice (package and provide) counts once, as its best offer.
@@ -108,7 +110,7 @@ class ProviderIndex {
         // An unversioned virtual provide cannot satisfy a versioned dependency (apk).
         if (c.version === undefined || !versionMatches(c.version, dep.op, dep.version!)) continue;
       }
-      return { kind: 'edge', to: c.node };
+      return { kind: 'edge', to: c.node, pkg: c.pkg };
     }
     return { kind: 'external', reason: sawOther ? 'constraint' : 'self' };
   }
@@ -129,6 +131,97 @@ function csr(n: number, pairs: readonly Edge[], key: 'from' | 'to') {
   return { start, other, edgeIdx };
 }
 
+/** Packages visited per build when following runtime dependencies (a bound for hostile repositories). */
+const MAX_CLOSURE = 100_000;
+
+/**
+ * The runtime closure of a build's dependencies: the environment installs each in-repo package
+ * its build needs together with that package's `dependencies.runtime`, and theirs, so the build
+ * must also wait for the configs that provide those (bc needs flex, flex's package needs m4:
+ * bc waits for m4). Each is linked as `<runtime dep> (via <package>)`. A runtime dependency the
+ * building config provides is its own (no edge); one nothing in the repository provides is left
+ * to the other repositories, as for build dependencies.
+ *
+ * Packages are numbered once and each one's runtime dependencies resolved once (independently of
+ * the build that installs it), so a build's closure is a walk over integers.
+ */
+class RuntimeClosure {
+  readonly #ids = new Map<string, number>();
+  readonly #node: number[] = [];
+  readonly #pkg: string[] = [];
+  readonly #deps: ({ to: number; dep: string }[] | undefined)[] = [];
+  #seen = new Int32Array(0);
+  #stamp = 0;
+
+  constructor(
+    private readonly nodes: readonly ConfigNode[],
+    private readonly providers: ProviderIndex,
+  ) {
+    nodes.forEach((n, i) => {
+      for (const p of n.provides) this.id(i, p.pkg);
+    });
+  }
+
+  id(node: number, pkg: string): number {
+    const k = `${node}\0${pkg}`;
+    let id = this.#ids.get(k);
+    if (id === undefined) {
+      id = this.#node.length;
+      this.#ids.set(k, id);
+      this.#node.push(node);
+      this.#pkg.push(pkg);
+      this.#deps.push(undefined);
+    }
+    return id;
+  }
+
+  #runtime(id: number): { to: number; dep: string }[] {
+    let d = this.#deps[id];
+    if (d === undefined) {
+      d = [];
+      for (const r of this.nodes[this.#node[id]!]!.runtime[this.#pkg[id]!] ?? []) {
+        const res = this.providers.resolve(-1, r);
+        if (res.kind === 'edge') d.push({ to: this.id(res.to, res.pkg), dep: r.name });
+      }
+      this.#deps[id] = d;
+    }
+    return d;
+  }
+
+  /**
+   * Calls `reach` for every config (other than `from`) its installed packages' runtime closure
+   * reaches, with the dependency that got there first (its label made only when asked for).
+   */
+  walk(from: number, installed: readonly number[], reach: (to: number, label: () => string) => void): void {
+    if (this.#seen.length < this.#node.length) this.#seen = new Int32Array(this.#node.length * 2);
+    const stamp = ++this.#stamp;
+    const queue: number[] = [];
+    for (const id of installed) {
+      if (this.#seen[id] === stamp) continue;
+      this.#seen[id] = stamp;
+      queue.push(id);
+    }
+    for (let i = 0; i < queue.length && queue.length < MAX_CLOSURE; i++) {
+      const at = queue[i]!;
+      for (const { to, dep } of this.#runtime(at)) {
+        if (to >= this.#seen.length) {
+          const grown = new Int32Array(this.#node.length * 2);
+          grown.set(this.#seen);
+          this.#seen = grown;
+        }
+        if (this.#seen[to] === stamp) continue;
+        this.#seen[to] = stamp;
+        const node = this.#node[to]!;
+        // What the building config provides itself comes from the published repository.
+        if (node === from) continue;
+        queue.push(to);
+        const via = this.#pkg[at]!;
+        if (node !== this.#node[at]) reach(node, () => `${dep} (via ${via})`);
+      }
+    }
+  }
+}
+
 export function resolveGraph(
   arch: Arch,
   nodes: ConfigNode[],
@@ -139,22 +232,28 @@ export function resolveGraph(
     index.set(n.name, i);
   });
   const providers = new ProviderIndex(nodes);
+  const closure = new RuntimeClosure(nodes, providers);
   const edges: Edge[] = [];
   const external: ExternalDep[] = [];
   const unresolved = new Map<string, string[]>();
   nodes.forEach((n, from) => {
     const mine = new Map<number, Edge>();
+    const link = (to: number, dep: string) => {
+      const e = mine.get(to);
+      if (e) {
+        if (!e.deps.includes(dep)) e.deps.push(dep);
+      } else {
+        const ne: Edge = { from, to, deps: [dep] };
+        mine.set(to, ne);
+        edges.push(ne);
+      }
+    };
+    const installed: number[] = [];
     for (const d of n.deps) {
       const r = providers.resolve(from, d);
       if (r.kind === 'edge') {
-        const e = mine.get(r.to);
-        if (e) {
-          if (!e.deps.includes(d.name)) e.deps.push(d.name);
-        } else {
-          const ne: Edge = { from, to: r.to, deps: [d.name] };
-          mine.set(r.to, ne);
-          edges.push(ne);
-        }
+        link(r.to, d.name);
+        installed.push(closure.id(r.to, r.pkg));
       } else {
         external.push({ config: n.name, dep: d, reason: r.reason });
         if (r.reason === 'unresolved') {
@@ -164,6 +263,10 @@ export function resolveGraph(
         }
       }
     }
+    // A config already linked (directly, or through another runtime dependency) keeps its label.
+    closure.walk(from, installed, (to, label) => {
+      if (!mine.has(to)) link(to, label());
+    });
   });
   const out = csr(nodes.length, edges, 'from');
   const inn = csr(nodes.length, edges, 'to');

@@ -11,7 +11,7 @@ import type { ModelEntry, ModelMemo } from './model.js';
 import type { GraphConfig } from '@melange2/melange';
 
 /** Bump when modelling changes (what a ConfigNode holds or how it is computed). */
-const MODEL_FORMAT = 'depgraph-model-3';
+const MODEL_FORMAT = 'depgraph-model-4';
 
 export interface ModelCache extends ModelMemo {
   /** Writes the entries used in this run, if anything changed. */

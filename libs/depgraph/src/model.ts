@@ -15,6 +15,8 @@ interface ProvideEntry {
   /** A package or subpackage name (not a virtual `provides`). */
   real: boolean;
   priority: number;
+  /** The package (main or subpackage) of the config that offers the name. */
+  pkg: string;
 }
 
 export interface DepRef {
@@ -23,8 +25,8 @@ export interface DepRef {
   name: string;
   op?: VersionOp;
   version?: string;
-  /** Where it came from: the environment, or the `needs` of a pipeline. */
-  via: 'environment' | `pipeline:${string}`;
+  /** Where it came from: the environment, the `needs` of a pipeline, or a package's `dependencies.runtime`. */
+  via: 'environment' | `pipeline:${string}` | `runtime:${string}`;
 }
 
 export interface ConfigNode {
@@ -36,6 +38,11 @@ export interface ConfigNode {
   fullVersion: string;
   provides: ProvideEntry[];
   deps: DepRef[];
+  /**
+   * `dependencies.runtime` of each package the config builds (only those that declare some):
+   * what an environment installing that package also installs.
+   */
+  runtime: Record<string, DepRef[]>;
   resources: { cpu?: number; memoryGi?: number };
   updateShared: boolean;
   /** Repository pipelines the config uses (nested uses included), for change detection. */
@@ -164,12 +171,29 @@ function modelConfig(
       i === 0 ? 'package.dependencies' : `subpackage ${p.name}`,
       msgs,
     );
-    provides.push({ name: p.name, version: fullVersion, real: true, priority });
+    provides.push({ name: p.name, version: fullVersion, real: true, priority, pkg: p.name });
     for (const text of p.provides) {
       const sp = splitProvide(text);
-      provides.push({ name: sp.name, ...(sp.version ? { version: sp.version } : {}), real: false, priority });
+      provides.push({
+        name: sp.name,
+        ...(sp.version ? { version: sp.version } : {}),
+        real: false,
+        priority,
+        pkg: p.name,
+      });
     }
   });
+  const runtime: Record<string, DepRef[]> = {};
+  for (const p of n.packages) {
+    const refs: DepRef[] = [];
+    for (const raw of p.runtime) {
+      const text = raw.trim();
+      if (text === '' || text.startsWith('!')) continue;
+      const d = parseDep(text, `runtime:${p.name}`, msgs);
+      if (d) refs.push(d);
+    }
+    if (refs.length > 0) runtime[p.name] = refs;
+  }
 
   const deps: DepRef[] = [];
   const addDep = (raw: string, via: DepRef['via']) => {
@@ -203,6 +227,7 @@ function modelConfig(
     fullVersion,
     provides,
     deps,
+    runtime,
     resources,
     updateShared: c.updateShared,
     repoPipelines: n.uses.filter((u) => repo?.has(u)),

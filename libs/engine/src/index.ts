@@ -40,7 +40,7 @@ export type { BuildErrorCode, BuildStage } from './build/errors.js';
 /** @public */
 export type { BuildRequest, BuildResult, BuildTimings } from './build/build.js';
 /** @public */
-export type { TestResult, TestRunResult } from './build/test.js';
+export type { TestRequest, TestResult, TestRunResult } from './build/test.js';
 /** @public */
 export type { ServedPackage } from './environment/serve.js';
 /** @public */

@@ -10,3 +10,4 @@ export { ElfError, parseElf } from './sca/elf.js';
 export { analyzePackage, parsePcFile, shebangCommand, sonameVersion } from './sca/sca.js';
 export { PackageError, packageMetadata, packageOutputs } from './package/package.js';
 export { planBuild } from './build/build.js';
+export { checksumNames, mirrorPath, namedEntries } from './build/build-cache.js';

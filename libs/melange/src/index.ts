@@ -58,4 +58,4 @@ export type {
   User,
 } from './types.js';
 export { readVarsFile } from './vars-file.js';
-export { loadYaml, PositionIndex } from './yaml.js';
+export { dumpConfig, loadYaml, PositionIndex } from './yaml.js';

@@ -332,11 +332,15 @@ export function parseGraphConfig(text: string, file: string): GraphConfig {
   return toGraphConfig({ file, config, vars: base }, (ps) => ps as readonly GraphStep[]);
 }
 
-/** The dependency fields the graph reads (`provides`, `provider-priority`), substituted. */
-function graphDeps(d: Dependencies, vars: StrMap): Pick<Dependencies, 'provides' | 'provider-priority'> {
+/** The dependency fields the graph reads (`provides`, `runtime`, `provider-priority`), substituted. */
+function graphDeps(
+  d: Dependencies,
+  vars: StrMap,
+): Pick<Dependencies, 'provides' | 'runtime' | 'provider-priority'> {
   const p = d['provider-priority'];
   return {
     ...(d.provides ? { provides: sList(d.provides, vars)! } : {}),
+    ...(d.runtime ? { runtime: sList(d.runtime, vars)! } : {}),
     ...(p !== undefined ? { 'provider-priority': substitute(p, vars) } : {}),
   };
 }

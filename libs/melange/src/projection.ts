@@ -28,6 +28,8 @@ interface GraphSubpackage {
   readonly name: string;
   readonly if?: string;
   readonly provides: readonly string[];
+  /** `dependencies.runtime`: what installing this package brings into an environment. */
+  readonly runtime: readonly string[];
   readonly providerPriority?: string;
   readonly pipeline: readonly GraphStep[];
 }
@@ -48,6 +50,8 @@ export interface GraphConfig {
   /** `environment.contents.packages`. */
   readonly packages: readonly string[];
   readonly provides: readonly string[];
+  /** The main package's `dependencies.runtime`. */
+  readonly runtime: readonly string[];
   readonly providerPriority?: string;
   readonly pipeline: readonly GraphStep[];
   readonly subpackages: readonly GraphSubpackage[];
@@ -101,7 +105,7 @@ export function graphConfig(parsed: ParsedConfig): GraphConfig {
   return toGraphConfig(parsed, graphSteps);
 }
 
-type GraphDependencies = Pick<Dependencies, 'provides' | 'provider-priority'>;
+type GraphDependencies = Pick<Dependencies, 'provides' | 'runtime' | 'provider-priority'>;
 
 /**
  * The fields of a parsed config that {@link toGraphConfig} reads: a full parse has them all, the
@@ -158,6 +162,7 @@ export function toGraphConfig(
     options: Object.keys(config.options ?? {}),
     packages: config.environment?.contents?.packages ?? [],
     provides: pkg.dependencies?.provides ?? [],
+    runtime: pkg.dependencies?.runtime ?? [],
     ...(priority !== undefined ? { providerPriority: priority } : {}),
     pipeline: steps(config.pipeline ?? []),
     subpackages: config.subpackages.map((sp) => {
@@ -166,6 +171,7 @@ export function toGraphConfig(
         name: sp.name,
         ...(sp.if !== undefined && sp.if !== '' ? { if: sp.if } : {}),
         provides: sp.dependencies?.provides ?? [],
+        runtime: sp.dependencies?.runtime ?? [],
         ...(p !== undefined ? { providerPriority: p } : {}),
         pipeline: steps(sp.pipeline ?? []),
       };
@@ -196,6 +202,8 @@ export interface ConfigNeeds {
   readonly packages: readonly {
     readonly name: string;
     readonly provides: readonly string[];
+    /** Its `dependencies.runtime` (what an environment installing it also gets). */
+    readonly runtime: readonly string[];
     readonly providerPriority?: string;
   }[];
   /** `environment.contents.packages`. */
@@ -318,6 +326,7 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
     {
       name: g.name,
       provides: g.provides,
+      runtime: g.runtime,
       ...(g.providerPriority !== undefined ? { providerPriority: g.providerPriority } : {}),
     },
   ];
@@ -328,6 +337,7 @@ export function configNeeds(g: GraphConfig, arch: string | ArchInfo, lookup: Pip
       packages.push({
         name: sp.name,
         provides: sp.provides,
+        runtime: sp.runtime,
         ...(sp.providerPriority !== undefined ? { providerPriority: sp.providerPriority } : {}),
       });
     // melange gathers a subpackage's needs whether or not its `if:` holds; only its steps are skipped.

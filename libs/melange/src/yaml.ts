@@ -112,3 +112,11 @@ export class PositionIndex {
     return { offset, end: node?.range?.[2] ?? offset };
   }
 }
+
+/**
+ * A config as built, as YAML (what melange writes to a package's `.melange.yaml`): keys in the
+ * config's order, no anchors, long strings unfolded.
+ */
+export function dumpConfig(config: unknown): string {
+  return jsyaml.dump(config, { indent: 2, lineWidth: -1, noRefs: true, sortKeys: false });
+}

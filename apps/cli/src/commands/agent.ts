@@ -34,6 +34,7 @@ const AGENT_FLAGS = {
   ),
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
   id: FLAGS.id,
   leaseMs: withDefault(FLAGS.leaseMs, '60000'),
   buildTimeout: withDefault(FLAGS.buildTimeout, '360'),
@@ -58,6 +59,8 @@ export function registerAgent(program: Command): void {
     if (!existsSync(flags.repo)) throw new CliError(`--repo ${flags.repo}: no such directory`, EXIT.usage);
     if (flags.cacheDir && !existsSync(flags.cacheDir))
       throw new CliError(`--cache-dir ${flags.cacheDir}: no such directory`, EXIT.usage);
+    if (flags.gitMirror && !existsSync(flags.gitMirror))
+      throw new CliError(`--git-mirror ${flags.gitMirror}: no such directory`, EXIT.usage);
     if (flags.signingKey)
       throw new CliError(
         '--signing-key: an agent holds no repository key any more: it stages packages signed with a key of its own, ' +
@@ -77,7 +80,7 @@ export function registerAgent(program: Command): void {
     const tls = buildkitTls(flags);
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const nc = await natsConnect(nats);
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch-agent' });
     const metrics = new AgentMetrics();
     const a = await startNatsAgent({
       nc,
@@ -96,6 +99,7 @@ export function registerAgent(program: Command): void {
       metrics,
       ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
       ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
+      ...(flags.gitMirror ? { gitMirror: resolve(flags.gitMirror) } : {}),
       ...(flags.id ? { id: flags.id } : {}),
       log: say,
       onBuildEvent: (job, e) => {

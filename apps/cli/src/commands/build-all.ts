@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type SigningKey, writeKeyPair } from '@melange2/apk';
-import { ConnectError } from '@melange2/buildkit';
 import {
   ARCH_PLATFORMS,
   DEFAULT_STATE_DIR,
@@ -131,6 +130,8 @@ const BUILD_ALL_FLAGS = {
   ...BUILDKIT_TLS_FLAGS,
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
+  serveLayers: FLAGS.serveLayers,
   noWait: FLAGS.noWait,
   logMaxBytes: withDefault(FLAGS.logMaxBytes, String(DEFAULT_LOG_MAX_BYTES)),
   logRetention: withDefault(FLAGS.logRetention, '20'),
@@ -151,6 +152,8 @@ export function registerBuildAll(program: Command): void {
     checkRunInputs(repo, flags);
     if (own.cacheDir && !existsSync(own.cacheDir))
       throw new CliError(`--cache-dir ${own.cacheDir}: no such directory`, EXIT.usage);
+    if (own.gitMirror && !existsSync(own.gitMirror))
+      throw new CliError(`--git-mirror ${own.gitMirror}: no such directory`, EXIT.usage);
     const tls = buildkitTls(own);
     const arches = flags.arch;
     const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -163,7 +166,7 @@ export function registerBuildAll(program: Command): void {
         ),
       onTakeover: (h, path) => say(`took over ${path}: its holder is gone (${describeHolder(h)})`),
     });
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch' });
     const daemons = daemonResolver(own.buildkitAddr, say);
     let progress: ((e: Parameters<ReturnType<typeof progressLines>>[0]) => void) | undefined;
     let run: string | undefined;
@@ -185,6 +188,8 @@ export function registerBuildAll(program: Command): void {
         ...(flags.retryFailed ? { retryFailed: true } : {}),
         ...(own.apkCacheDir ? { apkCacheDir: resolve(own.apkCacheDir) } : {}),
         ...(own.cacheDir ? { buildCacheDir: resolve(own.cacheDir) } : {}),
+        ...(own.gitMirror ? { gitMirror: resolve(own.gitMirror) } : {}),
+        ...(own.serveLayers ? { serveLayers: own.serveLayers } : {}),
         cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
         ordering: flags.order,
         ...(own.dashboard
@@ -213,6 +218,8 @@ export function registerBuildAll(program: Command): void {
       if (bad) process.exitCode = EXIT.failed;
     } catch (e) {
       if (e instanceof PlanError) throw new CliError(e.message, EXIT.usage, { cause: e });
+      // Only a failed build run has a BuildKit error: its module is loaded by then.
+      const { ConnectError } = await import('@melange2/buildkit');
       if (e instanceof ConnectError) throw new CliError(e.message, EXIT.environment, { cause: e });
       throw e;
     } finally {

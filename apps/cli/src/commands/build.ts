@@ -12,7 +12,13 @@ import {
 import { formatDiagnostic, readVarsFile } from '@melange2/melange';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../exit-codes.js';
-import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } from '../flags/buildkit.js';
+import {
+  BUILDKIT_TLS_FLAGS,
+  buildkitAddresses,
+  buildkitTls,
+  layerServerHost,
+  requireBuildkit,
+} from '../flags/buildkit.js';
 import { addFlags, type FlagSet, type FlagValues, readFlags, withDefault } from '../flags/define.js';
 import { FLAGS } from '../flags/table.js';
 import { signingKeyFrom } from './apk-options.js';
@@ -32,6 +38,7 @@ export const BUILD_FLAGS = {
   varsFile: FLAGS.varsFile,
   sourceDateEpoch: FLAGS.sourceDateEpoch,
   cacheDir: FLAGS.cacheDir,
+  gitMirror: FLAGS.gitMirror,
   apkCacheDir: FLAGS.apkCacheDir,
   debug: FLAGS.debug,
   serveLayers: FLAGS.serveLayers,
@@ -60,7 +67,11 @@ export function commonRequest(config: string, flags: BuildFlags): Omit<CommonReq
     throw new CliError('--signing-key is required (create one with `melange2-orch keygen`)', EXIT.usage);
   const envFiles = (flags.envFile ?? []).map((f) => readInput('--env-file', f, readEnvFile));
   const vars = flags.varsFile ? readInput('--vars-file', flags.varsFile, readVarsFile) : undefined;
-  for (const d of [...(flags.pipelineDir ?? []), ...(flags.cacheDir ? [flags.cacheDir] : [])])
+  for (const d of [
+    ...(flags.pipelineDir ?? []),
+    ...(flags.cacheDir ? [flags.cacheDir] : []),
+    ...(flags.gitMirror ? [flags.gitMirror] : []),
+  ])
     if (!existsSync(d) || !statSync(d).isDirectory())
       throw new CliError(`${d}: no such directory`, EXIT.usage);
   return {
@@ -76,6 +87,7 @@ export function commonRequest(config: string, flags: BuildFlags): Omit<CommonReq
     ...(flags.sourceDateEpoch !== undefined ? { sourceDateEpoch: flags.sourceDateEpoch } : {}),
     ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
     ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
+    ...(flags.gitMirror ? { gitMirror: resolve(flags.gitMirror) } : {}),
   };
 }
 
@@ -158,7 +170,8 @@ export async function perArch<T>(
   const tls = buildkitTls(flags);
   const base = arches.map((arch) => ({ ...common, arch }));
   const clients = new Map<string, BuildkitClient>();
-  const layerServer = flags.serveLayers ? await LayerServer.start({ host: flags.serveLayers }) : undefined;
+  const layerHost = layerServerHost(flags.serveLayers, [...addrOf.values()]);
+  const layerServer = layerHost ? await LayerServer.start({ host: layerHost }) : undefined;
   // Ctrl-C cancels the builds on the daemons instead of leaving them running.
   const abort = new AbortController();
   const onSignal = () => abort.abort();

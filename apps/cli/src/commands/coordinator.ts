@@ -43,7 +43,7 @@ export function registerCoordinator(program: Command): void {
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const { key } = await signingKeyOrDefault(flags.signingKey, say);
     const nc = await natsConnect(nats);
-    const telemetry = startTelemetry({ serviceName: 'melange2-orch-coordinator' });
+    const telemetry = await startTelemetry({ serviceName: 'melange2-orch-coordinator' });
     let progress: ReturnType<typeof progressLines> | undefined;
     try {
       const result = await runDistributed({

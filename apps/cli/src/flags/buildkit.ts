@@ -87,3 +87,21 @@ export function buildkitTls(flags: FlagValues<typeof BUILDKIT_TLS_FLAGS>): TlsOp
     ...(name ? { serverName: name } : {}),
   };
 }
+
+/** A daemon on this machine: a unix socket, or TCP to a loopback address. */
+function isLocalDaemon(addr: string): boolean {
+  if (addr.startsWith('unix://')) return true;
+  const host = /^tcp:\/\/(\[[^\]]+\]|[^:/]+)/.exec(addr)?.[1];
+  return host === 'localhost' || host === '[::1]' || (host?.startsWith('127.') ?? false);
+}
+
+/**
+ * Where the environment's packages are served from (see `--serve-layers`): the host given, or
+ * 127.0.0.1 when every daemon is on this machine (it reaches that address, and a package it has
+ * seen is then never sent again); none with "off" or a remote daemon (directories are synced).
+ */
+export function layerServerHost(flag: string | undefined, daemons: readonly string[]): string | undefined {
+  if (flag === 'off') return undefined;
+  if (flag) return flag;
+  return daemons.length > 0 && daemons.every(isLocalDaemon) ? '127.0.0.1' : undefined;
+}

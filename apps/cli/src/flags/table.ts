@@ -107,7 +107,7 @@ const serveLayers: ValueFlag<string> = {
   name: 'serve-layers',
   value: '<host>',
   optionalValue: true,
-  help: 'send environment packages over HTTP from this host (default 127.0.0.1), keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host)',
+  help: 'send environment packages over HTTP from this host, keyed by content: a package the daemon has seen is never sent again (the daemon must reach the host); the default with daemons on this machine (127.0.0.1), "off" syncs them as directories',
   parse: (v) => (v === '' ? '127.0.0.1' : v),
 };
 
@@ -198,8 +198,13 @@ export const FLAGS = {
   cacheDir: text(
     'cache-dir',
     '<dir>',
-    "build cache: this host directory is what the build sees at /var/cache/melange (writes are discarded, as with melange's qemu runner; default a cache kept by buildkitd)",
+    'build cache: this host directory is what the build sees at /var/cache/melange; only the sha256:/sha512: files (and git/ mirrors) the steps name are sent, and what the build writes there lands in it (default a cache kept by buildkitd)',
     { melange: 'cache-dir' },
+  ),
+  gitMirror: text(
+    'git-mirror',
+    '<dir>',
+    'bare git mirrors as <dir>/<host>/<path>.git: git-checkout clones a repository it finds there instead of using the network',
   ),
   apkCacheDir: text(
     'apk-cache-dir',
@@ -224,6 +229,12 @@ export const FLAGS = {
     {
       env: ['SOURCE_DATE_EPOCH'],
     },
+  ),
+  testPackageAppend: words(
+    'test-package-append',
+    '<pkg>',
+    'extra package installed in every test environment (repeatable, or comma-separated; Wolfi passes wolfi-base)',
+    { melange: 'test-package-append' },
   ),
   debug: on('debug', 'show every step and its log lines as they come', { melange: 'debug' }),
   noGenerateIndex: on('no-generate-index', 'do not add the packages to <out-dir>/<arch>/APKINDEX.tar.gz', {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenHttp } from '../http-listen.js';
 import type { Dashboard } from './dashboard-server.js';
 import { TimelineError } from './timeline-schema.js';
@@ -32,6 +32,8 @@ export async function serveDashboard(
     routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
   } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
+  // node:http costs about 50 ms of CPU to import: only a run that serves pays it.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const routed = o.routes ? o.routes(req, res) : Promise.resolve(false);
     void routed

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { listenHttp } from '../http-listen.js';
 import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
@@ -17,6 +17,8 @@ export async function serveRepository(
     routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
   } = {},
 ): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+  // node:http costs about 50 ms of CPU to import: only a run that serves pays it.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const routed = o.routes ? o.routes(req, res) : Promise.resolve(false);
     routed

@@ -14,6 +14,7 @@ import {
   scanRepository,
 } from '@melange2/depgraph';
 import type { ScheduledBuild } from '../scheduler/index.js';
+import { memoFile, memoKey, readPlanMemo, writePlanMemo } from './plan-memo.js';
 
 /** A build of the run: the scheduler's view plus what the agent and the records need. */
 export interface RunBuild extends ScheduledBuild {
@@ -59,6 +60,41 @@ export interface PlanRunOptions {
   readonly workers?: number;
 }
 
+/** Scans the repository and plans every arch; with a cache directory, an unchanged plan is read back. */
+export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
+  const scan = await scanFor(o);
+  // `--changed-since` depends on git's state too: no memo for it.
+  if (!o.cacheDir || o.changedSince !== undefined) return planScan(o, scan);
+  const file = memoFile(o.cacheDir, scan.root);
+  const key = memoKey({
+    root: scan.root,
+    arches: o.arches,
+    withDependents: o.withDependents ?? false,
+    published: o.published,
+    durations: o.durations,
+    fileKeys: scan.fileKeys,
+    problems: scan.problems.map((p) => formatProblem(p)),
+  });
+  if (key === undefined) return planScan(o, scan);
+  const memo = readPlanMemo(file, key);
+  if (memo) return memo;
+  const plan = planScan(o, scan);
+  writePlanMemo(file, key, plan);
+  return plan;
+}
+
+async function scanFor(o: PlanRunOptions): Promise<RepoScan> {
+  try {
+    return await scanRepository(o.repo, {
+      cacheDir: o.cacheDir ?? false,
+      ...(o.workers !== undefined ? { workers: o.workers } : {}),
+    });
+  } catch (e) {
+    if (e instanceof ScanError) throw new PlanError(e.message, { cause: e });
+    throw e;
+  }
+}
+
 /** Without a recorded duration: 1 min per declared cpu, else 1 min. */
 function estimateCost(b: Pick<PlannedBuild, 'resources'>): number {
   return 60_000 * Math.max(1, b.resources.cpu ?? 1);
@@ -74,18 +110,8 @@ function publishedIndexOf(indexes: ReadonlyMap<string, Buffer | undefined>): Pub
   return p;
 }
 
-/** Scans the repository and plans every arch: what to build, what is up to date, and why. */
-export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
-  let scan: RepoScan;
-  try {
-    scan = await scanRepository(o.repo, {
-      cacheDir: o.cacheDir ?? false,
-      ...(o.workers !== undefined ? { workers: o.workers } : {}),
-    });
-  } catch (e) {
-    if (e instanceof ScanError) throw new PlanError(e.message, { cause: e });
-    throw e;
-  }
+/** Plans every arch of a scan: what to build, what is up to date, and why. */
+function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
   let files: Set<string> | undefined;
   if (o.changedSince !== undefined) {
     try {

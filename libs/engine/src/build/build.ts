@@ -10,7 +10,6 @@ import {
   SolveError,
   type SolveEvent,
   type SolveResult,
-  type State,
 } from '@melange2/buildkit';
 import { compileConfig } from '../compile/compile.js';
 import { type BuildPlan, NotForArchError, type PlanEnvironment } from '../compile/plan.js';
@@ -25,9 +24,10 @@ import {
 import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../environment/layers.js';
 import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
 import type { LayerServer } from '../environment/serve.js';
-import { buildGraph, CACHE_LOCAL, SOURCE_LOCAL } from '../llb/graph.js';
+import { buildGraph, type GraphOptions, SOURCE_LOCAL } from '../llb/graph.js';
 import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
 import { defaultPipelineDirs, packageSourceDir } from '../repo.js';
+import { buildCacheSeed, collectCacheWrites } from './build-cache.js';
 import { BuildError } from './errors.js';
 
 /** Progress of a build: stages, the environment, BuildKit's own events, packages written. */
@@ -62,8 +62,19 @@ export interface CommonRequest {
   readonly sourceDateEpoch?: number;
   /** Package cache (default `$XDG_CACHE_HOME/melange2-orch/apk`). */
   readonly cacheDir?: string;
-  /** melange's `--cache-dir`: a host directory the steps see at /var/cache/melange (read, writes discarded). */
+  /**
+   * Names the same run is about to produce (packages and their provides) and has not published:
+   * the environment must not resolve any of them from elsewhere (see `EnvironmentRequest.awaiting`).
+   */
+  readonly awaiting?: readonly string[];
+  /**
+   * melange's `--cache-dir`: the host directory the build sees at /var/cache/melange. Only the
+   * entries the steps name are sent; what the build writes there lands in it afterwards
+   * (design: build/build-cache.ts).
+   */
   readonly buildCacheDir?: string;
+  /** Bare git mirrors (`<host>/<path>.git`) git-checkout clones from instead of the network. */
+  readonly gitMirror?: string;
   readonly onEvent?: (e: BuildEvent) => void;
   readonly signal?: AbortSignal;
   /**
@@ -105,13 +116,18 @@ function defaultCacheDir(): string {
   return join(base, 'melange2-orch', 'apk');
 }
 
-/** The graph option and local directory for `buildCacheDir`, or nothing. */
-export function buildCacheOf(req: CommonRequest): { cache?: State; localDirs?: Record<string, LocalDir> } {
-  if (!req.buildCacheDir) return {};
-  return {
-    cache: llb.local(CACHE_LOCAL, { sharedKeyHint: 'melange-cache' }),
-    localDirs: { [CACHE_LOCAL]: { path: resolve(req.buildCacheDir) } },
-  };
+/** The graph option and local directories for `buildCacheDir` and `gitMirror`, or nothing. */
+export function buildCacheOf(
+  req: CommonRequest,
+  plan: Pick<BuildPlan, 'steps'>,
+  collect: boolean,
+): { cache?: GraphOptions['cache']; localDirs?: Readonly<Record<string, LocalDir>> } {
+  const seed = buildCacheSeed(plan, {
+    ...(req.buildCacheDir ? { cacheDir: req.buildCacheDir } : {}),
+    ...(req.gitMirror ? { gitMirror: req.gitMirror } : {}),
+  });
+  if (!seed) return {};
+  return { cache: { seed: seed.state, collect: collect && !!req.buildCacheDir }, localDirs: seed.localDirs };
 }
 
 function epochOf(req: CommonRequest): number | undefined {
@@ -180,6 +196,7 @@ export async function prepareEnvironment(
       keyring: [...(req.keyringAppend ?? []), ...env.keyring],
       signingKey: req.signingKey,
       cacheDir: req.cacheDir ?? defaultCacheDir(),
+      ...(req.awaiting ? { awaiting: req.awaiting } : {}),
     });
     const server = req.layerServer;
     const served = server
@@ -327,7 +344,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
   const t1 = performance.now();
 
   const sourceDir = req.sourceDir ?? packageSourceDir(req.configFile, plan.package.name);
-  const { localDirs: cacheDirs, ...cache } = buildCacheOf(req);
+  const { localDirs: cacheDirs, ...cache } = buildCacheOf(req, plan, true);
   const graph = buildGraph(plan, {
     environment: layers.state,
     ...cache,
@@ -350,6 +367,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
       exportDir,
       `build ${plan.package.name}`,
     );
+    if (req.buildCacheDir) await collectCacheWrites(exportDir, req.buildCacheDir);
     const t2 = performance.now();
 
     const { apks, index } = await packageAndIndex(req, parsed, plan, exportDir);

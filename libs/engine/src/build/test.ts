@@ -10,6 +10,12 @@ export interface TestRunResult {
   readonly summary: SolveSummary;
 }
 
+/** A test run: the build's inputs, and packages added to every test environment. */
+export interface TestRequest extends CommonRequest {
+  /** melange's `--test-package-append`: installed in every test environment (Wolfi passes `wolfi-base`). */
+  readonly testPackageAppend?: readonly string[];
+}
+
 export interface TestResult {
   readonly plan: BuildPlan;
   /** One entry per package with a `test:` section (main first). */
@@ -27,15 +33,17 @@ function testPlan(plan: BuildPlan, t: PlanTest): BuildPlan {
  * from the output repository first, then the test steps. The first failing test throws a
  * {@link BuildError} carrying the step's output.
  */
-export async function testPackage(req: CommonRequest): Promise<TestResult> {
+export async function testPackage(req: TestRequest): Promise<TestResult> {
   const { plan } = planBuild(req);
   const results: TestRunResult[] = [];
   for (const t of plan.tests) {
     req.onEvent?.({ type: 'stage', stage: 'environment', arch: req.arch });
     // The build environment's repositories serve the test too (tests usually name none).
+    const append = (req.testPackageAppend ?? []).filter((p) => !t.environment.packages.includes(p));
+    const environment = { ...t.environment, packages: [...t.environment.packages, ...append] };
     const layers = await prepareEnvironment(
       req,
-      t.environment,
+      environment,
       plan.environment.repositories,
       plan.sourceDateEpoch,
     );
@@ -47,8 +55,8 @@ export async function testPackage(req: CommonRequest): Promise<TestResult> {
       });
       continue;
     }
-    const { localDirs: cacheDirs, ...cache } = buildCacheOf(req);
-    const graph = buildGraph(testPlan(plan, t), { environment: layers.state, ...cache });
+    const { localDirs: cacheDirs, ...cache } = buildCacheOf(req, t, false);
+    const graph = buildGraph(testPlan(plan, { ...t, environment }), { environment: layers.state, ...cache });
     req.onEvent?.({ type: 'stage', stage: 'solve', arch: req.arch });
     const { result } = await solveWith(
       req,

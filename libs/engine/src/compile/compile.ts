@@ -29,6 +29,7 @@ import {
   DEFAULT_SOURCE_DATE_EPOCH,
   NotForArchError,
   type PlanEnvironment,
+  type PlanSource,
   type PlanStep,
   type PlanTest,
 } from './plan.js';
@@ -80,7 +81,7 @@ function compileSubpackages(
   scope: StrMap,
   configLoc: Loc,
   shared: Shared,
-  out: { readonly steps: PlanStep[]; readonly needs: string[] },
+  out: { readonly steps: PlanStep[]; readonly needs: string[]; readonly sources: PlanSource[] },
 ): Subpackages {
   const enabled: string[] = [parsed.config.package.name];
   const skipped: string[] = [];
@@ -107,6 +108,7 @@ function compileSubpackages(
       label: sp.name,
       steps: subSteps,
       needs: out.needs,
+      ...(on ? { sources: out.sources } : {}),
     });
     if (on) {
       enabled.push(sp.name);
@@ -219,14 +221,16 @@ export function compileConfig(parsed: ParsedConfig, options: CompileOptions): Bu
   const configLoc: Loc = { file, path: [], text };
   const steps: PlanStep[] = [];
   const needs: string[] = [];
+  const sources: PlanSource[] = [];
   compilePipelines(config.pipeline ?? [], { ...configLoc, path: ['pipeline'] }, topState(scope), {
     ...shared,
     context: pkg.name,
     label: '',
     steps,
     needs,
+    sources,
   });
-  const subpackages = compileSubpackages(parsed, scope, configLoc, shared, { steps, needs });
+  const subpackages = compileSubpackages(parsed, scope, configLoc, shared, { steps, needs, sources });
   const environment = planEnvironment(config, contentsPackages(config, options.buildOptions), needs);
   const tests = options.tests !== false ? compileTests(parsed, scope, subpackages, configLoc, shared) : [];
 
@@ -239,6 +243,7 @@ export function compileConfig(parsed: ParsedConfig, options: CompileOptions): Bu
     skippedSubpackages: subpackages.skipped,
     environment,
     steps,
+    sources,
     tests,
     sourceDateEpoch: options.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH,
     warnings,

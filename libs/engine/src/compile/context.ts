@@ -10,7 +10,7 @@ import {
   type StrMap,
   type YamlPath,
 } from '@melange2/melange';
-import type { PlanStep } from './plan.js';
+import type { PlanSource, PlanStep } from './plan.js';
 
 export interface Loc {
   readonly file: string;
@@ -27,6 +27,8 @@ export interface Ctx {
   readonly label: string;
   readonly steps: PlanStep[];
   readonly needs: string[];
+  /** Where `fetch` and `git-checkout` steps are recorded (the build's pipelines, not tests). */
+  readonly sources?: PlanSource[];
   readonly errors: Diagnostic[];
   readonly warnings: Diagnostic[];
   readonly baseEnv: StrMap;

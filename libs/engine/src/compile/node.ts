@@ -207,6 +207,11 @@ function compileNode(node: Pipeline, loc: Loc, parent: NodeState, ctx: Ctx): boo
   const { p, def, defLoc } = x;
   const { scope, strict } = stepScope(inputValues(node, x.inputs, fail), parent.scope, loc, x, fail);
   if (!conditionHolds(p, scope, fail)) return false;
+  if (ctx.sources && def && (node.uses === 'fetch' || node.uses === 'git-checkout')) {
+    const inputs: Record<string, string> = {};
+    for (const k of Object.keys(x.inputs)) inputs[k] = scope[`inputs.${k}`] ?? '';
+    ctx.sources.push({ uses: node.uses, inputs });
+  }
 
   for (const [i, n] of (p.needs?.packages ?? []).entries())
     ctx.needs.push(strict(n, ['needs', 'packages', i]));

@@ -36,6 +36,13 @@ export interface PlanStep {
   readonly source: StepSource;
 }
 
+/** Where the package's source came from, for the SBOM: a `fetch` or `git-checkout` step's inputs. */
+export interface PlanSource {
+  readonly uses: 'fetch' | 'git-checkout';
+  /** The step's input values (substituted, defaults applied). */
+  readonly inputs: StrMap;
+}
+
 export interface PlanEnvironment {
   /** `environment.contents.packages` plus the hoisted `needs.packages` of every pipeline, deduplicated. */
   readonly packages: readonly string[];
@@ -72,6 +79,8 @@ export interface BuildPlan {
   readonly environment: PlanEnvironment;
   /** The main pipeline, then each subpackage's. */
   readonly steps: readonly PlanStep[];
+  /** The `fetch` and `git-checkout` steps that ran, in order (the SBOM's upstream sources). */
+  readonly sources: readonly PlanSource[];
   readonly tests: readonly PlanTest[];
   readonly sourceDateEpoch: number;
   readonly warnings: readonly Diagnostic[];

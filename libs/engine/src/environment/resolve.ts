@@ -26,7 +26,8 @@ export type EnvironmentFailure =
   | 'signature'
   | 'unsatisfiable'
   | 'fetch'
-  | 'package';
+  | 'package'
+  | 'awaiting';
 /** `ENVIRONMENT_REPOSITORY`, `ENVIRONMENT_KEYRING`, … one per {@link EnvironmentFailure}. */
 export type EnvironmentErrorCode = `ENVIRONMENT_${Uppercase<EnvironmentFailure>}`;
 
@@ -66,6 +67,28 @@ export interface EnvironmentRequest {
   readonly signingKey?: SigningKey;
   /** Content-addressed package cache (`apk/`, `tree/`): extracted trees are reused across builds. */
   readonly cacheDir: string;
+  /**
+   * Package names (and names they provide) that the same run is about to produce and has not
+   * yet published: resolving any of them now would install an older provider than the run's
+   * (the bootstrap's, or an earlier run's), so the environment fails instead
+   * (`ENVIRONMENT_AWAITING`) and the build can be dispatched again once they exist.
+   */
+  readonly awaiting?: readonly string[];
+}
+
+/** The first resolved package that is, or provides, a name the run has yet to produce. */
+function awaitedIn(
+  packages: readonly { entry: { name: string; version: string; provides: readonly string[] } }[],
+  awaiting: ReadonlySet<string>,
+): { pkg: string; name: string } | undefined {
+  for (const { entry } of packages) {
+    if (awaiting.has(entry.name)) return { pkg: `${entry.name}-${entry.version}`, name: entry.name };
+    for (const p of entry.provides) {
+      const name = p.split(/[<>=~]/)[0]!;
+      if (awaiting.has(name)) return { pkg: `${entry.name}-${entry.version}`, name };
+    }
+  }
+  return undefined;
 }
 
 /** A file of the generated layer (installed database, accounts), relative to `/`. */
@@ -228,6 +251,13 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
       );
     throw e;
   }
+  const hit = req.awaiting?.length ? awaitedIn(resolution.packages, new Set(req.awaiting)) : undefined;
+  if (hit)
+    throw new EnvironmentError(
+      'awaiting',
+      `the environment for ${req.arch} would install ${hit.pkg} for ${hit.name}, which this run has yet to build: it must wait for it`,
+      { arch: req.arch, pkg: hit.name },
+    );
   const dbDir = await mkdtemp(join(tmpdir(), 'm2-envdb-'));
   try {
     const result = await serialized(req.cacheDir, () =>

@@ -6,11 +6,11 @@ import { archInfo, OUTDIR, WORKSPACE } from '@melange2/melange';
 export const ENVIRONMENT_LOCAL = 'environment';
 /** The local source name of the package's source tree (melange's `--source-dir`). */
 export const SOURCE_LOCAL = 'source';
-/** The local source name of the host's build cache (melange's `--cache-dir`). */
-export const CACHE_LOCAL = 'melange-cache';
 /** Cache mount id of `/var/cache/melange`, shared by every build on a daemon. */
 export const MELANGE_CACHE_ID = 'melange-cache';
 const MELANGE_CACHE_DIR = '/var/cache/melange';
+/** Where the export carries what the steps wrote into a seeded /var/cache/melange (no package is named so). */
+export const CACHE_EXPORT = '.melange-cache';
 /** The build user melange adds to every build environment. */
 export const BUILD_UID = 1000;
 
@@ -34,11 +34,12 @@ export interface GraphOptions {
   readonly source?: State;
   readonly secrets?: readonly StepSecret[];
   /**
-   * melange's `--cache-dir`: this tree (for example `llb.local('melange-cache')`) is what every
-   * step sees at /var/cache/melange. Writes are discarded, as with melange's qemu runner; without
-   * it the steps share a cache mount kept by the daemon.
+   * melange's `--cache-dir` (see build/build-cache.ts): the steps see `seed`'s {@link CACHE_ROOT}
+   * at /var/cache/melange, writable, each step's writes passed on to the next; with `collect`
+   * the output also holds what they wrote, under `.melange-cache/cache/`. Without it the steps share
+   * a cache mount kept by the daemon.
    */
-  readonly cache?: State;
+  readonly cache?: { readonly seed: State; readonly collect: boolean };
 }
 
 /** The compiled graph of one build: the Definition and the state whose contents are `melange-out/`. */
@@ -75,6 +76,26 @@ function placeholderEnvironment(): State {
   return llb.scratch().file(llb.copy(llb.local(ENVIRONMENT_LOCAL), '/', '/', { copyDirContentsOnly: true }), {
     customName: 'environment (placeholder)',
   });
+}
+
+/** The cache directory inside the state a /var/cache/melange mount is made from. */
+export const CACHE_ROOT = '/cache';
+
+/**
+ * The root a fresh `/var/cache/melange` starts from: a directory the build user owns, mode 1777
+ * (melange's qemu runner makes its cache overlay 1777; bubblewrap binds the host directory
+ * writable), so GOMODCACHE, PIP_CACHE_DIR, npm_config_cache … below it are writable by every
+ * user a step may run as. As BuildKit's Dockerfile frontend does for `--mount=type=cache,uid=`,
+ * the mount is seeded from this directory (the seed is part of the cache mount's identity).
+ */
+export function writableCacheRoot(): State {
+  return llb.scratch().file(
+    llb.mkdir(CACHE_ROOT, 0o1777, {
+      chown: { user: BUILD_UID, group: BUILD_UID },
+      timestamp: new Date(0),
+    }),
+    { customName: '[internal] writable /var/cache/melange' },
+  );
 }
 
 function userFor(runAs: string | undefined): string {
@@ -124,28 +145,40 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
       }),
     );
   const user = userFor(plan.environment.runAs);
-  const cacheMount = options.cache
-    ? llb.bind(MELANGE_CACHE_DIR, options.cache, { noOutput: true })
-    : llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, { sharing: 'shared' });
+  // The daemon's shared cache, or the seeded cache carried from step to step.
+  const shared = llb.cache(MELANGE_CACHE_DIR, MELANGE_CACHE_ID, {
+    sharing: 'shared',
+    source: writableCacheRoot(),
+    selector: CACHE_ROOT,
+  });
+  let cache = options.cache?.seed;
   for (const step of plan.steps) {
-    state = state
-      .run({
-        args: ['/bin/sh', '-c', stepScript(step)],
-        env: sortedEnv({ HOME: WORKSPACE, ...step.env, SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }),
-        // The script creates and enters the step's directory as the build user; a missing cwd
-        // would be created by the daemon as root and be unwritable.
-        cwd: WORKSPACE,
-        user,
-        mounts: [cacheMount, ...secretMounts],
-        ...(secretEnv.length > 0 ? { secretEnv } : {}),
-        customName: step.name,
-        progressGroup: { id: step.context, name: step.context },
-      })
-      .root();
+    const exec = state.run({
+      args: ['/bin/sh', '-c', stepScript(step)],
+      env: sortedEnv({ HOME: WORKSPACE, ...step.env, SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }),
+      // The script creates and enters the step's directory as the build user; a missing cwd
+      // would be created by the daemon as root and be unwritable.
+      cwd: WORKSPACE,
+      user,
+      mounts: [
+        cache ? llb.bind(MELANGE_CACHE_DIR, cache, { selector: CACHE_ROOT }) : shared,
+        ...secretMounts,
+      ],
+      ...(secretEnv.length > 0 ? { secretEnv } : {}),
+      customName: step.name,
+      progressGroup: { id: step.context, name: step.context },
+    });
+    state = exec.root();
+    if (cache) cache = exec.getMount(MELANGE_CACHE_DIR);
   }
 
-  const output = llb
-    .scratch()
-    .file(llb.copy(state, OUTDIR, '/', { copyDirContentsOnly: true }), { customName: 'export melange-out' });
+  let exported = llb.copy(state, OUTDIR, '/', { copyDirContentsOnly: true });
+  if (options.cache?.collect && cache && plan.steps.length > 0)
+    // The whole diff (its root always exists; `cache/` only when something was written).
+    exported = exported.copy(llb.diff(options.cache.seed, cache), '/', `/${CACHE_EXPORT}/`, {
+      copyDirContentsOnly: true,
+      createDestPath: true,
+    });
+  const output = llb.scratch().file(exported, { customName: 'export melange-out' });
   return { definition: marshal(output, { platform }), output, platform };
 }

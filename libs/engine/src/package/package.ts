@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import {
   Keyring,
   type PackageInfo,
@@ -11,8 +12,15 @@ import {
   type SigningKey,
 } from '@melange2/apk';
 import type { BuildPlan } from '../compile/plan.js';
-import type { Dependencies, PackageOptions, ParsedConfig, Scriptlets } from '@melange2/melange';
+import {
+  type Dependencies,
+  dumpConfig,
+  type PackageOptions,
+  type ParsedConfig,
+  type Scriptlets,
+} from '@melange2/melange';
 import { analyzePackage, type ScaResult } from '../sca/sca.js';
+import { packageSbom, sbomPath } from './sbom.js';
 
 /** `PACKAGE_METADATA`: a config field cannot become package metadata; `PACKAGE_WRITE`: writing the .apk failed. */
 export type PackageErrorCode = 'PACKAGE_METADATA' | 'PACKAGE_WRITE';
@@ -148,6 +156,8 @@ function apkPath(outDir: string, arch: string, name: string, fullVersion: string
  */
 export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]> {
   const out: PackagedApk[] = [];
+  // The config as built, in every package's control section (melange's `.melange.yaml`).
+  const controlFiles = { '.melange.yaml': dumpConfig(o.parsed.config) };
   for (const name of o.plan.packages) {
     const dir = join(o.melangeOut, name);
     const sub = o.parsed.config.subpackages.find((s) => s.name === name);
@@ -161,10 +171,15 @@ export async function packageOutputs(o: PackageOptionsIn): Promise<PackagedApk[]
           })
         : { provides: [], depends: [], warnings: [] };
       const { info, scripts: sc } = packageMetadata(o.parsed, o.plan, name, sca);
+      // Every package carries its SBOM, as melange's do (after SCA: it is no input to it).
+      const sbom = join(dir, sbomPath(name, o.plan.package.fullVersion));
+      await mkdir(dirname(sbom), { recursive: true });
+      await writeFile(sbom, `${JSON.stringify(packageSbom(o.parsed, o.plan, name), null, 2)}\n`);
       const r = await packApk({
-        ...(existsSync(dir) ? { dir } : {}),
+        dir,
         info,
         scripts: sc,
+        controlFiles,
         signingKey: o.signingKey,
         sourceDateEpoch: o.plan.sourceDateEpoch,
         output: apkPath(o.outDir, o.plan.arch, name, o.plan.package.fullVersion),

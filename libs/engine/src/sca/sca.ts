@@ -137,17 +137,48 @@ export function parsePcFile(text: string): { requires: string[] } {
 
 const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
-/** The SONAME of `name` in a library dir of one of `roots`, if it is an ELF there. */
+/** Symlink hops followed from a `.so` link to the library (`libX.so -> libX.so.N -> libX.so.N.M`). */
+const MAX_LINK_HOPS = 16;
+
+/** lstat that answers "not there" with undefined; other errors are real. */
+async function lstatOrNone(p: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
+  return lstat(p).catch((e: unknown) => {
+    if (isErrnoCode(e, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw e;
+  });
+}
+
+/**
+ * Follows symlinks from `rel` inside one package root, as opening the path in the package's
+ * filesystem would (an absolute target is relative to the root): the regular file reached, or
+ * undefined when the chain leaves the root, dangles, loops or exceeds {@link MAX_LINK_HOPS}.
+ */
+async function followInRoot(root: string, rel: string): Promise<string | undefined> {
+  let cur = posix.normalize(rel);
+  for (let hop = 0; hop <= MAX_LINK_HOPS; hop++) {
+    if (cur === '..' || cur.startsWith('../') || cur.startsWith('/')) return undefined;
+    const abs = join(root, cur);
+    const st = await lstatOrNone(abs);
+    if (!st) return undefined;
+    if (st.isFile()) return st.size < 52 || st.size > MAX_ELF ? undefined : abs;
+    if (!st.isSymbolicLink()) return undefined;
+    const target = await readlink(abs);
+    cur = target.startsWith('/')
+      ? posix.normalize(target).slice(1)
+      : posix.normalize(posix.join(posix.dirname(cur), target));
+  }
+  return undefined;
+}
+
+/**
+ * The SONAME of `name` in a library dir of one of `roots`, if it is an ELF there. As melange
+ * does, a name that is itself a symlink (`libX.so.N -> libX.so.N.M`) is followed to the library.
+ */
 async function sonameIn(roots: readonly string[], name: string): Promise<string | undefined> {
   for (const r of roots) {
     for (const d of LIB_DIRS) {
-      const p = join(r, d, name);
-      // Most library dirs do not hold the name: only "not there" is an answer, other errors are not.
-      const st = await lstat(p).catch((e: unknown) => {
-        if (isErrnoCode(e, 'ENOENT', 'ENOTDIR')) return undefined;
-        throw e;
-      });
-      if (!st?.isFile() || st.size < 52 || st.size > MAX_ELF) continue;
+      const p = await followInRoot(r, `${d}/${name}`);
+      if (!p) continue;
       try {
         return parseElf(await readFile(p), p).soname;
       } catch (e) {

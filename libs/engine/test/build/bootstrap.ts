@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -153,4 +153,90 @@ export async function packUsrmerge(arch: 'x86_64' | 'aarch64', repo: string, key
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+}
+
+interface HostPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly description: string;
+  /** Host executables, copied with the libraries `ldd` names for them (at the same paths). */
+  readonly binaries: readonly { readonly from: string; readonly to: string }[];
+  readonly symlinks?: readonly { readonly path: string; readonly target: string }[];
+  readonly depends?: readonly string[];
+}
+
+/** Packs host executables (and their libraries) as one x86_64 package into `repo`. x86_64 hosts only. */
+async function packHost(repo: string, key: SigningKey, p: HostPackage): Promise<void> {
+  const tree = await mkdtemp(join(tmpdir(), `m2-${p.name}-`));
+  try {
+    const put = (from: string, to: string) => {
+      mkdirSync(join(tree, dirname(to)), { recursive: true });
+      if (!existsSync(join(tree, to))) copyFileSync(realpathSync(from), join(tree, to));
+    };
+    for (const b of p.binaries) {
+      put(b.from, b.to);
+      const libs = execFileSync('ldd', [b.from], { encoding: 'utf8' });
+      for (const m of libs.matchAll(/(\/\S+)\s+\(0x/g)) put(m[1]!, m[1]!.slice(1));
+    }
+    for (const l of p.symlinks ?? []) {
+      mkdirSync(join(tree, dirname(l.path)), { recursive: true });
+      symlinkSync(l.target, join(tree, l.path));
+    }
+    const out = join(repo, 'x86_64', `${p.name}-${p.version}.apk`);
+    await packApk({
+      dir: tree,
+      info: packageInfo({
+        name: p.name,
+        version: p.version,
+        arch: 'x86_64',
+        description: p.description,
+        ...(p.depends ? { depends: [...p.depends] } : {}),
+      }),
+      signingKey: key,
+      sourceDateEpoch: 0,
+      output: out,
+    });
+    await addToIndexFile(join(repo, 'x86_64', 'APKINDEX.tar.gz'), [out], { signingKey: key });
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Debian's dash (no `set -o pipefail` before 0.5.13) as a package `dash-sh` owning `/bin/sh`,
+ * with the host libraries it loads: the shell of a Debian-made toolchain.
+ */
+export async function packDash(repo: string, key: SigningKey): Promise<void> {
+  await packHost(repo, key, {
+    name: 'dash-sh',
+    version: '0.5.12-r0',
+    description: "Debian's dash as /bin/sh",
+    binaries: [{ from: '/usr/bin/dash', to: 'usr/bin/dash' }],
+    symlinks: [{ path: 'bin/sh', target: '/usr/bin/dash' }],
+  });
+}
+
+/**
+ * The host's git (enough to clone from a local repository: git and git-upload-pack), and `wget`
+ * as a name busybox satisfies: what the built-in git-checkout and fetch pipelines need.
+ */
+export async function packGitAndWget(repo: string, key: SigningKey): Promise<void> {
+  await packHost(repo, key, {
+    name: 'git',
+    version: '2.39.0-r0',
+    description: "the host's git",
+    binaries: [{ from: '/usr/bin/git', to: 'usr/bin/git' }],
+    symlinks: [
+      { path: 'usr/lib/git-core/git-upload-pack', target: '/usr/bin/git' },
+      { path: 'usr/lib/git-core/git', target: '/usr/bin/git' },
+    ],
+    depends: ['busybox'],
+  });
+  await packHost(repo, key, {
+    name: 'wget',
+    version: '1.35.0-r0',
+    description: "busybox's wget, by the name the fetch pipeline needs",
+    binaries: [],
+    depends: ['busybox'],
+  });
 }

@@ -144,6 +144,36 @@ describe('SCA', () => {
     expect(r.provides).toEqual([]);
   });
 
+  it('libX.so -> libX.so.N -> libX.so.N.M (cmake/meson layout): the chain is followed to the SONAME', async () => {
+    const lib = join(dir, 'chain', 'liblz4');
+    const dev = join(dir, 'chain', 'liblz4-dev');
+    mkdirSync(join(lib, 'usr/lib'), { recursive: true });
+    mkdirSync(join(dev, 'usr/lib'), { recursive: true });
+    writeFileSync(
+      join(lib, 'usr/lib/liblz4.so.1.9.4'),
+      tinyElf({ machine: EM_X86_64, soname: 'liblz4.so.1' }),
+    );
+    symlinkSync('liblz4.so.1.9.4', join(lib, 'usr/lib/liblz4.so.1'));
+    symlinkSync('liblz4.so.1', join(dev, 'usr/lib/liblz4.so'));
+    expect((await analyzePackage(dev, { version: '1.9.4-r0', relatives: [lib] })).depends).toEqual([
+      'so:liblz4.so.1',
+    ]);
+    // An absolute link is followed inside the package root.
+    const abs = join(dir, 'chain', 'abs-dev');
+    mkdirSync(join(abs, 'usr/lib'), { recursive: true });
+    symlinkSync('/usr/lib/liblz4.so.1', join(abs, 'usr/lib/liblz4.so'));
+    expect((await analyzePackage(abs, { version: '1-r0', relatives: [lib] })).depends).toEqual([
+      'so:liblz4.so.1',
+    ]);
+    // A loop, or a link out of the root, gives no dependency (and no hang).
+    const loop = join(dir, 'chain', 'loop');
+    mkdirSync(join(loop, 'usr/lib'), { recursive: true });
+    symlinkSync('libloop.so.1', join(loop, 'usr/lib/libloop.so'));
+    symlinkSync('libloop.so', join(loop, 'usr/lib/libloop.so.1'));
+    symlinkSync('../../../../../../etc/passwd.so.1', join(loop, 'usr/lib/libout.so'));
+    expect((await analyzePackage(loop, { version: '1-r0' })).depends).toEqual([]);
+  });
+
   it('an executable depends on its interpreter (musl as libc.musl)', async () => {
     const p = join(dir, 'interp');
     mkdirSync(join(p, 'usr/bin'), { recursive: true });

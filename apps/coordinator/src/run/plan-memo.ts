@@ -1,0 +1,158 @@
+/**
+ * The plan memo: a run's plan is a pure function of the repository's files (their content keys
+ * and scan problems), the published indexes, the recorded durations, the options, and the code
+ * that plans. When all of them are as last time, the plan is read back instead of building and
+ * planning each arch's graph again: a no-op run then costs little more than the scan.
+ *
+ * The key includes a digest of the planner's own code (this package's planning module and the
+ * directories of @melange2/depgraph, @melange2/melange and @melange2/apk), so a changed planner
+ * never reuses an old plan. One file per repository under `<cacheDir>/plans/`.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import type { RunPlan } from './plan-run.js';
+
+/** Bump when the memo's shape or the plan's meaning changes. */
+const MEMO_FORMAT = 'plan-memo-1';
+
+/** Everything the plan depends on besides the code. */
+export interface MemoInputs {
+  readonly root: string;
+  readonly arches: readonly string[];
+  readonly withDependents: boolean;
+  readonly published: ReadonlyMap<string, Buffer | undefined>;
+  readonly durations: ReadonlyMap<string, number> | undefined;
+  /** Every file's content key (configs and pipelines), as the scan gives them. */
+  readonly fileKeys: ReadonlyMap<string, string>;
+  /** The scan's problems, formatted. */
+  readonly problems: readonly string[];
+}
+
+// Loose: a field added to the plan later comes back as it was written, never silently dropped.
+const buildSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  arch: z.string(),
+  deps: z.array(z.string()),
+  cost: z.number(),
+  reasons: z.array(z.string()),
+  version: z.string(),
+  configFile: z.string(),
+  input: z.string(),
+  packages: z.array(z.string()),
+});
+
+const memoSchema = z.object({
+  format: z.literal(MEMO_FORMAT),
+  key: z.string(),
+  plan: z.looseObject({
+    root: z.string(),
+    builds: z.array(buildSchema),
+    upToDate: z.array(z.object({ id: z.string(), version: z.string() })),
+    problems: z.array(z.string()),
+    cycles: z.array(z.string()),
+    excluded: z.array(z.tuple([z.string(), z.string()])),
+  }),
+});
+
+/** Source files of a package directory (not declarations or maps), recursively, sorted. */
+function codeFiles(dir: string, out: string[]): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) codeFiles(p, out);
+    else if (/\.[cm]?[jt]s$/.test(e.name) && !/\.d\.[cm]?ts$/.test(e.name)) out.push(p);
+  }
+}
+
+let codeDigest: string | null | undefined;
+
+/**
+ * A digest of the code that plans (computed once per process), or null when that code cannot be
+ * found as files (a bundle): then there is no memo.
+ */
+function plannerCode(): string | null {
+  if (codeDigest !== undefined) return codeDigest;
+  try {
+    const h = createHash('sha1');
+    h.update(readFileSync(fileURLToPath(new URL(`./plan-run${extOf()}`, import.meta.url))));
+    for (const pkg of ['@melange2/depgraph', '@melange2/melange', '@melange2/apk']) {
+      const files: string[] = [];
+      codeFiles(dirname(fileURLToPath(import.meta.resolve(pkg))), files);
+      for (const f of files.sort()) h.update(`${f}\0`).update(readFileSync(f)).update('\0');
+    }
+    codeDigest = h.digest('base64');
+  } catch {
+    codeDigest = null;
+  }
+  return codeDigest;
+}
+
+/** This module's own extension: `.js` when compiled, `.ts` when run from source. */
+function extOf(): string {
+  return import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+}
+
+/** The memo key of a plan's inputs; undefined when the planner's code cannot be digested. */
+export function memoKey(i: MemoInputs): string | undefined {
+  const code = plannerCode();
+  if (code === null) return undefined;
+  const h = createHash('sha1');
+  const part = (s: string) => h.update(s).update('\0');
+  part(MEMO_FORMAT);
+  part(code);
+  part(i.root);
+  part(i.arches.join(','));
+  part(i.withDependents ? 'dependents' : '');
+  for (const [arch, bytes] of i.published)
+    part(`${arch}=${bytes ? createHash('sha1').update(bytes).digest('base64') : '-'}`);
+  part('durations');
+  for (const [id, ms] of [...(i.durations ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    part(`${id}=${ms}`);
+  part('files');
+  for (const [f, k] of i.fileKeys) part(`${f}=${k}`);
+  part('problems');
+  for (const p of i.problems) part(p);
+  return h.digest('base64');
+}
+
+export function memoFile(cacheDir: string, root: string): string {
+  return join(cacheDir, 'plans', `${createHash('sha1').update(root).digest('hex').slice(0, 16)}.json`);
+}
+
+/** The memoized plan for `key`, or undefined (absent, another key, or not a memo). */
+export function readPlanMemo(file: string, key: string): RunPlan | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const r = memoSchema.safeParse(data);
+  if (!r.success || r.data.key !== key) return undefined;
+  const p = r.data.plan;
+  return { ...p, excluded: new Map(p.excluded) };
+}
+
+/** Atomic (temp file + rename); a cache directory that cannot be written only costs speed. */
+export function writePlanMemo(file: string, key: string, plan: RunPlan): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(
+      tmp,
+      JSON.stringify({ format: MEMO_FORMAT, key, plan: { ...plan, excluded: [...plan.excluded] } }),
+    );
+    renameSync(tmp, file);
+  } catch {
+    // Read-only or full: the next run plans again.
+  }
+}

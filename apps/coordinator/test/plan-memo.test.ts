@@ -1,0 +1,92 @@
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildIndexArchive, packageInfo } from '@melange2/apk';
+import { OS_REPO } from '@melange2/test/os';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { planRun } from '../src/internal.js';
+
+/** The plan as data (the excluded map as entries), to compare a memoized plan with a fresh one. */
+const asData = (p: Awaited<ReturnType<typeof planRun>>) => ({ ...p, excluded: [...p.excluded] });
+
+/** The one memo file of a cache directory. */
+function memoOf(cache: string): string {
+  const files = readdirSync(join(cache, 'plans'));
+  expect(files).toHaveLength(1);
+  return join(cache, 'plans', files[0]!);
+}
+
+describe('plan memo', () => {
+  let dir: string;
+  let repo: string;
+  let cache: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'm2-plan-memo-'));
+    repo = join(dir, 'repo');
+    cache = join(dir, 'cache');
+    cpSync(OS_REPO, repo, { recursive: true });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const plan = (published = new Map<string, Buffer | undefined>(), cacheDir: string | false = cache) =>
+    planRun({ repo, arches: ['x86_64', 'aarch64'], published, cacheDir, workers: 0 });
+
+  it('an unchanged repository plans as without the memo, from the memo the second time', async () => {
+    const fresh = asData(await plan(undefined, false));
+    expect(asData(await plan())).toEqual(fresh);
+    expect(asData(await plan())).toEqual(fresh);
+    // The second run read the memo: what it says is what the run gets.
+    const memo = memoOf(cache);
+    const v = JSON.parse(readFileSync(memo, 'utf8'));
+    v.plan.cycles = ['from the memo'];
+    writeFileSync(memo, JSON.stringify(v));
+    expect((await plan()).cycles).toEqual(['from the memo']);
+  });
+
+  it('a changed config, a changed published index or other durations plan again', async () => {
+    await plan();
+    // A config's new epoch is a new version to build.
+    const motd = join(repo, 'motd.yaml');
+    writeFileSync(motd, readFileSync(motd, 'utf8').replace(/epoch: \d+/, 'epoch: 42'));
+    const changed = asData(await plan());
+    expect(changed.builds.find((b) => b.id === 'motd@x86_64')?.version).toMatch(/-r42$/);
+    expect(changed).toEqual(asData(await plan(undefined, false)));
+
+    // motd published for x86_64: up to date there, from a new plan.
+    const entry = {
+      ...packageInfo({
+        name: 'motd',
+        version: changed.builds.find((b) => b.id === 'motd@x86_64')!.version,
+        arch: 'x86_64',
+      }),
+      checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      fileSize: 1,
+    };
+    const published = new Map([
+      ['x86_64', buildIndexArchive({ description: 't', entries: [entry] })],
+      ['aarch64', undefined],
+    ]);
+    const withIndex = asData(await plan(published));
+    expect(withIndex.upToDate).toContainEqual({ id: 'motd@x86_64', version: entry.version });
+    expect(withIndex).toEqual(asData(await plan(published, false)));
+
+    const durations = new Map([['motd@aarch64', 123_456]]);
+    const timed = await planRun({
+      repo,
+      arches: ['x86_64', 'aarch64'],
+      published,
+      durations,
+      cacheDir: cache,
+      workers: 0,
+    });
+    expect(timed.builds.find((b) => b.id === 'motd@aarch64')?.cost).toBe(123_456);
+  });
+
+  it('a memo that is not one is ignored and replaced', async () => {
+    const fresh = asData(await plan());
+    const memo = memoOf(cache);
+    const v = JSON.parse(readFileSync(memo, 'utf8'));
+    writeFileSync(memo, JSON.stringify({ ...v, plan: { builds: 'no' } }));
+    expect(asData(await plan())).toEqual(fresh);
+  });
+});
