@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildJob, RepositoryInfo } from '@melange2/protocol';
@@ -42,7 +43,8 @@ export function natsSources(
       // Keys are added, never removed: after a key rotation, packages signed before stay trusted.
       await mkdir(keyDir, { recursive: true, mode: 0o700 });
       for (const k of i.keys) {
-        const tmp = join(keyDir, `.${k.name}.tmp-${process.pid}`);
+        // Slots of one agent may write the same key at once: each through its own temp file.
+        const tmp = join(keyDir, `.${k.name}.tmp-${randomUUID()}`);
         await writeFile(tmp, k.pem);
         await rename(tmp, join(keyDir, k.name));
       }

@@ -177,7 +177,10 @@ export class RunMetrics {
 
   observe(e: RunEvent): void {
     if (e.type === 'no-agents') return;
-    if (e.type === 'refused') return this.#refused(e);
+    if (e.type === 'refused') {
+      this.#refused(e);
+      return;
+    }
     const arch = e.build.arch;
     const id = e.build.id;
     const now = performance.now();
