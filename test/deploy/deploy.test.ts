@@ -78,22 +78,6 @@ describe.skipIf(!KUBECTL)('deploy/k8s overlays (kubectl kustomize)', () => {
       expect(checkPolicy(ms, POLICY)).toEqual([]);
     });
 
-    it.skipIf(!KUBERNETES_VALIDATE).each(KUBE_VERSIONS)(
-      'passes kubernetes-validate --strict for Kubernetes %s',
-      (version) => {
-        const v = validate(
-          KUBERNETES_VALIDATE ?? '',
-          render(overlay),
-          version,
-          mkdtempSync(join(tmpdir(), 'kv-')),
-        );
-        expect(v.problems).toEqual([]);
-        expect(v.ok).toBe(true);
-        // Only KEDA's ScaledObject has no schema there; it is checked below against names.ts.
-        expect(v.unknownKinds).toEqual(['ScaledObject']);
-      },
-    );
-
     it("places one agent StatefulSet per arch on its nodes, scaled on its consumer's lag", () => {
       const ms = parseManifests(render(overlay));
       const arches = ARCHES[overlay as keyof typeof ARCHES];
@@ -128,6 +112,26 @@ describe.skipIf(!KUBECTL)('deploy/k8s overlays (kubectl kustomize)', () => {
       expect(args).toContain(`--arch=${arches.join(',')}`);
     });
   });
+
+  it.skipIf(!KUBERNETES_VALIDATE).each(KUBE_VERSIONS)(
+    'every overlay passes kubernetes-validate --strict for Kubernetes %s',
+    (version) => {
+      const renders = Object.fromEntries(overlays().map((o) => [o, render(o)]));
+      const results = validate(
+        KUBERNETES_VALIDATE ?? '',
+        renders,
+        version,
+        mkdtempSync(join(tmpdir(), 'kv-')),
+      );
+      for (const o of overlays()) {
+        const v = results[o];
+        expect(v?.problems, o).toEqual([]);
+        expect(v?.ok, o).toBe(true);
+        // Only KEDA's ScaledObject has no schema there; test below checks it against names.ts.
+        expect(v?.unknownKinds, o).toEqual(['ScaledObject']);
+      }
+    },
+  );
 
   describe('the policy fires on each kind of mistake (mixed overlay, altered)', () => {
     const fresh = () => parseManifests(render('mixed'));
@@ -181,8 +185,13 @@ describe.skipIf(!KUBECTL)('deploy/k8s overlays (kubectl kustomize)', () => {
 
   it.skipIf(!KUBERNETES_VALIDATE)('kubernetes-validate rejects a typo’d field (the check is strict)', () => {
     const typo = render('x86_64-only').replace('serviceName: nats', 'servicName: nats');
-    const v = validate(KUBERNETES_VALIDATE ?? '', typo, '1.37.0', mkdtempSync(join(tmpdir(), 'kv-')));
-    expect(v.ok).toBe(false);
-    expect(v.problems.join('\n')).toContain("'servicName' was unexpected");
+    const v = validate(
+      KUBERNETES_VALIDATE ?? '',
+      { typo },
+      '1.37.0',
+      mkdtempSync(join(tmpdir(), 'kv-')),
+    ).typo;
+    expect(v?.ok).toBe(false);
+    expect(v?.problems.join('\n')).toContain("'servicName' was unexpected");
   });
 });

@@ -47,18 +47,35 @@ export interface Validation {
   readonly unknownKinds: string[];
 }
 
-/** `kubernetes-validate --strict` of `yaml` (written to `dir`) against Kubernetes `version`. */
-export function validate(bin: string, yaml: string, version: string, dir: string): Validation {
-  const file = join(dir, `render-${version}.yaml`);
-  writeFileSync(file, yaml);
-  const r = spawnSync(bin, ['-k', version, '--strict', '--quiet', file], {
+/**
+ * `kubernetes-validate --strict` of each named render against Kubernetes `version`, in one run
+ * (its start-up dominates): each render is written to `dir` as `<name>.yaml`.
+ */
+export function validate(
+  bin: string,
+  renders: Readonly<Record<string, string>>,
+  version: string,
+  dir: string,
+): Record<string, Validation> {
+  const files = Object.entries(renders).map(([name, yaml]) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    return [name, file] as const;
+  });
+  const r = spawnSync(bin, ['-k', version, '--strict', '--quiet', ...files.map(([, f]) => f)], {
     encoding: 'utf8',
     timeout: 120_000,
     maxBuffer: MAX_OUTPUT,
   });
   const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.trim() !== '');
   const unknown = /Couldn't find schema for kind (\S+)/;
-  const unknownKinds = [...new Set(lines.flatMap((l) => unknown.exec(l)?.[1] ?? []))];
-  const problems = lines.filter((l) => !unknown.test(l) && /^(ERROR|WARN|Traceback)/.test(l));
-  return { ok: r.status === 0 && problems.length === 0, problems, unknownKinds };
+  const failed = r.status !== 0 || lines.some((l) => l.startsWith('Traceback'));
+  return Object.fromEntries(
+    files.map(([name, file]) => {
+      const own = lines.filter((l) => l.includes(`${file} `));
+      const unknownKinds = [...new Set(own.flatMap((l) => unknown.exec(l)?.[1] ?? []))];
+      const problems = own.filter((l) => !unknown.test(l) && /^(ERROR|WARN)/.test(l));
+      return [name, { ok: !failed && problems.length === 0, problems, unknownKinds }];
+    }),
+  );
 }
