@@ -26,4 +26,5 @@ export const commands: readonly CommandEntry[] = [
   { name: 'build-all', load: async () => (await import('./build-all.js')).registerBuildAll },
   { name: 'coordinator', load: async () => (await import('./coordinator.js')).registerCoordinator },
   { name: 'agent', load: async () => (await import('./agent.js')).registerAgent },
+  { name: 'image', load: async () => (await import('./image.js')).registerImage },
 ];

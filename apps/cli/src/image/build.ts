@@ -1,0 +1,177 @@
+/**
+ * `melange2-orch image build`: the coordinator and agent images, per arch, solved by the
+ * project's BuildKit client on that arch's buildkitd (file operations only: nothing runs under
+ * qemu) and exported by BuildKit's `oci` exporter with `rewrite-timestamp` at SOURCE_DATE_EPOCH,
+ * then given their config (see oci-archive.ts). Two layers: the arch's runtime, and `/app`,
+ * which is byte-identical for both arches and both images (stored once by a registry or podman).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BuildkitClient, llb, marshal, type TlsOptions } from '@melange2/buildkit';
+import type { Arch } from '../flags/arch.js';
+import { stageApp } from './app.js';
+import { readExportedImage, writeImageArchive } from './oci-archive.js';
+import { type ArchRuntime, RUNTIMES, stageRuntime } from './runtime.js';
+
+export const IMAGE_KINDS = ['coordinator', 'agent'] as const;
+export type ImageKind = (typeof IMAGE_KINDS)[number];
+
+const NODE = '/usr/local/bin/node';
+const CLI = '/app/apps/cli/bin/melange2-orch.js';
+const NONROOT = 65532;
+
+/** What differs between the two images: the command they run. */
+const ENTRYPOINT: Readonly<Record<ImageKind, { entrypoint: string[]; cmd: string[] }>> = {
+  coordinator: { entrypoint: [NODE, CLI], cmd: ['--help'] },
+  agent: { entrypoint: [NODE, CLI, 'agent'], cmd: [] },
+};
+
+export const imageName = (kind: ImageKind) => `melange2-orch-${kind}`;
+
+export interface ImageBuildOptions {
+  /** The checkout whose built workspace goes into the images. */
+  readonly root: string;
+  readonly arches: readonly Arch[];
+  readonly kinds: readonly ImageKind[];
+  readonly outDir: string;
+  readonly version: string;
+  readonly nodeVersion: string;
+  readonly sourceDateEpoch: number;
+  readonly buildkitAddr: (arch: Arch) => string;
+  readonly tls?: TlsOptions;
+  readonly cacheDir: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface BuiltImage {
+  readonly kind: ImageKind;
+  readonly arch: Arch;
+  readonly ref: string;
+  readonly file: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly layers: readonly { readonly digest: string; readonly size: number }[];
+  readonly seconds: number;
+}
+
+/** The image's filesystem as LLB: the runtime tree, then the application under /app. */
+export function imageDefinition(rt: ArchRuntime) {
+  const platform = { os: 'linux', architecture: rt.oci, ...(rt.variant ? { variant: rt.variant } : {}) };
+  const runtime = llb.local('runtime');
+  const app = llb.local('app');
+  return marshal(
+    llb
+      .scratch()
+      .platform(platform)
+      .file(
+        llb
+          .copy(runtime, '/', '/', { copyDirContentsOnly: true })
+          .mkdir('/home/nonroot', 0o755, { chown: { user: NONROOT, group: NONROOT } }),
+      )
+      .file(llb.copy(app, '/', '/app', { copyDirContentsOnly: true, createDestPath: true })),
+  );
+}
+
+function imageConfig(
+  kind: ImageKind,
+  rt: ArchRuntime,
+  base: Readonly<Record<string, unknown>>,
+  o: ImageBuildOptions,
+): Record<string, unknown> {
+  return {
+    architecture: rt.oci,
+    os: 'linux',
+    ...(rt.variant ? { variant: rt.variant } : {}),
+    created: new Date(o.sourceDateEpoch * 1000).toISOString(),
+    config: {
+      User: `${NONROOT}:${NONROOT}`,
+      Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production', 'HOME=/home/nonroot'],
+      Entrypoint: ENTRYPOINT[kind].entrypoint,
+      ...(ENTRYPOINT[kind].cmd.length ? { Cmd: ENTRYPOINT[kind].cmd } : {}),
+      WorkingDir: '/home/nonroot',
+      Labels: {
+        'org.opencontainers.image.title': imageName(kind),
+        'org.opencontainers.image.version': o.version,
+        'org.opencontainers.image.description': `melange2-orch ${kind} (Node ${o.nodeVersion})`,
+        'org.opencontainers.image.licenses': 'Apache-2.0',
+      },
+    },
+    rootfs: base['rootfs'],
+    history: base['history'],
+  };
+}
+
+/** Builds every requested image; the application tree is staged once, each arch solved once. */
+export async function buildImages(o: ImageBuildOptions): Promise<BuiltImage[]> {
+  const work = await mkdtemp(join(tmpdir(), 'm2-image-'));
+  const log = o.log ?? (() => undefined);
+  const out: BuiltImage[] = [];
+  try {
+    log('staging /app (built workspace, npm ci --omit=dev)');
+    await stageApp(o.root, join(work, 'app'));
+    for (const arch of o.arches) {
+      const started = Date.now();
+      const rt = RUNTIMES[arch];
+      const runtimeDir = join(work, `runtime-${arch}`);
+      log(`${arch}: staging the runtime (node ${o.nodeVersion}, Debian libc and busybox for ${rt.oci})`);
+      await stageRuntime(rt, {
+        listFile: join(o.root, 'deploy/images/runtime-files.txt'),
+        cacheDir: o.cacheDir,
+        nodeVersion: o.nodeVersion,
+        dest: runtimeDir,
+      });
+      const exported = join(work, `buildkit-${arch}.tar`);
+      const client = await BuildkitClient.connect(o.buildkitAddr(arch), o.tls ? { tls: o.tls } : {});
+      try {
+        log(`${arch}: solving on ${o.buildkitAddr(arch)}`);
+        await client.solve(imageDefinition(rt), {
+          localDirs: { runtime: runtimeDir, app: join(work, 'app') },
+          exports: [
+            {
+              type: 'oci',
+              dest: exported,
+              attrs: {
+                'rewrite-timestamp': 'true',
+                'source-date-epoch': String(o.sourceDateEpoch),
+                'oci-mediatypes': 'true',
+              },
+            },
+          ],
+        });
+      } finally {
+        client.close();
+      }
+      const image = await readExportedImage(exported);
+      for (const kind of o.kinds) {
+        const ref = `${imageName(kind)}:${o.version}`;
+        const file = join(o.outDir, `${imageName(kind)}-${o.version}-${rt.oci}.oci.tar`);
+        const w = await writeImageArchive(
+          image,
+          {
+            layers: image.layers,
+            config: imageConfig(kind, rt, image.config, o),
+            platform: { architecture: rt.oci, os: 'linux', ...(rt.variant ? { variant: rt.variant } : {}) },
+            ref,
+            mtime: o.sourceDateEpoch,
+          },
+          file,
+        );
+        out.push({
+          kind,
+          arch,
+          ref,
+          file,
+          digest: w.digest,
+          size: w.size,
+          layers: image.layers.map((l) => ({ digest: l.digest, size: l.size })),
+          seconds: (Date.now() - started) / 1000,
+        });
+      }
+      await rm(exported, { force: true });
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return out;
+}
