@@ -7,7 +7,8 @@ import { CliError, EXIT } from '../exit-codes.js';
 import { buildkitAddresses, buildkitTls, BUILDKIT_TLS_FLAGS, requireBuildkit } from '../flags/buildkit.js';
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
 import { FLAGS } from '../flags/table.js';
-import { buildImages, IMAGE_KINDS, type ImageKind } from '../image/build.js';
+import { stageApp } from '../image/app.js';
+import { buildImages, IMAGE_KINDS, type ImageKind, stageArchRuntime } from '../image/build.js';
 
 /** The checkout this CLI runs from: its built workspace is what goes into the images. */
 const ROOT = resolve(import.meta.dirname, '..', '..', '..', '..');
@@ -28,6 +29,12 @@ function defaultEpoch(): number {
   } catch {
     return 0;
   }
+}
+
+/** Where the downloaded inputs (Node, Debian packages) are kept between builds. */
+function inputsCache(): string {
+  const tools = process.env['MELANGE2_TOOLS_DIR'];
+  return tools ? join(tools, 'image-inputs') : join(homedir(), '.cache', 'melange2-orch', 'image-inputs');
 }
 
 export function registerImage(program: Command): void {
@@ -63,7 +70,6 @@ export function registerImage(program: Command): void {
     const version = (
       JSON.parse(readFileSync(join(ROOT, 'apps/cli/package.json'), 'utf8')) as { version: string }
     ).version;
-    const tools = process.env['MELANGE2_TOOLS_DIR'];
     const built = await buildImages({
       root: ROOT,
       arches: o.arch,
@@ -71,17 +77,40 @@ export function registerImage(program: Command): void {
       outDir,
       version,
       nodeVersion: process.versions.node,
+      cacheDir: inputsCache(),
       sourceDateEpoch: o.sourceDateEpoch ?? defaultEpoch(),
       buildkitAddr: (a) => requireBuildkit(addrs, a),
       ...(tls ? { tls } : {}),
-      cacheDir: tools
-        ? join(tools, 'image-inputs')
-        : join(homedir(), '.cache', 'melange2-orch', 'image-inputs'),
       log: (l) => process.stderr.write(`${l}\n`),
     });
     for (const b of built)
       process.stdout.write(
         `${b.ref} ${b.arch} ${b.digest} ${(b.size / 1e6).toFixed(1)} MB ${b.file} (${b.seconds.toFixed(0)} s)\n`,
       );
+  });
+
+  const STAGE = {
+    arch: withHelp(FLAGS.arch, 'the one architecture to stage: x86_64 (amd64) or aarch64 (arm64)'),
+    output: FLAGS.imageOutput,
+  } satisfies FlagSet;
+  addFlags(
+    cmd
+      .command('stage')
+      .description(
+        "write an image's trees without BuildKit: <dir>/runtime (the image's /), <dir>/app (/app) and the empty <dir>/nonroot (/home/nonroot, owned by 65532); what deploy/images/Dockerfile copies",
+      ),
+    STAGE,
+  ).action(async (_o: unknown, c: Command) => {
+    const o = readFlags(c, STAGE);
+    if (o.arch?.length !== 1) throw new CliError('--arch: give exactly one architecture', EXIT.usage);
+    if (!o.output) throw new CliError('--output is required: the directory to stage into', EXIT.usage);
+    const dest = resolve(o.output);
+    await stageArchRuntime(
+      { root: ROOT, nodeVersion: process.versions.node, cacheDir: inputsCache() },
+      o.arch[0]!,
+      join(dest, 'runtime'),
+    );
+    await stageApp(ROOT, join(dest, 'app'));
+    mkdirSync(join(dest, 'nonroot'), { recursive: true, mode: 0o755 });
   });
 }

@@ -19,28 +19,31 @@ export type ImageKind = (typeof IMAGE_KINDS)[number];
 
 const NODE = '/usr/local/bin/node';
 const CLI = '/app/apps/cli/bin/melange2-orch.js';
-const NONROOT = 65532;
+export const NONROOT = 65532;
 
 /** What differs between the two images: the command they run. */
-const ENTRYPOINT: Readonly<Record<ImageKind, { entrypoint: string[]; cmd: string[] }>> = {
+export const ENTRYPOINT: Readonly<Record<ImageKind, { entrypoint: string[]; cmd: string[] }>> = {
   coordinator: { entrypoint: [NODE, CLI], cmd: ['--help'] },
   agent: { entrypoint: [NODE, CLI, 'agent'], cmd: [] },
 };
 
+export const HOME = '/home/nonroot';
+export const IMAGE_ENV = [
+  'PATH=/usr/local/bin:/usr/bin:/bin',
+  'NODE_ENV=production',
+  `HOME=${HOME}`,
+] as const;
+
 export const imageName = (kind: ImageKind) => `melange2-orch-${kind}`;
 
-export interface ImageBuildOptions {
-  /** The checkout whose built workspace goes into the images. */
-  readonly root: string;
+export interface ImageBuildOptions extends StageOptions {
   readonly arches: readonly Arch[];
   readonly kinds: readonly ImageKind[];
   readonly outDir: string;
   readonly version: string;
-  readonly nodeVersion: string;
   readonly sourceDateEpoch: number;
   readonly buildkitAddr: (arch: Arch) => string;
   readonly tls?: TlsOptions;
-  readonly cacheDir: string;
   readonly log?: (line: string) => void;
 }
 
@@ -67,7 +70,7 @@ export function imageDefinition(rt: ArchRuntime) {
       .file(
         llb
           .copy(runtime, '/', '/', { copyDirContentsOnly: true })
-          .mkdir('/home/nonroot', 0o755, { chown: { user: NONROOT, group: NONROOT } }),
+          .mkdir(HOME, 0o755, { chown: { user: NONROOT, group: NONROOT } }),
       )
       .file(llb.copy(app, '/', '/app', { copyDirContentsOnly: true, createDestPath: true })),
   );
@@ -86,10 +89,10 @@ function imageConfig(
     created: new Date(o.sourceDateEpoch * 1000).toISOString(),
     config: {
       User: `${NONROOT}:${NONROOT}`,
-      Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production', 'HOME=/home/nonroot'],
+      Env: [...IMAGE_ENV],
       Entrypoint: ENTRYPOINT[kind].entrypoint,
       ...(ENTRYPOINT[kind].cmd.length ? { Cmd: ENTRYPOINT[kind].cmd } : {}),
-      WorkingDir: '/home/nonroot',
+      WorkingDir: HOME,
       Labels: {
         'org.opencontainers.image.title': imageName(kind),
         'org.opencontainers.image.version': o.version,
@@ -100,6 +103,23 @@ function imageConfig(
     rootfs: base['rootfs'],
     history: base['history'],
   };
+}
+
+/** Where `stageRuntime` finds the list of Debian files, and where it caches its inputs. */
+export interface StageOptions {
+  readonly root: string;
+  readonly nodeVersion: string;
+  readonly cacheDir: string;
+}
+
+/** The arch's runtime tree (the image's `/`), see runtime.ts. */
+export async function stageArchRuntime(o: StageOptions, arch: Arch, dest: string): Promise<void> {
+  await stageRuntime(RUNTIMES[arch], {
+    listFile: join(o.root, 'deploy/images/runtime-files.txt'),
+    cacheDir: o.cacheDir,
+    nodeVersion: o.nodeVersion,
+    dest,
+  });
 }
 
 /** Builds every requested image; the application tree is staged once, each arch solved once. */
@@ -115,12 +135,7 @@ export async function buildImages(o: ImageBuildOptions): Promise<BuiltImage[]> {
       const rt = RUNTIMES[arch];
       const runtimeDir = join(work, `runtime-${arch}`);
       log(`${arch}: staging the runtime (node ${o.nodeVersion}, Debian libc and busybox for ${rt.oci})`);
-      await stageRuntime(rt, {
-        listFile: join(o.root, 'deploy/images/runtime-files.txt'),
-        cacheDir: o.cacheDir,
-        nodeVersion: o.nodeVersion,
-        dest: runtimeDir,
-      });
+      await stageArchRuntime(o, arch, runtimeDir);
       const exported = join(work, `buildkit-${arch}.tar`);
       const client = await BuildkitClient.connect(o.buildkitAddr(arch), o.tls ? { tls: o.tls } : {});
       try {
