@@ -91,7 +91,7 @@ export function registerImage(program: Command): void {
 
   const STAGE = {
     arch: withHelp(FLAGS.arch, 'the one architecture to stage: x86_64 (amd64) or aarch64 (arm64)'),
-    output: FLAGS.imageOutput,
+    output: withHelp(FLAGS.imageOutput, 'directory to stage into'),
   } satisfies FlagSet;
   addFlags(
     cmd
