@@ -41,7 +41,7 @@ export function registerImage(program: Command): void {
   const cmd = program.command('image').description('container images of melange2-orch');
   const BUILD = {
     arch: withDefault(FLAGS.arch, ['x86_64', 'aarch64']),
-    image: withDefault(FLAGS.image, [...IMAGE_KINDS]),
+    image: withDefault(FLAGS.image, ['coordinator', 'agent']),
     output: withDefault(FLAGS.imageOutput, 'images'),
     buildkitAddr: withHelp(
       FLAGS.buildkitAddr,

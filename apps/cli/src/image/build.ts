@@ -11,20 +11,25 @@ import { join } from 'node:path';
 import { BuildkitClient, llb, marshal, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '../flags/arch.js';
 import { stageApp } from './app.js';
+import { stageDaemons } from './daemons.js';
 import { readExportedImage, writeImageArchive } from './oci-archive.js';
 import { type ArchRuntime, RUNTIMES, stageRuntime } from './runtime.js';
 
-export const IMAGE_KINDS = ['coordinator', 'agent'] as const;
+/** coordinator and agent are the product; daemons is for tests (buildkitd and nats-server, see daemons.ts). */
+export const IMAGE_KINDS = ['coordinator', 'agent', 'daemons'] as const;
 export type ImageKind = (typeof IMAGE_KINDS)[number];
+type SecondLayer = 'app' | 'daemons';
 
 const NODE = '/usr/local/bin/node';
 const CLI = '/app/apps/cli/bin/melange2-orch.js';
 export const NONROOT = 65532;
 
-/** What differs between the two images: the command they run. */
+/** What differs between the images: the command they run, and as whom. */
 export const ENTRYPOINT: Readonly<Record<ImageKind, { entrypoint: string[]; cmd: string[] }>> = {
   coordinator: { entrypoint: [NODE, CLI], cmd: ['--help'] },
   agent: { entrypoint: [NODE, CLI, 'agent'], cmd: [] },
+  // The test harness names the daemon to run; buildkitd needs root (and a privileged container).
+  daemons: { entrypoint: [], cmd: ['/usr/local/bin/nats-server', '--help'] },
 };
 
 export const HOME = '/home/nonroot';
@@ -58,11 +63,11 @@ export interface BuiltImage {
   readonly seconds: number;
 }
 
-/** The image's filesystem as LLB: the runtime tree, then the application under /app. */
-export function imageDefinition(rt: ArchRuntime) {
+/** The image's filesystem as LLB: the runtime tree, then the application under /app (or the daemons). */
+function imageDefinition(rt: ArchRuntime, second: SecondLayer) {
   const platform = { os: 'linux', architecture: rt.oci, ...(rt.variant ? { variant: rt.variant } : {}) };
   const runtime = llb.local('runtime');
-  const app = llb.local('app');
+  const layer = llb.local(second);
   return marshal(
     llb
       .scratch()
@@ -72,7 +77,12 @@ export function imageDefinition(rt: ArchRuntime) {
           .copy(runtime, '/', '/', { copyDirContentsOnly: true })
           .mkdir(HOME, 0o755, { chown: { user: NONROOT, group: NONROOT } }),
       )
-      .file(llb.copy(app, '/', '/app', { copyDirContentsOnly: true, createDestPath: true })),
+      .file(
+        llb.copy(layer, '/', second === 'app' ? '/app' : '/', {
+          copyDirContentsOnly: true,
+          createDestPath: true,
+        }),
+      ),
   );
 }
 
@@ -88,9 +98,9 @@ function imageConfig(
     ...(rt.variant ? { variant: rt.variant } : {}),
     created: new Date(o.sourceDateEpoch * 1000).toISOString(),
     config: {
-      User: `${NONROOT}:${NONROOT}`,
+      User: kind === 'daemons' ? '0:0' : `${NONROOT}:${NONROOT}`,
       Env: [...IMAGE_ENV],
-      Entrypoint: ENTRYPOINT[kind].entrypoint,
+      ...(ENTRYPOINT[kind].entrypoint.length ? { Entrypoint: ENTRYPOINT[kind].entrypoint } : {}),
       ...(ENTRYPOINT[kind].cmd.length ? { Cmd: ENTRYPOINT[kind].cmd } : {}),
       WorkingDir: HOME,
       Labels: {
@@ -122,68 +132,92 @@ export async function stageArchRuntime(o: StageOptions, arch: Arch, dest: string
   });
 }
 
-/** Builds every requested image; the application tree is staged once, each arch solved once. */
+/** The images that share a second layer are solved together: one solve per arch and layer. */
+const LAYER_OF: Readonly<Record<ImageKind, SecondLayer>> = {
+  coordinator: 'app',
+  agent: 'app',
+  daemons: 'daemons',
+};
+
+async function solveLayers(
+  o: ImageBuildOptions,
+  rt: ArchRuntime,
+  dirs: { runtime: string; second: string },
+  second: SecondLayer,
+  exported: string,
+): Promise<void> {
+  const client = await BuildkitClient.connect(o.buildkitAddr(rt.arch), o.tls ? { tls: o.tls } : {});
+  try {
+    await client.solve(imageDefinition(rt, second), {
+      localDirs: { runtime: dirs.runtime, [second]: dirs.second },
+      exports: [
+        {
+          type: 'oci',
+          dest: exported,
+          attrs: {
+            'rewrite-timestamp': 'true',
+            'source-date-epoch': String(o.sourceDateEpoch),
+            'oci-mediatypes': 'true',
+          },
+        },
+      ],
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** Builds every requested image; the application tree is staged once, each arch solved once per layer set. */
 export async function buildImages(o: ImageBuildOptions): Promise<BuiltImage[]> {
   const work = await mkdtemp(join(tmpdir(), 'm2-image-'));
   const log = o.log ?? (() => undefined);
   const out: BuiltImage[] = [];
+  const seconds = [...new Set(o.kinds.map((k) => LAYER_OF[k]))];
   try {
-    log('staging /app (built workspace, npm ci --omit=dev)');
-    await stageApp(o.root, join(work, 'app'));
+    if (seconds.includes('app')) {
+      log('staging /app (built workspace, npm ci --omit=dev)');
+      await stageApp(o.root, join(work, 'app'));
+    }
     for (const arch of o.arches) {
-      const started = Date.now();
       const rt = RUNTIMES[arch];
       const runtimeDir = join(work, `runtime-${arch}`);
       log(`${arch}: staging the runtime (node ${o.nodeVersion}, Debian libc and busybox for ${rt.oci})`);
       await stageArchRuntime(o, arch, runtimeDir);
-      const exported = join(work, `buildkit-${arch}.tar`);
-      const client = await BuildkitClient.connect(o.buildkitAddr(arch), o.tls ? { tls: o.tls } : {});
-      try {
+      for (const second of seconds) {
+        const started = Date.now();
+        const secondDir = join(work, second === 'app' ? 'app' : `daemons-${arch}`);
+        if (second === 'daemons') await stageDaemons(arch, secondDir);
+        const exported = join(work, `buildkit-${arch}-${second}.tar`);
         log(`${arch}: solving on ${o.buildkitAddr(arch)}`);
-        await client.solve(imageDefinition(rt), {
-          localDirs: { runtime: runtimeDir, app: join(work, 'app') },
-          exports: [
+        await solveLayers(o, rt, { runtime: runtimeDir, second: secondDir }, second, exported);
+        const image = await readExportedImage(exported);
+        for (const kind of o.kinds.filter((k) => LAYER_OF[k] === second)) {
+          const ref = `${imageName(kind)}:${o.version}`;
+          const file = join(o.outDir, `${imageName(kind)}-${o.version}-${rt.oci}.oci.tar`);
+          const w = await writeImageArchive(
+            image,
             {
-              type: 'oci',
-              dest: exported,
-              attrs: {
-                'rewrite-timestamp': 'true',
-                'source-date-epoch': String(o.sourceDateEpoch),
-                'oci-mediatypes': 'true',
-              },
+              layers: image.layers,
+              config: imageConfig(kind, rt, image.config, o),
+              platform: { architecture: rt.oci, os: 'linux', ...(rt.variant ? { variant: rt.variant } : {}) },
+              ref,
+              mtime: o.sourceDateEpoch,
             },
-          ],
-        });
-      } finally {
-        client.close();
-      }
-      const image = await readExportedImage(exported);
-      for (const kind of o.kinds) {
-        const ref = `${imageName(kind)}:${o.version}`;
-        const file = join(o.outDir, `${imageName(kind)}-${o.version}-${rt.oci}.oci.tar`);
-        const w = await writeImageArchive(
-          image,
-          {
-            layers: image.layers,
-            config: imageConfig(kind, rt, image.config, o),
-            platform: { architecture: rt.oci, os: 'linux', ...(rt.variant ? { variant: rt.variant } : {}) },
+            file,
+          );
+          out.push({
+            kind,
+            arch,
             ref,
-            mtime: o.sourceDateEpoch,
-          },
-          file,
-        );
-        out.push({
-          kind,
-          arch,
-          ref,
-          file,
-          digest: w.digest,
-          size: w.size,
-          layers: image.layers.map((l) => ({ digest: l.digest, size: l.size })),
-          seconds: (Date.now() - started) / 1000,
-        });
+            file,
+            digest: w.digest,
+            size: w.size,
+            layers: image.layers.map((l) => ({ digest: l.digest, size: l.size })),
+            seconds: (Date.now() - started) / 1000,
+          });
+        }
+        await rm(exported, { force: true });
       }
-      await rm(exported, { force: true });
     }
   } finally {
     await rm(work, { recursive: true, force: true });
