@@ -27,7 +27,7 @@ function filesOf(ws: string, text: string): readonly string[] {
 const DROP = /\.(d\.ts|d\.ts\.map|js\.map|tsbuildinfo)$/;
 
 /** The workspace directories whose packages go into the image (the test workspace does not). */
-export async function imageWorkspaces(root: string): Promise<string[]> {
+async function imageWorkspaces(root: string): Promise<string[]> {
   const out: string[] = [];
   for (const group of ['libs', 'apps'])
     for (const name of (await readdir(join(root, group))).sort())

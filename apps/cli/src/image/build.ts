@@ -22,24 +22,20 @@ type SecondLayer = 'app' | 'daemons';
 
 const NODE = '/usr/local/bin/node';
 const CLI = '/app/apps/cli/bin/melange2-orch.js';
-export const NONROOT = 65532;
+const NONROOT = 65532;
 
 /** What differs between the images: the command they run, and as whom. */
-export const ENTRYPOINT: Readonly<Record<ImageKind, { entrypoint: string[]; cmd: string[] }>> = {
+const ENTRYPOINT: Readonly<Record<ImageKind, { entrypoint: string[]; cmd: string[] }>> = {
   coordinator: { entrypoint: [NODE, CLI], cmd: ['--help'] },
   agent: { entrypoint: [NODE, CLI, 'agent'], cmd: [] },
   // The test harness names the daemon to run; buildkitd needs root (and a privileged container).
   daemons: { entrypoint: [], cmd: ['/usr/local/bin/nats-server', '--help'] },
 };
 
-export const HOME = '/home/nonroot';
-export const IMAGE_ENV = [
-  'PATH=/usr/local/bin:/usr/bin:/bin',
-  'NODE_ENV=production',
-  `HOME=${HOME}`,
-] as const;
+const HOME = '/home/nonroot';
+const IMAGE_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production', `HOME=${HOME}`] as const;
 
-export const imageName = (kind: ImageKind) => `melange2-orch-${kind}`;
+const imageName = (kind: ImageKind) => `melange2-orch-${kind}`;
 
 export interface ImageBuildOptions extends StageOptions {
   readonly arches: readonly Arch[];

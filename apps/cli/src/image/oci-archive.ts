@@ -22,7 +22,7 @@ interface TarEntry {
   readonly size: number;
 }
 
-export interface Descriptor {
+interface Descriptor {
   readonly mediaType: string;
   readonly digest: string;
   readonly size: number;
@@ -115,7 +115,7 @@ export async function readExportedImage(path: string): Promise<ExportedImage> {
 }
 
 /** JSON with keys sorted at every level: the same value is always the same bytes. */
-export function canonicalJson(v: unknown): string {
+function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
     x && typeof x === 'object' && !Array.isArray(x)
       ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))

@@ -50,7 +50,7 @@ export const RUNTIMES: Readonly<Record<Arch, ArchRuntime>> = {
 const DEBS = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'] as const;
 
 /** `deploy/images/runtime-files.txt` with the arch's names filled in. */
-export async function runtimeFiles(listFile: string, rt: ArchRuntime): Promise<string[]> {
+async function runtimeFiles(listFile: string, rt: ArchRuntime): Promise<string[]> {
   const text = await readFile(listFile, 'utf8');
   return text
     .split('\n')
