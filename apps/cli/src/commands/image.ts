@@ -9,6 +9,7 @@ import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../fla
 import { FLAGS } from '../flags/table.js';
 import { stageApp } from '../image/app.js';
 import { buildImages, IMAGE_KINDS, type ImageKind, stageArchRuntime } from '../image/build.js';
+import { checkDaemonsArch } from '../image/daemons.js';
 
 /** The checkout this CLI runs from: its built workspace is what goes into the images. */
 const ROOT = resolve(import.meta.dirname, '..', '..', '..', '..');
@@ -62,6 +63,8 @@ export function registerImage(program: Command): void {
     BUILD,
   ).action(async (_o: unknown, c: Command) => {
     const o = readFlags(c, BUILD);
+    const images = kinds(o.image);
+    if (images.includes('daemons')) for (const a of o.arch) checkDaemonsArch(a);
     const addrs = buildkitAddresses(o.buildkitAddr);
     for (const a of o.arch) requireBuildkit(addrs, a);
     const tls = buildkitTls(o);
@@ -73,7 +76,7 @@ export function registerImage(program: Command): void {
     const built = await buildImages({
       root: ROOT,
       arches: o.arch,
-      kinds: kinds(o.image),
+      kinds: images,
       outDir,
       version,
       nodeVersion: process.versions.node,

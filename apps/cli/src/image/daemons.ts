@@ -19,12 +19,17 @@ const RUNC_LIBS: Readonly<Record<Arch, string>> = {
   aarch64: '/lib/aarch64-linux-gnu/libseccomp.so.2',
 };
 
-export async function stageDaemons(arch: Arch, dest: string): Promise<void> {
+/** The daemons image holds this machine's binaries: it can only be for this machine's arch. */
+export function checkDaemonsArch(arch: Arch): void {
   if (HOST_ARCH[process.arch] !== arch)
     throw new CliError(
       `--image daemons: it holds this machine's own tools, so only for ${HOST_ARCH[process.arch] ?? process.arch} (not ${arch})`,
       EXIT.usage,
     );
+}
+
+export async function stageDaemons(arch: Arch, dest: string): Promise<void> {
+  checkDaemonsArch(arch);
   await mkdir(join(dest, 'usr/local/bin'), { recursive: true });
   for (const tool of ['buildkitd', 'buildctl', 'nats-server', 'runc'] as const) {
     await copyFile(findTool(tool), join(dest, 'usr/local/bin', tool));
