@@ -13,7 +13,7 @@ import type { Arch } from '../flags/arch.js';
 import { stageApp } from './app.js';
 import { stageDaemons } from './daemons.js';
 import { readExportedImage, writeImageArchive } from './oci-archive.js';
-import { type ArchRuntime, RUNTIMES, stageRuntime } from './runtime.js';
+import { type ArchRuntime, RUNTIMES, setTimes, stageRuntime } from './runtime.js';
 
 /** coordinator and agent are the product; daemons is for tests (buildkitd and nats-server, see daemons.ts). */
 export const IMAGE_KINDS = ['coordinator', 'agent', 'daemons'] as const;
@@ -173,16 +173,21 @@ export async function buildImages(o: ImageBuildOptions): Promise<BuiltImage[]> {
     if (seconds.includes('app')) {
       log('staging /app (built workspace, npm ci --omit=dev)');
       await stageApp(o.root, join(work, 'app'));
+      await setTimes(join(work, 'app'), o.sourceDateEpoch);
     }
     for (const arch of o.arches) {
       const rt = RUNTIMES[arch];
       const runtimeDir = join(work, `runtime-${arch}`);
       log(`${arch}: staging the runtime (node ${o.nodeVersion}, Debian libc and busybox for ${rt.oci})`);
       await stageArchRuntime(o, arch, runtimeDir);
+      await setTimes(runtimeDir, o.sourceDateEpoch);
       for (const second of seconds) {
         const started = Date.now();
         const secondDir = join(work, second === 'app' ? 'app' : `daemons-${arch}`);
-        if (second === 'daemons') await stageDaemons(arch, secondDir);
+        if (second === 'daemons') {
+          await stageDaemons(arch, secondDir);
+          await setTimes(secondDir, o.sourceDateEpoch);
+        }
         const exported = join(work, `buildkit-${arch}-${second}.tar`);
         log(`${arch}: solving on ${o.buildkitAddr(arch)}`);
         await solveLayers(o, rt, { runtime: runtimeDir, second: secondDir }, second, exported);

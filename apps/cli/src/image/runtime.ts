@@ -6,7 +6,19 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  cp,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Arch } from '../flags/arch.js';
@@ -137,6 +149,20 @@ export async function stageRuntime(
   await mkdir(join(opts.dest, 'home'), { mode: 0o755 });
   await mkdir(join(opts.dest, 'tmp'));
   await chmod(join(opts.dest, 'tmp'), 0o1777);
+}
+
+/**
+ * Every mtime in `dir` set to `epoch` (seconds). BuildKit's `rewrite-timestamp` only lowers
+ * times later than SOURCE_DATE_EPOCH: a file staged before the last commit would keep its own
+ * time, and the image its staging moment.
+ */
+export async function setTimes(dir: string, epoch: number): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await setTimes(p, epoch);
+    else await lutimes(p, epoch, epoch);
+  }
+  await lutimes(dir, epoch, epoch);
 }
 
 /** Directories 0755, whatever the umask made them. */
