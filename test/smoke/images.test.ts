@@ -66,6 +66,13 @@ async function digestOf(file: string): Promise<string> {
   return (JSON.parse(stdout) as { manifests: { digest: string }[] }).manifests[0]!.digest;
 }
 
+/** The layer digests an archive's manifest lists. */
+async function layersOf(file: string): Promise<string[]> {
+  const digest = await digestOf(file);
+  const { stdout } = await run('tar', ['-xOf', file, `blobs/${digest.replace(':', '/')}`]);
+  return (JSON.parse(stdout) as { layers: { digest: string }[] }).layers.map((l) => l.digest);
+}
+
 /** Every path in an archive's layers (`dir/` for directories), with owner and mode; and its config. */
 async function imageContents(
   file: string,
@@ -144,12 +151,15 @@ describe('the coordinator and agent images', () => {
   });
   const file = (kind: string, oci: string) => archive(images, kind, oci);
 
-  it('are reproducible: built again, the x86_64 coordinator image has the same digest', async () => {
+  it('are reproducible: built again, the x86_64 coordinator image has the same digest; /app is the same layer on both daemons', async () => {
     const again = join(tmpdir(), 'again');
     const out = await buildImages(again, '--arch', 'x86_64', '--image', 'coordinator');
     const digest = await digestOf(file('coordinator', 'amd64'));
     expect(out).toContain(digest);
     expect(await digestOf(archive(again, 'coordinator', 'amd64'))).toBe(digest);
+    // The two arches are solved on two daemons with caches of their own.
+    const appLayer = async (oci: string) => (await layersOf(file('agent', oci))).at(-1);
+    expect(await appLayer('arm64')).toBe(await appLayer('amd64'));
   }, 1_800_000);
 
   it('hold what deploy/images/Dockerfile copies from `image stage`, with its config', async () => {

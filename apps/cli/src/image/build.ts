@@ -60,7 +60,11 @@ export interface BuiltImage {
 }
 
 /** The image's filesystem as LLB: the runtime tree, then the application under /app (or the daemons). */
-function imageDefinition(rt: ArchRuntime, second: SecondLayer) {
+function imageDefinition(rt: ArchRuntime, second: SecondLayer, epoch: number) {
+  // Every copied file and made directory gets SOURCE_DATE_EPOCH as its time, in the op itself:
+  // BuildKit's cache of a copy does not key on the source's mtimes, so times left to the
+  // source would be those of whichever build filled the daemon's cache first.
+  const timestamp = new Date(epoch * 1000);
   const platform = { os: 'linux', architecture: rt.oci, ...(rt.variant ? { variant: rt.variant } : {}) };
   const runtime = llb.local('runtime');
   const layer = llb.local(second);
@@ -70,13 +74,14 @@ function imageDefinition(rt: ArchRuntime, second: SecondLayer) {
       .platform(platform)
       .file(
         llb
-          .copy(runtime, '/', '/', { copyDirContentsOnly: true })
-          .mkdir(HOME, 0o755, { chown: { user: NONROOT, group: NONROOT } }),
+          .copy(runtime, '/', '/', { copyDirContentsOnly: true, timestamp })
+          .mkdir(HOME, 0o755, { chown: { user: NONROOT, group: NONROOT }, timestamp }),
       )
       .file(
         llb.copy(layer, '/', second === 'app' ? '/app' : '/', {
           copyDirContentsOnly: true,
           createDestPath: true,
+          timestamp,
         }),
       ),
   );
@@ -144,7 +149,7 @@ async function solveLayers(
 ): Promise<void> {
   const client = await BuildkitClient.connect(o.buildkitAddr(rt.arch), o.tls ? { tls: o.tls } : {});
   try {
-    await client.solve(imageDefinition(rt, second), {
+    await client.solve(imageDefinition(rt, second, o.sourceDateEpoch), {
       localDirs: { runtime: dirs.runtime, [second]: dirs.second },
       exports: [
         {
