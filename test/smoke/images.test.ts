@@ -278,8 +278,6 @@ describe('the coordinator and agent images', () => {
           addr,
           '--repo',
           OS_REPO,
-          '--signing-key',
-          b.keyPath,
         ]);
       }
 

@@ -8,7 +8,13 @@ export {
   PROTOCOL_VERSION,
   reportCodec,
 } from './codec.js';
-export { type MessageKind, ProtocolError, type ProtocolErrorCode, ReportRefusedError } from './errors.js';
+export {
+  ForgedReportError,
+  type MessageKind,
+  ProtocolError,
+  type ProtocolErrorCode,
+  ReportRefusedError,
+} from './errors.js';
 export { type AgentLinkHandler, type CoordinatorLink, natsLink, serveAgentLink } from './link.js';
 export {
   type AgentEvent,
@@ -21,6 +27,7 @@ export {
   MAX_LOG_LINE,
   MAX_LOG_LINES,
   MAX_TEXT,
+  type RefusalCode,
   type ReportAck,
   type ReportAnswer,
   type StagedApk,
@@ -34,4 +41,12 @@ export {
   natsStreams,
   parseJobMessageId,
 } from './names.js';
-export { LocalStaging, ObjectStaging, type Staging, StagingError, stagingKey } from './staging.js';
+export { type RepositoryInfo, repositoryInfoReader, writeRepositoryInfo } from './run-info.js';
+export {
+  fileDigest,
+  LocalStaging,
+  ObjectStaging,
+  type Staging,
+  StagingError,
+  stagingKey,
+} from './staging.js';

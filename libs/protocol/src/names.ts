@@ -20,12 +20,16 @@ export function natsNames(ns: string) {
     /** Reports (requests the coordinator answers) and events (progress, heartbeats). */
     results: `${ns}.results`,
     events: `${ns}.events`,
-    /** KV buckets: run state, and the index publisher's records. */
+    /** KV buckets: run state, and the index publisher's records (the coordinator's alone). */
     state: `${ns}_state`,
     index: `${ns}_index`,
+    /** KV bucket the coordinator writes and agents read: the published repository's URL and key. */
+    info: `${ns}_info`,
     /** Object stores: the published repository, and the agents' staging area. */
     repo: `${ns}_repo`,
     staging: `${ns}_staging`,
+    /** Object store: each run's timeline and summary (the dashboard, `report`, `trace`). */
+    runs: `${ns}_runs`,
   };
 }
 
@@ -37,7 +41,15 @@ export type NatsNames = ReturnType<typeof natsNames>;
  */
 export function natsStreams(ns: string): string[] {
   const n = natsNames(ns);
-  return [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`];
+  return [
+    n.stream,
+    `KV_${n.state}`,
+    `KV_${n.index}`,
+    `KV_${n.info}`,
+    `OBJ_${n.repo}`,
+    `OBJ_${n.staging}`,
+    `OBJ_${n.runs}`,
+  ];
 }
 
 /** Message ids dedupe republished work: the same build attempt is never queued twice. */
