@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, glob, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -35,6 +35,21 @@ async function imageWorkspaces(root: string): Promise<string[]> {
   return out;
 }
 
+/** `files` entries as npm reads them: a glob (`dashboard/*.ts`) names what it matches, sorted. */
+async function expandFiles(dir: string, files: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of files) {
+    if (!/[*?[{]/.test(f)) {
+      out.push(f);
+      continue;
+    }
+    const matched: string[] = [];
+    for await (const m of glob(f, { cwd: dir })) matched.push(m);
+    out.push(...matched.sort());
+  }
+  return out;
+}
+
 export async function stageApp(root: string, dest: string): Promise<void> {
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
@@ -44,7 +59,7 @@ export async function stageApp(root: string, dest: string): Promise<void> {
   for (const ws of await imageWorkspaces(root)) {
     const files = filesOf(ws, await readFile(join(root, ws, 'package.json'), 'utf8'));
     await cp(join(root, ws, 'package.json'), join(dest, ws, 'package.json'));
-    for (const f of files) {
+    for (const f of await expandFiles(join(root, ws), files)) {
       if (!existsSync(join(root, ws, f)))
         throw new CliError(
           `${ws}/${f} is missing: build the workspace first (npx nx run-many -t build)`,
