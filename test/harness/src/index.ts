@@ -4,18 +4,31 @@ import { join } from 'node:path';
 import * as daemons from '@melange2/daemons';
 
 /**
- * Daemons for tests: each call starts a private process in its own temp dir; `stop` ends only
- * that process and removes its dir.
+ * Daemons for tests: each call starts a private daemon in its own temp dir; `stop` ends only
+ * that daemon and removes its dir. A local process by default; in a container of the project's
+ * daemons image when a Docker-compatible engine answers at DOCKER_HOST and holds that image
+ * (containers.ts).
  */
 export interface TestBuildkitd {
   readonly address: string;
   readonly platform: daemons.Platform;
+  readonly runsIn: RunsIn;
   stop(): Promise<void>;
 }
 
 export interface TestNats {
   readonly url: string;
+  readonly runsIn: RunsIn;
   stop(): Promise<void>;
+}
+
+type RunsIn = 'process' | 'container';
+
+/** containers.ts when daemons should run in containers (it loads testcontainers only then). */
+async function containers(): Promise<typeof import('./containers.js') | undefined> {
+  if (!process.env['DOCKER_HOST']) return undefined;
+  const c = await import('./containers.js');
+  return (await c.containersAvailable()) ? c : undefined;
 }
 
 function tempDir(prefix: string): string {
@@ -38,10 +51,14 @@ export async function startBuildkitd(o: {
 }): Promise<TestBuildkitd> {
   const dir = tempDir(o.platform === 'linux/amd64' ? 'bk-amd64' : 'bk-arm64');
   try {
-    const d = await daemons.startBuildkitd({ platform: o.platform, stateDir: dir, debug: o.debug ?? false });
+    const c = await containers();
+    const d = c
+      ? await c.startBuildkitdContainer(o.platform, dir)
+      : await daemons.startBuildkitd({ platform: o.platform, stateDir: dir, debug: o.debug ?? false });
     return {
       address: d.address,
       platform: o.platform,
+      runsIn: c ? 'container' : 'process',
       async stop() {
         await d.stop();
         removeDir(dir);
@@ -56,9 +73,11 @@ export async function startBuildkitd(o: {
 export async function startNats(): Promise<TestNats> {
   const dir = tempDir('nats');
   try {
-    const n = await daemons.startNats({ stateDir: dir });
+    const c = await containers();
+    const n = c ? await c.startNatsContainer() : await daemons.startNats({ stateDir: dir });
     return {
       url: n.url,
+      runsIn: c ? 'container' : 'process',
       async stop() {
         await n.stop();
         removeDir(dir);

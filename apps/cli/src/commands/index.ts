@@ -29,4 +29,5 @@ export const commands: readonly CommandEntry[] = [
   { name: 'logs', load: async () => (await import('./logs.js')).registerLogs },
   { name: 'report', load: async () => (await import('./report.js')).registerReport },
   { name: 'trace', load: async () => (await import('./trace.js')).registerTrace },
+  { name: 'image', load: async () => (await import('./image.js')).registerImage },
 ];

@@ -477,6 +477,14 @@ export const FLAGS = {
   }),
   allowUntrusted: on('allow-untrusted', 'accept unsigned or untrusted indexes'),
 
+  // ── image ──────────────────────────────────────────────────────────────────────────────
+  image: words(
+    'image',
+    '<kind>',
+    "images to build, comma-separated or repeated: coordinator, agent, daemons (buildkitd and nats-server for tests; this machine's arch only)",
+  ),
+  imageOutput: text('output', '<dir>', 'directory the OCI archives are written to', { short: 'o' }),
+
   // ── daemons ────────────────────────────────────────────────────────────────────────────
   stateDir: text('state-dir', '<dir>', 'where sockets, state and logs live'),
   noNats: on('no-nats', 'do not start nats-server'),
