@@ -3,7 +3,7 @@ export { ARCH_PLATFORMS, ARCHES, type Arch, type Platform } from './arch.js';
 export { type RunningBuildkitd, startBuildkitd } from './buildkitd.js';
 /** @public The options and handles of the start functions. */
 export type { BuildkitdOptions } from './buildkitd.js';
-export { DaemonStartError, ToolNotFoundError } from './errors.js';
+export { DaemonStartError, NatsAuthError, ToolNotFoundError } from './errors.js';
 export {
   DEFAULT_STATE_DIR,
   envLines,
@@ -11,7 +11,17 @@ export {
   localSetDown,
   localSetStatus,
   localSetUp,
+  type NatsSecurity,
 } from './local-set.js';
+export {
+  AUTH_CONF,
+  type AuthRole,
+  addNatsRoles,
+  type NatsSecurityFiles,
+  seedFile,
+  writeNatsSecurity,
+} from './nats-auth.js';
+export { TLS_FILE_NAMES, type TlsFiles } from './tls.js';
 export { startNats } from './nats.js';
 /** @public */
 export type { NatsOptions, RunningNats } from './nats.js';

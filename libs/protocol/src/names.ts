@@ -26,6 +26,14 @@ export function natsNames(ns: string) {
     /** Object stores: the published repository, and the agents' staging area. */
     repo: `${ns}_repo`,
     staging: `${ns}_staging`,
+    /** The durable pull consumer of an arch's builds, shared by every agent of that arch. */
+    agentConsumer: (arch: string) => `agents-${arch}`,
+    /**
+     * The inbox prefix of an arch's agents (replies to their pulls, reports and API requests): a
+     * locked-down server lets each agent subscribe only under its own, so no agent reads another
+     * arch's work or another client's replies off `_INBOX.>`.
+     */
+    agentInbox: (arch: string) => `_INBOX.${ns}.agent-${arch}`,
   };
 }
 
