@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { BuildEvent } from '@melange2/engine';
-import { type BuildJob, natsLink, natsNames, ObjectStaging, openJobQueue } from '@melange2/protocol';
+import { attachJobQueue, type BuildJob, natsLink, natsNames, ObjectStaging } from '@melange2/protocol';
 import type { QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Agent, DEFAULT_DRAIN_REPORT_MS, DrainTimeoutError, type Executor } from './agent.js';
@@ -39,7 +39,8 @@ export async function startNatsAgent(
   o: NatsAgentOptions,
 ): Promise<{ agent: Agent; close(kill?: boolean): Promise<void> }> {
   const names = natsNames(o.ns);
-  const queue = await openJobQueue(o.nc, o.ns, {
+  // Attached: the agent changes nothing on the server (its NATS user may only pull, see agentRole).
+  const queue = await attachJobQueue(o.nc, o.ns, {
     ...(o.limits ? { limits: o.limits } : {}),
     // A job this agent cannot read (another protocol version) is terminated, not retried.
     onRefused: (r) => o.log?.(`agent: refused job ${r.msgId || `#${r.seq}`}: ${(r.error as Error).message}`),
@@ -53,7 +54,7 @@ export async function startNatsAgent(
       repoRoot: o.repoRoot,
       client,
       signingKey: o.signingKey,
-      staging: await ObjectStaging.open(o.nc, names.staging),
+      staging: ObjectStaging.attach(o.nc, names.staging),
       ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
       ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
       ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),

@@ -1,4 +1,4 @@
-export { openJobQueue } from './job-queue.js';
+export { attachJobQueue, openJobQueue } from './job-queue.js';
 export {
   answerCodec,
   type Codec,
@@ -35,3 +35,11 @@ export {
   parseJobMessageId,
 } from './names.js';
 export { LocalStaging, ObjectStaging, type Staging, StagingError, stagingKey } from './staging.js';
+export {
+  agentRole,
+  agentRoleName,
+  coordinatorRole,
+  farmRoles,
+  type NatsRole,
+  type SubjectPermissions,
+} from './permissions.js';

@@ -4,6 +4,11 @@ import { jobCodec } from './codec.js';
 import type { BuildJob } from './messages.js';
 import { natsNames } from './names.js';
 
+interface QueueOpenOptions {
+  readonly limits?: Partial<QueueLimits>;
+  readonly onRefused?: (r: RefusedMessage) => void;
+}
+
 /**
  * A namespace's work queue of builds on JetStream, every job encoded and checked by the protocol:
  * the one way the coordinator and the agents open it.
@@ -11,10 +16,29 @@ import { natsNames } from './names.js';
 export function openJobQueue(
   nc: NatsConnection,
   ns: string,
-  o: { limits?: Partial<QueueLimits>; onRefused?: (r: RefusedMessage) => void } = {},
+  o: QueueOpenOptions = {},
 ): Promise<JetStreamWorkQueue<BuildJob>> {
   const n = natsNames(ns);
   return JetStreamWorkQueue.open<BuildJob>(nc, {
+    stream: n.stream,
+    subjectPrefix: n.subjectPrefix,
+    codec: jobCodec,
+    ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.onRefused ? { onRefused: o.onRefused } : {}),
+  });
+}
+
+/**
+ * The agents' side of the job queue: pulls from the arch's consumer the coordinator made, and
+ * changes nothing on the server (an agent's NATS user may do no more: see `agentRole`).
+ */
+export function attachJobQueue(
+  nc: NatsConnection,
+  ns: string,
+  o: QueueOpenOptions = {},
+): Promise<JetStreamWorkQueue<BuildJob>> {
+  const n = natsNames(ns);
+  return JetStreamWorkQueue.attach<BuildJob>(nc, {
     stream: n.stream,
     subjectPrefix: n.subjectPrefix,
     codec: jobCodec,

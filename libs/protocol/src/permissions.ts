@@ -1,4 +1,4 @@
-import { natsNames } from './names.js';
+import { DEFAULT_NAMESPACE, natsNames } from './names.js';
 
 /**
  * What each role of a farm may do on a locked-down nats-server, as the subjects of the server's
@@ -31,8 +31,8 @@ export function coordinatorRole(): NatsRole {
 }
 
 /** The role name of an arch's agents in a namespace (the default namespace is left out). */
-export function agentRoleName(ns: string, arch: string, defaultNs = 'm2'): string {
-  return ns === defaultNs ? `agent-${arch}` : `agent-${ns}-${arch}`;
+export function agentRoleName(ns: string, arch: string): string {
+  return ns === DEFAULT_NAMESPACE ? `agent-${arch}` : `agent-${ns}-${arch}`;
 }
 
 /**

@@ -76,23 +76,43 @@ export class LocalStaging implements Staging {
 
 /** Staging in a JetStream Object Store bucket (distributed mode). */
 export class ObjectStaging implements Staging {
-  private constructor(readonly os: ObjectStore) {}
+  readonly #store: () => Promise<ObjectStore>;
+  private constructor(store: () => Promise<ObjectStore>) {
+    this.#store = store;
+  }
 
+  /** Creates the bucket when missing (the coordinator). */
   static async open(nc: NatsConnection, bucket: string): Promise<ObjectStaging> {
-    return new ObjectStaging(await new Objm(nc).create(bucket));
+    const os = await new Objm(nc).create(bucket);
+    return new ObjectStaging(async () => os);
+  }
+
+  /**
+   * The agents' side: opens the bucket the coordinator made at first use (an agent may start
+   * before it and may not create buckets), and again after a failed open.
+   */
+  static attach(nc: NatsConnection, bucket: string): ObjectStaging {
+    let os: Promise<ObjectStore> | undefined;
+    return new ObjectStaging(() => {
+      os ??= new Objm(nc).open(bucket);
+      os.catch(() => {
+        os = undefined;
+      });
+      return os;
+    });
   }
 
   async put(key: string, file: string): Promise<void> {
     const web = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
     try {
-      await this.os.put({ name: key }, web);
+      await (await this.#store()).put({ name: key }, web);
     } catch (e) {
       throw new StagingError(key, (e as Error).message, { cause: e });
     }
   }
 
   async fetch(key: string): Promise<{ path: string; release(): Promise<void> }> {
-    const r = await this.os.get(key);
+    const r = await (await this.#store()).get(key);
     if (!r) throw new StagingError(key, 'not in the staging bucket');
     const dir = await mkdtemp(join(tmpdir(), 'm2-staged-'));
     const path = join(dir, key.slice(key.lastIndexOf('/') + 1));
@@ -106,11 +126,12 @@ export class ObjectStaging implements Staging {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    await Promise.all(keys.map((k) => this.os.delete(k).catch(() => undefined)));
+    const os = await this.#store();
+    await Promise.all(keys.map((k) => os.delete(k).catch(() => undefined)));
   }
 
   async purge(prefix: string): Promise<void> {
-    const names = (await this.os.list())
+    const names = (await (await this.#store()).list())
       .filter((i) => !i.deleted && i.name.startsWith(prefix))
       .map((i) => i.name);
     await this.delete(names);
