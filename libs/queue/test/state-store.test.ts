@@ -1,5 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectAsCoordinator } from './nats-connect.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KeyExistsError,
   MemoryStateStore,
@@ -12,7 +13,7 @@ import { decodeKey, encodeKey, modify } from '@melange2/queue/internal';
 
 let nc: NatsConnection;
 beforeAll(async () => {
-  nc = await connect({ servers: inject('daemons').natsUrl });
+  nc = await connectAsCoordinator();
 });
 afterAll(async () => {
   await nc?.close();

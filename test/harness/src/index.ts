@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as daemons from '@melange2/daemons';
+import { DEFAULT_NAMESPACE, farmRoles } from '@melange2/protocol';
+import type { NatsAccess } from './nats.ts';
 
 /**
  * Daemons for tests: each call starts a private process in its own temp dir; `stop` ends only
@@ -15,6 +17,8 @@ export interface TestBuildkitd {
 
 export interface TestNats {
   readonly url: string;
+  /** The URL with the coordinator role's credentials and the CA (locked-down servers). */
+  readonly access: NatsAccess;
   stop(): Promise<void>;
 }
 
@@ -53,12 +57,26 @@ export async function startBuildkitd(o: {
   }
 }
 
-export async function startNats(): Promise<TestNats> {
+/**
+ * A private nats-server, locked down as `daemons up` starts it (TLS, an nkey user per role of the
+ * default namespace; `agentAccess` adds others), or plain with `insecure`.
+ */
+export async function startNats(o: { insecure?: boolean } = {}): Promise<TestNats> {
   const dir = tempDir('nats');
   try {
-    const n = await daemons.startNats({ stateDir: dir });
+    const files = o.insecure
+      ? undefined
+      : await daemons.writeNatsSecurity(join(dir, 'auth'), {
+          roles: farmRoles([DEFAULT_NAMESPACE], daemons.ARCHES),
+          hosts: ['127.0.0.1', 'localhost'],
+        });
+    const n = await daemons.startNats({
+      stateDir: dir,
+      ...(files ? { tls: files.tls, authConf: files.authConf } : {}),
+    });
     return {
       url: n.url,
+      access: files ? { url: n.url, tlsCa: files.tls.ca, nkey: files.seeds['coordinator']! } : { url: n.url },
       async stop() {
         await n.stop();
         removeDir(dir);
@@ -74,12 +92,16 @@ export async function startNats(): Promise<TestNats> {
 export interface DaemonAddresses {
   readonly buildkit: Record<daemons.Arch, string>;
   readonly natsUrl: string;
+  /** The URL, CA and coordinator credentials (`natsConnect`, `natsArgs`, `agentAccess`). */
+  readonly nats: NatsAccess;
 }
 
 export const ENV_NAMES = {
   x86_64: 'BUILDKIT_ADDR_X86_64',
   aarch64: 'BUILDKIT_ADDR_AARCH64',
   nats: 'NATS_URL',
+  natsTlsCa: 'NATS_TLS_CA',
+  natsNkey: 'NATS_NKEY',
 } as const;
 
 /** Addresses already given in env (e.g. `eval "$(melange2-orch daemons status)"`), if complete. */
@@ -87,7 +109,14 @@ export function addressesFromEnv(env: NodeJS.ProcessEnv = process.env): DaemonAd
   const x = env[ENV_NAMES.x86_64];
   const a = env[ENV_NAMES.aarch64];
   const n = env[ENV_NAMES.nats];
-  return x && a && n ? { buildkit: { x86_64: x, aarch64: a }, natsUrl: n } : undefined;
+  if (!x || !a || !n) return undefined;
+  const ca = env[ENV_NAMES.natsTlsCa];
+  const nkey = env[ENV_NAMES.natsNkey];
+  return {
+    buildkit: { x86_64: x, aarch64: a },
+    natsUrl: n,
+    nats: { url: n, ...(ca ? { tlsCa: ca } : {}), ...(nkey ? { nkey } : {}) },
+  };
 }
 
 /** Starts one set (both buildkitds and NATS) concurrently; `stop` ends all three. */
@@ -107,7 +136,21 @@ export async function startDaemonSet(): Promise<DaemonAddresses & { stop(): Prom
     throw failed[0];
   }
   const [amd, arm, nats] = ok as [TestBuildkitd, TestBuildkitd, TestNats];
-  return { buildkit: { x86_64: amd.address, aarch64: arm.address }, natsUrl: nats.url, stop: stopAll };
+  return {
+    buildkit: { x86_64: amd.address, aarch64: arm.address },
+    natsUrl: nats.url,
+    nats: nats.access,
+    stop: stopAll,
+  };
 }
+
+export {
+  agentAccess,
+  type NatsAccess,
+  type NatsRoleAccess,
+  natsArgs,
+  natsConnect,
+  natsOptions,
+} from './nats.ts';
 
 export { type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.js';
