@@ -360,8 +360,16 @@ describe('NATS permissions of a locked-down farm (real nats-server, auth and TLS
     await NatsStateStore.open(co, names.index, { decode: (v) => v });
     await ObjectStaging.open(co, names.staging);
     await new Objm(co).create(names.repo);
-    co.subscribe(names.events, { callback: (_e, m) => events.push(m.string()) });
-    co.subscribe(names.results, { callback: (_e, m) => m.respond(enc.encode('taken')) });
+    co.subscribe(names.events, {
+      callback: (_e, m) => {
+        events.push(m.string());
+      },
+    });
+    co.subscribe(names.results, {
+      callback: (_e, m) => {
+        m.respond(enc.encode('taken'));
+      },
+    });
     await co.flush();
     ag = await connect(
       options({
