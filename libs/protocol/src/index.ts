@@ -33,6 +33,8 @@ export {
   natsNames,
   natsStreams,
   parseJobMessageId,
+  STAGING_MAX_AGE_MS,
+  STATE_MAX_AGE_MS,
 } from './names.js';
 export { LocalStaging, ObjectStaging, type Staging, StagingError, stagingKey } from './staging.js';
 export {

@@ -7,7 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ObjectStore, Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ensureMaxAge } from '@melange2/queue';
 import type { BuildJob } from './messages.js';
+import { STAGING_MAX_AGE_MS } from './names.js';
 
 /**
  * Where agents leave built packages for the coordinator, the single index writer: a run's
@@ -81,9 +83,10 @@ export class ObjectStaging implements Staging {
     this.#store = store;
   }
 
-  /** Creates the bucket when missing (the coordinator). */
+  /** Creates the bucket when missing, and keeps staged files for `STAGING_MAX_AGE_MS` (the coordinator). */
   static async open(nc: NatsConnection, bucket: string): Promise<ObjectStaging> {
-    const os = await new Objm(nc).create(bucket);
+    const os = await new Objm(nc).create(bucket, { ttl: STAGING_MAX_AGE_MS });
+    await ensureMaxAge(nc, `OBJ_${bucket}`, STAGING_MAX_AGE_MS);
     return new ObjectStaging(async () => os);
   }
 

@@ -424,5 +424,7 @@ describe('NATS permissions of a locked-down farm (real nats-server, auth and TLS
     expect((await jsm.streams.info(`KV_${names.index}`)).state.messages).toBe(0);
     expect((await jsm.streams.info(`OBJ_${names.repo}`)).state.messages).toBe(0);
     expect((await jsm.streams.info(names.stream)).state.messages).toBe(1);
+    // Staged files age out (a coordinator that died leaves them behind).
+    expect((await jsm.streams.info(`OBJ_${names.staging}`)).config.max_age).toBe(STAGING_MAX_AGE_MS * 1e6);
   });
 });

@@ -1,5 +1,5 @@
 import type { SigningKey } from '@melange2/apk';
-import { natsNames, ObjectStaging, openJobQueue, serveAgentLink } from '@melange2/protocol';
+import { natsNames, ObjectStaging, openJobQueue, STATE_MAX_AGE_MS, serveAgentLink } from '@melange2/protocol';
 import { NatsStateStore, type QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -46,7 +46,12 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const store: RepositoryStore = new CachedIndexStore(
     o.outDir ? new LocalRepositoryStore(o.outDir) : await ObjectRepositoryStore.open(o.nc, names.repo),
   );
-  const state = await NatsStateStore.open(o.nc, names.state, { decode: decodeStateRecord });
+  // Run state ages out (STATE_MAX_AGE_MS): old runs' records do not grow without bound. The
+  // index publisher's records (a lock and an index record per arch) are bounded and never age.
+  const state = await NatsStateStore.open(o.nc, names.state, {
+    decode: decodeStateRecord,
+    maxAgeMs: STATE_MAX_AGE_MS,
+  });
   const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
