@@ -15,6 +15,7 @@ import {
   farmRoles,
   natsNames,
   ObjectStaging,
+  STAGING_MAX_AGE_MS,
   stagingKey,
 } from '@melange2/protocol';
 import { JetStreamWorkQueue, NatsStateStore } from '@melange2/queue';
