@@ -170,8 +170,19 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
 
   async consumer(arch: string): Promise<WorkConsumer<T>> {
     this.#subject(arch);
-    // Attached: looked up on each pull until it exists (the coordinator may not have made it yet).
-    if (this.#attached) return { next: async (o) => this.#next(arch, await this.#consumer(arch), o) };
+    // Attached: looked up on each pull until it exists (the coordinator may not have made it
+    // yet); until then a pull finds no work, like an empty queue.
+    if (this.#attached)
+      return {
+        next: async (o) => {
+          const c = await this.#consumer(arch).catch(async (e: unknown) => {
+            if (!/not found/i.test((e as Error).message)) throw e;
+            await waitOrAbort(Math.max(1000, o?.expiresMs ?? 5000), o?.signal);
+            return undefined;
+          });
+          return c ? this.#next(arch, c, o) : null;
+        },
+      };
     const c = await this.#consumer(arch);
     return { next: (o) => this.#next(arch, c, o) };
   }
@@ -274,6 +285,20 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#advisories?.unsubscribe();
     this.#advisories = undefined;
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function waitOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The fields of a max-deliveries advisory this queue uses, or undefined when `data` is not one. */
