@@ -3,7 +3,9 @@ export { ARCH_PLATFORMS, ARCHES, type Arch, type Platform } from './arch.js';
 export { type RunningBuildkitd, startBuildkitd } from './buildkitd.js';
 /** @public The options and handles of the start functions. */
 export type { BuildkitdOptions } from './buildkitd.js';
-export { DaemonStartError, NatsAuthError, ToolNotFoundError } from './errors.js';
+export { DaemonStartError, ToolNotFoundError } from './errors.js';
+/** @public What `writeNatsSecurity` throws for a role name the config cannot hold. */
+export { NatsAuthError } from './errors.js';
 export {
   DEFAULT_STATE_DIR,
   envLines,
@@ -11,17 +13,14 @@ export {
   localSetDown,
   localSetStatus,
   localSetUp,
-  type NatsSecurity,
 } from './local-set.js';
-export {
-  AUTH_CONF,
-  type AuthRole,
-  addNatsRoles,
-  type NatsSecurityFiles,
-  seedFile,
-  writeNatsSecurity,
-} from './nats-auth.js';
-export { TLS_FILE_NAMES, type TlsFiles } from './tls.js';
+export { addNatsRoles, type NatsSecurityFiles, seedFile, writeNatsSecurity } from './nats-auth.js';
+/** @public The types in the signatures of `localSetUp` and `writeNatsSecurity`. */
+export type { NatsSecurity } from './local-set.js';
+/** @public */
+export type { AuthRole } from './nats-auth.js';
+/** @public */
+export type { TlsFiles } from './tls.js';
 export { startNats } from './nats.js';
 /** @public */
 export type { NatsOptions, RunningNats } from './nats.js';

@@ -29,7 +29,7 @@ export interface NatsAuthFiles {
   readonly seeds: Readonly<Record<string, string>>;
 }
 
-export const AUTH_CONF = 'auth.conf';
+const AUTH_CONF = 'auth.conf';
 const ROLES_JSON = 'roles.json';
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
 
@@ -66,7 +66,7 @@ function userEntry(role: AuthRole, nkey: string): string {
  * running client's credentials stay valid), `roles.json` (every role so far; a role given again
  * replaces its permissions) and `auth.conf`. Every file 0600.
  */
-export function writeNatsAuth(dir: string, roles: readonly AuthRole[]): NatsAuthFiles {
+function writeNatsAuth(dir: string, roles: readonly AuthRole[]): NatsAuthFiles {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const all = new Map(readRoles(dir).map((r) => [r.name, r]));
   for (const r of roles) {

@@ -20,7 +20,7 @@ export interface TlsFiles {
 }
 
 /** The predictable file names in a directory of TLS material. */
-export const TLS_FILE_NAMES = { ca: 'ca.pem', cert: 'server-cert.pem', key: 'server-key.pem' } as const;
+const TLS_FILE_NAMES = { ca: 'ca.pem', cert: 'server-cert.pem', key: 'server-key.pem' } as const;
 
 const ALG: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = {
   name: 'ECDSA',

@@ -1,4 +1,9 @@
-import { JetStreamWorkQueue, type QueueLimits, type RefusedMessage } from '@melange2/queue';
+import {
+  type JetStreamQueueOptions,
+  JetStreamWorkQueue,
+  type QueueLimits,
+  type RefusedMessage,
+} from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jobCodec } from './codec.js';
 import type { BuildJob } from './messages.js';
@@ -7,6 +12,17 @@ import { natsNames } from './names.js';
 interface QueueOpenOptions {
   readonly limits?: Partial<QueueLimits>;
   readonly onRefused?: (r: RefusedMessage) => void;
+}
+
+function queueOptions(ns: string, o: QueueOpenOptions): JetStreamQueueOptions<BuildJob> {
+  const n = natsNames(ns);
+  return {
+    stream: n.stream,
+    subjectPrefix: n.subjectPrefix,
+    codec: jobCodec,
+    ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.onRefused ? { onRefused: o.onRefused } : {}),
+  };
 }
 
 /**
@@ -18,14 +34,7 @@ export function openJobQueue(
   ns: string,
   o: QueueOpenOptions = {},
 ): Promise<JetStreamWorkQueue<BuildJob>> {
-  const n = natsNames(ns);
-  return JetStreamWorkQueue.open<BuildJob>(nc, {
-    stream: n.stream,
-    subjectPrefix: n.subjectPrefix,
-    codec: jobCodec,
-    ...(o.limits ? { limits: o.limits } : {}),
-    ...(o.onRefused ? { onRefused: o.onRefused } : {}),
-  });
+  return JetStreamWorkQueue.open<BuildJob>(nc, queueOptions(ns, o));
 }
 
 /**
@@ -37,12 +46,5 @@ export function attachJobQueue(
   ns: string,
   o: QueueOpenOptions = {},
 ): Promise<JetStreamWorkQueue<BuildJob>> {
-  const n = natsNames(ns);
-  return JetStreamWorkQueue.attach<BuildJob>(nc, {
-    stream: n.stream,
-    subjectPrefix: n.subjectPrefix,
-    codec: jobCodec,
-    ...(o.limits ? { limits: o.limits } : {}),
-    ...(o.onRefused ? { onRefused: o.onRefused } : {}),
-  });
+  return JetStreamWorkQueue.attach<BuildJob>(nc, queueOptions(ns, o));
 }

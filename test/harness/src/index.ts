@@ -150,7 +150,6 @@ export {
   type NatsRoleAccess,
   natsArgs,
   natsConnect,
-  natsOptions,
 } from './nats.ts';
 
 export { type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.js';

@@ -3,16 +3,11 @@
  * namespace and arch, on a locked-down server (TLS, nkey users: what `daemons up` starts) or a
  * plain one (then every role connects without credentials).
  */
-import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as daemons from '@melange2/daemons';
 import { agentRole, natsNames } from '@melange2/protocol';
-import {
-  type ConnectionOptions,
-  connect,
-  type NatsConnection,
-  nkeyAuthenticator,
-} from '@nats-io/transport-node';
+import { natsFileOptions } from '@melange2/queue';
+import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
 
 /** Where the server is and the coordinator role's credentials (none on a plain server). */
 export interface NatsAccess {
@@ -26,19 +21,6 @@ export interface NatsAccess {
 /** A role's credentials: the seed file (none on a plain server) and the inbox prefix it must use. */
 export interface NatsRoleAccess extends NatsAccess {
   readonly inboxPrefix?: string;
-}
-
-/** Connection options for `a` (nats.js). */
-export function natsOptions(a: NatsRoleAccess, extra: Partial<ConnectionOptions> = {}): ConnectionOptions {
-  return {
-    servers: a.url,
-    ...(a.tlsCa ? { tls: { ca: readFileSync(a.tlsCa, 'utf8') } } : {}),
-    ...(a.nkey
-      ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(a.nkey, 'utf8').trim())) }
-      : {}),
-    ...(a.inboxPrefix ? { inboxPrefix: a.inboxPrefix } : {}),
-    ...extra,
-  };
 }
 
 /** The flags of a command that connects as `a` (`--nats`, `--nats-tls-ca`, `--nats-nkey`). */
@@ -56,7 +38,7 @@ export function natsConnect(
   a: NatsRoleAccess,
   extra: Partial<ConnectionOptions> = {},
 ): Promise<NatsConnection> {
-  return connect(natsOptions(a, extra));
+  return connect(natsFileOptions(a, extra));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
