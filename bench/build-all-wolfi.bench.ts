@@ -8,7 +8,10 @@
  *   - dispatch latency, from the coordinator's decision to the agent's `started` event coming
  *     back (one NATS hop more than the start itself): p50/p99.
  *
- *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=critical-path,fifo]
+ *   - the gap account (bench/gap-account.ts): where the time between the lower bound and the
+ *     makespan went, over all builds and along the run's actual critical path.
+ *
+ *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo]
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -18,7 +21,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const self = fileURLToPath(import.meta.url);
-const corpus = fileURLToPath(new URL('../../shared/corpora/wolfi-os', import.meta.url));
 if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
   const r = spawnSync(
     process.execPath,
@@ -30,6 +32,10 @@ if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
   process.exit(r.status ?? 1);
 }
 
+const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
+const { gapAccount } = await import('./gap-account.js');
+type Times = import('./gap-account.js').Times;
+type Ordering = import('@melange2/coordinator/internal').Ordering;
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 const agentLib = await import('@melange2/agent');
@@ -84,19 +90,12 @@ async function main(): Promise<void> {
     stopNats = () => n.stop();
   }
   const { runDistributed } = await import('@melange2/coordinator');
-  const { criticalPathPriorities, planRun } = await import('@melange2/coordinator/internal');
+  const { criticalPathPriorities } = await import('@melange2/coordinator/internal');
   const { natsStreams } = protocol;
   const { jetstreamManager } = await import('@nats-io/jetstream');
 
   const t0 = performance.now();
-  const plan = await planRun({
-    repo: corpus,
-    arches: ['x86_64', 'aarch64'],
-    published: new Map(),
-    cacheDir: '.melange2/cache',
-    // Parse workers do not start under the tsx loader here; in-process parsing takes ~2 s.
-    workers: 0,
-  });
+  const plan = await planWolfi();
   process.stdout.write(
     `wolfi: ${plan.builds.length} builds (x86_64 ${plan.builds.filter((b) => b.arch === 'x86_64').length}, aarch64 ${plan.builds.filter((b) => b.arch === 'aarch64').length}), planned in ${((performance.now() - t0) / 1000).toFixed(1)}s; ${slots} slots per arch, ${scale} ms per cpu\n`,
   );
@@ -117,7 +116,7 @@ async function main(): Promise<void> {
   const kp = await generateKeyPair(2048);
   const key = signingKeyFromPem(kp.privatePem, 'bench.rsa.pub');
   const nc = await connect({ servers: natsUrl });
-  const orderings = (process.argv[4] ?? 'critical-path,fifo').split(',') as ('critical-path' | 'fifo')[];
+  const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
     const child = spawn(
@@ -145,6 +144,12 @@ async function main(): Promise<void> {
     // Both ends in this process (one monotonic clock): decision → the agent's "started" event.
     const decided = new Map<string, number>();
     const lat: number[] = [];
+    const times = new Map<string, Times>();
+    const at = (id: string) => {
+      const t = times.get(id) ?? {};
+      times.set(id, t);
+      return t;
+    };
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
     const r = await runDistributed({
@@ -157,10 +162,17 @@ async function main(): Promise<void> {
       workers: 0,
       ordering,
       onEvent: (e) => {
-        if (e.type === 'dispatched') decided.set(`${e.build.id}:${e.attempt}`, performance.now());
-        else if (e.type === 'started') {
+        const now = performance.now();
+        if (e.type === 'dispatched') {
+          decided.set(`${e.build.id}:${e.attempt}`, now);
+          at(e.build.id).dispatched = now;
+        } else if (e.type === 'started') {
           const t = decided.get(`${e.build.id}:${e.attempt}`);
-          if (t !== undefined) lat.push(performance.now() - t);
+          if (t !== undefined) lat.push(now - t);
+          at(e.build.id).started = now;
+        } else if (e.type === 'succeeded') {
+          at(e.build.id).succeeded = now;
+          at(e.build.id).durationMs = e.durationMs;
         }
       },
     });
@@ -173,6 +185,8 @@ async function main(): Promise<void> {
         `coordinator CPU ${((cpu.user + cpu.system) / 1000 / Math.max(1, r.dispatched)).toFixed(2)} ms/build (${built} built, ${r.dispatched} dispatched); ` +
         `decision → agent started p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms (${lat.length} samples)\n`,
     );
+    for (const line of gapAccount(plan.builds, times, { start: w0, makespan: wall, lowerBound: lb, slots }))
+      process.stdout.write(`${line}\n`);
     const jsm = await jetstreamManager(nc);
     for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
   }

@@ -6,6 +6,7 @@ import {
   clip,
   ENQUEUED_AT,
   failedOutcome,
+  ReportRefusedError,
 } from '@melange2/protocol';
 import type { Delivery, WorkQueue } from '@melange2/queue';
 import { contextFromHeaders } from '@melange2/queue';
@@ -249,10 +250,10 @@ export class Agent {
 
   /**
    * Offers a report until the coordinator takes it (it may be restarting: the lease is kept
-   * meanwhile). Once the agent stops, it gives up `drainReportMs` later, even with a request in
-   * flight: false then, and on a kill.
+   * meanwhile), or refuses it for good (`refused`: it will never take it). Once the agent stops,
+   * it gives up `drainReportMs` later, even with a request in flight: `given-up` then, and on a kill.
    */
-  async #deliver(report: BuildReport): Promise<boolean> {
+  async #deliver(report: BuildReport): Promise<'taken' | 'refused' | 'given-up'> {
     const limit = this.#o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let over = false;
@@ -270,18 +271,24 @@ export class Agent {
     else this.#stop.signal.addEventListener('abort', arm, { once: true });
     try {
       for (let i = 0; ; i++) {
-        if (this.#kill.signal.aborted) return false;
+        if (this.#kill.signal.aborted) return 'given-up';
         if (over) {
           this.#unreported.push(report.id);
           this.#o.log?.(`agent ${this.#o.id}: gave up the report of ${report.id} (draining)`);
-          return false;
+          return 'given-up';
         }
         try {
           const sent = this.#o.link.report(report);
           // A request still in flight when the drain is over is left to fail on its own.
           sent.catch(() => {});
-          if (await Promise.race([sent.then(() => true), giveUp.then(() => false)])) return true;
+          if (await Promise.race([sent.then(() => true), giveUp.then(() => false)])) return 'taken';
         } catch (e) {
+          if (e instanceof ReportRefusedError && e.refused) {
+            this.#o.log?.(
+              `agent ${this.#o.id}: the report of ${report.id} was refused for good: ${e.reason}`,
+            );
+            return 'refused';
+          }
           if (i % 10 === 0)
             this.#o.log?.(
               `agent ${this.#o.id}: report of ${report.id} not taken yet: ${(e as Error).message}`,
@@ -342,12 +349,16 @@ export class Agent {
         runId: job.runId,
         id: job.id,
         attempt: job.attempt,
+        token: job.token,
         agent: this.#o.id,
         durationMs: performance.now() - t0,
         outcome,
       };
-      if (!(await this.#deliver(report))) return;
-      if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
+      const delivered = await this.#deliver(report);
+      if (delivered === 'given-up') return;
+      // Refused for good: this attempt is over (the coordinator dispatches the build again if it must).
+      if (delivered === 'refused') d.term('report refused');
+      else if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
       // Not awaited: the slot pulls its next build meanwhile (a lost ack only redelivers a stale build).
       else void d.ack().catch(() => {});
     } finally {

@@ -4,7 +4,7 @@ import { join, resolve, sep } from 'node:path';
 import type { SigningKey } from '@melange2/apk';
 import type { BuildkitClient, SolveEvent } from '@melange2/buildkit';
 import { type BuildEvent, buildPackage } from '@melange2/engine';
-import { type BuildJob, type Staging, stagingKey } from '@melange2/protocol';
+import { type BuildJob, fileDigest, type Staging, stagingKey } from '@melange2/protocol';
 import { type Context, type Span, SpanStatusCode } from '@opentelemetry/api';
 import { type Executor, tracer } from './agent.js';
 
@@ -12,12 +12,27 @@ export interface EngineExecutorOptions {
   /** The repository checkout the jobs' config paths are relative to. */
   readonly repoRoot: string;
   readonly client: BuildkitClient;
+  /**
+   * The key packages are signed with as they are packed: the agent's own (a fresh one per
+   * process on NATS), never the repository key; the coordinator signs them again with that.
+   */
   readonly signingKey: SigningKey;
   readonly staging: Staging;
+  /**
+   * Where a job's environment installs from: the agent's own configuration plus the published
+   * repository the coordinator names in its run info. Never taken from the job.
+   */
+  readonly sources: (job: BuildJob) => Promise<EnvironmentSources>;
   readonly cacheDir?: string;
   /** melange's `--cache-dir`: a host directory every build sees at /var/cache/melange. */
   readonly buildCacheDir?: string;
   readonly onEvent?: (job: BuildJob, e: BuildEvent) => void;
+}
+
+/** Repositories (the published one first) and trusted keys (files, directories or URLs). */
+export interface EnvironmentSources {
+  readonly repositories: readonly string[];
+  readonly keyring: readonly string[];
 }
 
 /** Spans from the build's progress: one per stage, one per BuildKit vertex (with `cached`). */
@@ -73,8 +88,9 @@ class BuildSpans {
 
 /**
  * Builds a job with libs/engine into a private output directory (the environment installs from
- * the job's repositories, the published one first), then puts the packages into staging. The
- * index in that private directory is thrown away: the coordinator is the only index writer.
+ * `sources`, the published repository first), then puts the packages into staging with their
+ * sha256 and size for the report. The index in that private directory is thrown away: the
+ * coordinator is the only index writer, and the only signer.
  */
 export function engineExecutor(o: EngineExecutorOptions): Executor {
   const root = resolve(o.repoRoot);
@@ -82,6 +98,7 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
     const configFile = resolve(root, job.configFile);
     if (!configFile.startsWith(root + sep))
       throw new Error(`${job.configFile}: outside the repository ${root}`);
+    const sources = await o.sources(job);
     const out = await mkdtemp(join(tmpdir(), 'm2-agent-'));
     const spans = new BuildSpans(ctx.trace);
     try {
@@ -91,8 +108,8 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         client: o.client,
         outDir: out,
         signingKey: o.signingKey,
-        repositoryAppend: job.repositories,
-        keyringAppend: job.keyring,
+        repositoryAppend: sources.repositories,
+        keyringAppend: sources.keyring,
         ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
         signal: ctx.signal,
@@ -108,8 +125,9 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
           r.apks.map(async (a) => {
             const filename = a.path.slice(a.path.lastIndexOf('/') + 1);
             const key = stagingKey(job, filename);
+            const digest = await fileDigest(a.path);
             await o.staging.put(key, a.path);
-            return { filename, key };
+            return { filename, key, ...digest };
           }),
         );
         return {

@@ -1,12 +1,22 @@
-import { hostname } from 'node:os';
-import type { SigningKey } from '@melange2/apk';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { BuildEvent } from '@melange2/engine';
-import { attachJobQueue, type BuildJob, natsLink, natsNames, ObjectStaging } from '@melange2/protocol';
+import {
+  attachJobQueue,
+  type BuildJob,
+  natsLink,
+  natsNames,
+  ObjectStaging,
+  repositoryInfoReader,
+} from '@melange2/protocol';
 import type { QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Agent, DEFAULT_DRAIN_REPORT_MS, DrainTimeoutError, type Executor } from './agent.js';
 import { engineExecutor } from './engine-executor.js';
+import { natsSources } from './sources.js';
 
 export interface NatsAgentOptions {
   readonly nc: NatsConnection;
@@ -15,7 +25,14 @@ export interface NatsAgentOptions {
   readonly slots: number;
   /** Checkout of the repository the coordinator reads (job config paths are relative to it). */
   readonly repoRoot: string;
-  readonly signingKey: SigningKey;
+  /**
+   * The agent's own key for the packages it stages (default: a fresh one for this process). Not
+   * the repository key: agents hold none; the coordinator signs what it publishes.
+   */
+  readonly signingKey?: SigningKey;
+  /** The agent's own extra repositories and trusted keys (`--repository-append`, `--keyring-append`). */
+  readonly repositoryAppend?: readonly string[];
+  readonly keyringAppend?: readonly string[];
   /** Either a daemon to build on, or an executor (fake agents in benchmarks). */
   readonly buildkitAddr?: string;
   /** TLS to that daemon (mutual TLS when it carries a client certificate). */
@@ -34,6 +51,12 @@ export interface NatsAgentOptions {
   readonly log?: (line: string) => void;
 }
 
+/** A key of this agent process only, never written to disk (the coordinator re-signs with the repository key). */
+async function agentKey(id: string): Promise<SigningKey> {
+  const name = `agent-${id.replace(/[^A-Za-z0-9._-]/g, '_')}.rsa.pub`;
+  return signingKeyFromPem((await generateKeyPair(2048)).privatePem, name);
+}
+
 /** An agent on NATS: pulls its arch's builds from JetStream, stages packages in the Object Store. */
 export async function startNatsAgent(
   o: NatsAgentOptions,
@@ -47,13 +70,21 @@ export async function startNatsAgent(
   });
   let client: BuildkitClient | undefined;
   let execute = o.execute;
+  let keyDir: string | undefined;
   if (!execute) {
     if (!o.buildkitAddr) throw new Error('an agent needs --buildkit-addr');
     client = await BuildkitClient.connect(o.buildkitAddr, o.buildkitTls ? { tls: o.buildkitTls } : {});
+    keyDir = await mkdtemp(join(tmpdir(), 'm2-agent-keys-'));
+    const id = o.id ?? `${hostname()}-${o.arch}-${process.pid}`;
     execute = engineExecutor({
       repoRoot: o.repoRoot,
       client,
-      signingKey: o.signingKey,
+      signingKey: o.signingKey ?? (await agentKey(id)),
+      sources: natsSources(
+        await repositoryInfoReader(o.nc, o.ns),
+        { repositories: o.repositoryAppend ?? [], keyring: o.keyringAppend ?? [] },
+        join(keyDir, 'keys'),
+      ),
       staging: ObjectStaging.attach(o.nc, names.staging),
       ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
       ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
@@ -80,6 +111,7 @@ export async function startNatsAgent(
       await (kill ? agent.kill() : agent.stop());
       client?.close();
       await queue.close();
+      if (keyDir) await rm(keyDir, { recursive: true, force: true });
       if (!kill && agent.unreported.length > 0)
         throw new DrainTimeoutError(agent.unreported, o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS);
     },

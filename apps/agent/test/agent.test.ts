@@ -11,6 +11,7 @@ import {
   type CoordinatorLink,
   jobMessageId,
   parseJobMessageId,
+  ReportRefusedError,
   stagingKey,
 } from '@melange2/protocol';
 
@@ -22,8 +23,7 @@ const job = (name: string, attempt = 1): BuildJob => ({
   version: '1.0.0-r0',
   configFile: `${name}.yaml`,
   attempt,
-  repositories: [],
-  keyring: [],
+  token: 'a1'.repeat(32),
 });
 
 function recorder(): CoordinatorLink & { reports: BuildReport[]; events: AgentEvent[] } {
@@ -129,6 +129,40 @@ describe('Agent on the in-process queue', () => {
     expect(a.unreported).toEqual(['zlib@x86_64']);
     // Neither acked nor terminated: redelivered once the lease runs out.
     expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 1 });
+    await q.close();
+  });
+
+  it('a report refused for good is not offered again; the message is terminated, not left leased', async () => {
+    const q = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 60_000 });
+    let tries = 0;
+    const logged: string[] = [];
+    const link: CoordinatorLink = {
+      event: () => {},
+      report: async () => {
+        tries++;
+        throw new ReportRefusedError('report refused (staged-mismatch): swapped', 'staged-mismatch');
+      },
+    };
+    const execute: Executor = async () => ({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } });
+    const a = new Agent({
+      id: 'a1',
+      arch: 'x86_64',
+      slots: 1,
+      queue: q,
+      link,
+      execute,
+      log: (l) => logged.push(l),
+    });
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => tries > 0);
+    await a.stop();
+    expect(tries).toBe(1);
+    expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+    expect(a.unreported).toEqual([]);
+    expect(logged.join('\n')).toMatch(
+      /report of zlib@x86_64 was refused for good: report refused \(staged-mismatch\)/,
+    );
     await q.close();
   });
 

@@ -8,7 +8,7 @@ export function progressLines(total: number, write: (s: string) => void): (e: Ru
   const width = String(total).length;
   const n = () => `[${String(settled).padStart(width)}/${total}]`;
   return (e) => {
-    const b = 'build' in e ? `${e.build.arch} ${e.build.name}-${e.build.version}` : '';
+    const b = 'build' in e && e.build ? `${e.build.arch} ${e.build.name}-${e.build.version}` : '';
     switch (e.type) {
       case 'dispatched':
         if (e.attempt > 1) write(`${n()} ${b} queued again (attempt ${e.attempt})`);
@@ -40,6 +40,17 @@ export function progressLines(total: number, write: (s: string) => void): (e: Ru
         break;
       case 'no-agents':
         write(`no agent for ${e.arch} yet; ${e.waiting} build(s) waiting`);
+        break;
+      case 'refused':
+        if (e.outcome === 'given-up') settled++;
+        write(
+          `${n()} ${b || e.id} REPORT REFUSED (${e.code}) from ${e.agent}, attempt ${e.attempt}: ${e.reason}; ` +
+            (e.outcome === 'waiting'
+              ? 'waiting for the right report'
+              : e.outcome === 'redispatched'
+                ? 'dispatched again'
+                : 'given up (not a failure of the package)'),
+        );
         break;
     }
   };
@@ -83,5 +94,10 @@ export function summaryTable(r: RunResult): string {
       `${r.upToDate.length} up to date${upToDate ? ` (${upToDate})` : ''}; ${r.dispatched} dispatched in ${secs(r.wallMs)}`,
   );
   if (r.problems.length > 0) lines.push(`${r.problems.length} config(s) left out: ${r.problems.join('; ')}`);
+  if (r.refusedReports > 0 || count('refused') > 0)
+    lines.push(
+      `${r.refusedReports} report(s) refused as forged, replayed or not matching what was staged` +
+        (count('refused') ? `; ${count('refused')} build(s) given up for it` : ''),
+    );
   return `${lines.join('\n')}\n`;
 }

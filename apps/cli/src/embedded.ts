@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { Agent, engineExecutor } from '@melange2/agent';
+import { Agent, engineExecutor, localSources } from '@melange2/agent';
 import type { SigningKey } from '@melange2/apk';
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { Arch } from '@melange2/depgraph';
@@ -11,6 +11,8 @@ import {
   decodeStateRecord,
   FileStateStore,
   IndexPublisher,
+  Dashboard,
+  FileRunStore,
   keyringOf,
   LocalRepositoryStore,
   type PlanInputs,
@@ -21,7 +23,12 @@ import {
   type RunPolicy,
   type RunResult,
   runIdFor,
+  serveDashboard,
+  TimelineRecorder,
 } from '@melange2/coordinator';
+
+/** Where an embedded run's timelines are kept (`report`, `trace` and the dashboard read them). */
+export const runsDir = (outDir: string): string => join(resolve(outDir), '.melange2-runs');
 
 export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly outDir: string;
@@ -39,6 +46,9 @@ export interface EmbeddedOptions extends PlanInputs, RunPolicy {
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean) => void;
   readonly onBuildEvent?: (job: BuildJob, e: BuildEvent) => void;
   readonly log?: (line: string) => void;
+  /** Serve the dashboard while the run goes (`--dashboard[=ADDR]`); `onDashboard` gets its URL. */
+  readonly dashboard?: { readonly host: string; readonly port: number };
+  readonly onDashboard?: (url: string) => void;
 }
 
 /**
@@ -53,6 +63,19 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   const plan = await planAgainst(store, state, o);
   const { runId, resumed } = await runIdFor(state, plan.root);
   o.onPlan?.(plan, runId, resumed);
+  const runs = new FileRunStore(runsDir(outDir));
+  const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
+  const timeline = new TimelineRecorder({
+    runId,
+    plan,
+    store: runs,
+    ...(prior ? { prior } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const dashboard = o.dashboard
+    ? await serveDashboard(new Dashboard({ store: runs, live: timeline }), o.dashboard)
+    : undefined;
+  if (dashboard) o.onDashboard?.(`${dashboard.url}/runs/${runId}/`);
   const queue = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 120_000, maxDeliver: 3, ...o.queueLimits });
   const staging = new LocalStaging(join(outDir, '.staging'));
   const publisher = new IndexPublisher({
@@ -61,18 +84,32 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     records: new MemoryStateStore<PublisherRecord>(),
     keyring: keyringOf(o.signingKey),
   });
+  // A key rotation: an index left signed by another key is signed again with this one.
+  for (const arch of o.arches)
+    if (await publisher.resignIndex(arch))
+      o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
   const coordinator = new Coordinator({
     runId,
     plan,
     queue,
     staging,
     publisher,
+    signingKey: o.signingKey,
     state,
     published: outDir,
-    ...policyOptions(o),
+    ...policyOptions({
+      ...o,
+      onEvent: (e) => {
+        timeline.event(e);
+        o.onEvent?.(e);
+      },
+    }),
   });
   const link: CoordinatorLink = {
-    event: (e) => coordinator.agentEvent(e),
+    event: (e) => {
+      coordinator.agentEvent(e);
+      timeline.agentEvent(e);
+    },
     report: (r) => coordinator.report(r),
   };
   const agents: Agent[] = [];
@@ -94,19 +131,30 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
         execute: engineExecutor({
           repoRoot: plan.root,
           client,
+          // In one process the agent may use the repository key: the coordinator signs again anyway.
           signingKey: o.signingKey,
+          sources: localSources(outDir, {
+            repositories: o.repositoryAppend ?? [],
+            keyring: o.keyringAppend ?? [],
+          }),
           staging,
           ...(o.apkCacheDir ? { cacheDir: o.apkCacheDir } : {}),
           ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
-          ...(o.onBuildEvent ? { onEvent: o.onBuildEvent } : {}),
+          onEvent: (job, e) => {
+            if (e.type === 'stage') timeline.stage(job.id, e.stage);
+            o.onBuildEvent?.(job, e);
+          },
         }),
         ...(o.log ? { log: o.log } : {}),
       });
       agent.start();
       agents.push(agent);
     }
+    timeline.begin();
     return await coordinator.run();
   } finally {
+    await timeline.finish();
+    await dashboard?.close();
     await Promise.all(agents.map((a) => a.kill()));
     for (const c of clients) c.close();
     await queue.close();

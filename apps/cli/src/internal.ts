@@ -3,7 +3,7 @@
  * telemetry). Not a stable surface.
  */
 export { CliError, EXIT, exitCodeOf } from './exit-codes.js';
-export { summaryTable } from './display.js';
+export { progressLines, summaryTable } from './display.js';
 export { parseArches } from './flags/arch.js';
 export { flagsMarkdown, resetDeprecationWarnings } from './flags/define.js';
 export { buildProgram } from './main.js';

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadSigningKey } from '@melange2/apk';
 import { runCli } from './cli-helpers-apk.js';
+import { osRunArgs } from './test-ports.js';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 
 const d = inject('daemons');
@@ -12,21 +14,7 @@ const d = inject('daemons');
 describe('melange2-orch build-all (embedded) on testdata/os', () => {
   let b: OsBootstrap;
   let out: string;
-  const args = () => [
-    '--out-dir',
-    out,
-    '--signing-key',
-    b.keyPath,
-    '--repository-append',
-    b.repo,
-    '--apk-cache-dir',
-    b.cacheDir,
-    '--buildkit-addr',
-    `x86_64=${d.buildkit.x86_64}`,
-    '--buildkit-addr',
-    `aarch64=${d.buildkit.aarch64}`,
-    '--no-parse-cache',
-  ];
+  const args = () => osRunArgs(b, out, d.buildkit);
 
   beforeAll(async () => {
     b = await osBootstrap(['x86_64', 'aarch64']);
@@ -114,10 +102,24 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
     expect(all.out).toMatch(/3 built, 0 failed, 0 skipped, 0 up to date/);
   });
 
+  it('a new signing key: each index is signed again with it at start, nothing rebuilt', async () => {
+    const keys = join(b.dir, 'rotated');
+    expect((await runCli(['keygen', '--dir', keys, '--name', 'rotated', '--key-size', '2048'])).code).toBe(0);
+    const rotated = args().map((a) => (a === b.keyPath ? join(keys, 'rotated.rsa') : a));
+    const r = await runCli(['build-all', OS_REPO, '--arch', 'x86_64,aarch64', ...rotated]);
+    expect(r.out).toMatch(/; 0 dispatched/);
+    for (const arch of ['x86_64', 'aarch64']) {
+      expect(r.err).toContain(`${arch}: index signed again with rotated.rsa.pub`);
+      const key = loadSigningKey(join(keys, 'rotated.rsa'));
+      // Verifies with the new key only (the --changed-since test above added versions of the chain).
+      expect(indexNames(join(out, arch, 'APKINDEX.tar.gz'), key)).toEqual(expect.arrayContaining(OS_BUILT));
+    }
+  });
+
   it('refuses bad flags with usage errors', async () => {
     expect((await runCli(['build-all', OS_REPO, '--jobs', '0'])).code).toBe(2);
     expect((await runCli(['build-all', OS_REPO, '--order', 'random'])).err).toMatch(
-      /--order: expected critical-path or fifo/,
+      /--order: expected cp-unlock, critical-path or fifo/,
     );
     expect((await runCli(['build-all', join(OS_REPO, 'nope')])).code).toBe(2);
     expect((await runCli(['build-all', OS_REPO, '--arch', 'sparc'])).err).toMatch(

@@ -22,7 +22,6 @@ describe('melange2-orch coordinator / agent', () => {
       arch: 'x86_64',
       slots: 2,
       repoRoot: OS_REPO,
-      signingKey: b.key,
       buildkitAddr: d.buildkit.x86_64,
       cacheDir: b.cacheDir,
       heartbeatMs: 500,

@@ -120,7 +120,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       ...natsArgs(access),
       ...['--namespace', s.ns, '--arch', 'x86_64'],
       ...['--buildkit-addr', d.buildkit.x86_64, '--repo', s.repo, '--jobs', '1', '--id', id],
-      ...['--signing-key', b.keyPath, '--apk-cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
+      ...['--apk-cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
       ...extra,
     ]);
     await p.waitFor(/agent for x86_64 with 1 slot/);

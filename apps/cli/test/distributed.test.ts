@@ -58,7 +58,6 @@ describe('coordinator + agents over real NATS JetStream', () => {
           slots: 1,
           id: `${arch}-${i}`,
           repoRoot: OS_REPO,
-          signingKey: b.key,
           buildkitAddr: d.buildkit[arch],
           cacheDir: b.cacheDir,
           limits: { ackWaitMs: leaseMs },

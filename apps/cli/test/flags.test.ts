@@ -248,9 +248,15 @@ describe('environment fallbacks', () => {
   it('agent uses $BUILDKIT_HOST and $NATS_URL', async () => {
     process.env['BUILDKIT_HOST'] = NO_DAEMON;
     process.env['NATS_URL'] = 'nats://127.0.0.1:1';
-    const r = await runCli(['agent', '--arch', 'x86_64', '--repo', OS_REPO, '--signing-key', key]);
+    const r = await runCli(['agent', '--arch', 'x86_64', '--repo', OS_REPO]);
     expect(r.code).toBe(3);
     expect(r.err).toContain('cannot reach NATS at nats://127.0.0.1:1');
+  });
+
+  it('agent --signing-key is refused, explaining that the coordinator alone signs', async () => {
+    const r = await runCli(['agent', '--arch', 'x86_64', '--repo', OS_REPO, '--signing-key', key]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--signing-key: an agent holds no repository key .*the coordinator checks each/);
   });
 
   it('$SOURCE_DATE_EPOCH is checked like --source-date-epoch', async () => {

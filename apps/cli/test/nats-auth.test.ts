@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './test-ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
@@ -32,14 +32,6 @@ const none: NatsFlags = {
   natsTlsCert: undefined,
   natsTlsKey: undefined,
 };
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 interface Server {
   readonly url: string;
@@ -174,13 +166,6 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A repository key for the agent command, made once. */
-  const signingKey = async (): Promise<string> => {
-    const keys = join(dir, 'keys');
-    if (!existsSync(keys)) expect((await runCli(['keygen', '--dir', keys, '--name', 'k'])).code).toBe(0);
-    return join(keys, 'k.rsa');
-  };
-
   /** The agent command against the users server (it stops at connecting, or before). */
   const agent = (...args: string[]) =>
     runCli(['agent', '--arch', 'x86_64', '--repo', dir, '--nats', users.url, ...args]);
@@ -223,8 +208,6 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     const r = await agent(
       '--buildkit-addr',
       'tcp://127.0.0.1:1',
-      '--signing-key',
-      await signingKey(),
       '--nats-user',
       'alice',
       '--nats-password',
@@ -241,7 +224,7 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
     process.env['NATS_PASSWORD'] = PASSWORD;
     try {
       // NATS lets it in; it then stops at the buildkitd that is not there.
-      const r = await agent('--buildkit-addr', 'tcp://127.0.0.1:1', '--signing-key', await signingKey());
+      const r = await agent('--buildkit-addr', 'tcp://127.0.0.1:1');
       expect(r.code).toBe(3);
       expect(r.err).toContain('buildkitd at tcp://127.0.0.1:1');
       expect(r.err).not.toContain('NATS');

@@ -16,3 +16,15 @@ export {
   type PublisherRecord,
 } from './repository/index.js';
 export { keyringOf, type PlanInputs, planAgainst, runIdFor } from './run/plan-inputs.js';
+export {
+  chromeTrace,
+  Dashboard,
+  FileRunStore,
+  findRun,
+  ObjectRunStore,
+  reportHtml,
+  type RunStore,
+  serveDashboard,
+  TimelineError,
+  TimelineRecorder,
+} from './observe/index.js';

@@ -3,6 +3,7 @@
  * early-cutoff rule, planning, the scheduler and the repository's parts. Not a stable surface.
  */
 export { providesChanged } from './run/cutoff.js';
+export { DispatchTokens } from './run/dispatch-tokens.js';
 export { planRun } from './run/plan-run.js';
 export {
   decodePublisherRecord,
@@ -13,7 +14,16 @@ export {
 export {
   CycleError,
   criticalPathPriorities,
+  makespanLowerBound,
+  ORDERINGS,
   type Ordering,
   type ScheduledBuild,
   Scheduler,
+  simulateRun,
 } from './scheduler/index.js';
+export { analyse } from './observe/analysis.js';
+export { chromeTrace } from './observe/chrome-trace.js';
+export { criticalPath } from './observe/critical-path.js';
+export { FileRunStore, findRun, ObjectRunStore } from './observe/run-store.js';
+export { TimelineRecorder } from './observe/timeline-recorder.js';
+export type { RunTimeline, TimelineBuild } from './observe/timeline-types.js';

@@ -29,6 +29,7 @@ describe('a restarted coordinator and a late report (real NATS)', () => {
         runId: job!.data.runId,
         id: job!.data.id,
         attempt: job!.data.attempt,
+        token: job!.data.token,
         agent: 'fake',
         durationMs: 1,
         outcome: { kind: 'failed', stage: 'solve', message: 'late report', logTail: [] },

@@ -23,6 +23,7 @@ describe('malformed messages from agents (real NATS)', () => {
         runId: job!.data.runId,
         id: job!.data.id,
         attempt: job!.data.attempt,
+        token: job!.data.token,
         agent: 'forger',
         durationMs: 1,
         outcome: { kind: 'failed', stage: 'solve', message: 'forged', logTail: [] },
@@ -30,14 +31,14 @@ describe('malformed messages from agents (real NATS)', () => {
       // Events: not JSON, no version, a future version, a heartbeat missing its slots.
       nc.publish(n.events, 'not json');
       nc.publish(n.events, JSON.stringify(heartbeat));
-      nc.publish(n.events, JSON.stringify({ ...heartbeat, protocol: 2 }));
-      nc.publish(n.events, JSON.stringify({ protocol: 1, type: 'heartbeat', agent: 'x', arch: 'x86_64' }));
+      nc.publish(n.events, JSON.stringify({ ...heartbeat, protocol: 3 }));
+      nc.publish(n.events, JSON.stringify({ protocol: 2, type: 'heartbeat', agent: 'x', arch: 'x86_64' }));
       // Reports that name the right build but do not decode: refused, so the build stays open.
       for (const body of [
         JSON.stringify(forged),
         JSON.stringify({ ...forged, protocol: 99 }),
-        JSON.stringify({ protocol: 1, ...forged, outcome: { kind: 'failed' } }),
-        '{"protocol":1,',
+        JSON.stringify({ protocol: 2, ...forged, outcome: { kind: 'failed' } }),
+        '{"protocol":2,',
         'x'.repeat(600 * 1024),
       ]) {
         const m = await nc.request(n.results, body, { timeout: 10_000 });
@@ -57,7 +58,7 @@ describe('malformed messages from agents (real NATS)', () => {
         { build: { name: 'base-files' }, state: 'failed', reason: 'solve failed: real', agent: 'fake' },
       ]);
       expect(answers).toEqual(Array(5).fill({ ok: false, error: expect.stringMatching(/^report: /) }));
-      expect(answers[0]).toEqual({ ok: false, error: 'report: no protocol version (this build speaks 1)' });
+      expect(answers[0]).toEqual({ ok: false, error: 'report: no protocol version (this build speaks 2)' });
       expect(answers[4]).toMatchObject({ error: expect.stringMatching(/more than the \d+ allowed/) });
       expect(logged.filter((l) => l.startsWith(`dropped a message on ${n.events}: event: `))).toHaveLength(4);
       expect(logged.filter((l) => l.startsWith(`refused a message on ${n.results}: report: `))).toHaveLength(

@@ -115,6 +115,36 @@ describe('index publisher (local directory)', () => {
     await expect(pub.publish({ arch: 'x86_64', apks: [other] })).rejects.toThrow(/never overwritten/);
   });
 
+  it('key rotation: a publisher with a new key signs the index again; older packages keep the old key', async () => {
+    const store = new LocalRepositoryStore(join(dir, 'repo-rotate'));
+    const old = publisher(store);
+    const first = await apk('before-rotation');
+    await old.publish({ arch: 'x86_64', apks: [first] });
+    expect(await old.resignIndex('x86_64')).toBe(false);
+    const pair = await generateKeyPair(2048);
+    const newKey = signingKeyFromPem(pair.privatePem, 'new.rsa.pub');
+    const newKeyring = new Keyring().add('new.rsa.pub', pair.publicPem);
+    const rotated = new IndexPublisher({
+      store,
+      signingKey: newKey,
+      keyring: newKeyring,
+      records: new MemoryStateStore<PublisherRecord>(),
+    });
+    expect(await rotated.resignIndex('x86_64')).toBe(true);
+    expect(await rotated.resignIndex('x86_64')).toBe(false);
+    const bytes = (await store.readIndex('x86_64'))!;
+    const idx = readIndexArchive(bytes, 'index', { keyring: newKeyring });
+    expect(idx.signedBy).toBe('new.rsa.pub');
+    expect(() => readIndexArchive(bytes, 'index', { keyring })).toThrow(/UNTRUSTED/);
+    expect(idx.index.entries.map((e) => e.name)).toEqual(['before-rotation']);
+    // The package published before is still signed by the old key: both keys verify the repository.
+    const both = new Keyring()
+      .add('test.rsa.pub', keyring.keys.get('test.rsa.pub')!.pem)
+      .add('new.rsa.pub', pair.publicPem);
+    const path = join(store.root, 'x86_64', 'before-rotation-1.0-r0.apk');
+    expect((await verifyApk(path, { keyring: both })).signedBy).toBe('test.rsa.pub');
+  });
+
   it('refuses a package for another arch, and a path that escapes the repository', async () => {
     const store = new LocalRepositoryStore(join(dir, 'repo-c'));
     const pub = publisher(store);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { FileStateStore } from '@melange2/coordinator';
-import { providesChanged } from '@melange2/coordinator/internal';
+import { DispatchTokens, providesChanged } from '@melange2/coordinator/internal';
 
 const decodeN = (v: unknown) => {
   if (typeof (v as { n?: unknown })?.n !== 'number') throw new Error('n is not a number');
@@ -63,5 +63,31 @@ describe('early cutoff', () => {
       true,
     );
     expect(providesChanged(before, [e('libfoo-dev', '1.2-r0', [])])).toBe(true);
+  });
+});
+
+describe('dispatch tokens', () => {
+  it('the token of the attempt in flight is taken once; any other is refused with its reason', () => {
+    const t = new DispatchTokens();
+    const { token, hashes } = t.issue('a@x86_64', 1);
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashes).toHaveLength(1);
+    expect(hashes[0]).not.toBe(token);
+    const other = 'f'.repeat(64);
+    expect(t.check('a@x86_64', 1, other)).toMatchObject({ ok: false, code: 'wrong-token' });
+    expect(t.check('a@x86_64', 2, token)).toMatchObject({ ok: false, code: 'not-dispatched' });
+    expect(t.check('b@x86_64', 1, token)).toMatchObject({ ok: false, code: 'not-dispatched' });
+    expect(t.check('a@x86_64', 1, token)).toEqual({ ok: true });
+    t.consume('a@x86_64', token);
+    expect(t.check('a@x86_64', 1, token)).toMatchObject({ ok: false, code: 'replayed' });
+  });
+
+  it('a resumed attempt accepts the token recorded by the coordinator it replaced, and its own', () => {
+    const before = new DispatchTokens().issue('a@x86_64', 3);
+    const t = new DispatchTokens();
+    const now = t.issue('a@x86_64', 3, before.hashes);
+    expect(now.hashes).toHaveLength(2);
+    expect(t.check('a@x86_64', 3, before.token)).toEqual({ ok: true });
+    expect(t.check('a@x86_64', 3, now.token)).toEqual({ ok: true });
   });
 });

@@ -89,6 +89,23 @@ describe('Scheduler', () => {
     expect(names(s.take('x86_64', 10))).toEqual(['b']);
   });
 
+  it('skips the dependents of a build that failed in the interrupted run', () => {
+    const s = new Scheduler([b('a'), b('b', ['a']), b('c', ['b']), b('d')], {
+      restored: new Map([['a@x86_64', 'failed']]),
+    });
+    expect(s.state('c@x86_64')).toEqual({ kind: 'skipped', reason: 'dependency failed: a' });
+    expect(names(s.take('x86_64', 10))).toEqual(['d']);
+  });
+
+  it('names what a blocked build still waits on, published ones dropped', () => {
+    const s = new Scheduler([b('a'), b('z'), b('m', ['z', 'a', 'glibc', 'z'])]);
+    expect(s.state('m@x86_64')).toEqual({ kind: 'blocked', waitingOn: ['a@x86_64', 'z@x86_64'] });
+    s.take('x86_64', 10);
+    s.succeeded('z@x86_64');
+    expect(s.state('m@x86_64')).toEqual({ kind: 'blocked', waitingOn: ['a@x86_64'] });
+    expect(names(s.succeeded('a@x86_64'))).toEqual(['m']);
+  });
+
   it('refuses a plan whose cycles were not broken, naming the members', () => {
     expect(() => new Scheduler([b('x', ['y']), b('y', ['x']), b('z')])).toThrow(CycleError);
     expect(() => new Scheduler([b('x', ['y']), b('y', ['x'])])).toThrow(/x@x86_64, y@x86_64/);

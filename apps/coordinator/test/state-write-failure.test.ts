@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, signingKeyFromPem } from '@melange2/apk';
+import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/apk';
 import { type BuildJob, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -39,19 +39,22 @@ const build = (name: string, deps: string[] = []): RunBuild => ({
   version: '1.0-r0',
   configFile: `${name}.yaml`,
   input: `input-${name}`,
+  packages: [name],
 });
 
 let dir: string;
 let publisher: IndexPublisher;
+let signingKey: SigningKey;
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => unhandled.push(e);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm2-state-fail-'));
   const pair = await generateKeyPair(2048);
+  signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
   publisher = new IndexPublisher({
     store: new LocalRepositoryStore(join(dir, 'repo')),
-    signingKey: signingKeyFromPem(pair.privatePem, 'test.rsa.pub'),
+    signingKey,
     records: new MemoryStateStore<PublisherRecord>(),
   });
   process.on('unhandledRejection', onUnhandled);
@@ -75,8 +78,8 @@ async function runFailingLib(state: FailingStateStore) {
     queue,
     staging: new LocalStaging(join(dir, 'staging')),
     publisher,
+    signingKey,
     state,
-    repositories: [],
     published: join(dir, 'repo'),
     log: (line) => logged.push(line),
   });
@@ -88,6 +91,7 @@ async function runFailingLib(state: FailingStateStore) {
     runId: 'r1',
     id: d!.data.id,
     attempt: d!.data.attempt,
+    token: d!.data.token,
     agent: 'a',
     durationMs: 1,
     outcome: { kind: 'failed', stage: 'solve', message: 'exit 2', logTail: ['boom'] },

@@ -16,6 +16,7 @@ export {
   writeKeyPair,
 } from './keys.js';
 export { packApk, SCRIPT_NAMES, type ScriptName } from './pack.js';
+export { resignApk } from './resign.js';
 export { type PackageInfo, packageInfo } from './pkginfo.js';
 export { detectArchiveKind, readApkData, readApkHead, verifyApk } from './read.js';
 export { compareVersions, type VersionOp, versionMatches } from './version.js';
@@ -57,6 +58,8 @@ export type { Dependency } from './dependency.js';
 export type { KeyPairPem } from './keys.js';
 /** @public */
 export type { PackOptions, PackResult } from './pack.js';
+/** @public */
+export type { ResignResult } from './resign.js';
 /** @public */
 export type { ApkHead, ApkVerification, DataEntry, VerifyOptions } from './read.js';
 /** @public */

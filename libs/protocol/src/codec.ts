@@ -12,11 +12,12 @@ import {
 } from './messages.js';
 
 /**
- * The protocol this build speaks. Every message carries it (`"protocol": 1` next to its fields);
+ * The protocol this build speaks. Every message carries it (`"protocol": 2` next to its fields);
  * a decoder refuses any other, so a coordinator and agents of incompatible builds say so instead
- * of misreading each other.
+ * of misreading each other. 2: jobs carry a dispatch token and no repositories or keyring;
+ * reports carry the token and each staged file's sha256 and size.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The largest encoded message of each kind (bytes): checked before parsing, so refusal is cheap. */
 export const MAX_BYTES: Readonly<Record<MessageKind, number>> = {

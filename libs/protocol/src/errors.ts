@@ -1,3 +1,5 @@
+import type { RefusalCode } from './messages.js';
+
 /** What was wrong with a message (or a name) on the coordinator↔agent wire. */
 export type ProtocolErrorCode =
   /** Not JSON, not an object, or a field missing or of the wrong shape. */
@@ -26,11 +28,32 @@ export class ProtocolError extends Error {
   }
 }
 
-/** The coordinator answered a report with a refusal (it stopped, or could not record the result). */
+/**
+ * The coordinator answered a report with a refusal: temporary (it stopped, or could not record
+ * the result: offer it again) or, with `refused`, final (the report will never be taken).
+ */
 export class ReportRefusedError extends Error {
   override readonly name = 'ReportRefusedError';
   readonly code = 'report-refused';
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly refused?: RefusalCode,
+  ) {
     super(`coordinator refused the report: ${reason}`);
+  }
+}
+
+/**
+ * Thrown by the coordinator's report handler for a report it refuses for good (forged, replayed,
+ * or not matching what was staged): answered with its code, so the agent stops offering it.
+ */
+export class ForgedReportError extends Error {
+  override readonly name = 'ForgedReportError';
+  readonly code = 'report-forged';
+  constructor(
+    readonly refused: RefusalCode,
+    message: string,
+  ) {
+    super(message);
   }
 }

@@ -8,7 +8,13 @@ export {
   PROTOCOL_VERSION,
   reportCodec,
 } from './codec.js';
-export { type MessageKind, ProtocolError, type ProtocolErrorCode, ReportRefusedError } from './errors.js';
+export {
+  ForgedReportError,
+  type MessageKind,
+  ProtocolError,
+  type ProtocolErrorCode,
+  ReportRefusedError,
+} from './errors.js';
 export { type AgentLinkHandler, type CoordinatorLink, natsLink, serveAgentLink } from './link.js';
 export {
   type AgentEvent,
@@ -21,6 +27,7 @@ export {
   MAX_LOG_LINE,
   MAX_LOG_LINES,
   MAX_TEXT,
+  type RefusalCode,
   type ReportAck,
   type ReportAnswer,
   type StagedApk,
@@ -36,7 +43,6 @@ export {
   STAGING_MAX_AGE_MS,
   STATE_MAX_AGE_MS,
 } from './names.js';
-export { LocalStaging, ObjectStaging, type Staging, StagingError, stagingKey } from './staging.js';
 export {
   agentRole,
   agentRoleName,
@@ -45,3 +51,12 @@ export {
   type NatsRole,
   type SubjectPermissions,
 } from './permissions.js';
+export { type RepositoryInfo, repositoryInfoReader, writeRepositoryInfo } from './run-info.js';
+export {
+  fileDigest,
+  LocalStaging,
+  ObjectStaging,
+  type Staging,
+  StagingError,
+  stagingKey,
+} from './staging.js';

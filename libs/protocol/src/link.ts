@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { answerCodec, eventCodec, reportCodec } from './codec.js';
-import { ReportRefusedError } from './errors.js';
+import { ForgedReportError, ReportRefusedError } from './errors.js';
 import { type AgentEvent, type BuildReport, clip, type ReportAck, type ReportAnswer } from './messages.js';
 import { natsNames } from './names.js';
 
@@ -32,7 +32,7 @@ export function natsLink(nc: NatsConnection, ns: string, o: { timeoutMs?: number
       // answers, and a repeated report is safe (it waits for the first one to be recorded).
       const m = await nc.request(n.results, reportCodec.encode(r), { timeout: o.timeoutMs ?? 15_000 });
       const a = answerCodec.decode(m.data);
-      if (!a.ok) throw new ReportRefusedError(a.error);
+      if (!a.ok) throw new ReportRefusedError(a.error, a.refused);
       return a;
     },
   };
@@ -41,7 +41,10 @@ export function natsLink(nc: NatsConnection, ns: string, o: { timeoutMs?: number
 /** What the coordinator does with what agents send. */
 export interface AgentLinkHandler {
   event(e: AgentEvent): void;
-  /** Resolves once the report is taken; a rejection is answered as a refusal. */
+  /**
+   * Resolves once the report is taken; a rejection is answered as a refusal (final for a
+   * `ForgedReportError`, with its code).
+   */
   report(r: BuildReport): Promise<ReportAck>;
 }
 
@@ -98,7 +101,10 @@ export function serveAgentLink(
         }
         h.report(r).then(
           (ack) => answer(m, ack),
-          (x: unknown) => refuse(m, x instanceof Error ? x.message : String(x)),
+          (x: unknown) =>
+            x instanceof ForgedReportError
+              ? answer(m, { ok: false, error: clip(x.message), refused: x.refused })
+              : refuse(m, x instanceof Error ? x.message : String(x)),
         );
       },
     }),

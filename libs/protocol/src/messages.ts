@@ -19,12 +19,18 @@ export interface BuildJob {
   /** Counts dispatches of this build in the run; part of the message id. */
   readonly attempt: number;
   /**
-   * Where the environment installs from, the published repository first (a directory, or the
-   * coordinator's HTTP URL), so a dependent sees the packages its dependencies just published.
+   * The dispatch token: random (256 bits, hex), known only to the coordinator and to whoever
+   * pulls this job. The report of this attempt must carry it; the coordinator takes it once.
    */
-  readonly repositories: readonly string[];
-  /** Extra trusted public keys (the repository key is the agent's own signing key). */
-  readonly keyring: readonly string[];
+  readonly token: string;
+  /**
+   * The published repository's index generation (`<epoch>-<n>`) when this job was released: the
+   * agent installs from `<published URL>/r/<generation>`, so an index cached by URL is never older
+   * than the dependencies. Where environments install from is never a field of a job: the
+   * agent's own `--repository-append`, plus the published repository it learns from the
+   * coordinator's run info (see `RepositoryInfo`).
+   */
+  readonly generation?: string;
   /** The coordinator's estimate of the build's duration (ms): recorded, or from `resources`. */
   readonly cost?: number;
 }
@@ -33,6 +39,9 @@ export interface BuildJob {
 export interface StagedApk {
   readonly filename: string;
   readonly key: string;
+  /** Hex SHA-256 and size of the staged bytes: the coordinator refuses a staged file that differs. */
+  readonly sha256: string;
+  readonly size: number;
 }
 
 export type BuildOutcome =
@@ -55,6 +64,8 @@ export interface BuildReport {
   readonly runId: string;
   readonly id: string;
   readonly attempt: number;
+  /** The job's dispatch token (see `BuildJob.token`). */
+  readonly token: string;
   readonly agent: string;
   readonly durationMs: number;
   readonly outcome: BuildOutcome;
@@ -66,8 +77,28 @@ export interface ReportAck {
   readonly stale?: boolean;
 }
 
-/** The coordinator's answer on the wire: taken, or refused with the reason. */
-export type ReportAnswer = ReportAck | { readonly ok: false; readonly error: string };
+/**
+ * Why a report was refused for good (the agent does not offer it again): it names no build in
+ * flight, its token is wrong or was used already, or what it staged is not what it says (a
+ * checksum, a size, a package's name, version, arch or origin) or cannot be read.
+ */
+export type RefusalCode =
+  | 'not-dispatched'
+  | 'wrong-token'
+  | 'replayed'
+  | 'staged-mismatch'
+  | 'package-mismatch'
+  | 'staged-unreadable';
+
+/**
+ * The coordinator's answer on the wire: taken, or refused with the reason. A refusal with a
+ * `refused` code is final (the report will never be taken; its build is dispatched again or
+ * waits for the right report); one without is temporary (the coordinator is stopping, a state
+ * write failed) and the agent offers the report again.
+ */
+export type ReportAnswer =
+  | ReportAck
+  | { readonly ok: false; readonly error: string; readonly refused?: RefusalCode };
 
 /** Fire-and-forget news from agents: progress for the display, slots for dispatch. */
 export type AgentEvent =
@@ -109,8 +140,15 @@ export const MAX_LOG_LINES = 100;
 const name = z.string().min(1).max(1024);
 const text = z.string().max(MAX_TEXT);
 const count = z.number().int().nonnegative();
+/** A dispatch token: 32 random bytes as hex. */
+const token = z.string().regex(/^[0-9a-f]{64}$/, 'not a dispatch token (64 hex digits)');
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'not a hex sha256');
 
-export const buildJobSchema: z.ZodType<BuildJob> = z.object({
+/**
+ * Jobs and reports are strict: a field this protocol does not have (a job naming `repositories`
+ * or `keyring`, as protocol 1 did) makes the message malformed, never silently obeyed or dropped.
+ */
+export const buildJobSchema: z.ZodType<BuildJob> = z.strictObject({
   runId: name,
   id: name,
   name,
@@ -118,18 +156,28 @@ export const buildJobSchema: z.ZodType<BuildJob> = z.object({
   version: name,
   configFile: name,
   attempt: count,
-  repositories: z.array(name).max(256),
-  keyring: z.array(name).max(256),
+  token,
+  generation: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'not an index generation')
+    .optional(),
   cost: z.number().nonnegative().optional(),
 });
 
+const stagedApkSchema = z.strictObject({
+  filename: name,
+  key: name,
+  sha256,
+  size: count,
+});
+
 const buildOutcomeSchema: z.ZodType<BuildOutcome> = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('succeeded'),
-    apks: z.array(z.object({ filename: name, key: name })).max(4096),
-    steps: z.object({ total: count, cached: count }),
+    apks: z.array(stagedApkSchema).max(4096),
+    steps: z.strictObject({ total: count, cached: count }),
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('failed'),
     stage: name,
     message: text,
@@ -137,10 +185,11 @@ const buildOutcomeSchema: z.ZodType<BuildOutcome> = z.discriminatedUnion('kind',
   }),
 ]);
 
-export const buildReportSchema: z.ZodType<BuildReport> = z.object({
+export const buildReportSchema: z.ZodType<BuildReport> = z.strictObject({
   runId: name,
   id: name,
   attempt: count,
+  token,
   agent: name,
   durationMs: z.number().nonnegative(),
   outcome: buildOutcomeSchema,
@@ -148,7 +197,20 @@ export const buildReportSchema: z.ZodType<BuildReport> = z.object({
 
 export const reportAnswerSchema: z.ZodType<ReportAnswer> = z.union([
   z.object({ ok: z.literal(true), stale: z.boolean().optional() }),
-  z.object({ ok: z.literal(false), error: text }),
+  z.object({
+    ok: z.literal(false),
+    error: text,
+    refused: z
+      .enum([
+        'not-dispatched',
+        'wrong-token',
+        'replayed',
+        'staged-mismatch',
+        'package-mismatch',
+        'staged-unreadable',
+      ])
+      .optional(),
+  }),
 ]);
 
 export const agentEventSchema: z.ZodType<AgentEvent> = z.discriminatedUnion('type', [

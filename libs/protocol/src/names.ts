@@ -20,9 +20,11 @@ export function natsNames(ns: string) {
     /** Reports (requests the coordinator answers) and events (progress, heartbeats). */
     results: `${ns}.results`,
     events: `${ns}.events`,
-    /** KV buckets: run state, and the index publisher's records. */
+    /** KV buckets: run state, and the index publisher's records (the coordinator's alone). */
     state: `${ns}_state`,
     index: `${ns}_index`,
+    /** KV bucket the coordinator writes and agents read: the published repository's URL and key. */
+    info: `${ns}_info`,
     /** Object stores: the published repository, and the agents' staging area. */
     repo: `${ns}_repo`,
     staging: `${ns}_staging`,
@@ -34,6 +36,8 @@ export function natsNames(ns: string) {
      * arch's work or another client's replies off `_INBOX.>`.
      */
     agentInbox: (arch: string) => `_INBOX.${ns}.agent-${arch}`,
+    /** Object store: each run's timeline and summary (the dashboard, `report`, `trace`). */
+    runs: `${ns}_runs`,
   };
 }
 
@@ -67,7 +71,15 @@ export const STAGING_MAX_AGE_MS = 7 * DAY_MS;
  */
 export function natsStreams(ns: string): string[] {
   const n = natsNames(ns);
-  return [n.stream, `KV_${n.state}`, `KV_${n.index}`, `OBJ_${n.repo}`, `OBJ_${n.staging}`];
+  return [
+    n.stream,
+    `KV_${n.state}`,
+    `KV_${n.index}`,
+    `KV_${n.info}`,
+    `OBJ_${n.repo}`,
+    `OBJ_${n.staging}`,
+    `OBJ_${n.runs}`,
+  ];
 }
 
 /** Message ids dedupe republished work: the same build attempt is never queued twice. */

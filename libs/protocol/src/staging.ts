@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,17 @@ export function stagingKey(
   filename: string,
 ): string {
   return `${job.runId}/${job.id.replace(/[^A-Za-z0-9._+-]/g, '_')}/${job.attempt}/${job.arch}/${filename}`;
+}
+
+/** Hex SHA-256 and size of a file, streamed: what a report says of each staged package. */
+export async function fileDigest(path: string): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
 }
 
 /** A staged file could not be written, read or found (a retry elsewhere may succeed). */

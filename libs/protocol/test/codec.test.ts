@@ -24,19 +24,27 @@ const job: BuildJob = {
   version: '14.2.0-r3',
   configFile: 'gcc.yaml',
   attempt: 2,
-  repositories: ['http://127.0.0.1:8080/r/ab-3', '/srv/bootstrap'],
-  keyring: ['/keys/extra.rsa.pub'],
+  token: 'ab'.repeat(32),
+  generation: '5e1f00aa-3',
   cost: 90_000,
 };
 const succeeded: BuildReport = {
   runId: 'r1',
   id: job.id,
   attempt: 2,
+  token: job.token,
   agent: 'host-aarch64-1',
   durationMs: 1234.5,
   outcome: {
     kind: 'succeeded',
-    apks: [{ filename: 'libstdc++-14.2.0-r3.apk', key: 'r1/libstdc++_aarch64/2/aarch64/x.apk' }],
+    apks: [
+      {
+        filename: 'libstdc++-14.2.0-r3.apk',
+        key: 'r1/libstdc++_aarch64/2/aarch64/x.apk',
+        sha256: 'cd'.repeat(32),
+        size: 4096,
+      },
+    ],
     steps: { total: 12, cached: 4 },
   },
 };
@@ -70,13 +78,39 @@ describe('round trip', () => {
     expect(reportCodec.decode(reportCodec.encode(succeeded))).toEqual(succeeded);
     expect(reportCodec.decode(reportCodec.encode(failed))).toEqual(failed);
     for (const e of events) expect(eventCodec.decode(eventCodec.encode(e))).toEqual(e);
-    for (const a of [{ ok: true }, { ok: true, stale: true }, { ok: false, error: 'stopped' }] as const)
+    for (const a of [
+      { ok: true },
+      { ok: true, stale: true },
+      { ok: false, error: 'stopped' },
+      { ok: false, error: 'forged', refused: 'wrong-token' },
+    ] as const)
       expect(answerCodec.decode(answerCodec.encode(a))).toEqual(a);
-    expect(JSON.parse(new TextDecoder().decode(jobCodec.encode(job)))).toMatchObject({ protocol: 1 });
+    expect(JSON.parse(new TextDecoder().decode(jobCodec.encode(job)))).toMatchObject({ protocol: 2 });
   });
 
-  it('unknown fields of a known version are dropped, not passed on', () => {
-    expect(jobCodec.decode(wire({ ...job, extra: 'x' }))).toEqual(job);
+  it('jobs and reports are strict: a field the protocol does not have is refused, never obeyed', () => {
+    // Protocol 1 let a job name the repositories and keys its environment installs from.
+    expect(
+      refusal(
+        jobCodec,
+        wire({ ...job, repositories: ['http://attacker/repo'], keyring: ['http://attacker/k.pub'] }),
+      ),
+    ).toMatchObject({ code: 'protocol-malformed', message: /repositories|keyring/ });
+    expect(refusal(jobCodec, wire({ ...job, extra: 'x' }))).toMatchObject({ code: 'protocol-malformed' });
+    expect(refusal(reportCodec, wire({ ...succeeded, extra: 'x' }))).toMatchObject({
+      code: 'protocol-malformed',
+    });
+  });
+
+  it('a dispatch token is 64 hex digits; a report without one, or a staged file without its sha256, is refused', () => {
+    expect(refusal(jobCodec, wire({ ...job, token: 'short' }))).toMatchObject({ message: /token/ });
+    const { token: _, ...noToken } = succeeded;
+    expect(refusal(reportCodec, wire(noToken))).toMatchObject({ message: /token/ });
+    const apk = { filename: 'x-1-r0.apk', key: 'k' };
+    expect(
+      refusal(reportCodec, wire({ ...succeeded, outcome: { ...succeeded.outcome, apks: [apk] } })),
+    ).toMatchObject({ message: /sha256/ });
+    expect(refusal(jobCodec, wire({ ...job, generation: '../x' }))).toMatchObject({ message: /generation/ });
   });
 
   it('a failed outcome is clipped to the bounds, keeping the end of the log', () => {
@@ -93,7 +127,7 @@ describe('round trip', () => {
 
 describe('refused messages', () => {
   it('not JSON, not an object, or not UTF-8', () => {
-    expect(refusal(reportCodec, '{"protocol":1,')).toMatchObject({ code: 'protocol-malformed' });
+    expect(refusal(reportCodec, '{"protocol":2,')).toMatchObject({ code: 'protocol-malformed' });
     expect(refusal(reportCodec, '[1,2]')).toMatchObject({ code: 'protocol-malformed' });
     expect(refusal(reportCodec, 'null')).toMatchObject({ code: 'protocol-malformed' });
     expect(refusal(eventCodec, new Uint8Array([0xff, 0xfe]))).toMatchObject({ code: 'protocol-malformed' });
@@ -102,9 +136,9 @@ describe('refused messages', () => {
   it('no version, or one this build does not speak', () => {
     expect(refusal(jobCodec, raw(job))).toEqual({
       code: 'protocol-version',
-      message: 'job: no protocol version (this build speaks 1)',
+      message: 'job: no protocol version (this build speaks 2)',
     });
-    expect(refusal(jobCodec, raw({ protocol: 2, ...job }))).toMatchObject({ code: 'protocol-version' });
+    expect(refusal(jobCodec, raw({ protocol: 1, ...job }))).toMatchObject({ code: 'protocol-version' });
     expect(refusal(eventCodec, raw({ protocol: '1', ...events[2] }))).toMatchObject({
       code: 'protocol-version',
     });
@@ -115,7 +149,7 @@ describe('refused messages', () => {
     expect(refusal(jobCodec, wire(noRun))).toMatchObject({ code: 'protocol-malformed', message: /runId/ });
     expect(refusal(jobCodec, wire({ ...job, attempt: '2' }))).toMatchObject({ message: /attempt/ });
     expect(refusal(jobCodec, wire({ ...job, attempt: -1 }))).toMatchObject({ message: /attempt/ });
-    expect(refusal(jobCodec, wire({ ...job, repositories: 'x' }))).toMatchObject({ message: /repositories/ });
+    expect(refusal(jobCodec, wire({ ...job, configFile: 7 }))).toMatchObject({ message: /configFile/ });
     expect(refusal(reportCodec, wire({ ...succeeded, outcome: { kind: 'exploded' } }))).toMatchObject({
       code: 'protocol-malformed',
     });
@@ -134,8 +168,16 @@ describe('refused messages', () => {
   it('an oversized payload is refused before it is parsed', () => {
     const big = new Uint8Array(MAX_BYTES.event + 1).fill(0x20);
     expect(refusal(eventCodec, big)).toMatchObject({ code: 'protocol-oversized' });
-    const huge = { ...job, repositories: Array.from({ length: 200 }, () => 'r'.repeat(1000)) };
-    expect(() => jobCodec.encode(huge)).toThrow(expect.objectContaining({ code: 'protocol-oversized' }));
+    const apk = succeeded.outcome.kind === 'succeeded' ? succeeded.outcome.apks[0]! : undefined;
+    const huge = {
+      ...succeeded,
+      outcome: {
+        kind: 'succeeded' as const,
+        apks: Array.from({ length: 4000 }, () => apk!),
+        steps: { total: 1, cached: 0 },
+      },
+    };
+    expect(() => reportCodec.encode(huge)).toThrow(expect.objectContaining({ code: 'protocol-oversized' }));
   });
 
   it('a sender cannot encode what a receiver would refuse', () => {

@@ -4,6 +4,7 @@ import {
   type AgentEvent,
   type BuildJob,
   type BuildReport,
+  ForgedReportError,
   natsLink,
   natsNames,
   natsStreams,
@@ -25,13 +26,13 @@ const job: BuildJob = {
   version: '1.3-r0',
   configFile: 'zlib.yaml',
   attempt: 1,
-  repositories: [],
-  keyring: [],
+  token: '0f'.repeat(32),
 };
 const report: BuildReport = {
   runId: 'r1',
   id: job.id,
   attempt: 1,
+  token: job.token,
   agent: 'a',
   durationMs: 5,
   outcome: { kind: 'succeeded', apks: [], steps: { total: 1, cached: 1 } },
@@ -79,6 +80,19 @@ describe('the protocol over real NATS', () => {
       refuse = true;
       await expect(link.report(report)).rejects.toThrow(ReportRefusedError);
       await expect(link.report(report)).rejects.toThrow(/coordinator stopped/);
+      // A refusal for good carries its code to the agent (which then stops offering the report).
+      served.close();
+      const final = serveAgentLink(nc, ns, {
+        event: () => {},
+        report: async () => {
+          throw new ForgedReportError('wrong-token', "report refused (wrong-token): not the job's token");
+        },
+      });
+      try {
+        await expect(link.report(report)).rejects.toMatchObject({ refused: 'wrong-token' });
+      } finally {
+        final.close();
+      }
     } finally {
       served.close();
     }

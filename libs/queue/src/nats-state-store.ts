@@ -38,6 +38,19 @@ export class NatsStateStore<T> implements StateStore<T> {
     }
   }
 
+  /** Opens an existing bucket without creating or changing it (a reader's permissions suffice). */
+  static async bind<T>(
+    nc: NatsConnection,
+    bucket: string,
+    opts: { decode: Decode<T> },
+  ): Promise<NatsStateStore<T>> {
+    try {
+      return new NatsStateStore<T>(bucket, await new Kvm(nc).open(bucket), opts.decode);
+    } catch (e) {
+      throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
+    }
+  }
+
   async get(key: string): Promise<Entry<T> | undefined> {
     const e = await this.kv.get(encodeKey(key));
     if (e?.operation !== 'PUT') return undefined;

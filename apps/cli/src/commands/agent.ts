@@ -11,8 +11,7 @@ import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../fla
 import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
 import { agentNkeyEnv } from '../nats-roles.js';
-import { signingKeyFrom } from './apk-options.js';
-import { signingKeyOrDefault } from './build-all.js';
+import { pathOrUrl } from './build-all.js';
 
 const AGENT_FLAGS = {
   ...NATS_FLAGS,
@@ -22,7 +21,18 @@ const AGENT_FLAGS = {
   jobs: withDefault(FLAGS.jobs, '2'),
   repo: withDefault(FLAGS.repo, '.'),
   namespace: withDefault(FLAGS.namespace, 'm2'),
-  signingKey: withHelp(FLAGS.signingKey, 'the repository key (a file, e.g. a mounted Kubernetes secret)'),
+  signingKey: withHelp(
+    FLAGS.signingKey,
+    'refused: agents hold no repository key (the coordinator checks and signs what it publishes)',
+  ),
+  repositoryAppend: withHelp(
+    FLAGS.repositoryAppend,
+    "extra repository this agent's build environments install from, after the published one (repeatable)",
+  ),
+  keyringAppend: withHelp(
+    FLAGS.keyringAppend,
+    "extra public key this agent's build environments trust, file, directory or URL (repeatable)",
+  ),
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
   id: FLAGS.id,
@@ -35,7 +45,7 @@ export function registerAgent(program: Command): void {
   const cmd = program
     .command('agent')
     .description(
-      'pull builds of one arch from NATS, build them on a buildkitd, stage the signed APKs for the coordinator',
+      'pull builds of one arch from NATS, build them on a buildkitd, stage the APKs for the coordinator (which checks and signs them)',
     );
   addFlags(cmd, AGENT_FLAGS).action(async (_o: unknown, c: Command) => {
     const flags = readFlags(c, AGENT_FLAGS);
@@ -44,8 +54,20 @@ export function registerAgent(program: Command): void {
     if (!existsSync(flags.repo)) throw new CliError(`--repo ${flags.repo}: no such directory`, EXIT.usage);
     if (flags.cacheDir && !existsSync(flags.cacheDir))
       throw new CliError(`--cache-dir ${flags.cacheDir}: no such directory`, EXIT.usage);
-    if (flags.signingKey) signingKeyFrom(flags.signingKey);
-    // Flags and files are checked before the signing key is made and telemetry starts.
+    if (flags.signingKey)
+      throw new CliError(
+        '--signing-key: an agent holds no repository key any more: it stages packages signed with a key of its own, ' +
+          'and the coordinator checks each against the job it dispatched and signs it while publishing. ' +
+          'Give the key to the coordinator only (and remove it from the agents).',
+        EXIT.usage,
+      );
+    for (const r of [...(flags.repositoryAppend ?? []), ...(flags.keyringAppend ?? [])])
+      if (!/^(https?:\/\/|@)/.test(r) && !existsSync(r))
+        throw new CliError(
+          `${r}: no such file or directory (--repository-append / --keyring-append)`,
+          EXIT.usage,
+        );
+    // Flags and files are checked before telemetry starts.
     // An agent's own credentials (as `daemons status` names them) come before $NATS_NKEY, which
     // is the coordinator's there; its replies come under its own inbox, the only one it may read.
     const agentSeed = process.env[agentNkeyEnv(arch, flags.namespace)];
@@ -58,7 +80,6 @@ export function registerAgent(program: Command): void {
     const buildkitAddr = requireBuildkit(buildkitAddresses(flags.buildkitAddr), arch);
     const tls = buildkitTls(flags);
     const say = (s: string) => process.stderr.write(`${s}\n`);
-    const { key } = await signingKeyOrDefault(flags.signingKey, say);
     const nc = await natsConnect(nats);
     const telemetry = startTelemetry({ serviceName: 'melange2-orch-agent' });
     const a = await startNatsAgent({
@@ -67,7 +88,8 @@ export function registerAgent(program: Command): void {
       arch,
       slots: flags.jobs,
       repoRoot: resolve(flags.repo),
-      signingKey: key,
+      repositoryAppend: (flags.repositoryAppend ?? []).map(pathOrUrl),
+      keyringAppend: (flags.keyringAppend ?? []).map(pathOrUrl),
       buildkitAddr,
       ...(tls ? { buildkitTls: tls } : {}),
       limits: { ackWaitMs: flags.leaseMs },

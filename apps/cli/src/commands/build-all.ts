@@ -14,6 +14,7 @@ import {
 import type { Command } from 'commander';
 import { progressLines, summaryTable } from '../display.js';
 import { runEmbedded } from '../embedded.js';
+import { writeRunReport } from './run-report.js';
 import { PlanError } from '@melange2/coordinator';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -44,7 +45,7 @@ export const RUN_FLAGS = {
   changedSince: FLAGS.changedSince,
   withDependents: FLAGS.withDependents,
   retryFailed: FLAGS.retryFailed,
-  order: withDefault(FLAGS.order, 'critical-path'),
+  order: withDefault(FLAGS.order, 'cp-unlock'),
   noParseCache: FLAGS.noParseCache,
   // `--cache-dir` was the parse cache only for graph and plan; here it never was (build-all's is
   // melange's build cache), so it is no old spelling of this flag.
@@ -130,6 +131,7 @@ const BUILD_ALL_FLAGS = {
   apkCacheDir: FLAGS.apkCacheDir,
   cacheDir: FLAGS.cacheDir,
   noWait: FLAGS.noWait,
+  dashboard: FLAGS.dashboard,
 } satisfies FlagSet;
 
 export function registerBuildAll(program: Command): void {
@@ -161,6 +163,7 @@ export function registerBuildAll(program: Command): void {
     const telemetry = startTelemetry({ serviceName: 'melange2-orch' });
     const daemons = daemonResolver(own.buildkitAddr, say);
     let progress: ((e: Parameters<ReturnType<typeof progressLines>>[0]) => void) | undefined;
+    let run: string | undefined;
     try {
       const result = await runEmbedded({
         repo,
@@ -179,7 +182,11 @@ export function registerBuildAll(program: Command): void {
         ...(own.cacheDir ? { buildCacheDir: resolve(own.cacheDir) } : {}),
         cacheDir: flags.noParseCache ? false : flags.parseCacheDir,
         ordering: flags.order,
+        ...(own.dashboard
+          ? { dashboard: own.dashboard, onDashboard: (url: string) => say(`dashboard at ${url}`) }
+          : {}),
         onPlan: (plan, runId, resumed) => {
+          run = runId;
           for (const p of plan.problems) say(`warning: left out: ${p}`);
           for (const c of plan.cycles) say(`cycle: ${c}`);
           say(
@@ -191,6 +198,7 @@ export function registerBuildAll(program: Command): void {
         log: say,
       });
       process.stdout.write(summaryTable(result));
+      if (run !== undefined) await writeRunReport(own.outDir, run, say);
       const bad = result.rows.some((r) => r.state !== 'succeeded') || result.problems.length > 0;
       if (bad) process.exitCode = EXIT.failed;
     } catch (e) {

@@ -63,7 +63,7 @@ export function registerCoordinator(program: Command): void {
           for (const p of plan.problems) say(`warning: left out: ${p}`);
           for (const c of plan.cycles) say(`cycle: ${c}`);
           say(
-            `${resumed ? 'resuming' : 'run'} ${runId}: ${plan.builds.length} build(s) for ${arches.join(', ')}, ${plan.upToDate.length} up to date; repository at ${url}`,
+            `${resumed ? 'resuming' : 'run'} ${runId}: ${plan.builds.length} build(s) for ${arches.join(', ')}, ${plan.upToDate.length} up to date; repository at ${url}, dashboard at ${url}/`,
           );
           progress = progressLines(plan.builds.length, say);
         },

@@ -27,4 +27,6 @@ export const commands: readonly CommandEntry[] = [
   { name: 'build-all', load: async () => (await import('./build-all.js')).registerBuildAll },
   { name: 'coordinator', load: async () => (await import('./coordinator.js')).registerCoordinator },
   { name: 'agent', load: async () => (await import('./agent.js')).registerAgent },
+  { name: 'report', load: async () => (await import('./report.js')).registerReport },
+  { name: 'trace', load: async () => (await import('./trace.js')).registerTrace },
 ];

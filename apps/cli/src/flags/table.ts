@@ -140,6 +140,16 @@ const listen: ValueFlag<{ host: string; port: number }> = {
   },
 };
 
+/** `--dashboard[=host:port]`: loopback and a free port unless told. */
+const dashboard: ValueFlag<{ host: string; port: number }> = {
+  kind: 'value',
+  name: 'dashboard',
+  value: '<host:port>',
+  optionalValue: true,
+  help: 'serve the live dashboard while the run goes (default 127.0.0.1 and a free port; the URL is printed)',
+  parse: (v, flag) => (v === '' ? { host: '127.0.0.1', port: 0 } : listen.parse(v, flag)),
+};
+
 export const FLAGS = {
   // ── melange's build flags ──────────────────────────────────────────────────────────────
   arch,
@@ -269,8 +279,8 @@ export const FLAGS = {
   order: oneOf(
     'order',
     '<order>',
-    ['critical-path', 'fifo'],
-    'order of ready builds: critical-path (longest remaining chain first) or fifo',
+    ['cp-unlock', 'critical-path', 'fifo'],
+    'order of ready builds: cp-unlock (longest remaining chain first, ties to the build that unlocks the most work), critical-path (ties by name) or fifo',
   ),
   nats: text(
     'nats',
@@ -326,6 +336,7 @@ export const FLAGS = {
     'how long a build may go without a keep-alive before it is redelivered',
   ),
   listen,
+  dashboard,
   advertiseUrl: text(
     'advertise-url',
     '<url>',

@@ -1,11 +1,14 @@
 import {
   type ApkIndex,
   buildIndexArchive,
+  ApkError,
   type IndexEntry,
   indexDigest,
   indexEntryFromApk,
-  type Keyring,
+  Keyring,
+  publicPemOf,
   readIndexArchive,
+  resignIndexArchive,
   type SigningKey,
   updateIndex,
 } from '@melange2/apk';
@@ -113,6 +116,39 @@ export class IndexPublisher {
       else this.#queues.set(req.arch, [waiting]);
       void this.#drain(req.arch);
     });
+  }
+
+  /**
+   * Key rotation: an arch's index signed by another key than this publisher's is re-signed with
+   * it (the index member kept byte for byte, under the write lease). Whether it was.
+   */
+  async resignIndex(arch: string): Promise<boolean> {
+    const mine = new Keyring().add(this.o.signingKey.publicName, publicPemOf(this.o.signingKey));
+    const where = `${this.o.store.description}/${arch}/${INDEX_NAME}`;
+    const signedByMe = (bytes: Buffer) => {
+      try {
+        readIndexArchive(bytes, where, { keyring: mine });
+        return true;
+      } catch (e) {
+        if (e instanceof ApkError && ['unsigned', 'untrusted', 'bad-signature'].includes(e.code))
+          return false;
+        throw e;
+      }
+    };
+    const before = await this.o.store.readIndex(arch);
+    if (!before || signedByMe(before)) return false;
+    const unlock = await this.#lock(arch);
+    try {
+      const bytes = await this.o.store.readIndex(arch);
+      if (!bytes || signedByMe(bytes)) return false;
+      await this.o.store.putIndex(
+        arch,
+        resignIndexArchive(bytes, where, this.o.signingKey, this.o.sourceDateEpoch),
+      );
+      return true;
+    } finally {
+      await unlock();
+    }
   }
 
   /** The record and index of an arch as they are in the store now. */

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { listenHttp } from '../http-listen.js';
 import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
 
 /**
@@ -9,30 +10,23 @@ import { INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
  */
 export async function serveRepository(
   store: RepositoryStore,
-  o: { host?: string; port?: number } = {},
+  o: {
+    host?: string;
+    port?: number;
+    /** Other routes (the dashboard), tried first: true when one answered. */
+    routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  } = {},
 ): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    handle(store, req, res).catch((e: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`${(e as Error).message}\n`);
-    });
+    const routed = o.routes ? o.routes(req, res) : Promise.resolve(false);
+    routed
+      .then((done) => (done ? undefined : handle(store, req, res)))
+      .catch((e: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`${(e as Error).message}\n`);
+      });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve);
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const host = o.host && o.host !== '0.0.0.0' ? o.host : '127.0.0.1';
-  return {
-    url: `http://${host}:${port}`,
-    server,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { ...(await listenHttp(server, o)), server };
 }
 
 async function handle(store: RepositoryStore, req: IncomingMessage, res: ServerResponse): Promise<void> {

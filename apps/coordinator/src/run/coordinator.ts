@@ -3,8 +3,10 @@ import {
   type BuildJob,
   type BuildReport,
   ENQUEUED_AT,
+  ForgedReportError,
   jobMessageId,
   parseJobMessageId,
+  type RefusalCode,
   type ReportAck,
 } from '@melange2/protocol';
 import { type DeadLetter, traceHeaders } from '@melange2/queue';
@@ -12,12 +14,21 @@ import type { Span } from '@opentelemetry/api';
 import { Scheduler } from '../scheduler/index.js';
 import { AgentRegistry } from './agents.js';
 import { cutoffCause } from './cutoff.js';
+import { DispatchTokens } from './dispatch-tokens.js';
 import { Flights } from './flights.js';
 import type { RunBuild } from './plan-run.js';
 import { PublishedRepository, publishStaged } from './publish-step.js';
 import { RunRecorder } from './recorder.js';
 import type { BuildRow, CoordinatorOptions, RunEvent, RunResult } from './run-types.js';
 import { endBuildSpan, endRunSpan, startBuildSpan, startRunSpan, startSendSpan, under } from './spans.js';
+
+/**
+ * Reports of one build refused for what they staged (each time the build is dispatched again)
+ * before the build is given up as `refused`: staging tampered with that often is not an accident.
+ */
+const MAX_REFUSED_ATTEMPTS = 3;
+/** Refused reports logged one by one per run; past that they are counted (a flood stays quiet). */
+const MAX_REFUSAL_LINES = 100;
 
 /**
  * Runs a planned build set to the end: dispatches ready builds per arch in priority order, only
@@ -38,6 +49,13 @@ export class Coordinator {
   readonly #settling = new Map<string, Promise<void>>();
   /** In-flight attempts found in the store at start: republished under the same message id. */
   readonly #resumeAttempts = new Map<string, number>();
+  /** The token hashes those attempts accept (their jobs may still be queued). */
+  readonly #resumeTokens = new Map<string, readonly string[]>();
+  readonly #tokens = new DispatchTokens();
+  /** Reports refused per build for what they staged (see MAX_REFUSED_ATTEMPTS). */
+  readonly #contentRefusals = new Map<string, number>();
+  #refusedReports = 0;
+  readonly #log: (line: string) => void;
   /** Early cutoff: builds cut off, and whether each published build's provides changed. */
   readonly #cutoff = { cutOff: new Set<string>(), providesChanged: new Map<string, boolean>() };
   #dispatched = 0;
@@ -65,6 +83,7 @@ export class Coordinator {
     this.#scheduler = new Scheduler(o.plan.builds, o.ordering ? { ordering: o.ordering } : {});
     this.#agents = new AgentRegistry(o.agentTimeoutMs);
     const log = o.log ?? ((line: string) => process.stderr.write(`melange2-orch coordinator: ${line}\n`));
+    this.#log = log;
     this.#recorder = new RunRecorder(o.state, o.runId, log);
     this.#repository = new PublishedRepository(o.published);
   }
@@ -136,6 +155,7 @@ export class Coordinator {
       runId: o.runId,
       rows: o.plan.builds.map((b) => this.#rows.get(b.id)!),
       dispatched: this.#dispatched,
+      refusedReports: this.#refusedReports,
       upToDate: o.plan.upToDate,
       problems: o.plan.problems,
       cycles: o.plan.cycles,
@@ -157,6 +177,7 @@ export class Coordinator {
       // Still queued (or being built) from the interrupted run: claimed again under the same message id.
       if (p.inFlight !== undefined) {
         this.#resumeAttempts.set(b.id, p.inFlight);
+        if (p.tokens) this.#resumeTokens.set(b.id, p.tokens);
         if (this.#scheduler.claim(b.id)) void this.#dispatch(b);
       }
       if (p.failedBefore !== undefined && this.#scheduler.state(b.id).kind !== 'skipped') {
@@ -207,18 +228,18 @@ export class Coordinator {
     this.#emit({ type: 'cut-off', build: b, reason });
   }
 
-  #job(b: RunBuild, attempt: number): BuildJob {
-    const o = this.#o;
+  #job(b: RunBuild, attempt: number, token: string): BuildJob {
+    const generation = this.#repository.generation();
     return {
-      runId: o.runId,
+      runId: this.#o.runId,
       id: b.id,
       name: b.name,
       arch: b.arch,
       version: b.version,
       configFile: b.configFile,
       attempt,
-      repositories: [this.#repository.url(), ...o.repositories],
-      keyring: o.keyring ?? [],
+      token,
+      ...(generation !== undefined ? { generation } : {}),
       cost: b.cost,
     };
   }
@@ -229,7 +250,10 @@ export class Coordinator {
     const attempt = resumed ?? this.#scheduler.attempts(b.id);
     const span = startBuildSpan(this.#runSpan, b);
     this.#flights.start(b, attempt, span);
-    const job = this.#job(b, attempt);
+    // A resumed attempt's job may still be queued with the token the previous coordinator made.
+    const { token, hashes } = this.#tokens.issue(b.id, attempt, this.#resumeTokens.get(b.id));
+    this.#resumeTokens.delete(b.id);
+    const job = this.#job(b, attempt, token);
     try {
       const msgId = jobMessageId(this.#o.runId, b.id, attempt);
       this.#emit({ type: 'dispatched', build: b, attempt });
@@ -238,13 +262,14 @@ export class Coordinator {
       // Concurrently: after a crash in between, the restarted coordinator republishes attempt 1
       // under the same message id (deduplicated), and a late report still finds its build.
       await Promise.all([
-        this.#recorder.build(b, { state: 'dispatched', attempt }),
+        this.#recorder.build(b, { state: 'dispatched', attempt, tokens: hashes }),
         this.#o.queue.publish(b.arch, job, { msgId, headers }),
       ]);
       send.end();
       this.#dispatched++;
     } catch (e) {
       // The queue (or the state store) is unreachable: put it back and let the next pump try again.
+      this.#tokens.close(b.id);
       this.#flights.land(b);
       span.end();
       this.#scheduler.requeue(b.id);
@@ -258,30 +283,41 @@ export class Coordinator {
     }
   }
 
-  /** A result from an agent: published (or recorded as failed) before the answer goes back. */
+  /**
+   * A result from an agent: published (or recorded as failed) before the answer goes back. A
+   * report must carry the dispatch token of the attempt in flight, which it takes; any other is
+   * refused (a `ForgedReportError`: recorded and logged as refused, never as a failure) and the
+   * build waits for the right one. A report with the right token whose staged packages do not
+   * check out is refused too, and the build is dispatched again.
+   */
   async report(r: BuildReport): Promise<ReportAck> {
     if (this.#stopped) throw new Error('coordinator stopped');
     await this.#presettled;
     if (this.#stopped) throw new Error('coordinator stopped');
-    const b = this.#builds.get(r.id);
-    if (r.runId !== this.#o.runId || !b) return { ok: true, stale: true };
+    const b = r.runId === this.#o.runId ? this.#builds.get(r.id) : undefined;
+    if (!b)
+      throw this.#refused(
+        undefined,
+        r,
+        'not-dispatched',
+        r.runId === this.#o.runId ? `no build ${r.id} in this run` : `run ${r.runId} is not this run`,
+        'waiting',
+      );
     // A repeated report (the agent's request timed out) waits for the first one to be recorded:
     // answering at once would let the agent ack a build that a crash could still leave unsettled.
     const inProgress = this.#settling.get(r.id);
     if (inProgress) await inProgress.catch(() => {});
-    const kind = this.#scheduler.state(r.id).kind;
-    if (kind !== 'dispatched' && kind !== 'running') {
-      if (r.outcome.kind === 'succeeded' && !inProgress)
-        await this.#o.staging.delete(r.outcome.apks.map((a) => a.key));
-      return { ok: true, stale: true };
-    }
+    const verdict = this.#tokens.check(b.id, r.attempt, r.token);
+    if (!verdict.ok) throw this.#refused(b, r, verdict.code, verdict.reason, 'waiting');
+    // Taken before anything is awaited: a copy of this report from now on is a replay.
+    this.#tokens.consume(b.id, r.token);
     const settle = this.#settle(b, r);
     this.#settling.set(r.id, settle);
     try {
       await settle;
     } catch (e) {
-      // A state write or a staged package the run cannot do without: the run fails with it.
-      this.#fail?.(e);
+      // A state write the run cannot do without: the run fails with it. A refused report does not.
+      if (!(e instanceof ForgedReportError)) this.#fail?.(e);
       throw e;
     } finally {
       this.#settling.delete(r.id);
@@ -298,16 +334,24 @@ export class Coordinator {
       return;
     }
     const outcome = r.outcome;
-    const published = await publishStaged(
-      {
-        staging: this.#o.staging,
-        publisher: this.#o.publisher,
-        compareProvides: this.#o.earlyCutoff ?? false,
-      },
-      b,
-      outcome,
-      this.#flights.get(b.id)?.span,
-    );
+    let published: Awaited<ReturnType<typeof publishStaged>>;
+    try {
+      published = await publishStaged(
+        {
+          staging: this.#o.staging,
+          publisher: this.#o.publisher,
+          signingKey: this.#o.signingKey,
+          compareProvides: this.#o.earlyCutoff ?? false,
+        },
+        b,
+        { runId: this.#o.runId, attempt: r.attempt },
+        outcome,
+        this.#flights.get(b.id)?.span,
+      );
+    } catch (e) {
+      if (e instanceof ForgedReportError) throw this.#refusedContent(b, r, e);
+      throw e;
+    }
     if (!published.ok) {
       this.#settleFailed(b, published.reason, [], r.agent);
       return;
@@ -345,6 +389,54 @@ export class Coordinator {
     });
   }
 
+  /**
+   * A refused report: counted, logged, recorded (`refused.*`, never `failure.*`) and told as an
+   * event; returns the error the agent is answered with (final: it does not offer it again).
+   */
+  #refused(
+    b: RunBuild | undefined,
+    r: BuildReport,
+    code: RefusalCode,
+    reason: string,
+    outcome: Extract<RunEvent, { type: 'refused' }>['outcome'],
+  ): ForgedReportError {
+    this.#refusedReports++;
+    const line = `refused a report (${code}) for ${r.id} attempt ${r.attempt} from ${r.agent}: ${reason}`;
+    if (this.#refusedReports <= MAX_REFUSAL_LINES) this.#log(line);
+    else if (this.#refusedReports === MAX_REFUSAL_LINES + 1)
+      this.#log('more reports refused: counted in the run state (refused.*), no longer logged');
+    this.#recorder.refused(b, { attempt: r.attempt, agent: r.agent, code, reason });
+    this.#emit({
+      type: 'refused',
+      ...(b ? { build: b } : {}),
+      id: r.id,
+      attempt: r.attempt,
+      agent: r.agent,
+      code,
+      reason,
+      outcome,
+    });
+    return new ForgedReportError(code, `report refused (${code}): ${reason}`);
+  }
+
+  /**
+   * The report had the right token but what it staged did not check out (swapped, corrupt, or
+   * another package): the build is dispatched again, or given up as `refused` after
+   * MAX_REFUSED_ATTEMPTS such reports; never a failure of the package.
+   */
+  #refusedContent(b: RunBuild, r: BuildReport, e: ForgedReportError): ForgedReportError {
+    const n = (this.#contentRefusals.get(b.id) ?? 0) + 1;
+    this.#contentRefusals.set(b.id, n);
+    if (n < MAX_REFUSED_ATTEMPTS) {
+      this.#flights.land(b)?.span.end();
+      this.#scheduler.requeue(b.id);
+      return this.#refused(b, r, e.refused, e.message, 'redispatched');
+    }
+    const err = this.#refused(b, r, e.refused, e.message, 'given-up');
+    this.#settleFailed(b, `${n} reports refused, the last: ${e.message}`, [], r.agent, 'refused');
+    return err;
+  }
+
   /** Left out at planning (a dependency's config does not parse): skipped, and so are its dependents. */
   #settleExcluded(b: RunBuild, reason: string): void {
     const skipped = this.#scheduler.failed(b.id, reason);
@@ -358,21 +450,29 @@ export class Coordinator {
     }
   }
 
-  #settleFailed(b: RunBuild, reason: string, logTail: readonly string[], agent: string | undefined): void {
+  #settleFailed(
+    b: RunBuild,
+    reason: string,
+    logTail: readonly string[],
+    agent: string | undefined,
+    state: 'failed' | 'refused' = 'failed',
+  ): void {
+    this.#tokens.close(b.id);
     const f = this.#flights.land(b);
     endBuildSpan(f?.span, { ok: false, reason });
     const skipped = this.#scheduler.failed(b.id, reason);
     const attempt = f?.attempt ?? 0;
     this.#rows.set(b.id, {
       build: b,
-      state: 'failed',
+      state,
       reason,
       attempts: attempt,
       logTail,
       ...(agent ? { agent } : {}),
     });
-    this.#recorder.buildLater(b, { state: 'failed', attempt, reason, logTail: logTail.slice(-20) });
-    this.#emit({ type: 'failed', build: b, reason, logTail, ...(agent ? { agent } : {}) });
+    this.#recorder.buildLater(b, { state, attempt, reason, logTail: logTail.slice(-20) });
+    if (state === 'failed')
+      this.#emit({ type: 'failed', build: b, reason, logTail, ...(agent ? { agent } : {}) });
     for (const s of skipped) {
       const sb = this.#builds.get(s.id)!;
       const st = this.#scheduler.state(s.id);

@@ -1,5 +1,14 @@
-import type { SigningKey } from '@melange2/apk';
-import { natsNames, ObjectStaging, openJobQueue, STATE_MAX_AGE_MS, serveAgentLink } from '@melange2/protocol';
+import { resolve } from 'node:path';
+import { Keyring, publicPemOf, type SigningKey } from '@melange2/apk';
+import {
+  natsNames,
+  ObjectStaging,
+  openJobQueue,
+  STATE_MAX_AGE_MS,
+  type RepositoryInfo,
+  serveAgentLink,
+  writeRepositoryInfo,
+} from '@melange2/protocol';
 import { NatsStateStore, type QueueLimits } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -11,6 +20,7 @@ import {
   type RepositoryStore,
   serveRepository,
 } from '../repository/index.js';
+import { Dashboard, dashboardRoute, ObjectRunStore, TimelineRecorder } from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
@@ -55,10 +65,15 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
+  const runs = await ObjectRunStore.open(o.nc, names.runs);
+  // The dashboard is on the repository's HTTP address.
+  const dashboard = new Dashboard({ store: runs });
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
+    routes: (req, res) => dashboardRoute(dashboard, req, res),
   });
+  let timeline: TimelineRecorder | undefined;
   let link: { close(): void } | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
@@ -73,33 +88,86 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       records,
       keyring: keyringOf(o.signingKey),
     });
-    // Agents install from this repository over HTTP: an arch with nothing published yet gets an empty index.
-    for (const arch of o.arches)
+    // Agents install from this repository over HTTP: an arch with nothing published yet gets an
+    // empty index; one signed with another key (the key was rotated) is signed again with this one.
+    for (const arch of o.arches) {
       if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+      else if (await publisher.resignIndex(arch))
+        o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
+    }
+    // What agents install from besides their own configuration: only the coordinator writes it.
+    await writeRepositoryInfo(o.nc, o.ns, repositoryInfo(runId, repoUrl, o));
+    const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
+    const tl = new TimelineRecorder({
+      runId,
+      plan,
+      store: runs,
+      flushMs: 5000,
+      ...(prior ? { prior } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    });
+    timeline = tl;
+    dashboard.live = tl;
     const coordinator = new Coordinator({
       runId,
       plan,
       queue,
       staging,
       publisher,
+      signingKey: o.signingKey,
       state,
       published: repoUrl,
-      ...policyOptions(o),
+      ...policyOptions({
+        ...o,
+        onEvent: (e) => {
+          tl.event(e);
+          o.onEvent?.(e);
+        },
+      }),
     });
     // Malformed or foreign messages are logged and dropped (a report gets a refusal): they never
     // reach the coordinator.
     link = serveAgentLink(
       o.nc,
       o.ns,
-      { event: (e) => coordinator.agentEvent(e), report: (r) => coordinator.report(r) },
+      {
+        event: (e) => {
+          coordinator.agentEvent(e);
+          tl.agentEvent(e);
+        },
+        report: (r) => coordinator.report(r),
+      },
       o.log ? { log: o.log } : {},
     );
+    tl.begin();
     if (!o.signal) return await coordinator.run();
     o.signal.addEventListener('abort', () => coordinator.stop(), { once: true });
     return await coordinator.run();
   } finally {
+    await timeline?.finish();
+    dashboard.close();
     link?.close();
     await queue.close();
     await server.close();
   }
+}
+
+const isUrl = (s: string) => /^https?:\/\//.test(s);
+
+/**
+ * The run info agents read: the published repository, the repository key, and the farm's extra
+ * repositories and keys from the coordinator's own flags (key files are sent as their contents;
+ * other paths are named as given, for agents on the same machine).
+ */
+function repositoryInfo(runId: string, url: string, o: DistributedOptions): RepositoryInfo {
+  const extra = (o.keyringAppend ?? []).filter((k) => !isUrl(k));
+  const keys = [...Keyring.load(extra).keys].map(([name, k]) => ({ name, pem: k.pem }));
+  return {
+    kind: 'repository',
+    runId,
+    url,
+    keys: [{ name: o.signingKey.publicName, pem: publicPemOf(o.signingKey) }, ...keys],
+    repositories: (o.repositoryAppend ?? []).map((r) => (isUrl(r) || r.startsWith('@') ? r : resolve(r))),
+    keyUrls: (o.keyringAppend ?? []).filter(isUrl),
+  };
 }

@@ -22,6 +22,8 @@ export interface RunBuild extends ScheduledBuild {
   readonly configFile: string;
   /** Content key of the config (and its repository pipelines): what a cached failure is keyed by. */
   readonly input: string;
+  /** The package and subpackage names the config makes on this arch: what its report may stage. */
+  readonly packages: readonly string[];
 }
 
 export interface RunPlan {
@@ -127,6 +129,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
     for (const wave of plan.waves) {
       for (const b of wave) {
         const id = `${b.name}@${arch}`;
+        const node = g.nodes[g.index.get(b.name)!];
         // Waves put dependencies first, so an excluded dependency is known by now.
         const why =
           needsBroken.get(b.name) ??
@@ -142,6 +145,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
           version: b.version,
           configFile: b.file,
           input: `${scan.fileKeys.get(b.file) ?? ''}:${b.version}`,
+          packages: node ? node.provides.filter((p) => p.real).map((p) => p.name) : [b.name],
         });
       }
     }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import type { SigningKey } from '@melange2/apk';
 import type { BuildOutcome, Staging } from '@melange2/protocol';
 import { type Span, SpanStatusCode } from '@opentelemetry/api';
 import type { IndexPublisher } from '../repository/index.js';
+import { checkAndSign } from './check-staged.js';
 import { providesChanged } from './cutoff.js';
 import type { RunBuild } from './plan-run.js';
 import { tracer, under } from './spans.js';
@@ -9,6 +11,8 @@ import { tracer, under } from './spans.js';
 export interface PublishStepOptions {
   readonly staging: Staging;
   readonly publisher: IndexPublisher;
+  /** The repository key: every package is signed with it here, whatever the agent signed it with. */
+  readonly signingKey: SigningKey;
   /** Compare the provides before and after (the early cutoff needs it; it costs an index read). */
   readonly compareProvides: boolean;
 }
@@ -19,14 +23,17 @@ export type PublishStepResult =
   | { readonly ok: false; readonly reason: string };
 
 /**
- * Publishes what an agent staged for `b`: fetches the packages, adds them to the arch's index
- * (the single index writer), then removes them from staging. A publish that fails is the
- * build's failure (its staged packages stay for the run's final purge); a staged package that
- * cannot be fetched is the run's (it throws).
+ * Publishes what an agent staged for attempt `job.attempt` of `b`: fetches the packages, checks
+ * each against the report and the job and signs it with the repository key (`checkAndSign`),
+ * adds them to the arch's index (the single index writer), then removes them from staging. A
+ * report whose packages do not check out throws a `ForgedReportError` (nothing is published or
+ * removed); a publish that fails is the build's failure (its staged packages stay for the run's
+ * final purge).
  */
 export async function publishStaged(
   o: PublishStepOptions,
   b: RunBuild,
+  job: { readonly runId: string; readonly attempt: number },
   outcome: Extract<BuildOutcome, { kind: 'succeeded' }>,
   buildSpan: Span | undefined,
 ): Promise<PublishStepResult> {
@@ -35,14 +42,21 @@ export async function publishStaged(
     { attributes: { 'apk.packages': outcome.apks.length } },
     under(buildSpan),
   );
-  const fetched = await Promise.all(outcome.apks.map((a) => o.staging.fetch(a.key)));
+  let signed: Awaited<ReturnType<typeof checkAndSign>>;
+  try {
+    signed = await checkAndSign(o, b, job, outcome.apks);
+  } catch (e) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+    span.end();
+    throw e;
+  }
   let changed: boolean | undefined;
   try {
-    if (fetched.length > 0) {
+    if (signed.paths.length > 0) {
       const index = tracer.startSpan(`index ${b.arch}`, {}, under(span));
       try {
         const before = o.compareProvides ? (await o.publisher.current(b.arch)).index.entries : [];
-        const res = await o.publisher.publish({ arch: b.arch, apks: fetched.map((x) => x.path) });
+        const res = await o.publisher.publish({ arch: b.arch, apks: signed.paths });
         index.setAttribute('apk.index.revision', res.revision);
         if (o.compareProvides) changed = providesChanged(before, res.entries);
       } finally {
@@ -54,18 +68,19 @@ export async function publishStaged(
     span.end();
     return { ok: false, reason: `publish failed: ${(e as Error).message}` };
   } finally {
-    await Promise.all(fetched.map((x) => x.release()));
+    await signed.release();
   }
   span.end();
   await o.staging.delete(outcome.apks.map((a) => a.key));
-  const indexed = fetched.length > 0;
+  const indexed = signed.paths.length > 0;
   return changed === undefined ? { ok: true, indexed } : { ok: true, indexed, providesChanged: changed };
 }
 
 /**
- * The published repository as jobs name it. A URL (served by `serveRepository`) gets
- * `/r/<epoch>-<generation>`, a new generation after each index write, so an index cached by URL
- * is never older than the dependencies a build was released for; a directory is named as is.
+ * The published repository's index generation, as jobs carry it. Agents install from a served
+ * repository at `<url>/r/<epoch>-<generation>`, a new generation after each index write, so an
+ * index cached by URL is never older than the dependencies a build was released for; a
+ * directory (embedded) has none.
  */
 export class PublishedRepository {
   #generation = 0;
@@ -74,10 +89,8 @@ export class PublishedRepository {
 
   constructor(readonly published: string) {}
 
-  url(): string {
-    return /^https?:/.test(this.published)
-      ? `${this.published}/r/${this.#epoch}-${this.#generation}`
-      : this.published;
+  generation(): string | undefined {
+    return /^https?:/.test(this.published) ? `${this.#epoch}-${this.#generation}` : undefined;
   }
 
   /** An index was written: jobs from now on get the next generation. */

@@ -1,7 +1,8 @@
 import type { StateStore } from '@melange2/queue';
 import type { RunBuild, RunPlan } from './plan-run.js';
-import { buildKey, failureKey, runKey, type StateRecord } from './state.js';
+import { buildKey, failureKey, refusedKey, runKey, type StateRecord } from './state.js';
 
+type RefusedRecord = Extract<StateRecord, { kind: 'refused' }>;
 type BuildRecord = Omit<Extract<StateRecord, { kind: 'build' }>, 'kind' | 'runId' | 'version'>;
 
 /** A write to the run's state store failed where the run cannot go on without it. */
@@ -20,6 +21,8 @@ export class RunStateError extends Error {
 export interface Prior {
   /** The attempt still in flight when the run was interrupted (republished under its message id). */
   readonly inFlight?: number;
+  /** The token hashes that attempt accepts (its job may still be queued with one of them). */
+  readonly tokens?: readonly string[];
   /** The reason it failed before with the same input (not rebuilt without `--retry-failed`). */
   readonly failedBefore?: string;
 }
@@ -34,6 +37,8 @@ export class RunRecorder {
   readonly #log: (line: string) => void;
   /** Builds with a failure record: removed when they succeed. */
   readonly #failureRecorded = new Set<string>();
+  /** Refused reports per key, and whether a write of that key is under way (writes are coalesced). */
+  readonly #refusals = new Map<string, { record: RefusedRecord; writing: boolean; dirty: boolean }>();
   #startedAt = Date.now();
 
   constructor(state: StateStore<StateRecord>, runId: string, log: (line: string) => void) {
@@ -91,8 +96,10 @@ export class RunRecorder {
             : undefined;
         // Succeeded ones are in the published index, so the plan has them as up to date already.
         const failedBefore = f?.kind === 'failure' && f.input === b.input ? f.reason : undefined;
+        const tokens = inFlight !== undefined && r?.kind === 'build' ? r.tokens : undefined;
         return {
           ...(inFlight !== undefined ? { inFlight } : {}),
+          ...(tokens ? { tokens } : {}),
           ...(failedBefore !== undefined ? { failedBefore } : {}),
         };
       });
@@ -128,6 +135,43 @@ export class RunRecorder {
       .catch((cause: unknown) => {
         throw new RunStateError(key, { cause });
       });
+  }
+
+  /**
+   * A refused report (never a failure of the package): counted per build, the last one kept.
+   * Not awaited, and coalesced: a flood of forged reports costs one write in flight per key.
+   */
+  refused(
+    b: { arch: string; name: string } | undefined,
+    r: { attempt: number; agent: string; code: string; reason: string },
+  ): void {
+    const key = refusedKey(b);
+    const cur = this.#refusals.get(key);
+    const record: RefusedRecord = {
+      kind: 'refused',
+      runId: this.#runId,
+      count: (cur?.record.count ?? 0) + 1,
+      ...r,
+      at: Date.now(),
+    };
+    if (cur) {
+      cur.record = record;
+      cur.dirty = true;
+      if (cur.writing) return;
+    }
+    const slot = cur ?? { record, writing: false, dirty: true };
+    this.#refusals.set(key, slot);
+    const write = async () => {
+      slot.writing = true;
+      while (slot.dirty) {
+        slot.dirty = false;
+        await this.#state
+          .put(key, slot.record)
+          .catch((e: unknown) => this.#log(`run state: writing ${key} failed: ${(e as Error).message}`));
+      }
+      slot.writing = false;
+    };
+    void write();
   }
 
   /** Forgets the failure of a build that now succeeded (a failed delete only costs a retry hint). */

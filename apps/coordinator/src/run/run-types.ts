@@ -1,4 +1,5 @@
-import type { BuildJob, Staging } from '@melange2/protocol';
+import type { SigningKey } from '@melange2/apk';
+import type { BuildJob, RefusalCode, Staging } from '@melange2/protocol';
 import type { StateStore, WorkQueue } from '@melange2/queue';
 import type { IndexPublisher } from '../repository/index.js';
 import type { Ordering } from '../scheduler/index.js';
@@ -34,9 +35,28 @@ export type RunEvent =
       readonly message: string;
       readonly attempt: number;
     }
-  | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number };
+  | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number }
+  /**
+   * A report refused for good (forged, replayed, or not matching what was staged): never a
+   * failure of the package. `build` when it names a build of the run.
+   */
+  | {
+      readonly type: 'refused';
+      readonly build?: RunBuild;
+      readonly id: string;
+      readonly attempt: number;
+      readonly agent: string;
+      readonly code: RefusalCode;
+      readonly reason: string;
+      /** The build waits for the right report, is dispatched again, or is given up as `refused`. */
+      readonly outcome: 'waiting' | 'redispatched' | 'given-up';
+    };
 
-type FinalState = 'succeeded' | 'failed' | 'skipped' | 'up-to-date';
+/**
+ * `refused`: every report of the build's last attempts was refused (what was staged never
+ * checked out): not a failure of the package, and not remembered as one.
+ */
+type FinalState = 'succeeded' | 'failed' | 'skipped' | 'up-to-date' | 'refused';
 
 export interface BuildRow {
   readonly build: RunBuild;
@@ -53,6 +73,8 @@ export interface RunResult {
   readonly rows: readonly BuildRow[];
   /** Builds handed to agents in this process's lifetime (0 on an up-to-date repository). */
   readonly dispatched: number;
+  /** Reports refused as forged, replayed or not matching what was staged. */
+  readonly refusedReports: number;
   readonly upToDate: RunPlan['upToDate'];
   readonly problems: readonly string[];
   readonly cycles: readonly string[];
@@ -82,16 +104,15 @@ export interface CoordinatorOptions extends RunTuning {
   readonly queue: WorkQueue<BuildJob>;
   readonly staging: Staging;
   readonly publisher: IndexPublisher;
+  /** The repository key: the coordinator signs every package it publishes (agents hold no key). */
+  readonly signingKey: SigningKey;
   readonly state: StateStore<StateRecord>;
-  /** The repositories agents install from, after the published one. */
-  readonly repositories: readonly string[];
   /**
-   * The published repository: a directory, or a URL served by `serveRepository`, which jobs get
-   * as `<url>/r/<generation>` (a new generation after each publish) so that an index cached by
-   * URL is never older than the dependencies a build was released for.
+   * The published repository: a directory, or a URL served by `serveRepository`; jobs carry its
+   * index generation (a new one after each publish) so that an index cached by URL is never
+   * older than the dependencies a build was released for.
    */
   readonly published: string;
-  readonly keyring?: readonly string[];
 }
 
 /** What both run modes take from the command line for their coordinator. */
@@ -102,8 +123,6 @@ export interface RunPolicy extends RunTuning {
 
 export function policyOptions(o: RunPolicy) {
   return {
-    repositories: o.repositoryAppend ?? [],
-    keyring: o.keyringAppend ?? [],
     ordering: o.ordering,
     retryFailed: o.retryFailed,
     earlyCutoff: o.earlyCutoff,

@@ -17,7 +17,7 @@ export type StateRecord =
   | {
       readonly kind: 'build';
       readonly runId: string;
-      readonly state: 'dispatched' | 'running' | 'succeeded' | 'failed' | 'skipped';
+      readonly state: 'dispatched' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'refused';
       readonly attempt: number;
       readonly version: string;
       readonly reason?: string;
@@ -25,6 +25,22 @@ export type StateRecord =
       /** Recorded duration: the critical path's cost of this build next time. */
       readonly durationMs?: number;
       readonly logTail?: readonly string[];
+      /** SHA-256 of the dispatch tokens the attempt in flight accepts (never the tokens). */
+      readonly tokens?: readonly string[];
+    }
+  /**
+   * Reports refused for a build (or `refused.unknown`: for no build of the run): forged, replayed
+   * or not matching what was staged. Never a failure of the package.
+   */
+  | {
+      readonly kind: 'refused';
+      readonly runId: string;
+      readonly count: number;
+      readonly attempt: number;
+      readonly agent: string;
+      readonly code: string;
+      readonly reason: string;
+      readonly at: number;
     }
   /** A failure remembered by input: the same config is not rebuilt to fail again (`--retry-failed`). */
   | { readonly kind: 'failure'; readonly input: string; readonly version: string; readonly reason: string };
@@ -42,13 +58,24 @@ const stateRecordSchema: z.ZodType<StateRecord> = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('build'),
     runId: z.string(),
-    state: z.enum(['dispatched', 'running', 'succeeded', 'failed', 'skipped']),
+    state: z.enum(['dispatched', 'running', 'succeeded', 'failed', 'skipped', 'refused']),
     attempt: z.number().int().nonnegative(),
     version: z.string(),
     reason: z.string().optional(),
     agent: z.string().optional(),
     durationMs: z.number().nonnegative().optional(),
     logTail: z.array(z.string()).optional(),
+    tokens: z.array(z.string()).max(16).optional(),
+  }),
+  z.object({
+    kind: z.literal('refused'),
+    runId: z.string(),
+    count: z.number().int().nonnegative(),
+    attempt: z.number().int().nonnegative(),
+    agent: z.string(),
+    code: z.string(),
+    reason: z.string(),
+    at: z.number(),
   }),
   z.object({ kind: z.literal('failure'), input: z.string(), version: z.string(), reason: z.string() }),
 ]);
@@ -63,6 +90,9 @@ export const decodeStateRecord: Decode<StateRecord> = (v) => {
 export const runKey = 'run';
 export const buildKey = (arch: string, name: string) => `build.${arch}.${name}`;
 export const failureKey = (arch: string, name: string) => `failure.${arch}.${name}`;
+/** Refused reports of a build of the run, or (no build) of any other id. */
+export const refusedKey = (b: { arch: string; name: string } | undefined) =>
+  b ? `refused.${b.arch}.${b.name}` : 'refused.unknown';
 
 /**
  * A StateStore in one JSON file, written atomically (temp + rename) after changes: the embedded

@@ -7,6 +7,10 @@ export class Heap<T> {
     return this.#items.length;
   }
 
+  peek(): T | undefined {
+    return this.#items[0];
+  }
+
   push(x: T): void {
     const a = this.#items;
     a.push(x);

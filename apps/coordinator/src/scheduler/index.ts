@@ -1,2 +1,3 @@
-export { CycleError, criticalPathPriorities } from './priority.js';
-export { type Ordering, type ScheduledBuild, Scheduler } from './scheduler.js';
+export { CycleError, criticalPathPriorities, ORDERINGS, type Ordering } from './priority.js';
+export { type ScheduledBuild, Scheduler } from './scheduler.js';
+export { makespanLowerBound, simulateRun } from './simulate.js';

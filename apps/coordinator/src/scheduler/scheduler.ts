@@ -1,5 +1,5 @@
 import { Heap } from './heap.js';
-import { criticalPathPriorities } from './priority.js';
+import { type Ordering, ranks } from './priority.js';
 
 /** One package×arch build of a run, as the plan gives it. */
 export interface ScheduledBuild {
@@ -25,7 +25,13 @@ export type BuildState =
   | { readonly kind: 'skipped'; readonly reason: string };
 
 export type StateKind = BuildState['kind'];
-export type Ordering = 'critical-path' | 'fifo';
+
+/**
+ * Internally a blocked build carries no list, only a count: what it waits on is worked out when
+ * asked (sorting a list on every release is O(deps log deps) per edge, the bulk of a 100k run).
+ */
+type SlotState = Exclude<BuildState, { kind: 'blocked' }> | { readonly kind: 'blocked' };
+const BLOCKED: SlotState = { kind: 'blocked' };
 
 export interface SchedulerOptions {
   readonly ordering?: Ordering;
@@ -36,73 +42,73 @@ export interface SchedulerOptions {
 interface Slot {
   readonly build: ScheduledBuild;
   readonly priority: number;
-  readonly order: number;
-  state: BuildState;
+  readonly tie: number;
+  state: SlotState;
   attempts: number;
-  unmet: Set<string>;
+  /** Dependencies in the run not yet published (each counted once). */
+  unmet: number;
 }
 
 /**
  * The coordinator's view of a run, with no I/O: which builds may go now (per arch, highest
  * priority first, only as many as there are free slots, so priority holds), and what a result
- * unblocks or skips. The same inputs always give the same order.
+ * unblocks or skips. The same inputs always give the same order. Builds are held by index, with
+ * the dependents lists the priorities were computed from: no per-build set or string-keyed map
+ * beyond the id lookup (a 100,000-build run stays light on the heap).
  */
 export class Scheduler {
-  readonly #slots = new Map<string, Slot>();
-  readonly #dependents = new Map<string, string[]>();
+  readonly #slots: Slot[];
+  readonly #at = new Map<string, number>();
+  readonly #dependents: readonly (readonly number[])[];
   readonly #ready = new Map<string, Heap<Slot>>();
 
   constructor(builds: readonly ScheduledBuild[], opts: SchedulerOptions = {}) {
-    const ordering = opts.ordering ?? 'critical-path';
-    const prio = criticalPathPriorities(builds);
-    const ids = new Set(builds.map((b) => b.id));
-    builds.forEach((b, order) => {
-      const unmet = new Set(b.deps.filter((d) => ids.has(d)));
-      this.#slots.set(b.id, {
+    const ordering = opts.ordering ?? 'cp-unlock';
+    const { primary, secondary, dependents, depCount } = ranks(builds, ordering);
+    this.#dependents = dependents;
+    this.#slots = builds.map((b, i) => {
+      this.#at.set(b.id, i);
+      return {
         build: b,
-        priority: prio.get(b.id)!,
-        order,
-        state: { kind: 'ready' },
+        priority: primary[i]!,
+        tie: secondary[i]!,
+        state: depCount[i]! > 0 ? BLOCKED : { kind: 'ready' },
         attempts: 0,
-        unmet,
-      });
-      for (const d of unmet) {
-        const list = this.#dependents.get(d);
-        if (list) list.push(b.id);
-        else this.#dependents.set(d, [b.id]);
-      }
+        unmet: depCount[i]!,
+      };
     });
-    const less =
-      ordering === 'fifo'
-        ? (a: Slot, b: Slot) => a.order < b.order
-        : (a: Slot, b: Slot) =>
-            a.priority !== b.priority ? a.priority > b.priority : a.build.id < b.build.id;
+    const less = (a: Slot, b: Slot) =>
+      a.priority !== b.priority
+        ? a.priority > b.priority
+        : a.tie !== b.tie
+          ? a.tie > b.tie
+          : a.build.id < b.build.id;
     for (const arch of new Set(builds.map((b) => b.arch))) this.#ready.set(arch, new Heap(less));
 
+    const failed: number[] = [];
     for (const [id, outcome] of opts.restored ?? []) {
-      const s = this.#slots.get(id);
-      if (!s) continue;
-      s.state =
-        outcome === 'succeeded'
-          ? { kind: 'succeeded' }
-          : { kind: 'failed', reason: 'failed in the interrupted run' };
+      const i = this.#at.get(id);
+      if (i === undefined) continue;
+      const s = this.#slots[i]!;
+      if (outcome === 'succeeded') {
+        s.state = { kind: 'succeeded' };
+        for (const d of dependents[i]!) {
+          const t = this.#slots[d]!;
+          if (--t.unmet === 0 && t.state.kind === 'blocked') t.state = { kind: 'ready' };
+        }
+      } else {
+        s.state = { kind: 'failed', reason: 'failed in the interrupted run' };
+        failed.push(i);
+      }
     }
-    for (const s of this.#slots.values()) {
-      if (s.state.kind === 'succeeded')
-        for (const d of this.#dependents.get(s.build.id) ?? []) this.#slots.get(d)!.unmet.delete(s.build.id);
-    }
-    for (const s of this.#slots.values()) if (s.state.kind === 'failed') this.#skipDependents(s.build.id);
-    for (const s of this.#slots.values()) {
-      if (s.state.kind !== 'ready') continue;
-      if (s.unmet.size > 0) s.state = { kind: 'blocked', waitingOn: [...s.unmet].sort() };
-      else this.#ready.get(s.build.arch)!.push(s);
-    }
+    for (const i of failed) this.#skipDependents(i);
+    for (const s of this.#slots) if (s.state.kind === 'ready') this.#ready.get(s.build.arch)!.push(s);
   }
 
   #slot(id: string): Slot {
-    const s = this.#slots.get(id);
-    if (!s) throw new Error(`no build ${id} in this run`);
-    return s;
+    const i = this.#at.get(id);
+    if (i === undefined) throw new Error(`no build ${id} in this run`);
+    return this.#slots[i]!;
   }
 
   /** Takes up to `free` ready builds of `arch`, highest priority first, and marks them dispatched. */
@@ -155,17 +161,12 @@ export class Scheduler {
     if (s.state.kind === 'succeeded') return [];
     s.state = { kind: 'succeeded' };
     const now: ScheduledBuild[] = [];
-    for (const d of this.#dependents.get(id) ?? []) {
-      const t = this.#slots.get(d)!;
-      t.unmet.delete(id);
-      if (t.state.kind !== 'blocked') continue;
-      if (t.unmet.size === 0) {
-        t.state = { kind: 'ready' };
-        this.#ready.get(t.build.arch)!.push(t);
-        now.push(t.build);
-      } else {
-        t.state = { kind: 'blocked', waitingOn: [...t.unmet].sort() };
-      }
+    for (const d of this.#dependents[this.#at.get(id)!]!) {
+      const t = this.#slots[d]!;
+      if (--t.unmet > 0 || t.state.kind !== 'blocked') continue;
+      t.state = { kind: 'ready' };
+      this.#ready.get(t.build.arch)!.push(t);
+      now.push(t.build);
     }
     return now;
   }
@@ -175,25 +176,33 @@ export class Scheduler {
     const s = this.#slot(id);
     if (s.state.kind === 'failed' || s.state.kind === 'succeeded') return [];
     s.state = { kind: 'failed', reason };
-    return this.#skipDependents(id);
+    return this.#skipDependents(this.#at.get(id)!);
   }
 
-  #skipDependents(id: string): ScheduledBuild[] {
+  #skipDependents(i: number): ScheduledBuild[] {
     const skipped: ScheduledBuild[] = [];
-    const stack: [string, string][] = (this.#dependents.get(id) ?? []).map((d) => [d, id]);
+    const reason = `dependency failed: ${this.#slots[i]!.build.name}`;
+    const stack = [...this.#dependents[i]!];
     while (stack.length > 0) {
-      const [d, cause] = stack.pop()!;
-      const t = this.#slots.get(d)!;
+      const d = stack.pop()!;
+      const t = this.#slots[d]!;
       if (t.state.kind !== 'blocked') continue;
-      t.state = { kind: 'skipped', reason: `dependency failed: ${this.#slot(cause).build.name}` };
+      t.state = { kind: 'skipped', reason };
       skipped.push(t.build);
-      for (const x of this.#dependents.get(d) ?? []) stack.push([x, cause]);
+      for (const x of this.#dependents[d]!) stack.push(x);
     }
     return skipped;
   }
 
   state(id: string): BuildState {
-    return this.#slot(id).state;
+    const s = this.#slot(id);
+    if (s.state.kind !== 'blocked') return s.state;
+    const waiting = new Set<string>();
+    for (const d of s.build.deps) {
+      const j = this.#at.get(d);
+      if (j !== undefined && this.#slots[j]!.state.kind !== 'succeeded') waiting.add(d);
+    }
+    return { kind: 'blocked', waitingOn: [...waiting].sort() };
   }
 
   attempts(id: string): number {
@@ -214,7 +223,7 @@ export class Scheduler {
       failed: 0,
       skipped: 0,
     };
-    for (const s of this.#slots.values()) c[s.state.kind]++;
+    for (const s of this.#slots) c[s.state.kind]++;
     return c;
   }
 
@@ -225,6 +234,6 @@ export class Scheduler {
   }
 
   builds(): ScheduledBuild[] {
-    return [...this.#slots.values()].map((s) => s.build);
+    return this.#slots.map((s) => s.build);
   }
 }

@@ -1,0 +1,78 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RefusalCode } from '@melange2/protocol';
+
+/** SHA-256 of a token (hex): what is kept and recorded, so run state never holds a usable token. */
+const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** At most this many token hashes are accepted for one attempt (a resumed dispatch adds one). */
+const MAX_HASHES = 4;
+
+interface Open {
+  readonly attempt: number;
+  readonly hashes: readonly string[];
+}
+
+export type TokenVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: RefusalCode; readonly reason: string };
+
+const same = (a: string, b: string) =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * The dispatch tokens of a run: each dispatched attempt has a random token that only its job
+ * carries; the report of that attempt must carry it, and it is taken once. A report without the
+ * right one is refused and leaves the build waiting for the right one, so a forged report can
+ * neither settle a build nor keep it from settling.
+ */
+export class DispatchTokens {
+  readonly #open = new Map<string, Open>();
+  /** Token hashes already taken, per build (a report carrying one again is a replay). */
+  readonly #used = new Map<string, string[]>();
+
+  /**
+   * A new token for attempt `attempt` of `id`, accepted along with `prior` (hashes recorded by
+   * the coordinator this one replaced, whose job may still be queued): the hashes to record.
+   */
+  issue(id: string, attempt: number, prior: readonly string[] = []): { token: string; hashes: string[] } {
+    const token = randomBytes(32).toString('hex');
+    const hashes = [...prior, tokenHash(token)].slice(-MAX_HASHES);
+    this.#open.set(id, { attempt, hashes });
+    return { token, hashes };
+  }
+
+  /** Whether a report's token is the one of the attempt in flight (it is not taken yet). */
+  check(id: string, attempt: number, token: string): TokenVerdict {
+    const h = tokenHash(token);
+    if (this.#used.get(id)?.some((u) => same(u, h)))
+      return {
+        ok: false,
+        code: 'replayed',
+        reason: 'its dispatch token was used already (a replayed report)',
+      };
+    const o = this.#open.get(id);
+    if (!o) return { ok: false, code: 'not-dispatched', reason: 'the build is not in flight' };
+    if (o.attempt !== attempt)
+      return {
+        ok: false,
+        code: 'not-dispatched',
+        reason: `attempt ${attempt} was never dispatched (attempt ${o.attempt} is in flight)`,
+      };
+    if (!o.hashes.some((x) => same(x, h)))
+      return { ok: false, code: 'wrong-token', reason: 'its dispatch token is not the one of the job' };
+    return { ok: true };
+  }
+
+  /** Takes the token of the attempt in flight: a report carrying it again is a replay. */
+  consume(id: string, token: string): void {
+    this.#open.delete(id);
+    const used = this.#used.get(id) ?? [];
+    used.push(tokenHash(token));
+    this.#used.set(id, used.slice(-MAX_HASHES));
+  }
+
+  /** The build is no longer in flight (settled otherwise, or put back to be dispatched again). */
+  close(id: string): void {
+    this.#open.delete(id);
+  }
+}
