@@ -312,6 +312,7 @@ export class Agent {
         runId: job.runId,
         id: job.id,
         attempt: job.attempt,
+        token: job.token,
         agent: this.#o.id,
       });
       let outcome: BuildOutcome;
@@ -335,6 +336,7 @@ export class Agent {
             runId: job.runId,
             id: job.id,
             attempt: job.attempt,
+            token: job.token,
             agent: this.#o.id,
             message: clip(v.message),
           });

@@ -43,6 +43,9 @@ export function natsNames(ns: string) {
 
 export type NatsNames = ReturnType<typeof natsNames>;
 
+/** The one key of the `<ns>_info` bucket: what agents may read of it (run-info.ts, permissions.ts). */
+export const REPOSITORY_INFO_KEY = 'repository';
+
 const DAY_MS = 86_400_000;
 
 /**

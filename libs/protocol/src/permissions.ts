@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, natsNames } from './names.js';
+import { DEFAULT_NAMESPACE, natsNames, REPOSITORY_INFO_KEY } from './names.js';
 
 /**
  * What each role of a farm may do on a locked-down nats-server, as the subjects of the server's
@@ -44,11 +44,16 @@ export function agentRoleName(ns: string, arch: string): string {
  * - stage packages in the staging object store (its chunk and meta subjects, its stream info, the
  *   last meta message of a name, and the purge of chunks a failed or replaced upload left; the
  *   coordinator checks what it takes from staging against the report);
+ * - read the key `repository` of the `<ns>_info` bucket (the published repository's URL and keys,
+ *   which only the coordinator writes), as a direct get whose subject names the key
+ *   (`$JS.API.DIRECT.GET.KV_<ns>_info.$KV.<ns>_info.repository`): a `STREAM.MSG.GET` would carry
+ *   the key in its body, out of reach of subject permissions;
  * - ask JetStream whether it is enabled (`$JS.API.INFO`, which the client does on open);
  * - subscribe only under their own inbox prefix.
  * Nothing else: no job publishing, no stream, consumer or bucket changes, no run state, no
- * repository writes, no other arch's consumer, no `_INBOX.>`. Agents read the published
- * repository over the coordinator's HTTP server, not from NATS.
+ * repository writes, no other key of `<ns>_info` and no write to it, no runs store (`<ns>_runs`), no
+ * other arch's consumer, no `_INBOX.>`. Agents read the published repository over the
+ * coordinator's HTTP server, not from NATS.
  */
 export function agentRole(ns: string, arch: string): NatsRole {
   const n = natsNames(ns);
@@ -65,6 +70,7 @@ export function agentRole(ns: string, arch: string): NatsRole {
         `$JS.ACK.${n.stream}.${consumer}.>`,
         n.events,
         n.results,
+        `$JS.API.DIRECT.GET.KV_${n.info}.$KV.${n.info}.${REPOSITORY_INFO_KEY}`,
         `$JS.API.STREAM.INFO.${staging}`,
         `$JS.API.STREAM.MSG.GET.${staging}`,
         `$JS.API.STREAM.PURGE.${staging}`,

@@ -15,8 +15,11 @@ import {
   farmRoles,
   natsNames,
   ObjectStaging,
+  type RepositoryInfo,
+  repositoryInfoReader,
   STAGING_MAX_AGE_MS,
   stagingKey,
+  writeRepositoryInfo,
 } from '@melange2/protocol';
 import { JetStreamWorkQueue, NatsStateStore } from '@melange2/queue';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -35,6 +38,14 @@ const names = natsNames(ns);
 const ARCH = 'x86_64';
 const OTHER = 'aarch64';
 const enc = new TextEncoder();
+const INFO: RepositoryInfo = {
+  kind: 'repository',
+  runId: 'r1',
+  url: 'http://127.0.0.1:1/repo',
+  keys: [{ name: 'repo.rsa.pub', pem: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n' }],
+  repositories: [],
+  keyUrls: [],
+};
 
 let dir = '';
 let server: RunningNats;
@@ -165,6 +176,45 @@ const CASES: readonly Case[] = [
       expect(readFileSync(staged.path, 'utf8')).toBe('not really an apk');
       await staged.release();
     },
+  },
+  {
+    who: agent,
+    action: 'read the repository info (key `repository` of <ns>_info, direct get)',
+    expect: 'allowed',
+    run: async () => expect(await (await repositoryInfoReader(ag, ns)).read()).toEqual(INFO),
+  },
+  {
+    who: agent,
+    action: 'write the repository info (KV put)',
+    expect: 'refused',
+    run: () =>
+      refusedBy(jetstream(ag).publish(`$KV.${names.info}.repository`, enc.encode(JSON.stringify(INFO)))),
+  },
+  {
+    who: agent,
+    action: 'read the repository info by stream get (key in the body, not the subject)',
+    expect: 'refused',
+    run: async () =>
+      (await jetstreamManager(ag)).streams.getMessage(`KV_${names.info}`, {
+        last_by_subj: `$KV.${names.info}.repository`,
+      }),
+  },
+  {
+    who: agent,
+    action: 'read another key of <ns>_info (direct get)',
+    expect: 'refused',
+    run: () =>
+      refusedBy(
+        ag.request(`$JS.API.DIRECT.GET.KV_${names.info}.$KV.${names.info}.other`, undefined, {
+          timeout: 5000,
+        }),
+      ),
+  },
+  {
+    who: agent,
+    action: 'read the runs object store (<ns>_runs)',
+    expect: 'refused',
+    run: () => refusedBy(new Objm(ag).open(names.runs)),
   },
   {
     who: agent,
@@ -361,6 +411,8 @@ describe('NATS permissions of a locked-down farm (real nats-server, auth and TLS
     await NatsStateStore.open(co, names.index, { decode: (v) => v });
     await ObjectStaging.open(co, names.staging);
     await new Objm(co).create(names.repo);
+    await new Objm(co).create(names.runs);
+    await writeRepositoryInfo(co, ns, INFO);
     co.subscribe(names.events, {
       callback: (_e, m) => {
         events.push(m.string());
@@ -424,6 +476,8 @@ describe('NATS permissions of a locked-down farm (real nats-server, auth and TLS
     expect((await jsm.streams.info(`KV_${names.state}`)).state.messages).toBe(0);
     expect((await jsm.streams.info(`KV_${names.index}`)).state.messages).toBe(0);
     expect((await jsm.streams.info(`OBJ_${names.repo}`)).state.messages).toBe(0);
+    expect((await jsm.streams.info(`KV_${names.info}`)).state.messages).toBe(1);
+    expect((await jsm.streams.info(`OBJ_${names.runs}`)).state.messages).toBe(0);
     expect((await jsm.streams.info(names.stream)).state.messages).toBe(1);
     // Staged files age out (a coordinator that died leaves them behind).
     expect((await jsm.streams.info(`OBJ_${names.staging}`)).config.max_age).toBe(STAGING_MAX_AGE_MS * 1e6);

@@ -38,14 +38,19 @@ export class NatsStateStore<T> implements StateStore<T> {
     }
   }
 
-  /** Opens an existing bucket without creating or changing it (a reader's permissions suffice). */
+  /**
+   * Opens an existing bucket without creating or changing it (a reader's permissions suffice).
+   * `direct`: reads are direct gets whose subject names the key
+   * (`$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`), so a server can allow a reader single keys.
+   */
   static async bind<T>(
     nc: NatsConnection,
     bucket: string,
-    opts: { decode: Decode<T> },
+    opts: { decode: Decode<T>; direct?: boolean },
   ): Promise<NatsStateStore<T>> {
     try {
-      return new NatsStateStore<T>(bucket, await new Kvm(nc).open(bucket), opts.decode);
+      const kv = await new Kvm(nc).open(bucket, opts.direct ? { allow_direct: true } : {});
+      return new NatsStateStore<T>(bucket, kv, opts.decode);
     } catch (e) {
       throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
     }
