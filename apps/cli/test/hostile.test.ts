@@ -511,7 +511,9 @@ describe.skipIf(!d.nats.nkey)(
               jetstream(attacker).publish(`${n.subjectPrefix}.x86_64`, JSON.stringify({ id: 'forged' })),
             ),
             "look up another arch's consumer": await refusal(
-              attachJobQueue(attacker, ns).then((q) => q.consumer('aarch64')),
+              attachJobQueue(attacker, ns)
+                .then((q) => q.consumer('aarch64'))
+                .then((c) => c.next({ expiresMs: 2000 })),
             ),
             "pull another arch's work (MSG.NEXT)": await refusal(
               attacker.request(
