@@ -10,7 +10,10 @@ const d = inject('daemons');
 
 describe('melange2-orch coordinator / agent', () => {
   let keyPath = '';
-  it('the coordinator command runs testdata/os with an agent over NATS and prints the summary', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('the coordinator command runs testdata/os with an agent over NATS and prints the summary', {
+    timeout: 120_000,
+  }, async () => {
     const b = await osBootstrap(['x86_64']);
     keyPath = b.keyPath;
     const ns = `cli${process.pid}x${Date.now().toString(36)}`;

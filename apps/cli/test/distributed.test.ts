@@ -89,7 +89,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
   });
   const storeOf = (ns: string) => ObjectRepositoryStore.open(nc, natsNames(ns).repo);
 
-  it('two agents per arch build testdata/os; the trace crosses NATS; a second run dispatches nothing', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('two agents per arch build testdata/os; the trace crosses NATS; a second run dispatches nothing', {
+    timeout: 120_000,
+  }, async () => {
     const receiver = await startOtlpReceiver();
     process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.endpoint;
     process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/json';
@@ -170,7 +173,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
     }
   });
 
-  it('an agent killed mid-build: its build goes to the other agent, nothing partial is published', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('an agent killed mid-build: its build goes to the other agent, nothing partial is published', {
+    timeout: 120_000,
+  }, async () => {
     const ns = newNs();
     const running = await agents(ns, 2, ['x86_64'], 2000);
     const events: RunEvent[] = [];
@@ -207,7 +213,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
     }
   });
 
-  it('a restarted coordinator resumes the run without rebuilding what finished', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('a restarted coordinator resumes the run without rebuilding what finished', {
+    timeout: 120_000,
+  }, async () => {
     const ns = newNs();
     const running = await agents(ns, 2, ['x86_64']);
     // The repository URL is in the queued jobs: a restarted coordinator serves it at the same address.
