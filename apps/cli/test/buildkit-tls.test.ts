@@ -79,7 +79,6 @@ describe.skipIf(!existsSync(BUILDKITD) || !hasOpenssl())(
     let dir = '';
     let addr = '';
     let daemon: ChildProcess | undefined;
-    let keyPath = '';
     const cert = (f: string) => join(dir, 'certs', f);
     const full = () => ({
       buildkitTlscacert: cert('ca.pem'),
@@ -131,9 +130,6 @@ describe.skipIf(!existsSync(BUILDKITD) || !hasOpenssl())(
           });
         await new Promise((r) => setTimeout(r, 250));
       }
-      const keys = join(dir, 'keys');
-      expect((await runCli(['keygen', '--dir', keys, '--name', 'k'])).code).toBe(0);
-      keyPath = join(keys, 'k.rsa');
     }, 120_000);
 
     afterAll(async () => {
@@ -157,8 +153,6 @@ describe.skipIf(!existsSync(BUILDKITD) || !hasOpenssl())(
       'x86_64',
       '--repo',
       dir,
-      '--signing-key',
-      keyPath,
       ...natsArgs(access),
       '--namespace',
       ns,
