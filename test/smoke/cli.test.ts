@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startNats } from '@melange2/daemons';
 import { describe, expect, it } from 'vitest';
+import { natsConnect } from '../harness/src/index.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -70,5 +72,50 @@ describe('melange2-orch (built CLI)', () => {
     expect(help).toContain('--apk-cache-dir <dir>');
     expect(help).toContain('[env: $BUILDKIT_ADDR_<ARCH>, then $BUILDKIT_HOST]');
     expect(help).not.toContain('--slots');
+  });
+});
+
+describe('melange2-orch nats-config (built CLI, real nats-server)', () => {
+  it('writes a locked-down setup a nats-server runs with: the coordinator gets in, no credentials do not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm2-natscfg-'));
+    try {
+      const out = join(dir, 'auth');
+      const r = await cli('nats-config', '--arch', 'x86_64,aarch64', '-o', out);
+      expect(r.code).toBe(0);
+      const files = [
+        'auth.conf',
+        'coordinator.nk',
+        'agent-x86_64.nk',
+        'agent-aarch64.nk',
+        'ca.pem',
+        'server-cert.pem',
+        'server-key.pem',
+      ];
+      for (const f of files) expect((statSync(join(out, f)).mode & 0o777).toString(8), f).toBe('600');
+      expect(r.stdout).toContain(`NATS_NKEY=${join(out, 'coordinator.nk')}`);
+      expect(r.stdout).toContain(`MELANGE2_AGENT_NATS_NKEY_AARCH64=${join(out, 'agent-aarch64.nk')}`);
+      const conf = readFileSync(join(out, 'auth.conf'), 'utf8');
+      expect(conf).toContain('# agent-x86_64');
+      expect(conf).toContain('"$JS.API.CONSUMER.MSG.NEXT.M2_BUILDS.agents-x86_64"');
+      const n = await startNats({
+        stateDir: join(dir, 'server'),
+        tls: {
+          ca: join(out, 'ca.pem'),
+          cert: join(out, 'server-cert.pem'),
+          key: join(out, 'server-key.pem'),
+        },
+        authConf: join(out, 'auth.conf'),
+      });
+      try {
+        const access = { url: n.url, tlsCa: join(out, 'ca.pem') };
+        const nc = await natsConnect({ ...access, nkey: join(out, 'coordinator.nk') });
+        await nc.close();
+        await expect(natsConnect(access, { reconnect: false })).rejects.toThrow(/Authorization Violation/);
+      } finally {
+        await n.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

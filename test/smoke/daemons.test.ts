@@ -5,7 +5,7 @@ import { findTool, isAlive, toolsDir } from '@melange2/daemons';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, inject, it } from 'vitest';
-import { startNats } from '../harness/src/index.ts';
+import { natsConnect, startNats } from '../harness/src/index.ts';
 
 const run = promisify(execFile);
 const daemons = inject('daemons');
@@ -29,7 +29,7 @@ describe('buildkitd, one per platform', () => {
 
 describe('nats-server with JetStream', () => {
   it('creates a stream, publishes, consumes and acks a message', async () => {
-    const nc = await connect({ servers: daemons.natsUrl });
+    const nc = await natsConnect(daemons.nats);
     try {
       const jsm = await jetstreamManager(nc);
       const stream = `SMOKE_${process.pid}_${Date.now()}`;
@@ -55,14 +55,19 @@ describe('nats-server with JetStream', () => {
     }
   });
 
-  it('a harness nats-server stops when asked, and only that one', async () => {
+  it('a harness nats-server is locked down, stops when asked, and only that one', async () => {
     const n = await startNats();
-    const nc = await connect({ servers: n.url });
+    expect(n.url).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/);
+    const nc = await natsConnect(n.access);
     await nc.close();
+    // Without credentials it refuses.
+    await expect(
+      natsConnect({ url: n.url, ...(n.access.tlsCa ? { tlsCa: n.access.tlsCa } : {}) }, { reconnect: false }),
+    ).rejects.toThrow(/Authorization Violation/);
     await n.stop();
     await expect(connect({ servers: n.url, reconnect: false, timeout: 1000 })).rejects.toThrow();
     // The shared server is still there.
-    const shared = await connect({ servers: daemons.natsUrl });
+    const shared = await natsConnect(daemons.nats);
     await shared.close();
   });
 });

@@ -357,6 +357,7 @@ export class Agent {
         runId: job.runId,
         id: job.id,
         attempt: job.attempt,
+        token: job.token,
         agent: this.#o.id,
       });
       let outcome: BuildOutcome;
@@ -390,6 +391,7 @@ export class Agent {
             runId: job.runId,
             id: job.id,
             attempt: job.attempt,
+            token: job.token,
             agent: this.#o.id,
             message: clip(v.message),
           });

@@ -5,12 +5,12 @@ import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/a
 import { BuildkitClient, type TlsOptions } from '@melange2/buildkit';
 import type { BuildEvent } from '@melange2/engine';
 import {
+  attachJobQueue,
   type BuildJob,
   natsLink,
   natsNames,
   ObjectLogStore,
   ObjectStaging,
-  openJobQueue,
   repositoryInfoReader,
 } from '@melange2/protocol';
 import type { QueueLimits } from '@melange2/queue';
@@ -69,7 +69,8 @@ export async function startNatsAgent(
   o: NatsAgentOptions,
 ): Promise<{ agent: Agent; close(kill?: boolean): Promise<void> }> {
   const names = natsNames(o.ns);
-  const queue = await openJobQueue(o.nc, o.ns, {
+  // Attached: the agent changes nothing on the server (its NATS user may only pull, see agentRole).
+  const queue = await attachJobQueue(o.nc, o.ns, {
     ...(o.limits ? { limits: o.limits } : {}),
     // A job this agent cannot read (another protocol version) is terminated, not retried.
     onRefused: (r) => o.log?.(`agent: refused job ${r.msgId || `#${r.seq}`}: ${(r.error as Error).message}`),
@@ -91,7 +92,7 @@ export async function startNatsAgent(
         { repositories: o.repositoryAppend ?? [], keyring: o.keyringAppend ?? [] },
         join(keyDir, 'keys'),
       ),
-      staging: await ObjectStaging.open(o.nc, names.staging),
+      staging: ObjectStaging.attach(o.nc, names.staging),
       ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
       ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
       ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
@@ -108,7 +109,7 @@ export async function startNatsAgent(
     ...(o.logMaxBytes !== 0
       ? {
           logs: {
-            store: await ObjectLogStore.open(o.nc, o.ns),
+            store: ObjectLogStore.attach(o.nc, o.ns),
             ...(o.logMaxBytes ? { maxBytes: o.logMaxBytes } : {}),
           },
         }

@@ -30,6 +30,7 @@ const EXIT_OF_CODE: Readonly<Record<string, ExitCode>> = {
   // libs/daemons: a daemon did not come up, a tool is not installed.
   DAEMON_START: EXIT.environment,
   TOOL_NOT_FOUND: EXIT.environment,
+  NATS_AUTH: EXIT.usage,
   // libs/buildkit: the daemon cannot be reached.
   BUILDKIT_CONNECT: EXIT.environment,
   // libs/queue: NATS is unreachable or the stream is missing.

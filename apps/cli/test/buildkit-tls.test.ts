@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildkitClient } from '@melange2/buildkit';
+import { agentAccess, type NatsAccess, natsArgs } from '@melange2/test/harness';
 import { freePort } from '@melange2/daemons';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildkitTls } from '../src/flags/buildkit.js';
@@ -78,7 +79,6 @@ describe.skipIf(!existsSync(BUILDKITD) || !hasOpenssl())(
     let dir = '';
     let addr = '';
     let daemon: ChildProcess | undefined;
-    let keyPath = '';
     const cert = (f: string) => join(dir, 'certs', f);
     const full = () => ({
       buildkitTlscacert: cert('ca.pem'),
@@ -130,9 +130,6 @@ describe.skipIf(!existsSync(BUILDKITD) || !hasOpenssl())(
           });
         await new Promise((r) => setTimeout(r, 250));
       }
-      const keys = join(dir, 'keys');
-      expect((await runCli(['keygen', '--dir', keys, '--name', 'k'])).code).toBe(0);
-      keyPath = join(keys, 'k.rsa');
     }, 120_000);
 
     afterAll(async () => {
@@ -144,18 +141,21 @@ describe.skipIf(!existsSync(BUILDKITD) || !hasOpenssl())(
       rmSync(dir, { recursive: true, force: true });
     });
 
+    const ns = `bktls${process.pid}x${Date.now().toString(36)}`;
+    // The agent connects as agents do: with its arch's agent credentials.
+    let access: NatsAccess = d.nats;
+    beforeAll(async () => {
+      access = await agentAccess(d.nats, ns, 'x86_64');
+    });
     const agentArgs = (...tls: string[]) => [
       'agent',
       '--arch',
       'x86_64',
       '--repo',
       dir,
-      '--signing-key',
-      keyPath,
-      '--nats',
-      d.natsUrl,
+      ...natsArgs(access),
       '--namespace',
-      `bktls${process.pid}x${Date.now().toString(36)}`,
+      ns,
       '--buildkit-addr',
       addr,
       ...tls,

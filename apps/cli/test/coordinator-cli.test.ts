@@ -1,20 +1,24 @@
 import { startNatsAgent } from '@melange2/agent';
 import { natsStreams } from '@melange2/protocol';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
 import { OS_REPO, osBootstrap } from '@melange2/test/os';
+import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
 
 const d = inject('daemons');
 
 describe('melange2-orch coordinator / agent', () => {
   let keyPath = '';
-  it('the coordinator command runs testdata/os with an agent over NATS and prints the summary', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('the coordinator command runs testdata/os with an agent over NATS and prints the summary', {
+    timeout: 120_000,
+  }, async () => {
     const b = await osBootstrap(['x86_64']);
     keyPath = b.keyPath;
-    const nc = await connect({ servers: d.natsUrl });
     const ns = `cli${process.pid}x${Date.now().toString(36)}`;
+    // The agent with its arch's agent credentials; the coordinator command with the coordinator's.
+    const nc = await natsConnect(await agentAccess(d.nats, ns, 'x86_64'));
     const agent = await startNatsAgent({
       nc,
       ns,
@@ -29,8 +33,7 @@ describe('melange2-orch coordinator / agent', () => {
       const r = await runCli([
         'coordinator',
         OS_REPO,
-        '--nats',
-        d.natsUrl,
+        ...natsArgs(d.nats),
         '--namespace',
         ns,
         '--arch',
@@ -83,4 +86,36 @@ describe('melange2-orch coordinator / agent', () => {
     expect(down.err).toMatch(/cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
     expect(down.code).toBe(3);
   });
+
+  // Only on a locked-down server (what `daemons up` starts; the shared one of a plain run is not).
+  it.skipIf(!d.nats.nkey)(
+    'a locked-down NATS refuses no credentials, a wrong password and an agent running a coordinator',
+    async () => {
+      const PASSWORD = 'Wr0ng-pw-never-printed';
+      const saved = { nkey: process.env['NATS_NKEY'], password: process.env['NATS_PASSWORD'] };
+      delete process.env['NATS_NKEY']; // the coordinator's credentials, which the test run may set
+      const base = ['coordinator', OS_REPO, '--nats', d.nats.url, '--nats-tls-ca', d.nats.tlsCa!];
+      const rest = ['--arch', 'x86_64', '--signing-key', keyPath, '--no-parse-cache'];
+      try {
+        const none = await runCli([...base, ...rest]);
+        expect(none.code).toBe(3);
+        expect(none.err).toContain(`NATS refused the credentials for ${d.nats.url}`);
+        process.env['NATS_PASSWORD'] = PASSWORD;
+        const wrong = await runCli([...base, '--nats-user', 'coordinator', ...rest]);
+        expect(wrong.code).toBe(3);
+        expect(wrong.err).toContain('NATS refused the credentials');
+        expect(wrong.err + wrong.out).not.toContain(PASSWORD);
+        delete process.env['NATS_PASSWORD'];
+        const ns = `cliagent${process.pid}x${Date.now().toString(36)}`;
+        const asAgent = await agentAccess(d.nats, ns, 'x86_64');
+        const agentRuns = await runCli([...base, '--nats-nkey', asAgent.nkey!, '--namespace', ns, ...rest]);
+        expect(agentRuns.code).not.toBe(0);
+        expect(agentRuns.err).toMatch(/Permissions Violation/i);
+      } finally {
+        if (saved.nkey !== undefined) process.env['NATS_NKEY'] = saved.nkey;
+        if (saved.password !== undefined) process.env['NATS_PASSWORD'] = saved.password;
+        else delete process.env['NATS_PASSWORD'];
+      }
+    },
+  );
 });

@@ -11,9 +11,10 @@ import { Keyring, publicPemOf, verifyApk } from '@melange2/apk';
 import { freePort } from '@melange2/daemons';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '@melange2/coordinator';
+import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
 import { indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
 import { firstToSay, Proc } from './processes.js';
 
@@ -72,7 +73,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
   };
 
   beforeAll(async () => {
-    nc = await connect({ servers: d.natsUrl });
+    nc = await natsConnect(d.nats);
     b = await osBootstrap(['x86_64']);
     keyring = new Keyring().add(b.key.publicName, publicPemOf(b.key));
   });
@@ -111,10 +112,13 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     procs.push(p);
     return p;
   };
+  /** An agent process with its arch's agent credentials (never the coordinator's). */
   const agent = async (s: Setup, id: string, extra: readonly string[] = []) => {
+    const access = await agentAccess(d.nats, s.ns, 'x86_64');
     const p = spawnCli(id, s.work, [
       'agent',
-      ...['--nats', d.natsUrl, '--namespace', s.ns, '--arch', 'x86_64'],
+      ...natsArgs(access),
+      ...['--namespace', s.ns, '--arch', 'x86_64'],
       ...['--buildkit-addr', d.buildkit.x86_64, '--repo', s.repo, '--jobs', '1', '--id', id],
       ...['--apk-cache-dir', b.cacheDir, '--lease-ms', LEASE_MS],
       ...extra,
@@ -125,7 +129,8 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
   const coordinator = (s: Setup, name = 'coordinator') =>
     spawnCli(name, s.work, [
       'coordinator',
-      ...['--nats', d.natsUrl, '--namespace', s.ns, '--arch', 'x86_64', '--no-parse-cache'],
+      ...natsArgs(d.nats),
+      ...['--namespace', s.ns, '--arch', 'x86_64', '--no-parse-cache'],
       ...['--signing-key', b.keyPath, '--repository-append', b.repo, '--lease-ms', LEASE_MS],
       ...['--listen', `127.0.0.1:${s.port}`, s.repo],
     ]);

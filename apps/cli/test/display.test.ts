@@ -8,6 +8,7 @@ describe('summary table', () => {
       rows: [],
       dispatched: 0,
       refusedReports: 0,
+      ignoredEvents: 0,
       upToDate: [
         { id: 'a@x86_64', version: '1-r0' },
         { id: 'a@aarch64', version: '1-r0' },

@@ -6,10 +6,10 @@ import { buffer } from 'node:stream/consumers';
 import { startNatsAgent } from '@melange2/agent';
 import { natsNames, natsStreams } from '@melange2/protocol';
 import { freePort } from '@melange2/daemons';
-import { startOtlpReceiver } from '@melange2/test/harness';
+import { agentAccess, natsConnect, startOtlpReceiver } from '@melange2/test/harness';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '@melange2/coordinator';
 import type { RunEvent } from '@melange2/coordinator';
@@ -36,7 +36,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
   };
 
   beforeAll(async () => {
-    nc = await connect({ servers: d.natsUrl });
+    nc = await natsConnect(d.nats);
     b = await osBootstrap(['x86_64', 'aarch64']);
   });
   afterAll(async () => {
@@ -44,24 +44,37 @@ describe('coordinator + agents over real NATS JetStream', () => {
     await nc.close();
   });
 
+  /** Agents as agents are deployed: each on its own connection, with its arch's agent credentials. */
   const agents = async (ns: string, perArch: number, arches: readonly Arch[], leaseMs = 60_000) => {
     const out = [];
-    for (const arch of arches)
-      for (let i = 0; i < perArch; i++)
-        out.push(
-          await startNatsAgent({
-            nc,
-            ns,
-            arch,
-            slots: 1,
-            id: `${arch}-${i}`,
-            repoRoot: OS_REPO,
-            buildkitAddr: d.buildkit[arch],
-            cacheDir: b.cacheDir,
-            limits: { ackWaitMs: leaseMs },
-            heartbeatMs: 500,
-          }),
-        );
+    for (const arch of arches) {
+      const access = await agentAccess(d.nats, ns, arch);
+      for (let i = 0; i < perArch; i++) {
+        const anc = await natsConnect(access);
+        const a = await startNatsAgent({
+          nc: anc,
+          ns,
+          arch,
+          slots: 1,
+          id: `${arch}-${i}`,
+          repoRoot: OS_REPO,
+          buildkitAddr: d.buildkit[arch],
+          cacheDir: b.cacheDir,
+          limits: { ackWaitMs: leaseMs },
+          heartbeatMs: 500,
+        });
+        out.push({
+          ...a,
+          async close(kill?: boolean) {
+            try {
+              await a.close(kill);
+            } finally {
+              await anc.close();
+            }
+          },
+        });
+      }
+    }
     return out;
   };
   const options = (ns: string, arches: readonly Arch[], events: RunEvent[]): DistributedOptions => ({
@@ -76,7 +89,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
   });
   const storeOf = (ns: string) => ObjectRepositoryStore.open(nc, natsNames(ns).repo);
 
-  it('two agents per arch build testdata/os; the trace crosses NATS; a second run dispatches nothing', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('two agents per arch build testdata/os; the trace crosses NATS; a second run dispatches nothing', {
+    timeout: 120_000,
+  }, async () => {
     const receiver = await startOtlpReceiver();
     process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.endpoint;
     process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/json';
@@ -157,7 +173,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
     }
   });
 
-  it('an agent killed mid-build: its build goes to the other agent, nothing partial is published', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('an agent killed mid-build: its build goes to the other agent, nothing partial is published', {
+    timeout: 120_000,
+  }, async () => {
     const ns = newNs();
     const running = await agents(ns, 2, ['x86_64'], 2000);
     const events: RunEvent[] = [];
@@ -194,7 +213,10 @@ describe('coordinator + agents over real NATS JetStream', () => {
     }
   });
 
-  it('a restarted coordinator resumes the run without rebuilding what finished', async () => {
+  // Long under load (2 cores, several builds, the server reloading its users).
+  it('a restarted coordinator resumes the run without rebuilding what finished', {
+    timeout: 120_000,
+  }, async () => {
     const ns = newNs();
     const running = await agents(ns, 2, ['x86_64']);
     // The repository URL is in the queued jobs: a restarted coordinator serves it at the same address.

@@ -14,7 +14,14 @@ const NO_DAEMON = 'unix:///nonexistent/m2-flags-test.sock';
 let dir: string;
 let key: string;
 const saved: Record<string, string | undefined> = {};
-const ENV = ['BUILDKIT_HOST', 'BUILDKIT_ADDR_X86_64', 'BUILDKIT_ADDR_AARCH64', 'NATS_URL'];
+const ENV = [
+  'BUILDKIT_HOST',
+  'BUILDKIT_ADDR_X86_64',
+  'BUILDKIT_ADDR_AARCH64',
+  'NATS_URL',
+  'NATS_TLS_CA',
+  'NATS_NKEY',
+];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm2-flags-'));

@@ -20,8 +20,9 @@ import {
   TRUNCATION_MARKER,
 } from '@melange2/protocol';
 import { type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
+import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
 import { logRepo } from './log-repo.js';
@@ -126,7 +127,7 @@ describe('build logs and metrics', () => {
   const namespaces: string[] = [];
   beforeAll(async () => {
     b = await osBootstrap(['x86_64']);
-    nc = await connect({ servers: d.natsUrl });
+    nc = await natsConnect(d.nats);
   });
   afterAll(async () => {
     const jsm = await jetstreamManager(nc);
@@ -197,8 +198,10 @@ describe('build logs and metrics', () => {
     const ns = `tl${process.pid}x${Date.now().toString(36)}`;
     namespaces.push(ns);
     const agentMetrics = new AgentMetrics();
+    // The agent as deployed: its own connection, with its arch's agent credentials.
+    const anc = await natsConnect(await agentAccess(d.nats, ns, 'x86_64'));
     const agent = await startNatsAgent({
-      nc,
+      nc: anc,
       ns,
       arch: 'x86_64',
       // One slot: agents with several make their own signing key concurrently and one may lose
@@ -233,7 +236,7 @@ describe('build logs and metrics', () => {
         },
       });
       await logStarted(store, () => runId, 'slow');
-      const followed = follow(store, runId!, ['--nats', d.natsUrl, '--namespace', ns]);
+      const followed = follow(store, runId!, [...natsArgs(d.nats), '--namespace', ns]);
       // While slow runs: the coordinator's and the agent's /metrics, scraped over HTTP.
       const live = parseMetrics(await (await fetch(`${repoUrl}/metrics`)).text());
       expect(value(live, 'melange2_builds_running', { arch: 'x86_64' })).toBeGreaterThanOrEqual(1);
@@ -246,7 +249,7 @@ describe('build logs and metrics', () => {
       const f = await followed;
       expect(f.code, f.err).toBe(0);
       expect(f.stateAtFirstTick, f.out).toBe('running');
-      const logs = await logsOf(['--nats', d.natsUrl, '--namespace', ns]);
+      const logs = await logsOf([...natsArgs(d.nats), '--namespace', ns]);
       checkLogs(logs, nonce);
       expect(f.out).toBe(logs.slow);
       const agentDone = parseMetrics(await (await fetch(`${agentHttp.url}/metrics`)).text());
@@ -300,6 +303,7 @@ describe('build logs and metrics', () => {
     } finally {
       await agentHttp.close();
       await agent.close(true);
+      await anc.close();
     }
   });
 
@@ -313,7 +317,8 @@ describe('build logs and metrics', () => {
         [
           BIN,
           'agent',
-          ...['--nats', d.natsUrl, '--namespace', ns, '--arch', 'x86_64', '--jobs', '3'],
+          ...natsArgs(await agentAccess(d.nats, ns, 'x86_64')),
+          ...['--namespace', ns, '--arch', 'x86_64', '--jobs', '3'],
           ...['--buildkit-addr', d.buildkit.x86_64, '--repo', tmpdir()],
           ...['--listen', '127.0.0.1:0'],
         ],

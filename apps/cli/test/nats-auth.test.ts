@@ -80,6 +80,19 @@ async function stopServer(s: Server): Promise<void> {
   await gone;
 }
 
+// These commands run against private servers: the test run's NATS credentials (scripts/test
+// exports the coordinator's, `daemons status` names them) must not leak into them.
+const RUN_ENV = Object.keys(process.env).filter(
+  (k) => ['NATS_TLS_CA', 'NATS_NKEY', 'NATS_CREDS'].includes(k) || k.startsWith('MELANGE2_AGENT_NATS_'),
+);
+const savedEnv = Object.fromEntries(RUN_ENV.map((k) => [k, process.env[k]]));
+beforeAll(() => {
+  for (const k of RUN_ENV) delete process.env[k];
+});
+afterAll(() => {
+  for (const [k, v] of Object.entries(savedEnv)) if (v !== undefined) process.env[k] = v;
+});
+
 describe('redactUrl', () => {
   it('hides passwords and tokens in URLs, keeps the rest', () => {
     expect(redactUrl('nats://alice:s3cret@127.0.0.1:4222')).toBe('nats://alice:***@127.0.0.1:4222');

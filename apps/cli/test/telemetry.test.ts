@@ -1,6 +1,5 @@
-import { startOtlpReceiver } from '@melange2/test/harness';
+import { natsConnect, startOtlpReceiver } from '@melange2/test/harness';
 import { contextFromHeaders, JetStreamWorkQueue, traceHeaders } from '@melange2/queue';
-import { connect } from '@nats-io/transport-node';
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import { describe, expect, inject, it } from 'vitest';
 import { startTelemetry, tracingConfigured } from '@melange2/cli/internal';
@@ -21,7 +20,7 @@ describe('telemetry', () => {
     process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.endpoint;
     process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/json';
     const telemetry = await startTelemetry({ serviceName: 'melange2-orch-test' });
-    const nc = await connect({ servers: inject('daemons').natsUrl });
+    const nc = await natsConnect(inject('daemons').nats);
     const id = `TRACE_${process.pid}_${Date.now()}`;
     const q = await JetStreamWorkQueue.open<{ pkg: string }>(nc, { stream: id, subjectPrefix: `t.${id}` });
     try {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { eventCodec, natsNames, natsStreams } from '@melange2/protocol';
 import { OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { natsConnect } from '@melange2/test/harness';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, inject } from 'vitest';
 
 /**
@@ -18,7 +19,7 @@ export function oneBuildOverNats(prefix: string) {
   let nc: NatsConnection | undefined;
   let b: OsBootstrap | undefined;
   beforeAll(async () => {
-    nc = await connect({ servers: d.natsUrl });
+    nc = await natsConnect(d.nats);
     b = await osBootstrap(['x86_64']);
     cpSync(join(OS_REPO, 'base-files.yaml'), join(repo, 'base-files.yaml'));
   });

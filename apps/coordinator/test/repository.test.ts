@@ -15,7 +15,8 @@ import {
   verifyApk,
 } from '@melange2/apk';
 import { MemoryStateStore, NatsStateStore, type StateStore } from '@melange2/queue';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { natsConnect } from '@melange2/test/harness';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   IndexPublisher,
@@ -198,7 +199,7 @@ describe('index publisher (local directory)', () => {
 describe('repository on the JetStream object store, served over HTTP (real nats-server)', () => {
   let nc: NatsConnection;
   beforeAll(async () => {
-    nc = await connect({ servers: inject('daemons').natsUrl });
+    nc = await natsConnect(inject('daemons').nats);
   });
   afterAll(async () => {
     await nc?.close();

@@ -30,3 +30,15 @@ export class ToolNotFoundError extends Error {
     super(`${tool} not found (looked in ${searched.join(', ')}): run scripts/setup first`, options);
   }
 }
+
+/** NATS authorization that cannot be written as asked (a role name the config cannot hold). */
+export class NatsAuthError extends Error {
+  override readonly name = 'NatsAuthError';
+  readonly code = 'NATS_AUTH';
+  constructor(
+    readonly role: string,
+    message: string,
+  ) {
+    super(`NATS role "${role}": ${message}`);
+  }
+}

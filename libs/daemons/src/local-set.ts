@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ARCH_PLATFORMS, type Arch, ARCHES } from './arch.js';
 import { startBuildkitd } from './buildkitd.js';
 import { startNats } from './nats.js';
+import { type AuthRole, type NatsSecurityFiles, writeNatsSecurity } from './nats-auth.js';
 import { isAlive, terminate } from './process.js';
 
 /**
@@ -13,6 +14,14 @@ interface DaemonRecord {
   readonly pid: number;
   readonly address: string;
   readonly logFile: string;
+  /** More `KEY=value` lines for clients (NATS: the CA and the roles' credentials). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** A locked-down NATS: TLS and these roles, and the env lines that tell clients where their files are. */
+export interface NatsSecurity {
+  readonly roles: readonly AuthRole[];
+  env(files: NatsSecurityFiles): Record<string, string>;
 }
 
 interface LocalSetState {
@@ -60,7 +69,7 @@ export function localSetStatus(stateDir: string): LocalSetStatus {
 /** Starts whatever of the set is not running yet; returns the resulting status. */
 export async function localSetUp(
   stateDir: string,
-  opts: { arches?: readonly Arch[]; nats?: boolean; debug?: boolean } = {},
+  opts: { arches?: readonly Arch[]; nats?: boolean; natsSecurity?: NatsSecurity; debug?: boolean } = {},
 ): Promise<LocalSetStatus> {
   mkdirSync(stateDir, { recursive: true });
   const prev = localSetStatus(stateDir);
@@ -83,8 +92,25 @@ export async function localSetUp(
     save();
   }
   if ((opts.nats ?? true) && !nats) {
-    const n = await startNats({ stateDir: join(stateDir, 'nats'), detached: true });
-    nats = { pid: n.pid, address: n.url, logFile: n.logFile };
+    const natsDir = join(stateDir, 'nats');
+    const sec = opts.natsSecurity;
+    const files = sec
+      ? await writeNatsSecurity(join(natsDir, 'auth'), {
+          roles: sec.roles,
+          hosts: ['127.0.0.1', 'localhost'],
+        })
+      : undefined;
+    const n = await startNats({
+      stateDir: natsDir,
+      detached: true,
+      ...(files ? { tls: files.tls, authConf: files.authConf } : {}),
+    });
+    nats = {
+      pid: n.pid,
+      address: n.url,
+      logFile: n.logFile,
+      ...(sec && files ? { env: sec.env(files) } : {}),
+    };
     save();
   }
   save();
@@ -116,6 +142,9 @@ export function envLines(st: LocalSetStatus): string[] {
     const h = st.buildkitd[a];
     if (h?.alive) lines.push(`BUILDKIT_ADDR_${a.toUpperCase()}=${h.record.address}`);
   }
-  if (st.nats?.alive) lines.push(`NATS_URL=${st.nats.record.address}`);
+  if (st.nats?.alive) {
+    lines.push(`NATS_URL=${st.nats.record.address}`);
+    for (const [k, v] of Object.entries(st.nats.record.env ?? {})) lines.push(`${k}=${v}`);
+  }
   return lines;
 }

@@ -1,4 +1,4 @@
-export { openJobQueue } from './job-queue.js';
+export { attachJobQueue, openJobQueue } from './job-queue.js';
 export {
   answerCodec,
   type Codec,
@@ -40,7 +40,17 @@ export {
   natsNames,
   natsStreams,
   parseJobMessageId,
+  STAGING_MAX_AGE_MS,
+  STATE_MAX_AGE_MS,
 } from './names.js';
+export {
+  agentRole,
+  agentRoleName,
+  coordinatorRole,
+  farmRoles,
+  type NatsRole,
+  type SubjectPermissions,
+} from './permissions.js';
 export { type RepositoryInfo, repositoryInfoReader, writeRepositoryInfo } from './run-info.js';
 export {
   fileDigest,

@@ -100,13 +100,19 @@ export type ReportAnswer =
   | ReportAck
   | { readonly ok: false; readonly error: string; readonly refused?: RefusalCode };
 
-/** Fire-and-forget news from agents: progress for the display, slots for dispatch. */
+/**
+ * Fire-and-forget news from agents: progress for the display, slots for dispatch. `started` and
+ * `transient` carry the dispatch token of the job they are about (as its report does): the
+ * coordinator ignores one whose token is not the attempt's in flight, so whoever may publish
+ * events (any agent) cannot claim another's build nor rewrite why a build was given up.
+ */
 export type AgentEvent =
   | {
       readonly type: 'started';
       readonly runId: string;
       readonly id: string;
       readonly attempt: number;
+      readonly token: string;
       readonly agent: string;
     }
   | {
@@ -115,6 +121,7 @@ export type AgentEvent =
       readonly runId: string;
       readonly id: string;
       readonly attempt: number;
+      readonly token: string;
       readonly agent: string;
       readonly message: string;
     }
@@ -214,12 +221,13 @@ export const reportAnswerSchema: z.ZodType<ReportAnswer> = z.union([
 ]);
 
 export const agentEventSchema: z.ZodType<AgentEvent> = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('started'), runId: name, id: name, attempt: count, agent: name }),
+  z.object({ type: z.literal('started'), runId: name, id: name, attempt: count, token, agent: name }),
   z.object({
     type: z.literal('transient'),
     runId: name,
     id: name,
     attempt: count,
+    token,
     agent: name,
     message: text,
   }),

@@ -1,7 +1,7 @@
 import { type Decode, NatsStateStore } from '@melange2/queue';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { natsNames } from './names.js';
+import { natsNames, REPOSITORY_INFO_KEY } from './names.js';
 
 /**
  * What agents learn from the coordinator, and from nothing else: where the published repository
@@ -22,8 +22,6 @@ export interface RepositoryInfo {
   /** Extra trusted keys given as URLs. */
   readonly keyUrls: readonly string[];
 }
-
-const KEY = 'repository';
 
 const repositoryInfoSchema: z.ZodType<RepositoryInfo> = z.strictObject({
   kind: z.literal('repository'),
@@ -66,7 +64,7 @@ export async function writeRepositoryInfo(
   info: RepositoryInfo,
 ): Promise<void> {
   const kv = await NatsStateStore.open(nc, natsNames(ns).info, { decode: decodeRepositoryInfo });
-  await kv.put(KEY, decodeRepositoryInfo(info));
+  await kv.put(REPOSITORY_INFO_KEY, decodeRepositoryInfo(info));
 }
 
 /** The agent's side: reads the repository info (bound to the bucket, never creating it). */
@@ -77,9 +75,13 @@ export async function repositoryInfoReader(
   let kv: NatsStateStore<RepositoryInfo> | undefined;
   return {
     async read() {
-      // Bound lazily: the coordinator creates the bucket, and may start after the agent.
-      kv ??= await NatsStateStore.bind(nc, natsNames(ns).info, { decode: decodeRepositoryInfo });
-      return (await kv.get(KEY))?.value;
+      // Bound lazily: the coordinator creates the bucket, and may start after the agent. Read by
+      // direct get (the key in the request subject), the one read an agent's role allows.
+      kv ??= await NatsStateStore.bind(nc, natsNames(ns).info, {
+        decode: decodeRepositoryInfo,
+        direct: true,
+      });
+      return (await kv.get(REPOSITORY_INFO_KEY))?.value;
     },
   };
 }

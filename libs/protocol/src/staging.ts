@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ObjectStore, Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ensureMaxAge } from '@melange2/queue';
 import type { BuildJob } from './messages.js';
+import { STAGING_MAX_AGE_MS } from './names.js';
 
 /**
  * Where agents leave built packages for the coordinator, the single index writer: a run's
@@ -88,23 +90,44 @@ export class LocalStaging implements Staging {
 
 /** Staging in a JetStream Object Store bucket (distributed mode). */
 export class ObjectStaging implements Staging {
-  private constructor(readonly os: ObjectStore) {}
+  readonly #store: () => Promise<ObjectStore>;
+  private constructor(store: () => Promise<ObjectStore>) {
+    this.#store = store;
+  }
 
+  /** Creates the bucket when missing, and keeps staged files for `STAGING_MAX_AGE_MS` (the coordinator). */
   static async open(nc: NatsConnection, bucket: string): Promise<ObjectStaging> {
-    return new ObjectStaging(await new Objm(nc).create(bucket));
+    const os = await new Objm(nc).create(bucket, { ttl: STAGING_MAX_AGE_MS });
+    await ensureMaxAge(nc, `OBJ_${bucket}`, STAGING_MAX_AGE_MS);
+    return new ObjectStaging(async () => os);
+  }
+
+  /**
+   * The agents' side: opens the bucket the coordinator made at first use (an agent may start
+   * before it and may not create buckets), and again after a failed open.
+   */
+  static attach(nc: NatsConnection, bucket: string): ObjectStaging {
+    let os: Promise<ObjectStore> | undefined;
+    return new ObjectStaging(() => {
+      os ??= new Objm(nc).open(bucket);
+      os.catch(() => {
+        os = undefined;
+      });
+      return os;
+    });
   }
 
   async put(key: string, file: string): Promise<void> {
     const web = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
     try {
-      await this.os.put({ name: key }, web);
+      await (await this.#store()).put({ name: key }, web);
     } catch (e) {
       throw new StagingError(key, (e as Error).message, { cause: e });
     }
   }
 
   async fetch(key: string): Promise<{ path: string; release(): Promise<void> }> {
-    const r = await this.os.get(key);
+    const r = await (await this.#store()).get(key);
     if (!r) throw new StagingError(key, 'not in the staging bucket');
     const dir = await mkdtemp(join(tmpdir(), 'm2-staged-'));
     const path = join(dir, key.slice(key.lastIndexOf('/') + 1));
@@ -118,11 +141,12 @@ export class ObjectStaging implements Staging {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    await Promise.all(keys.map((k) => this.os.delete(k).catch(() => undefined)));
+    const os = await this.#store();
+    await Promise.all(keys.map((k) => os.delete(k).catch(() => undefined)));
   }
 
   async purge(prefix: string): Promise<void> {
-    const names = (await this.os.list())
+    const names = (await (await this.#store()).list())
       .filter((i) => !i.deleted && i.name.startsWith(prefix))
       .map((i) => i.name);
     await this.delete(names);

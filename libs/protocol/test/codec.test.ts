@@ -53,8 +53,16 @@ const failed: BuildReport = {
   outcome: { kind: 'failed', stage: 'solve', message: 'step "make" failed', logTail: ['boom'] },
 };
 const events: AgentEvent[] = [
-  { type: 'started', runId: 'r1', id: job.id, attempt: 2, agent: 'a' },
-  { type: 'transient', runId: 'r1', id: job.id, attempt: 2, agent: 'a', message: 'daemon unreachable' },
+  { type: 'started', runId: 'r1', id: job.id, attempt: 2, token: job.token, agent: 'a' },
+  {
+    type: 'transient',
+    runId: 'r1',
+    id: job.id,
+    attempt: 2,
+    token: job.token,
+    agent: 'a',
+    message: 'daemon unreachable',
+  },
   { type: 'heartbeat', agent: 'a', arch: 'aarch64', slots: 4, busy: 1, alive: true },
 ];
 
@@ -106,6 +114,11 @@ describe('round trip', () => {
     expect(refusal(jobCodec, wire({ ...job, token: 'short' }))).toMatchObject({ message: /token/ });
     const { token: _, ...noToken } = succeeded;
     expect(refusal(reportCodec, wire(noToken))).toMatchObject({ message: /token/ });
+    // Started and transient events name the job they are about by its token too.
+    for (const e of events.filter((x) => x.type !== 'heartbeat')) {
+      const { token: _t, ...bare } = e as Extract<AgentEvent, { token: string }>;
+      expect(refusal(eventCodec, wire(bare))).toMatchObject({ message: /token/ });
+    }
     const apk = { filename: 'x-1-r0.apk', key: 'k' };
     expect(
       refusal(reportCodec, wire({ ...succeeded, outcome: { ...succeeded.outcome, apks: [apk] } })),

@@ -16,6 +16,7 @@ import {
 } from '@melange2/protocol';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { natsFileOptions } from '@melange2/queue';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 const d = inject('daemons');
@@ -131,7 +132,7 @@ describe('build logs in JetStream', () => {
   let nc: NatsConnection;
   const ns = `logs${process.pid}x${Date.now().toString(36)}`;
   beforeAll(async () => {
-    nc = await connect({ servers: d.natsUrl });
+    nc = await connect(natsFileOptions(d.nats));
   });
   afterAll(async () => {
     const jsm = await jetstreamManager(nc);

@@ -14,10 +14,9 @@ import {
 } from '@melange2/protocol';
 import type { RefusedMessage } from '@melange2/queue';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-
-const d = inject('daemons');
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectAsCoordinator } from './nats-connect.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const job: BuildJob = {
   runId: 'r1',
@@ -51,7 +50,7 @@ describe('the protocol over real NATS', () => {
   const ns = `proto${process.pid}x${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    nc = await connect({ servers: d.natsUrl });
+    nc = await connectAsCoordinator();
   });
   afterAll(async () => {
     const jsm = await jetstreamManager(nc);

@@ -6,6 +6,10 @@ export { KeyExistsError, RevisionMismatchError, StateRecordError } from './error
 /** @public The base of both errors above. */
 export { QueueError } from './errors.js';
 export { JetStreamWorkQueue } from './jetstream-queue.js';
+export { ensureMaxAge } from './max-age.js';
+export { natsFileOptions } from './connect-options.js';
+/** @public The argument of natsFileOptions. */
+export type { NatsFiles } from './connect-options.js';
 export { MemoryWorkQueue } from './memory-queue.js';
 export { NatsStateStore } from './nats-state-store.js';
 export { type Decode, MemoryStateStore, type StateSnapshot, type StateStore } from './state-store.js';

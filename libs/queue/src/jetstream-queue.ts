@@ -61,9 +61,17 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
   readonly #codec: MessageCodec<T>;
   readonly #onRefused: ((r: RefusedMessage) => void) | undefined;
+  /** Opened by `attach`: only looks consumers up, changes nothing on the server. */
+  readonly #attached: boolean;
   #advisories: Subscription | undefined;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, o: JetStreamQueueOptions<T>) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    o: JetStreamQueueOptions<T>,
+    attached = false,
+  ) {
+    this.#attached = attached;
     this.#nc = nc;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
@@ -74,13 +82,26 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#onRefused = o.onRefused;
   }
 
-  /** Creates the stream when missing (or updates its dedupe window); the connection stays the caller's. */
-  static async open<T>(nc: NatsConnection, o: JetStreamQueueOptions<T>): Promise<JetStreamWorkQueue<T>> {
-    const jsm = await jetstreamManager(nc).catch((e: unknown) => {
+  static async #manager(nc: NatsConnection): Promise<JetStreamManager> {
+    return jetstreamManager(nc).catch((e: unknown) => {
       throw new QueueError('JetStream is not enabled on this server (start nats-server with -js)', 'open', {
         cause: e,
       });
     });
+  }
+
+  /**
+   * The consuming side only (agents): creates and updates nothing, so it needs no more than
+   * the right to look up and pull from its consumer. The consumer is made by the producing side
+   * (`open`, then `depth`); until it exists, `next` fails and the caller tries again.
+   */
+  static async attach<T>(nc: NatsConnection, o: JetStreamQueueOptions<T>): Promise<JetStreamWorkQueue<T>> {
+    return new JetStreamWorkQueue<T>(nc, await JetStreamWorkQueue.#manager(nc), o, true);
+  }
+
+  /** Creates the stream when missing (or updates its dedupe window); the connection stays the caller's. */
+  static async open<T>(nc: NatsConnection, o: JetStreamQueueOptions<T>): Promise<JetStreamWorkQueue<T>> {
+    const jsm = await JetStreamWorkQueue.#manager(nc);
     const q = new JetStreamWorkQueue<T>(nc, jsm, o);
     const config = {
       name: q.stream,
@@ -122,6 +143,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     if (!c) {
       c = (async () => {
         const name = `agents-${arch}`;
+        if (this.#attached) return this.#js.consumers.get(this.stream, name);
         const config = {
           durable_name: name,
           filter_subject: this.#subject(arch),
@@ -147,6 +169,20 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   }
 
   async consumer(arch: string): Promise<WorkConsumer<T>> {
+    this.#subject(arch);
+    // Attached: looked up on each pull until it exists (the coordinator may not have made it
+    // yet); until then a pull finds no work, like an empty queue.
+    if (this.#attached)
+      return {
+        next: async (o) => {
+          const c = await this.#consumer(arch).catch(async (e: unknown) => {
+            if (!/not found/i.test((e as Error).message)) throw e;
+            await waitOrAbort(Math.max(1000, o?.expiresMs ?? 5000), o?.signal);
+            return undefined;
+          });
+          return c ? this.#next(arch, c, o) : null;
+        },
+      };
     const c = await this.#consumer(arch);
     return { next: (o) => this.#next(arch, c, o) };
   }
@@ -249,6 +285,20 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#advisories?.unsubscribe();
     this.#advisories = undefined;
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function waitOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The fields of a max-deliveries advisory this queue uses, or undefined when `data` is not one. */

@@ -1,5 +1,6 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ensureMaxAge } from './max-age.js';
 import { KeyExistsError, QueueError, RevisionMismatchError, StateRecordError } from './errors.js';
 import { type Decode, decodeKey, type Entry, encodeKey, type StateStore } from './state-store.js';
 
@@ -18,24 +19,38 @@ export class NatsStateStore<T> implements StateStore<T> {
   static async open<T>(
     nc: NatsConnection,
     bucket: string,
-    opts: { history?: number; decode: Decode<T> },
+    opts: {
+      history?: number;
+      decode: Decode<T>;
+      /** Keys not written for this long are removed by the server (the bucket's `ttl`). */
+      maxAgeMs?: number;
+    },
   ): Promise<NatsStateStore<T>> {
     try {
-      const kv = await new Kvm(nc).create(bucket, { history: opts.history ?? 1 });
+      const kv = await new Kvm(nc).create(bucket, {
+        history: opts.history ?? 1,
+        ...(opts.maxAgeMs ? { ttl: opts.maxAgeMs } : {}),
+      });
+      if (opts.maxAgeMs) await ensureMaxAge(nc, `KV_${bucket}`, opts.maxAgeMs);
       return new NatsStateStore<T>(bucket, kv, opts.decode);
     } catch (e) {
       throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
     }
   }
 
-  /** Opens an existing bucket without creating or changing it (a reader's permissions suffice). */
+  /**
+   * Opens an existing bucket without creating or changing it (a reader's permissions suffice).
+   * `direct`: reads are direct gets whose subject names the key
+   * (`$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`), so a server can allow a reader single keys.
+   */
   static async bind<T>(
     nc: NatsConnection,
     bucket: string,
-    opts: { decode: Decode<T> },
+    opts: { decode: Decode<T>; direct?: boolean },
   ): Promise<NatsStateStore<T>> {
     try {
-      return new NatsStateStore<T>(bucket, await new Kvm(nc).open(bucket), opts.decode);
+      const kv = await new Kvm(nc).open(bucket, opts.direct ? { allow_direct: true } : {});
+      return new NatsStateStore<T>(bucket, kv, opts.decode);
     } catch (e) {
       throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
     }

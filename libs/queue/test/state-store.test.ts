@@ -1,5 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectAsCoordinator } from './nats-connect.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KeyExistsError,
   MemoryStateStore,
@@ -12,7 +13,7 @@ import { decodeKey, encodeKey, modify } from '@melange2/queue/internal';
 
 let nc: NatsConnection;
 beforeAll(async () => {
-  nc = await connect({ servers: inject('daemons').natsUrl });
+  nc = await connectAsCoordinator();
 });
 afterAll(async () => {
   await nc?.close();
@@ -125,6 +126,27 @@ describe('a record that does not read back (real nats-server)', () => {
       await expect(s.get('garbled')).rejects.toBeInstanceOf(StateRecordError);
     } finally {
       await s.kv.destroy();
+    }
+  });
+});
+
+describe('a bucket with a max age (real nats-server)', () => {
+  it('a bucket made without one gets it when opened with one; a record not written again ages out', async () => {
+    const bucket = `t_age_${process.pid}_${Date.now()}`;
+    const before = await NatsStateStore.open(nc, bucket, { decode: decodeCounter });
+    try {
+      expect((await before.kv.status()).ttl).toBe(0);
+      const s = await NatsStateStore.open(nc, bucket, { decode: decodeCounter, maxAgeMs: 1000 });
+      expect((await s.kv.status()).ttl).toBe(1000);
+      await s.put('old', { n: 1 });
+      // Removed by the server once a second old (polled, bounded).
+      for (let i = 0; (await s.get('old')) !== undefined; i++) {
+        if (i > 200) throw new Error('the record did not age out');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await s.keys()).toEqual([]);
+    } finally {
+      await before.kv.destroy();
     }
   });
 });

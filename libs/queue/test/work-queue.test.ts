@@ -1,5 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectAsCoordinator } from './nats-connect.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type DeadLetter,
   JetStreamWorkQueue,
@@ -15,7 +16,7 @@ interface Job {
 
 let nc: NatsConnection;
 beforeAll(async () => {
-  nc = await connect({ servers: inject('daemons').natsUrl });
+  nc = await connectAsCoordinator();
 });
 afterAll(async () => {
   await nc?.close();

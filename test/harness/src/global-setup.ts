@@ -15,6 +15,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   process.env[ENV_NAMES.x86_64] = set.buildkit.x86_64;
   process.env[ENV_NAMES.aarch64] = set.buildkit.aarch64;
   process.env[ENV_NAMES.nats] = set.natsUrl;
-  project.provide('daemons', { buildkit: set.buildkit, natsUrl: set.natsUrl });
+  if (set.nats.tlsCa) process.env[ENV_NAMES.natsTlsCa] = set.nats.tlsCa;
+  if (set.nats.nkey) process.env[ENV_NAMES.natsNkey] = set.nats.nkey;
+  project.provide('daemons', { buildkit: set.buildkit, natsUrl: set.natsUrl, nats: set.nats });
   return () => set.stop();
 }

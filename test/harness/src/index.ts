@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as daemons from '@melange2/daemons';
+import { DEFAULT_NAMESPACE, farmRoles } from '@melange2/protocol';
+import type { NatsAccess } from './nats.ts';
 
 /**
  * Daemons for tests: each call starts a private daemon in its own temp dir; `stop` ends only
@@ -19,6 +21,8 @@ export interface TestBuildkitd {
 export interface TestNats {
   readonly url: string;
   readonly runsIn: RunsIn;
+  /** The URL with the coordinator role's credentials and the CA (locked-down servers). */
+  readonly access: NatsAccess;
   stop(): Promise<void>;
 }
 
@@ -70,14 +74,42 @@ export async function startBuildkitd(o: {
   }
 }
 
-export async function startNats(): Promise<TestNats> {
+/**
+ * A private nats-server, locked down as `daemons up` starts it (TLS, an nkey user per role of the
+ * default namespace; `agentAccess` adds others), or plain with `insecure`.
+ */
+export async function startNats(o: { insecure?: boolean } = {}): Promise<TestNats> {
   const dir = tempDir('nats');
   try {
     const c = await containers();
-    const n = c ? await c.startNatsContainer() : await daemons.startNats({ stateDir: dir });
+    if (c) {
+      // The container path serves plain NATS: `agentAccess` adds users by rewriting the server's
+      // authorization and reloading it, which a container of the daemons image does not offer.
+      const n = await c.startNatsContainer();
+      return {
+        url: n.url,
+        runsIn: 'container',
+        access: { url: n.url },
+        async stop() {
+          await n.stop();
+          removeDir(dir);
+        },
+      };
+    }
+    const files = o.insecure
+      ? undefined
+      : await daemons.writeNatsSecurity(join(dir, 'auth'), {
+          roles: farmRoles([DEFAULT_NAMESPACE], daemons.ARCHES),
+          hosts: ['127.0.0.1', 'localhost'],
+        });
+    const n = await daemons.startNats({
+      stateDir: dir,
+      ...(files ? { tls: files.tls, authConf: files.authConf } : {}),
+    });
     return {
       url: n.url,
-      runsIn: c ? 'container' : 'process',
+      runsIn: 'process',
+      access: files ? { url: n.url, tlsCa: files.tls.ca, nkey: files.seeds['coordinator']! } : { url: n.url },
       async stop() {
         await n.stop();
         removeDir(dir);
@@ -93,12 +125,16 @@ export async function startNats(): Promise<TestNats> {
 export interface DaemonAddresses {
   readonly buildkit: Record<daemons.Arch, string>;
   readonly natsUrl: string;
+  /** The URL, CA and coordinator credentials (`natsConnect`, `natsArgs`, `agentAccess`). */
+  readonly nats: NatsAccess;
 }
 
 export const ENV_NAMES = {
   x86_64: 'BUILDKIT_ADDR_X86_64',
   aarch64: 'BUILDKIT_ADDR_AARCH64',
   nats: 'NATS_URL',
+  natsTlsCa: 'NATS_TLS_CA',
+  natsNkey: 'NATS_NKEY',
 } as const;
 
 /** Addresses already given in env (e.g. `eval "$(melange2-orch daemons status)"`), if complete. */
@@ -106,7 +142,14 @@ export function addressesFromEnv(env: NodeJS.ProcessEnv = process.env): DaemonAd
   const x = env[ENV_NAMES.x86_64];
   const a = env[ENV_NAMES.aarch64];
   const n = env[ENV_NAMES.nats];
-  return x && a && n ? { buildkit: { x86_64: x, aarch64: a }, natsUrl: n } : undefined;
+  if (!x || !a || !n) return undefined;
+  const ca = env[ENV_NAMES.natsTlsCa];
+  const nkey = env[ENV_NAMES.natsNkey];
+  return {
+    buildkit: { x86_64: x, aarch64: a },
+    natsUrl: n,
+    nats: { url: n, ...(ca ? { tlsCa: ca } : {}), ...(nkey ? { nkey } : {}) },
+  };
 }
 
 /** Starts one set (both buildkitds and NATS) concurrently; `stop` ends all three. */
@@ -126,7 +169,20 @@ export async function startDaemonSet(): Promise<DaemonAddresses & { stop(): Prom
     throw failed[0];
   }
   const [amd, arm, nats] = ok as [TestBuildkitd, TestBuildkitd, TestNats];
-  return { buildkit: { x86_64: amd.address, aarch64: arm.address }, natsUrl: nats.url, stop: stopAll };
+  return {
+    buildkit: { x86_64: amd.address, aarch64: arm.address },
+    natsUrl: nats.url,
+    nats: nats.access,
+    stop: stopAll,
+  };
 }
+
+export {
+  agentAccess,
+  type NatsAccess,
+  type NatsRoleAccess,
+  natsArgs,
+  natsConnect,
+} from './nats.ts';
 
 export { type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.js';

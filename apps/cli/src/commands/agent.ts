@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentMetrics, serveAgentHttp, startNatsAgent } from '@melange2/agent';
+import { DEFAULT_LOG_MAX_BYTES, natsNames } from '@melange2/protocol';
 import type { Command } from 'commander';
 import { startTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -9,7 +10,7 @@ import { BUILDKIT_TLS_FLAGS, buildkitAddresses, buildkitTls, requireBuildkit } f
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
 import { NATS_FLAGS, natsConnect, natsPlan } from '../flags/nats.js';
 import { FLAGS } from '../flags/table.js';
-import { DEFAULT_LOG_MAX_BYTES } from '@melange2/protocol';
+import { agentNkeyEnv } from '../nats-roles.js';
 import { pathOrUrl } from './build-all.js';
 
 const AGENT_FLAGS = {
@@ -75,7 +76,15 @@ export function registerAgent(program: Command): void {
           EXIT.usage,
         );
     // Flags and files are checked before telemetry starts.
-    const nats = natsPlan(flags, `melange2-orch agent ${arch}`);
+    // An agent's own credentials (as `daemons status` names them) come before $NATS_NKEY, which
+    // is the coordinator's there; its replies come under its own inbox, the only one it may read.
+    const agentSeed = process.env[agentNkeyEnv(arch, flags.namespace)];
+    const fromEnv = flags.natsNkey === undefined || flags.natsNkey === process.env['NATS_NKEY'];
+    const nats = natsPlan(
+      agentSeed && fromEnv ? { ...flags, natsNkey: agentSeed } : flags,
+      `melange2-orch agent ${arch}`,
+      { inboxPrefix: natsNames(flags.namespace).agentInbox(arch) },
+    );
     const buildkitAddr = requireBuildkit(buildkitAddresses(flags.buildkitAddr), arch);
     const tls = buildkitTls(flags);
     const say = (s: string) => process.stderr.write(`${s}\n`);

@@ -8,10 +8,12 @@ import {
   localSetStatus,
   localSetUp,
 } from '@melange2/daemons';
+import { DEFAULT_NAMESPACE } from '@melange2/protocol';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { addFlags, type FlagSet, readFlags, withDefault, withHelp } from '../flags/define.js';
 import { FLAGS } from '../flags/table.js';
+import { securityEnv, securityRoles } from '../nats-roles.js';
 
 function describe(st: LocalSetStatus, out: (s: string) => void): boolean {
   let allUp = true;
@@ -48,6 +50,7 @@ export function registerDaemons(program: Command): void {
       'architectures to run buildkitd for: x86_64 (amd64), aarch64 (arm64)',
     ),
     noNats: FLAGS.noNats,
+    natsInsecure: FLAGS.natsInsecure,
     debug: withHelp(FLAGS.debug, 'run buildkitd with --debug'),
   } satisfies FlagSet;
   addFlags(
@@ -55,7 +58,21 @@ export function registerDaemons(program: Command): void {
     UP,
   ).action(async (_o: unknown, c: Command) => {
     const o = readFlags(c, UP);
-    const st = await localSetUp(resolve(o.stateDir), { arches: o.arch, nats: !o.noNats, debug: o.debug });
+    // NATS is locked down unless asked otherwise: TLS, and an nkey user per role (nats-config's).
+    const ns = [DEFAULT_NAMESPACE];
+    const st = await localSetUp(resolve(o.stateDir), {
+      arches: o.arch,
+      nats: !o.noNats,
+      ...(o.natsInsecure
+        ? {}
+        : {
+            natsSecurity: {
+              roles: securityRoles(ns, o.arch),
+              env: (files) => securityEnv(files, ns, o.arch),
+            },
+          }),
+      debug: o.debug,
+    });
     describe(st, out);
   });
 
@@ -72,7 +89,9 @@ export function registerDaemons(program: Command): void {
   addFlags(
     cmd
       .command('status')
-      .description('print BUILDKIT_ADDR_<ARCH>= and NATS_URL= lines for eval; exit 1 when something is down'),
+      .description(
+        'print BUILDKIT_ADDR_<ARCH>=, NATS_URL= and (NATS locked down) NATS_TLS_CA=, NATS_NKEY= (the coordinator role) and MELANGE2_AGENT_NATS_NKEY_<ARCH>= lines for eval; exit 1 when something is down',
+      ),
     STATUS,
   ).action((_o: unknown, c: Command) => {
     const o = readFlags(c, STATUS);

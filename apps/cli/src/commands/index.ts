@@ -12,6 +12,7 @@ export interface CommandEntry {
 
 export const commands: readonly CommandEntry[] = [
   { name: 'daemons', load: async () => (await import('./daemons.js')).registerDaemons },
+  { name: 'nats-config', load: async () => (await import('./nats-config.js')).registerNatsConfig },
   { name: 'graph', load: async () => (await import('./graph.js')).registerGraph },
   { name: 'plan', load: async () => (await import('./plan.js')).registerPlan },
   { name: 'keygen', load: async () => (await import('./keygen.js')).registerKeygen },

@@ -96,7 +96,7 @@ function serverOf(raw: string): { server: string; user?: string; pass?: string; 
  * The connect options for `flags`: files read and checked (a missing one is a usage error naming
  * its flag), credentials from the URL unless flags give them. No network.
  */
-export function natsPlan(flags: NatsFlags, name: string): NatsPlan {
+export function natsPlan(flags: NatsFlags, name: string, o: { inboxPrefix?: string } = {}): NatsPlan {
   if (!flags.nats) throw new CliError('--nats is required (or set $NATS_URL)', EXIT.usage);
   const servers = flags.nats.split(',').map((s) => serverOf(s.trim()));
   const fromUrl = servers.find((s) => s.user !== undefined || s.token !== undefined);
@@ -111,6 +111,7 @@ export function natsPlan(flags: NatsFlags, name: string): NatsPlan {
     servers: servers.map((s) => s.server),
     name,
     maxReconnectAttempts: -1,
+    ...(o.inboxPrefix ? { inboxPrefix: o.inboxPrefix } : {}),
   };
   const secrets: string[] = [];
   if (user !== undefined) {

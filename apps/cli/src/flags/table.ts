@@ -488,5 +488,17 @@ export const FLAGS = {
   // ── daemons ────────────────────────────────────────────────────────────────────────────
   stateDir: text('state-dir', '<dir>', 'where sockets, state and logs live'),
   noNats: on('no-nats', 'do not start nats-server'),
+  natsInsecure: on(
+    'nats-insecure',
+    'start nats-server without TLS and authentication (debugging only: whoever reaches the port may do anything)',
+  ),
+
+  // ── nats-config ────────────────────────────────────────────────────────────────────────
+  outputDir: text('output', '<dir>', 'directory to write into', { short: 'o' }),
+  natsHosts: words(
+    'host',
+    '<name>',
+    'names and addresses clients reach the NATS server at: the server certificate is valid for these (repeatable, or comma-separated)',
+  ),
   purge: on('purge', 'also remove their state (build caches, JetStream store)'),
 } as const;

@@ -52,6 +52,8 @@ export class Coordinator {
   /** The token hashes those attempts accept (their jobs may still be queued). */
   readonly #resumeTokens = new Map<string, readonly string[]>();
   readonly #tokens = new DispatchTokens();
+  /** Started and transient events ignored for a token not of the attempt in flight. */
+  #ignoredEvents = 0;
   /** Reports refused per build for what they staged (see MAX_REFUSED_ATTEMPTS). */
   readonly #contentRefusals = new Map<string, number>();
   #refusedReports = 0;
@@ -111,6 +113,12 @@ export class Coordinator {
     const build = this.#builds.get(e.id);
     const f = this.#flights.get(e.id);
     if (!build || !f) return;
+    // Only the holder of the attempt's job may say it started or hit a fault: a forged event
+    // (another agent's, or a stale attempt's) changes nothing.
+    if (!this.#tokens.check(e.id, e.attempt, e.token).ok) {
+      this.#ignoredEvents++;
+      return;
+    }
     if (e.type === 'started') {
       f.agent = e.agent;
       this.#scheduler.started(e.id, e.agent);
@@ -156,6 +164,7 @@ export class Coordinator {
       rows: o.plan.builds.map((b) => this.#rows.get(b.id)!),
       dispatched: this.#dispatched,
       refusedReports: this.#refusedReports,
+      ignoredEvents: this.#ignoredEvents,
       upToDate: o.plan.upToDate,
       problems: o.plan.problems,
       cycles: o.plan.cycles,

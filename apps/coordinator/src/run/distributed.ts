@@ -6,6 +6,7 @@ import {
   ObjectLogStore,
   ObjectStaging,
   openJobQueue,
+  STATE_MAX_AGE_MS,
   type RepositoryInfo,
   serveAgentLink,
   writeRepositoryInfo,
@@ -64,7 +65,12 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const store: RepositoryStore = new CachedIndexStore(
     o.outDir ? new LocalRepositoryStore(o.outDir) : await ObjectRepositoryStore.open(o.nc, names.repo),
   );
-  const state = await NatsStateStore.open(o.nc, names.state, { decode: decodeStateRecord });
+  // Run state ages out (STATE_MAX_AGE_MS): old runs' records do not grow without bound. The
+  // index publisher's records (a lock and an index record per arch) are bounded and never age.
+  const state = await NatsStateStore.open(o.nc, names.state, {
+    decode: decodeStateRecord,
+    maxAgeMs: STATE_MAX_AGE_MS,
+  });
   const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);

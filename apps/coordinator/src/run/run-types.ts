@@ -75,6 +75,8 @@ export interface RunResult {
   readonly dispatched: number;
   /** Reports refused as forged, replayed or not matching what was staged. */
   readonly refusedReports: number;
+  /** `started` / `transient` events ignored: their dispatch token was not the attempt's in flight. */
+  readonly ignoredEvents: number;
   readonly upToDate: RunPlan['upToDate'];
   readonly problems: readonly string[];
   readonly cycles: readonly string[];

@@ -74,11 +74,31 @@ class NatsLiveSink implements LiveSink {
  * the start.
  */
 export class ObjectLogStore implements BuildLogStore {
+  readonly #store: () => Promise<ObjectStore>;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly ns: string,
-    readonly os: ObjectStore,
-  ) {}
+    store: () => Promise<ObjectStore>,
+  ) {
+    this.#store = store;
+  }
+
+  /**
+   * An agent's view: the store the coordinator made, opened when first used and never created
+   * (a locked-down server lets agents write logs but not make streams); until the coordinator has
+   * made it, a build's log is not kept (the build does not depend on it).
+   */
+  static attach(nc: NatsConnection, ns: string): ObjectLogStore {
+    let os: Promise<ObjectStore> | undefined;
+    return new ObjectLogStore(nc, ns, () => {
+      os ??= new Objm(nc).open(natsNames(ns).logs);
+      os.catch(() => {
+        os = undefined;
+      });
+      return os;
+    });
+  }
 
   static async open(nc: NatsConnection, ns: string): Promise<ObjectLogStore> {
     const names = natsNames(ns);
@@ -97,7 +117,8 @@ export class ObjectLogStore implements BuildLogStore {
         if (!/already in use/i.test((e as Error).message)) throw e;
       }),
     );
-    return new ObjectLogStore(nc, ns, await new Objm(nc).create(names.logs));
+    const os = await new Objm(nc).create(names.logs);
+    return new ObjectLogStore(nc, ns, async () => os);
   }
 
   async begin(ref: LogRef): Promise<LiveSink> {
@@ -108,7 +129,7 @@ export class ObjectLogStore implements BuildLogStore {
   async #putRef(ref: LogRef): Promise<void> {
     const key = `ref/${logPath(ref)}`;
     try {
-      await this.os.putBlob({ name: key }, new TextEncoder().encode(JSON.stringify(ref)));
+      await (await this.#store()).putBlob({ name: key }, new TextEncoder().encode(JSON.stringify(ref)));
     } catch (e) {
       throw new LogError('log-store', key, (e as Error).message, { cause: e });
     }
@@ -116,11 +137,11 @@ export class ObjectLogStore implements BuildLogStore {
 
   async finish(ref: LogRef & { digest: string }, gzFile: string): Promise<void> {
     const key = `blob/${ref.runId}/${ref.digest}`;
-    const have = await this.os.info(key).catch(() => null);
+    const have = await (await this.#store()).info(key).catch(() => null);
     if (!have || have.deleted) {
       const web = Readable.toWeb(createReadStream(gzFile)) as unknown as ReadableStream<Uint8Array>;
       try {
-        await this.os.put({ name: key }, web);
+        await (await this.#store()).put({ name: key }, web);
       } catch (e) {
         throw new LogError('log-store', key, (e as Error).message, { cause: e });
       }
@@ -130,12 +151,12 @@ export class ObjectLogStore implements BuildLogStore {
 
   async ref(k: LogKey): Promise<LogRef | undefined> {
     const key = `ref/${logPath(k)}`;
-    const bytes = await this.os.getBlob(key);
+    const bytes = await (await this.#store()).getBlob(key);
     return bytes ? decodeLogRef(key, bytes) : undefined;
   }
 
   async blob(ref: LogRef & { digest: string }): Promise<NodeJS.ReadableStream | undefined> {
-    const r = await this.os.get(`blob/${ref.runId}/${ref.digest}`);
+    const r = await (await this.#store()).get(`blob/${ref.runId}/${ref.digest}`);
     if (!r) return undefined;
     return Readable.fromWeb(r.data as unknown as WebReadableStream<Uint8Array>);
   }
@@ -164,7 +185,7 @@ export class ObjectLogStore implements BuildLogStore {
   }
 
   async #names(prefix: string): Promise<{ name: string; at: number }[]> {
-    return (await this.os.list())
+    return (await (await this.#store()).list())
       .filter((i) => !i.deleted && i.name.startsWith(prefix))
       .map((i) => ({ name: i.name, at: Date.parse(i.mtime) }));
   }
@@ -209,7 +230,7 @@ export class ObjectLogStore implements BuildLogStore {
     const names = await this.#names(`ref/${runId}/`);
     const out: LogRef[] = [];
     for (const { name } of names) {
-      const bytes = await this.os.getBlob(name);
+      const bytes = await (await this.#store()).getBlob(name);
       if (bytes) out.push(decodeLogRef(name, bytes));
     }
     return out;
@@ -219,7 +240,8 @@ export class ObjectLogStore implements BuildLogStore {
     const drop = runsToDrop(await this.runs(), keep);
     for (const id of drop)
       for (const prefix of [`ref/${id}/`, `blob/${id}/`])
-        for (const { name } of await this.#names(prefix)) await this.os.delete(name).catch(() => undefined);
+        for (const { name } of await this.#names(prefix))
+          await (await this.#store()).delete(name).catch(() => undefined);
     return drop;
   }
 }
