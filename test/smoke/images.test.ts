@@ -3,19 +3,31 @@
  * deploy/images/Dockerfile, and working. The distributed system in containers from them: nats-server, the coordinator and one
  * agent per arch, each in its own podman container (the aarch64 agent runs the arm64 image under
  * qemu), host network only, build testdata/os for both arches; the APKs and the signed indexes
- * verify. The agents talk to the buildkitd of the test run through its socket, mounted into their
+ * verify. NATS is locked down as `nats-config` lays a farm out (TLS, one nkey user per role): the
+ * coordinator and each agent hold only their own seed, and a client without one is refused. The agents talk to the buildkitd of the test run through its socket, mounted into their
  * container: in Kubernetes buildkitd is a sidecar from the upstream image (deploy/k8s), which
  * these machines cannot pull. MELANGE2_IMAGE_DIR names archives `image build` made already;
  * otherwise this test builds them.
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Keyring, publicPemOf, verifyApk } from '@melange2/apk';
-import { findTool, freePort } from '@melange2/daemons';
+import { findTool, freePort, writeNatsSecurity } from '@melange2/daemons';
+import { agentRoleName, farmRoles } from '@melange2/protocol';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { natsArgs, natsConnect } from '../harness/src/nats.ts';
 import { podmanAvailable, startPodman, type TestPodman } from '../harness/src/podman.ts';
 import { apkFile, indexNames, OS_BUILT, OS_REPO, osBootstrap, ROOT } from '../harness/src/os-bootstrap.ts';
 
@@ -140,14 +152,19 @@ async function load(p: TestPodman, file: string): Promise<string> {
 const socketMount = (addr: string) =>
   addr.startsWith('unix://') ? ['-v', `${dirname(addr.slice(7))}:${dirname(addr.slice(7))}`] : [];
 
+/** Read-only mounts of files at the same paths in the container. */
+const readOnly = (...files: string[]) => files.flatMap((f) => ['-v', `${f}:${f}:ro`]);
+
 describe('the coordinator and agent images', () => {
   let images = '';
   let p: TestPodman | undefined;
+  let natsDir: string | undefined;
   beforeAll(async () => {
     images = await imageArchives();
   }, 1_800_000);
   afterAll(async () => {
     await p?.stop();
+    if (natsDir) rmSync(natsDir, { recursive: true, force: true });
   });
   const file = (kind: string, oci: string) => archive(images, kind, oci);
 
@@ -222,9 +239,40 @@ describe('the coordinator and agent images', () => {
       const common = ['--network', 'host', '-v', `${OS_REPO}:${OS_REPO}:ro`, '-v', `${b.dir}:${b.dir}`];
       const ns = `pod${process.pid}x${Date.now().toString(36)}`;
 
-      // NATS: the project's nats-server binary in a container of the coordinator image (its C runtime).
+      // NATS locked down with the files `nats-config` writes (its default hosts, 127.0.0.1 and
+      // localhost, as `daemons up`: nats.js verified the name localhost here), one nkey user per
+      // role of this namespace. They are 0600; the containers run as the images' user (rootful
+      // podman, no user namespace: the host uid is theirs), so that user owns them rather than
+      // their mode widening. Outside b.dir: each container mounts only the files its role needs.
+      natsDir = mkdtempSync(join(tmpdir(), 'm2-nats-auth-'));
+      const sec = await writeNatsSecurity(natsDir, {
+        roles: farmRoles(
+          [ns],
+          ARCHES.map((a) => a.arch),
+        ),
+        hosts: ['127.0.0.1', 'localhost'],
+      });
       const port = await freePort();
-      const nats = `nats://127.0.0.1:${port}`;
+      const url = `tls://127.0.0.1:${port}`;
+      // The server config as libs/daemons writes it (store in the container's /tmp).
+      const natsConf = join(natsDir, 'nats.conf');
+      const q = (s: string) => JSON.stringify(s);
+      writeFileSync(
+        natsConf,
+        [
+          `listen: ${q(`127.0.0.1:${port}`)}`,
+          `jetstream { store_dir: ${q('/tmp/jetstream')} }`,
+          `tls { cert_file: ${q(sec.tls.cert)}, key_file: ${q(sec.tls.key)}, ca_file: ${q(sec.tls.ca)}, timeout: 5 }`,
+          `include ${q('auth.conf')}`,
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      await run('chown', ['-R', `${NONROOT}:${NONROOT}`, natsDir]);
+      const access = (role: string) => natsArgs({ url, tlsCa: sec.tls.ca, nkey: sec.seeds[role]! });
+      const roleMounts = (role: string) => readOnly(sec.tls.ca, sec.seeds[role]!);
+
+      // The project's nats-server binary in a container of the coordinator image (its C runtime).
       const natsBin = findTool('nats-server');
       await p.podman([
         'run',
@@ -235,16 +283,13 @@ describe('the coordinator and agent images', () => {
         'host',
         '-v',
         `${natsBin}:/usr/local/bin/nats-server:ro`,
+        '-v',
+        `${natsDir}:${natsDir}:ro`,
         '--entrypoint',
         '/usr/local/bin/nats-server',
         coordinator,
-        '-js',
-        '-a',
-        '127.0.0.1',
-        '-p',
-        String(port),
-        '-sd',
-        '/tmp/jetstream',
+        '-c',
+        natsConf,
       ]);
       for (let i = 0; i < 600; i++) {
         const logs = await p.tryPodman(['logs', `${ns}-nats`]);
@@ -252,6 +297,10 @@ describe('the coordinator and agent images', () => {
         if (i === 599) throw new Error(`nats-server did not start: ${logs.stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
+      // Without credentials the containerized server refuses (the CA alone gets TLS, not a user).
+      await expect(natsConnect({ url, tlsCa: sec.tls.ca }, { reconnect: false })).rejects.toThrow(
+        /Authorization Violation/,
+      );
 
       for (const { arch } of ARCHES) {
         const addr = d.buildkit[arch];
@@ -262,12 +311,12 @@ describe('the coordinator and agent images', () => {
           `${ns}-agent-${arch}`,
           ...common,
           ...socketMount(addr),
+          ...roleMounts(agentRoleName(ns, arch)),
           // The run's buildkitd socket is root's (0660): the agent joins its group, nothing more.
           '--group-add',
           '0',
           agents.get(arch)!,
-          '--nats',
-          nats,
+          ...access(agentRoleName(ns, arch)),
           '--namespace',
           ns,
           '--arch',
@@ -286,11 +335,11 @@ describe('the coordinator and agent images', () => {
         '--name',
         `${ns}-coordinator`,
         ...common,
+        ...roleMounts('coordinator'),
         coordinator,
         'coordinator',
         OS_REPO,
-        '--nats',
-        nats,
+        ...access('coordinator'),
         '--namespace',
         ns,
         '--arch',
