@@ -14,7 +14,7 @@
  *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo]
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,34 +36,15 @@ const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
 const { gapAccount } = await import('./gap-account.js');
 type Times = import('./gap-account.js').Times;
 type Ordering = import('@melange2/coordinator/internal').Ordering;
+const { benchNatsOptions, spawnAgentProcess, startFakeAgents } = await import('./fake-agents.js');
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
-const agentLib = await import('@melange2/agent');
 const protocol = await import('../libs/protocol/src/index.js');
-type BuildJob = import('../libs/protocol/src/index.js').BuildJob;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function fakeAgents(natsUrl: string, ns: string, slots: number, scale: number): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
-  const kp = await generateKeyPair(2048);
-  const key = signingKeyFromPem(kp.privatePem, 'bench.rsa.pub');
-  const perAgent = Math.min(4, slots);
-  for (const arch of ['x86_64', 'aarch64'])
-    for (let i = 0; i < Math.ceil(slots / perAgent); i++)
-      await agentLib.startNatsAgent({
-        nc,
-        ns,
-        arch,
-        slots: perAgent,
-        id: `${arch}-${i}`,
-        repoRoot: corpus,
-        signingKey: key,
-        execute: async (job: BuildJob) => {
-          await sleep(((job.cost ?? 60_000) / 60_000) * scale);
-          return { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
-        },
-      });
+async function fakeAgents(ns: string, slots: number, scale: number): Promise<void> {
+  await startFakeAgents({ ns, slots, scale });
   process.stdout.write('ready\n');
   // The parent kills this process when the run is over.
   await new Promise(() => {});
@@ -81,12 +62,11 @@ async function main(): Promise<void> {
     process.stdout.write(`build-all-wolfi: skipped, no corpus at ${corpus}\n`);
     return;
   }
-  let natsUrl = process.env['NATS_URL'];
   let stopNats: (() => Promise<void>) | undefined;
-  if (!natsUrl) {
+  if (!process.env['NATS_URL']) {
     const { startNats } = await import('@melange2/daemons');
     const n = await startNats({ stateDir: mkdtempSync(join(tmpdir(), 'm2-bench-nats-')) });
-    natsUrl = n.url;
+    process.env['NATS_URL'] = n.url;
     stopNats = () => n.stop();
   }
   const { runDistributed } = await import('@melange2/coordinator');
@@ -115,32 +95,12 @@ async function main(): Promise<void> {
 
   const kp = await generateKeyPair(2048);
   const key = signingKeyFromPem(kp.privatePem, 'bench.rsa.pub');
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect(benchNatsOptions());
   const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=@melange2/source',
-        '--import',
-        'tsx',
-        self,
-        '--agents',
-        natsUrl,
-        ns,
-        String(slots),
-        String(scale),
-      ],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    while (!out.includes('ready\n')) await sleep(50);
+    const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale)]);
+    while (!out().includes('ready\n')) await sleep(50);
     // Both ends in this process (one monotonic clock): decision → the agent's "started" event.
     const decided = new Map<string, number>();
     const lat: number[] = [];
@@ -195,8 +155,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--agents') {
-  const [, , , url, ns, slots, scale] = process.argv;
-  await fakeAgents(url!, ns!, Number(slots), Number(scale));
+  const [, , , ns, slots, scale] = process.argv;
+  await fakeAgents(ns!, Number(slots), Number(scale));
 } else {
   await main();
 }

@@ -47,6 +47,11 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
   readonly limits?: Partial<QueueLimits>;
   /** Metrics of the run, served at `/metrics`. */
   readonly metrics?: RunMetrics;
+  /**
+   * The dashboard with its timeline, and the build log store with its retention (default on).
+   * Off only for the bench that measures what they cost (`observe-overhead`).
+   */
+  readonly observe?: boolean;
   /** Which runs' build logs to keep (default the last 20). */
   readonly logRetention?: LogRetention;
   /** Skips publishing (benchmarks with fake agents that stage nothing still go through it). */
@@ -75,15 +80,17 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
   const staging = await ObjectStaging.open(o.nc, names.staging);
   const runs = await ObjectRunStore.open(o.nc, names.runs);
-  const logs = await ObjectLogStore.open(o.nc, o.ns);
+  const observe = o.observe ?? true;
+  const logs = observe ? await ObjectLogStore.open(o.nc, o.ns) : undefined;
   const metrics = o.metrics;
   // The dashboard, build logs and metrics are on the repository's HTTP address.
-  const dashboard = new Dashboard({ store: runs });
-  const extra = logMetricsRoute({ logs, ...(metrics ? { metrics } : {}) });
+  const dashboard = observe ? new Dashboard({ store: runs }) : undefined;
+  const extra = logMetricsRoute({ ...(logs ? { logs } : {}), ...(metrics ? { metrics } : {}) });
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
-    routes: async (req, res) => (await extra(req, res)) || dashboardRoute(dashboard, req, res),
+    routes: async (req, res) =>
+      (await extra(req, res)) || (dashboard ? dashboardRoute(dashboard, req, res) : false),
   });
   let timeline: TimelineRecorder | undefined;
   let link: { close(): void } | undefined;
@@ -92,7 +99,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const plan = await planAgainst(store, state, o);
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
-    await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
+    if (logs) await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
     // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
     for (const arch of o.arches) await queue.depth(arch);
     const publisher = new IndexPublisher({
@@ -114,16 +121,18 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     // What agents install from besides their own configuration: only the coordinator writes it.
     await writeRepositoryInfo(o.nc, o.ns, repositoryInfo(runId, repoUrl, o));
     const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
-    const tl = new TimelineRecorder({
-      runId,
-      plan,
-      store: runs,
-      flushMs: 5000,
-      ...(prior ? { prior } : {}),
-      ...(o.log ? { log: o.log } : {}),
-    });
+    const tl = dashboard
+      ? new TimelineRecorder({
+          runId,
+          plan,
+          store: runs,
+          flushMs: 5000,
+          ...(prior ? { prior } : {}),
+          ...(o.log ? { log: o.log } : {}),
+        })
+      : undefined;
     timeline = tl;
-    dashboard.live = tl;
+    if (dashboard && tl) dashboard.live = tl;
     const coordinator = new Coordinator({
       runId,
       plan,
@@ -136,7 +145,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       ...policyOptions({
         ...o,
         onEvent: (e) => {
-          tl.event(e);
+          tl?.event(e);
           metrics?.observe(e);
           o.onEvent?.(e);
         },
@@ -152,23 +161,23 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       {
         event: (e) => {
           coordinator.agentEvent(e);
-          tl.agentEvent(e);
+          tl?.agentEvent(e);
         },
         report: (r) => coordinator.report(r),
       },
       o.log ? { log: o.log } : {},
     );
-    tl.begin();
+    tl?.begin();
     o.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
     const result = await coordinator.run();
     // A build whose agent was lost left its log marked running: nothing will finish it now.
     await logs
-      .abandon(runId)
+      ?.abandon(runId)
       .catch((e: unknown) => o.log?.(`marking lost builds' logs: ${(e as Error).message}`));
     return result;
   } finally {
     await timeline?.finish();
-    dashboard.close();
+    dashboard?.close();
     link?.close();
     await queue.close();
     await server.close();
