@@ -14,23 +14,14 @@
  *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo]
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runOnSources } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
-if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=@melange2/source', '--import', 'tsx', self, ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-    },
-  );
-  process.exit(r.status ?? 1);
-}
+runOnSources(self, '@melange2/engine');
 
 const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
 const { gapAccount } = await import('./gap-account.js');

@@ -6,27 +6,17 @@
  *
  *   npm run bench -- depgraph-wolfi [runs=3]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runOnSources, SOURCE_NODE_ARGS } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
 const corpus = fileURLToPath(new URL('../../shared/corpora/wolfi-os', import.meta.url));
 
-// bench/run.mjs passes --conditions to the tsx CLI, which does not hand it to the process it
-// starts; without it the workspace packages resolve to (stale or absent) dist/. Re-exec properly.
-if (!import.meta.resolve('@melange2/engine').endsWith('.ts')) {
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=@melange2/source', '--import', 'tsx', self, ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-    },
-  );
-  process.exit(r.status ?? 1);
-}
+runOnSources(self, '@melange2/engine');
 
 type Depgraph = typeof import('@melange2/depgraph');
 // Not loaded by a child that measures loading it.
@@ -129,7 +119,7 @@ function spawnChild(mode: string, args: string[]): ChildResult {
   const argv =
     mode === 'import-dist'
       ? ['--input-type=module', '-e', IMPORT_DIST]
-      : ['--conditions=@melange2/source', '--import', 'tsx', self, '--child', mode, ...args];
+      : [...SOURCE_NODE_ARGS, self, '--child', mode, ...args];
   const out = execFileSync(process.execPath, argv, {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     encoding: 'utf8',

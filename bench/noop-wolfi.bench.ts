@@ -14,16 +14,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runOnSources } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
-if (!import.meta.resolve('@melange2/coordinator').endsWith('.ts')) {
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=@melange2/source', '--import', 'tsx', self, ...process.argv.slice(2)],
-    { stdio: 'inherit' },
-  );
-  process.exit(r.status ?? 1);
-}
+runOnSources(self, '@melange2/coordinator');
 
 const { planWolfi, wolfiCorpus } = await import('./wolfi-lib.js');
 const cli = fileURLToPath(new URL('../apps/cli/bin/melange2-orch.js', import.meta.url));

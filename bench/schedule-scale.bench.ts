@@ -11,16 +11,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { runOnSources, SOURCE_NODE_ARGS } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
-if (!import.meta.resolve('@melange2/coordinator').endsWith('.ts')) {
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=@melange2/source', '--import', 'tsx', self, ...process.argv.slice(2)],
-    { stdio: 'inherit' },
-  );
-  process.exit(r.status ?? 1);
-}
+runOnSources(self, '@melange2/coordinator');
 
 type BuildGraph = import('@melange2/depgraph').BuildGraph;
 type ScheduledBuild = import('@melange2/coordinator/internal').ScheduledBuild;
@@ -229,11 +223,11 @@ async function main(): Promise<void> {
       `${'÷ bound @64'.padStart(12)}${'peak RSS'.padStart(10)}\n`,
   );
   for (const label of labels) {
-    const r = spawnSync(
-      process.execPath,
-      ['--conditions=@melange2/source', '--import', 'tsx', self, '--child', label],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
-    );
+    const r = spawnSync(process.execPath, [...SOURCE_NODE_ARGS, self, '--child', label], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    });
     if (r.status !== 0) {
       process.stdout.write(`${label}: failed (${r.status ?? r.signal})\n`);
       continue;

@@ -10,19 +10,12 @@
  *
  *   npm run bench -- schedule-sim [orderings=all]
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { runOnSources } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
-if (!import.meta.resolve('@melange2/coordinator').endsWith('.ts')) {
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=@melange2/source', '--import', 'tsx', self, ...process.argv.slice(2)],
-    { stdio: 'inherit' },
-  );
-  process.exit(r.status ?? 1);
-}
+runOnSources(self, '@melange2/coordinator');
 
 const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
 const { simulateRun, makespanLowerBound, ORDERINGS } = await import('@melange2/coordinator/internal');
