@@ -6,7 +6,7 @@
 export { DEFAULT_PATH } from './compile/plan.js';
 export { ENVIRONMENT_LOCAL, MELANGE_CACHE_ID, shellQuote, stepScript } from './llb/graph.js';
 export { accountFiles } from './environment/layers.js';
-export { ElfError, parseElf } from './sca/elf.js';
+export { ElfError, elfSectionNames, type ElfInfo, parseElf } from './sca/elf.js';
 export { analyzePackage, parsePcFile, shebangCommand, sonameVersion } from './sca/sca.js';
 export { PackageError, packageMetadata, packageOutputs } from './package/package.js';
 export { planBuild } from './build/build.js';

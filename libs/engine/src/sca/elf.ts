@@ -43,8 +43,8 @@ export function isElf(buf: Uint8Array): boolean {
   return buf.length >= 4 && MAGIC.every((b, i) => buf[i] === b);
 }
 
-/** Parses an ELF image; `where` names it in errors. Throws {@link ElfError} on truncated or bogus headers. */
-export function parseElf(input: Uint8Array, where: string): ElfInfo {
+/** Bounds-checked readers over an ELF image in its byte order; throws {@link ElfError} naming `where`. */
+function elfReader(input: Uint8Array, where: string) {
   const buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (!isElf(buf)) throw new ElfError(where, `${where}: not an ELF file`);
   if (buf.length < 52) throw new ElfError(where, `${where}: truncated ELF header`);
@@ -69,6 +69,12 @@ export function parseElf(input: Uint8Array, where: string): ElfInfo {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError(where, `${where}: offset ${v} too large`);
     return Number(v);
   };
+  return { buf, cls, le, need, u16, u32, u64 } as const;
+}
+
+/** Parses an ELF image; `where` names it in errors. Throws {@link ElfError} on truncated or bogus headers. */
+export function parseElf(input: Uint8Array, where: string): ElfInfo {
+  const { buf, cls, le, need, u16, u32, u64 } = elfReader(input, where);
   const word = cls === 64 ? u64 : u32;
   const type = u16(16);
   const machine = u16(18);
@@ -133,4 +139,42 @@ export function parseElf(input: Uint8Array, where: string): ElfInfo {
     needed: needed.map((n) => cstr(strtab + n, 'NEEDED name')),
     dynamic: true,
   };
+}
+
+/** Section headers read at most (real objects have a few dozen). */
+const MAX_SECTIONS = 4096;
+
+/**
+ * The section names of an ELF image (`.text`, `.debug_info`, …), from its section header table and
+ * `e_shstrndx`: what tells a stripped object from one with debug info. An image without section
+ * headers has none. Throws {@link ElfError} on a header table or name table outside the file.
+ */
+export function elfSectionNames(input: Uint8Array, where: string): string[] {
+  const { buf, cls, need, u16, u32, u64 } = elfReader(input, where);
+  const is64 = cls === 64;
+  const shoff = is64 ? u64(40) : u32(32);
+  const shentsize = u16(is64 ? 58 : 46);
+  const shnum = u16(is64 ? 60 : 48);
+  const shstrndx = u16(is64 ? 62 : 50);
+  if (shoff === 0 || shnum === 0) return [];
+  if (shnum > MAX_SECTIONS)
+    throw new ElfError(where, `${where}: ${shnum} sections (at most ${MAX_SECTIONS})`);
+  if (shstrndx >= shnum)
+    throw new ElfError(where, `${where}: section name table index ${shstrndx} out of range`);
+  const header = (i: number) => {
+    const o = shoff + i * shentsize;
+    need(o, shentsize, `section header ${i}`);
+    return { name: u32(o), offset: is64 ? u64(o + 24) : u32(o + 16), size: is64 ? u64(o + 32) : u32(o + 20) };
+  };
+  const names = header(shstrndx);
+  need(names.offset, names.size, 'section name table');
+  const out: string[] = [];
+  for (let i = 0; i < shnum; i++) {
+    const off = names.offset + header(i).name;
+    const end = buf.indexOf(0, off);
+    if (off >= names.offset + names.size || end < 0 || end > names.offset + names.size)
+      throw new ElfError(where, `${where}: section ${i} name lies outside the name table`);
+    out.push(buf.toString('latin1', off, end));
+  }
+  return out;
 }

@@ -10,6 +10,8 @@ export function tinyElf(o: {
   soname?: string;
   needed?: readonly string[];
   type?: 2 | 3;
+  /** Section names: a section header table (null section first) and its `.shstrtab` are appended. */
+  sections?: readonly string[];
 }): Buffer {
   const strs: string[] = [];
   let strtab = Buffer.from([0]);
@@ -58,5 +60,34 @@ export function tinyElf(o: {
     b.writeBigUInt64LE(BigInt(val), dynOff + i * 16 + 8);
   });
   strtab.copy(b, strOff);
-  return b;
+  return o.sections ? withSections(b, o.sections) : b;
+}
+
+/** Appends `.shstrtab` and a section header table (SHT_NULL, the names, `.shstrtab`) to an ELF64 image. */
+function withSections(image: Buffer, names: readonly string[]): Buffer {
+  const all = [...names, '.shstrtab'];
+  let shstr = Buffer.from([0]);
+  const offs = all.map((n) => {
+    const off = shstr.length;
+    shstr = Buffer.concat([shstr, Buffer.from(`${n}\0`)]);
+    return off;
+  });
+  const strOff = image.length;
+  const shoff = strOff + shstr.length;
+  const table = Buffer.alloc((all.length + 1) * 64);
+  all.forEach((_, i) => {
+    const h = (i + 1) * 64;
+    table.writeUInt32LE(offs[i]!, h);
+    table.writeUInt32LE(i === all.length - 1 ? 3 : 1, h + 4);
+    if (i === all.length - 1) {
+      table.writeBigUInt64LE(BigInt(strOff), h + 24);
+      table.writeBigUInt64LE(BigInt(shstr.length), h + 32);
+    }
+  });
+  const out = Buffer.concat([image, shstr, table]);
+  out.writeBigUInt64LE(BigInt(shoff), 40);
+  out.writeUInt16LE(64, 58);
+  out.writeUInt16LE(all.length + 1, 60);
+  out.writeUInt16LE(all.length, 62);
+  return out;
 }

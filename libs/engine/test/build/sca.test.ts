@@ -17,6 +17,7 @@ import {
   accountFiles,
   analyzePackage,
   ElfError,
+  elfSectionNames,
   parseElf,
   parsePcFile,
   shebangCommand,
@@ -67,6 +68,26 @@ describe('ELF reader', () => {
     expect([x.machine, x.soname, x.needed]).toEqual([EM_X86_64, 'libx.so.2', ['liby.so.1']]);
     const a = parseElf(tinyElf({ machine: EM_AARCH64, needed: ['liba.so', 'libb.so.3'] }), 'a');
     expect([a.machine, a.soname, a.needed]).toEqual([EM_AARCH64, undefined, ['liba.so', 'libb.so.3']]);
+  });
+
+  it('lists section names, so debug info shows (and none without a section table)', () => {
+    const debug = tinyElf({
+      machine: EM_X86_64,
+      soname: 'libd.so.1',
+      sections: ['.text', '.debug_info', '.debug_line'],
+    });
+    expect(elfSectionNames(debug, 'libd.so.1')).toEqual([
+      '',
+      '.text',
+      '.debug_info',
+      '.debug_line',
+      '.shstrtab',
+    ]);
+    expect(parseElf(debug, 'libd.so.1').soname).toBe('libd.so.1');
+    expect(elfSectionNames(tinyElf({ machine: EM_X86_64 }), 'bare')).toEqual([]);
+    const bad = Buffer.from(debug);
+    bad.writeUInt16LE(200, 62);
+    expect(() => elfSectionNames(bad, 'bad.so')).toThrow(/bad\.so: section name table index 200/);
   });
 
   it('rejects truncated or non-ELF input with the file name', () => {
