@@ -5,6 +5,7 @@ import { packApk } from '@melange2/apk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type PackageContents, readPackage } from './src/apk-contents.js';
 import { checkOrigin, checkPackage, type Finding } from './src/checks.js';
+import { checkFreshDeps, environmentNames } from './src/fresh-deps.js';
 import { syntheticElf } from './elf-fixture.js';
 
 const work = await mkdtemp(join(tmpdir(), 'real-checks-'));
@@ -144,5 +145,34 @@ describe('package checks', () => {
     const broken = Buffer.concat([lib.subarray(0, 64), Buffer.alloc(8)]);
     const p = await pkg('libfoo', { 'usr/share/foo/broken.bin': broken });
     expect(checks(checkPackage(p, { strips: true }))).toEqual(['libfoo:elf-readable']);
+  });
+});
+
+describe('fresh dependencies', () => {
+  const config =
+    'package:\n  name: pcre2\nenvironment:\n  contents:\n    packages:\n      - build-base\n      - zlib-dev\n      - libedit-dev>=3\n';
+  const built = new Map([
+    ['zlib-dev', { version: '1.2.13-r4', origin: 'zlib' }],
+    ['libedit-dev', { version: '3.1_p20221030-r2', origin: 'libedit' }],
+    ['pcre2', { version: '10.42-r0', origin: 'pcre2' }],
+  ]);
+  const log = (pkgs: string) => `== environment (x86_64)\nenvironment: 3 package(s): ${pkgs}\n`;
+
+  it("passes when the build's environment holds the run's packages", () => {
+    expect(environmentNames(config).names).toEqual(['build-base', 'zlib-dev', 'libedit-dev']);
+    expect(
+      checkFreshDeps(
+        config,
+        log('debian-toolchain-12-r1 zlib-dev-1.2.13-r4 libedit-dev-3.1_p20221030-r2'),
+        built,
+      ),
+    ).toEqual([]);
+  });
+
+  it('names a dependency that came from elsewhere, and a log without the environment', () => {
+    expect(
+      checks(checkFreshDeps(config, log('debian-toolchain-12-r1 libedit-dev-3.1_p20221030-r2'), built)),
+    ).toEqual(['pcre2:fresh-deps']);
+    expect(checkFreshDeps(config, 'no such line', built)[0]?.message).toMatch(/no environment line/);
   });
 });

@@ -20,6 +20,7 @@ const CHECKS = [
   'doc-contents',
   'paths',
   'elf-readable',
+  'fresh-deps',
 ] as const;
 type CheckName = (typeof CHECKS)[number];
 

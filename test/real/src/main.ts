@@ -13,6 +13,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type PackageContents, readPackage } from './apk-contents.js';
 import { checkOrigin, checkPackage, type Finding } from './checks.js';
+import { checkFreshDeps } from './fresh-deps.js';
 import { installTogether } from './install.js';
 import { buildRecords, parseTests } from './run-results.js';
 import { renderTable, type Row } from './table.js';
@@ -43,6 +44,9 @@ async function main(): Promise<number> {
     byOrigin.set(o, [...(byOrigin.get(o) ?? []), c]);
   }
 
+  const built = new Map(
+    contents.map((c) => [c.info.name, { version: c.info.version, origin: c.info.origin ?? c.info.name }]),
+  );
   const findings: Finding[] = [];
   for (const name of configs) {
     const text = await readFile(join(repo, `${name}.yaml`), 'utf8');
@@ -50,6 +54,10 @@ async function main(): Promise<number> {
     const pkgs = byOrigin.get(name) ?? [];
     for (const p of pkgs) findings.push(...checkPackage(p, { strips }));
     findings.push(...checkOrigin(pkgs));
+    if (pkgs.length) {
+      const log = await readFile(join(out, 'logs', `${name}.log`), 'utf8').catch(() => undefined);
+      findings.push(...checkFreshDeps(text, log, built));
+    }
   }
 
   const { runId, builds } = await buildRecords(join(out, 'packages'), arch);
