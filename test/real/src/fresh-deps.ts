@@ -22,7 +22,7 @@ export function environmentNames(configText: string): { origin: string; names: s
 }
 
 /** The packages of the `environment: N package(s): a-1.0-r0 b-2-r1` line of a build log. */
-export function loggedEnvironment(log: string): Set<string> | undefined {
+function loggedEnvironment(log: string): Set<string> | undefined {
   const line = log.split('\n').find((l) => /\benvironment: \d+ package\(s\):/.test(l));
   if (!line) return undefined;
   return new Set(
