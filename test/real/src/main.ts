@@ -5,7 +5,7 @@
  * build, test or check failed, 2 on bad arguments.
  *
  *   node --conditions=@melange2/source --import tsx test/real/src/main.ts \
- *     --arch x86_64 --repo testdata/real-os --out .melange2/real-os/x86_64 --toolchain DIR [--rebuilt zlib]
+ *     --arch x86_64 --repo testdata/real-os --out .melange2/real-os/x86_64 --toolchain DIR --toolchain-key FILE [--rebuilt zlib]
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,12 +25,15 @@ async function main(): Promise<number> {
       repo: { type: 'string' },
       out: { type: 'string' },
       toolchain: { type: 'string' },
+      'toolchain-key': { type: 'string' },
       rebuilt: { type: 'string' },
     },
   });
-  const { arch, repo, out, toolchain } = values;
-  if (!arch || !repo || !out || !toolchain) {
-    process.stderr.write('usage: main.ts --arch A --repo DIR --out DIR --toolchain DIR [--rebuilt NAME]\n');
+  const { arch, repo, out, toolchain, 'toolchain-key': toolchainKey } = values;
+  if (!arch || !repo || !out || !toolchain || !toolchainKey) {
+    process.stderr.write(
+      'usage: main.ts --arch A --repo DIR --out DIR --toolchain DIR --toolchain-key FILE [--rebuilt NAME]\n',
+    );
     return 2;
   }
   const pkgDir = join(out, 'packages', arch);
@@ -63,14 +66,16 @@ async function main(): Promise<number> {
   const { runId, builds } = await buildRecords(join(out, 'packages'), arch);
   const tests = parseTests(await readFile(join(out, 'tests.tsv'), 'utf8').catch(() => ''));
 
-  const install = await installTogether({
-    arch,
-    repositories: [join(out, 'packages'), join(toolchain, 'repo')],
-    keys: [join(out, 'melange.rsa.pub'), join(toolchain, 'keys', 'melange.rsa.pub')],
-    world: contents.map((c) => c.info.name),
-    cacheDir: join(out, 'apk-cache'),
-    tmpDir: process.env['TMPDIR'] ?? tmpdir(),
-  });
+  const install = !contents.length
+    ? ({ ok: false, error: 'nothing was built' } as const)
+    : await installTogether({
+        arch,
+        repositories: [join(out, 'packages'), join(toolchain, 'repo')],
+        keys: [join(out, 'real-os.rsa.pub'), toolchainKey],
+        world: contents.map((c) => c.info.name),
+        cacheDir: join(out, 'apk-cache'),
+        tmpDir: process.env['TMPDIR'] ?? tmpdir(),
+      });
 
   const reproducible = values.rebuilt ? await compareRebuild(out, arch) : undefined;
 
