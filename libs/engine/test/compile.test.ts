@@ -42,6 +42,25 @@ describe('substitutions', () => {
   });
 });
 
+describe('tests', () => {
+  it('pins the package under test to the version built', async () => {
+    const { compileText } = await import('@melange2/engine');
+    const resolver = new PipelineResolver([BUILTIN_PIPELINE_DIR]);
+    const text = [
+      'package: { name: attr, version: 2.5.1, epoch: 2 }',
+      'pipeline: [{ runs: "true" }]',
+      'subpackages: [{ name: attr-dev, test: { environment: { contents: { packages: [attr-dev, gcc] } }, pipeline: [{ runs: "true" }] } }]',
+      'test: { pipeline: [{ runs: "setfattr --version" }] }',
+    ].join('\n');
+    const o = compileText(text, 'attr.yaml', { arch: 'x86_64', resolver });
+    if (o.status !== 'compiled') throw new Error(o.status);
+    expect(o.plan.tests.map((t) => t.environment.packages)).toEqual([
+      ['attr=2.5.1-r2'],
+      ['attr-dev=2.5.1-r2', 'gcc'],
+    ]);
+  });
+});
+
 describe('ranges', () => {
   it('expands one subpackage per data item in sorted key order, keys as strings', () => {
     const { plan } = compiled(`${repo}/ranges.yaml`);

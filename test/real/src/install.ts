@@ -15,6 +15,7 @@ import {
   loadRepository,
   parseDependency,
   resolveWorld,
+  UnsatisfiableError,
 } from '@melange2/apk';
 
 export interface InstallRequest {
@@ -36,20 +37,31 @@ export type InstallOutcome =
       readonly files: number;
       /** `pkg: dep → provider (repo)`: a dependency the run provides, resolved elsewhere. */
       readonly foreign: readonly string[];
+      /** Packages left out because a dependency of theirs has no provider (the resolver's message). */
+      readonly unresolved: readonly string[];
     }
-  | { readonly ok: false; readonly error: string };
+  | { readonly ok: false; readonly error: string; readonly unresolved: readonly string[] };
 
 export async function installTogether(req: InstallRequest): Promise<InstallOutcome> {
   const keyring = Keyring.load([...req.keys]);
   const specs = req.repositories.map((url) => ({ url }));
   const loaded = await Promise.all(specs.map((s) => loadRepository(s, req.arch, { keyring })));
-  let packages: ReturnType<typeof resolveWorld>['packages'];
-  try {
-    packages = resolveWorld({ repositories: loaded, world: req.world, arch: req.arch }).packages;
-  } catch (e) {
-    if (e instanceof ApkError) return { ok: false, error: e.message };
-    throw e;
+  // A package whose dependencies nothing provides is left out (and named), the rest installed.
+  const unresolved: string[] = [];
+  let world = [...req.world];
+  let packages: ReturnType<typeof resolveWorld>['packages'] | undefined;
+  while (!packages && world.length) {
+    try {
+      packages = resolveWorld({ repositories: loaded, world, arch: req.arch }).packages;
+    } catch (e) {
+      if (!(e instanceof UnsatisfiableError)) throw e;
+      const head = e.chain[0];
+      if (head === undefined || !world.includes(head)) return { ok: false, error: e.message, unresolved };
+      unresolved.push(e.message);
+      world = world.filter((w) => w !== head);
+    }
   }
+  if (!packages) return { ok: false, error: 'no package could be resolved', unresolved };
   const own = packages.filter((p) => p.repository === 0);
   const root = await mkdtemp(join(req.tmpDir, 'real-root-'));
   try {
@@ -64,9 +76,15 @@ export async function installTogether(req: InstallRequest): Promise<InstallOutco
       hardlink: true,
     });
     const files = r.packages.reduce((n, p) => n + p.manifest.files.length, 0);
-    return { ok: true, installed: own.length, files, foreign: foreignPicks(loaded[0]!.entries, packages) };
+    return {
+      ok: true,
+      installed: own.length,
+      files,
+      foreign: foreignPicks(loaded[0]!.entries, packages),
+      unresolved,
+    };
   } catch (e) {
-    if (e instanceof ApkError) return { ok: false, error: e.message };
+    if (e instanceof ApkError) return { ok: false, error: e.message, unresolved };
     throw e;
   } finally {
     await rm(root, { recursive: true, force: true });

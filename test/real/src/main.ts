@@ -11,6 +11,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readApkHead } from '@melange2/apk';
 import { type PackageContents, readPackage } from './apk-contents.js';
 import { checkOrigin, checkPackage, type Finding } from './checks.js';
 import { checkFreshDeps } from './fresh-deps.js';
@@ -67,7 +68,7 @@ async function main(): Promise<number> {
   const tests = parseTests(await readFile(join(out, 'tests.tsv'), 'utf8').catch(() => ''));
 
   const install = !contents.length
-    ? ({ ok: false, error: 'nothing was built' } as const)
+    ? ({ ok: false, error: 'nothing was built', unresolved: [] } as const)
     : await installTogether({
         arch,
         repositories: [join(out, 'packages'), join(toolchain, 'repo')],
@@ -98,11 +99,12 @@ async function main(): Promise<number> {
     ...(install.ok
       ? install.foreign.map((f) => `  resolved elsewhere although the run provides it: ${f}`)
       : []),
+    ...install.unresolved.map((u) => `  left out, a dependency has no provider: ${u}`),
     reproducible === undefined
       ? 'reproducibility: not checked'
       : reproducible.length
         ? `reproducibility: ${values.rebuilt} differs: ${reproducible.join(', ')}`
-        : `reproducibility: ${values.rebuilt} rebuilt with every step re-run is byte-identical`,
+        : `reproducibility: ${values.rebuilt} rebuilt with every step re-run: identical .PKGINFO and data (and signed control but for .melange.yaml's extra variable)`,
   ];
   const text = `${table}\n${notes.join('\n')}\n`;
   process.stdout.write(text);
@@ -118,20 +120,31 @@ async function main(): Promise<number> {
     findings.length > 0 ||
     !install.ok ||
     (install.ok && install.foreign.length > 0) ||
+    install.unresolved.length > 0 ||
     (reproducible?.length ?? 0) > 0;
   return failed ? 1 : 0;
 }
 
-/** Names of the rebuilt packages whose bytes differ from (or are missing in) the first build. */
+/**
+ * Rebuilt packages whose `.PKGINFO` or data member differ from the first build's (or that it did
+ * not make). The rebuild ran with one more environment variable, which `.melange.yaml` (the config
+ * as built) records, so that control member and the signature over it differ by design.
+ */
 async function compareRebuild(out: string, arch: string): Promise<string[]> {
   const dir = join(out, 'rebuild', 'packages', arch);
   const again = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.apk'));
   if (!again.length) return ['(the rebuild made no packages)'];
   const differ: string[] = [];
   for (const f of again) {
-    const a = await readFile(join(out, 'packages', arch, f)).catch(() => undefined);
-    const b = await readFile(join(dir, f));
-    if (!a?.equals(b)) differ.push(f);
+    const first = join(out, 'packages', arch, f);
+    const a = await readApkHead(first).catch(() => undefined);
+    const b = await readApkHead(join(dir, f));
+    if (!a || JSON.stringify(a.info) !== JSON.stringify(b.info)) {
+      differ.push(`${f} (.PKGINFO)`);
+      continue;
+    }
+    const data = async (h: typeof b) => (await readFile(h.file)).subarray(h.dataOffset);
+    if (!(await data(a)).equals(await data(b))) differ.push(`${f} (data)`);
   }
   return differ;
 }

@@ -138,10 +138,14 @@ function compileTest(
     needs,
   });
   const c = t.environment?.contents ?? {};
+  // The package under test is pinned to the version built (as melange does): an unversioned
+  // provider of the same name in another repository must not stand in for it.
+  const version = scope['package.full-version'];
+  const self = version ? `${name}=${version}` : name;
   return {
     package: name,
     environment: {
-      packages: [...new Set([...(c.packages ?? []), name, ...needs])].sort(),
+      packages: [...new Set([...(c.packages ?? []).filter((p) => p !== name), self, ...needs])].sort(),
       repositories: c.repositories ?? [],
       keyring: c.keyring ?? [],
       env: t.environment?.environment ?? {},
