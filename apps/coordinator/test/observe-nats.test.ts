@@ -59,6 +59,17 @@ describe('run timeline over NATS (real JetStream)', () => {
       ]);
       expect(t.builds[0]!.dispatchedAt).toBeTypeOf('number');
       expect(t.agents.map((a) => a.id)).toContain('fake');
+      // Stored gzipped; a plain timeline (as written before) still reads.
+      const gz = await store.os.getBlob(`${runId}.json`);
+      expect([gz?.[0], gz?.[1]]).toEqual([0x1f, 0x8b]);
+      const plain = { ...t, runId: `${runId}-plain` };
+      await store.os.putBlob(
+        { name: `${plain.runId}.json` },
+        new TextEncoder().encode(JSON.stringify(plain)),
+      );
+      expect(await store.get(plain.runId)).toEqual(plain);
+      await store.os.putBlob({ name: `${runId}-bad.json` }, new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3]));
+      await expect(store.get(`${runId}-bad`)).rejects.toMatchObject({ code: 'timeline-invalid' });
     } finally {
       stopBeats();
       await queue.close();

@@ -188,7 +188,11 @@ describe('TimelineRecorder', () => {
     const plan = planOf([a, b, c]);
     const rec = new TimelineRecorder({ runId: 'r1', plan, store, now: () => now });
     const seen: string[] = [];
-    rec.subscribe((changed) => seen.push(...changed.map((x) => x.id)));
+    const updates: unknown[] = [];
+    rec.subscribe((u) => {
+      seen.push(...u.changed.map((x) => x.id));
+      updates.push(JSON.parse(u.json()));
+    });
     rec.begin();
     rec.agentEvent({ type: 'heartbeat', agent: 'ag', arch: 'x86_64', slots: 2, busy: 0, alive: true });
     now += 1000;
@@ -244,6 +248,10 @@ describe('TimelineRecorder', () => {
     expect(t.status).toBe('finished');
     expect(t.agents).toMatchObject([{ id: 'ag', slots: 2 }]);
     expect(new Set(seen)).toEqual(new Set(['a@x86_64', 'b@x86_64', 'c@x86_64']));
+    // The cached JSON (updates, the stored timeline) is the builds' state when it was made.
+    expect(JSON.parse(rec.timelineJson())).toEqual(JSON.parse(JSON.stringify(rec.timeline)));
+    expect(t).toEqual(JSON.parse(JSON.stringify(rec.timeline)));
+    expect(updates.at(-1)).toMatchObject({ status: 'finished', agents: [{ id: 'ag' }] });
     expect((await store.list()).map((s) => s.runId)).toEqual(['r1']);
   });
 

@@ -62,6 +62,7 @@ export {
 } from './staging.js';
 export {
   type BuildLogStore,
+  type BuildOfRun,
   type LiveSink,
   LogError,
   type LogErrorCode,

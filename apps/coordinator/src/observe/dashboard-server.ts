@@ -81,6 +81,9 @@ export class Dashboard {
     if (!m) return false;
     const id = decodeURIComponent(m[1]!);
     if (m[2]) return this.#events(req, res, id);
+    // The live run's JSON from its builds' cached JSON.
+    if (this.live?.timeline.runId === checkRunId(id))
+      return send(res, 'application/json', this.live.timelineJson());
     const t = await this.#get(id);
     return t ? json(res, t) : notFound(res);
   };
@@ -107,21 +110,23 @@ export class Dashboard {
       'cache-control': 'no-store',
       connection: 'keep-alive',
     });
-    const write = (builds: readonly unknown[], tl: RunTimeline) =>
-      res.write(
-        `event: update\ndata: ${JSON.stringify({ builds, status: tl.status, finishedAt: tl.finishedAt, agents: tl.agents })}\n\n`,
-      );
+    const write = (data: string) => res.write(`event: update\ndata: ${data}\n\n`);
     const live = this.live?.timeline.runId === runId ? this.live : undefined;
     // What changed between the page's fetch and this stream: everything once, then deltas.
-    write(t.builds, t);
+    write(
+      live
+        ? live.updateJson(t.builds)
+        : JSON.stringify({ builds: t.builds, status: t.status, finishedAt: t.finishedAt, agents: t.agents }),
+    );
     if (!live || t.status !== 'running') {
       res.end();
       return true;
     }
     this.#streams.add(res);
-    const off = live.subscribe((changed, tl) => {
-      write(changed, tl);
-      if (tl.status !== 'running') {
+    // One serialisation per update for all the streams (TimelineUpdate.json).
+    const off = live.subscribe((u) => {
+      write(u.json());
+      if (u.timeline.status !== 'running') {
         off();
         this.#streams.delete(res);
         res.end();

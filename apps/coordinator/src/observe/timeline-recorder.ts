@@ -13,7 +13,17 @@ import {
 /** Lines of a failure's log tail kept in the timeline (the full log is elsewhere). */
 const LOG_TAIL_LINES = 20;
 
-export type TimelineListener = (changed: readonly TimelineBuild[], t: RunTimeline) => void;
+/**
+ * What changed since listeners were last told: the builds, and the `update` event's JSON for
+ * them (made once per tick however many listeners there are, from the builds' cached JSON).
+ */
+interface TimelineUpdate {
+  readonly changed: readonly TimelineBuild[];
+  readonly timeline: RunTimeline;
+  json(): string;
+}
+
+export type TimelineListener = (u: TimelineUpdate) => void;
 
 export interface TimelineRecorderOptions {
   readonly runId: string;
@@ -46,6 +56,8 @@ export class TimelineRecorder {
   readonly #listeners = new Set<TimelineListener>();
   readonly #now: () => number;
   #changed = new Set<TimelineBuild>();
+  /** Each build's JSON as last serialised; dropped when it changes (`#touch`). */
+  readonly #json = new Map<TimelineBuild, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Changed since the last write, and since listeners were told. */
   #dirty = false;
@@ -228,6 +240,7 @@ export class TimelineRecorder {
 
   #touch(b: TimelineBuild): TimelineBuild {
     this.#changed.add(b);
+    this.#json.delete(b);
     this.#dirty = true;
     return b;
   }
@@ -265,12 +278,52 @@ export class TimelineRecorder {
     if (slots) slots[b.slot] = false;
   }
 
+  /** A build's JSON, serialised again only after it changed. */
+  #buildJson(b: TimelineBuild): string {
+    let s = this.#json.get(b);
+    if (s === undefined) {
+      s = JSON.stringify(b);
+      this.#json.set(b, s);
+    }
+    return s;
+  }
+
+  /** The JSON array of these builds, from their cached JSON. */
+  buildsJson(builds: readonly TimelineBuild[]): string {
+    return `[${builds.map((b) => this.#buildJson(b)).join(',')}]`;
+  }
+
+  /** The `update` event of the dashboard's stream for these builds (run status and agents with them). */
+  updateJson(builds: readonly TimelineBuild[]): string {
+    const t = this.timeline;
+    const rest = JSON.stringify({ status: t.status, finishedAt: t.finishedAt, agents: t.agents });
+    return `{"builds":${this.buildsJson(builds)},${rest.slice(1)}`;
+  }
+
+  /** The whole timeline as JSON (what is stored): only builds changed since the last call are serialised. */
+  timelineJson(): string {
+    const { builds, ...rest } = this.timeline;
+    const head = JSON.stringify(rest);
+    return `${head.slice(0, -1)},"builds":${this.buildsJson(builds)}}`;
+  }
+
   #tick(write: boolean): void {
     if (this.#changed.size > 0 || this.#agentsChanged) {
       const changed = [...this.#changed];
       this.#changed = new Set();
       this.#agentsChanged = false;
-      for (const l of this.#listeners) l(changed, this.timeline);
+      if (this.#listeners.size > 0) {
+        let json: string | undefined;
+        const u: TimelineUpdate = {
+          changed,
+          timeline: this.timeline,
+          json: () => {
+            json ??= this.updateJson(changed);
+            return json;
+          },
+        };
+        for (const l of this.#listeners) l(u);
+      }
     }
     const now = this.#now();
     if (!write && now - this.#lastWrite < (this.#o.flushMs ?? 2000)) return;
@@ -278,8 +331,9 @@ export class TimelineRecorder {
     this.#lastWrite = now;
     this.#dirty = false;
     const store = this.#o.store;
+    // Serialised when the previous write is done (the newest state; only changed builds again).
     this.#writing = this.#writing
-      .then(() => store.put(this.timeline))
+      .then(() => store.put(this.timeline, this.timelineJson()))
       .catch((e: unknown) => {
         if (this.#warned) return;
         this.#warned = true;

@@ -24,6 +24,7 @@ import {
 } from '../repository/index.js';
 import { DEFAULT_LOG_RETENTION, pruneLogs } from '../logs/retention.js';
 import { logMetricsRoute } from '../logs/routes.js';
+import { UnfinishedLogs } from '../logs/unfinished.js';
 import type { RunMetrics } from '../metrics/run-metrics.js';
 import { Dashboard, dashboardRoute, ObjectRunStore, TimelineRecorder } from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
@@ -133,6 +134,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       : undefined;
     timeline = tl;
     if (dashboard && tl) dashboard.live = tl;
+    const unfinished = logs ? new UnfinishedLogs() : undefined;
     const coordinator = new Coordinator({
       runId,
       plan,
@@ -146,6 +148,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
         ...o,
         onEvent: (e) => {
           tl?.event(e);
+          unfinished?.event(e);
           metrics?.observe(e);
           o.onEvent?.(e);
         },
@@ -172,7 +175,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const result = await coordinator.run();
     // A build whose agent was lost left its log marked running: nothing will finish it now.
     await logs
-      ?.abandon(runId)
+      ?.abandon(runId, unfinished?.builds())
       .catch((e: unknown) => o.log?.(`marking lost builds' logs: ${(e as Error).message}`));
     return result;
   } finally {

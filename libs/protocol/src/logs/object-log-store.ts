@@ -7,6 +7,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { natsNames } from '../names.js';
 import {
   type BuildLogStore,
+  type BuildOfRun,
   decodeLogRef,
   LogError,
   type LiveSink,
@@ -15,6 +16,7 @@ import {
   type LogRetention,
   type LogRun,
   logPath,
+  refsOf,
   runsToDrop,
 } from './log-ref.js';
 
@@ -201,9 +203,9 @@ export class ObjectLogStore implements BuildLogStore {
       .sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
-  async abandon(runId: string): Promise<string[]> {
+  async abandon(runId: string, only?: readonly BuildOfRun[]): Promise<string[]> {
     const out: string[] = [];
-    for (const r of await this.list(runId)) {
+    for (const r of await refsOf(this, runId, only)) {
       if (r.state !== 'running') continue;
       await this.#putRef({ ...r, state: 'cancelled', finishedAt: Date.now() });
       out.push(logPath(r));
