@@ -51,6 +51,9 @@ export class TimelineRecorder {
   readonly #o: TimelineRecorderOptions;
   readonly #byId = new Map<string, TimelineBuild>();
   readonly #dependents = new Map<string, TimelineBuild[]>();
+  /** Dependencies of a build not published yet (absent: all of them), and the builds published. */
+  readonly #unmet = new Map<TimelineBuild, number>();
+  readonly #releasedIds = new Set<string>();
   /** Per agent: which of its slots are taken. */
   readonly #slots = new Map<string, boolean[]>();
   readonly #listeners = new Set<TimelineListener>();
@@ -209,6 +212,7 @@ export class TimelineRecorder {
     if (e.type !== 'heartbeat') return;
     const now = this.#now();
     let a = this.timeline.agents.find((x) => x.id === e.agent);
+    const known = a !== undefined;
     if (!a) {
       a = {
         id: e.agent,
@@ -219,11 +223,12 @@ export class TimelineRecorder {
       } satisfies TimelineAgent;
       this.timeline.agents.push(a);
     }
+    // Stored again only when the agent changed: a heartbeat alone is news for the dashboard.
+    if (!known || a.arch !== e.arch || a.slots !== e.slots || a.alive !== e.alive) this.#dirty = true;
     a.arch = e.arch;
     a.slots = e.slots;
     a.lastHeartbeat = now;
     a.alive = e.alive;
-    this.#dirty = true;
     this.#agentsChanged = true;
   }
 
@@ -251,15 +256,17 @@ export class TimelineRecorder {
     b.finishedAt = now;
   }
 
-  /** A published (or cut-off) build: dependents whose dependencies are all done are ready. */
+  /**
+   * A published (or cut-off) build: dependents whose dependencies are all done are ready. Counted
+   * down (not each dependent's dependencies looked at again: a base package has thousands).
+   */
   #released(b: TimelineBuild, now: number): void {
+    if (this.#releasedIds.has(b.id)) return;
+    this.#releasedIds.add(b.id);
     for (const d of this.#dependents.get(b.id) ?? []) {
-      if (d.readyAt !== undefined) continue;
-      const done = d.deps.every((x) => {
-        const s = this.#byId.get(x)?.state;
-        return s === 'succeeded' || s === 'up-to-date';
-      });
-      if (done) this.#touch(d).readyAt = now;
+      const left = (this.#unmet.get(d) ?? d.deps.length) - 1;
+      this.#unmet.set(d, left);
+      if (left <= 0 && d.readyAt === undefined) this.#touch(d).readyAt = now;
     }
   }
 
