@@ -255,6 +255,28 @@ describe('TimelineRecorder', () => {
     expect((await store.list()).map((s) => s.runId)).toEqual(['r1']);
   });
 
+  it('a run that stops with builds out on agents ends them cancelled', async () => {
+    let now = T0;
+    const a = rb('a');
+    const c = rb('c');
+    const rec = new TimelineRecorder({ runId: 'r2', plan: planOf([a, c, rb('d')]), now: () => now });
+    rec.begin();
+    rec.event({ type: 'dispatched', build: a, attempt: 1 });
+    rec.event({ type: 'dispatched', build: c, attempt: 1 });
+    rec.event({ type: 'started', build: a, agent: 'ag', attempt: 1 });
+    const before = rec.timelineJson();
+    now += 3000;
+    await rec.finish();
+    expect(JSON.parse(before).builds[0].state).toBe('running');
+    const by = new Map(rec.timeline.builds.map((x) => [x.id, x]));
+    expect(by.get('a@x86_64')).toMatchObject({ state: 'cancelled', finishedAt: T0 + 3000 });
+    expect(by.get('c@x86_64')).toMatchObject({ state: 'cancelled', finishedAt: T0 + 3000 });
+    expect(by.get('d@x86_64')?.state).toBe('queued');
+    // The cached JSON follows (the stored timeline is made from it).
+    expect(JSON.parse(rec.timelineJson())).toEqual(JSON.parse(JSON.stringify(rec.timeline)));
+    expect(analyse(rec.timeline).counts.get('x86_64')).toMatchObject({ cancelled: 2 });
+  });
+
   it('a resumed run keeps its start and the builds it finished before the interruption', () => {
     const before = timeline([ran('a@x86_64', [], 0, 5)]);
     const b = rb('b', ['a@x86_64']);

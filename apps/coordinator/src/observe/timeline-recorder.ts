@@ -1,6 +1,7 @@
 import type { AgentEvent } from '@melange2/protocol';
 import type { RunPlan } from '../run/plan-run.js';
 import type { RunEvent } from '../run/run-types.js';
+import { cancelUnfinished } from './cancel-run.js';
 import type { RunStore } from './run-store.js';
 import {
   type BuildStage,
@@ -9,6 +10,15 @@ import {
   type TimelineAgent,
   type TimelineBuild,
 } from './timeline-types.js';
+
+/** Builds above which listeners are told every second rather than every 250 ms. */
+const BIG_RUN = 2000;
+
+/**
+ * How often a changed timeline is stored: every `flushMs`, or every 5 ms per build when that is
+ * longer (a 6,800-build timeline is 3 MB of JSON: every 34 s). A crash loses the changes since.
+ */
+const flushInterval = (flushMs: number, builds: number): number => Math.max(flushMs, builds * 5);
 
 /** Lines of a failure's log tail kept in the timeline (the full log is elsewhere). */
 const LOG_TAIL_LINES = 20;
@@ -30,7 +40,7 @@ export interface TimelineRecorderOptions {
   readonly plan: RunPlan;
   /** Where the timeline is written while the run goes and at its end. */
   readonly store?: RunStore;
-  /** How often a changed timeline is written (default 2 s). */
+  /** How often a changed timeline is written (default 2 s; longer for big runs: flushInterval). */
   readonly flushMs?: number;
   readonly log?: (line: string) => void;
   readonly now?: () => number;
@@ -118,8 +128,10 @@ export class TimelineRecorder {
   begin(): void {
     const now = this.#now();
     for (const b of this.timeline.builds) if (b.deps.length === 0) this.#touch(b).readyAt = now;
-    // Listeners hear of changes every 250 ms; the store gets them every `flushMs`.
-    this.#timer = setInterval(() => this.#tick(false), 250);
+    // Listeners hear of changes every 250 ms (every second in a big run: a build's changes in
+    // that second go as one); the store gets them every `flushMs` or more (flushInterval).
+    const big = this.timeline.builds.length > BIG_RUN;
+    this.#timer = setInterval(() => this.#tick(false), big ? 1000 : 250);
     this.#timer.unref?.();
     this.#tick(true);
   }
@@ -235,8 +247,14 @@ export class TimelineRecorder {
   /** The run is over: its final timeline is written (errors are logged, not thrown). */
   async finish(): Promise<void> {
     clearInterval(this.#timer);
+    const now = this.#now();
+    // Stopped with builds out on agents: nothing of this run will finish them.
+    for (const id of cancelUnfinished(this.timeline, now)) {
+      const b = this.#byId.get(id);
+      if (b) this.#touch(b);
+    }
     this.timeline.status = 'finished';
-    this.timeline.finishedAt = this.#now();
+    this.timeline.finishedAt = now;
     this.#dirty = true;
     this.#agentsChanged = true;
     this.#tick(true);
@@ -333,7 +351,8 @@ export class TimelineRecorder {
       }
     }
     const now = this.#now();
-    if (!write && now - this.#lastWrite < (this.#o.flushMs ?? 2000)) return;
+    if (!write && now - this.#lastWrite < flushInterval(this.#o.flushMs ?? 2000, this.timeline.builds.length))
+      return;
     if (!this.#dirty || !this.#o.store) return;
     this.#lastWrite = now;
     this.#dirty = false;

@@ -5,7 +5,15 @@
 
 export const TIMELINE_VERSION = 1;
 
-export type BuildPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'up-to-date';
+/** `cancelled`: running (or queued for an agent) when its coordinator stopped or crashed. */
+export type BuildPhase =
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'
+  | 'up-to-date'
+  | 'cancelled';
 export const BUILD_PHASES: readonly BuildPhase[] = [
   'queued',
   'running',
@@ -13,6 +21,7 @@ export const BUILD_PHASES: readonly BuildPhase[] = [
   'failed',
   'skipped',
   'up-to-date',
+  'cancelled',
 ];
 
 export interface TimelineBuild {

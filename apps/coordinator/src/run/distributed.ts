@@ -26,7 +26,13 @@ import { DEFAULT_LOG_RETENTION, pruneLogs } from '../logs/retention.js';
 import { logMetricsRoute } from '../logs/routes.js';
 import { UnfinishedLogs } from '../logs/unfinished.js';
 import type { RunMetrics } from '../metrics/run-metrics.js';
-import { Dashboard, dashboardRoute, ObjectRunStore, TimelineRecorder } from '../observe/index.js';
+import {
+  closeCrashedRuns,
+  Dashboard,
+  dashboardRoute,
+  ObjectRunStore,
+  TimelineRecorder,
+} from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
@@ -101,6 +107,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
     if (logs) await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
+    if (observe) await closeCrashed(runs, logs, runId, o.log);
     // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
     for (const arch of o.arches) await queue.depth(arch);
     const publisher = new IndexPublisher({
@@ -184,6 +191,29 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     link?.close();
     await queue.close();
     await server.close();
+  }
+}
+
+/**
+ * Runs a crashed coordinator left running (a new run has begun since): their unfinished builds
+ * are cancelled in their timelines and their logs still marked running are marked cancelled. A
+ * failure costs only that record: it is logged.
+ */
+async function closeCrashed(
+  runs: ObjectRunStore,
+  logs: ObjectLogStore | undefined,
+  runId: string,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  try {
+    for (const r of await closeCrashedRuns(runs, runId)) {
+      const lost = (await logs?.abandon(r.runId)) ?? [];
+      log?.(
+        `run ${r.runId} was left running by a coordinator that stopped: ${r.cancelled.length} builds and ${lost.length} logs marked cancelled`,
+      );
+    }
+  } catch (e) {
+    log?.(`closing runs left running: ${(e as Error).message}`);
   }
 }
 
