@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { AgentMetrics, serveAgentHttp, startNatsAgent } from '@melange2/agent';
 import { logDir, runEmbedded } from '@melange2/cli/internal';
 import {
+  chromeTrace,
+  findRun,
   LocalRepositoryStore,
+  ObjectRunStore,
   type RunResult,
   RunMetrics,
   runDistributed,
@@ -15,6 +18,7 @@ import { serveRepository } from '@melange2/coordinator/internal';
 import {
   type BuildLogStore,
   LocalLogStore,
+  natsNames,
   natsStreams,
   ObjectLogStore,
   TRUNCATION_MARKER,
@@ -255,6 +259,14 @@ describe('build logs and metrics', () => {
       const agentDone = parseMetrics(await (await fetch(`${agentHttp.url}/metrics`)).text());
       expect(value(agentDone, 'melange2_agent_builds_total', { state: 'succeeded', arch: 'x86_64' })).toBe(3);
       expect(value(agentDone, 'melange2_agent_builds_total', { state: 'failed', arch: 'x86_64' })).toBe(1);
+      // The agents' stage times came with their reports: the trace nests them in each build.
+      const t = await findRun(await ObjectRunStore.open(nc, natsNames(ns).runs), r.runId);
+      const loud = t.builds.find((x) => x.name === 'loud');
+      const stages = loud?.stages ?? [];
+      expect(stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['environment', 'solve', 'package']));
+      expect(stages.every((s, i) => i === 0 || s.at >= stages[i - 1]!.at)).toBe(true);
+      const slices = chromeTrace(t).traceEvents.filter((e) => e.ph === 'X' && e.cat === 'stage');
+      expect(slices.filter((e) => e.name === 'solve')).toHaveLength(3);
 
       // The coordinator's HTTP routes on a server of their own (the run's server is closed now).
       const server = await serveRepository(

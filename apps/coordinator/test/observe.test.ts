@@ -277,6 +277,44 @@ describe('TimelineRecorder', () => {
     expect(analyse(rec.timeline).counts.get('x86_64')).toMatchObject({ cancelled: 2 });
   });
 
+  it("takes a succeeded build's stage times from its agent's report (distributed runs)", () => {
+    const a = rb('a');
+    const rec = new TimelineRecorder({ runId: 'r3', plan: planOf([a]), now: () => T0 + 9000 });
+    const report = (stages: { stage: string; at: number }[]) => ({
+      runId: 'r3',
+      id: 'a@x86_64',
+      attempt: 1,
+      token: 't',
+      agent: 'ag',
+      durationMs: 1,
+      outcome: { kind: 'succeeded' as const, apks: [], steps: { total: 1, cached: 0 }, stages },
+    });
+    rec.event({ type: 'dispatched', build: a, attempt: 1 });
+    rec.report(report([{ stage: 'solve', at: T0 }]));
+    // A new attempt: the earlier attempt's report is forgotten.
+    rec.event({ type: 'dispatched', build: a, attempt: 2 });
+    rec.report(
+      report([
+        { stage: 'environment', at: T0 + 1 },
+        { stage: 'nope', at: T0 + 2 },
+        { stage: 'solve', at: T0 + 3 },
+      ]),
+    );
+    rec.report({ ...report([{ stage: 'solve', at: 0 }]), runId: 'other' });
+    rec.event({
+      type: 'succeeded',
+      build: a,
+      agent: 'ag',
+      durationMs: 1,
+      packages: [],
+      steps: { total: 1, cached: 0 },
+    });
+    expect(rec.timeline.builds[0]?.stages).toEqual([
+      { stage: 'environment', at: T0 + 1 },
+      { stage: 'solve', at: T0 + 3 },
+    ]);
+  });
+
   it('a resumed run keeps its start and the builds it finished before the interruption', () => {
     const before = timeline([ran('a@x86_64', [], 0, 5)]);
     const b = rb('b', ['a@x86_64']);

@@ -50,6 +50,8 @@ export type BuildOutcome =
       readonly apks: readonly StagedApk[];
       /** BuildKit vertices of the solve: all, and those the daemon had cached. */
       readonly steps: { readonly total: number; readonly cached: number };
+      /** When each of the engine's stages began (ms since the epoch, the agent's clock): the trace's nested slices. */
+      readonly stages?: readonly { readonly stage: string; readonly at: number }[];
     }
   | {
       readonly kind: 'failed';
@@ -145,6 +147,8 @@ export const MAX_LOG_LINES = 100;
 
 // Names, ids and paths: short enough that a flood of them is cheap to refuse.
 const name = z.string().min(1).max(1024);
+/** Stages a succeeded report may time (the engine has five). */
+const MAX_STAGES = 16;
 const text = z.string().max(MAX_TEXT);
 const count = z.number().int().nonnegative();
 /** A dispatch token: 32 random bytes as hex. */
@@ -183,6 +187,10 @@ const buildOutcomeSchema: z.ZodType<BuildOutcome> = z.discriminatedUnion('kind',
     kind: z.literal('succeeded'),
     apks: z.array(stagedApkSchema).max(4096),
     steps: z.strictObject({ total: count, cached: count }),
+    stages: z
+      .array(z.strictObject({ stage: name, at: z.number().nonnegative() }))
+      .max(MAX_STAGES)
+      .optional(),
   }),
   z.strictObject({
     kind: z.literal('failed'),

@@ -1,15 +1,18 @@
-import type { AgentEvent } from '@melange2/protocol';
+import type { AgentEvent, BuildReport } from '@melange2/protocol';
 import type { RunPlan } from '../run/plan-run.js';
 import type { RunEvent } from '../run/run-types.js';
 import { cancelUnfinished } from './cancel-run.js';
 import type { RunStore } from './run-store.js';
 import {
+  BUILD_STAGES,
   type BuildStage,
   type RunTimeline,
   TIMELINE_VERSION,
   type TimelineAgent,
   type TimelineBuild,
 } from './timeline-types.js';
+
+const isStage = (s: string): s is BuildStage => (BUILD_STAGES as readonly string[]).includes(s);
 
 /** Builds above which listeners are told every second rather than every 250 ms. */
 const BIG_RUN = 2000;
@@ -64,6 +67,8 @@ export class TimelineRecorder {
   /** Dependencies of a build not published yet (absent: all of them), and the builds published. */
   readonly #unmet = new Map<TimelineBuild, number>();
   readonly #releasedIds = new Set<string>();
+  /** Stage times from agents' reports, until the build is told succeeded (`report`). */
+  readonly #reported = new Map<string, { stage: BuildStage; at: number }[]>();
   /** Per agent: which of its slots are taken. */
   readonly #slots = new Map<string, boolean[]>();
   readonly #listeners = new Set<TimelineListener>();
@@ -153,6 +158,7 @@ export class TimelineRecorder {
     const now = this.#now();
     switch (e.type) {
       case 'dispatched':
+        this.#reported.delete(b.id);
         this.#freeSlot(b);
         this.#touch(b).dispatchedAt = now;
         b.attempts = Math.max(b.attempts, e.attempt);
@@ -170,12 +176,16 @@ export class TimelineRecorder {
       case 'transient':
         this.#touch(b);
         break;
-      case 'succeeded':
+      case 'succeeded': {
+        const stages = this.#reported.get(b.id);
+        this.#reported.delete(b.id);
+        if (stages && stages.length > 0) b.stages = stages;
         this.#finish(b, 'succeeded', now);
         b.agent = e.agent;
         b.steps = { total: e.steps.total, cached: e.steps.cached };
         this.#released(b, now);
         break;
+      }
       case 'failed':
         this.#finish(b, 'failed', now);
         b.reason = e.reason;
@@ -217,6 +227,20 @@ export class TimelineRecorder {
     if (stages.length >= 16) return;
     stages.push({ stage, at: this.#now() });
     this.#touch(b).stages = stages;
+  }
+
+  /**
+   * An agent's report (distributed runs): the stage times of a succeeded build, kept until the
+   * coordinator says it succeeded (it may still refuse the report). Bounded: one per build.
+   */
+  report(r: BuildReport): void {
+    if (r.runId !== this.#o.runId || r.outcome.kind !== 'succeeded' || !r.outcome.stages) return;
+    if (!this.#byId.has(r.id)) return;
+    const stages = r.outcome.stages
+      .filter((s): s is { stage: BuildStage; at: number } => isStage(s.stage))
+      .slice(0, 16)
+      .map((s) => ({ stage: s.stage, at: s.at }));
+    this.#reported.set(r.id, stages);
   }
 
   /** Heartbeats from the agents (the link's events). */

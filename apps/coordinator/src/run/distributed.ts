@@ -173,7 +173,10 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
           coordinator.agentEvent(e);
           tl?.agentEvent(e);
         },
-        report: (r) => coordinator.report(r),
+        report: (r) => {
+          tl?.report(r);
+          return coordinator.report(r);
+        },
       },
       o.log ? { log: o.log } : {},
     );
