@@ -82,6 +82,31 @@ describe('plan memo', () => {
     expect(timed.builds.find((b) => b.id === 'motd@aarch64')?.cost).toBe(123_456);
   });
 
+  it('with everything published, the plan (no graph built) lists every config as up to date', async () => {
+    const full = await plan(undefined, false);
+    const published = new Map<string, Buffer | undefined>();
+    for (const arch of ['x86_64', 'aarch64']) {
+      const entries = full.builds
+        .filter((b) => b.arch === arch)
+        .map((b) => ({
+          ...packageInfo({ name: b.name, version: b.version, arch }),
+          checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+          fileSize: 1,
+        }));
+      published.set(arch, buildIndexArchive({ description: 't', entries }));
+    }
+    const noop = await plan(published, false);
+    expect(noop.builds).toEqual([]);
+    expect(noop.cycles).toEqual([]);
+    expect([...noop.excluded]).toEqual([]);
+    const byArch = (arch: string) =>
+      full.builds
+        .filter((b) => b.arch === arch)
+        .map((b) => ({ id: b.id, version: b.version }))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(noop.upToDate).toEqual([...byArch('x86_64'), ...byArch('aarch64')]);
+  });
+
   it('a memo that is not one is ignored and replaced', async () => {
     const fresh = asData(await plan());
     const memo = memoOf(cache);

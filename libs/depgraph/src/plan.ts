@@ -15,9 +15,11 @@ import {
 } from './build.js';
 import type { ChangedConfig } from './changes.js';
 import type { BuildGraph } from './graph.js';
+import { fullVersionOf, targetsArch } from './model.js';
 import type { PublishedIndex } from './published.js';
 import { type CyclePolicy, schedule } from './schedule.js';
 import type { Arch } from './types.js';
+import type { GraphConfig } from '@melange2/melange';
 
 export interface PlanOptions {
   /** Default: `bootstrap` when a published index is given, else `serial`. */
@@ -158,4 +160,25 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
   if (s.weighted)
     plan.weightedCriticalPath = { path: s.weighted.path.map((i) => names[i]!), cost: s.weighted.cost };
   return plan;
+}
+
+/**
+ * The up-to-date check without a model or graph: when every config built for `arch` has its
+ * version in `published`, a plan over everything selects nothing, so its graph would only be
+ * built to be thrown away (a no-op run). Then the configs' names (sorted, as {@link Plan.upToDate})
+ * with their versions; undefined as soon as one is not published.
+ */
+export function allPublished(
+  configs: readonly GraphConfig[],
+  arch: Arch,
+  published: PublishedIndex,
+): { name: string; fullVersion: string }[] | undefined {
+  const out: { name: string; fullVersion: string }[] = [];
+  for (const c of configs) {
+    if (!targetsArch(c, arch)) continue;
+    const fullVersion = fullVersionOf(c);
+    if (!published.has(c.name, fullVersion, arch)) return undefined;
+    out.push({ name: c.name, fullVersion });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

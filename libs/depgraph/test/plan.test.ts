@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { buildIndexArchive, packageInfo } from '@melange2/apk';
 import { describe, expect, it } from 'vitest';
 import {
+  allPublished,
   buildGraph,
   changedConfigs,
   changedFiles,
@@ -119,6 +120,31 @@ describe('planBuilds', () => {
     expect(names).toContain('zlib'); // published for aarch64 only
     expect(names).toContain('libfoo'); // an older version is published
     expect(p.waves.flat().find((b) => b.name === 'libfoo')?.reasons).toEqual(['not published']);
+  });
+
+  it('with every config published, allPublished gives the up-to-date list a graph plan gives', async () => {
+    const repo = copyFixture();
+    const scan = await scanRepository(repo, { cacheDir: false });
+    const g = buildGraph(scan, { arch: 'x86_64' });
+    const entries = g.nodes.map((n) => ({
+      ...packageInfo({ name: n.name, version: n.fullVersion, arch: 'x86_64' }),
+      checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      fileSize: 1,
+    }));
+    const index = join(repo, 'APKINDEX.tar.gz');
+    writeFileSync(index, buildIndexArchive({ description: 't', entries }));
+    const published = readPublishedIndex([index]);
+    const p = planBuilds(g, { published });
+    expect(p.total).toBe(0);
+    const all = allPublished(scan.configs, 'x86_64', published);
+    expect(all?.map((c) => c.name)).toEqual(p.upToDate);
+    expect(all?.map((c) => c.fullVersion)).toEqual(
+      p.upToDate.map((n) => g.nodes[g.index.get(n)!]!.fullVersion),
+    );
+    // Configs not built for aarch64 are not asked for; one missing version and there is a plan to make.
+    expect(allPublished(scan.configs, 'aarch64', published)).toBeUndefined();
+    writeFileSync(index, buildIndexArchive({ description: 't', entries: entries.slice(1) }));
+    expect(allPublished(scan.configs, 'x86_64', readPublishedIndex([index]))).toBeUndefined();
   });
 
   it('rejects a bad git ref and a file that is not an index, naming them', async () => {

@@ -1,5 +1,6 @@
 import { readIndexArchive } from '@melange2/apk';
 import {
+  allPublished,
   type Arch,
   buildGraph,
   ChangeDetectionError,
@@ -133,6 +134,12 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
     if (m) broken.set(m[1]!, p.file);
   }
   for (const arch of o.arches) {
+    // Everything published and no change selection: nothing to plan, no graph to build.
+    const all = files ? undefined : allPublished(scan.configs, arch, published);
+    if (all) {
+      for (const c of all) upToDate.push({ id: `${c.name}@${arch}`, version: c.fullVersion });
+      continue;
+    }
     const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
     const changed = files ? changedConfigs(g.nodes, files) : undefined;
     const plan = planBuilds(g, {
