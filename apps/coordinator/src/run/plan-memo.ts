@@ -139,7 +139,11 @@ export function readPlanMemo(file: string, key: string): RunPlan | undefined {
   const r = memoSchema.safeParse(data);
   if (!r.success || r.data.key !== key) return undefined;
   const p = r.data.plan;
-  return { ...p, excluded: new Map(p.excluded) };
+  // JSON gives every occurrence of an id its own string: dependencies share their build's, as a
+  // fresh plan's do, so the scheduler hashes each id once.
+  const ids = new Map(p.builds.map((b) => [b.id, b.id]));
+  const builds = p.builds.map((b) => ({ ...b, deps: b.deps.map((d) => ids.get(d) ?? d) }));
+  return { ...p, builds, excluded: new Map(p.excluded) };
 }
 
 /** Atomic (temp file + rename); a cache directory that cannot be written only costs speed. */

@@ -159,9 +159,12 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
       if (file && !needsBroken.has(x.config))
         needsBroken.set(x.config, `needs ${x.dep.name}, whose config ${file} does not parse`);
     }
+    // Each id is one string that every dependency on it shares: the scheduler then hashes each once.
+    const ids = new Map<string, string>();
     for (const wave of plan.waves) {
       for (const b of wave) {
         const id = `${b.name}@${arch}`;
+        ids.set(b.name, id);
         const node = g.nodes[g.index.get(b.name)!];
         // Waves put dependencies first, so an excluded dependency is known by now.
         const why =
@@ -172,7 +175,7 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
           id,
           name: b.name,
           arch,
-          deps: b.deps.map((d) => `${d}@${arch}`),
+          deps: b.deps.map((d) => ids.get(d) ?? `${d}@${arch}`),
           cost: o.durations?.get(id) ?? estimateCost(b),
           reasons: b.reasons,
           version: b.version,
