@@ -163,22 +163,24 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
 }
 
 /**
- * The up-to-date check without a model or graph: when every config built for `arch` has its
- * version in `published`, a plan over everything selects nothing, so its graph would only be
- * built to be thrown away (a no-op run). Then the configs' names (sorted, as {@link Plan.upToDate})
- * with their versions; undefined as soon as one is not published.
+ * The up-to-date check without a model or graph: per config built for `arch`, whether
+ * `published` has its version. When nothing is left to build, a plan over everything selects
+ * nothing and needs no graph at all (a no-op run); else only the left configs' dependencies need
+ * resolving (`buildGraph`'s `resolveOnly`). `upToDate` is sorted by name, as {@link Plan.upToDate}.
  */
-export function allPublished(
+export function publishedState(
   configs: readonly GraphConfig[],
   arch: Arch,
   published: PublishedIndex,
-): { name: string; fullVersion: string }[] | undefined {
-  const out: { name: string; fullVersion: string }[] = [];
+): { upToDate: { name: string; fullVersion: string }[]; unpublished: Set<string> } {
+  const upToDate: { name: string; fullVersion: string }[] = [];
+  const unpublished = new Set<string>();
   for (const c of configs) {
     if (!targetsArch(c, arch)) continue;
     const fullVersion = fullVersionOf(c);
-    if (!published.has(c.name, fullVersion, arch)) return undefined;
-    out.push({ name: c.name, fullVersion });
+    if (published.has(c.name, fullVersion, arch)) upToDate.push({ name: c.name, fullVersion });
+    else unpublished.add(c.name);
   }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  upToDate.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { upToDate, unpublished };
 }

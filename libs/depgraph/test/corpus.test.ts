@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  allPublished,
   analyze,
   ARCHES,
   buildGraph,
   PublishedIndex,
   planBuilds,
+  publishedState,
   scanRepository,
 } from '@melange2/depgraph';
 import { corpus } from './helpers.js';
@@ -36,13 +36,25 @@ describe.skipIf(!present)('the Wolfi corpus', () => {
       expect(r.maxWidth).toBeGreaterThan(1000);
       expect(serial.levels).toBeGreaterThan(r.levels);
       // Everything published: the no-op check without a graph says what the graph's plan says.
-      const published = new PublishedIndex();
-      for (const n of g.nodes) published.add(n.name, n.fullVersion, arch);
-      const plan = planBuilds(g, { published });
-      expect(plan.total).toBe(0);
-      expect(allPublished(scan.configs, arch, published)).toEqual(
-        plan.upToDate.map((name) => ({ name, fullVersion: g.nodes[g.index.get(name)!]!.fullVersion })),
+      const all = new PublishedIndex();
+      for (const n of g.nodes) all.add(n.name, n.fullVersion, arch);
+      const none = planBuilds(g, { published: all });
+      expect(none.total).toBe(0);
+      const settled = publishedState(scan.configs, arch, all);
+      expect(settled.unpublished.size).toBe(0);
+      expect(settled.upToDate).toEqual(
+        none.upToDate.map((name) => ({ name, fullVersion: g.nodes[g.index.get(name)!]!.fullVersion })),
       );
+      // Every third config published: resolving only the rest plans as the whole graph does.
+      const some = new PublishedIndex();
+      g.nodes.forEach((n, i) => {
+        if (i % 3 === 0) some.add(n.name, n.fullVersion, arch);
+      });
+      const lazy = buildGraph(scan, {
+        arch,
+        resolveOnly: publishedState(scan.configs, arch, some).unpublished,
+      });
+      expect(planBuilds(lazy, { published: some })).toEqual(planBuilds(g, { published: some }));
     }
   }, 120_000);
 });

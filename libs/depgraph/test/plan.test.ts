@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { buildIndexArchive, packageInfo } from '@melange2/apk';
 import { describe, expect, it } from 'vitest';
 import {
-  allPublished,
   buildGraph,
   changedConfigs,
   changedFiles,
   type Plan,
   planBuilds,
+  publishedState,
   readPublishedIndex,
   scanRepository,
 } from '@melange2/depgraph';
@@ -34,6 +34,18 @@ function gitFixture(): string {
   git(repo, 'add', '-A');
   git(repo, 'commit', '-q', '-m', 'base');
   return repo;
+}
+
+/** An x86_64 index in `repo` holding each node's version, read back. */
+function publishNodes(repo: string, nodes: readonly { name: string; fullVersion: string }[]) {
+  const entries = nodes.map((n) => ({
+    ...packageInfo({ name: n.name, version: n.fullVersion, arch: 'x86_64' }),
+    checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    fileSize: 1,
+  }));
+  const index = join(repo, 'APKINDEX.tar.gz');
+  writeFileSync(index, buildIndexArchive({ description: 't', entries }));
+  return readPublishedIndex([index]);
 }
 
 const summary = (p: Plan) => p.waves.map((w) => w.map((b) => `${b.name} (${b.reasons.join('; ')})`));
@@ -122,29 +134,37 @@ describe('planBuilds', () => {
     expect(p.waves.flat().find((b) => b.name === 'libfoo')?.reasons).toEqual(['not published']);
   });
 
-  it('with every config published, allPublished gives the up-to-date list a graph plan gives', async () => {
+  it('publishedState settles a plan from the configs: nothing left means the graph plan is empty', async () => {
     const repo = copyFixture();
     const scan = await scanRepository(repo, { cacheDir: false });
     const g = buildGraph(scan, { arch: 'x86_64' });
-    const entries = g.nodes.map((n) => ({
-      ...packageInfo({ name: n.name, version: n.fullVersion, arch: 'x86_64' }),
-      checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-      fileSize: 1,
-    }));
-    const index = join(repo, 'APKINDEX.tar.gz');
-    writeFileSync(index, buildIndexArchive({ description: 't', entries }));
-    const published = readPublishedIndex([index]);
+    const published = publishNodes(repo, g.nodes);
     const p = planBuilds(g, { published });
     expect(p.total).toBe(0);
-    const all = allPublished(scan.configs, 'x86_64', published);
-    expect(all?.map((c) => c.name)).toEqual(p.upToDate);
-    expect(all?.map((c) => c.fullVersion)).toEqual(
+    const all = publishedState(scan.configs, 'x86_64', published);
+    expect(all.unpublished.size).toBe(0);
+    expect(all.upToDate.map((c) => c.name)).toEqual(p.upToDate);
+    expect(all.upToDate.map((c) => c.fullVersion)).toEqual(
       p.upToDate.map((n) => g.nodes[g.index.get(n)!]!.fullVersion),
     );
-    // Configs not built for aarch64 are not asked for; one missing version and there is a plan to make.
-    expect(allPublished(scan.configs, 'aarch64', published)).toBeUndefined();
-    writeFileSync(index, buildIndexArchive({ description: 't', entries: entries.slice(1) }));
-    expect(allPublished(scan.configs, 'x86_64', readPublishedIndex([index]))).toBeUndefined();
+    // Configs built for aarch64 are not published there.
+    expect(publishedState(scan.configs, 'aarch64', published).upToDate).toEqual([]);
+  });
+
+  it('resolving only the unpublished configs plans as the whole graph does', async () => {
+    const repo = copyFixture();
+    const scan = await scanRepository(repo, { cacheDir: false });
+    const full = buildGraph(scan, { arch: 'x86_64' });
+    // Every other config published: the rest is built, with its dependencies among itself.
+    const published = publishNodes(
+      repo,
+      full.nodes.filter((_, i) => i % 2 === 0),
+    );
+    const { unpublished } = publishedState(scan.configs, 'x86_64', published);
+    expect(unpublished.size).toBeGreaterThan(0);
+    const lazy = buildGraph(scan, { arch: 'x86_64', resolveOnly: unpublished });
+    expect(lazy.edges.length).toBeLessThan(full.edges.length);
+    expect(planBuilds(lazy, { published })).toEqual(planBuilds(full, { published }));
   });
 
   it('rejects a bad git ref and a file that is not an index, naming them', async () => {

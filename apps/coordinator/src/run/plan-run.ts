@@ -1,6 +1,5 @@
 import { readIndexArchive } from '@melange2/apk';
 import {
-  allPublished,
   type Arch,
   buildGraph,
   ChangeDetectionError,
@@ -10,6 +9,7 @@ import {
   type PlannedBuild,
   PublishedIndex,
   planBuilds,
+  publishedState,
   type RepoScan,
   ScanError,
   scanRepository,
@@ -134,13 +134,19 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
     if (m) broken.set(m[1]!, p.file);
   }
   for (const arch of o.arches) {
-    // Everything published and no change selection: nothing to plan, no graph to build.
-    const all = files ? undefined : allPublished(scan.configs, arch, published);
-    if (all) {
-      for (const c of all) upToDate.push({ id: `${c.name}@${arch}`, version: c.fullVersion });
+    // Selected by the published index alone (no --changed-since): known before any graph. With
+    // nothing to build there is no graph to make; else only what is built needs its dependencies
+    // resolved, unless dependents are added.
+    const state = files ? undefined : publishedState(scan.configs, arch, published);
+    if (state && state.unpublished.size === 0) {
+      for (const c of state.upToDate) upToDate.push({ id: `${c.name}@${arch}`, version: c.fullVersion });
       continue;
     }
-    const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
+    const g = buildGraph(scan, {
+      arch,
+      cacheDir: o.cacheDir ?? false,
+      ...(state && !o.withDependents ? { resolveOnly: state.unpublished } : {}),
+    });
     const changed = files ? changedConfigs(g.nodes, files) : undefined;
     const plan = planBuilds(g, {
       policy: 'bootstrap',
