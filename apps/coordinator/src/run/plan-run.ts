@@ -9,6 +9,7 @@ import {
   type PlannedBuild,
   PublishedIndex,
   planBuilds,
+  publishedState,
   type RepoScan,
   ScanError,
   scanRepository,
@@ -133,7 +134,19 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
     if (m) broken.set(m[1]!, p.file);
   }
   for (const arch of o.arches) {
-    const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
+    // Selected by the published index alone (no --changed-since): known before any graph. With
+    // nothing to build there is no graph to make; else only what is built needs its dependencies
+    // resolved, unless dependents are added.
+    const state = files ? undefined : publishedState(scan.configs, arch, published);
+    if (state && state.unpublished.size === 0) {
+      for (const c of state.upToDate) upToDate.push({ id: `${c.name}@${arch}`, version: c.fullVersion });
+      continue;
+    }
+    const g = buildGraph(scan, {
+      arch,
+      cacheDir: o.cacheDir ?? false,
+      ...(state && !o.withDependents ? { resolveOnly: state.unpublished } : {}),
+    });
     const changed = files ? changedConfigs(g.nodes, files) : undefined;
     const plan = planBuilds(g, {
       policy: 'bootstrap',
@@ -152,9 +165,12 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
       if (file && !needsBroken.has(x.config))
         needsBroken.set(x.config, `needs ${x.dep.name}, whose config ${file} does not parse`);
     }
+    // Each id is one string that every dependency on it shares: the scheduler then hashes each once.
+    const ids = new Map<string, string>();
     for (const wave of plan.waves) {
       for (const b of wave) {
         const id = `${b.name}@${arch}`;
+        ids.set(b.name, id);
         const node = g.nodes[g.index.get(b.name)!];
         // Waves put dependencies first, so an excluded dependency is known by now.
         const why =
@@ -165,7 +181,7 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
           id,
           name: b.name,
           arch,
-          deps: b.deps.map((d) => `${d}@${arch}`),
+          deps: b.deps.map((d) => ids.get(d) ?? `${d}@${arch}`),
           cost: o.durations?.get(id) ?? estimateCost(b),
           reasons: b.reasons,
           version: b.version,
