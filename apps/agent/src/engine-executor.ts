@@ -120,6 +120,7 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
         ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
         ...(o.layerServer ? { layerServer: o.layerServer } : {}),
+        ...(job.awaiting?.length ? { awaiting: job.awaiting } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
           spans.on(e);

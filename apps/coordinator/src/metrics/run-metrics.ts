@@ -199,6 +199,9 @@ export class RunMetrics {
         this.#retries.inc({ arch });
         this.#ready.requeued(id, now);
         return;
+      case 'waiting':
+        this.#ready.requeued(id, now);
+        return;
       case 'succeeded': {
         this.#builds.inc({ state: 'succeeded', arch });
         this.#duration.observe({ state: 'succeeded', arch }, e.durationMs / 1000);

@@ -25,6 +25,10 @@ export interface RunBuild extends ScheduledBuild {
   readonly input: string;
   /** The package and subpackage names the config makes on this arch: what its report may stage. */
   readonly packages: readonly string[];
+  /** Virtual names its packages declare (`provides:`), when any. */
+  readonly provides?: readonly string[];
+  /** Names its environment asks for (environment packages, pipeline `needs`), when any. */
+  readonly needs?: readonly string[];
 }
 
 export interface RunPlan {
@@ -40,6 +44,12 @@ export interface RunPlan {
    * its file, the repository convention), or a build left out for that reason.
    */
   readonly excluded: ReadonlyMap<string, string>;
+  /**
+   * Per arch: the `dependencies.runtime` names of each name a config of the repository provides
+   * (only names with some): how far an environment's install reaches through the repository's
+   * own packages (see run/awaiting.ts).
+   */
+  readonly runtime?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
 }
 
 export class PlanError extends Error {
@@ -128,12 +138,14 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
   const cycles: string[] = [];
   const excluded = new Map<string, string>();
   const broken = new Map<string, string>();
+  const runtime: Record<string, Record<string, string[]>> = {};
   for (const p of scan.problems) {
     const m = /^([^/]+)\.yaml$/.exec(p.file);
     if (m) broken.set(m[1]!, p.file);
   }
   for (const arch of o.arches) {
     const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
+    runtime[arch] = runtimeNames(g.nodes);
     const changed = files ? changedConfigs(g.nodes, files) : undefined;
     const plan = planBuilds(g, {
       policy: 'bootstrap',
@@ -172,9 +184,31 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
           configFile: b.file,
           input: `${scan.fileKeys.get(b.file) ?? ''}:${b.version}`,
           packages: node ? node.provides.filter((p) => p.real).map((p) => p.name) : [b.name],
+          ...namesOf(node),
         });
       }
     }
   }
-  return { root: scan.root, builds, upToDate, problems, cycles, excluded };
+  return { root: scan.root, builds, upToDate, problems, cycles, excluded, runtime };
+}
+
+type GraphNode = ReturnType<typeof buildGraph>['nodes'][number];
+
+/** A build's virtual provides and the names its environment asks for (omitted when none). */
+function namesOf(node: GraphNode | undefined): Pick<RunBuild, 'provides' | 'needs'> {
+  if (!node) return {};
+  const provides = [...new Set(node.provides.filter((p) => !p.real).map((p) => p.name))];
+  const needs = [...new Set(node.deps.map((d) => d.name))];
+  return { ...(provides.length ? { provides } : {}), ...(needs.length ? { needs } : {}) };
+}
+
+/** Each provided name's runtime dependency names, for the names that have some. */
+function runtimeNames(nodes: readonly GraphNode[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const n of nodes)
+    for (const p of n.provides) {
+      const deps = n.runtime[p.pkg];
+      if (deps?.length) out[p.name] = [...new Set([...(out[p.name] ?? []), ...deps.map((d) => d.name)])];
+    }
+  return out;
 }

@@ -61,6 +61,12 @@ export class Scheduler {
   readonly #at = new Map<string, number>();
   readonly #dependents: readonly (readonly number[])[];
   readonly #ready = new Map<string, Heap<Slot>>();
+  /**
+   * Waits found while the run goes (`waitFor`): builds whose environment would have installed an
+   * older provider of what another build of the run makes. Producer → waiters, waiter → producers.
+   */
+  readonly #waiters = new Map<number, number[]>();
+  readonly #waitsOn = new Map<number, number[]>();
 
   constructor(builds: readonly ScheduledBuild[], opts: SchedulerOptions = {}) {
     const ordering = opts.ordering ?? 'cp-unlock';
@@ -155,13 +161,89 @@ export class Scheduler {
     this.#ready.get(s.build.arch)!.push(s);
   }
 
+  /**
+   * A build in flight (or just taken) must wait for other builds of the run first: its
+   * environment would install an older provider of what they make. It goes back to `blocked`
+   * until they are published (skipped if one fails), or straight back to the ready set when none
+   * of them is still to come. A producer that is settled, unknown, the build itself, or one that
+   * (transitively) waits for this build is not waited for: no wait can close a cycle. `undispatch`
+   * takes back the attempt `take` counted (the build never went out). Returns the ids waited for.
+   */
+  waitFor(id: string, on: readonly string[], opts: { readonly undispatch?: boolean } = {}): string[] {
+    const s = this.#slot(id);
+    if (s.state.kind !== 'dispatched' && s.state.kind !== 'running') return [];
+    const i = this.#at.get(id)!;
+    if (opts.undispatch) s.attempts--;
+    const added: string[] = [];
+    for (const p of new Set(on)) {
+      const j = this.#at.get(p);
+      if (j === undefined || j === i || !this.#open(j) || this.dependsOn(p, id)) continue;
+      const w = this.#waiters.get(j);
+      if (w) w.push(i);
+      else this.#waiters.set(j, [i]);
+      const o = this.#waitsOn.get(i);
+      if (o) o.push(j);
+      else this.#waitsOn.set(i, [j]);
+      s.unmet++;
+      added.push(p);
+    }
+    if (s.unmet > 0) s.state = BLOCKED;
+    else {
+      s.state = { kind: 'ready' };
+      this.#ready.get(s.build.arch)!.push(s);
+    }
+    return added;
+  }
+
+  /** Not settled: still to be built (blocked, ready or in flight). */
+  #open(j: number): boolean {
+    const k = this.#slots[j]!.state.kind;
+    return k === 'blocked' || k === 'ready' || k === 'dispatched' || k === 'running';
+  }
+
+  /** Whether `a` may still be built and `b` is not settled: a producer a build may wait for. */
+  pending(a: string): boolean {
+    const j = this.#at.get(a);
+    return j !== undefined && this.#open(j);
+  }
+
+  /**
+   * Whether `a` waits, directly or through others, for `b` (declared dependencies and waits
+   * found while running). Only blocked builds can: a build is blocked while anything it needs is
+   * unpublished, so the walk stays among blocked builds.
+   */
+  dependsOn(a: string, b: string): boolean {
+    const from = this.#at.get(a);
+    const target = this.#at.get(b);
+    if (from === undefined || target === undefined) return false;
+    if (this.#slots[from]!.state.kind !== 'blocked') return false;
+    const seen = new Set<number>([from]);
+    const stack = [from];
+    while (stack.length > 0) {
+      const at = stack.pop()!;
+      const next: number[] = [...(this.#waitsOn.get(at) ?? [])];
+      for (const d of this.#slots[at]!.build.deps) {
+        const j = this.#at.get(d);
+        if (j !== undefined) next.push(j);
+      }
+      for (const j of next) {
+        if (j === target) return true;
+        if (seen.has(j) || this.#slots[j]!.state.kind !== 'blocked') continue;
+        seen.add(j);
+        stack.push(j);
+      }
+    }
+    return false;
+  }
+
   /** Published: returns the builds this made ready. */
   succeeded(id: string): ScheduledBuild[] {
     const s = this.#slot(id);
     if (s.state.kind === 'succeeded') return [];
     s.state = { kind: 'succeeded' };
     const now: ScheduledBuild[] = [];
-    for (const d of this.#dependents[this.#at.get(id)!]!) {
+    const i = this.#at.get(id)!;
+    for (const d of [...this.#dependents[i]!, ...(this.#waiters.get(i) ?? [])]) {
       const t = this.#slots[d]!;
       if (--t.unmet > 0 || t.state.kind !== 'blocked') continue;
       t.state = { kind: 'ready' };
@@ -182,7 +264,7 @@ export class Scheduler {
   #skipDependents(i: number): ScheduledBuild[] {
     const skipped: ScheduledBuild[] = [];
     const reason = `dependency failed: ${this.#slots[i]!.build.name}`;
-    const stack = [...this.#dependents[i]!];
+    const stack = [...this.#dependents[i]!, ...(this.#waiters.get(i) ?? [])];
     while (stack.length > 0) {
       const d = stack.pop()!;
       const t = this.#slots[d]!;
@@ -190,6 +272,7 @@ export class Scheduler {
       t.state = { kind: 'skipped', reason };
       skipped.push(t.build);
       for (const x of this.#dependents[d]!) stack.push(x);
+      for (const x of this.#waiters.get(d) ?? []) stack.push(x);
     }
     return skipped;
   }
@@ -202,6 +285,8 @@ export class Scheduler {
       const j = this.#at.get(d);
       if (j !== undefined && this.#slots[j]!.state.kind !== 'succeeded') waiting.add(d);
     }
+    for (const j of this.#waitsOn.get(this.#at.get(id)!) ?? [])
+      if (this.#slots[j]!.state.kind !== 'succeeded') waiting.add(this.#slots[j]!.build.id);
     return { kind: 'blocked', waitingOn: [...waiting].sort() };
   }
 
