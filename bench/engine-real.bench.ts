@@ -1,0 +1,206 @@
+// Real packages on the real toolchain (issue 15): for each package, the project's build vs the
+// very same compiled steps (fetch, configure, make, make install, strip, splits) run directly in
+// a chroot of the same toolchain root, in the same run; then a warm rebuild of the unchanged
+// package; and the fixed per-build cost (a build whose only step is `true`, on the same
+// environment). Goals: cold ≤ 1.10× the chroot, fixed cost < 1 s, warm < 5 % of cold.
+//
+// Options: --packages zlib,lz4,json-c  --corpus DIR (default testdata/real-os)
+//   --toolchain DIR (default $MELANGE2_TOOLS_DIR/real-toolchain: repo/<arch>/ and keys/melange.rsa.pub,
+//   made by scripts/bootstrap-toolchain)  --sources DIR (melange cache with sha256:<sum> files,
+//   default $MELANGE2_TOOLS_DIR/real-sources, made by scripts/fetch-sources)
+//   --serve-layers on|off (default on, as build-all)
+// The builds use a private buildkitd (x86_64) started for this run. Skips when the toolchain,
+// the corpus or the sources are absent.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadSigningKey, writeKeyPair } from '@melange2/apk';
+import { BuildkitClient } from '@melange2/buildkit';
+import { startBuildkitd } from '@melange2/daemons';
+import { type BuildResult, buildPackage, LayerServer } from '@melange2/engine';
+import { planBuild, resolveEnvironment, stepScript } from '@melange2/engine/internal';
+import { runOnSources } from './on-sources.js';
+
+runOnSources(import.meta.filename, '@melange2/engine');
+
+const arch = 'x86_64';
+const root = resolve(import.meta.dirname, '..');
+const tools = process.env['MELANGE2_TOOLS_DIR'] ?? join(root, '.tools');
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
+}
+const packages = arg('packages', 'zlib,lz4,json-c').split(',');
+const corpus = resolve(arg('corpus', join(root, 'testdata', 'real-os')));
+const toolchain = resolve(arg('toolchain', join(tools, 'real-toolchain')));
+const sources = resolve(arg('sources', join(tools, 'real-sources')));
+const serveLayers = arg('serve-layers', 'on') !== 'off';
+
+function skip(why: string): never {
+  process.stdout.write(`engine-real: skipped: ${why}\n`);
+  process.exit(0);
+}
+const repo = join(toolchain, 'repo');
+const keyPub = join(toolchain, 'keys', 'melange.rsa.pub');
+if (!existsSync(join(repo, arch, 'APKINDEX.tar.gz')) || !existsSync(keyPub))
+  skip(`no real toolchain at ${toolchain} (run scripts/bootstrap-toolchain)`);
+for (const p of packages)
+  if (!existsSync(join(corpus, `${p}.yaml`))) skip(`no ${p}.yaml in ${corpus} (--corpus DIR)`);
+if (!existsSync(sources)) skip(`no source cache at ${sources} (run scripts/fetch-sources)`);
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const work = mkdtempSync(join(tmpdir(), 'm2-bench-real-'));
+const { privatePath } = await writeKeyPair(work, 'bench', { bits: 2048 });
+const signingKey = loadSigningKey(privatePath);
+const apkCache = join(work, 'apk-cache');
+const epoch = 1700000000;
+
+const daemon = await startBuildkitd({ platform: 'linux/amd64', stateDir: join(work, 'bk'), debug: false });
+const client = await BuildkitClient.connect(daemon.address);
+const server = serveLayers ? await LayerServer.start() : undefined;
+const request = (configFile: string, outDir: string) => ({
+  configFile,
+  arch,
+  client,
+  outDir,
+  signingKey,
+  repositoryAppend: [repo],
+  keyringAppend: [keyPub],
+  cacheDir: apkCache,
+  buildCacheDir: sources,
+  sourceDateEpoch: epoch,
+  ...(server ? { layerServer: server } : {}),
+});
+const line = (label: string, r: BuildResult) =>
+  process.stdout.write(
+    `  ${label.padEnd(34)} ${s(r.timings.totalMs).padStart(9)}  (environment ${s(r.timings.environmentMs)}, solve ${s(r.timings.solveMs)}, package ${s(r.timings.packageMs)}; ` +
+      `${r.solve.summary.total} steps, ${r.solve.summary.cached} cached; sent ${(r.bytesSent / 1024).toFixed(0)} KiB)\n`,
+  );
+
+/** The toolchain root the chroot runs in: the environment's packages installed as the build installs them. */
+async function chrootRoot(configFile: string): Promise<{ dir: string; files: number }> {
+  const { plan } = planBuild(request(configFile, join(work, 'plan-out')));
+  const env = await resolveEnvironment({
+    arch,
+    packages: plan.environment.packages,
+    repositories: [repo, ...plan.environment.repositories],
+    keyring: [keyPub, ...plan.environment.keyring],
+    cacheDir: apkCache,
+  });
+  const dir = join(work, 'chroot');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const p of env.packages) {
+    const r = spawnSync('cp', ['-a', '--reflink=auto', `${p.tree}/.`, `${dir}/`]);
+    if (r.status !== 0) throw new Error(`copying ${p.entry.name}: ${r.stderr}`);
+  }
+  for (const d of ['dev', 'proc', 'tmp', 'var/cache/melange', 'home/build'])
+    mkdirSync(join(dir, d), { recursive: true });
+  spawnSync('chmod', ['1777', join(dir, 'tmp')]);
+  const files = Number(
+    spawnSync('sh', ['-c', `find '${dir}' -xdev | wc -l`], { encoding: 'utf8' }).stdout.trim(),
+  );
+  return { dir, files };
+}
+
+/** The compiled steps of `configFile`, run one by one in the chroot as the build user: wall time. */
+function chrootBuild(configFile: string, dir: string): number {
+  const { plan } = planBuild(request(configFile, join(work, 'plan-out')));
+  rmSync(join(dir, 'home', 'build'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'home', 'build'), { recursive: true });
+  spawnSync('chown', ['-R', '1000:1000', join(dir, 'home', 'build')]);
+  const t0 = performance.now();
+  for (const step of plan.steps) {
+    const mounts = [
+      `mount --rbind /dev '${dir}/dev'`,
+      `mount -t proc proc '${dir}/proc'`,
+      `mount --bind -o ro '${sources}' '${dir}/var/cache/melange'`,
+      `exec chroot --userspec=1000:1000 '${dir}' /bin/sh -c "$STEP"`,
+    ].join(' && ');
+    const r = spawnSync('unshare', ['--mount', '--pid', '--fork', 'sh', '-c', mounts], {
+      env: { ...step.env, STEP: stepScript(step) },
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    if (r.status !== 0)
+      throw new Error(`chroot step "${step.name}" exited ${r.status}:\n${(r.stderr ?? '').slice(-2000)}`);
+  }
+  return performance.now() - t0;
+}
+
+/** A config with the environment of `configFile` and one step, `true` (plus a nonce). */
+function trivialConfig(like: string): string {
+  const { plan } = planBuild(request(like, join(work, 'plan-out')));
+  const file = join(work, 'trivial', `trivial-${randomBytes(4).toString('hex')}.yaml`);
+  mkdirSync(join(work, 'trivial'), { recursive: true });
+  writeFileSync(
+    file,
+    [
+      'package:',
+      '  name: trivial',
+      '  version: 1.0.0',
+      '  epoch: 0',
+      '  description: the fixed cost of a build',
+      'environment:',
+      '  contents:',
+      '    packages:',
+      ...plan.environment.packages.map((p) => `      - ${p}`),
+      'pipeline:',
+      `  - runs: echo ${randomBytes(8).toString('hex')} >/dev/null`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+try {
+  process.stdout.write(
+    `engine-real on a private ${arch} buildkitd; toolchain ${toolchain}; environment transfer: ${serveLayers ? 'served layers (HTTP)' : 'local sources'}\n`,
+  );
+  const first = join(corpus, `${packages[0]}.yaml`);
+  process.stdout.write('fixed per-build cost (one `true` step, environment of the first package):\n');
+  const envCold = await buildPackage(request(trivialConfig(first), join(work, 'out-trivial')));
+  line('first build (cold daemon and cache)', envCold);
+  const fixed: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await buildPackage(request(trivialConfig(first), join(work, 'out-trivial')));
+    line(`warm environment, new step #${i + 1}`, r);
+    fixed.push(r.timings.totalMs);
+  }
+  const rows: { name: string; chroot: number; cold: number; warm: number }[] = [];
+  let chroot: { dir: string; files: number } | undefined;
+  for (const name of packages) {
+    const file = join(corpus, `${name}.yaml`);
+    process.stdout.write(`${name}:\n`);
+    const cold = await buildPackage(request(file, join(work, `out-${name}-1`)));
+    line('project build (package cold)', cold);
+    const warm = await buildPackage(request(file, join(work, `out-${name}-2`)));
+    line('warm rebuild (unchanged)', warm);
+    chroot ??= await chrootRoot(file);
+    const ms = chrootBuild(file, chroot.dir);
+    process.stdout.write(
+      `  ${'same steps in a chroot'.padEnd(34)} ${s(ms).padStart(9)}  (${chroot.files} files in the root)\n`,
+    );
+    rows.push({ name, chroot: ms, cold: cold.timings.totalMs, warm: warm.timings.totalMs });
+  }
+  process.stdout.write('\npackage   chroot     cold      warm     cold÷chroot  warm÷cold\n');
+  for (const r of rows)
+    process.stdout.write(
+      `${r.name.padEnd(9)} ${s(r.chroot).padStart(8)} ${s(r.cold).padStart(9)} ${s(r.warm).padStart(9)}   ${(r.cold / r.chroot).toFixed(2).padStart(8)}×   ${((r.warm / r.cold) * 100).toFixed(1).padStart(6)} %\n`,
+    );
+  const total = rows.reduce((a, r) => ({ c: a.c + r.cold, h: a.h + r.chroot }), { c: 0, h: 0 });
+  process.stdout.write(
+    `all       ${s(total.h).padStart(8)} ${s(total.c).padStart(9)}             ${(total.c / total.h).toFixed(2).padStart(8)}×   (goal ≤ 1.10×)\n` +
+      `fixed per-build cost (median of 3, warm environment of ${chroot?.files ?? '?'} files): ${s(median(fixed))} (goal < 1 s); ` +
+      `first build with a cold daemon: ${s(envCold.timings.totalMs)}\n` +
+      `warm rebuild ÷ cold: goal < 5 %\n`,
+  );
+} finally {
+  await server?.close();
+  client.close();
+  await daemon.stop();
+  rmSync(work, { recursive: true, force: true });
+}
