@@ -200,6 +200,7 @@ export class RunMetrics {
         this.#ready.requeued(id, now);
         return;
       case 'waiting':
+        // Counted as ready again (the gauges know declared dependencies only).
         this.#ready.requeued(id, now);
         return;
       case 'succeeded': {
