@@ -42,6 +42,7 @@ const build = (
   packages: [name, `${name}-dev`],
   ...(o.provides ? { provides: o.provides } : {}),
   ...(o.needs ? { needs: o.needs } : {}),
+  ...(o.cycle !== undefined ? { cycle: o.cycle } : {}),
 });
 
 describe('Scheduler.waitFor', () => {
@@ -161,6 +162,26 @@ describe('the coordinator fills awaiting and re-queues a build given back', () =
       ['tool', 'failed', 'solve failed: exit 1'],
       ['user', 'skipped', 'dependency failed: tool'],
     ]);
+    await r.queue.close();
+  });
+
+  it('members of a cycle never name each other (both build against the published versions, as the cycle policy says)', async () => {
+    const p = plan([
+      build('cycle-a', { needs: ['cycle-b'], cycle: 0 }),
+      build('cycle-b', { needs: ['cycle-a'], cycle: 0 }),
+      build('app', { needs: ['cycle-a'] }),
+    ]);
+    const r = await start(p, new ReachIndex(p));
+    const jobs = [await r.next(), await r.next(), await r.next()];
+    expect(jobs.map((j) => [j.name, j.awaiting])).toEqual(
+      expect.arrayContaining([
+        ['cycle-a', undefined],
+        ['cycle-b', undefined],
+        ['app', ['cycle-a', 'cycle-a-dev']],
+      ]),
+    );
+    for (const j of jobs) await r.answer(j, { kind: 'failed', stage: 'solve', message: 'x', logTail: [] });
+    await r.run;
     await r.queue.close();
   });
 

@@ -20,7 +20,8 @@ export type AwaitingVerdict =
  * produce them: for every name its environment asks for and, transitively, every name those pull
  * in (the ReachIndex: the repository's runtime dependencies and the indexes' `D:`), each build of
  * the same arch that provides it and `open` accepts (not settled, not this build, not one that
- * waits for this build) contributes all its package and provide names.
+ * waits for this build, not a fellow member of its cycle) contributes all its package and provide
+ * names.
  */
 export class RunNames {
   /** Per arch: name → ids of the run's builds that make it. */
@@ -56,7 +57,7 @@ export class RunNames {
       const n = queue[i]!;
       for (const id of producers.get(n) ?? []) {
         if (id === b.id || verdicts.has(id)) continue;
-        const ok = open(id);
+        const ok = !sameCycle(b, this.#builds.get(id)!) && open(id);
         verdicts.set(id, ok);
         if (!ok) continue;
         waitFor.push(id);
@@ -78,5 +79,9 @@ export class RunNames {
     return this.#producers.get(arch)?.get(name) ?? [];
   }
 }
+
+/** Members of one cycle build against what is published (the cycle policy): they never wait for each other. */
+const sameCycle = (a: RunBuild, b: RunBuild) =>
+  a.cycle !== undefined && a.cycle === b.cycle && a.arch === b.arch;
 
 const namesOf = (b: RunBuild): readonly string[] => [...b.packages, ...(b.provides ?? [])];

@@ -45,6 +45,7 @@ const buildSchema = z.looseObject({
   packages: z.array(z.string()),
   provides: z.array(z.string()).optional(),
   needs: z.array(z.string()).optional(),
+  cycle: z.number().int().nonnegative().optional(),
 });
 
 const memoSchema = z.object({

@@ -29,6 +29,11 @@ export interface RunBuild extends ScheduledBuild {
   readonly provides?: readonly string[];
   /** Names its environment asks for (environment packages, pipeline `needs`), when any. */
   readonly needs?: readonly string[];
+  /**
+   * Which cycle of its arch it is in (an index into that arch's cycles), when it is in one: its
+   * fellow members are built against what is published, never waited for.
+   */
+  readonly cycle?: number;
 }
 
 export interface RunPlan {
@@ -153,7 +158,11 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
       ...(changed ? { changed } : {}),
       ...(o.withDependents ? { withDependents: true } : {}),
     });
-    for (const c of plan.cycles) cycles.push(`${arch}: ${c.shortest} (built against the published packages)`);
+    const cycleOf = new Map<string, number>();
+    plan.cycles.forEach((c, k) => {
+      cycles.push(`${arch}: ${c.shortest} (built against the published packages)`);
+      for (const m of c.members) cycleOf.set(m, k);
+    });
     for (const name of plan.upToDate) {
       const node = g.nodes[g.index.get(name)!]!;
       upToDate.push({ id: `${name}@${arch}`, version: node.fullVersion });
@@ -185,6 +194,7 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
           input: `${scan.fileKeys.get(b.file) ?? ''}:${b.version}`,
           packages: node ? node.provides.filter((p) => p.real).map((p) => p.name) : [b.name],
           ...namesOf(node),
+          ...(cycleOf.has(b.name) ? { cycle: cycleOf.get(b.name)! } : {}),
         });
       }
     }
