@@ -28,7 +28,7 @@ import { Scheduler } from '@melange2/coordinator/internal';
 
 const build = (
   name: string,
-  o: { deps?: string[]; needs?: string[]; provides?: string[] } = {},
+  o: { deps?: string[]; needs?: string[]; provides?: string[]; cycle?: number } = {},
 ): RunBuild => ({
   id: `${name}@x86_64`,
   name,
