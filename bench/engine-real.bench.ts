@@ -5,15 +5,15 @@
 // environment). Goals: cold ≤ 1.10× the chroot, fixed cost < 1 s, warm < 5 % of cold.
 //
 // Options: --packages zlib,lz4,json-c  --corpus DIR (default testdata/real-os)
-//   --toolchain DIR (default $MELANGE2_TOOLS_DIR/real-toolchain: repo/<arch>/ and keys/melange.rsa.pub,
+//   --toolchain DIR (default $MELANGE2_TOOLS_DIR/real-toolchain: repo/<arch>/ and keys/*.pub,
 //   made by scripts/bootstrap-toolchain)  --sources DIR (melange cache with sha256:<sum> files,
 //   default $MELANGE2_TOOLS_DIR/real-sources, made by scripts/fetch-sources)
-//   --serve-layers on|off (default on, as build-all)
+//   --serve-layers on|off (default on, as build-all)  --profile (per-vertex and per-step times)
 // The builds use a private buildkitd (x86_64) started for this run. Skips when the toolchain,
 // the corpus or the sources are absent.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadSigningKey, writeKeyPair } from '@melange2/apk';
@@ -37,14 +37,19 @@ const corpus = resolve(arg('corpus', join(root, 'testdata', 'real-os')));
 const toolchain = resolve(arg('toolchain', join(tools, 'real-toolchain')));
 const sources = resolve(arg('sources', join(tools, 'real-sources')));
 const serveLayers = arg('serve-layers', 'on') !== 'off';
+const profile = process.argv.includes('--profile');
 
 function skip(why: string): never {
   process.stdout.write(`engine-real: skipped: ${why}\n`);
   process.exit(0);
 }
 const repo = join(toolchain, 'repo');
-const keyPub = join(toolchain, 'keys', 'melange.rsa.pub');
-if (!existsSync(join(repo, arch, 'APKINDEX.tar.gz')) || !existsSync(keyPub))
+const keyPub = join(toolchain, 'keys');
+if (
+  !existsSync(join(repo, arch, 'APKINDEX.tar.gz')) ||
+  !existsSync(keyPub) ||
+  !readdirSync(keyPub).some((f) => f.endsWith('.pub'))
+)
   skip(`no real toolchain at ${toolchain} (run scripts/bootstrap-toolchain)`);
 for (const p of packages)
   if (!existsSync(join(corpus, `${p}.yaml`))) skip(`no ${p}.yaml in ${corpus} (--corpus DIR)`);
@@ -106,14 +111,16 @@ async function chrootRoot(configFile: string): Promise<{ dir: string; files: num
   return { dir, files };
 }
 
-/** The compiled steps of `configFile`, run one by one in the chroot as the build user: wall time. */
-function chrootBuild(configFile: string, dir: string): number {
+/** The compiled steps of `configFile`, run one by one in the chroot as the build user: wall time, per step. */
+function chrootBuild(configFile: string, dir: string): { ms: number; steps: { name: string; ms: number }[] } {
   const { plan } = planBuild(request(configFile, join(work, 'plan-out')));
   rmSync(join(dir, 'home', 'build'), { recursive: true, force: true });
   mkdirSync(join(dir, 'home', 'build'), { recursive: true });
   spawnSync('chown', ['-R', '1000:1000', join(dir, 'home', 'build')]);
   const t0 = performance.now();
+  const steps: { name: string; ms: number }[] = [];
   for (const step of plan.steps) {
+    const ts = performance.now();
     const mounts = [
       `mount --rbind /dev '${dir}/dev'`,
       `mount -t proc proc '${dir}/proc'`,
@@ -127,9 +134,25 @@ function chrootBuild(configFile: string, dir: string): number {
     });
     if (r.status !== 0)
       throw new Error(`chroot step "${step.name}" exited ${r.status}:\n${(r.stderr ?? '').slice(-2000)}`);
+    steps.push({ name: step.name, ms: performance.now() - ts });
   }
-  return performance.now() - t0;
+  return { ms: performance.now() - t0, steps };
 }
+
+/** A build with its BuildKit vertices' durations (completed ones, in order). */
+async function profiled(configFile: string, outDir: string) {
+  const vertices: { name: string; ms: number }[] = [];
+  const r = await buildPackage({
+    ...request(configFile, outDir),
+    onEvent: (e) => {
+      if (e.type === 'solve' && e.event.type === 'vertex.completed')
+        vertices.push({ name: e.event.vertex.name, ms: e.event.durationMs });
+    },
+  });
+  return { r, vertices };
+}
+
+const short = (n: string) => n.replace(/\s+/g, ' ').slice(0, 60);
 
 /** A config with the environment of `configFile` and one step, `true` (plus a nonce). */
 function trivialConfig(like: string): string {
@@ -165,9 +188,11 @@ try {
   const envCold = await buildPackage(request(trivialConfig(first), join(work, 'out-trivial')));
   line('first build (cold daemon and cache)', envCold);
   const fixed: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const r = await buildPackage(request(trivialConfig(first), join(work, 'out-trivial')));
+  for (let i = 0; i < 5; i++) {
+    const { r, vertices } = await profiled(trivialConfig(first), join(work, 'out-trivial'));
     line(`warm environment, new step #${i + 1}`, r);
+    if (profile)
+      for (const v of vertices) process.stdout.write(`    ran ${s(v.ms).padStart(8)}  ${short(v.name)}\n`);
     fixed.push(r.timings.totalMs);
   }
   const rows: { name: string; chroot: number; cold: number; warm: number }[] = [];
@@ -175,16 +200,25 @@ try {
   for (const name of packages) {
     const file = join(corpus, `${name}.yaml`);
     process.stdout.write(`${name}:\n`);
-    const cold = await buildPackage(request(file, join(work, `out-${name}-1`)));
+    const { r: cold, vertices } = await profiled(file, join(work, `out-${name}-1`));
     line('project build (package cold)', cold);
     const warm = await buildPackage(request(file, join(work, `out-${name}-2`)));
     line('warm rebuild (unchanged)', warm);
     chroot ??= await chrootRoot(file);
-    const ms = chrootBuild(file, chroot.dir);
+    const { ms, steps } = chrootBuild(file, chroot.dir);
     process.stdout.write(
       `  ${'same steps in a chroot'.padEnd(34)} ${s(ms).padStart(9)}  (${chroot.files} files in the root)\n`,
     );
     rows.push({ name, chroot: ms, cold: cold.timings.totalMs, warm: warm.timings.totalMs });
+    if (profile) {
+      const vsum = vertices.reduce((a, v) => a + v.ms, 0);
+      process.stdout.write(
+        `  profile: BuildKit vertices ${s(vsum)} summed over ${vertices.length} (solve ${s(cold.timings.solveMs)}); chroot steps:\n`,
+      );
+      for (const v of [...vertices].sort((a, b) => b.ms - a.ms).slice(0, 12))
+        process.stdout.write(`    vertex ${s(v.ms).padStart(8)}  ${short(v.name)}\n`);
+      for (const st of steps) process.stdout.write(`    chroot ${s(st.ms).padStart(8)}  ${short(st.name)}\n`);
+    }
   }
   process.stdout.write('\npackage   chroot     cold      warm     cold÷chroot  warm÷cold\n');
   for (const r of rows)
@@ -194,7 +228,7 @@ try {
   const total = rows.reduce((a, r) => ({ c: a.c + r.cold, h: a.h + r.chroot }), { c: 0, h: 0 });
   process.stdout.write(
     `all       ${s(total.h).padStart(8)} ${s(total.c).padStart(9)}             ${(total.c / total.h).toFixed(2).padStart(8)}×   (goal ≤ 1.10×)\n` +
-      `fixed per-build cost (median of 3, warm environment of ${chroot?.files ?? '?'} files): ${s(median(fixed))} (goal < 1 s); ` +
+      `fixed per-build cost (median of 5, warm environment of ${chroot?.files ?? '?'} files): ${s(median(fixed))} (goal < 1 s); ` +
       `first build with a cold daemon: ${s(envCold.timings.totalMs)}\n` +
       `warm rebuild ÷ cold: goal < 5 %\n`,
   );
