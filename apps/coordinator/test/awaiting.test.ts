@@ -78,6 +78,17 @@ describe('Scheduler.waitFor', () => {
   });
 });
 
+describe('ReachIndex', () => {
+  it('follows an index’s depends by name and by provide; an unreadable repository is logged and left out', async () => {
+    const reach = new ReachIndex({ runtime: { x86_64: { flex: ['m4'] } } });
+    const logged: string[] = [];
+    await reach.addRepositories(['x86_64'], [join(tmpdir(), 'm2-no-such-repo')], (l) => logged.push(l));
+    expect(logged).toEqual([expect.stringMatching(/m2-no-such-repo\/x86_64\/APKINDEX\.tar\.gz: not read/)]);
+    expect([...(reach.deps('x86_64', 'flex') ?? [])]).toEqual(['m4']);
+    expect(reach.deps('aarch64', 'flex')).toBeUndefined();
+  });
+});
+
 describe('the coordinator fills awaiting and re-queues a build given back', () => {
   let dir: string;
   let signingKey: SigningKey;

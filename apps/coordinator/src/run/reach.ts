@@ -3,6 +3,22 @@ import type { RunPlan } from './plan-run.js';
 
 /** An index read for the reach map may be at most this large (the engine's own limit governs installs). */
 const MAX_INDEX_BYTES = 256 * 1024 * 1024;
+/** How long reading one appended index may take before the run starts without it. */
+const INDEX_TIMEOUT_MS = 30_000;
+
+/** `p`, or a rejection after `ms` (the read itself is left to finish or fail on its own). */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+  });
+  p.catch(() => {});
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** A dependency's name (`so:libz.so.1>=1` → `so:libz.so.1`); none for a conflict (`!foo`). */
 function depName(text: string): string | undefined {
@@ -46,7 +62,8 @@ export class ReachIndex {
 
   /**
    * Reads each repository's index for each arch (a directory or URL, `@tag` allowed); one that
-   * cannot be read is told to `log` and left out (the reach is then smaller, never wrong in kind).
+   * cannot be read (or not within 30 s) is told to `log` and left out (the reach is then smaller,
+   * never wrong in kind).
    */
   async addRepositories(
     arches: readonly string[],
@@ -59,7 +76,12 @@ export class ReachIndex {
       for (const arch of arches) {
         const at = repoLocation(spec, arch, 'APKINDEX.tar.gz');
         try {
-          this.addIndex(arch, await fetchBytes(at, { name: 'index', max: MAX_INDEX_BYTES }), at);
+          const bytes = await within(
+            fetchBytes(at, { name: 'index', max: MAX_INDEX_BYTES }),
+            INDEX_TIMEOUT_MS,
+            at,
+          );
+          this.addIndex(arch, bytes, at);
         } catch (e) {
           log(`${at}: not read for what environments install (${(e as Error).message})`);
         }
