@@ -154,8 +154,17 @@ async function profiled(configFile: string, outDir: string) {
 
 const short = (n: string) => n.replace(/\s+/g, ' ').slice(0, 60);
 
+/** What costs more in a container than in the chroot: process starts, compiler runs, directory lookups. */
+const MICRO = [
+  "cd /tmp; printf 'int f(void){return 1;}\\n' > t.c",
+  't0=$(date +%s%N); i=0; while [ $i -lt 2000 ]; do /usr/bin/true; i=$((i+1)); done; t1=$(date +%s%N)',
+  'i=0; while [ $i -lt 100 ]; do gcc -c t.c -o t.o; i=$((i+1)); done; t2=$(date +%s%N)',
+  "i=0; while [ $i -lt 200 ]; do ls /usr/include >/dev/null; find /usr/lib -maxdepth 1 -name 'x*' >/dev/null; i=$((i+1)); done; t3=$(date +%s%N)",
+  'echo "MICRO 2000 execs $(( (t1-t0)/1000000 )) ms, 100 gcc -c $(( (t2-t1)/1000000 )) ms, 200 directory listings $(( (t3-t2)/1000000 )) ms"',
+];
+
 /** A config with the environment of `configFile` and one step, `true` (plus a nonce). */
-function trivialConfig(like: string): string {
+function trivialConfig(like: string, body: readonly string[] = []): string {
   const { plan } = planBuild(request(like, join(work, 'plan-out')));
   const file = join(work, 'trivial', `trivial-${randomBytes(4).toString('hex')}.yaml`);
   mkdirSync(join(work, 'trivial'), { recursive: true });
@@ -172,7 +181,9 @@ function trivialConfig(like: string): string {
       '    packages:',
       ...plan.environment.packages.map((p) => `      - ${p}`),
       'pipeline:',
-      `  - runs: echo ${randomBytes(8).toString('hex')} >/dev/null`,
+      '  - runs: |',
+      `      echo ${randomBytes(8).toString('hex')} >/dev/null`,
+      ...body.map((l) => `      ${l}`),
       '',
     ].join('\n'),
   );
@@ -219,6 +230,34 @@ try {
         process.stdout.write(`    vertex ${s(v.ms).padStart(8)}  ${short(v.name)}\n`);
       for (const st of steps) process.stdout.write(`    chroot ${s(st.ms).padStart(8)}  ${short(st.name)}\n`);
     }
+  }
+  if (profile && chroot) {
+    let said = '';
+    await buildPackage({
+      ...request(trivialConfig(first, MICRO), join(work, 'out-micro')),
+      onEvent: (e) => {
+        if (e.type === 'solve' && e.event.type === 'vertex.log' && e.event.line.includes('MICRO '))
+          said = e.event.line.slice(e.event.line.indexOf('MICRO '));
+      },
+    });
+    const r = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--pid',
+        '--fork',
+        'sh',
+        '-c',
+        `mount --rbind /dev '${chroot.dir}/dev' && mount -t proc proc '${chroot.dir}/proc' && exec chroot --userspec=1000:1000 '${chroot.dir}' /bin/sh -c "$STEP"`,
+      ],
+      {
+        env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', STEP: MICRO.join('\n') },
+        encoding: 'utf8',
+      },
+    );
+    process.stdout.write(
+      `micro: build step: ${said.slice(6)}\n       chroot:     ${r.stdout.trim().slice(6)}\n`,
+    );
   }
   process.stdout.write('\npackage   chroot     cold      warm     cold÷chroot  warm÷cold\n');
   for (const r of rows)
