@@ -19,6 +19,7 @@ export { RunMetrics } from './metrics/run-metrics.js';
 export { logMetricsRoute } from './logs/routes.js';
 export { DEFAULT_LOG_RETENTION, pruneLogs } from './logs/retention.js';
 export { keyringOf, type PlanInputs, planAgainst, runIdFor } from './run/plan-inputs.js';
+export { ReachIndex, reachFor } from './run/reach.js';
 export {
   chromeTrace,
   Dashboard,

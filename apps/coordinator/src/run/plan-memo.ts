@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { RunPlan } from './plan-run.js';
 
 /** Bump when the memo's shape or the plan's meaning changes. */
-const MEMO_FORMAT = 'plan-memo-1';
+const MEMO_FORMAT = 'plan-memo-2';
 
 /** Everything the plan depends on besides the code. */
 export interface MemoInputs {
@@ -43,6 +43,9 @@ const buildSchema = z.looseObject({
   configFile: z.string(),
   input: z.string(),
   packages: z.array(z.string()),
+  provides: z.array(z.string()).optional(),
+  needs: z.array(z.string()).optional(),
+  cycle: z.number().int().nonnegative().optional(),
 });
 
 const memoSchema = z.object({
@@ -55,6 +58,7 @@ const memoSchema = z.object({
     problems: z.array(z.string()),
     cycles: z.array(z.string()),
     excluded: z.array(z.tuple([z.string(), z.string()])),
+    runtime: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
   }),
 });
 

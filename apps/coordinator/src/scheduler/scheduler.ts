@@ -66,6 +66,12 @@ export class Scheduler {
   readonly #arch: Int32Array;
   readonly #ready: IntHeap[] = [];
   readonly #archIndex = new Map<string, number>();
+  /**
+   * Waits found while the run goes (`waitFor`): builds whose environment would have installed an
+   * older provider of what another build of the run makes. Producer → waiters, waiter → producers.
+   */
+  readonly #waiters = new Map<number, number[]>();
+  readonly #waitsOn = new Map<number, number[]>();
 
   constructor(builds: readonly ScheduledBuild[], opts: SchedulerOptions = {}) {
     const ordering = opts.ordering ?? 'cp-unlock';
@@ -120,14 +126,17 @@ export class Scheduler {
 
   /** Counts a published dependency off each dependent of `i`; those now free become ready (queued when `now` is given). */
   #release(i: number, now: ScheduledBuild[] | undefined): void {
-    for (let e = this.#dependentsStart[i]!; e < this.#dependentsStart[i + 1]!; e++) {
-      const d = this.#dependents[e]!;
-      if (--this.#unmet[d]! > 0 || this.#state[d]!.kind !== 'blocked') continue;
-      this.#state[d] = READY;
-      if (now) {
-        this.#ready[this.#arch[d]!]!.push(this.#rank[d]!);
-        now.push(this.#builds[d]!);
-      }
+    for (let e = this.#dependentsStart[i]!; e < this.#dependentsStart[i + 1]!; e++)
+      this.#countOff(this.#dependents[e]!, now);
+    for (const d of this.#waiters.get(i) ?? []) this.#countOff(d, now);
+  }
+
+  #countOff(d: number, now: ScheduledBuild[] | undefined): void {
+    if (--this.#unmet[d]! > 0 || this.#state[d]!.kind !== 'blocked') return;
+    this.#state[d] = READY;
+    if (now) {
+      this.#ready[this.#arch[d]!]!.push(this.#rank[d]!);
+      now.push(this.#builds[d]!);
     }
   }
 
@@ -184,6 +193,81 @@ export class Scheduler {
     this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
   }
 
+  /**
+   * A build in flight (or just taken) must wait for other builds of the run first: its
+   * environment would install an older provider of what they make. It goes back to `blocked`
+   * until they are published (skipped if one fails), or straight back to the ready set when none
+   * of them is still to come. A producer that is settled, unknown, the build itself, or one that
+   * (transitively) waits for this build is not waited for: no wait can close a cycle. `undispatch`
+   * takes back the attempt `take` counted (the build never went out). Returns the ids waited for.
+   */
+  waitFor(id: string, on: readonly string[], opts: { readonly undispatch?: boolean } = {}): string[] {
+    const i = this.#index(id);
+    const k = this.#state[i]!.kind;
+    if (k !== 'dispatched' && k !== 'running') return [];
+    if (opts.undispatch) this.#attempts[i]!--;
+    const added: string[] = [];
+    for (const p of new Set(on)) {
+      const j = this.#at.get(p);
+      if (j === undefined || j === i || !this.#open(j) || this.dependsOn(p, id)) continue;
+      const w = this.#waiters.get(j);
+      if (w) w.push(i);
+      else this.#waiters.set(j, [i]);
+      const o = this.#waitsOn.get(i);
+      if (o) o.push(j);
+      else this.#waitsOn.set(i, [j]);
+      this.#unmet[i]!++;
+      added.push(p);
+    }
+    if (this.#unmet[i]! > 0) this.#state[i] = BLOCKED;
+    else {
+      this.#state[i] = READY;
+      this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
+    }
+    return added;
+  }
+
+  /** Not settled: still to be built (blocked, ready or in flight). */
+  #open(j: number): boolean {
+    const k = this.#state[j]!.kind;
+    return k === 'blocked' || k === 'ready' || k === 'dispatched' || k === 'running';
+  }
+
+  /** Whether `a` may still be built and `b` is not settled: a producer a build may wait for. */
+  pending(a: string): boolean {
+    const j = this.#at.get(a);
+    return j !== undefined && this.#open(j);
+  }
+
+  /**
+   * Whether `a` waits, directly or through others, for `b` (declared dependencies and waits
+   * found while running). Only blocked builds can: a build is blocked while anything it needs is
+   * unpublished, so the walk stays among blocked builds.
+   */
+  dependsOn(a: string, b: string): boolean {
+    const from = this.#at.get(a);
+    const target = this.#at.get(b);
+    if (from === undefined || target === undefined) return false;
+    if (this.#state[from]!.kind !== 'blocked') return false;
+    const seen = new Set<number>([from]);
+    const stack = [from];
+    while (stack.length > 0) {
+      const at = stack.pop()!;
+      const next: number[] = [...(this.#waitsOn.get(at) ?? [])];
+      for (const d of this.#builds[at]!.deps) {
+        const j = this.#at.get(d);
+        if (j !== undefined) next.push(j);
+      }
+      for (const j of next) {
+        if (j === target) return true;
+        if (seen.has(j) || this.#state[j]!.kind !== 'blocked') continue;
+        seen.add(j);
+        stack.push(j);
+      }
+    }
+    return false;
+  }
+
   /** Published: returns the builds this made ready. */
   succeeded(id: string): ScheduledBuild[] {
     const i = this.#index(id);
@@ -210,6 +294,7 @@ export class Scheduler {
     const push = (v: number) => {
       for (let e = this.#dependentsStart[v]!; e < this.#dependentsStart[v + 1]!; e++)
         stack.push(this.#dependents[e]!);
+      for (const x of this.#waiters.get(v) ?? []) stack.push(x);
     };
     push(i);
     while (stack.length > 0) {
@@ -231,6 +316,8 @@ export class Scheduler {
       const j = this.#at.get(d);
       if (j !== undefined && this.#state[j]!.kind !== 'succeeded') waiting.add(d);
     }
+    for (const j of this.#waitsOn.get(i) ?? [])
+      if (this.#state[j]!.kind !== 'succeeded') waiting.add(this.#builds[j]!.id);
     return { kind: 'blocked', waitingOn: [...waiting].sort() };
   }
 
