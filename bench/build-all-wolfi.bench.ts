@@ -14,23 +14,22 @@
  *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo]
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runOnSources } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
 runOnSources(self, '@melange2/engine');
 
-const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
+const { planWolfi, wolfiCorpus: corpus, wolfiRunInputs } = await import('./wolfi-lib.js');
 const { gapAccount } = await import('./gap-account.js');
 type Times = import('./gap-account.js').Times;
 type Ordering = import('@melange2/coordinator/internal').Ordering;
-const { benchNatsOptions, spawnAgentProcess, startFakeAgents } = await import('./fake-agents.js');
+const { benchNats, benchNatsOptions, dropNamespace, spawnAgentProcess, startFakeAgents } = await import(
+  './fake-agents.js'
+);
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
-const protocol = await import('../libs/protocol/src/index.js');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,17 +52,9 @@ async function main(): Promise<void> {
     process.stdout.write(`build-all-wolfi: skipped, no corpus at ${corpus}\n`);
     return;
   }
-  let stopNats: (() => Promise<void>) | undefined;
-  if (!process.env['NATS_URL']) {
-    const { startNats } = await import('@melange2/daemons');
-    const n = await startNats({ stateDir: mkdtempSync(join(tmpdir(), 'm2-bench-nats-')) });
-    process.env['NATS_URL'] = n.url;
-    stopNats = () => n.stop();
-  }
+  const stopNats = await benchNats();
   const { runDistributed } = await import('@melange2/coordinator');
   const { criticalPathPriorities } = await import('@melange2/coordinator/internal');
-  const { natsStreams } = protocol;
-  const { jetstreamManager } = await import('@nats-io/jetstream');
 
   const t0 = performance.now();
   const plan = await planWolfi();
@@ -106,11 +97,8 @@ async function main(): Promise<void> {
     const r = await runDistributed({
       nc,
       ns,
-      repo: corpus,
-      arches: ['x86_64', 'aarch64'],
+      ...wolfiRunInputs,
       signingKey: key,
-      cacheDir: '.melange2/cache',
-      workers: 0,
       ordering,
       onEvent: (e) => {
         const now = performance.now();
@@ -138,11 +126,10 @@ async function main(): Promise<void> {
     );
     for (const line of gapAccount(plan.builds, times, { start: w0, makespan: wall, lowerBound: lb, slots }))
       process.stdout.write(`${line}\n`);
-    const jsm = await jetstreamManager(nc);
-    for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
+    await dropNamespace(nc, ns);
   }
   await nc.close();
-  await stopNats?.();
+  await stopNats();
 }
 
 if (process.argv[2] === '--agents') {

@@ -2,7 +2,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RefusalCode } from '@melange2/protocol';
 
 /** SHA-256 of a token (hex): what is kept and recorded, so run state never holds a usable token. */
-const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
+const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Random bytes drawn per call to the CSPRNG: tokens are cut from them (one call per 256 tokens). */
+const POOL_BYTES = 32 * 256;
 
 /** At most this many token hashes are accepted for one attempt (a resumed dispatch adds one). */
 const MAX_HASHES = 4;
@@ -29,21 +32,40 @@ export class DispatchTokens {
   readonly #open = new Map<string, Open>();
   /** Token hashes already taken, per build (a report carrying one again is a replay). */
   readonly #used = new Map<string, string[]>();
+  #pool = Buffer.alloc(0);
+  #drawn = 0;
+  /** The last token hashed: a report's token is checked, then taken (one hash, not two). */
+  #last = { token: '', hash: '' };
+
+  #hash(token: string): string {
+    if (token !== this.#last.token) this.#last = { token, hash: sha256(token) };
+    return this.#last.hash;
+  }
+
+  /** 32 random bytes (hex), cut from a pool drawn from the CSPRNG. */
+  #random(): string {
+    if (this.#drawn + 32 > this.#pool.length) {
+      this.#pool = randomBytes(POOL_BYTES);
+      this.#drawn = 0;
+    }
+    this.#drawn += 32;
+    return this.#pool.toString('hex', this.#drawn - 32, this.#drawn);
+  }
 
   /**
    * A new token for attempt `attempt` of `id`, accepted along with `prior` (hashes recorded by
    * the coordinator this one replaced, whose job may still be queued): the hashes to record.
    */
   issue(id: string, attempt: number, prior: readonly string[] = []): { token: string; hashes: string[] } {
-    const token = randomBytes(32).toString('hex');
-    const hashes = [...prior, tokenHash(token)].slice(-MAX_HASHES);
+    const token = this.#random();
+    const hashes = [...prior, sha256(token)].slice(-MAX_HASHES);
     this.#open.set(id, { attempt, hashes });
     return { token, hashes };
   }
 
   /** Whether a report's token is the one of the attempt in flight (it is not taken yet). */
   check(id: string, attempt: number, token: string): TokenVerdict {
-    const h = tokenHash(token);
+    const h = this.#hash(token);
     if (this.#used.get(id)?.some((u) => same(u, h)))
       return {
         ok: false,
@@ -67,7 +89,7 @@ export class DispatchTokens {
   consume(id: string, token: string): void {
     this.#open.delete(id);
     const used = this.#used.get(id) ?? [];
-    used.push(tokenHash(token));
+    used.push(this.#hash(token));
     this.#used.set(id, used.slice(-MAX_HASHES));
   }
 
