@@ -11,7 +11,9 @@
  *   - the gap account (bench/gap-account.ts): where the time between the lower bound and the
  *     makespan went, over all builds and along the run's actual critical path.
  *
- *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo]
+ *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo] [logKb]
+ * `logKb`: KB of log each fake build writes to the log store (0: the agents keep no logs);
+ * absent, the agents' default log (its header), an Object Store write per build.
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
 import { existsSync } from 'node:fs';
@@ -33,8 +35,8 @@ const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function fakeAgents(ns: string, slots: number, scale: number): Promise<void> {
-  await startFakeAgents({ ns, slots, scale });
+async function fakeAgents(ns: string, slots: number, scale: number, logKb: string): Promise<void> {
+  await startFakeAgents({ ns, slots, scale, ...(logKb === '' ? {} : { logKb: Number(logKb) }) });
   process.stdout.write('ready\n');
   // The parent kills this process when the run is over.
   await new Promise(() => {});
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
-    const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale)]);
+    const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale), process.argv[5] ?? '']);
     while (!out().includes('ready\n')) await sleep(50);
     // Both ends in this process (one monotonic clock): decision → the agent's "started" event.
     const decided = new Map<string, number>();
@@ -133,8 +135,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--agents') {
-  const [, , , ns, slots, scale] = process.argv;
-  await fakeAgents(ns!, Number(slots), Number(scale));
+  const [, , , ns, slots, scale, logKb] = process.argv;
+  await fakeAgents(ns!, Number(slots), Number(scale), logKb ?? '');
 } else {
   await main();
 }
