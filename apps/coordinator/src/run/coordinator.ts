@@ -413,6 +413,10 @@ export class Coordinator {
       durationMs: r.durationMs,
       attempts,
     });
+    // Its packages are in the index (and jobs carry the generation after it): the dependents
+    // go out now, not one state write later. A crash before the record below leaves it
+    // up to date in the index, and the dependents recorded as dispatched.
+    this.#pump();
     await Promise.all([
       this.#recorder.build(b, {
         state: 'succeeded',
