@@ -6,6 +6,10 @@ int main(int argc, char **argv) {
     puts("usage: hello [--help]");
     return 0;
   }
+  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    puts("hello 1.0.0");
+    return 0;
+  }
   puts(hello_greeting());
   return hello_answer() == 42 ? 0 : 1;
 }
