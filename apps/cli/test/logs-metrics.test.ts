@@ -65,8 +65,9 @@ async function follow(store: BuildLogStore, runId: string, args: string[]) {
   );
   while (p.child.exitCode === null && !/slow tick/.test(p.stdout)) await sleep(50);
   const stateAtFirstTick = (await store.ref({ runId, arch: 'x86_64', name: 'slow' }))?.state;
+  const t0 = Date.now();
   const code = await p.exit(300_000);
-  return { code, out: p.stdout, err: p.stderr, stateAtFirstTick };
+  return { code, out: p.stdout, err: p.stderr, stateAtFirstTick, ms: Date.now() - t0 };
 }
 
 /**
@@ -271,6 +272,7 @@ describe('build logs and metrics', () => {
       expect((await fetch(`${agentHttp.url}/healthz`)).status).toBe(200);
       const r = await run;
       const f = await followed;
+      process.stderr.write(`logs --follow: ${f.ms} ms from the first tick to its end\n`);
       expect(f.code, f.err).toBe(0);
       expect(f.stateAtFirstTick, f.out).toBe('running');
       const logs = await logsOf([...natsArgs(d.nats), '--namespace', ns]);
@@ -357,7 +359,7 @@ describe('build logs and metrics', () => {
       await agent.close(true);
       await anc.close();
     }
-  });
+  }, 120_000);
 
   it('agent --listen serves /healthz and /metrics', async () => {
     const ns = `ta${process.pid}x${Date.now().toString(36)}`;

@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FileRunStore, ObjectRunStore, PublishSections, type RunStore } from '@melange2/coordinator';
 import { logDir, runsDir } from '../embedded.js';
 import {
   type BuildLogStore,
   LocalLogStore,
+  type LogKey,
+  type LogRef,
   latestRun,
   natsNames,
   ObjectLogStore,
@@ -58,6 +61,23 @@ async function openStore(
   }
 }
 
+/**
+ * The reference of a followed log once it reads finished: a reference just replaced in the
+ * object store can read as the running one for a moment after the live text ended.
+ */
+async function finishedRef(
+  store: BuildLogStore,
+  key: LogKey,
+  signal: AbortSignal,
+): Promise<LogRef | undefined> {
+  let ref = await store.ref(key);
+  for (let i = 0; i < 25 && ref?.state === 'running' && !signal.aborted; i++) {
+    await delay(200, undefined, { signal }).catch(() => {});
+    ref = await store.ref(key);
+  }
+  return ref;
+}
+
 const print = async (chunk: Uint8Array | string): Promise<void> => {
   if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
 };
@@ -104,7 +124,7 @@ export function registerLogs(program: Command): void {
       for await (const chunk of readLog(store, key, { follow: flags.follow, signal: stop.signal }))
         await print(chunk);
       // A finished log ends with what the coordinator did with its report (publish section).
-      const ref = await store.ref(key);
+      const ref = flags.follow ? await finishedRef(store, key, stop.signal) : await store.ref(key);
       if (ref?.digest && ref.state !== 'running' && !stop.signal.aborted) {
         const sections = new PublishSections((id) => runs.get(id));
         await print(

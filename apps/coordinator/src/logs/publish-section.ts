@@ -10,6 +10,8 @@ export type SectionKey = LogKey & { readonly attempt: number };
 
 /** How long a stored finished timeline is reused for the publish sections of other requests. */
 const REUSE_MS = 10_000;
+/** Reads of a run's timeline that found none before `await` takes it that there is none. */
+const MISSES = 3;
 
 const buildOf = (t: RunTimeline | undefined, k: LogKey): TimelineBuild | undefined =>
   t?.builds.find((b) => b.name === k.name && b.arch === k.arch);
@@ -77,12 +79,17 @@ export class PublishSections {
     o: { signal?: AbortSignal; pollMs?: number; maxWaitMs?: number } = {},
   ): Promise<string> {
     const until = Date.now() + (o.maxWaitMs ?? 120_000);
-    for (;;) {
+    for (let misses = 0; ; ) {
       const t = await this.timeline(k.runId);
       const b = buildOf(t, k);
       const s = publishSection(b, k.attempt);
       if (s) return s;
-      const settled = !t || t.status === 'finished' || !b || (b.state !== 'queued' && b.state !== 'running');
+      // A stored timeline being replaced reads as missing for a moment: missing thrice, it is.
+      misses = t ? 0 : misses + 1;
+      const settled =
+        misses >= MISSES ||
+        (t !== undefined &&
+          (t.status === 'finished' || !b || (b.state !== 'queued' && b.state !== 'running')));
       if (settled || o.signal?.aborted || Date.now() >= until) return '';
       await delay(o.pollMs ?? 1000, undefined, o.signal ? { signal: o.signal } : {}).catch(() => {});
     }
