@@ -105,13 +105,3 @@ export class PublishSections {
     return t;
   }
 }
-
-/** `text`, then `section` (a log and its publish section as one text). */
-export async function* withSection(
-  text: AsyncIterable<Uint8Array>,
-  section: () => Promise<string>,
-): AsyncIterable<Uint8Array> {
-  yield* text;
-  const s = await section();
-  if (s) yield new TextEncoder().encode(s);
-}

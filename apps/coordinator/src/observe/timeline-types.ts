@@ -53,7 +53,7 @@ export interface TimelineBuild {
 }
 
 /** A package the publish step checked: the sha256 and size it verified against the report. */
-export interface PublishedPackage {
+interface PublishedPackage {
   readonly filename: string;
   readonly sha256: string;
   readonly size: number;
