@@ -122,6 +122,7 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
         ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
         ...(o.layerServer ? { layerServer: o.layerServer } : {}),
+        ...(job.awaiting?.length ? { awaiting: job.awaiting } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
           if (e.type === 'stage' && stages.length < 16) stages.push({ stage: e.stage, at: Date.now() });

@@ -27,6 +27,7 @@ import {
   type PlanInputs,
   planAgainst,
   type PublisherRecord,
+  reachFor,
   policyOptions,
   pruneLogs,
   type RunMetrics,
@@ -126,6 +127,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   for (const arch of o.arches)
     if (await publisher.resignIndex(arch))
       o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
+  const reach = await reachFor(plan, store, o.repositoryAppend ?? [], o.log ?? (() => {}));
   const coordinator = new Coordinator({
     runId,
     plan,
@@ -135,6 +137,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     signingKey: o.signingKey,
     state,
     published: outDir,
+    reach,
     ...policyOptions({
       ...o,
       onEvent: (e) => {

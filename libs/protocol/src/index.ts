@@ -24,6 +24,7 @@ export {
   clip,
   failedOutcome,
   type Heartbeat,
+  MAX_AWAITING,
   MAX_LOG_LINE,
   MAX_LOG_LINES,
   MAX_TEXT,

@@ -199,6 +199,10 @@ export class RunMetrics {
         this.#retries.inc({ arch });
         this.#ready.requeued(id, now);
         return;
+      case 'waiting':
+        // Counted as ready again (the gauges know declared dependencies only).
+        this.#ready.requeued(id, now);
+        return;
       case 'succeeded': {
         this.#builds.inc({ state: 'succeeded', arch });
         this.#duration.observe({ state: 'succeeded', arch }, e.durationMs / 1000);

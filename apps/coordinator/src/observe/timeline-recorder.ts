@@ -178,6 +178,7 @@ export class TimelineRecorder {
         b.attempts = Math.max(b.attempts, e.attempt);
         break;
       case 'transient':
+      case 'waiting':
         this.#touch(b);
         break;
       case 'succeeded': {

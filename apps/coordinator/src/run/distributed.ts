@@ -37,6 +37,7 @@ import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
 import { policyOptions, type RunPolicy, type RunResult } from './run-types.js';
+import { reachFor } from './reach.js';
 import { decodeStateRecord } from './state.js';
 
 export interface DistributedOptions extends PlanInputs, RunPolicy {
@@ -131,7 +132,9 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
         o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
     }
     // What agents install from besides their own configuration: only the coordinator writes it.
-    await writeRepositoryInfo(o.nc, o.ns, repositoryInfo(runId, repoUrl, o));
+    const info = repositoryInfo(runId, repoUrl, o);
+    await writeRepositoryInfo(o.nc, o.ns, info);
+    const reach = await reachFor(plan, store, info.repositories, o.log ?? (() => {}));
     const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
     const tl = dashboard
       ? new TimelineRecorder({
@@ -155,6 +158,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       signingKey: o.signingKey,
       state,
       published: repoUrl,
+      reach,
       ...policyOptions({
         ...o,
         onEvent: (e) => {

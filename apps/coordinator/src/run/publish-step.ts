@@ -79,7 +79,7 @@ export async function publishStaged(
     await signed.release();
   }
   span.end();
-  await o.staging.delete(outcome.apks.map((a) => a.key));
+  if (outcome.apks.length > 0) await o.staging.delete(outcome.apks.map((a) => a.key));
   const indexed = signed.paths.length > 0;
   return {
     ok: true,
