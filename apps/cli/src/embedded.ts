@@ -100,10 +100,15 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     ...(prior ? { prior } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
+  const board = new Dashboard({ store: runs, live: timeline });
   const dashboard = o.dashboard
-    ? await serveDashboard(new Dashboard({ store: runs, live: timeline }), {
+    ? await serveDashboard(board, {
         ...o.dashboard,
-        routes: logMetricsRoute({ ...(logs ? { logs } : {}), ...(metrics ? { metrics } : {}) }),
+        routes: logMetricsRoute({
+          ...(logs ? { logs } : {}),
+          ...(metrics ? { metrics } : {}),
+          timelines: (id) => board.timeline(id),
+        }),
       })
     : undefined;
   if (dashboard) o.onDashboard?.(`${dashboard.url}/runs/${runId}/`);

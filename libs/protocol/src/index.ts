@@ -81,4 +81,5 @@ export {
 } from './logs/log-writer.js';
 export { LocalLogStore } from './logs/local-log-store.js';
 export { ObjectLogStore } from './logs/object-log-store.js';
+export { readObject } from './object-read.js';
 export { finishedText, latestRun, readLog } from './logs/read-log.js';

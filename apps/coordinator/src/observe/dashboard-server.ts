@@ -74,7 +74,7 @@ export class Dashboard {
       );
     m = /^\/runs\/([^/]+)\/trace\.json$/.exec(path);
     if (m) {
-      const t = await this.#get(decodeURIComponent(m[1]!));
+      const t = await this.timeline(decodeURIComponent(m[1]!));
       return t ? json(res, chromeTrace(t)) : notFound(res);
     }
     m = /^\/api\/runs\/([^/]+)(\/events)?$/.exec(path);
@@ -84,7 +84,7 @@ export class Dashboard {
     // The live run's JSON from its builds' cached JSON.
     if (this.live?.timeline.runId === checkRunId(id))
       return send(res, 'application/json', this.live.timelineJson());
-    const t = await this.#get(id);
+    const t = await this.timeline(id);
     return t ? json(res, t) : notFound(res);
   };
 
@@ -95,7 +95,8 @@ export class Dashboard {
     return [summaryOf(live), ...stored.filter((s) => s.runId !== live.runId)];
   }
 
-  async #get(runId: string): Promise<RunTimeline | undefined> {
+  /** A run's timeline: the live run's as it is, another's as stored. */
+  async timeline(runId: string): Promise<RunTimeline | undefined> {
     checkRunId(runId);
     if (this.live?.timeline.runId === runId) return this.live.timeline;
     return this.#store?.get(runId);
@@ -103,7 +104,7 @@ export class Dashboard {
 
   /** The live run's changed builds, every 250 ms at most; one `update` for a finished run. */
   async #events(req: IncomingMessage, res: ServerResponse, runId: string): Promise<boolean> {
-    const t = await this.#get(runId);
+    const t = await this.timeline(runId);
     if (!t) return notFound(res);
     res.writeHead(200, {
       'content-type': 'text/event-stream',

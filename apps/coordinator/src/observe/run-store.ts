@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants, gunzip, gzip } from 'node:zlib';
 import { type ObjectStore, Objm } from '@nats-io/obj';
+import { readObject } from '@melange2/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeSummary, decodeTimeline, TimelineError } from './timeline-schema.js';
 import { type RunSummary, type RunTimeline, summaryOf } from './timeline-types.js';
@@ -118,7 +119,7 @@ export class ObjectRunStore implements RunStore {
     const out: RunSummary[] = [];
     for (const i of await this.os.list()) {
       if (i.deleted || !i.name.endsWith('.summary.json')) continue;
-      const text = await this.os.getBlob(i.name).catch(() => null);
+      const text = await readObject(this.os, i.name).catch(() => null);
       if (!text) continue;
       try {
         out.push(decodeSummary(new TextDecoder().decode(text), i.name));
@@ -135,7 +136,7 @@ export class ObjectRunStore implements RunStore {
     if (!info || info.deleted) return undefined;
     if (info.size > MAX_TIMELINE_BYTES)
       throw new TimelineError('timeline-invalid', name, `${info.size} bytes is over the limit`);
-    const bytes = await this.os.getBlob(name);
+    const bytes = await readObject(this.os, name);
     if (!bytes) return undefined;
     const where = `${this.description}: ${name}`;
     const text = isGzip(bytes)

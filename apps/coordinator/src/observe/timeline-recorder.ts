@@ -155,6 +155,10 @@ export class TimelineRecorder {
     }
     const b = this.#byId.get(e.build.id);
     if (!b) return;
+    if (e.type === 'published') {
+      this.#touch(b).publish = e.publish;
+      return;
+    }
     const now = this.#now();
     switch (e.type) {
       case 'dispatched':

@@ -18,6 +18,7 @@ import { cutoffCause } from './cutoff.js';
 import { DispatchTokens } from './dispatch-tokens.js';
 import { Flights } from './flights.js';
 import type { RunBuild } from './plan-run.js';
+import { observePublish } from './publish-facts.js';
 import { PublishedRepository, publishStaged } from './publish-step.js';
 import { ReachIndex } from './reach.js';
 import { RunRecorder } from './recorder.js';
@@ -379,17 +380,24 @@ export class Coordinator {
     const outcome = r.outcome;
     let published: Awaited<ReturnType<typeof publishStaged>>;
     try {
-      published = await publishStaged(
-        {
-          staging: this.#o.staging,
-          publisher: this.#o.publisher,
-          signingKey: this.#o.signingKey,
-          compareProvides: this.#o.earlyCutoff ?? false,
-        },
+      published = await observePublish(
+        (e) => this.#emit(e),
         b,
-        { runId: this.#o.runId, attempt: r.attempt },
-        outcome,
-        this.#flights.get(b.id)?.span,
+        { attempt: r.attempt, outcome },
+        this.#o.signingKey.publicName,
+        () =>
+          publishStaged(
+            {
+              staging: this.#o.staging,
+              publisher: this.#o.publisher,
+              signingKey: this.#o.signingKey,
+              compareProvides: this.#o.earlyCutoff ?? false,
+            },
+            b,
+            { runId: this.#o.runId, attempt: r.attempt },
+            outcome,
+            this.#flights.get(b.id)?.span,
+          ),
       );
     } catch (e) {
       if (e instanceof ForgedReportError) throw this.#refusedContent(b, r, e);

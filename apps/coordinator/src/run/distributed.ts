@@ -93,7 +93,11 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const metrics = o.metrics;
   // The dashboard, build logs and metrics are on the repository's HTTP address.
   const dashboard = observe ? new Dashboard({ store: runs }) : undefined;
-  const extra = logMetricsRoute({ ...(logs ? { logs } : {}), ...(metrics ? { metrics } : {}) });
+  const extra = logMetricsRoute({
+    ...(logs ? { logs } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(dashboard ? { timelines: (id: string) => dashboard.timeline(id) } : {}),
+  });
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),

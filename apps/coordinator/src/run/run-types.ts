@@ -1,6 +1,7 @@
 import type { SigningKey } from '@melange2/apk';
 import type { BuildJob, RefusalCode, Staging } from '@melange2/protocol';
 import type { StateStore, WorkQueue } from '@melange2/queue';
+import type { PublishRecord } from '../observe/timeline-types.js';
 import type { IndexPublisher } from '../repository/index.js';
 import type { Ordering } from '../scheduler/index.js';
 import type { RunBuild, RunPlan } from './plan-run.js';
@@ -49,6 +50,8 @@ export type RunEvent =
       readonly agent?: string;
     }
   | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number }
+  /** The publish step of a report ended (before its `succeeded`, `failed` or `refused`). */
+  | { readonly type: 'published'; readonly build: RunBuild; readonly publish: PublishRecord }
   /**
    * A report refused for good (forged, replayed, or not matching what was staged): never a
    * failure of the package. `build` when it names a build of the run.

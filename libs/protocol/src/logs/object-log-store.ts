@@ -19,6 +19,7 @@ import {
   refsOf,
   runsToDrop,
 } from './log-ref.js';
+import { readObject } from '../object-read.js';
 
 /** The header of the message that closes a build's live log. */
 const END = 'm2-log-end';
@@ -153,7 +154,7 @@ export class ObjectLogStore implements BuildLogStore {
 
   async ref(k: LogKey): Promise<LogRef | undefined> {
     const key = `ref/${logPath(k)}`;
-    const bytes = await (await this.#store()).getBlob(key);
+    const bytes = await readObject(await this.#store(), key);
     return bytes ? decodeLogRef(key, bytes) : undefined;
   }
 
@@ -232,7 +233,7 @@ export class ObjectLogStore implements BuildLogStore {
     const names = await this.#names(`ref/${runId}/`);
     const out: LogRef[] = [];
     for (const { name } of names) {
-      const bytes = await (await this.#store()).getBlob(name);
+      const bytes = await readObject(await this.#store(), name);
       if (bytes) out.push(decodeLogRef(name, bytes));
     }
     return out;
