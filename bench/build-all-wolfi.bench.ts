@@ -11,31 +11,32 @@
  *   - the gap account (bench/gap-account.ts): where the time between the lower bound and the
  *     makespan went, over all builds and along the run's actual critical path.
  *
- *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo]
+ *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo] [logKb]
+ * `logKb`: KB of log each fake build writes to the log store (0: the agents keep no logs);
+ * absent, the agents' default log (its header), an Object Store write per build.
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runOnSources } from './on-sources.ts';
 
 const self = fileURLToPath(import.meta.url);
 runOnSources(self, '@melange2/engine');
 
-const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
+const { planWolfi, wolfiCorpus: corpus, wolfiRunInputs } = await import('./wolfi-lib.js');
 const { gapAccount } = await import('./gap-account.js');
 type Times = import('./gap-account.js').Times;
 type Ordering = import('@melange2/coordinator/internal').Ordering;
-const { benchNatsOptions, spawnAgentProcess, startFakeAgents } = await import('./fake-agents.js');
+const { benchNats, benchNatsOptions, dropNamespace, spawnAgentProcess, startFakeAgents } = await import(
+  './fake-agents.js'
+);
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
-const protocol = await import('../libs/protocol/src/index.js');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function fakeAgents(ns: string, slots: number, scale: number): Promise<void> {
-  await startFakeAgents({ ns, slots, scale });
+async function fakeAgents(ns: string, slots: number, scale: number, logKb: string): Promise<void> {
+  await startFakeAgents({ ns, slots, scale, ...(logKb === '' ? {} : { logKb: Number(logKb) }) });
   process.stdout.write('ready\n');
   // The parent kills this process when the run is over.
   await new Promise(() => {});
@@ -53,17 +54,9 @@ async function main(): Promise<void> {
     process.stdout.write(`build-all-wolfi: skipped, no corpus at ${corpus}\n`);
     return;
   }
-  let stopNats: (() => Promise<void>) | undefined;
-  if (!process.env['NATS_URL']) {
-    const { startNats } = await import('@melange2/daemons');
-    const n = await startNats({ stateDir: mkdtempSync(join(tmpdir(), 'm2-bench-nats-')) });
-    process.env['NATS_URL'] = n.url;
-    stopNats = () => n.stop();
-  }
+  const stopNats = await benchNats();
   const { runDistributed } = await import('@melange2/coordinator');
   const { criticalPathPriorities } = await import('@melange2/coordinator/internal');
-  const { natsStreams } = protocol;
-  const { jetstreamManager } = await import('@nats-io/jetstream');
 
   const t0 = performance.now();
   const plan = await planWolfi();
@@ -90,7 +83,7 @@ async function main(): Promise<void> {
   const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
-    const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale)]);
+    const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale), process.argv[5] ?? '']);
     while (!out().includes('ready\n')) await sleep(50);
     // Both ends in this process (one monotonic clock): decision → the agent's "started" event.
     const decided = new Map<string, number>();
@@ -106,11 +99,8 @@ async function main(): Promise<void> {
     const r = await runDistributed({
       nc,
       ns,
-      repo: corpus,
-      arches: ['x86_64', 'aarch64'],
+      ...wolfiRunInputs,
       signingKey: key,
-      cacheDir: '.melange2/cache',
-      workers: 0,
       ordering,
       onEvent: (e) => {
         const now = performance.now();
@@ -138,16 +128,15 @@ async function main(): Promise<void> {
     );
     for (const line of gapAccount(plan.builds, times, { start: w0, makespan: wall, lowerBound: lb, slots }))
       process.stdout.write(`${line}\n`);
-    const jsm = await jetstreamManager(nc);
-    for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
+    await dropNamespace(nc, ns);
   }
   await nc.close();
-  await stopNats?.();
+  await stopNats();
 }
 
 if (process.argv[2] === '--agents') {
-  const [, , , ns, slots, scale] = process.argv;
-  await fakeAgents(ns!, Number(slots), Number(scale));
+  const [, , , ns, slots, scale, logKb] = process.argv;
+  await fakeAgents(ns!, Number(slots), Number(scale), logKb ?? '');
 } else {
   await main();
 }

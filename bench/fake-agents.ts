@@ -1,8 +1,11 @@
 /** Fake agents for the coordinator benches: real NATS agents whose builds only sleep (and log). */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BuildJob } from '@melange2/protocol';
 import { natsFileOptions } from '@melange2/queue';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { wolfiCorpus } from './wolfi-lib.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -19,11 +22,31 @@ export function benchNatsOptions() {
   });
 }
 
+/**
+ * NATS for a bench: the server at NATS_URL, or a private nats-server started now (NATS_URL is
+ * set to it); the returned function stops what was started.
+ */
+export async function benchNats(): Promise<() => Promise<void>> {
+  if (process.env['NATS_URL']) return async () => {};
+  const { startNats } = await import('@melange2/daemons');
+  const n = await startNats({ stateDir: mkdtempSync(join(tmpdir(), 'm2-bench-nats-')) });
+  process.env['NATS_URL'] = n.url;
+  return () => n.stop();
+}
+
+/** Removes a bench run's namespace: its streams, buckets and object stores. */
+export async function dropNamespace(nc: NatsConnection, ns: string): Promise<void> {
+  const { natsStreams } = await import('@melange2/protocol');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const jsm = await jetstreamManager(nc);
+  for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
+}
+
 export interface FakeAgentOptions {
   readonly ns: string;
   /** Slots per arch, in agents of 4 slots. */
   readonly slots: number;
-  /** Milliseconds slept per declared cpu (1 cpu when undeclared). */
+  /** Milliseconds slept per declared cpu (1 cpu when undeclared); 0 answers at once (no timer). */
   readonly scale: number;
   /** KB of log written per build; 0 keeps no logs; absent, the agents' default log (its header). */
   readonly logKb?: number;
@@ -55,7 +78,7 @@ export async function startFakeAgents(o: FakeAgentOptions): Promise<void> {
         ...(o.logKb === 0 ? { logMaxBytes: 0 } : {}),
         execute: async (job: BuildJob, ctx) => {
           for (let n = 0; n < lines; n++) ctx.log(`${n} ${line}`);
-          await sleep(((job.cost ?? 60_000) / 60_000) * o.scale);
+          if (o.scale > 0) await sleep(((job.cost ?? 60_000) / 60_000) * o.scale);
           return { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
         },
       });
@@ -76,4 +99,12 @@ export function spawnAgentProcess(script: string, args: readonly string[]) {
     out += d.toString();
   });
   return { child, out: () => out };
+}
+
+/** CPU time (user + system, ms) a process of this machine has used so far (Linux: /proc). */
+export function processCpuMs(pid: number): number {
+  // utime and stime are fields 14 and 15, counted after the `(comm)` field that may hold spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
 }

@@ -172,14 +172,20 @@ async function child(size: string): Promise<Row> {
     }
     cycles = plan!.cycles.reduce((k, c) => k + c.size, 0);
     depth = plan!.waves.length;
-    builds = plan!.waves.flat().map((b) => ({
-      id: `${b.name}@x86_64`,
-      name: b.name,
-      arch: 'x86_64',
-      deps: b.deps.map((d) => `${d}@x86_64`),
-      cost: 60_000 * Math.max(1, b.resources.cpu ?? 1),
-      reasons: b.reasons,
-    }));
+    // As planRun makes them: a dependency is its build's own id string (waves put it first).
+    const ids = new Map<string, string>();
+    builds = plan!.waves.flat().map((b) => {
+      const id = `${b.name}@x86_64`;
+      ids.set(b.name, id);
+      return {
+        id,
+        name: b.name,
+        arch: 'x86_64',
+        deps: b.deps.map((d) => ids.get(d) ?? `${d}@x86_64`),
+        cost: 60_000 * Math.max(1, b.resources.cpu ?? 1),
+        reasons: b.reasons,
+      };
+    });
   }
   if (depth === 0) {
     const level = new Map<string, number>();

@@ -5,6 +5,14 @@ import { fileURLToPath } from 'node:url';
 export const wolfiCorpus =
   process.env['WOLFI_CORPUS'] ?? fileURLToPath(new URL('../../shared/corpora/wolfi-os', import.meta.url));
 
+/** What a bench's `runDistributed` takes for all of Wolfi, as `planWolfi` plans it. */
+export const wolfiRunInputs = {
+  repo: wolfiCorpus,
+  arches: ['x86_64', 'aarch64'],
+  cacheDir: '.melange2/cache',
+  workers: 0,
+} as const;
+
 export async function planWolfi() {
   const { planRun } = await import('@melange2/coordinator/internal');
   return planRun({

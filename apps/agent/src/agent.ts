@@ -398,11 +398,19 @@ export class Agent {
           d.nak((this.#o.retryBaseMs ?? 1000) * 2 ** (d.deliveryCount - 1));
           return;
         }
-        span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
-        span.setAttribute('cicd.pipeline.task.run.result', 'failure');
-        outcome = failedOutcome(v.stage, v.message, v.logTail);
-        await this.#endLog(job, log, 'failed', [`result: failed at ${v.stage}: ${v.message}`]);
-        this.#o.metrics?.finished(job.arch, 'failed', secs());
+        if (v.kind === 'awaiting') {
+          // Not a failure: the coordinator dispatches the build again once `name` is published.
+          span.setAttribute('cicd.pipeline.task.run.result', 'skip');
+          outcome = { kind: 'awaiting', name: v.name, message: clip(v.message) };
+          await this.#endLog(job, log, 'cancelled', [`result: waiting for ${v.name}: ${v.message}`]);
+          this.#o.metrics?.finished(job.arch, 'cancelled', secs());
+        } else {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: v.message });
+          span.setAttribute('cicd.pipeline.task.run.result', 'failure');
+          outcome = failedOutcome(v.stage, v.message, v.logTail);
+          await this.#endLog(job, log, 'failed', [`result: failed at ${v.stage}: ${v.message}`]);
+          this.#o.metrics?.finished(job.arch, 'failed', secs());
+        }
       }
       const report = {
         runId: job.runId,

@@ -12,7 +12,9 @@ export type Verdict =
       readonly message: string;
       readonly logTail: readonly string[];
     }
-  | { readonly kind: 'transient'; readonly message: string };
+  | { readonly kind: 'transient'; readonly message: string }
+  /** The environment would install an older provider of `name`, which the run is still to produce. */
+  | { readonly kind: 'awaiting'; readonly name: string; readonly message: string };
 
 function causes(e: unknown): unknown[] {
   const out: unknown[] = [];
@@ -24,13 +26,16 @@ function causes(e: unknown): unknown[] {
 }
 
 /**
- * Whether another attempt could succeed. A step that exited non-zero, a config that does not
+ * Whether another attempt could succeed (or must wait for a package the run is still to produce). A step that exited non-zero, a config that does not
  * compile or an environment that cannot resolve fails the same way again (never retried); a
  * daemon that cannot be reached, a dropped connection or a failed upload may not.
  */
 export function classify(e: unknown): Verdict {
   for (const c of causes(e)) {
     if (!(c instanceof Error)) continue;
+    const { code, pkg } = c as { code?: unknown; pkg?: unknown };
+    if (c.name === 'EnvironmentError' && code === 'ENVIRONMENT_AWAITING' && typeof pkg === 'string')
+      return { kind: 'awaiting', name: pkg, message: c.message };
     if (
       c.name === 'ConnectError' ||
       c.name === 'CancelledError' ||

@@ -107,6 +107,8 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
     const out = await mkdtemp(join(tmpdir(), 'm2-agent-'));
     const spans = new BuildSpans(ctx.trace);
     const lines = new ProgressLines(ctx.log);
+    // When each stage began: sent in the report, the coordinator's trace nests them in the build.
+    const stages: { stage: string; at: number }[] = [];
     try {
       const r = await buildPackage({
         configFile,
@@ -120,8 +122,10 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
         ...(o.buildCacheDir ? { buildCacheDir: o.buildCacheDir } : {}),
         ...(o.gitMirror ? { gitMirror: o.gitMirror } : {}),
         ...(o.layerServer ? { layerServer: o.layerServer } : {}),
+        ...(job.awaiting?.length ? { awaiting: job.awaiting } : {}),
         signal: ctx.signal,
         onEvent: (e) => {
+          if (e.type === 'stage' && stages.length < 16) stages.push({ stage: e.stage, at: Date.now() });
           spans.on(e);
           lines.build(e);
           o.onEvent?.(job, e);
@@ -145,6 +149,7 @@ export function engineExecutor(o: EngineExecutorOptions): Executor {
           kind: 'succeeded',
           apks,
           steps: { total: r.solve.summary.total, cached: r.solve.summary.cached },
+          ...(stages.length > 0 ? { stages } : {}),
         };
       } finally {
         upload.end();

@@ -1,5 +1,5 @@
 import { ConnectError } from '@melange2/buildkit';
-import { BuildError } from '@melange2/engine';
+import { BuildError, EnvironmentError } from '@melange2/engine';
 import { MemoryWorkQueue } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '@melange2/agent';
@@ -80,6 +80,27 @@ describe('classify', () => {
     expect(classify(new Error('object store write timed out')).kind).toBe('transient');
   });
 
+  it('an environment that would install an older provider of a name the run is still to produce is awaiting, not a failure', () => {
+    const e = new BuildError(
+      'environment',
+      'bc.yaml',
+      'x86_64',
+      'environment',
+      {},
+      {
+        cause: new EnvironmentError('awaiting', 'would install flex-2.6-r0 for flex', {
+          arch: 'x86_64',
+          pkg: 'flex',
+        }),
+      },
+    );
+    expect(classify(e)).toEqual({
+      kind: 'awaiting',
+      name: 'flex',
+      message: 'would install flex-2.6-r0 for flex',
+    });
+  });
+
   it('message ids and staging keys round-trip names with + and @', () => {
     expect(parseJobMessageId(jobMessageId('r1', 'libstdc++@aarch64', 3))).toEqual({
       runId: 'r1',
@@ -104,6 +125,34 @@ describe('Agent on the in-process queue', () => {
     await a.stop();
     expect(link.reports[0]).toMatchObject({ id: 'zlib@x86_64', agent: 'a1', outcome: { kind: 'succeeded' } });
     expect(link.events.map((e) => e.type)).toContain('started');
+    expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+  });
+
+  it('reports awaiting and acks the attempt (the coordinator dispatches it again)', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    const execute: Executor = async () => {
+      throw new BuildError(
+        'environment',
+        'bc.yaml',
+        'x86_64',
+        'environment',
+        {},
+        {
+          cause: new EnvironmentError('awaiting', 'would install m4-1-r0', { arch: 'x86_64', pkg: 'm4' }),
+        },
+      );
+    };
+    const a = new Agent({ id: 'a1', arch: 'x86_64', slots: 1, queue: q, link, execute });
+    a.start();
+    await q.publish('x86_64', { ...job('bc'), awaiting: ['m4'] }, { msgId: 'm1' });
+    await until(() => link.reports.length === 1);
+    await a.stop();
+    expect(link.reports[0]!.outcome).toEqual({
+      kind: 'awaiting',
+      name: 'm4',
+      message: 'would install m4-1-r0',
+    });
     expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
   });
 

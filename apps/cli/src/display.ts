@@ -38,6 +38,12 @@ export function progressLines(total: number, write: (s: string) => void): (e: Ru
       case 'transient':
         write(`${n()} ${b} transient fault on ${e.agent}, will retry: ${e.message.split('\n')[0]}`);
         break;
+      case 'waiting':
+        write(
+          `${n()} ${b} waits${e.name ? ` (its environment would install an older ${e.name})` : ''}` +
+            (e.on.length ? ` for ${e.on.join(', ')}` : ': dispatched again'),
+        );
+        break;
       case 'no-agents':
         write(`no agent for ${e.arch} yet; ${e.waiting} build(s) waiting`);
         break;

@@ -27,6 +27,7 @@ import {
   type PlanInputs,
   planAgainst,
   type PublisherRecord,
+  reachFor,
   policyOptions,
   pruneLogs,
   type RunMetrics,
@@ -99,10 +100,15 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     ...(prior ? { prior } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
+  const board = new Dashboard({ store: runs, live: timeline });
   const dashboard = o.dashboard
-    ? await serveDashboard(new Dashboard({ store: runs, live: timeline }), {
+    ? await serveDashboard(board, {
         ...o.dashboard,
-        routes: logMetricsRoute({ ...(logs ? { logs } : {}), ...(metrics ? { metrics } : {}) }),
+        routes: logMetricsRoute({
+          ...(logs ? { logs } : {}),
+          ...(metrics ? { metrics } : {}),
+          timelines: (id) => board.timeline(id),
+        }),
       })
     : undefined;
   if (dashboard) o.onDashboard?.(`${dashboard.url}/runs/${runId}/`);
@@ -121,6 +127,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
   for (const arch of o.arches)
     if (await publisher.resignIndex(arch))
       o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
+  const reach = await reachFor(plan, store, o.repositoryAppend ?? [], o.log ?? (() => {}));
   const coordinator = new Coordinator({
     runId,
     plan,
@@ -130,6 +137,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<RunResult> {
     signingKey: o.signingKey,
     state,
     published: outDir,
+    reach,
     ...policyOptions({
       ...o,
       onEvent: (e) => {

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { AgentMetrics, serveAgentHttp, startNatsAgent } from '@melange2/agent';
 import { logDir, runEmbedded } from '@melange2/cli/internal';
 import {
+  chromeTrace,
+  findRun,
   LocalRepositoryStore,
+  ObjectRunStore,
   type RunResult,
   RunMetrics,
   runDistributed,
@@ -15,6 +18,7 @@ import { serveRepository } from '@melange2/coordinator/internal';
 import {
   type BuildLogStore,
   LocalLogStore,
+  natsNames,
   natsStreams,
   ObjectLogStore,
   TRUNCATION_MARKER,
@@ -61,11 +65,30 @@ async function follow(store: BuildLogStore, runId: string, args: string[]) {
   );
   while (p.child.exitCode === null && !/slow tick/.test(p.stdout)) await sleep(50);
   const stateAtFirstTick = (await store.ref({ runId, arch: 'x86_64', name: 'slow' }))?.state;
+  const t0 = Date.now();
   const code = await p.exit(300_000);
-  return { code, out: p.stdout, err: p.stderr, stateAtFirstTick };
+  return { code, out: p.stdout, err: p.stderr, stateAtFirstTick, ms: Date.now() - t0 };
 }
 
-function checkLogs(logs: Record<string, string>, nonce: string): void {
+/**
+ * A succeeded build's log ends with the coordinator's publish section: its package checked
+ * (sha256, size), signed with the repository key, and the index generation that holds it.
+ */
+function checkPublished(log: string | undefined, name: string, keyName: string): number {
+  const m = new RegExp(
+    String.raw`\S+ == coordinator: publish \(attempt 1\)\n` +
+      String.raw`\S+ checked ${name}-1\.0\.0-r0\.apk: sha256 [0-9a-f]{64}, \d+ bytes \(staged bytes match the report\)\n` +
+      String.raw`\S+ signed with ${keyName.replace(/\./g, '\\.')}\n` +
+      String.raw`\S+ published: x86_64 index generation (\d+) \([\d.]+s\)\n$`,
+  ).exec(log ?? '');
+  expect(m, log).not.toBeNull();
+  return Number(m![1]);
+}
+
+function checkLogs(logs: Record<string, string>, nonce: string, keyName: string): void {
+  for (const name of ['loud', 'big', 'slow']) checkPublished(logs[name], name, keyName);
+  // A build that failed before the coordinator got a package: no publish section.
+  expect(logs.fails).not.toContain('coordinator: publish');
   // A succeeded and a failed build: their first and last step's output, step names, the result.
   expect(logs.loud).toContain(`loud FIRST-STEP-OUTPUT ${nonce}`);
   expect(logs.loud).toContain(`loud LAST-STEP-OUTPUT ${nonce}`);
@@ -85,7 +108,9 @@ function checkLogs(logs: Record<string, string>, nonce: string): void {
   expect(logs.big).toContain('big line 0 ');
   expect(logs.big).not.toContain('big line 2999 ');
   expect(logs.big).toMatch(/bytes of output dropped\n.*result: succeeded/);
-  expect(Buffer.byteLength(logs.big!)).toBeLessThan(CAP + 1024);
+  // The cap bounds the agent's text; the publish section comes after it.
+  const agentText = logs.big!.slice(0, logs.big!.indexOf(' == coordinator: publish'));
+  expect(Buffer.byteLength(agentText)).toBeLessThan(CAP + 1024);
 }
 
 /** The run's summary and its metrics agree. */
@@ -167,7 +192,7 @@ describe('build logs and metrics', () => {
     expect(f.code, f.err).toBe(0);
     expect(f.stateAtFirstTick).toBe('running');
     const logs = await logsOf(['--out-dir', out]);
-    checkLogs(logs, nonce);
+    checkLogs(logs, nonce, b.key.publicName);
     expect(f.out).toBe(logs.slow);
     expect(f.out).toContain(`slow tick 8 ${nonce}`);
     // Named by run: the same log with --run, and the gzip blobs are what is on disk.
@@ -247,19 +272,36 @@ describe('build logs and metrics', () => {
       expect((await fetch(`${agentHttp.url}/healthz`)).status).toBe(200);
       const r = await run;
       const f = await followed;
+      process.stderr.write(`logs --follow: ${f.ms} ms from the first tick to its end\n`);
       expect(f.code, f.err).toBe(0);
       expect(f.stateAtFirstTick, f.out).toBe('running');
       const logs = await logsOf([...natsArgs(d.nats), '--namespace', ns]);
-      checkLogs(logs, nonce);
+      checkLogs(logs, nonce, b.key.publicName);
+      // --follow waited for the coordinator's publish section after the agent's log ended.
       expect(f.out).toBe(logs.slow);
       const agentDone = parseMetrics(await (await fetch(`${agentHttp.url}/metrics`)).text());
       expect(value(agentDone, 'melange2_agent_builds_total', { state: 'succeeded', arch: 'x86_64' })).toBe(3);
       expect(value(agentDone, 'melange2_agent_builds_total', { state: 'failed', arch: 'x86_64' })).toBe(1);
+      // The agents' stage times came with their reports: the trace nests them in each build.
+      const runs = await ObjectRunStore.open(nc, natsNames(ns).runs);
+      const t = await findRun(runs, r.runId);
+      // The section's generation is the timeline's publish record for the build.
+      const loudPublish = t.builds.find((x) => x.name === 'loud')?.publish;
+      expect(loudPublish).toMatchObject({ result: 'published', attempt: 1, signedBy: b.key.publicName });
+      expect(checkPublished(logs.loud, 'loud', b.key.publicName)).toBe(
+        loudPublish?.result === 'published' ? loudPublish.generation : -1,
+      );
+      const loud = t.builds.find((x) => x.name === 'loud');
+      const stages = loud?.stages ?? [];
+      expect(stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['environment', 'solve', 'package']));
+      expect(stages.every((s, i) => i === 0 || s.at >= stages[i - 1]!.at)).toBe(true);
+      const slices = chromeTrace(t).traceEvents.filter((e) => e.ph === 'X' && e.cat === 'stage');
+      expect(slices.filter((e) => e.name === 'solve')).toHaveLength(3);
 
       // The coordinator's HTTP routes on a server of their own (the run's server is closed now).
       const server = await serveRepository(
         new LocalRepositoryStore(mkdtempSync(join(tmpdir(), 'm2-empty-'))),
-        { routes: logMetricsRoute({ logs: store, metrics }) },
+        { routes: logMetricsRoute({ logs: store, metrics, timelines: (id) => runs.get(id) }) },
       );
       try {
         const scraped = await fetch(`${server.url}/metrics`);
@@ -289,6 +331,18 @@ describe('build logs and metrics', () => {
         const open = await get('bytes=100-');
         expect(open.status).toBe(206);
         expect(Buffer.from(await open.arrayBuffer())).toEqual(full.subarray(100));
+        // Over the combined text: a range across the agent's text and the publish section, and
+        // the section's last bytes; the ETag is not the agent blob's alone.
+        const at = full.indexOf(' == coordinator: publish');
+        const across = await get(`bytes=${at - 30}-${at + 29}`);
+        expect(across.status).toBe(206);
+        expect(across.headers.get('content-range')).toBe(`bytes ${at - 30}-${at + 29}/${full.length}`);
+        expect(Buffer.from(await across.arrayBuffer())).toEqual(full.subarray(at - 30, at + 30));
+        const end = await get(`bytes=${full.length - 1}-`);
+        expect(end.status).toBe(206);
+        expect(await end.text()).toBe('\n');
+        expect(whole.headers.get('content-length')).toBe(String(full.length));
+        expect(whole.headers.get('etag')).toMatch(/^"[0-9a-f]{64}-[0-9a-f]{16}"$/);
         const past = await get(`bytes=${full.length}-`);
         expect(past.status).toBe(416);
         expect(past.headers.get('content-range')).toBe(`bytes */${full.length}`);
@@ -305,7 +359,7 @@ describe('build logs and metrics', () => {
       await agent.close(true);
       await anc.close();
     }
-  });
+  }, 120_000);
 
   it('agent --listen serves /healthz and /metrics', async () => {
     const ns = `ta${process.pid}x${Date.now().toString(36)}`;

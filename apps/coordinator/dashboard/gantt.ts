@@ -14,6 +14,7 @@ export const STATE_COLOURS: Readonly<Record<string, string>> = {
   failed: '#d64545',
   skipped: '#c9a227',
   'up-to-date': '#7c8b99',
+  cancelled: '#a855f7',
 };
 const LANE_H = 16;
 const AXIS_H = 20;

@@ -17,8 +17,10 @@ export {
 } from './repository/index.js';
 export { RunMetrics } from './metrics/run-metrics.js';
 export { logMetricsRoute } from './logs/routes.js';
+export { PublishSections } from './logs/publish-section.js';
 export { DEFAULT_LOG_RETENTION, pruneLogs } from './logs/retention.js';
 export { keyringOf, type PlanInputs, planAgainst, runIdFor } from './run/plan-inputs.js';
+export { ReachIndex, reachFor } from './run/reach.js';
 export {
   chromeTrace,
   Dashboard,

@@ -28,3 +28,5 @@ export { FileRunStore, findRun, ObjectRunStore } from './observe/run-store.js';
 export { TimelineRecorder } from './observe/timeline-recorder.js';
 export type { RunTimeline, TimelineBuild } from './observe/timeline-types.js';
 export { parseRange } from './logs/range.js';
+export { observePublish } from './run/publish-facts.js';
+export { PublishSections, publishSection } from './logs/publish-section.js';

@@ -188,7 +188,11 @@ describe('TimelineRecorder', () => {
     const plan = planOf([a, b, c]);
     const rec = new TimelineRecorder({ runId: 'r1', plan, store, now: () => now });
     const seen: string[] = [];
-    rec.subscribe((changed) => seen.push(...changed.map((x) => x.id)));
+    const updates: unknown[] = [];
+    rec.subscribe((u) => {
+      seen.push(...u.changed.map((x) => x.id));
+      updates.push(JSON.parse(u.json()));
+    });
     rec.begin();
     rec.agentEvent({ type: 'heartbeat', agent: 'ag', arch: 'x86_64', slots: 2, busy: 0, alive: true });
     now += 1000;
@@ -244,7 +248,71 @@ describe('TimelineRecorder', () => {
     expect(t.status).toBe('finished');
     expect(t.agents).toMatchObject([{ id: 'ag', slots: 2 }]);
     expect(new Set(seen)).toEqual(new Set(['a@x86_64', 'b@x86_64', 'c@x86_64']));
+    // The cached JSON (updates, the stored timeline) is the builds' state when it was made.
+    expect(JSON.parse(rec.timelineJson())).toEqual(JSON.parse(JSON.stringify(rec.timeline)));
+    expect(t).toEqual(JSON.parse(JSON.stringify(rec.timeline)));
+    expect(updates.at(-1)).toMatchObject({ status: 'finished', agents: [{ id: 'ag' }] });
     expect((await store.list()).map((s) => s.runId)).toEqual(['r1']);
+  });
+
+  it('a run that stops with builds out on agents ends them cancelled', async () => {
+    let now = T0;
+    const a = rb('a');
+    const c = rb('c');
+    const rec = new TimelineRecorder({ runId: 'r2', plan: planOf([a, c, rb('d')]), now: () => now });
+    rec.begin();
+    rec.event({ type: 'dispatched', build: a, attempt: 1 });
+    rec.event({ type: 'dispatched', build: c, attempt: 1 });
+    rec.event({ type: 'started', build: a, agent: 'ag', attempt: 1 });
+    const before = rec.timelineJson();
+    now += 3000;
+    await rec.finish();
+    expect(JSON.parse(before).builds[0].state).toBe('running');
+    const by = new Map(rec.timeline.builds.map((x) => [x.id, x]));
+    expect(by.get('a@x86_64')).toMatchObject({ state: 'cancelled', finishedAt: T0 + 3000 });
+    expect(by.get('c@x86_64')).toMatchObject({ state: 'cancelled', finishedAt: T0 + 3000 });
+    expect(by.get('d@x86_64')?.state).toBe('queued');
+    // The cached JSON follows (the stored timeline is made from it).
+    expect(JSON.parse(rec.timelineJson())).toEqual(JSON.parse(JSON.stringify(rec.timeline)));
+    expect(analyse(rec.timeline).counts.get('x86_64')).toMatchObject({ cancelled: 2 });
+  });
+
+  it("takes a succeeded build's stage times from its agent's report (distributed runs)", () => {
+    const a = rb('a');
+    const rec = new TimelineRecorder({ runId: 'r3', plan: planOf([a]), now: () => T0 + 9000 });
+    const report = (stages: { stage: string; at: number }[]) => ({
+      runId: 'r3',
+      id: 'a@x86_64',
+      attempt: 1,
+      token: 't',
+      agent: 'ag',
+      durationMs: 1,
+      outcome: { kind: 'succeeded' as const, apks: [], steps: { total: 1, cached: 0 }, stages },
+    });
+    rec.event({ type: 'dispatched', build: a, attempt: 1 });
+    rec.report(report([{ stage: 'solve', at: T0 }]));
+    // A new attempt: the earlier attempt's report is forgotten.
+    rec.event({ type: 'dispatched', build: a, attempt: 2 });
+    rec.report(
+      report([
+        { stage: 'environment', at: T0 + 1 },
+        { stage: 'nope', at: T0 + 2 },
+        { stage: 'solve', at: T0 + 3 },
+      ]),
+    );
+    rec.report({ ...report([{ stage: 'solve', at: 0 }]), runId: 'other' });
+    rec.event({
+      type: 'succeeded',
+      build: a,
+      agent: 'ag',
+      durationMs: 1,
+      packages: [],
+      steps: { total: 1, cached: 0 },
+    });
+    expect(rec.timeline.builds[0]?.stages).toEqual([
+      { stage: 'environment', at: T0 + 1 },
+      { stage: 'solve', at: T0 + 3 },
+    ]);
   });
 
   it('a resumed run keeps its start and the builds it finished before the interruption', () => {

@@ -4,10 +4,28 @@ import { join } from 'node:path';
 import { buildIndexArchive, packageInfo } from '@melange2/apk';
 import { OS_REPO } from '@melange2/test/os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStateStore } from '@melange2/queue';
+import { planAgainst, type StateRecord } from '../src/index.js';
 import { planRun } from '../src/internal.js';
 
 /** The plan as data (the excluded map as entries), to compare a memoized plan with a fresh one. */
 const asData = (p: Awaited<ReturnType<typeof planRun>>) => ({ ...p, excluded: [...p.excluded] });
+
+/** Per arch, an index that holds every build of `p`. */
+function indexesOf(p: Awaited<ReturnType<typeof planRun>>): Map<string, Buffer | undefined> {
+  const out = new Map<string, Buffer | undefined>();
+  for (const arch of ['x86_64', 'aarch64']) {
+    const entries = p.builds
+      .filter((b) => b.arch === arch)
+      .map((b) => ({
+        ...packageInfo({ name: b.name, version: b.version, arch }),
+        checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+        fileSize: 1,
+      }));
+    out.set(arch, buildIndexArchive({ description: 't', entries }));
+  }
+  return out;
+}
 
 /** The one memo file of a cache directory. */
 function memoOf(cache: string): string {
@@ -80,6 +98,64 @@ describe('plan memo', () => {
       workers: 0,
     });
     expect(timed.builds.find((b) => b.id === 'motd@aarch64')?.cost).toBe(123_456);
+  });
+
+  it('with everything published, the plan (no graph built) lists every config as up to date', async () => {
+    const full = await plan(undefined, false);
+    const noop = await plan(indexesOf(full), false);
+    expect(noop.builds).toEqual([]);
+    expect(noop.cycles).toEqual([]);
+    expect([...noop.excluded]).toEqual([]);
+    const byArch = (arch: string) =>
+      full.builds
+        .filter((b) => b.arch === arch)
+        .map((b) => ({ id: b.id, version: b.version }))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(noop.upToDate).toEqual([...byArch('x86_64'), ...byArch('aarch64')]);
+  });
+
+  it('recorded durations are the costs of the planned builds, read for them only, outside the memo key', async () => {
+    /** Counts the records read. */
+    class Counting extends MemoryStateStore<StateRecord> {
+      reads = 0;
+      override async get(key: string) {
+        this.reads++;
+        return super.get(key);
+      }
+    }
+    const state = new Counting();
+    const record = (durationMs: number): StateRecord => ({
+      kind: 'build',
+      runId: 'r',
+      state: 'succeeded',
+      attempt: 1,
+      version: '1-r0',
+      durationMs,
+    });
+    await state.put('build.aarch64.motd', record(123_456));
+    const nothingPublished = { readIndex: async () => undefined };
+    const inputs = { repo, arches: ['x86_64', 'aarch64'] as const, cacheDir: cache, workers: 0 };
+    const cost = (p: Awaited<ReturnType<typeof planRun>>, id: string) =>
+      p.builds.find((b) => b.id === id)?.cost;
+    const first = await planAgainst(nothingPublished, state, inputs);
+    expect(cost(first, 'motd@aarch64')).toBe(123_456);
+    expect(cost(first, 'motd@x86_64')).not.toBe(123_456);
+    expect(state.reads).toBe(1);
+
+    // A duration recorded since: the memo is still the plan (not rewritten), with the new cost.
+    const memo = readFileSync(memoOf(cache), 'utf8');
+    await state.put('build.x86_64.motd', record(42));
+    const second = await planAgainst(nothingPublished, state, inputs);
+    expect(cost(second, 'motd@x86_64')).toBe(42);
+    expect(cost(second, 'motd@aarch64')).toBe(123_456);
+    expect(readFileSync(memoOf(cache), 'utf8')).toBe(memo);
+
+    // Everything published: nothing planned, no record read.
+    const indexes = indexesOf(first);
+    state.reads = 0;
+    const noop = await planAgainst({ readIndex: async (a: string) => indexes.get(a) }, state, inputs);
+    expect(noop.builds).toEqual([]);
+    expect(state.reads).toBe(0);
   });
 
   it('a memo that is not one is ignored and replaced', async () => {

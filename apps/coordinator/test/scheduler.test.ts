@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CycleError, type Ordering, type ScheduledBuild, Scheduler } from '@melange2/coordinator/internal';
+import {
+  CycleError,
+  criticalPathPriorities,
+  type Ordering,
+  type ScheduledBuild,
+  Scheduler,
+} from '@melange2/coordinator/internal';
 
 const b = (name: string, deps: string[] = [], cost = 1, arch = 'x86_64'): ScheduledBuild => ({
   id: `${name}@${arch}`,
@@ -128,6 +134,48 @@ describe('Scheduler', () => {
     };
     expect(order()).toEqual(order());
     expect(order()).toHaveLength(50);
+  });
+
+  it('takes the ready build with the longest chain, equal chains by id, as a full sort would', () => {
+    // A seeded random DAG with many equal costs (ties), two arches, results in a shuffled order.
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const builds: ScheduledBuild[] = [];
+    for (let i = 0; i < 400; i++) {
+      const arch = i % 3 === 0 ? 'aarch64' : 'x86_64';
+      const deps = Array.from({ length: Math.floor(rnd() * 4) }, () => Math.floor(rnd() * i))
+        .filter((j) => j < i && (j % 3 === 0) === (arch === 'aarch64'))
+        .map((j) => `p${j}`);
+      builds.push(b(`p${i}`, i === 0 ? [] : deps, 1 + Math.floor(rnd() * 3), arch));
+    }
+    const cp = criticalPathPriorities(builds);
+    const s = new Scheduler(builds, { ordering: 'critical-path' });
+    const done = new Set<string>();
+    const inFlight: string[] = [];
+    let taken = 0;
+    while (taken < builds.length) {
+      for (const arch of ['x86_64', 'aarch64']) {
+        const ready = builds
+          .filter((x) => x.arch === arch && !done.has(x.id) && !inFlight.includes(x.id))
+          .filter((x) => x.deps.every((d) => done.has(d)))
+          .sort((p, q) => cp.get(q.id)! - cp.get(p.id)! || (p.id < q.id ? -1 : 1));
+        const got = s.take(arch, 2);
+        expect(got.map((x) => x.id)).toEqual(ready.slice(0, 2).map((x) => x.id));
+        inFlight.push(...got.map((x) => x.id));
+        taken += got.length;
+      }
+      // Finish one in flight, not in take order.
+      const k = Math.floor(rnd() * inFlight.length);
+      const [id] = inFlight.splice(k, 1);
+      if (id) {
+        s.succeeded(id);
+        done.add(id);
+      }
+    }
+    expect(s.counts().dispatched).toBe(inFlight.length);
   });
 
   it('critical-path ordering finishes a simulated run sooner than FIFO', () => {

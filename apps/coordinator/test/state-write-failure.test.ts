@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/apk';
 import { type BuildJob, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
+import { runBuild } from './run-build.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   Coordinator,
   IndexPublisher,
   LocalRepositoryStore,
   type PublisherRecord,
-  type RunBuild,
   RunStateError,
   type StateRecord,
 } from '@melange2/coordinator';
@@ -28,19 +28,6 @@ class FailingStateStore extends MemoryStateStore<StateRecord> {
     return super.put(key, value);
   }
 }
-
-const build = (name: string, deps: string[] = []): RunBuild => ({
-  id: `${name}@x86_64`,
-  name,
-  arch: 'x86_64',
-  deps,
-  cost: 1,
-  reasons: ['not published'],
-  version: '1.0-r0',
-  configFile: `${name}.yaml`,
-  input: `input-${name}`,
-  packages: [name],
-});
 
 let dir: string;
 let publisher: IndexPublisher;
@@ -69,7 +56,7 @@ afterEach(() => {
 
 /** A coordinator over `state` for `lib` and its dependent `app`, and a fake agent failing `lib`. */
 async function runFailingLib(state: FailingStateStore) {
-  const builds = [build('lib'), build('app', ['lib@x86_64'])];
+  const builds = [runBuild('lib'), runBuild('app', ['lib@x86_64'])];
   const queue = new MemoryWorkQueue<BuildJob>();
   const logged: string[] = [];
   const c = new Coordinator({

@@ -121,6 +121,10 @@ export class Keyring {
   readonly keys = new Map<string, { key: KeyObject; pem: string }>();
 
   add(name: string, pem: string): this {
+    // Node derives a public key from a private PEM too: a private key must never become a trusted
+    // key (its PEM would be copied wherever the keyring goes, e.g. a build's /etc/apk/keys).
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem))
+      throw new ApkError('bad-key', `${name} is a private key, not a public key`, { file: name });
     try {
       this.keys.set(name, { key: createPublicKey(pem), pem });
     } catch (e) {

@@ -235,6 +235,15 @@ describe('Keyring.load', () => {
     expect([...Keyring.load([dir]).keys.keys()]).toEqual(['test.rsa.pub']);
     expect(() => Keyring.load([join(dir, 'README')])).toThrow(/README is not a PEM public key/);
   });
+
+  it('never trusts a private key (a keys directory that also holds the signing key): skipped, or refused when named', async () => {
+    const dir = tmp('keys-');
+    const k = await testKey();
+    writeFileSync(join(dir, 'test.rsa.pub'), k.publicPem);
+    writeFileSync(join(dir, 'test.rsa'), k.privatePem);
+    expect([...Keyring.load([dir]).keys.keys()]).toEqual(['test.rsa.pub']);
+    expect(() => Keyring.load([join(dir, 'test.rsa')])).toThrow(/test\.rsa is a private key/);
+  });
 });
 
 describe('several signing keys', () => {

@@ -21,6 +21,11 @@ export interface GraphOptions {
    * used with a custom `builtinPipelines` (its content cannot be keyed).
    */
   cacheDir?: string | false;
+  /**
+   * Resolve only these configs' dependencies (see {@link resolveGraph}): for planning a known
+   * selection without dependents. The graph then has no edges out of the other configs.
+   */
+  resolveOnly?: ReadonlySet<string>;
 }
 
 function pipelinesContext(scan: Pick<RepoScan, 'fileKeys'>, needs: boolean): string {
@@ -63,11 +68,16 @@ export function buildGraph(
       // A read-only cache directory only costs the next run its speed.
     }
   }
-  return resolveGraph(opts.arch, model.nodes, {
-    excluded: model.excluded,
-    problems: model.problems,
-    unknownPipelines: model.unknownPipelines,
-  });
+  return resolveGraph(
+    opts.arch,
+    model.nodes,
+    {
+      excluded: model.excluded,
+      problems: model.problems,
+      unknownPipelines: model.unknownPipelines,
+    },
+    opts.resolveOnly,
+  );
 }
 
 export const adjacency = (g: BuildGraph) => ({ start: g.outStart, targets: g.outTargets });

@@ -222,10 +222,16 @@ class RuntimeClosure {
   }
 }
 
+/**
+ * `only`: resolve the dependencies of these config names alone (the others get no edges, no
+ * external or unresolved entries): enough for a plan whose selection is known beforehand and
+ * that adds no dependents, since waves, cycles and deps only follow edges between selected builds.
+ */
 export function resolveGraph(
   arch: Arch,
   nodes: ConfigNode[],
   extra: Pick<BuildGraph, 'excluded' | 'problems' | 'unknownPipelines'>,
+  only?: ReadonlySet<string>,
 ): BuildGraph {
   const index = new Map<string, number>();
   nodes.forEach((n, i) => {
@@ -237,6 +243,7 @@ export function resolveGraph(
   const external: ExternalDep[] = [];
   const unresolved = new Map<string, string[]>();
   nodes.forEach((n, from) => {
+    if (only && !only.has(n.name)) return;
     const mine = new Map<number, Edge>();
     const link = (to: number, dep: string) => {
       const e = mine.get(to);

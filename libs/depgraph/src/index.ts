@@ -6,7 +6,7 @@ export { type ChangedConfig, ChangeDetectionError, changedConfigs, changedFiles 
 export { formatProblem, graphDot, graphJson, graphText, planText } from './format.js';
 export type { BuildGraph } from './graph.js';
 export { buildModel } from './model.js';
-export { type Plan, type PlannedBuild, planBuilds } from './plan.js';
+export { type Plan, type PlannedBuild, planBuilds, publishedState } from './plan.js';
 export { PublishedIndex, PublishedIndexError, readPublishedIndex } from './published.js';
 export { type RepoScan, ScanError, scanRepository } from './scan.js';
 export { schedule } from './schedule.js';

@@ -140,9 +140,12 @@ function parseMemoryGi(s: string | undefined): number | undefined {
   return n * (f[unit] ?? 1);
 }
 
-function targetsArch(c: GraphConfig, arch: Arch): boolean {
+export function targetsArch(c: GraphConfig, arch: Arch): boolean {
   return buildsFor(c.targetArchitecture, arch);
 }
+
+/** `version-rEPOCH`: what apk and APKINDEX call a config's version. */
+export const fullVersionOf = (c: GraphConfig): string => `${c.version}-r${c.epoch}`;
 
 /** Builds the node for one config on one arch. */
 function modelConfig(
@@ -153,7 +156,7 @@ function modelConfig(
 ): ConfigNode {
   const { arch } = opts;
   const msgs: string[] = [];
-  const fullVersion = `${c.version}-r${c.epoch}`;
+  const fullVersion = fullVersionOf(c);
   const repo = opts.pipelines;
   const builtin = opts.builtinPipelines;
   // Without pipeline needs only repository pipelines matter (for change detection): walking the

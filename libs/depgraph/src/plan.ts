@@ -15,9 +15,11 @@ import {
 } from './build.js';
 import type { ChangedConfig } from './changes.js';
 import type { BuildGraph } from './graph.js';
+import { fullVersionOf, targetsArch } from './model.js';
 import type { PublishedIndex } from './published.js';
 import { type CyclePolicy, schedule } from './schedule.js';
 import type { Arch } from './types.js';
+import type { GraphConfig } from '@melange2/melange';
 
 export interface PlanOptions {
   /** Default: `bootstrap` when a published index is given, else `serial`. */
@@ -158,4 +160,27 @@ export function planBuilds(g: BuildGraph, opts: PlanOptions = {}): Plan {
   if (s.weighted)
     plan.weightedCriticalPath = { path: s.weighted.path.map((i) => names[i]!), cost: s.weighted.cost };
   return plan;
+}
+
+/**
+ * The up-to-date check without a model or graph: per config built for `arch`, whether
+ * `published` has its version. When nothing is left to build, a plan over everything selects
+ * nothing and needs no graph at all (a no-op run); else only the left configs' dependencies need
+ * resolving (`buildGraph`'s `resolveOnly`). `upToDate` is sorted by name, as {@link Plan.upToDate}.
+ */
+export function publishedState(
+  configs: readonly GraphConfig[],
+  arch: Arch,
+  published: PublishedIndex,
+): { upToDate: { name: string; fullVersion: string }[]; unpublished: Set<string> } {
+  const upToDate: { name: string; fullVersion: string }[] = [];
+  const unpublished = new Set<string>();
+  for (const c of configs) {
+    if (!targetsArch(c, arch)) continue;
+    const fullVersion = fullVersionOf(c);
+    if (published.has(c.name, fullVersion, arch)) upToDate.push({ name: c.name, fullVersion });
+    else unpublished.add(c.name);
+  }
+  upToDate.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { upToDate, unpublished };
 }

@@ -1,6 +1,14 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { analyze, ARCHES, buildGraph, scanRepository } from '@melange2/depgraph';
+import {
+  analyze,
+  ARCHES,
+  buildGraph,
+  PublishedIndex,
+  planBuilds,
+  publishedState,
+  scanRepository,
+} from '@melange2/depgraph';
 import { corpus } from './helpers.js';
 
 const present = existsSync(corpus);
@@ -27,6 +35,26 @@ describe.skipIf(!present)('the Wolfi corpus', () => {
       expect(r.cycles.length).toBeGreaterThanOrEqual(1);
       expect(r.maxWidth).toBeGreaterThan(1000);
       expect(serial.levels).toBeGreaterThan(r.levels);
+      // Everything published: the no-op check without a graph says what the graph's plan says.
+      const all = new PublishedIndex();
+      for (const n of g.nodes) all.add(n.name, n.fullVersion, arch);
+      const none = planBuilds(g, { published: all });
+      expect(none.total).toBe(0);
+      const settled = publishedState(scan.configs, arch, all);
+      expect(settled.unpublished.size).toBe(0);
+      expect(settled.upToDate).toEqual(
+        none.upToDate.map((name) => ({ name, fullVersion: g.nodes[g.index.get(name)!]!.fullVersion })),
+      );
+      // Every third config published: resolving only the rest plans as the whole graph does.
+      const some = new PublishedIndex();
+      g.nodes.forEach((n, i) => {
+        if (i % 3 === 0) some.add(n.name, n.fullVersion, arch);
+      });
+      const lazy = buildGraph(scan, {
+        arch,
+        resolveOnly: publishedState(scan.configs, arch, some).unpublished,
+      });
+      expect(planBuilds(lazy, { published: some })).toEqual(planBuilds(g, { published: some }));
     }
   }, 120_000);
 });

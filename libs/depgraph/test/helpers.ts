@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const fixtureRepo = fileURLToPath(new URL('../../../testdata/depgraph/repo', import.meta.url));
-export const corpus = fileURLToPath(new URL('../../../../shared/corpora/wolfi-os', import.meta.url));
+/** `WOLFI_CORPUS`, else ../shared/corpora/wolfi-os beside the checkout (as the benches). */
+export const corpus =
+  process.env['WOLFI_CORPUS'] ??
+  fileURLToPath(new URL('../../../../shared/corpora/wolfi-os', import.meta.url));
 
 /** A private copy of the fixture repository, for tests that modify files. */
 export function copyFixture(): string {

@@ -9,6 +9,7 @@ import {
   changedFiles,
   type Plan,
   planBuilds,
+  publishedState,
   readPublishedIndex,
   scanRepository,
 } from '@melange2/depgraph';
@@ -33,6 +34,18 @@ function gitFixture(): string {
   git(repo, 'add', '-A');
   git(repo, 'commit', '-q', '-m', 'base');
   return repo;
+}
+
+/** An x86_64 index in `repo` holding each node's version, read back. */
+function publishNodes(repo: string, nodes: readonly { name: string; fullVersion: string }[]) {
+  const entries = nodes.map((n) => ({
+    ...packageInfo({ name: n.name, version: n.fullVersion, arch: 'x86_64' }),
+    checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    fileSize: 1,
+  }));
+  const index = join(repo, 'APKINDEX.tar.gz');
+  writeFileSync(index, buildIndexArchive({ description: 't', entries }));
+  return readPublishedIndex([index]);
 }
 
 const summary = (p: Plan) => p.waves.map((w) => w.map((b) => `${b.name} (${b.reasons.join('; ')})`));
@@ -119,6 +132,39 @@ describe('planBuilds', () => {
     expect(names).toContain('zlib'); // published for aarch64 only
     expect(names).toContain('libfoo'); // an older version is published
     expect(p.waves.flat().find((b) => b.name === 'libfoo')?.reasons).toEqual(['not published']);
+  });
+
+  it('publishedState settles a plan from the configs: nothing left means the graph plan is empty', async () => {
+    const repo = copyFixture();
+    const scan = await scanRepository(repo, { cacheDir: false });
+    const g = buildGraph(scan, { arch: 'x86_64' });
+    const published = publishNodes(repo, g.nodes);
+    const p = planBuilds(g, { published });
+    expect(p.total).toBe(0);
+    const all = publishedState(scan.configs, 'x86_64', published);
+    expect(all.unpublished.size).toBe(0);
+    expect(all.upToDate.map((c) => c.name)).toEqual(p.upToDate);
+    expect(all.upToDate.map((c) => c.fullVersion)).toEqual(
+      p.upToDate.map((n) => g.nodes[g.index.get(n)!]!.fullVersion),
+    );
+    // Configs built for aarch64 are not published there.
+    expect(publishedState(scan.configs, 'aarch64', published).upToDate).toEqual([]);
+  });
+
+  it('resolving only the unpublished configs plans as the whole graph does', async () => {
+    const repo = copyFixture();
+    const scan = await scanRepository(repo, { cacheDir: false });
+    const full = buildGraph(scan, { arch: 'x86_64' });
+    // Every other config published: the rest is built, with its dependencies among itself.
+    const published = publishNodes(
+      repo,
+      full.nodes.filter((_, i) => i % 2 === 0),
+    );
+    const { unpublished } = publishedState(scan.configs, 'x86_64', published);
+    expect(unpublished.size).toBeGreaterThan(0);
+    const lazy = buildGraph(scan, { arch: 'x86_64', resolveOnly: unpublished });
+    expect(lazy.edges.length).toBeLessThan(full.edges.length);
+    expect(planBuilds(lazy, { published })).toEqual(planBuilds(full, { published }));
   });
 
   it('rejects a bad git ref and a file that is not an index, naming them', async () => {

@@ -46,4 +46,8 @@ export type { ServedPackage } from './environment/serve.js';
 /** @public */
 export type { PackagedApk, PackageErrorCode } from './package/package.js';
 /** @public The codes a build error's `cause` may carry. */
-export type { EnvironmentErrorCode, EnvironmentFailure } from './environment/resolve.js';
+export {
+  EnvironmentError,
+  type EnvironmentErrorCode,
+  type EnvironmentFailure,
+} from './environment/resolve.js';

@@ -10,4 +10,5 @@ export { ElfError, elfSectionNames, type ElfInfo, parseElf } from './sca/elf.js'
 export { analyzePackage, parsePcFile, shebangCommand, sonameVersion } from './sca/sca.js';
 export { PackageError, packageMetadata, packageOutputs } from './package/package.js';
 export { planBuild } from './build/build.js';
+export { resolveEnvironment } from './environment/resolve.js';
 export { checksumNames, mirrorPath, namedEntries } from './build/build-cache.js';

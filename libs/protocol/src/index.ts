@@ -24,6 +24,7 @@ export {
   clip,
   failedOutcome,
   type Heartbeat,
+  MAX_AWAITING,
   MAX_LOG_LINE,
   MAX_LOG_LINES,
   MAX_TEXT,
@@ -62,6 +63,7 @@ export {
 } from './staging.js';
 export {
   type BuildLogStore,
+  type BuildOfRun,
   type LiveSink,
   LogError,
   type LogErrorCode,
@@ -79,4 +81,5 @@ export {
 } from './logs/log-writer.js';
 export { LocalLogStore } from './logs/local-log-store.js';
 export { ObjectLogStore } from './logs/object-log-store.js';
+export { readObject } from './object-read.js';
 export { finishedText, latestRun, readLog } from './logs/read-log.js';

@@ -38,6 +38,8 @@ export function natsLink(nc: NatsConnection, ns: string, o: { timeoutMs?: number
   };
 }
 
+const OK_ANSWER = answerCodec.encode({ ok: true });
+
 /** What the coordinator does with what agents send. */
 export interface AgentLinkHandler {
   event(e: AgentEvent): void;
@@ -63,7 +65,8 @@ export function serveAgentLink(
   const log = o.log ?? (() => {});
   const answer = (m: Msg, a: ReportAnswer) => {
     try {
-      m.respond(answerCodec.encode(a));
+      // The answer to nearly every report, encoded once.
+      m.respond(a.ok && a.stale === undefined ? OK_ANSWER : answerCodec.encode(a));
     } catch (x) {
       // The connection is closing: the agent asks again, of this coordinator or the next.
       log(`could not answer a report: ${(x as Error).message}`);

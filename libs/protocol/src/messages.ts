@@ -33,6 +33,13 @@ export interface BuildJob {
   readonly generation?: string;
   /** The coordinator's estimate of the build's duration (ms): recorded, or from `resources`. */
   readonly cost?: number;
+  /**
+   * Names (packages and what they provide) this run is still to produce for the job's arch: the
+   * environment must not install an older provider of any of them; it reports `awaiting` instead
+   * and the build is dispatched again once they are published. Absent when there are none (a
+   * job without it is what protocol 2 always sent); at most {@link MAX_AWAITING} names.
+   */
+  readonly awaiting?: readonly string[];
 }
 
 /** A package the agent built and put into the staging area under `key`. */
@@ -50,6 +57,8 @@ export type BuildOutcome =
       readonly apks: readonly StagedApk[];
       /** BuildKit vertices of the solve: all, and those the daemon had cached. */
       readonly steps: { readonly total: number; readonly cached: number };
+      /** When each of the engine's stages began (ms since the epoch, the agent's clock): the trace's nested slices. */
+      readonly stages?: readonly { readonly stage: string; readonly at: number }[];
     }
   | {
       readonly kind: 'failed';
@@ -57,7 +66,13 @@ export type BuildOutcome =
       readonly stage: string;
       readonly message: string;
       readonly logTail: readonly string[];
-    };
+    }
+  /**
+   * The environment would have installed an older provider of `name`, which the run is still to
+   * produce (it was in the job's `awaiting`): not a failure; the build waits for it. Only ever
+   * sent for a job that carried `awaiting`, so a coordinator that never sends it never sees one.
+   */
+  | { readonly kind: 'awaiting'; readonly name: string; readonly message: string };
 
 /** The result of one attempt; the coordinator publishes, records, then answers. */
 export interface BuildReport {
@@ -142,9 +157,13 @@ export interface Heartbeat {
 export const MAX_TEXT = 16 * 1024;
 export const MAX_LOG_LINE = 2 * 1024;
 export const MAX_LOG_LINES = 100;
+/** Names a job's `awaiting` may carry (a run with more defers the build instead: see the coordinator). */
+export const MAX_AWAITING = 1024;
 
 // Names, ids and paths: short enough that a flood of them is cheap to refuse.
 const name = z.string().min(1).max(1024);
+/** Stages a succeeded report may time (the engine has five). */
+const MAX_STAGES = 16;
 const text = z.string().max(MAX_TEXT);
 const count = z.number().int().nonnegative();
 /** A dispatch token: 32 random bytes as hex. */
@@ -169,6 +188,7 @@ export const buildJobSchema: z.ZodType<BuildJob> = z.strictObject({
     .regex(/^[A-Za-z0-9-]{1,64}$/, 'not an index generation')
     .optional(),
   cost: z.number().nonnegative().optional(),
+  awaiting: z.array(z.string().min(1).max(256)).min(1).max(MAX_AWAITING).optional(),
 });
 
 const stagedApkSchema = z.strictObject({
@@ -183,6 +203,10 @@ const buildOutcomeSchema: z.ZodType<BuildOutcome> = z.discriminatedUnion('kind',
     kind: z.literal('succeeded'),
     apks: z.array(stagedApkSchema).max(4096),
     steps: z.strictObject({ total: count, cached: count }),
+    stages: z
+      .array(z.strictObject({ stage: name, at: z.number().nonnegative() }))
+      .max(MAX_STAGES)
+      .optional(),
   }),
   z.strictObject({
     kind: z.literal('failed'),
@@ -190,6 +214,7 @@ const buildOutcomeSchema: z.ZodType<BuildOutcome> = z.discriminatedUnion('kind',
     message: text,
     logTail: z.array(z.string().max(MAX_LOG_LINE)).max(MAX_LOG_LINES),
   }),
+  z.strictObject({ kind: z.literal('awaiting'), name: z.string().min(1).max(256), message: text }),
 ]);
 
 export const buildReportSchema: z.ZodType<BuildReport> = z.strictObject({

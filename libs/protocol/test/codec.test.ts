@@ -8,6 +8,7 @@ import {
   eventCodec,
   failedOutcome,
   jobCodec,
+  MAX_AWAITING,
   MAX_BYTES,
   MAX_LOG_LINES,
   PROTOCOL_VERSION,
@@ -108,6 +109,23 @@ describe('round trip', () => {
     expect(refusal(reportCodec, wire({ ...succeeded, extra: 'x' }))).toMatchObject({
       code: 'protocol-malformed',
     });
+  });
+
+  it('a job may name what the run is still to produce (awaiting), bounded; an awaiting outcome round-trips', () => {
+    const awaiting = { ...job, awaiting: ['flex', 'libfl', 'cmd:flex'] };
+    expect(jobCodec.decode(jobCodec.encode(awaiting))).toEqual(awaiting);
+    // A job without it is protocol 2 as before; an empty list is never sent.
+    expect(refusal(jobCodec, wire({ ...job, awaiting: [] }))).toMatchObject({ code: 'protocol-malformed' });
+    const many = Array.from({ length: MAX_AWAITING + 1 }, (_, i) => `p${i}`);
+    expect(refusal(jobCodec, wire({ ...job, awaiting: many }))).toMatchObject({ message: /awaiting/ });
+    const report = {
+      ...failed,
+      outcome: { kind: 'awaiting', name: 'flex', message: 'would install flex-2.6-r0' },
+    } as const;
+    expect(reportCodec.decode(reportCodec.encode(report))).toEqual(report);
+    expect(refusal(reportCodec, wire({ ...report, outcome: { ...report.outcome, extra: 1 } }))).toMatchObject(
+      { code: 'protocol-malformed' },
+    );
   });
 
   it('a dispatch token is 64 hex digits; a report without one, or a staged file without its sha256, is refused', () => {

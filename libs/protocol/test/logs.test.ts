@@ -154,4 +154,23 @@ describe('build logs in JetStream', () => {
     expect(await store.ref(ref('r1', 'py3.12-foo'))).toBeUndefined();
     expect(await store.ref(ref('r2', 'big'))).toBeDefined();
   });
+
+  it('abandons only the builds it is told may still be running', async () => {
+    const store = await ObjectLogStore.open(nc, ns);
+    const lost = await BuildLogWriter.open({ live: await store.begin(ref('r3', 'lost')) });
+    const other = await BuildLogWriter.open({ live: await store.begin(ref('r3', 'other')) });
+    await writeLog(store, ref('r3', 'done'), ['ok']);
+    const only = [
+      { arch: 'x86_64', name: 'lost' },
+      { arch: 'x86_64', name: 'done' },
+      { arch: 'x86_64', name: 'never' },
+    ];
+    expect(await store.abandon('r3', only)).toEqual(['r3/x86_64/lost']);
+    expect((await store.ref(ref('r3', 'lost')))?.state).toBe('cancelled');
+    expect((await store.ref(ref('r3', 'other')))?.state).toBe('running');
+    expect((await store.ref(ref('r3', 'done')))?.state).toBe('succeeded');
+    expect(await store.abandon('r3')).toEqual(['r3/x86_64/other']);
+    await lost.discard();
+    await other.discard();
+  });
 });

@@ -17,6 +17,8 @@ export function natsFileOptions(f: NatsFiles, extra: Partial<ConnectionOptions> 
   const seed = f.nkey ? new TextEncoder().encode(readFileSync(f.nkey, 'utf8').trim()) : undefined;
   return {
     servers: f.url,
+    // No stack captured at every request for an error that rarely comes (see the CLI's flags).
+    noAsyncTraces: true,
     ...(f.tlsCa ? { tls: { ca: readFileSync(f.tlsCa, 'utf8') } } : {}),
     ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
     ...(f.inboxPrefix ? { inboxPrefix: f.inboxPrefix } : {}),

@@ -10,6 +10,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { AckedPublisher } from './acked-publisher.js';
 import { QueueError } from './errors.js';
 import {
   DEFAULT_LIMITS,
@@ -64,6 +65,8 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   /** Opened by `attach`: only looks consumers up, changes nothing on the server. */
   readonly #attached: boolean;
   #advisories: Subscription | undefined;
+  /** Jobs go out without waiting for each other's acks (each caller still awaits its own). */
+  readonly #publisher: AckedPublisher;
 
   private constructor(
     nc: NatsConnection,
@@ -75,6 +78,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
+    this.#publisher = new AckedPublisher(nc);
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.stream = o.stream;
     this.subjectPrefix = o.subjectPrefix;
@@ -131,10 +135,8 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   async publish(arch: string, data: T, opts: PublishOptions): Promise<PublishResult> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
-    const ack = await this.#js.publish(this.#subject(arch), this.#codec.encode(data), {
-      msgID: opts.msgId,
-      headers: h,
-    });
+    h.set('Nats-Msg-Id', opts.msgId);
+    const ack = await this.#publisher.publish(this.#subject(arch), this.#codec.encode(data), h);
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
@@ -282,6 +284,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   }
 
   async close(): Promise<void> {
+    this.#publisher.close();
     this.#advisories?.unsubscribe();
     this.#advisories = undefined;
   }

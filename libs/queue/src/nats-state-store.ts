@@ -1,5 +1,6 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { AckedPublisher } from './acked-publisher.js';
 import { ensureMaxAge } from './max-age.js';
 import { KeyExistsError, QueueError, RevisionMismatchError, StateRecordError } from './errors.js';
 import { type Decode, decodeKey, type Entry, encodeKey, type StateStore } from './state-store.js';
@@ -7,13 +8,20 @@ import { type Decode, decodeKey, type Entry, encodeKey, type StateStore } from '
 /** A StateStore in a JetStream KV bucket (values as JSON, each checked by `decode` when read). */
 export class NatsStateStore<T> implements StateStore<T> {
   readonly #decode: Decode<T>;
+  /**
+   * Puts of a bucket this store made (`open`: its subjects are `$KV.<bucket>.<key>`) go out
+   * side by side, each awaited for its own ack; a bound bucket (maybe a mirror) puts through KV.
+   */
+  readonly #publisher: AckedPublisher | undefined;
 
   private constructor(
     readonly bucket: string,
     readonly kv: KV,
     decode: Decode<T>,
+    publisher?: AckedPublisher,
   ) {
     this.#decode = decode;
+    this.#publisher = publisher;
   }
 
   static async open<T>(
@@ -32,7 +40,7 @@ export class NatsStateStore<T> implements StateStore<T> {
         ...(opts.maxAgeMs ? { ttl: opts.maxAgeMs } : {}),
       });
       if (opts.maxAgeMs) await ensureMaxAge(nc, `KV_${bucket}`, opts.maxAgeMs);
-      return new NatsStateStore<T>(bucket, kv, opts.decode);
+      return new NatsStateStore<T>(bucket, kv, opts.decode, new AckedPublisher(nc));
     } catch (e) {
       throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
     }
@@ -69,7 +77,11 @@ export class NatsStateStore<T> implements StateStore<T> {
   }
 
   async put(key: string, value: T): Promise<number> {
-    return this.kv.put(encodeKey(key), JSON.stringify(value));
+    const k = encodeKey(key);
+    if (!this.#publisher) return this.kv.put(k, JSON.stringify(value));
+    // As KV checks a key: no empty token (`a..b`, a leading or trailing dot) in the subject.
+    if (!VALID_KEY.test(k)) throw new QueueError(`"${key}" is not a valid key`, 'put');
+    return (await this.#publisher.publish(`$KV.${this.bucket}.${k}`, JSON.stringify(value))).seq;
   }
 
   async create(key: string, value: T): Promise<number> {
@@ -107,6 +119,9 @@ export class NatsStateStore<T> implements StateStore<T> {
     return out.sort();
   }
 }
+
+/** An encoded key KV accepts: tokens of `[-/_=a-zA-Z0-9]` between single dots. */
+const VALID_KEY = /^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$/;
 
 /** How the server answers a write whose expected revision is stale. */
 function isConflict(e: unknown): boolean {

@@ -1,8 +1,13 @@
 import { existsSync } from 'node:fs';
-import { logDir } from '../embedded.js';
+import { resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { FileRunStore, ObjectRunStore, PublishSections, type RunStore } from '@melange2/coordinator';
+import { logDir, runsDir } from '../embedded.js';
 import {
   type BuildLogStore,
   LocalLogStore,
+  type LogKey,
+  type LogRef,
   latestRun,
   natsNames,
   ObjectLogStore,
@@ -31,20 +36,51 @@ const LOGS_FLAGS = {
   namespace: withDefault(FLAGS.namespace, 'm2'),
 } satisfies FlagSet;
 
-/** The log store the flags name: the output directory's, or the namespace's on NATS. */
+/**
+ * The log store the flags name: the output directory's, or the namespace's on NATS; and the
+ * run store beside it (the timelines the logs' publish sections come from).
+ */
 async function openStore(
   flags: ReturnType<typeof readFlags<typeof LOGS_FLAGS>>,
-): Promise<{ store: BuildLogStore; nc?: NatsConnection }> {
+): Promise<{ store: BuildLogStore; runs: RunStore; nc?: NatsConnection }> {
   if (flags.outDir !== undefined || !flags.nats) {
-    const dir = logDir(flags.outDir ?? 'packages');
+    const out = resolve(flags.outDir ?? 'packages');
+    const dir = logDir(out);
     if (!existsSync(dir))
       throw new CliError(`${dir}: no build logs here (give --out-dir of a build-all, or --nats)`, EXIT.usage);
-    return { store: new LocalLogStore(dir) };
+    return { store: new LocalLogStore(dir), runs: new FileRunStore(runsDir(out)) };
   }
-  natsNames(flags.namespace);
+  const names = natsNames(flags.namespace);
   const nc = await natsConnect(natsPlan(flags, 'melange2-orch logs'));
-  return { store: await ObjectLogStore.open(nc, flags.namespace), nc };
+  try {
+    const store = await ObjectLogStore.open(nc, flags.namespace);
+    return { store, runs: await ObjectRunStore.open(nc, names.runs), nc };
+  } catch (e) {
+    await nc.close();
+    throw e;
+  }
 }
+
+/**
+ * The reference of a followed log once it reads finished: a reference just replaced in the
+ * object store can read as the running one for a moment after the live text ended.
+ */
+async function finishedRef(
+  store: BuildLogStore,
+  key: LogKey,
+  signal: AbortSignal,
+): Promise<LogRef | undefined> {
+  let ref = await store.ref(key);
+  for (let i = 0; i < 25 && ref?.state === 'running' && !signal.aborted; i++) {
+    await delay(200, undefined, { signal }).catch(() => {});
+    ref = await store.ref(key);
+  }
+  return ref;
+}
+
+const print = async (chunk: Uint8Array | string): Promise<void> => {
+  if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+};
 
 /** The arch of the package's log in the run: the one given, or the only one there is. */
 async function archOf(
@@ -72,11 +108,11 @@ export function registerLogs(program: Command): void {
     .command('logs')
     .argument('<package>', 'the package (config name) whose build log to print')
     .description(
-      "print a build's full log (BuildKit steps with timestamps, packaging, result) from the latest run or --run; --follow streams a running build",
+      "print a build's full log (BuildKit steps with timestamps, packaging, result, then the coordinator's publish step) from the latest run or --run; --follow streams a running build",
     );
   addFlags(cmd, LOGS_FLAGS).action(async (name: string, _o: unknown, c: Command) => {
     const flags = readFlags(c, LOGS_FLAGS);
-    const { store, nc } = await openStore(flags);
+    const { store, runs, nc } = await openStore(flags);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
@@ -84,12 +120,17 @@ export function registerLogs(program: Command): void {
       const runId = flags.run ?? (await latestRun(store));
       if (!runId) throw new CliError('no build logs yet', EXIT.failed);
       const arch = await archOf(store, runId, name, flags.arch);
-      for await (const chunk of readLog(
-        store,
-        { runId, arch, name },
-        { follow: flags.follow, signal: stop.signal },
-      ))
-        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+      const key = { runId, arch, name };
+      for await (const chunk of readLog(store, key, { follow: flags.follow, signal: stop.signal }))
+        await print(chunk);
+      // A finished log ends with what the coordinator did with its report (publish section).
+      const ref = flags.follow ? await finishedRef(store, key, stop.signal) : await store.ref(key);
+      if (ref?.digest && ref.state !== 'running' && !stop.signal.aborted) {
+        const sections = new PublishSections((id) => runs.get(id));
+        await print(
+          flags.follow ? await sections.await(ref, { signal: stop.signal }) : await sections.of(ref),
+        );
+      }
     } finally {
       process.off('SIGINT', onSignal);
       await nc?.close();

@@ -144,9 +144,9 @@ export class RunMetrics {
     this.#ready.plan(plan.builds);
     for (const u of plan.upToDate)
       this.#builds.inc({ state: 'up_to_date', arch: u.id.slice(u.id.lastIndexOf('@') + 1) });
-    for (const b of plan.builds)
+    for (const arch of new Set(plan.builds.map((b) => b.arch)))
       for (const state of ['succeeded', 'failed', 'skipped', 'up_to_date', 'refused'])
-        this.#builds.inc({ state, arch: b.arch }, 0);
+        this.#builds.inc({ state, arch }, 0);
   }
 
   /** Counts the reconnects of a connection (until it closes). */
@@ -197,6 +197,10 @@ export class RunMetrics {
       }
       case 'transient':
         this.#retries.inc({ arch });
+        this.#ready.requeued(id, now);
+        return;
+      case 'waiting':
+        // Counted as ready again (the gauges know declared dependencies only).
         this.#ready.requeued(id, now);
         return;
       case 'succeeded': {

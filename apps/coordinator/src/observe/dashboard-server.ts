@@ -74,14 +74,17 @@ export class Dashboard {
       );
     m = /^\/runs\/([^/]+)\/trace\.json$/.exec(path);
     if (m) {
-      const t = await this.#get(decodeURIComponent(m[1]!));
+      const t = await this.timeline(decodeURIComponent(m[1]!));
       return t ? json(res, chromeTrace(t)) : notFound(res);
     }
     m = /^\/api\/runs\/([^/]+)(\/events)?$/.exec(path);
     if (!m) return false;
     const id = decodeURIComponent(m[1]!);
     if (m[2]) return this.#events(req, res, id);
-    const t = await this.#get(id);
+    // The live run's JSON from its builds' cached JSON.
+    if (this.live?.timeline.runId === checkRunId(id))
+      return send(res, 'application/json', this.live.timelineJson());
+    const t = await this.timeline(id);
     return t ? json(res, t) : notFound(res);
   };
 
@@ -92,7 +95,8 @@ export class Dashboard {
     return [summaryOf(live), ...stored.filter((s) => s.runId !== live.runId)];
   }
 
-  async #get(runId: string): Promise<RunTimeline | undefined> {
+  /** A run's timeline: the live run's as it is, another's as stored. */
+  async timeline(runId: string): Promise<RunTimeline | undefined> {
     checkRunId(runId);
     if (this.live?.timeline.runId === runId) return this.live.timeline;
     return this.#store?.get(runId);
@@ -100,28 +104,30 @@ export class Dashboard {
 
   /** The live run's changed builds, every 250 ms at most; one `update` for a finished run. */
   async #events(req: IncomingMessage, res: ServerResponse, runId: string): Promise<boolean> {
-    const t = await this.#get(runId);
+    const t = await this.timeline(runId);
     if (!t) return notFound(res);
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-store',
       connection: 'keep-alive',
     });
-    const write = (builds: readonly unknown[], tl: RunTimeline) =>
-      res.write(
-        `event: update\ndata: ${JSON.stringify({ builds, status: tl.status, finishedAt: tl.finishedAt, agents: tl.agents })}\n\n`,
-      );
+    const write = (data: string) => res.write(`event: update\ndata: ${data}\n\n`);
     const live = this.live?.timeline.runId === runId ? this.live : undefined;
     // What changed between the page's fetch and this stream: everything once, then deltas.
-    write(t.builds, t);
+    write(
+      live
+        ? live.updateJson(t.builds)
+        : JSON.stringify({ builds: t.builds, status: t.status, finishedAt: t.finishedAt, agents: t.agents }),
+    );
     if (!live || t.status !== 'running') {
       res.end();
       return true;
     }
     this.#streams.add(res);
-    const off = live.subscribe((changed, tl) => {
-      write(changed, tl);
-      if (tl.status !== 'running') {
+    // One serialisation per update for all the streams (TimelineUpdate.json).
+    const off = live.subscribe((u) => {
+      write(u.json());
+      if (u.timeline.status !== 'running') {
         off();
         this.#streams.delete(res);
         res.end();

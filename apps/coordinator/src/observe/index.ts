@@ -1,3 +1,4 @@
+export { closeCrashedRuns } from './cancel-run.js';
 export { chromeTrace } from './chrome-trace.js';
 export { reportHtml } from './dashboard-page.js';
 export { Dashboard } from './dashboard-server.js';

@@ -1,6 +1,9 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { constants, gunzip, gzip } from 'node:zlib';
 import { type ObjectStore, Objm } from '@nats-io/obj';
+import { readObject } from '@melange2/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeSummary, decodeTimeline, TimelineError } from './timeline-schema.js';
 import { type RunSummary, type RunTimeline, summaryOf } from './timeline-types.js';
@@ -14,13 +17,20 @@ export interface RunStore {
   /** Newest first. */
   list(): Promise<RunSummary[]>;
   get(runId: string): Promise<RunTimeline | undefined>;
-  put(t: RunTimeline): Promise<void>;
+  /** Stores `t`; `json` is its JSON when the caller has it already (the recorder's cached builds). */
+  put(t: RunTimeline, json?: string): Promise<void>;
 }
 
 /** A timeline bigger than this is refused when read (6,800 builds take about 3 MB). */
 const MAX_TIMELINE_BYTES = 128 * 1024 * 1024;
 /** Runs kept: the oldest beyond these are removed when a new run is stored. */
 const KEEP_RUNS = 50;
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** A gzip stream's first two bytes: how a compressed timeline is told from an older plain one. */
+const isGzip = (b: Uint8Array) => b.length > 2 && b[0] === 0x1f && b[1] === 0x8b;
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -64,10 +74,10 @@ export class FileRunStore implements RunStore {
     return decodeTimeline(await readFile(f, 'utf8'), f);
   }
 
-  async put(t: RunTimeline): Promise<void> {
+  async put(t: RunTimeline, json?: string): Promise<void> {
     const id = checkRunId(t.runId);
     await mkdir(this.dir, { recursive: true });
-    await this.#write(`${id}.json`, JSON.stringify(t));
+    await this.#write(`${id}.json`, json ?? JSON.stringify(t));
     await this.#write(`${id}.summary.json`, JSON.stringify(summaryOf(t)));
     if (!this.#known.has(id)) {
       this.#known.add(id);
@@ -86,7 +96,11 @@ export class FileRunStore implements RunStore {
   }
 }
 
-/** The distributed mode's store: a JetStream Object Store bucket (`<ns>_runs`). */
+/**
+ * The distributed mode's store: a JetStream Object Store bucket (`<ns>_runs`). Timelines are
+ * stored gzipped (a tenth of the bytes to hash and send: the object store's SHA-256 is plain
+ * JavaScript); plain ones written before are still read.
+ */
 export class ObjectRunStore implements RunStore {
   readonly description: string;
   readonly #known = new Set<string>();
@@ -105,7 +119,7 @@ export class ObjectRunStore implements RunStore {
     const out: RunSummary[] = [];
     for (const i of await this.os.list()) {
       if (i.deleted || !i.name.endsWith('.summary.json')) continue;
-      const text = await this.os.getBlob(i.name).catch(() => null);
+      const text = await readObject(this.os, i.name).catch(() => null);
       if (!text) continue;
       try {
         out.push(decodeSummary(new TextDecoder().decode(text), i.name));
@@ -122,16 +136,22 @@ export class ObjectRunStore implements RunStore {
     if (!info || info.deleted) return undefined;
     if (info.size > MAX_TIMELINE_BYTES)
       throw new TimelineError('timeline-invalid', name, `${info.size} bytes is over the limit`);
-    const bytes = await this.os.getBlob(name);
-    return bytes
-      ? decodeTimeline(new TextDecoder().decode(bytes), `${this.description}: ${name}`)
-      : undefined;
+    const bytes = await readObject(this.os, name);
+    if (!bytes) return undefined;
+    const where = `${this.description}: ${name}`;
+    const text = isGzip(bytes)
+      ? await gunzipAsync(bytes, { maxOutputLength: MAX_TIMELINE_BYTES }).catch((e: unknown) => {
+          throw new TimelineError('timeline-invalid', where, (e as Error).message, { cause: e });
+        })
+      : bytes;
+    return decodeTimeline(new TextDecoder().decode(text), where);
   }
 
-  async put(t: RunTimeline): Promise<void> {
+  async put(t: RunTimeline, json?: string): Promise<void> {
     const id = checkRunId(t.runId);
     const enc = new TextEncoder();
-    await this.os.putBlob({ name: `${id}.json` }, enc.encode(JSON.stringify(t)));
+    const gz = await gzipAsync(json ?? JSON.stringify(t), { level: constants.Z_BEST_SPEED });
+    await this.os.putBlob({ name: `${id}.json` }, gz);
     await this.os.putBlob({ name: `${id}.summary.json` }, enc.encode(JSON.stringify(summaryOf(t))));
     if (!this.#known.has(id)) {
       this.#known.add(id);

@@ -1,8 +1,10 @@
-import type { AgentEvent } from '@melange2/protocol';
+import type { AgentEvent, BuildReport } from '@melange2/protocol';
 import type { RunPlan } from '../run/plan-run.js';
 import type { RunEvent } from '../run/run-types.js';
+import { cancelUnfinished } from './cancel-run.js';
 import type { RunStore } from './run-store.js';
 import {
+  BUILD_STAGES,
   type BuildStage,
   type RunTimeline,
   TIMELINE_VERSION,
@@ -10,17 +12,38 @@ import {
   type TimelineBuild,
 } from './timeline-types.js';
 
+const isStage = (s: string): s is BuildStage => (BUILD_STAGES as readonly string[]).includes(s);
+
+/** Builds above which listeners are told every second rather than every 250 ms. */
+const BIG_RUN = 2000;
+
+/**
+ * How often a changed timeline is stored: every `flushMs`, or every 5 ms per build when that is
+ * longer (a 6,800-build timeline is 3 MB of JSON: every 34 s). A crash loses the changes since.
+ */
+const flushInterval = (flushMs: number, builds: number): number => Math.max(flushMs, builds * 5);
+
 /** Lines of a failure's log tail kept in the timeline (the full log is elsewhere). */
 const LOG_TAIL_LINES = 20;
 
-export type TimelineListener = (changed: readonly TimelineBuild[], t: RunTimeline) => void;
+/**
+ * What changed since listeners were last told: the builds, and the `update` event's JSON for
+ * them (made once per tick however many listeners there are, from the builds' cached JSON).
+ */
+interface TimelineUpdate {
+  readonly changed: readonly TimelineBuild[];
+  readonly timeline: RunTimeline;
+  json(): string;
+}
+
+export type TimelineListener = (u: TimelineUpdate) => void;
 
 export interface TimelineRecorderOptions {
   readonly runId: string;
   readonly plan: RunPlan;
   /** Where the timeline is written while the run goes and at its end. */
   readonly store?: RunStore;
-  /** How often a changed timeline is written (default 2 s). */
+  /** How often a changed timeline is written (default 2 s; longer for big runs: flushInterval). */
   readonly flushMs?: number;
   readonly log?: (line: string) => void;
   readonly now?: () => number;
@@ -41,11 +64,18 @@ export class TimelineRecorder {
   readonly #o: TimelineRecorderOptions;
   readonly #byId = new Map<string, TimelineBuild>();
   readonly #dependents = new Map<string, TimelineBuild[]>();
+  /** Dependencies of a build not published yet (absent: all of them), and the builds published. */
+  readonly #unmet = new Map<TimelineBuild, number>();
+  readonly #releasedIds = new Set<string>();
+  /** Stage times from agents' reports, until the build is told succeeded (`report`). */
+  readonly #reported = new Map<string, { stage: BuildStage; at: number }[]>();
   /** Per agent: which of its slots are taken. */
   readonly #slots = new Map<string, boolean[]>();
   readonly #listeners = new Set<TimelineListener>();
   readonly #now: () => number;
   #changed = new Set<TimelineBuild>();
+  /** Each build's JSON as last serialised; dropped when it changes (`#touch`). */
+  readonly #json = new Map<TimelineBuild, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Changed since the last write, and since listeners were told. */
   #dirty = false;
@@ -103,8 +133,10 @@ export class TimelineRecorder {
   begin(): void {
     const now = this.#now();
     for (const b of this.timeline.builds) if (b.deps.length === 0) this.#touch(b).readyAt = now;
-    // Listeners hear of changes every 250 ms; the store gets them every `flushMs`.
-    this.#timer = setInterval(() => this.#tick(false), 250);
+    // Listeners hear of changes every 250 ms (every second in a big run: a build's changes in
+    // that second go as one); the store gets them every `flushMs` or more (flushInterval).
+    const big = this.timeline.builds.length > BIG_RUN;
+    this.#timer = setInterval(() => this.#tick(false), big ? 1000 : 250);
     this.#timer.unref?.();
     this.#tick(true);
   }
@@ -123,9 +155,14 @@ export class TimelineRecorder {
     }
     const b = this.#byId.get(e.build.id);
     if (!b) return;
+    if (e.type === 'published') {
+      this.#touch(b).publish = e.publish;
+      return;
+    }
     const now = this.#now();
     switch (e.type) {
       case 'dispatched':
+        this.#reported.delete(b.id);
         this.#freeSlot(b);
         this.#touch(b).dispatchedAt = now;
         b.attempts = Math.max(b.attempts, e.attempt);
@@ -141,14 +178,19 @@ export class TimelineRecorder {
         b.attempts = Math.max(b.attempts, e.attempt);
         break;
       case 'transient':
+      case 'waiting':
         this.#touch(b);
         break;
-      case 'succeeded':
+      case 'succeeded': {
+        const stages = this.#reported.get(b.id);
+        this.#reported.delete(b.id);
+        if (stages && stages.length > 0) b.stages = stages;
         this.#finish(b, 'succeeded', now);
         b.agent = e.agent;
         b.steps = { total: e.steps.total, cached: e.steps.cached };
         this.#released(b, now);
         break;
+      }
       case 'failed':
         this.#finish(b, 'failed', now);
         b.reason = e.reason;
@@ -192,11 +234,26 @@ export class TimelineRecorder {
     this.#touch(b).stages = stages;
   }
 
+  /**
+   * An agent's report (distributed runs): the stage times of a succeeded build, kept until the
+   * coordinator says it succeeded (it may still refuse the report). Bounded: one per build.
+   */
+  report(r: BuildReport): void {
+    if (r.runId !== this.#o.runId || r.outcome.kind !== 'succeeded' || !r.outcome.stages) return;
+    if (!this.#byId.has(r.id)) return;
+    const stages = r.outcome.stages
+      .filter((s): s is { stage: BuildStage; at: number } => isStage(s.stage))
+      .slice(0, 16)
+      .map((s) => ({ stage: s.stage, at: s.at }));
+    this.#reported.set(r.id, stages);
+  }
+
   /** Heartbeats from the agents (the link's events). */
   agentEvent(e: AgentEvent): void {
     if (e.type !== 'heartbeat') return;
     const now = this.#now();
     let a = this.timeline.agents.find((x) => x.id === e.agent);
+    const known = a !== undefined;
     if (!a) {
       a = {
         id: e.agent,
@@ -207,19 +264,26 @@ export class TimelineRecorder {
       } satisfies TimelineAgent;
       this.timeline.agents.push(a);
     }
+    // Stored again only when the agent changed: a heartbeat alone is news for the dashboard.
+    if (!known || a.arch !== e.arch || a.slots !== e.slots || a.alive !== e.alive) this.#dirty = true;
     a.arch = e.arch;
     a.slots = e.slots;
     a.lastHeartbeat = now;
     a.alive = e.alive;
-    this.#dirty = true;
     this.#agentsChanged = true;
   }
 
   /** The run is over: its final timeline is written (errors are logged, not thrown). */
   async finish(): Promise<void> {
     clearInterval(this.#timer);
+    const now = this.#now();
+    // Stopped with builds out on agents: nothing of this run will finish them.
+    for (const id of cancelUnfinished(this.timeline, now)) {
+      const b = this.#byId.get(id);
+      if (b) this.#touch(b);
+    }
     this.timeline.status = 'finished';
-    this.timeline.finishedAt = this.#now();
+    this.timeline.finishedAt = now;
     this.#dirty = true;
     this.#agentsChanged = true;
     this.#tick(true);
@@ -228,6 +292,7 @@ export class TimelineRecorder {
 
   #touch(b: TimelineBuild): TimelineBuild {
     this.#changed.add(b);
+    this.#json.delete(b);
     this.#dirty = true;
     return b;
   }
@@ -238,15 +303,17 @@ export class TimelineRecorder {
     b.finishedAt = now;
   }
 
-  /** A published (or cut-off) build: dependents whose dependencies are all done are ready. */
+  /**
+   * A published (or cut-off) build: dependents whose dependencies are all done are ready. Counted
+   * down (not each dependent's dependencies looked at again: a base package has thousands).
+   */
   #released(b: TimelineBuild, now: number): void {
+    if (this.#releasedIds.has(b.id)) return;
+    this.#releasedIds.add(b.id);
     for (const d of this.#dependents.get(b.id) ?? []) {
-      if (d.readyAt !== undefined) continue;
-      const done = d.deps.every((x) => {
-        const s = this.#byId.get(x)?.state;
-        return s === 'succeeded' || s === 'up-to-date';
-      });
-      if (done) this.#touch(d).readyAt = now;
+      const left = (this.#unmet.get(d) ?? d.deps.length) - 1;
+      this.#unmet.set(d, left);
+      if (left <= 0 && d.readyAt === undefined) this.#touch(d).readyAt = now;
     }
   }
 
@@ -265,21 +332,63 @@ export class TimelineRecorder {
     if (slots) slots[b.slot] = false;
   }
 
+  /** A build's JSON, serialised again only after it changed. */
+  #buildJson(b: TimelineBuild): string {
+    let s = this.#json.get(b);
+    if (s === undefined) {
+      s = JSON.stringify(b);
+      this.#json.set(b, s);
+    }
+    return s;
+  }
+
+  /** The JSON array of these builds, from their cached JSON. */
+  buildsJson(builds: readonly TimelineBuild[]): string {
+    return `[${builds.map((b) => this.#buildJson(b)).join(',')}]`;
+  }
+
+  /** The `update` event of the dashboard's stream for these builds (run status and agents with them). */
+  updateJson(builds: readonly TimelineBuild[]): string {
+    const t = this.timeline;
+    const rest = JSON.stringify({ status: t.status, finishedAt: t.finishedAt, agents: t.agents });
+    return `{"builds":${this.buildsJson(builds)},${rest.slice(1)}`;
+  }
+
+  /** The whole timeline as JSON (what is stored): only builds changed since the last call are serialised. */
+  timelineJson(): string {
+    const { builds, ...rest } = this.timeline;
+    const head = JSON.stringify(rest);
+    return `${head.slice(0, -1)},"builds":${this.buildsJson(builds)}}`;
+  }
+
   #tick(write: boolean): void {
     if (this.#changed.size > 0 || this.#agentsChanged) {
       const changed = [...this.#changed];
       this.#changed = new Set();
       this.#agentsChanged = false;
-      for (const l of this.#listeners) l(changed, this.timeline);
+      if (this.#listeners.size > 0) {
+        let json: string | undefined;
+        const u: TimelineUpdate = {
+          changed,
+          timeline: this.timeline,
+          json: () => {
+            json ??= this.updateJson(changed);
+            return json;
+          },
+        };
+        for (const l of this.#listeners) l(u);
+      }
     }
     const now = this.#now();
-    if (!write && now - this.#lastWrite < (this.#o.flushMs ?? 2000)) return;
+    if (!write && now - this.#lastWrite < flushInterval(this.#o.flushMs ?? 2000, this.timeline.builds.length))
+      return;
     if (!this.#dirty || !this.#o.store) return;
     this.#lastWrite = now;
     this.#dirty = false;
     const store = this.#o.store;
+    // Serialised when the previous write is done (the newest state; only changed builds again).
     this.#writing = this.#writing
-      .then(() => store.put(this.timeline))
+      .then(() => store.put(this.timeline, this.timelineJson()))
       .catch((e: unknown) => {
         if (this.#warned) return;
         this.#warned = true;

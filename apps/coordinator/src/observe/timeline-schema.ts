@@ -13,6 +13,37 @@ const phase = z.enum(BUILD_PHASES as [string, ...string[]]);
 const ms = z.number().finite();
 const name = z.string().min(1).max(1024);
 
+const publishCommon = {
+  attempt: z.number().int().nonnegative(),
+  startedAt: ms,
+  finishedAt: ms,
+  packages: z
+    .array(
+      z.object({
+        filename: name,
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        size: z.number().int().nonnegative(),
+      }),
+    )
+    .max(1024),
+};
+
+/** Absent in timelines written before the publish step was recorded: they still read. */
+const publish = z.discriminatedUnion('result', [
+  z.object({
+    ...publishCommon,
+    result: z.literal('published'),
+    signedBy: name,
+    generation: z.number().int().nonnegative().optional(),
+  }),
+  z.object({
+    ...publishCommon,
+    result: z.enum(['refused', 'failed']),
+    code: z.string().min(1).max(64),
+    message: z.string().max(4096),
+  }),
+]);
+
 const build = z.object({
   id: name,
   name,
@@ -39,6 +70,7 @@ const build = z.object({
     .array(z.object({ stage: z.enum(BUILD_STAGES), at: ms }))
     .max(16)
     .optional(),
+  publish: publish.optional(),
 });
 
 const timelineSchema = z.object({

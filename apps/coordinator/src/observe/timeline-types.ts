@@ -5,7 +5,15 @@
 
 export const TIMELINE_VERSION = 1;
 
-export type BuildPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'up-to-date';
+/** `cancelled`: running (or queued for an agent) when its coordinator stopped or crashed. */
+export type BuildPhase =
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'
+  | 'up-to-date'
+  | 'cancelled';
 export const BUILD_PHASES: readonly BuildPhase[] = [
   'queued',
   'running',
@@ -13,6 +21,7 @@ export const BUILD_PHASES: readonly BuildPhase[] = [
   'failed',
   'skipped',
   'up-to-date',
+  'cancelled',
 ];
 
 export interface TimelineBuild {
@@ -39,6 +48,43 @@ export interface TimelineBuild {
   logTail?: readonly string[];
   /** When each stage of the build began (embedded runs: the engine's stages, fixed names). */
   stages?: { stage: BuildStage; at: number }[];
+  /** The coordinator's publish step for its last attempt that reached it (logs show it). */
+  publish?: PublishRecord;
+}
+
+/** A package the publish step checked: the sha256 and size it verified against the report. */
+interface PublishedPackage {
+  readonly filename: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+/**
+ * What the coordinator's publish step did with a build's report: checked the staged packages,
+ * signed them with the repository key and made an index generation with them; or refused them
+ * (a `RefusalCode`: not a failure of the package) or failed to publish them.
+ */
+export type PublishRecord =
+  | (PublishCommon & {
+      readonly result: 'published';
+      /** The repository key's name every package was signed with. */
+      readonly signedBy: string;
+      /** The arch's index generation that first holds them (absent: the build made no package). */
+      readonly generation?: number;
+    })
+  | (PublishCommon & {
+      readonly result: 'refused' | 'failed';
+      readonly code: string;
+      readonly message: string;
+    });
+
+interface PublishCommon {
+  readonly attempt: number;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  /** As reported (and, when published, as checked). */
+  readonly packages: readonly PublishedPackage[];
 }
 
 export const BUILD_STAGES = ['environment', 'solve', 'package', 'index'] as const;

@@ -33,6 +33,8 @@ export async function checkAndSign(
   job: { readonly runId: string; readonly attempt: number },
   apks: StagedApks,
 ): Promise<SignedPackages> {
+  // A build that made no package (and every fake agent's) has nothing to sign: no temp dir.
+  if (apks.length === 0) return { paths: [], release: async () => {} };
   const dir = await mkdtemp(join(tmpdir(), 'm2-sign-'));
   const release = () => rm(dir, { recursive: true, force: true });
   const names = new Set<string>();

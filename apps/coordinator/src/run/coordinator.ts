@@ -13,11 +13,14 @@ import { type DeadLetter, traceHeaders } from '@melange2/queue';
 import type { Span } from '@opentelemetry/api';
 import { Scheduler } from '../scheduler/index.js';
 import { AgentRegistry } from './agents.js';
+import { RunNames } from './awaiting.js';
 import { cutoffCause } from './cutoff.js';
 import { DispatchTokens } from './dispatch-tokens.js';
 import { Flights } from './flights.js';
 import type { RunBuild } from './plan-run.js';
+import { observePublish } from './publish-facts.js';
 import { PublishedRepository, publishStaged } from './publish-step.js';
+import { ReachIndex } from './reach.js';
 import { RunRecorder } from './recorder.js';
 import type { BuildRow, CoordinatorOptions, RunEvent, RunResult } from './run-types.js';
 import { endBuildSpan, endRunSpan, startBuildSpan, startRunSpan, startSendSpan, under } from './spans.js';
@@ -27,6 +30,12 @@ import { endBuildSpan, endRunSpan, startBuildSpan, startRunSpan, startSendSpan, 
  * before the build is given up as `refused`: staging tampered with that often is not an accident.
  */
 const MAX_REFUSED_ATTEMPTS = 3;
+/**
+ * Times a build may come back `awaiting` a name with nothing left to wait for (its producer was
+ * published after the job went out, or waits for this build) before it fails: a fresh job names
+ * only what is still to come, so more than this is a loop, not a race.
+ */
+const MAX_IDLE_AWAITS = 3;
 /** Refused reports logged one by one per run; past that they are counted (a flood stays quiet). */
 const MAX_REFUSAL_LINES = 100;
 
@@ -77,6 +86,10 @@ export class Coordinator {
     this.#presettle = resolve;
   });
   readonly #repository: PublishedRepository;
+  /** What each build's environment reaches that the run is still to produce (jobs' `awaiting`). */
+  readonly #names: RunNames;
+  /** `awaiting` reports per build that found nothing left to wait for (see MAX_IDLE_AWAITS). */
+  readonly #idleAwaits = new Map<string, number>();
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -88,6 +101,7 @@ export class Coordinator {
     this.#log = log;
     this.#recorder = new RunRecorder(o.state, o.runId, log);
     this.#repository = new PublishedRepository(o.published);
+    this.#names = new RunNames(o.plan.builds, o.reach ?? new ReachIndex(o.plan));
   }
 
   get scheduler(): Scheduler {
@@ -237,7 +251,7 @@ export class Coordinator {
     this.#emit({ type: 'cut-off', build: b, reason });
   }
 
-  #job(b: RunBuild, attempt: number, token: string): BuildJob {
+  #job(b: RunBuild, attempt: number, token: string, awaiting: readonly string[]): BuildJob {
     const generation = this.#repository.generation();
     return {
       runId: this.#o.runId,
@@ -250,10 +264,27 @@ export class Coordinator {
       token,
       ...(generation !== undefined ? { generation } : {}),
       cost: b.cost,
+      ...(awaiting.length ? { awaiting } : {}),
     };
   }
 
+  /**
+   * The names the job of `b` carries as `awaiting`, or undefined when it has to wait first (more
+   * than a job may name): then it is back to blocked, waiting for those builds.
+   */
+  #awaiting(b: RunBuild): readonly string[] | undefined {
+    const s = this.#scheduler;
+    const v = this.#names.awaiting(b, (id) => s.pending(id) && !s.dependsOn(id, b.id));
+    if (v.kind === 'none') return [];
+    if (v.kind === 'names') return v.names;
+    const on = s.waitFor(b.id, v.producers, { undispatch: true });
+    this.#emit({ type: 'waiting', build: b, on });
+    return undefined;
+  }
+
   async #dispatch(b: RunBuild): Promise<void> {
+    const awaiting = this.#awaiting(b);
+    if (!awaiting) return;
     const resumed = this.#resumeAttempts.get(b.id);
     this.#resumeAttempts.delete(b.id);
     const attempt = resumed ?? this.#scheduler.attempts(b.id);
@@ -262,7 +293,7 @@ export class Coordinator {
     // A resumed attempt's job may still be queued with the token the previous coordinator made.
     const { token, hashes } = this.#tokens.issue(b.id, attempt, this.#resumeTokens.get(b.id));
     this.#resumeTokens.delete(b.id);
-    const job = this.#job(b, attempt, token);
+    const job = this.#job(b, attempt, token, awaiting);
     try {
       const msgId = jobMessageId(this.#o.runId, b.id, attempt);
       this.#emit({ type: 'dispatched', build: b, attempt });
@@ -336,6 +367,10 @@ export class Coordinator {
   }
 
   async #settle(b: RunBuild, r: BuildReport): Promise<void> {
+    if (r.outcome.kind === 'awaiting') {
+      this.#awaited(b, r.outcome.name, r.agent);
+      return;
+    }
     if (r.outcome.kind === 'failed') {
       const reason = `${r.outcome.stage} failed: ${r.outcome.message.split('\n')[0]}`;
       this.#settleFailed(b, reason, r.outcome.logTail, r.agent);
@@ -345,17 +380,24 @@ export class Coordinator {
     const outcome = r.outcome;
     let published: Awaited<ReturnType<typeof publishStaged>>;
     try {
-      published = await publishStaged(
-        {
-          staging: this.#o.staging,
-          publisher: this.#o.publisher,
-          signingKey: this.#o.signingKey,
-          compareProvides: this.#o.earlyCutoff ?? false,
-        },
+      published = await observePublish(
+        (e) => this.#emit(e),
         b,
-        { runId: this.#o.runId, attempt: r.attempt },
-        outcome,
-        this.#flights.get(b.id)?.span,
+        { attempt: r.attempt, outcome },
+        this.#o.signingKey.publicName,
+        () =>
+          publishStaged(
+            {
+              staging: this.#o.staging,
+              publisher: this.#o.publisher,
+              signingKey: this.#o.signingKey,
+              compareProvides: this.#o.earlyCutoff ?? false,
+            },
+            b,
+            { runId: this.#o.runId, attempt: r.attempt },
+            outcome,
+            this.#flights.get(b.id)?.span,
+          ),
       );
     } catch (e) {
       if (e instanceof ForgedReportError) throw this.#refusedContent(b, r, e);
@@ -379,6 +421,10 @@ export class Coordinator {
       durationMs: r.durationMs,
       attempts,
     });
+    // Its packages are in the index (and jobs carry the generation after it): the dependents
+    // go out now, not one state write later. A crash before the record below leaves it
+    // up to date in the index, and the dependents recorded as dispatched.
+    this.#pump();
     await Promise.all([
       this.#recorder.build(b, {
         state: 'succeeded',
@@ -396,6 +442,29 @@ export class Coordinator {
       packages: outcome.apks.map((a) => a.filename),
       steps: outcome.steps,
     });
+  }
+
+  /**
+   * The agent gave the build back: its environment would install an older provider of `name`,
+   * which the run is still to produce. It waits for those builds (skipped if one fails) and goes
+   * again once they are published; if none is left to wait for, it goes again at once, at most
+   * MAX_IDLE_AWAITS times. Never a failure of the package.
+   */
+  #awaited(b: RunBuild, name: string, agent: string): void {
+    this.#tokens.close(b.id);
+    this.#flights.land(b)?.span.end();
+    const producers = this.#names.producersOf(b.arch, name);
+    const on = this.#scheduler.waitFor(b.id, producers);
+    if (on.length === 0) {
+      const n = (this.#idleAwaits.get(b.id) ?? 0) + 1;
+      this.#idleAwaits.set(b.id, n);
+      if (n > MAX_IDLE_AWAITS) {
+        const reason = `environment: it would install an older ${name} than this run makes, ${n} times with nothing left to wait for`;
+        this.#settleFailed(b, reason, [], agent);
+        return;
+      }
+    }
+    this.#emit({ type: 'waiting', build: b, name, on, agent });
   }
 
   /**

@@ -2,22 +2,40 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RefusalCode } from '@melange2/protocol';
 
 /** SHA-256 of a token (hex): what is kept and recorded, so run state never holds a usable token. */
-const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
+const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Random bytes drawn per call to the CSPRNG: tokens are cut from them (one call per 256 tokens). */
+const POOL_BYTES = 32 * 256;
 
 /** At most this many token hashes are accepted for one attempt (a resumed dispatch adds one). */
 const MAX_HASHES = 4;
 
 interface Open {
   readonly attempt: number;
-  readonly hashes: readonly string[];
+  /** This coordinator's token for the attempt (in memory only: what is recorded is its hash). */
+  readonly token: string;
+  /** Hashes recorded by the coordinator this one replaced (their jobs may still be queued). */
+  readonly prior: readonly string[];
 }
 
 export type TokenVerdict =
   | { readonly ok: true }
   | { readonly ok: false; readonly code: RefusalCode; readonly reason: string };
 
-const same = (a: string, b: string) =>
-  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+function same(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Whether `token` is the attempt's: this coordinator's token, or one whose hash the replaced one recorded. */
+function accepts(o: Open, token: string): boolean {
+  if (same(o.token, token)) return true;
+  if (o.prior.length === 0) return false;
+  const h = sha256(token);
+  return o.prior.some((x) => same(x, h));
+}
 
 /**
  * The dispatch tokens of a run: each dispatched attempt has a random token that only its job
@@ -27,24 +45,38 @@ const same = (a: string, b: string) =>
  */
 export class DispatchTokens {
   readonly #open = new Map<string, Open>();
-  /** Token hashes already taken, per build (a report carrying one again is a replay). */
+  /**
+   * Tokens already taken, per build (a report carrying one again is a replay). Kept as they
+   * are, in memory only: a report is then checked without hashing its token.
+   */
   readonly #used = new Map<string, string[]>();
+  #pool = Buffer.alloc(0);
+  #drawn = 0;
+
+  /** 32 random bytes (hex), cut from a pool drawn from the CSPRNG. */
+  #random(): string {
+    if (this.#drawn + 32 > this.#pool.length) {
+      this.#pool = randomBytes(POOL_BYTES);
+      this.#drawn = 0;
+    }
+    this.#drawn += 32;
+    return this.#pool.toString('hex', this.#drawn - 32, this.#drawn);
+  }
 
   /**
    * A new token for attempt `attempt` of `id`, accepted along with `prior` (hashes recorded by
    * the coordinator this one replaced, whose job may still be queued): the hashes to record.
    */
   issue(id: string, attempt: number, prior: readonly string[] = []): { token: string; hashes: string[] } {
-    const token = randomBytes(32).toString('hex');
-    const hashes = [...prior, tokenHash(token)].slice(-MAX_HASHES);
-    this.#open.set(id, { attempt, hashes });
+    const token = this.#random();
+    const hashes = [...prior, sha256(token)].slice(-MAX_HASHES);
+    this.#open.set(id, { attempt, token, prior: hashes.slice(0, -1) });
     return { token, hashes };
   }
 
   /** Whether a report's token is the one of the attempt in flight (it is not taken yet). */
   check(id: string, attempt: number, token: string): TokenVerdict {
-    const h = tokenHash(token);
-    if (this.#used.get(id)?.some((u) => same(u, h)))
+    if (this.#used.get(id)?.some((u) => same(u, token)))
       return {
         ok: false,
         code: 'replayed',
@@ -58,7 +90,7 @@ export class DispatchTokens {
         code: 'not-dispatched',
         reason: `attempt ${attempt} was never dispatched (attempt ${o.attempt} is in flight)`,
       };
-    if (!o.hashes.some((x) => same(x, h)))
+    if (!accepts(o, token))
       return { ok: false, code: 'wrong-token', reason: 'its dispatch token is not the one of the job' };
     return { ok: true };
   }
@@ -67,7 +99,7 @@ export class DispatchTokens {
   consume(id: string, token: string): void {
     this.#open.delete(id);
     const used = this.#used.get(id) ?? [];
-    used.push(tokenHash(token));
+    used.push(token);
     this.#used.set(id, used.slice(-MAX_HASHES));
   }
 

@@ -24,12 +24,20 @@ import {
 } from '../repository/index.js';
 import { DEFAULT_LOG_RETENTION, pruneLogs } from '../logs/retention.js';
 import { logMetricsRoute } from '../logs/routes.js';
+import { UnfinishedLogs } from '../logs/unfinished.js';
 import type { RunMetrics } from '../metrics/run-metrics.js';
-import { Dashboard, dashboardRoute, ObjectRunStore, TimelineRecorder } from '../observe/index.js';
+import {
+  closeCrashedRuns,
+  Dashboard,
+  dashboardRoute,
+  ObjectRunStore,
+  TimelineRecorder,
+} from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
 import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
 import { policyOptions, type RunPolicy, type RunResult } from './run-types.js';
+import { reachFor } from './reach.js';
 import { decodeStateRecord } from './state.js';
 
 export interface DistributedOptions extends PlanInputs, RunPolicy {
@@ -85,7 +93,11 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const metrics = o.metrics;
   // The dashboard, build logs and metrics are on the repository's HTTP address.
   const dashboard = observe ? new Dashboard({ store: runs }) : undefined;
-  const extra = logMetricsRoute({ ...(logs ? { logs } : {}), ...(metrics ? { metrics } : {}) });
+  const extra = logMetricsRoute({
+    ...(logs ? { logs } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(dashboard ? { timelines: (id: string) => dashboard.timeline(id) } : {}),
+  });
   const server = await serveRepository(store, {
     ...(o.listenHost ? { host: o.listenHost } : {}),
     ...(o.listenPort !== undefined ? { port: o.listenPort } : {}),
@@ -100,6 +112,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
     if (logs) await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
+    if (observe) await closeCrashed(runs, logs, runId, o.log);
     // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
     for (const arch of o.arches) await queue.depth(arch);
     const publisher = new IndexPublisher({
@@ -119,7 +132,9 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
         o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
     }
     // What agents install from besides their own configuration: only the coordinator writes it.
-    await writeRepositoryInfo(o.nc, o.ns, repositoryInfo(runId, repoUrl, o));
+    const info = repositoryInfo(runId, repoUrl, o);
+    await writeRepositoryInfo(o.nc, o.ns, info);
+    const reach = await reachFor(plan, store, info.repositories, o.log ?? (() => {}));
     const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
     const tl = dashboard
       ? new TimelineRecorder({
@@ -133,6 +148,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       : undefined;
     timeline = tl;
     if (dashboard && tl) dashboard.live = tl;
+    const unfinished = logs ? new UnfinishedLogs() : undefined;
     const coordinator = new Coordinator({
       runId,
       plan,
@@ -142,10 +158,12 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       signingKey: o.signingKey,
       state,
       published: repoUrl,
+      reach,
       ...policyOptions({
         ...o,
         onEvent: (e) => {
           tl?.event(e);
+          unfinished?.event(e);
           metrics?.observe(e);
           o.onEvent?.(e);
         },
@@ -163,7 +181,10 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
           coordinator.agentEvent(e);
           tl?.agentEvent(e);
         },
-        report: (r) => coordinator.report(r),
+        report: (r) => {
+          tl?.report(r);
+          return coordinator.report(r);
+        },
       },
       o.log ? { log: o.log } : {},
     );
@@ -172,7 +193,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     const result = await coordinator.run();
     // A build whose agent was lost left its log marked running: nothing will finish it now.
     await logs
-      ?.abandon(runId)
+      ?.abandon(runId, unfinished?.builds())
       .catch((e: unknown) => o.log?.(`marking lost builds' logs: ${(e as Error).message}`));
     return result;
   } finally {
@@ -181,6 +202,29 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     link?.close();
     await queue.close();
     await server.close();
+  }
+}
+
+/**
+ * Runs a crashed coordinator left running (a new run has begun since): their unfinished builds
+ * are cancelled in their timelines and their logs still marked running are marked cancelled. A
+ * failure costs only that record: it is logged.
+ */
+async function closeCrashed(
+  runs: ObjectRunStore,
+  logs: ObjectLogStore | undefined,
+  runId: string,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  try {
+    for (const r of await closeCrashedRuns(runs, runId)) {
+      const lost = (await logs?.abandon(r.runId)) ?? [];
+      log?.(
+        `run ${r.runId} was left running by a coordinator that stopped: ${r.cancelled.length} builds and ${lost.length} logs marked cancelled`,
+      );
+    }
+  } catch (e) {
+    log?.(`closing runs left running: ${(e as Error).message}`);
   }
 }
 

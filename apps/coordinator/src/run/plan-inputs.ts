@@ -4,7 +4,7 @@ import type { Arch } from '@melange2/depgraph';
 import type { StateStore } from '@melange2/queue';
 import type { RepositoryStore } from '../repository/index.js';
 import { planRun, type RunPlan } from './plan-run.js';
-import { runKey, type StateRecord } from './state.js';
+import { buildKey, runKey, type StateRecord } from './state.js';
 
 /** What both run modes plan from, and how a run finds its id: shared by embedded and distributed. */
 
@@ -17,37 +17,52 @@ export interface PlanInputs {
   readonly workers?: number;
 }
 
-/** Plans against what the repository store has published, with the durations recorded before. */
+/**
+ * Plans against what the repository store has published; the builds' costs are their recorded
+ * durations where there are some. Those are read after planning and only for the builds in the
+ * plan (a no-op run reads none), and they are not part of the plan memo's key: a run that records
+ * new durations leaves the next run's plan memo valid.
+ */
 export async function planAgainst(
-  store: RepositoryStore,
+  store: Pick<RepositoryStore, 'readIndex'>,
   state: StateStore<StateRecord>,
   p: PlanInputs,
 ): Promise<RunPlan> {
   const published = new Map<string, Buffer | undefined>();
   for (const a of p.arches) published.set(a, await store.readIndex(a));
-  // Recorded durations are in the builds' records (the next run's critical-path costs).
-  const durations = new Map<string, number>();
-  const keys = await state.keys('build.');
-  for (let i = 0; i < keys.length; i += 128) {
-    await Promise.all(
-      keys.slice(i, i + 128).map(async (k) => {
-        const v = (await state.get(k))?.value;
-        const m = /^build\.([^.]+)\.(.+)$/.exec(k);
-        if (v?.kind === 'build' && v.state === 'succeeded' && v.durationMs !== undefined && m)
-          durations.set(`${m[2]}@${m[1]}`, v.durationMs);
-      }),
-    );
-  }
-  return planRun({
+  const plan = await planRun({
     repo: p.repo,
     arches: p.arches,
     published,
-    durations,
     ...(p.changedSince !== undefined ? { changedSince: p.changedSince } : {}),
     ...(p.withDependents ? { withDependents: true } : {}),
     ...(p.cacheDir !== undefined ? { cacheDir: p.cacheDir } : {}),
     ...(p.workers !== undefined ? { workers: p.workers } : {}),
   });
+  return withRecordedDurations(plan, state);
+}
+
+/** The plan with each build's cost its recorded duration (the next run's critical-path costs), when it has one. */
+async function withRecordedDurations(plan: RunPlan, state: StateStore<StateRecord>): Promise<RunPlan> {
+  if (plan.builds.length === 0) return plan;
+  // One listing, then a read per planned build that has a record (none on a first run).
+  const recorded = new Set(await state.keys('build.'));
+  const builds = plan.builds.slice();
+  const todo: [number, string][] = [];
+  builds.forEach((b, i) => {
+    const k = buildKey(b.arch, b.name);
+    if (recorded.has(k)) todo.push([i, k]);
+  });
+  for (let j = 0; j < todo.length; j += 128) {
+    await Promise.all(
+      todo.slice(j, j + 128).map(async ([i, k]) => {
+        const v = (await state.get(k))?.value;
+        if (v?.kind === 'build' && v.state === 'succeeded' && v.durationMs !== undefined)
+          builds[i] = { ...builds[i]!, cost: v.durationMs };
+      }),
+    );
+  }
+  return { ...plan, builds };
 }
 
 /** The run to continue: an unfinished one of the same repository, else a new id. */

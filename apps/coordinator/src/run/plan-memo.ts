@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { RunPlan } from './plan-run.js';
 
 /** Bump when the memo's shape or the plan's meaning changes. */
-const MEMO_FORMAT = 'plan-memo-1';
+const MEMO_FORMAT = 'plan-memo-2';
 
 /** Everything the plan depends on besides the code. */
 export interface MemoInputs {
@@ -43,6 +43,9 @@ const buildSchema = z.looseObject({
   configFile: z.string(),
   input: z.string(),
   packages: z.array(z.string()),
+  provides: z.array(z.string()).optional(),
+  needs: z.array(z.string()).optional(),
+  cycle: z.number().int().nonnegative().optional(),
 });
 
 const memoSchema = z.object({
@@ -55,6 +58,7 @@ const memoSchema = z.object({
     problems: z.array(z.string()),
     cycles: z.array(z.string()),
     excluded: z.array(z.tuple([z.string(), z.string()])),
+    runtime: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
   }),
 });
 
@@ -99,23 +103,26 @@ function extOf(): string {
 export function memoKey(i: MemoInputs): string | undefined {
   const code = plannerCode();
   if (code === null) return undefined;
-  const h = createHash('sha1');
-  const part = (s: string) => h.update(s).update('\0');
-  part(MEMO_FORMAT);
-  part(code);
-  part(i.root);
-  part(i.arches.join(','));
-  part(i.withDependents ? 'dependents' : '');
+  // The parts joined and hashed at once (one hash update per part cost ~0.1 s for Wolfi with
+  // recorded durations); the same bytes as part by part, so the same key.
+  const parts: string[] = [
+    MEMO_FORMAT,
+    code,
+    i.root,
+    i.arches.join(','),
+    i.withDependents ? 'dependents' : '',
+  ];
   for (const [arch, bytes] of i.published)
-    part(`${arch}=${bytes ? createHash('sha1').update(bytes).digest('base64') : '-'}`);
-  part('durations');
+    parts.push(`${arch}=${bytes ? createHash('sha1').update(bytes).digest('base64') : '-'}`);
+  parts.push('durations');
   for (const [id, ms] of [...(i.durations ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    part(`${id}=${ms}`);
-  part('files');
-  for (const [f, k] of i.fileKeys) part(`${f}=${k}`);
-  part('problems');
-  for (const p of i.problems) part(p);
-  return h.digest('base64');
+    parts.push(`${id}=${ms}`);
+  parts.push('files');
+  for (const [f, k] of i.fileKeys) parts.push(`${f}=${k}`);
+  parts.push('problems');
+  for (const p of i.problems) parts.push(p);
+  parts.push('');
+  return createHash('sha1').update(parts.join('\0')).digest('base64');
 }
 
 export function memoFile(cacheDir: string, root: string): string {
@@ -139,7 +146,11 @@ export function readPlanMemo(file: string, key: string): RunPlan | undefined {
   const r = memoSchema.safeParse(data);
   if (!r.success || r.data.key !== key) return undefined;
   const p = r.data.plan;
-  return { ...p, excluded: new Map(p.excluded) };
+  // JSON gives every occurrence of an id its own string: dependencies share their build's, as a
+  // fresh plan's do, so the scheduler hashes each id once.
+  const ids = new Map(p.builds.map((b) => [b.id, b.id]));
+  const builds = p.builds.map((b) => ({ ...b, deps: b.deps.map((d) => ids.get(d) ?? d) }));
+  return { ...p, builds, excluded: new Map(p.excluded) };
 }
 
 /** Atomic (temp file + rename); a cache directory that cannot be written only costs speed. */

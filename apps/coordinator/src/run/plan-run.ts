@@ -9,6 +9,7 @@ import {
   type PlannedBuild,
   PublishedIndex,
   planBuilds,
+  publishedState,
   type RepoScan,
   ScanError,
   scanRepository,
@@ -25,6 +26,15 @@ export interface RunBuild extends ScheduledBuild {
   readonly input: string;
   /** The package and subpackage names the config makes on this arch: what its report may stage. */
   readonly packages: readonly string[];
+  /** Virtual names its packages declare (`provides:`), when any. */
+  readonly provides?: readonly string[];
+  /** Names its environment asks for (environment packages, pipeline `needs`), when any. */
+  readonly needs?: readonly string[];
+  /**
+   * Which cycle of its arch it is in (an index into that arch's cycles), when it is in one: its
+   * fellow members are built against what is published, never waited for.
+   */
+  readonly cycle?: number;
 }
 
 export interface RunPlan {
@@ -40,6 +50,12 @@ export interface RunPlan {
    * its file, the repository convention), or a build left out for that reason.
    */
   readonly excluded: ReadonlyMap<string, string>;
+  /**
+   * Per arch: the `dependencies.runtime` names of each name a config of the repository provides
+   * (only names with some): how far an environment's install reaches through the repository's
+   * own packages (see run/awaiting.ts).
+   */
+  readonly runtime?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
 }
 
 export class PlanError extends Error {
@@ -128,12 +144,26 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
   const cycles: string[] = [];
   const excluded = new Map<string, string>();
   const broken = new Map<string, string>();
+  const runtime: Record<string, Record<string, string[]>> = {};
   for (const p of scan.problems) {
     const m = /^([^/]+)\.yaml$/.exec(p.file);
     if (m) broken.set(m[1]!, p.file);
   }
   for (const arch of o.arches) {
-    const g = buildGraph(scan, { arch, cacheDir: o.cacheDir ?? false });
+    // Selected by the published index alone (no --changed-since): known before any graph. With
+    // nothing to build there is no graph to make; else only what is built needs its dependencies
+    // resolved, unless dependents are added.
+    const state = files ? undefined : publishedState(scan.configs, arch, published);
+    if (state && state.unpublished.size === 0) {
+      for (const c of state.upToDate) upToDate.push({ id: `${c.name}@${arch}`, version: c.fullVersion });
+      continue;
+    }
+    const g = buildGraph(scan, {
+      arch,
+      cacheDir: o.cacheDir ?? false,
+      ...(state && !o.withDependents ? { resolveOnly: state.unpublished } : {}),
+    });
+    runtime[arch] = runtimeNames(g.nodes);
     const changed = files ? changedConfigs(g.nodes, files) : undefined;
     const plan = planBuilds(g, {
       policy: 'bootstrap',
@@ -141,7 +171,11 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
       ...(changed ? { changed } : {}),
       ...(o.withDependents ? { withDependents: true } : {}),
     });
-    for (const c of plan.cycles) cycles.push(`${arch}: ${c.shortest} (built against the published packages)`);
+    const cycleOf = new Map<string, number>();
+    plan.cycles.forEach((c, k) => {
+      cycles.push(`${arch}: ${c.shortest} (built against the published packages)`);
+      for (const m of c.members) cycleOf.set(m, k);
+    });
     for (const name of plan.upToDate) {
       const node = g.nodes[g.index.get(name)!]!;
       upToDate.push({ id: `${name}@${arch}`, version: node.fullVersion });
@@ -152,9 +186,12 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
       if (file && !needsBroken.has(x.config))
         needsBroken.set(x.config, `needs ${x.dep.name}, whose config ${file} does not parse`);
     }
+    // Each id is one string that every dependency on it shares: the scheduler then hashes each once.
+    const ids = new Map<string, string>();
     for (const wave of plan.waves) {
       for (const b of wave) {
         const id = `${b.name}@${arch}`;
+        ids.set(b.name, id);
         const node = g.nodes[g.index.get(b.name)!];
         // Waves put dependencies first, so an excluded dependency is known by now.
         const why =
@@ -165,16 +202,39 @@ function planScan(o: PlanRunOptions, scan: RepoScan): RunPlan {
           id,
           name: b.name,
           arch,
-          deps: b.deps.map((d) => `${d}@${arch}`),
+          deps: b.deps.map((d) => ids.get(d) ?? `${d}@${arch}`),
           cost: o.durations?.get(id) ?? estimateCost(b),
           reasons: b.reasons,
           version: b.version,
           configFile: b.file,
           input: `${scan.fileKeys.get(b.file) ?? ''}:${b.version}`,
           packages: node ? node.provides.filter((p) => p.real).map((p) => p.name) : [b.name],
+          ...namesOf(node),
+          ...(cycleOf.has(b.name) ? { cycle: cycleOf.get(b.name)! } : {}),
         });
       }
     }
   }
-  return { root: scan.root, builds, upToDate, problems, cycles, excluded };
+  return { root: scan.root, builds, upToDate, problems, cycles, excluded, runtime };
+}
+
+type GraphNode = ReturnType<typeof buildGraph>['nodes'][number];
+
+/** A build's virtual provides and the names its environment asks for (omitted when none). */
+function namesOf(node: GraphNode | undefined): Pick<RunBuild, 'provides' | 'needs'> {
+  if (!node) return {};
+  const provides = [...new Set(node.provides.filter((p) => !p.real).map((p) => p.name))];
+  const needs = [...new Set(node.deps.map((d) => d.name))];
+  return { ...(provides.length ? { provides } : {}), ...(needs.length ? { needs } : {}) };
+}
+
+/** Each provided name's runtime dependency names, for the names that have some. */
+function runtimeNames(nodes: readonly GraphNode[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const n of nodes)
+    for (const p of n.provides) {
+      const deps = n.runtime[p.pkg];
+      if (deps?.length) out[p.name] = [...new Set([...(out[p.name] ?? []), ...deps.map((d) => d.name)])];
+    }
+  return out;
 }

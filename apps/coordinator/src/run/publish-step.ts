@@ -19,7 +19,13 @@ export interface PublishStepOptions {
 
 export type PublishStepResult =
   /** `indexed`: an index was written (false when the build made no package). */
-  | { readonly ok: true; readonly indexed: boolean; readonly providesChanged?: boolean }
+  | {
+      readonly ok: true;
+      readonly indexed: boolean;
+      /** The index generation that holds the packages (when `indexed`). */
+      readonly revision?: number;
+      readonly providesChanged?: boolean;
+    }
   | { readonly ok: false; readonly reason: string };
 
 /**
@@ -51,6 +57,7 @@ export async function publishStaged(
     throw e;
   }
   let changed: boolean | undefined;
+  let revision: number | undefined;
   try {
     if (signed.paths.length > 0) {
       const index = tracer.startSpan(`index ${b.arch}`, {}, under(span));
@@ -58,6 +65,7 @@ export async function publishStaged(
         const before = o.compareProvides ? (await o.publisher.current(b.arch)).index.entries : [];
         const res = await o.publisher.publish({ arch: b.arch, apks: signed.paths });
         index.setAttribute('apk.index.revision', res.revision);
+        revision = res.revision;
         if (o.compareProvides) changed = providesChanged(before, res.entries);
       } finally {
         index.end();
@@ -71,9 +79,14 @@ export async function publishStaged(
     await signed.release();
   }
   span.end();
-  await o.staging.delete(outcome.apks.map((a) => a.key));
+  if (outcome.apks.length > 0) await o.staging.delete(outcome.apks.map((a) => a.key));
   const indexed = signed.paths.length > 0;
-  return changed === undefined ? { ok: true, indexed } : { ok: true, indexed, providesChanged: changed };
+  return {
+    ok: true,
+    indexed,
+    ...(revision !== undefined ? { revision } : {}),
+    ...(changed !== undefined ? { providesChanged: changed } : {}),
+  };
 }
 
 /**

@@ -1,9 +1,11 @@
 import type { SigningKey } from '@melange2/apk';
 import type { BuildJob, RefusalCode, Staging } from '@melange2/protocol';
 import type { StateStore, WorkQueue } from '@melange2/queue';
+import type { PublishRecord } from '../observe/timeline-types.js';
 import type { IndexPublisher } from '../repository/index.js';
 import type { Ordering } from '../scheduler/index.js';
 import type { RunBuild, RunPlan } from './plan-run.js';
+import type { ReachIndex } from './reach.js';
 import type { StateRecord } from './state.js';
 
 /** What a run tells its caller, what it returns, and what it is given. */
@@ -35,7 +37,21 @@ export type RunEvent =
       readonly message: string;
       readonly attempt: number;
     }
+  /**
+   * Not dispatched, or given back by its agent: its environment would install an older provider
+   * of `name` (none when deferred for naming too many), which builds `on` of the run are still to
+   * produce; it goes again once they are published (`on` empty: at once, they are already).
+   */
+  | {
+      readonly type: 'waiting';
+      readonly build: RunBuild;
+      readonly name?: string;
+      readonly on: readonly string[];
+      readonly agent?: string;
+    }
   | { readonly type: 'no-agents'; readonly arch: string; readonly waiting: number }
+  /** The publish step of a report ended (before its `succeeded`, `failed` or `refused`). */
+  | { readonly type: 'published'; readonly build: RunBuild; readonly publish: PublishRecord }
   /**
    * A report refused for good (forged, replayed, or not matching what was staged): never a
    * failure of the package. `build` when it names a build of the run.
@@ -115,6 +131,11 @@ export interface CoordinatorOptions extends RunTuning {
    * older than the dependencies a build was released for.
    */
   readonly published: string;
+  /**
+   * What installing each name pulls in (the published and appended repositories' indexes read):
+   * how far a job's `awaiting` reaches. Default: the repository's configs' runtime dependencies only.
+   */
+  readonly reach?: ReachIndex;
 }
 
 /** What both run modes take from the command line for their coordinator. */

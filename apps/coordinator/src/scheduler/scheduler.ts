@@ -1,4 +1,4 @@
-import { Heap } from './heap.js';
+import { IntHeap } from './heap.js';
 import { type Ordering, ranks } from './priority.js';
 
 /** One package×arch build of a run, as the plan gives it. */
@@ -32,6 +32,8 @@ export type StateKind = BuildState['kind'];
  */
 type SlotState = Exclude<BuildState, { kind: 'blocked' }> | { readonly kind: 'blocked' };
 const BLOCKED: SlotState = { kind: 'blocked' };
+const READY: SlotState = { kind: 'ready' };
+const SUCCEEDED: SlotState = { kind: 'succeeded' };
 
 export interface SchedulerOptions {
   readonly ordering?: Ordering;
@@ -39,178 +41,292 @@ export interface SchedulerOptions {
   readonly restored?: ReadonlyMap<string, 'succeeded' | 'failed'>;
 }
 
-interface Slot {
-  readonly build: ScheduledBuild;
-  readonly priority: number;
-  readonly tie: number;
-  state: SlotState;
-  attempts: number;
-  /** Dependencies in the run not yet published (each counted once). */
-  unmet: number;
-}
-
 /**
  * The coordinator's view of a run, with no I/O: which builds may go now (per arch, highest
  * priority first, only as many as there are free slots, so priority holds), and what a result
- * unblocks or skips. The same inputs always give the same order. Builds are held by index, with
- * the dependents lists the priorities were computed from: no per-build set or string-keyed map
- * beyond the id lookup (a 100,000-build run stays light on the heap).
+ * unblocks or skips. The same inputs always give the same order. Builds are held by index in
+ * flat arrays: the dependents in one compressed array, the ready queues as heaps of integer
+ * ranks (priorities are fixed for the run, so they are sorted once), no per-build set or object
+ * beyond its state (a 100,000-build run stays light on the heap and the collector).
  */
 export class Scheduler {
-  readonly #slots: Slot[];
-  readonly #at = new Map<string, number>();
-  readonly #dependents: readonly (readonly number[])[];
-  readonly #ready = new Map<string, Heap<Slot>>();
+  readonly #builds: readonly ScheduledBuild[];
+  readonly #state: SlotState[];
+  readonly #attempts: Int32Array;
+  /** Dependencies in the run not yet published (each counted once). */
+  readonly #unmet: Int32Array;
+  readonly #priority: Float64Array;
+  /** Rank (0 first) of each build, and the build of each rank. */
+  readonly #rank: Int32Array;
+  readonly #byRank: Int32Array;
+  readonly #at: Map<string, number>;
+  readonly #dependentsStart: Int32Array;
+  readonly #dependents: Int32Array;
+  /** Index into `#ready` of each build's arch. */
+  readonly #arch: Int32Array;
+  readonly #ready: IntHeap[] = [];
+  readonly #archIndex = new Map<string, number>();
+  /**
+   * Waits found while the run goes (`waitFor`): builds whose environment would have installed an
+   * older provider of what another build of the run makes. Producer → waiters, waiter → producers.
+   */
+  readonly #waiters = new Map<number, number[]>();
+  readonly #waitsOn = new Map<number, number[]>();
 
   constructor(builds: readonly ScheduledBuild[], opts: SchedulerOptions = {}) {
     const ordering = opts.ordering ?? 'cp-unlock';
-    const { primary, secondary, dependents, depCount } = ranks(builds, ordering);
-    this.#dependents = dependents;
-    this.#slots = builds.map((b, i) => {
-      this.#at.set(b.id, i);
-      return {
-        build: b,
-        priority: primary[i]!,
-        tie: secondary[i]!,
-        state: depCount[i]! > 0 ? BLOCKED : { kind: 'ready' },
-        attempts: 0,
-        unmet: depCount[i]!,
-      };
-    });
-    const less = (a: Slot, b: Slot) =>
-      a.priority !== b.priority
-        ? a.priority > b.priority
-        : a.tie !== b.tie
-          ? a.tie > b.tie
-          : a.build.id < b.build.id;
-    for (const arch of new Set(builds.map((b) => b.arch))) this.#ready.set(arch, new Heap(less));
+    const r = ranks(builds, ordering);
+    const n = builds.length;
+    this.#builds = builds;
+    this.#at = r.at;
+    this.#dependentsStart = r.dependentsStart;
+    this.#dependents = r.dependents;
+    this.#priority = r.primary;
+    this.#rank = r.order;
+    this.#byRank = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.#byRank[r.order[i]!] = i;
+    this.#unmet = r.depCount.slice();
+    this.#attempts = new Int32Array(n);
+    this.#arch = new Int32Array(n);
+    this.#state = new Array<SlotState>(n);
+    for (let i = 0; i < n; i++) {
+      const arch = builds[i]!.arch;
+      let a = this.#archIndex.get(arch);
+      if (a === undefined) {
+        a = this.#ready.length;
+        this.#archIndex.set(arch, a);
+        this.#ready.push(new IntHeap());
+      }
+      this.#arch[i] = a;
+      this.#state[i] = this.#unmet[i]! > 0 ? BLOCKED : READY;
+    }
 
     const failed: number[] = [];
     for (const [id, outcome] of opts.restored ?? []) {
       const i = this.#at.get(id);
       if (i === undefined) continue;
-      const s = this.#slots[i]!;
       if (outcome === 'succeeded') {
-        s.state = { kind: 'succeeded' };
-        for (const d of dependents[i]!) {
-          const t = this.#slots[d]!;
-          if (--t.unmet === 0 && t.state.kind === 'blocked') t.state = { kind: 'ready' };
-        }
+        this.#state[i] = SUCCEEDED;
+        this.#release(i, undefined);
       } else {
-        s.state = { kind: 'failed', reason: 'failed in the interrupted run' };
+        this.#state[i] = { kind: 'failed', reason: 'failed in the interrupted run' };
         failed.push(i);
       }
     }
     for (const i of failed) this.#skipDependents(i);
-    for (const s of this.#slots) if (s.state.kind === 'ready') this.#ready.get(s.build.arch)!.push(s);
+    for (let i = 0; i < n; i++)
+      if (this.#state[i]!.kind === 'ready') this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
   }
 
-  #slot(id: string): Slot {
+  #index(id: string): number {
     const i = this.#at.get(id);
     if (i === undefined) throw new Error(`no build ${id} in this run`);
-    return this.#slots[i]!;
+    return i;
+  }
+
+  /** Counts a published dependency off each dependent of `i`; those now free become ready (queued when `now` is given). */
+  #release(i: number, now: ScheduledBuild[] | undefined): void {
+    for (let e = this.#dependentsStart[i]!; e < this.#dependentsStart[i + 1]!; e++)
+      this.#countOff(this.#dependents[e]!, now);
+    for (const d of this.#waiters.get(i) ?? []) this.#countOff(d, now);
+  }
+
+  #countOff(d: number, now: ScheduledBuild[] | undefined): void {
+    if (--this.#unmet[d]! > 0 || this.#state[d]!.kind !== 'blocked') return;
+    this.#state[d] = READY;
+    if (now) {
+      this.#ready[this.#arch[d]!]!.push(this.#rank[d]!);
+      now.push(this.#builds[d]!);
+    }
+  }
+
+  #dispatch(i: number): void {
+    const attempt = ++this.#attempts[i]!;
+    this.#state[i] = { kind: 'dispatched', attempt };
   }
 
   /** Takes up to `free` ready builds of `arch`, highest priority first, and marks them dispatched. */
   take(arch: string, free: number): ScheduledBuild[] {
-    const heap = this.#ready.get(arch);
+    const a = this.#archIndex.get(arch);
     const out: ScheduledBuild[] = [];
-    while (heap && out.length < free) {
-      const s = heap.pop();
-      if (!s) break;
+    if (a === undefined) return out;
+    const heap = this.#ready[a]!;
+    while (out.length < free) {
+      const rank = heap.pop();
+      if (rank < 0) break;
+      const i = this.#byRank[rank]!;
       // Settled while it waited (a cached failure, a result that came in late): not dispatched.
-      if (s.state.kind !== 'ready') continue;
-      s.attempts++;
-      s.state = { kind: 'dispatched', attempt: s.attempts };
-      out.push(s.build);
+      if (this.#state[i]!.kind !== 'ready') continue;
+      this.#dispatch(i);
+      out.push(this.#builds[i]!);
     }
     return out;
   }
 
   /** Marks one ready build dispatched out of priority order (a resumed run's builds in flight). */
   claim(id: string): boolean {
-    const s = this.#slot(id);
-    if (s.state.kind !== 'ready') return false;
-    s.attempts++;
-    s.state = { kind: 'dispatched', attempt: s.attempts };
+    const i = this.#index(id);
+    if (this.#state[i]!.kind !== 'ready') return false;
+    this.#dispatch(i);
     return true;
   }
 
   readyCount(arch: string): number {
-    return this.#ready.get(arch)?.size ?? 0;
+    const a = this.#archIndex.get(arch);
+    return a === undefined ? 0 : this.#ready[a]!.size;
   }
 
   started(id: string, agent: string): void {
-    const s = this.#slot(id);
-    if (s.state.kind === 'dispatched' || s.state.kind === 'running') {
-      s.state = { kind: 'running', attempt: s.attempts, agent };
+    const i = this.#index(id);
+    const k = this.#state[i]!.kind;
+    if (k === 'dispatched' || k === 'running') {
+      this.#state[i] = { kind: 'running', attempt: this.#attempts[i]!, agent };
     }
   }
 
   /** A transient fault (agent lost, daemon unreachable): the build goes back to the ready set. */
   requeue(id: string): void {
-    const s = this.#slot(id);
-    if (s.state.kind !== 'dispatched' && s.state.kind !== 'running') return;
-    s.state = { kind: 'ready' };
-    this.#ready.get(s.build.arch)!.push(s);
+    const i = this.#index(id);
+    const k = this.#state[i]!.kind;
+    if (k !== 'dispatched' && k !== 'running') return;
+    this.#state[i] = READY;
+    this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
+  }
+
+  /**
+   * A build in flight (or just taken) must wait for other builds of the run first: its
+   * environment would install an older provider of what they make. It goes back to `blocked`
+   * until they are published (skipped if one fails), or straight back to the ready set when none
+   * of them is still to come. A producer that is settled, unknown, the build itself, or one that
+   * (transitively) waits for this build is not waited for: no wait can close a cycle. `undispatch`
+   * takes back the attempt `take` counted (the build never went out). Returns the ids waited for.
+   */
+  waitFor(id: string, on: readonly string[], opts: { readonly undispatch?: boolean } = {}): string[] {
+    const i = this.#index(id);
+    const k = this.#state[i]!.kind;
+    if (k !== 'dispatched' && k !== 'running') return [];
+    if (opts.undispatch) this.#attempts[i]!--;
+    const added: string[] = [];
+    for (const p of new Set(on)) {
+      const j = this.#at.get(p);
+      if (j === undefined || j === i || !this.#open(j) || this.dependsOn(p, id)) continue;
+      const w = this.#waiters.get(j);
+      if (w) w.push(i);
+      else this.#waiters.set(j, [i]);
+      const o = this.#waitsOn.get(i);
+      if (o) o.push(j);
+      else this.#waitsOn.set(i, [j]);
+      this.#unmet[i]!++;
+      added.push(p);
+    }
+    if (this.#unmet[i]! > 0) this.#state[i] = BLOCKED;
+    else {
+      this.#state[i] = READY;
+      this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
+    }
+    return added;
+  }
+
+  /** Not settled: still to be built (blocked, ready or in flight). */
+  #open(j: number): boolean {
+    const k = this.#state[j]!.kind;
+    return k === 'blocked' || k === 'ready' || k === 'dispatched' || k === 'running';
+  }
+
+  /** Whether `a` may still be built and `b` is not settled: a producer a build may wait for. */
+  pending(a: string): boolean {
+    const j = this.#at.get(a);
+    return j !== undefined && this.#open(j);
+  }
+
+  /**
+   * Whether `a` waits, directly or through others, for `b` (declared dependencies and waits
+   * found while running). Only blocked builds can: a build is blocked while anything it needs is
+   * unpublished, so the walk stays among blocked builds.
+   */
+  dependsOn(a: string, b: string): boolean {
+    const from = this.#at.get(a);
+    const target = this.#at.get(b);
+    if (from === undefined || target === undefined) return false;
+    if (this.#state[from]!.kind !== 'blocked') return false;
+    const seen = new Set<number>([from]);
+    const stack = [from];
+    while (stack.length > 0) {
+      const at = stack.pop()!;
+      const next: number[] = [...(this.#waitsOn.get(at) ?? [])];
+      for (const d of this.#builds[at]!.deps) {
+        const j = this.#at.get(d);
+        if (j !== undefined) next.push(j);
+      }
+      for (const j of next) {
+        if (j === target) return true;
+        if (seen.has(j) || this.#state[j]!.kind !== 'blocked') continue;
+        seen.add(j);
+        stack.push(j);
+      }
+    }
+    return false;
   }
 
   /** Published: returns the builds this made ready. */
   succeeded(id: string): ScheduledBuild[] {
-    const s = this.#slot(id);
-    if (s.state.kind === 'succeeded') return [];
-    s.state = { kind: 'succeeded' };
+    const i = this.#index(id);
+    if (this.#state[i]!.kind === 'succeeded') return [];
+    this.#state[i] = SUCCEEDED;
     const now: ScheduledBuild[] = [];
-    for (const d of this.#dependents[this.#at.get(id)!]!) {
-      const t = this.#slots[d]!;
-      if (--t.unmet > 0 || t.state.kind !== 'blocked') continue;
-      t.state = { kind: 'ready' };
-      this.#ready.get(t.build.arch)!.push(t);
-      now.push(t.build);
-    }
+    this.#release(i, now);
     return now;
   }
 
   /** Failed for good: returns the builds skipped because of it (transitively). */
   failed(id: string, reason: string): ScheduledBuild[] {
-    const s = this.#slot(id);
-    if (s.state.kind === 'failed' || s.state.kind === 'succeeded') return [];
-    s.state = { kind: 'failed', reason };
-    return this.#skipDependents(this.#at.get(id)!);
+    const i = this.#index(id);
+    const k = this.#state[i]!.kind;
+    if (k === 'failed' || k === 'succeeded') return [];
+    this.#state[i] = { kind: 'failed', reason };
+    return this.#skipDependents(i);
   }
 
   #skipDependents(i: number): ScheduledBuild[] {
     const skipped: ScheduledBuild[] = [];
-    const reason = `dependency failed: ${this.#slots[i]!.build.name}`;
-    const stack = [...this.#dependents[i]!];
+    const skip: SlotState = { kind: 'skipped', reason: `dependency failed: ${this.#builds[i]!.name}` };
+    const stack: number[] = [];
+    const push = (v: number) => {
+      for (let e = this.#dependentsStart[v]!; e < this.#dependentsStart[v + 1]!; e++)
+        stack.push(this.#dependents[e]!);
+      for (const x of this.#waiters.get(v) ?? []) stack.push(x);
+    };
+    push(i);
     while (stack.length > 0) {
       const d = stack.pop()!;
-      const t = this.#slots[d]!;
-      if (t.state.kind !== 'blocked') continue;
-      t.state = { kind: 'skipped', reason };
-      skipped.push(t.build);
-      for (const x of this.#dependents[d]!) stack.push(x);
+      if (this.#state[d]!.kind !== 'blocked') continue;
+      this.#state[d] = skip;
+      skipped.push(this.#builds[d]!);
+      push(d);
     }
     return skipped;
   }
 
   state(id: string): BuildState {
-    const s = this.#slot(id);
-    if (s.state.kind !== 'blocked') return s.state;
+    const i = this.#index(id);
+    const st = this.#state[i]!;
+    if (st.kind !== 'blocked') return st;
     const waiting = new Set<string>();
-    for (const d of s.build.deps) {
+    for (const d of this.#builds[i]!.deps) {
       const j = this.#at.get(d);
-      if (j !== undefined && this.#slots[j]!.state.kind !== 'succeeded') waiting.add(d);
+      if (j !== undefined && this.#state[j]!.kind !== 'succeeded') waiting.add(d);
     }
+    for (const j of this.#waitsOn.get(i) ?? [])
+      if (this.#state[j]!.kind !== 'succeeded') waiting.add(this.#builds[j]!.id);
     return { kind: 'blocked', waitingOn: [...waiting].sort() };
   }
 
   attempts(id: string): number {
-    return this.#slot(id).attempts;
+    return this.#attempts[this.#index(id)]!;
   }
 
   priority(id: string): number {
-    return this.#slot(id).priority;
+    return this.#priority[this.#index(id)]!;
   }
 
   counts(): Record<StateKind, number> {
@@ -223,7 +339,7 @@ export class Scheduler {
       failed: 0,
       skipped: 0,
     };
-    for (const s of this.#slots) c[s.state.kind]++;
+    for (const st of this.#state) c[st.kind]++;
     return c;
   }
 
@@ -234,6 +350,6 @@ export class Scheduler {
   }
 
   builds(): ScheduledBuild[] {
-    return this.#slots.map((s) => s.build);
+    return [...this.#builds];
   }
 }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   type BuildLogStore,
+  type BuildOfRun,
   decodeLogRef,
   type LiveSink,
   type LogKey,
@@ -11,6 +12,7 @@ import {
   type LogRetention,
   type LogRun,
   logPath,
+  refsOf,
   runsToDrop,
 } from './log-ref.js';
 
@@ -132,9 +134,9 @@ export class LocalLogStore implements BuildLogStore {
     return out.sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
-  async abandon(runId: string): Promise<string[]> {
+  async abandon(runId: string, only?: readonly BuildOfRun[]): Promise<string[]> {
     const out: string[] = [];
-    for (const r of await this.list(runId)) {
+    for (const r of await refsOf(this, runId, only)) {
       if (r.state !== 'running') continue;
       await writeAtomic(this.#ref(r), JSON.stringify({ ...r, state: 'cancelled', finishedAt: Date.now() }));
       out.push(logPath(r));

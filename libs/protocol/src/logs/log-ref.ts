@@ -10,6 +10,9 @@ export interface LogKey {
   readonly name: string;
 }
 
+/** A build of a run (its log's key without the run). */
+export type BuildOfRun = Omit<LogKey, 'runId'>;
+
 /** A build's log as the store records it: the compressed blob's address once it is finished. */
 export interface LogRef extends LogKey {
   readonly attempt: number;
@@ -112,8 +115,10 @@ export interface BuildLogStore {
   /**
    * Marks the run's logs still running as cancelled (their agent was lost: nothing will finish
    * them); their text so far stays readable from the live store while it keeps it. Their keys.
+   * `only`: the builds whose logs may still be running (the caller knows the others finished):
+   * only their references are read, not the whole run's.
    */
-  abandon(runId: string): Promise<string[]>;
+  abandon(runId: string, only?: readonly BuildOfRun[]): Promise<string[]>;
   /** The gzip bytes of a finished log (blobs are named by digest within their run). */
   blob(ref: LogRef & { digest: string }): Promise<NodeJS.ReadableStream | undefined>;
   /**
@@ -129,6 +134,21 @@ export interface BuildLogStore {
   list(runId: string): Promise<LogRef[]>;
   /** Removes the runs the retention does not keep (and blobs only they used): their ids. */
   prune(keep: LogRetention): Promise<string[]>;
+}
+
+/** The references `abandon` looks at: those of `only` when given (one read each), or all the run's. */
+export async function refsOf(
+  store: Pick<BuildLogStore, 'ref' | 'list'>,
+  runId: string,
+  only: readonly BuildOfRun[] | undefined,
+): Promise<LogRef[]> {
+  if (!only) return store.list(runId);
+  const out: LogRef[] = [];
+  for (const b of only) {
+    const r = await store.ref({ runId, arch: b.arch, name: b.name });
+    if (r) out.push(r);
+  }
+  return out;
 }
 
 /** The runs a retention drops, given runs newest first. */

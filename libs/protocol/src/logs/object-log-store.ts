@@ -7,6 +7,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { natsNames } from '../names.js';
 import {
   type BuildLogStore,
+  type BuildOfRun,
   decodeLogRef,
   LogError,
   type LiveSink,
@@ -15,8 +16,10 @@ import {
   type LogRetention,
   type LogRun,
   logPath,
+  refsOf,
   runsToDrop,
 } from './log-ref.js';
+import { readObject } from '../object-read.js';
 
 /** The header of the message that closes a build's live log. */
 const END = 'm2-log-end';
@@ -151,7 +154,7 @@ export class ObjectLogStore implements BuildLogStore {
 
   async ref(k: LogKey): Promise<LogRef | undefined> {
     const key = `ref/${logPath(k)}`;
-    const bytes = await (await this.#store()).getBlob(key);
+    const bytes = await readObject(await this.#store(), key);
     return bytes ? decodeLogRef(key, bytes) : undefined;
   }
 
@@ -201,9 +204,9 @@ export class ObjectLogStore implements BuildLogStore {
       .sort((a, b) => b.at - a.at || (a.runId < b.runId ? 1 : -1));
   }
 
-  async abandon(runId: string): Promise<string[]> {
+  async abandon(runId: string, only?: readonly BuildOfRun[]): Promise<string[]> {
     const out: string[] = [];
-    for (const r of await this.list(runId)) {
+    for (const r of await refsOf(this, runId, only)) {
       if (r.state !== 'running') continue;
       await this.#putRef({ ...r, state: 'cancelled', finishedAt: Date.now() });
       out.push(logPath(r));
@@ -230,7 +233,7 @@ export class ObjectLogStore implements BuildLogStore {
     const names = await this.#names(`ref/${runId}/`);
     const out: LogRef[] = [];
     for (const { name } of names) {
-      const bytes = await (await this.#store()).getBlob(name);
+      const bytes = await readObject(await this.#store(), name);
       if (bytes) out.push(decodeLogRef(name, bytes));
     }
     return out;

@@ -1,0 +1,113 @@
+// A build's dependents go out as soon as it is published, before its `succeeded` record is
+// written (a state write less on the critical path per level); the agent's answer still waits
+// for that record, so a crash in between is resumed like any other.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPair, signingKeyFromPem } from '@melange2/apk';
+import {
+  Coordinator,
+  IndexPublisher,
+  LocalRepositoryStore,
+  type PublisherRecord,
+  type StateRecord,
+} from '@melange2/coordinator';
+import { type BuildJob, LocalStaging } from '@melange2/protocol';
+import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
+import { runBuild } from './run-build.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+
+/** Holds every `succeeded` build record until `release()`. */
+class HeldStateStore extends MemoryStateStore<StateRecord> {
+  readonly held: string[] = [];
+  #release: () => void = () => {};
+  readonly #released = new Promise<void>((r) => {
+    this.#release = r;
+  });
+  release(): void {
+    this.#release();
+  }
+  override async put(key: string, value: StateRecord): Promise<number> {
+    if (value.kind === 'build' && value.state === 'succeeded') {
+      this.held.push(key);
+      await this.#released;
+    }
+    return super.put(key, value);
+  }
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'm2-release-early-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('a published build releases its dependents', () => {
+  it('before its succeeded record is written; its report is answered only after', async () => {
+    const pair = await generateKeyPair(2048);
+    const signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
+    const state = new HeldStateStore();
+    const queue = new MemoryWorkQueue<BuildJob>();
+    const c = new Coordinator({
+      runId: 'r1',
+      plan: {
+        root: dir,
+        builds: [runBuild('lib'), runBuild('app', ['lib@x86_64'])],
+        upToDate: [],
+        problems: [],
+        cycles: [],
+        excluded: new Map(),
+      },
+      queue,
+      staging: new LocalStaging(join(dir, 'staging')),
+      publisher: new IndexPublisher({
+        store: new LocalRepositoryStore(join(dir, 'repo')),
+        signingKey,
+        records: new MemoryStateStore<PublisherRecord>(),
+      }),
+      signingKey,
+      state,
+      published: join(dir, 'repo'),
+    });
+    // The coordinator's periodic pump never fires here: only a release can dispatch app.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const run = c.run();
+    c.agentEvent({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: 2, busy: 0, alive: true });
+    const consumer = await queue.consumer('x86_64');
+    const succeeded = (job: BuildJob) =>
+      c.report({
+        runId: job.runId,
+        id: job.id,
+        attempt: job.attempt,
+        token: job.token,
+        agent: 'a',
+        durationMs: 1,
+        outcome: { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } },
+      });
+    const lib = await consumer.next({ expiresMs: 5000 });
+    expect(lib?.data.name).toBe('lib');
+    let answered = false;
+    const libReport = succeeded(lib!.data).then((a) => {
+      answered = true;
+      return a;
+    });
+    // lib's record is held: app is on the queue all the same, and lib's agent has no answer yet.
+    const app = await consumer.next({ expiresMs: 5000 });
+    expect(app?.data.name).toBe('app');
+    expect(state.held).toEqual(['build.x86_64.lib']);
+    expect(answered).toBe(false);
+    state.release();
+    await expect(libReport).resolves.toEqual({ ok: true });
+    await expect(succeeded(app!.data)).resolves.toEqual({ ok: true });
+    const r = await run;
+    expect(r.rows.map((x) => [x.build.name, x.state])).toEqual([
+      ['lib', 'succeeded'],
+      ['app', 'succeeded'],
+    ]);
+    expect((await state.get('build.x86_64.lib'))?.value).toMatchObject({ state: 'succeeded' });
+    await queue.close();
+  });
+});

@@ -1,0 +1,5 @@
+#ifndef HELLO_H
+#define HELLO_H
+const char *hello_greeting(void);
+int hello_answer(void);
+#endif
