@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BuildkitClient } from '@melange2/buildkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BuildError, buildPackage, type CommonRequest, testPackage } from '@melange2/engine';
-import { type Bootstrap, bootstrap, packDash } from './bootstrap.js';
+import { type Bootstrap, bootstrap, packDash, packStandIn } from './bootstrap.js';
 import { EM_X86_64, tinyElf } from './elf-fixture.js';
 import {
   apkEntries,
@@ -112,6 +112,19 @@ describe('what real packages exposed (x86_64, real daemon)', () => {
     });
     expect([...r.tests[0]!.environment].sort()).toEqual(['dash-sh-0.5.12-r0', 'dashtest-1.0.0-r0']);
     expect(r.tests[0]!.summary.errored).toBe(0);
+  });
+
+  it('a real package wins over an unversioned provide already in the environment, and its files win', async () => {
+    const repo = join(b.dir, 'standin-repo');
+    await packStandIn(repo, b.signingKey);
+    const r = await buildPackage(req('standin', { repositoryAppend: [b.repo, repo] }));
+    // The stand-in goes first so the real package's layer, merged later, wins where both ship a file.
+    expect(r.environment.filter((p) => !p.startsWith('busybox-'))).toEqual([
+      'standin-1-r0',
+      'realthing-2-r0',
+    ]);
+    expect(await apkText(r.apks[0]!.path, 'usr/share/standin-user/which')).toBe('real\n');
+    expect(await apkText(r.apks[0]!.path, 'usr/share/standin-user/only-standin')).toBe('kept\n');
   });
 
   it('a build never resolves a package (or a name it provides) the same run has yet to produce', async () => {
