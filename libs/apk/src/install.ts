@@ -1,10 +1,11 @@
 import { chmod, cp, lchown, link, lstat, mkdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ApkError } from './errors.js';
+import { parseProvide } from './dependency.js';
 import { pruneCache } from './cache.js';
 import type { Keyring } from './keys.js';
 import type { RepositorySpec } from './repository.js';
-import type { ResolvedPackage } from './resolve.js';
+import { realNames, type ResolvedPackage } from './resolve.js';
 import { writeDatabase } from './database.js';
 import { isRoot } from './extract.js';
 import { type CachedPackage, type CacheEventSink, fetchAndExtract } from './package-cache.js';
@@ -38,9 +39,23 @@ async function resolveInRoot(root: string, rel: string): Promise<string> {
 }
 
 /**
+ * True when `older` provides, without a version, a name `newer` offers by name or versioned
+ * provide: it is a stand-in (e.g. a toolchain bundle providing `xz`) and the real package, which
+ * the resolver installs after it, may replace its files.
+ */
+function standsIn(older: CachedPackage, newer: CachedPackage): boolean {
+  const real = new Set(realNames(newer.entry));
+  return older.entry.provides.some((p) => {
+    const pv = parseProvide(p);
+    return pv.version === undefined && real.has(pv.name);
+  });
+}
+
+/**
  * Copies package trees into one root in install order, applying apk's overwrite rules: a path owned
- * by another package may be replaced only when the contents are identical, the origins match, or
- * the new package `replaces` the old one.
+ * by another package may be replaced only when the contents are identical, the origins match, the
+ * new package `replaces` the old one, or the old one is a stand-in for the new one (it provides the
+ * new package's name unversioned).
  */
 async function mergeTrees(
   root: string,
@@ -69,7 +84,7 @@ async function mergeTrees(
       if (prev && prev.pkg !== p) {
         if (prev.sha1 === f.sha1) continue;
         const sameOrigin = p.entry.origin && p.entry.origin === prev.pkg.entry.origin;
-        if (!sameOrigin && !p.manifest.replaces.includes(prev.pkg.entry.name)) {
+        if (!sameOrigin && !p.manifest.replaces.includes(prev.pkg.entry.name) && !standsIn(prev.pkg, p)) {
           throw new ApkError(
             'file-conflict',
             `${p.entry.name}-${p.entry.version}: trying to overwrite ${f.path} owned by ${prev.pkg.entry.name}-${prev.pkg.entry.version}`,

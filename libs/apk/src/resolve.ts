@@ -166,16 +166,6 @@ class Resolver {
     return `${c.entry.name}-${c.entry.version}`;
   }
 
-  /** Names this package claims exclusively: its own and its versioned provides. */
-  private exclusiveNames(e: IndexEntry): string[] {
-    const out = [e.name];
-    for (const p of e.provides) {
-      const pv = parseProvide(p);
-      if (pv.version !== undefined) out.push(pv.name);
-    }
-    return out;
-  }
-
   private allowedByPin(c: Candidate, dep: Dependency, pin: string | undefined): boolean {
     return c.tag === undefined || c.tag === dep.tag || c.tag === pin;
   }
@@ -219,7 +209,7 @@ class Resolver {
       if (owner !== c && satisfies(c.entry, dep))
         return `${this.describe(c)} conflicts with !${formatDependency({ ...dep, conflict: false })} required by ${by}`;
     }
-    for (const n of this.exclusiveNames(c.entry)) {
+    for (const n of realNames(c.entry)) {
       const other = this.s.taken.get(n);
       if (other && other !== c) return `${this.describe(c)} and ${this.describe(other)} both provide ${n}`;
     }
@@ -234,11 +224,41 @@ class Resolver {
     return undefined;
   }
 
-  private satisfiedBySelected(dep: Dependency, except?: Candidate): Candidate | undefined {
+  /**
+   * The selected package that already meets `dep`, if any. With `realFirst` (a positive dependency
+   * being resolved), a package that only offers `dep.name` as an unversioned provide does not count
+   * while a package named `dep.name`, or providing it with a version, could be chosen instead: as in
+   * apk-tools, an unversioned provide is a stand-in, never a reason to skip the real package (a
+   * toolchain bundle providing `xz` or `so:liblzma.so.5` must not hide the xz this run built).
+   */
+  private satisfiedBySelected(
+    dep: Dependency,
+    except?: Candidate,
+    realFirst?: { pin: string | undefined },
+  ): Candidate | undefined {
+    let standIn: Candidate | undefined;
     for (const c of this.byName.get(dep.name) ?? []) {
-      if (c !== except && this.s.selected.get(c.entry.name) === c && satisfies(c.entry, dep)) return c;
+      if (c === except || this.s.selected.get(c.entry.name) !== c || !satisfies(c.entry, dep)) continue;
+      if (realFirst && c.entry.name !== dep.name && offeredVersion(c.entry, dep.name) === null) {
+        standIn ??= c;
+        continue;
+      }
+      return c;
     }
-    return undefined;
+    if (standIn && realFirst && this.realAvailable(dep, realFirst.pin)) return undefined;
+    return standIn;
+  }
+
+  /** True when a package offering `dep.name` by name or versioned provide could still be selected. */
+  private realAvailable(dep: Dependency, pin: string | undefined): boolean {
+    return (this.byName.get(dep.name) ?? []).some(
+      (c) =>
+        typeof offeredVersion(c.entry, dep.name) === 'string' &&
+        this.allowedByPin(c, dep, pin) &&
+        satisfies(c.entry, dep) &&
+        !this.s.selected.has(c.entry.name) &&
+        this.conflictWith(c) === undefined,
+    );
   }
 
   private unsatisfiable(
@@ -339,13 +359,15 @@ class Resolver {
       this.pushTo(this.s.conflicts, owner ? { dep: plain, by, owner } : { dep: plain, by });
       return;
     }
-    if (this.satisfiedBySelected(dep)) return;
+    if (this.satisfiedBySelected(dep, undefined, { pin })) return;
     const { ok, rejected } = this.candidates(dep, pin);
     if (ok.length === 0) this.unsatisfiable(here, dep, pin, rejected);
     let first: UnsatisfiableError | undefined;
     for (const [i, c] of ok.entries()) {
       const last = i === ok.length - 1 || this.budget <= 0;
       const snap = last ? undefined : this.snapshot();
+      // A stand-in passed over for the real package is already selected: falling back to it is free.
+      if (this.s.selected.get(c.entry.name) === c) return;
       try {
         this.select(c, here, dep.tag ?? pin);
         return;
@@ -362,7 +384,7 @@ class Resolver {
 
   private select(c: Candidate, chain: string[], pin: string | undefined): void {
     this.setIn(this.s.selected, c.entry.name, c);
-    for (const n of this.exclusiveNames(c.entry)) this.setIn(this.s.taken, n, c);
+    for (const n of realNames(c.entry)) this.setIn(this.s.taken, n, c);
     const own = this.describe(c);
     const deps = c.entry.depends
       .map((d) => parseDependency(d, `${own} D:`))
@@ -415,13 +437,61 @@ class Resolver {
     for (const d of this.ordered(world, undefined)) this.resolve(d, [], undefined, 'world');
     this.installIf();
     return {
-      packages: this.s.order.map((c) => ({
+      packages: standInsBeforeReal(this.s.order).map((c) => ({
         entry: c.entry,
         repository: c.repo,
         ...(c.tag !== undefined && { tag: c.tag }),
       })),
     };
   }
+}
+
+/**
+ * The install order with every stand-in (a package providing, unversioned, a name another selected
+ * package offers by name or versioned provide) moved to just before the first real package it
+ * stands in for, so that where both ship a file the real package, installed later, wins. Moves only
+ * go earlier, so they always end at a package that stays put; a stand-in may then precede one of
+ * its own dependencies.
+ */
+function standInsBeforeReal(order: readonly Candidate[]): Candidate[] {
+  const pos = new Map(order.map((c, i) => [c, i]));
+  // Name → the earliest selected package offering it for real.
+  const byName = new Map<string, Candidate>();
+  for (const c of order) for (const n of realNames(c.entry)) if (!byName.has(n)) byName.set(n, c);
+  const before = new Map<Candidate, Candidate[]>();
+  const moved = new Set<Candidate>();
+  for (const [i, s] of order.entries()) {
+    let first: Candidate | undefined;
+    for (const p of s.entry.provides) {
+      const pv = parseProvide(p);
+      if (pv.version !== undefined) continue;
+      const r = byName.get(pv.name);
+      if (r && r !== s && pos.get(r)! < i && (!first || pos.get(r)! < pos.get(first)!)) first = r;
+    }
+    if (!first) continue;
+    moved.add(s);
+    const l = before.get(first);
+    if (l) l.push(s);
+    else before.set(first, [s]);
+  }
+  if (moved.size === 0) return [...order];
+  const out: Candidate[] = [];
+  const emit = (c: Candidate): void => {
+    for (const s of before.get(c) ?? []) emit(s);
+    out.push(c);
+  };
+  for (const c of order) if (!moved.has(c)) emit(c);
+  return out;
+}
+
+/** The names a package offers for real: its own and its versioned provides. */
+export function realNames(e: { name: string; provides: readonly string[] }): string[] {
+  const out = [e.name];
+  for (const p of e.provides) {
+    const pv = parseProvide(p);
+    if (pv.version !== undefined) out.push(pv.name);
+  }
+  return out;
 }
 
 /** Resolves a world against repositories; throws UnsatisfiableError naming the dependency chain. */

@@ -92,6 +92,11 @@ beforeAll(async () => {
       { 'usr/bin/foo': 'foo bin', 'etc/foo.conf': 'a' },
     ),
     await pkg(repoDir, { name: 'clash', version: '1-r0' }, { 'usr/bin/foo': 'other' }),
+    await pkg(
+      repoDir,
+      { name: 'standin', version: '1-r0', provides: ['foo', 'bar'] },
+      { 'usr/bin/foo': 'stand-in', 'usr/bin/bar': 'stand-in bar' },
+    ),
     await pkg(repoDir, { name: 'realdir', version: '1-r0' }, { 'opt/x/file': 'x' }),
     await pkg(
       repoDir,
@@ -186,6 +191,21 @@ describe('install into a root', () => {
     await expect(install(repoDir, ['foo', 'clash'])).rejects.toThrow(
       /trying to overwrite usr\/bin\/foo owned by/,
     );
+  });
+
+  it('lets a real package replace the files of a stand-in providing its name unversioned', async () => {
+    for (const world of [
+      ['standin', 'foo'],
+      ['foo', 'standin'],
+    ]) {
+      const { root, res } = await install(repoDir, world);
+      const order = res.packages.map((p) => p.entry.name);
+      expect(order.indexOf('standin')).toBeLessThan(order.indexOf('foo'));
+      expect(readFileSync(join(root, 'usr/bin/foo'), 'utf8')).toBe('foo bin');
+      expect(readFileSync(join(root, 'usr/bin/bar'), 'utf8')).toBe('stand-in bar');
+    }
+    // A package it does not stand in for still may not overwrite it.
+    await expect(install(repoDir, ['standin', 'clash'])).rejects.toThrow(/trying to overwrite usr\/bin\/foo/);
   });
 
   it('refuses to replace a directory by a symlink', async () => {

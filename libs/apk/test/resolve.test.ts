@@ -176,3 +176,82 @@ describe('resolveWorld: harder cases (from apk-tools solver tests)', () => {
     expect(names(resolveWorld({ repositories: [r], world: ['solo'] }))).toEqual(['solo-1-r0']);
   });
 });
+
+describe('resolveWorld: unversioned provides stand in only where no real package exists', () => {
+  // A toolchain bundle providing many names unversioned, and real packages of some of them.
+  const toolchain = e('toolchain-1-r0', {
+    provides: ['build-base=1-r0', 'xz', 'zlib-dev', 'patch', 'so:liblzma.so.5', 'so:libc.so.6'],
+  });
+  const bundle = repo('bundle', [
+    toolchain,
+    e('xz-5.4.1-r0', { provides: ['cmd:xz=5.4.1-r0', 'so:liblzma.so.5=5'] }),
+    e('zlib-dev-1.3-r0', { depends: ['zlib'] }),
+    e('libunwind-1.6-r0', { depends: ['so:liblzma.so.5', 'so:libc.so.6'] }),
+    e('zlib-1.3-r0'),
+    e('grep-3.8-r0', { depends: ['xz', 'zlib-dev'] }),
+    e('needs-patch-1-r0', { depends: ['patch'] }),
+  ]);
+  it('prefers the real package over an unversioned provider already selected, and installs it later', () => {
+    for (const world of [
+      ['build-base', 'xz'],
+      ['xz', 'build-base'],
+      ['toolchain', 'grep'],
+    ]) {
+      const got = names(resolveWorld({ repositories: [bundle], world }));
+      expect(got).toContain('xz-5.4.1-r0');
+      // The stand-in goes first, so the real package's files win where both ship one.
+      expect(got.indexOf('toolchain-1-r0')).toBeLessThan(got.indexOf('xz-5.4.1-r0'));
+    }
+    expect(names(resolveWorld({ repositories: [bundle], world: ['build-base', 'grep'] }))).toEqual([
+      'toolchain-1-r0',
+      'xz-5.4.1-r0',
+      'zlib-1.3-r0',
+      'zlib-dev-1.3-r0',
+      'grep-3.8-r0',
+    ]);
+  });
+  it('prefers a versioned provide (so:) of a real package over an unversioned one already selected', () => {
+    expect(names(resolveWorld({ repositories: [bundle], world: ['build-base', 'libunwind'] }))).toEqual([
+      'toolchain-1-r0',
+      'xz-5.4.1-r0',
+      'libunwind-1.6-r0',
+    ]);
+  });
+  it('moves a stand-in selected after its real package to just before it', () => {
+    // a-tool sorts before build-base, so xz is selected (for cmd:xz) before the bundle is.
+    const withTool = repo('t', [...bundle.entries, e('a-tool-1-r0', { depends: ['cmd:xz'] })]);
+    const r = resolveWorld({ repositories: [withTool], world: ['a-tool', 'build-base'] });
+    expect(names(r)).toEqual(['toolchain-1-r0', 'xz-5.4.1-r0', 'a-tool-1-r0']);
+  });
+  it('still resolves a dependency only an unversioned provider satisfies to it', () => {
+    expect(names(resolveWorld({ repositories: [bundle], world: ['build-base', 'needs-patch'] }))).toEqual([
+      'toolchain-1-r0',
+      'needs-patch-1-r0',
+    ]);
+    expect(names(resolveWorld({ repositories: [bundle], world: ['needs-patch'] }))).toEqual([
+      'toolchain-1-r0',
+      'needs-patch-1-r0',
+    ]);
+  });
+  it('falls back to the stand-in when the real package cannot be installed; !name still hits a stand-in', () => {
+    const broken = repo('broken', [toolchain, e('xz-5.4.1-r0', { depends: ['missing'] })]);
+    expect(names(resolveWorld({ repositories: [broken], world: ['build-base', 'xz'] }))).toEqual([
+      'toolchain-1-r0',
+    ]);
+    const conflicting = repo('c', [toolchain, e('xz-5.4.1-r0'), e('noxz-1-r0', { depends: ['!xz'] })]);
+    expect(err(() => resolveWorld({ repositories: [conflicting], world: ['build-base', 'noxz'] }))).toMatch(
+      /conflicts/,
+    );
+  });
+  it('leaves versioned provides as before: an already selected provider satisfies the name', () => {
+    const versioned = repo('v', [
+      e('bundle-1-r0', { provides: ['xz=5.6.0-r0'] }),
+      e('xz-5.4.1-r0'),
+      e('uses-xz-1-r0', { depends: ['xz'] }),
+    ]);
+    expect(names(resolveWorld({ repositories: [versioned], world: ['bundle', 'uses-xz'] }))).toEqual([
+      'bundle-1-r0',
+      'uses-xz-1-r0',
+    ]);
+  });
+});

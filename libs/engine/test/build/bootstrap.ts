@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -163,6 +163,9 @@ interface HostPackage {
   readonly binaries: readonly { readonly from: string; readonly to: string }[];
   readonly symlinks?: readonly { readonly path: string; readonly target: string }[];
   readonly depends?: readonly string[];
+  readonly provides?: readonly string[];
+  /** Plain files: path → contents. */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 /** Packs host executables (and their libraries) as one x86_64 package into `repo`. x86_64 hosts only. */
@@ -178,6 +181,10 @@ async function packHost(repo: string, key: SigningKey, p: HostPackage): Promise<
       const libs = execFileSync('ldd', [b.from], { encoding: 'utf8' });
       for (const m of libs.matchAll(/(\/\S+)\s+\(0x/g)) put(m[1]!, m[1]!.slice(1));
     }
+    for (const [path, text] of Object.entries(p.files ?? {})) {
+      mkdirSync(join(tree, dirname(path)), { recursive: true });
+      writeFileSync(join(tree, path), text);
+    }
     for (const l of p.symlinks ?? []) {
       mkdirSync(join(tree, dirname(l.path)), { recursive: true });
       symlinkSync(l.target, join(tree, l.path));
@@ -191,6 +198,7 @@ async function packHost(repo: string, key: SigningKey, p: HostPackage): Promise<
         arch: 'x86_64',
         description: p.description,
         ...(p.depends ? { depends: [...p.depends] } : {}),
+        ...(p.provides ? { provides: [...p.provides] } : {}),
       }),
       signingKey: key,
       sourceDateEpoch: 0,
@@ -213,6 +221,28 @@ export async function packDash(repo: string, key: SigningKey): Promise<void> {
     description: "Debian's dash as /bin/sh",
     binaries: [{ from: '/usr/bin/dash', to: 'usr/bin/dash' }],
     symlinks: [{ path: 'bin/sh', target: '/usr/bin/dash' }],
+  });
+}
+
+/**
+ * A stand-in providing `realthing` without a version (as the real toolchain's bundle provides the
+ * names it stands in for) and the real `realthing`, both shipping usr/share/standin/which.
+ */
+export async function packStandIn(repo: string, key: SigningKey): Promise<void> {
+  await packHost(repo, key, {
+    name: 'standin',
+    version: '1-r0',
+    description: 'stands in for realthing',
+    binaries: [],
+    provides: ['realthing'],
+    files: { 'usr/share/standin/which': 'stand-in\n', 'usr/share/standin/only-standin': 'kept\n' },
+  });
+  await packHost(repo, key, {
+    name: 'realthing',
+    version: '2-r0',
+    description: 'the real package',
+    binaries: [],
+    files: { 'usr/share/standin/which': 'real\n' },
   });
 }
 

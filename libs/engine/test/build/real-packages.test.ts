@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BuildkitClient } from '@melange2/buildkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BuildError, buildPackage, type CommonRequest, testPackage } from '@melange2/engine';
-import { type Bootstrap, bootstrap, packDash } from './bootstrap.js';
+import { type Bootstrap, bootstrap, packDash, packStandIn } from './bootstrap.js';
 import { EM_X86_64, tinyElf } from './elf-fixture.js';
 import {
   apkEntries,
@@ -74,13 +74,19 @@ describe('what real packages exposed (x86_64, real daemon)', () => {
     expect(r.apks.map((a) => a.name)).toEqual(['cachewrite']);
   });
 
-  it('split/dev takes *.a, *.[cho], *.prl, include dirs and share/gettext; -dev depends on so: through the link chain', async () => {
+  it('split/dev takes *.a, *.[cho], *.prl, include dirs, share/gettext and .so links (not a linker script, as melange); -dev depends on so: through the link chain', async () => {
     const src = join(b.dir, 'src-lz4');
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'liblz4.so.1.9.4'), tinyElf({ machine: EM_X86_64, soname: 'liblz4.so.1' }));
     const r = await buildPackage({ ...req('lz4'), sourceDir: src });
     const [lib, dev] = r.apks;
-    expect((await files(lib!.path)).sort()).toEqual(['usr/lib/liblz4.so.1', 'usr/lib/liblz4.so.1.9.4']);
+    // A linker script under a .so name is a regular file: melange's split/dev moves only .so
+    // symlinks (`[ -L ]`, pkg/build/pipelines/split/dev.yaml), so it stays in the main package.
+    expect((await files(lib!.path)).sort()).toEqual([
+      'usr/lib/liblz4.so.1',
+      'usr/lib/liblz4.so.1.9.4',
+      'usr/lib/liblz4script.so',
+    ]);
     expect((await files(dev!.path)).sort()).toEqual([
       'usr/include/lz4.h',
       'usr/lib/crt-lz4.o',
@@ -112,6 +118,19 @@ describe('what real packages exposed (x86_64, real daemon)', () => {
     });
     expect([...r.tests[0]!.environment].sort()).toEqual(['dash-sh-0.5.12-r0', 'dashtest-1.0.0-r0']);
     expect(r.tests[0]!.summary.errored).toBe(0);
+  });
+
+  it('a real package wins over an unversioned provide already in the environment, and its files win', async () => {
+    const repo = join(b.dir, 'standin-repo');
+    await packStandIn(repo, b.signingKey);
+    const r = await buildPackage(req('standin', { repositoryAppend: [b.repo, repo] }));
+    // The stand-in goes first so the real package's layer, merged later, wins where both ship a file.
+    expect(r.environment.filter((p) => !p.startsWith('busybox-'))).toEqual([
+      'standin-1-r0',
+      'realthing-2-r0',
+    ]);
+    expect(await apkText(r.apks[0]!.path, 'usr/share/standin-user/which')).toBe('real\n');
+    expect(await apkText(r.apks[0]!.path, 'usr/share/standin-user/only-standin')).toBe('kept\n');
   });
 
   it('a build never resolves a package (or a name it provides) the same run has yet to produce', async () => {
