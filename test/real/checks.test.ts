@@ -141,6 +141,16 @@ describe('package checks', () => {
     expect(checks(all([main, dev]))).toEqual(['libfoo-dev:dev-contents', 'libfoo-dev:dev-contents']);
   });
 
+  it('a linker script as the unversioned .so (melange leaves it in the main package) stands in for the link', async () => {
+    const main = await pkg(
+      'libfoo',
+      { 'usr/lib/libfoo.so.1': lib, 'usr/lib/libfoo.so': 'INPUT(libfoo.so.1)\n' },
+      LIB_META,
+    );
+    const dev = await pkg('libfoo-dev', { 'usr/include/foo.h': '/* */\n' });
+    expect(checks(all([main, dev]))).toEqual([]);
+  });
+
   it('reports an ELF file it cannot read instead of failing', async () => {
     const broken = Buffer.concat([lib.subarray(0, 64), Buffer.alloc(8)]);
     const p = await pkg('libfoo', { 'usr/share/foo/broken.bin': broken });

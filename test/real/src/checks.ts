@@ -151,11 +151,12 @@ export function checkOrigin(pkgs: readonly PackageContents[]): Finding[] {
       if (soname && !depends.has(`so:${soname}`))
         out.push(finding(dev, 'dev-symlink-depends', `${l.path} → ${soname}, but no so:${soname} depend`));
     }
-    if (
-      sharedLibs.length &&
-      !links.length &&
-      !dev.files.some((f) => f.path.endsWith('.so') && f.type === 'file')
-    )
+    // A regular-file `lib*.so` is a linker script (libbsd's): melange's split/dev moves only
+    // .so symlinks, so it stays where it is, in whichever package, and -dev needs no link then.
+    const linkerScript = pkgs.some((p) =>
+      p.files.some((f) => f.type === 'file' && f.path.endsWith('.so') && LIB_DIRS.has(posix.dirname(f.path))),
+    );
+    if (sharedLibs.length && !links.length && !linkerScript)
       out.push(finding(dev, 'dev-contents', `no unversioned .so link to ${sharedLibs[0]!.elf!.info.soname}`));
   }
   return out;
