@@ -182,9 +182,8 @@ class Resolver {
 
   /**
    * Best first: an explicitly requested pin; for dependencies of a pinned package, untagged
-   * repositories (apk prefers them, the pin only allows); the highest version offered for the name
-   * (a package's own or a versioned provide's: like apk and go-apk, a real name is no better than a
-   * provide); provider_priority; the highest own version; repository order; name.
+   * repositories (apk prefers them, the pin only allows); the real name over a provide; the highest
+   * provided version; provider_priority; the highest own version; repository order; name.
    */
   private rank(dep: Dependency, pin: string | undefined) {
     const pref = (c: Candidate) =>
@@ -193,6 +192,9 @@ class Resolver {
       const pa = pref(a) ? 1 : 0;
       const pb = pref(b) ? 1 : 0;
       if (pa !== pb) return pb - pa;
+      const ra = a.entry.name === dep.name ? 1 : 0;
+      const rb = b.entry.name === dep.name ? 1 : 0;
+      if (ra !== rb) return rb - ra;
       const va = offeredVersion(a.entry, dep.name);
       const vb = offeredVersion(b.entry, dep.name);
       if (va && vb) {
