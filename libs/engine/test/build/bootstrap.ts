@@ -246,6 +246,17 @@ export async function packStandIn(repo: string, key: SigningKey): Promise<void> 
   });
 }
 
+/** `wolfi-base` (what test pipelines such as python/import need) as an empty package over busybox. */
+export async function packWolfiBase(repo: string, key: SigningKey): Promise<void> {
+  await packHost(repo, key, {
+    name: 'wolfi-base',
+    version: '1-r0',
+    description: "Wolfi's base, here busybox",
+    binaries: [],
+    depends: ['busybox'],
+  });
+}
+
 /**
  * The host's git (enough to clone from a local repository: git and git-upload-pack), and `wget`
  * as a name busybox satisfies: what the built-in git-checkout and fetch pipelines need.
