@@ -246,15 +246,23 @@ export async function packStandIn(repo: string, key: SigningKey): Promise<void> 
   });
 }
 
-/** `wolfi-base` (what test pipelines such as python/import need) as an empty package over busybox. */
-export async function packWolfiBase(repo: string, key: SigningKey): Promise<void> {
-  await packHost(repo, key, {
-    name: 'wolfi-base',
-    version: '1-r0',
-    description: "Wolfi's base, here busybox",
-    binaries: [],
-    depends: ['busybox'],
-  });
+/**
+ * Names built-in pipelines need (`wolfi-base` for python/import, `patch`), each an empty package
+ * depending on busybox, whose applets do the work.
+ */
+export async function packBusyboxNames(
+  repo: string,
+  key: SigningKey,
+  names: readonly string[],
+): Promise<void> {
+  for (const name of names)
+    await packHost(repo, key, {
+      name,
+      version: '1-r0',
+      description: `${name}, here busybox`,
+      binaries: [],
+      depends: ['busybox'],
+    });
 }
 
 /**
