@@ -172,16 +172,28 @@ class Resolver {
 
   /**
    * Best first: an explicitly requested pin; for dependencies of a pinned package, untagged
-   * repositories (apk prefers them, the pin only allows); the real name over a provide; the highest
-   * provided version; provider_priority; the highest own version; repository order; name.
+   * repositories (apk prefers them, the pin only allows); stand-ins (see `isStandIn`) last. When a
+   * virtual (an unversioned provide with provider_priority, see `isVirtual`) is among the
+   * candidates, provider_priority first: its missing version ties with every version in apko's and
+   * apk's ranking, which leaves provider_priority to decide between it and any other candidate
+   * (Wolfi's empty `py3-x` origin, priority 0, loses to `py3.11-x` providing `py3-x` with priority
+   * 311); ordering all candidates by it keeps the order total. Then the real name over a provide;
+   * the highest provided version; provider_priority; the highest own version; repository order;
+   * name.
    */
-  private rank(dep: Dependency, pin: string | undefined) {
+  private rank(dep: Dependency, pin: string | undefined, virtuals: boolean) {
     const pref = (c: Candidate) =>
       dep.tag !== undefined ? c.tag === dep.tag : pin !== undefined && c.tag === undefined;
     return (a: Candidate, b: Candidate): number => {
       const pa = pref(a) ? 1 : 0;
       const pb = pref(b) ? 1 : 0;
       if (pa !== pb) return pb - pa;
+      const sa = isStandIn(a.entry, dep.name);
+      if (sa !== isStandIn(b.entry, dep.name)) return sa ? 1 : -1;
+      if (virtuals) {
+        const k = (b.entry.providerPriority ?? 0) - (a.entry.providerPriority ?? 0);
+        if (k) return k;
+      }
       const ra = a.entry.name === dep.name ? 1 : 0;
       const rb = b.entry.name === dep.name ? 1 : 0;
       if (ra !== rb) return rb - ra;
@@ -226,10 +238,10 @@ class Resolver {
 
   /**
    * The selected package that already meets `dep`, if any. With `realFirst` (a positive dependency
-   * being resolved), a package that only offers `dep.name` as an unversioned provide does not count
-   * while a package named `dep.name`, or providing it with a version, could be chosen instead: as in
-   * apk-tools, an unversioned provide is a stand-in, never a reason to skip the real package (a
-   * toolchain bundle providing `xz` or `so:liblzma.so.5` must not hide the xz this run built).
+   * being resolved), a stand-in for `dep.name` does not count while a package that is not one could
+   * be chosen instead: as in apk-tools, an unversioned provide without provider_priority is never a
+   * reason to skip the real package (a toolchain bundle providing `xz` or `so:liblzma.so.5` must not
+   * hide the xz this run built).
    */
   private satisfiedBySelected(
     dep: Dependency,
@@ -239,7 +251,7 @@ class Resolver {
     let standIn: Candidate | undefined;
     for (const c of this.byName.get(dep.name) ?? []) {
       if (c === except || this.s.selected.get(c.entry.name) !== c || !satisfies(c.entry, dep)) continue;
-      if (realFirst && c.entry.name !== dep.name && offeredVersion(c.entry, dep.name) === null) {
+      if (realFirst && isStandIn(c.entry, dep.name)) {
         standIn ??= c;
         continue;
       }
@@ -249,11 +261,11 @@ class Resolver {
     return standIn;
   }
 
-  /** True when a package offering `dep.name` by name or versioned provide could still be selected. */
+  /** True when a package offering `dep.name` other than as a stand-in could still be selected. */
   private realAvailable(dep: Dependency, pin: string | undefined): boolean {
     return (this.byName.get(dep.name) ?? []).some(
       (c) =>
-        typeof offeredVersion(c.entry, dep.name) === 'string' &&
+        !isStandIn(c.entry, dep.name) &&
         this.allowedByPin(c, dep, pin) &&
         satisfies(c.entry, dep) &&
         !this.s.selected.has(c.entry.name) &&
@@ -325,7 +337,13 @@ class Resolver {
       }
       ok.push(c);
     }
-    ok.sort(this.rank(dep, pin));
+    ok.sort(
+      this.rank(
+        dep,
+        pin,
+        ok.some((c) => isVirtual(c.entry, dep.name)),
+      ),
+    );
     const known = this.s.pending.get(dep.name);
     if (known && (known.length > 1 || known[0] !== dep)) {
       const fits = (c: Candidate) =>
@@ -447,8 +465,8 @@ class Resolver {
 }
 
 /**
- * The install order with every stand-in (a package providing, unversioned, a name another selected
- * package offers by name or versioned provide) moved to just before the first real package it
+ * The install order with every stand-in (a package providing, unversioned and without
+ * provider_priority, a name another selected package offers by name or versioned provide) moved to just before the first real package it
  * stands in for, so that where both ship a file the real package, installed later, wins. Moves only
  * go earlier, so they always end at a package that stays put; a stand-in may then precede one of
  * its own dependencies.
@@ -464,7 +482,7 @@ function standInsBeforeReal(order: readonly Candidate[]): Candidate[] {
     let first: Candidate | undefined;
     for (const p of s.entry.provides) {
       const pv = parseProvide(p);
-      if (pv.version !== undefined) continue;
+      if (!isStandIn(s.entry, pv.name)) continue;
       const r = byName.get(pv.name);
       if (r && r !== s && pos.get(r)! < i && (!first || pos.get(r)! < pos.get(first)!)) first = r;
     }
@@ -482,6 +500,23 @@ function standInsBeforeReal(order: readonly Candidate[]): Candidate[] {
   };
   for (const c of order) if (!moved.has(c)) emit(c);
   return out;
+}
+
+/**
+ * True when the package offers `name` only as an unversioned provide and has no provider_priority:
+ * apk-tools never auto-selects such a provider (solver.c, is_provider_auto_selectable), so here it
+ * is a stand-in, chosen only where nothing else offers the name.
+ */
+function isStandIn(e: IndexEntry, name: string): boolean {
+  return !e.providerPriority && offeredVersion(e, name) === null;
+}
+
+/**
+ * True when the package offers `name` as an unversioned provide with a provider_priority: a virtual
+ * apk and apko select by that priority, its missing version tying with any other version.
+ */
+function isVirtual(e: IndexEntry, name: string): boolean {
+  return !!e.providerPriority && offeredVersion(e, name) === null;
 }
 
 /** The names a package offers for real: its own and its versioned provides. */

@@ -255,3 +255,77 @@ describe('resolveWorld: unversioned provides stand in only where no real package
     ]);
   });
 });
+
+describe("resolveWorld: virtuals with provider_priority (Wolfi's multi-version Python packages)", () => {
+  // melange writes a range subpackage's `provides: [py3-toml]` as written (unversioned) with its
+  // provider-priority; the origin py3-toml is empty, priority 0.
+  const py = repo('py', [
+    e('py3-toml-0.10.2-r8', { providerPriority: 0 }),
+    e('py3.11-toml-0.10.2-r8', { provides: ['py3-toml'], providerPriority: 311, depends: ['python-3.11'] }),
+    e('py3.12-toml-0.10.2-r8', { provides: ['py3-toml'], providerPriority: 312, depends: ['python-3.12'] }),
+    e('python-3.11-3.11.2-r0'),
+    e('python-3.12-3.12.1-r0'),
+    e('uses-toml-1-r0', { depends: ['py3-toml'] }),
+  ]);
+  it('installs the highest-priority provider, not the empty origin, for the bare name (as apko does)', () => {
+    expect(names(resolveWorld({ repositories: [py], world: ['py3-toml'] }))).toEqual([
+      'python-3.12-3.12.1-r0',
+      'py3.12-toml-0.10.2-r8',
+    ]);
+    expect(names(resolveWorld({ repositories: [py], world: ['uses-toml'] }))).toEqual([
+      'python-3.12-3.12.1-r0',
+      'py3.12-toml-0.10.2-r8',
+      'uses-toml-1-r0',
+    ]);
+  });
+  it('takes a provider already selected, and never lets an unversioned provide meet a version', () => {
+    expect(names(resolveWorld({ repositories: [py], world: ['py3.11-toml', 'uses-toml'] }))).toEqual([
+      'python-3.11-3.11.2-r0',
+      'py3.11-toml-0.10.2-r8',
+      'uses-toml-1-r0',
+    ]);
+    expect(names(resolveWorld({ repositories: [py], world: ['py3-toml=0.10.2-r8'] }))).toEqual([
+      'py3-toml-0.10.2-r8',
+    ]);
+  });
+  it('still ranks stand-ins (no provider_priority) after both the virtual and the real package', () => {
+    const toolchain = e('toolchain-12-r1', { provides: ['py3-toml', 'flex'] });
+    const withBundle = repo('b', [toolchain, ...py.entries, e('flex-2.6.4-r0')]);
+    expect(
+      names(resolveWorld({ repositories: [withBundle], world: ['toolchain', 'py3-toml', 'flex'] })),
+    ).toEqual(['toolchain-12-r1', 'flex-2.6.4-r0', 'python-3.12-3.12.1-r0', 'py3.12-toml-0.10.2-r8']);
+    expect(names(resolveWorld({ repositories: [repo('t', [toolchain])], world: ['py3-toml'] }))).toEqual([
+      'toolchain-12-r1',
+    ]);
+  });
+  it('keeps versioned provides ranked by version, then provider_priority, and a real name first', () => {
+    const so = repo('so', [
+      e('libx-old-1-r0', { provides: ['so:libx.so.1=1.0'], providerPriority: 50 }),
+      e('libx-new-2-r0', { provides: ['so:libx.so.1=2.0'] }),
+      e('sh-a-1-r0', { provides: ['cmd:sh=1'], providerPriority: 1 }),
+      e('sh-b-1-r0', { provides: ['cmd:sh=1'], providerPriority: 2 }),
+      e('mailreader-0.1-r0'),
+      e('mail-c-9-r0', { provides: ['mailreader=9'], providerPriority: 9 }),
+      e('mail-v-1-r0', { provides: ['mailreader'], providerPriority: 5 }),
+    ]);
+    expect(names(resolveWorld({ repositories: [so], world: ['so:libx.so.1'] }))).toEqual(['libx-new-2-r0']);
+    expect(names(resolveWorld({ repositories: [so], world: ['cmd:sh'] }))).toEqual(['sh-b-1-r0']);
+    // With a virtual among the candidates, provider_priority orders them all (the virtual's missing
+    // version ties with any); on equal priority a versioned offer (here the real name) goes first.
+    expect(names(resolveWorld({ repositories: [so], world: ['mailreader'] }))).toEqual(['mail-c-9-r0']);
+    const noVirtual = repo(
+      'nv',
+      so.entries.filter((x) => x.name !== 'mail-v'),
+    );
+    expect(names(resolveWorld({ repositories: [noVirtual], world: ['mailreader'] }))).toEqual([
+      'mailreader-0.1-r0',
+    ]);
+    const lowVirtual = repo('lv', [
+      e('mailreader-0.1-r0', { providerPriority: 5 }),
+      e('mail-v-1-r0', { provides: ['mailreader'], providerPriority: 5 }),
+    ]);
+    expect(names(resolveWorld({ repositories: [lowVirtual], world: ['mailreader'] }))).toEqual([
+      'mailreader-0.1-r0',
+    ]);
+  });
+});

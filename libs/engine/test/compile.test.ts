@@ -59,6 +59,32 @@ describe('tests', () => {
       ['attr-dev=2.5.1-r2', 'gcc'],
     ]);
   });
+
+  it("asks for the package by name when a subpackage provides it unversioned (Wolfi's py3-x layout), as melange does", async () => {
+    const { compileText } = await import('@melange2/engine');
+    const resolver = new PipelineResolver([BUILTIN_PIPELINE_DIR]);
+    const text = [
+      'package: { name: py3-toml, version: 0.10.2, epoch: 8, dependencies: { provider-priority: 0 } }',
+      'vars: { pypi-package: toml }',
+      'data: [{ name: py-versions, items: { "3.11": "311", "3.12": "312" } }]',
+      'pipeline: [{ runs: "true" }]',
+      'subpackages:',
+      '  - range: py-versions',
+      '    name: py${{range.key}}-${{vars.pypi-package}}',
+      '    dependencies: { provider-priority: "${{range.value}}", provides: ["py3-${{vars.pypi-package}}"] }',
+      '    pipeline: [{ runs: "true" }]',
+      '    test: { pipeline: [{ runs: "true" }] }',
+      'test: { pipeline: [{ runs: "true" }] }',
+    ].join('\n');
+    const o = compileText(text, 'py3-toml.yaml', { arch: 'x86_64', resolver });
+    if (o.status !== 'compiled') throw new Error(o.status);
+    // The bare name lets the resolver install py3.12-toml (priority 312), not the empty origin.
+    expect(o.plan.tests.map((t) => t.environment.packages)).toEqual([
+      ['py3-toml'],
+      ['py3.11-toml=0.10.2-r8'],
+      ['py3.12-toml=0.10.2-r8'],
+    ]);
+  });
 });
 
 describe('ranges', () => {

@@ -118,13 +118,23 @@ function compileSubpackages(
   return { enabled, skipped, scopes };
 }
 
-/** One `test:` section: its pipeline, and an environment holding the package under test. */
+/**
+ * One `test:` section: its pipeline, and an environment holding the package under test. That
+ * package is pinned to the version built, so that neither an older or newer build of it nor an
+ * unversioned stand-in elsewhere is tested instead (melange pinned it so in 2024, PR #1518), unless
+ * `byName`: a subpackage of the same config provides the name without a version (Wolfi's
+ * multi-Python layout: the empty `py3-x` origin and `py3.11-x` providing `py3-x` with a
+ * provider-priority). There the name is asked for bare, as melange does today (it dropped the pin
+ * for this layout, #1579 and the revert of #1518), and the resolver installs the provider with the
+ * highest provider-priority, as apko does; a pin would install the empty origin.
+ */
 function compileTest(
   name: string,
   t: NonNullable<ExpandedSubpackage['test']>,
   scope: StrMap,
   at: { readonly loc: Loc; readonly label: string },
   shared: Shared,
+  byName: boolean,
 ): PlanTest {
   const steps: PlanStep[] = [];
   const needs: string[] = [];
@@ -138,10 +148,8 @@ function compileTest(
     needs,
   });
   const c = t.environment?.contents ?? {};
-  // The package under test is pinned to the version built (as melange does): an unversioned
-  // provider of the same name in another repository must not stand in for it.
   const version = scope['package.full-version'];
-  const self = version ? `${name}=${version}` : name;
+  const self = version && !byName ? `${name}=${version}` : name;
   return {
     package: name,
     environment: {
@@ -167,12 +175,17 @@ function compileTests(
   const { config } = parsed;
   const at = (path: YamlPath, label: string) => ({ loc: { ...configLoc, path }, label });
   const tests: PlanTest[] = [];
-  if (config.test)
-    tests.push(compileTest(config.package.name, config.test, scope, at(['test'], 'test'), shared));
-  for (const sp of config.subpackages) {
-    if (!sp.test || !subpackages.enabled.includes(sp.name)) continue;
+  const enabled = config.subpackages.filter((sp) => subpackages.enabled.includes(sp.name));
+  const virtual = (name: string) =>
+    enabled.some((sp) => sp.name !== name && (sp.dependencies?.provides ?? []).includes(name));
+  if (config.test) {
+    const name = config.package.name;
+    tests.push(compileTest(name, config.test, scope, at(['test'], 'test'), shared, virtual(name)));
+  }
+  for (const sp of enabled) {
+    if (!sp.test) continue;
     const where = at(['subpackages', sp.sourceIndex, 'test'], `test ${sp.name}`);
-    tests.push(compileTest(sp.name, sp.test, subpackages.scopes.get(sp)!, where, shared));
+    tests.push(compileTest(sp.name, sp.test, subpackages.scopes.get(sp)!, where, shared, virtual(sp.name)));
   }
   return tests;
 }

@@ -247,6 +247,25 @@ export async function packStandIn(repo: string, key: SigningKey): Promise<void> 
 }
 
 /**
+ * Names built-in pipelines need (`wolfi-base` for python/import, `patch`), each an empty package
+ * depending on busybox, whose applets do the work.
+ */
+export async function packBusyboxNames(
+  repo: string,
+  key: SigningKey,
+  names: readonly string[],
+): Promise<void> {
+  for (const name of names)
+    await packHost(repo, key, {
+      name,
+      version: '1-r0',
+      description: `${name}, here busybox`,
+      binaries: [],
+      depends: ['busybox'],
+    });
+}
+
+/**
  * The host's git (enough to clone from a local repository: git and git-upload-pack), and `wget`
  * as a name busybox satisfies: what the built-in git-checkout and fetch pipelines need.
  */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BuildkitClient } from '@melange2/buildkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BuildError, buildPackage, type CommonRequest, testPackage } from '@melange2/engine';
-import { type Bootstrap, bootstrap, packDash, packStandIn } from './bootstrap.js';
+import { type Bootstrap, bootstrap, packBusyboxNames, packDash, packStandIn } from './bootstrap.js';
 import { EM_X86_64, tinyElf } from './elf-fixture.js';
 import {
   apkEntries,
@@ -131,6 +131,34 @@ describe('what real packages exposed (x86_64, real daemon)', () => {
     ]);
     expect(await apkText(r.apks[0]!.path, 'usr/share/standin-user/which')).toBe('real\n');
     expect(await apkText(r.apks[0]!.path, 'usr/share/standin-user/only-standin')).toBe('kept\n');
+  });
+
+  it("test: an empty py3-x origin's test gets the py3.X-x providing py3-x with the highest provider-priority; python/import passes", async () => {
+    const repo = join(b.dir, 'wolfi-base-repo');
+    await packBusyboxNames(repo, b.signingKey, ['wolfi-base']);
+    const r0 = await buildPackage(req('pyvirtual'));
+    // As melange writes them: the provide as the config has it (no version added), the priority.
+    const own = (ps: readonly string[]) => ps.filter((p) => !p.startsWith('cmd:'));
+    expect(r0.apks.map((a) => [a.name, own(a.info.provides), a.info.providerPriority])).toEqual([
+      ['py3-fake', [], 0],
+      ['py3.11-fake', ['py3-fake'], 311],
+      ['py3.12-fake', ['py3-fake'], 312],
+    ]);
+    const r = await testPackage({ ...req('pyvirtual'), repositoryAppend: [b.repo, repo] });
+    const env = (i: number) => r.tests[i]!.environment.filter((p) => /fake/.test(p)).sort();
+    expect(r.tests.map((t) => t.package)).toEqual(['py3-fake', 'py3.11-fake', 'py3.12-fake']);
+    // As melange asks for the bare name and apko ranks by provider-priority: not the empty origin.
+    expect(env(0)).toEqual(['py3.12-fake-1.0.0-r2']);
+    expect(env(1)).toEqual(['py3.11-fake-1.0.0-r2']);
+    // python/import with `imports:` ending in a newline (main) and with `import:` + `from:` passes.
+    expect(r.tests.map((t) => t.summary.errored)).toEqual([0, 0, 0]);
+  });
+
+  it('patch: a series whose last line is a comment applies every patch and passes', async () => {
+    const repo = join(b.dir, 'patch-repo');
+    await packBusyboxNames(repo, b.signingKey, ['patch']);
+    const r = await buildPackage(req('patchseries', { repositoryAppend: [b.repo, repo] }));
+    expect(await apkText(r.apks[0]!.path, 'usr/share/patchseries/greeting')).toBe('two\n');
   });
 
   it('a build never resolves a package (or a name it provides) the same run has yet to produce', async () => {
