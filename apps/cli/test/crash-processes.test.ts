@@ -278,6 +278,28 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
     },
   );
 
+  it(
+    'a job taken while no coordinator runs waits for the restarted one (lease kept), not given back until dead',
+    TIMEOUT,
+    async () => {
+      const s = await setup(true, []);
+      const a0 = await agent(s, 'a0');
+      const first = coordinator(s, 'coordinator-1');
+      await a0.waitFor(/slow@x86_64: solve/);
+      // No coordinator, and the job leased by a dead agent: it is delivered again once the lease
+      // runs out, to an agent that cannot install its environment without the coordinator.
+      expect(await first.kill()).toBeNull();
+      expect(await a0.kill()).toBeNull();
+      const a1 = await agent(s, 'a1');
+      await a1.waitFor(/slow@x86_64: the published repository does not answer: waiting for the coordinator/);
+      const second = coordinator(s, 'coordinator-2');
+      expect(await second.exit()).toBe(0);
+      expect(second.stderr).toMatch(/^resuming \S+: 1 build\(s\) for x86_64, 0 up to date/m);
+      expect(builtNames(second.stderr)).toEqual([{ name: 'slow', agent: 'a1' }]);
+      await expectPublished(s, ['slow']);
+    },
+  );
+
   it('an agent that joins mid-run takes work', TIMEOUT, async () => {
     const s = await setup(true);
     await agent(s, 'early');
