@@ -6,15 +6,13 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { natsNames, natsStreams } from '@melange2/protocol';
+import { natsNames } from '@melange2/protocol';
 import { Keyring, publicPemOf, verifyApk } from '@melange2/apk';
 import { freePort } from '@melange2/daemons';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '@melange2/coordinator';
-import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
+import { agentAccess, natsArgs, natsNamespaces } from '@melange2/test/harness';
 import { indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
 import { firstToSay, Proc } from './processes.js';
 
@@ -47,11 +45,6 @@ pipeline:
 `;
 const BUILT_WITH_SLOW = [...OS_BUILT, 'slow'].sort();
 
-async function cleanup(nc: NatsConnection, ns: string): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-}
-
 /** `[ n/N] x86_64 <name>-<version> built in …` lines: the names, in order. */
 const builtNames = (stderr: string) =>
   [...stderr.matchAll(/\] x86_64 (\S+)-\d[^ ]* built in .* on (\S+) \(/g)].map((m) => ({
@@ -60,10 +53,9 @@ const builtNames = (stderr: string) =>
   }));
 
 describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (built CLI)', () => {
-  let nc: NatsConnection;
+  const nats = natsNamespaces('p');
   let b: OsBootstrap;
   let keyring: Keyring;
-  const namespaces: string[] = [];
   const procs: Proc[] = [];
   const dirs: string[] = [];
   const tempDir = (prefix: string) => {
@@ -73,7 +65,6 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
   };
 
   beforeAll(async () => {
-    nc = await natsConnect(d.nats);
     b = await osBootstrap(['x86_64']);
     keyring = new Keyring().add(b.key.publicName, publicPemOf(b.key));
   });
@@ -83,16 +74,13 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       for (const p of procs) console.error(`--- ${p.name} stderr\n${p.stderr.slice(-4000)}`);
     await Promise.all(procs.splice(0).map((p) => p.kill()));
   });
-  afterAll(async () => {
-    for (const ns of namespaces) await cleanup(nc, ns);
-    await nc.close();
+  afterAll(() => {
     for (const dir of [...dirs, ...(b ? [b.dir] : [])]) rmSync(dir, { recursive: true, force: true });
   });
 
   /** A copy of testdata/os with the slow config, and a fresh namespace and listening port. */
   const setup = async (slow: boolean, only?: readonly string[]) => {
-    const ns = `p${process.pid}x${namespaces.length}x${Date.now().toString(36)}`;
-    namespaces.push(ns);
+    const ns = nats.fresh();
     const work = tempDir('m2-crash-');
     const repo = join(work, 'os');
     cpSync(OS_REPO, repo, {
@@ -137,7 +125,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
 
   /** The published repository is exactly `names`, every APK verifies, staging is empty. */
   const expectPublished = async (s: Setup, names: readonly string[]) => {
-    const store = await ObjectRepositoryStore.open(nc, natsNames(s.ns).repo);
+    const store = await ObjectRepositoryStore.open(nats.nc, natsNames(s.ns).repo);
     const files = await store.list('x86_64');
     const apks = files.filter((f) => f.endsWith('.apk'));
     // Nothing but the packages and the index: no partial upload left under another name.
@@ -151,7 +139,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       const v = await verifyApk(local, { keyring });
       expect(v.signedBy).toBe(b.key.publicName);
     }
-    const staging = await new Objm(nc).open(natsNames(s.ns).staging);
+    const staging = await new Objm(nats.nc).open(natsNames(s.ns).staging);
     expect((await staging.list()).filter((i) => !i.deleted)).toEqual([]);
   };
 

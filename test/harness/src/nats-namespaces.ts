@@ -17,8 +17,8 @@ export async function removeNamespace(nc: NatsConnection, ns: string): Promise<v
 export interface TestNamespaces {
   /** The coordinator role's connection (from `beforeAll` on; closed after the tests). */
   readonly nc: NatsConnection;
-  /** A namespace of its own, `<prefix><pid>x<n>x<time>`: removed after the tests. */
-  fresh(): string;
+  /** A namespace of its own, `<prefix><pid>x<n>x<time>` (another prefix for a test of its own): removed after the tests. */
+  fresh(prefix?: string): string;
 }
 
 /**
@@ -43,8 +43,8 @@ export function natsNamespaces(prefix: string, access?: NatsAccess): TestNamespa
       if (!nc) throw new Error('natsNamespaces: the connection is opened in beforeAll');
       return nc;
     },
-    fresh(): string {
-      const ns = `${prefix}${process.pid}x${made.length}x${Date.now().toString(36)}`;
+    fresh(tag = prefix): string {
+      const ns = `${tag}${process.pid}x${made.length}x${Date.now().toString(36)}`;
       made.push(ns);
       return ns;
     },
