@@ -301,6 +301,29 @@ describe('Agent on the in-process queue', () => {
     expect(link.reports[0]?.outcome.kind).toBe('succeeded');
   });
 
+  it('an agent stopped while it waits for the coordinator gives the build back', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    const lines: string[] = [];
+    const a = oneSlot(q, link, {
+      retryBaseMs: 60_000,
+      log: (l) => lines.push(l),
+      repositoryAnswers: async () => false,
+      execute: async () => {
+        throw new Error('http://127.0.0.1:1/x86_64/APKINDEX.tar.gz: fetch failed');
+      },
+    });
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => lines.some((l) => l.includes('waiting for the coordinator')));
+    await a.stop();
+    expect(link.events.filter((e) => e.type === 'transient')).toHaveLength(1);
+    expect(link.reports).toEqual([]);
+    // Given back (nak, with its backoff): waiting again, not leased.
+    expect(await q.depth('x86_64')).toEqual({ pending: 1, leased: 0 });
+    await q.close();
+  });
+
   it('an agent killed mid-build leaves the lease to run out; another agent builds it', async () => {
     const q = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 300 });
     const link = recorder();
