@@ -223,25 +223,31 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
   );
 
   // This test once timed out intermittently: an agent whose report was in flight when the
-  // coordinator died waited out a 120 s request timeout (now 15 s, with repeats). It later failed
-  // at its start: an agent connecting while another test's agentAccess had the server reload its
-  // users was refused (now tried again, `connectNats`). It needs no retry.
+  // coordinator died waited out a 120 s request timeout (now 15 s, with repeats). Under load it
+  // later failed at its start (an agent connecting while another test's agentAccess had the server
+  // reload its users was refused: now tried again, `connectNats`), and the restarted coordinator
+  // waited forever for a job that had used up its deliveries while no coordinator ran (the agent
+  // now waits for the coordinator). It needs no retry.
+  // Two agents and three coordinator processes in turn: with three copies of it and the other
+  // sessions on two cores, one took 135 s. The test's timeout and GUARD_MS only end a hang.
+  const RESTART = { timeout: 300_000 };
+  const GUARD_MS = 240_000;
   it(
     'SIGKILL of the coordinator mid-run: restarted, it resumes without rebuilding what finished; a third run dispatches 0',
-    TIMEOUT,
+    RESTART,
     async () => {
       const s = await setup(false);
       await agent(s, 'a0');
       await agent(s, 'a1');
       const first = coordinator(s, 'coordinator-1');
       const runId = (await first.waitFor(/^run (\S+): \d+ build\(s\)/m))[1]!;
-      await first.waitFor(/(?:[\s\S]*? built in ){3}/);
+      await first.waitFor(/(?:[\s\S]*? built in ){3}/, GUARD_MS);
       expect(await first.kill()).toBeNull();
       const done = builtNames(first.stderr).map((x) => x.name);
       expect(done.length).toBeGreaterThanOrEqual(3);
 
       const second = coordinator(s, 'coordinator-2');
-      expect(await second.exit()).toBe(1);
+      expect(await second.exit(GUARD_MS)).toBe(1);
       // A build that finished between the last line read and the kill is up to date too.
       const resumed = new RegExp(
         `^resuming ${runId}: (\\d+) build\\(s\\) for x86_64, (\\d+) up to date`,
@@ -258,7 +264,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       await expectPublished(s, OS_BUILT);
 
       const third = coordinator(s, 'coordinator-3');
-      expect(await third.exit()).toBe(1);
+      expect(await third.exit(GUARD_MS)).toBe(1);
       // Only broken and what it blocks are left, and broken failed before with the same input.
       expect(third.stderr).toMatch(/^run \S+: \d+ build\(s\) for x86_64, 10 up to date/m);
       expect(third.stderr).not.toContain('building on');
@@ -268,7 +274,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
 
   it(
     'a job taken while no coordinator runs waits for the restarted one (lease kept), not given back until dead',
-    TIMEOUT,
+    RESTART,
     async () => {
       const s = await setup(true, []);
       const a0 = await agent(s, 'a0');
@@ -281,7 +287,7 @@ describe.skipIf(!BUILT_CLI)('crashes of real coordinator and agent processes (bu
       const a1 = await agent(s, 'a1');
       await a1.waitFor(/slow@x86_64: the published repository does not answer: waiting for the coordinator/);
       const second = coordinator(s, 'coordinator-2');
-      expect(await second.exit()).toBe(0);
+      expect(await second.exit(GUARD_MS)).toBe(0);
       expect(second.stderr).toMatch(/^resuming \S+: 1 build\(s\) for x86_64, 0 up to date/m);
       expect(builtNames(second.stderr)).toEqual([{ name: 'slow', agent: 'a1' }]);
       await expectPublished(s, ['slow']);
