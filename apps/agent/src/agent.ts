@@ -81,6 +81,13 @@ export interface AgentOptions {
   readonly drainReportMs?: number;
   /** Backoff before a transient failure is delivered again: base × 2^(delivery−1), default 1 s. */
   readonly retryBaseMs?: number;
+  /**
+   * Whether the coordinator's published repository answers. A transient fault while it does not
+   * is the coordinator being away (restarting): the build waits for it, its lease kept, and goes
+   * again in place. Given back instead, it would use up its deliveries while no coordinator hears
+   * of it (a resumed coordinator republishes it under the same message id: deduplicated, never run).
+   */
+  readonly repositoryAnswers?: () => Promise<boolean>;
   /** Keep every build's full log in this store (live while it runs). */
   readonly logs?: BuildLogOptions;
   readonly metrics?: AgentMetrics;
@@ -242,6 +249,35 @@ export class Agent {
     );
   }
 
+  /** Runs the build; a transient fault while the coordinator is away goes again once it is back. */
+  async #execute(job: BuildJob, log: LogLine): Promise<Extract<BuildOutcome, { kind: 'succeeded' }>> {
+    for (;;) {
+      try {
+        return await this.#withTimeout(job, context.active(), log);
+      } catch (e) {
+        if (this.#kill.signal.aborted || classify(e).kind !== 'transient') throw e;
+        if (!(await this.#waitedForCoordinator(job, log))) throw e;
+      }
+    }
+  }
+
+  /**
+   * Whether the coordinator's repository did not answer and now does (the build goes again);
+   * false when it answers (a fault of its own) or the agent stops meanwhile (it is given back).
+   */
+  async #waitedForCoordinator(job: BuildJob, log: LogLine): Promise<boolean> {
+    const answers = this.#o.repositoryAnswers;
+    if (!answers || (await answers())) return false;
+    const why = 'the published repository does not answer: waiting for the coordinator (lease kept)';
+    log(`agent: ${why}`);
+    this.#o.log?.(`agent ${this.#o.id}: ${job.id}: ${why}`);
+    for (let i = 0; ; i++) {
+      await sleep(Math.min(200 * 2 ** i, 2000), this.#stop.signal);
+      if (this.#stop.signal.aborted) return false;
+      if (await answers()) return true;
+    }
+  }
+
   /** Runs the executor under the kill signal and the build timeout. */
   async #withTimeout(
     job: BuildJob,
@@ -362,7 +398,7 @@ export class Agent {
       });
       let outcome: BuildOutcome;
       try {
-        outcome = await this.#withTimeout(job, context.active(), line);
+        outcome = await this.#execute(job, line);
         await this.#endLog(job, log, 'succeeded', [
           `result: succeeded in ${secs().toFixed(1)} s (${outcome.steps.total} BuildKit vertices, ${outcome.steps.cached} cached)`,
         ]);

@@ -18,7 +18,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Agent, DEFAULT_DRAIN_REPORT_MS, DrainTimeoutError, type Executor } from './agent.js';
 import { engineExecutor } from './engine-executor.js';
 import type { AgentMetrics } from './metrics.js';
-import { natsSources } from './sources.js';
+import { natsSources, repositoryAnswers } from './sources.js';
 
 export interface NatsAgentOptions {
   readonly nc: NatsConnection;
@@ -78,17 +78,20 @@ export async function startNatsAgent(
   let client: BuildkitClient | undefined;
   let execute = o.execute;
   let keyDir: string | undefined;
+  let answers: (() => Promise<boolean>) | undefined;
   if (!execute) {
     if (!o.buildkitAddr) throw new Error('an agent needs --buildkit-addr');
     client = await BuildkitClient.connect(o.buildkitAddr, o.buildkitTls ? { tls: o.buildkitTls } : {});
     keyDir = await mkdtemp(join(tmpdir(), 'm2-agent-keys-'));
     const id = o.id ?? `${hostname()}-${o.arch}-${process.pid}`;
+    const info = await repositoryInfoReader(o.nc, o.ns);
+    answers = repositoryAnswers(info);
     execute = engineExecutor({
       repoRoot: o.repoRoot,
       client,
       signingKey: o.signingKey ?? (await agentKey(id)),
       sources: natsSources(
-        await repositoryInfoReader(o.nc, o.ns),
+        info,
         { repositories: o.repositoryAppend ?? [], keyring: o.keyringAppend ?? [] },
         join(keyDir, 'keys'),
       ),
@@ -106,6 +109,7 @@ export async function startNatsAgent(
     queue,
     link: natsLink(o.nc, o.ns),
     execute,
+    ...(answers ? { repositoryAnswers: answers } : {}),
     ...(o.logMaxBytes !== 0
       ? {
           logs: {

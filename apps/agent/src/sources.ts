@@ -58,6 +58,29 @@ export function natsSources(
   };
 }
 
+/**
+ * Whether the published repository named in the coordinator's run info answers over HTTP (any
+ * answer: the coordinator serving it is there). True when there is no HTTP repository to ask.
+ */
+export function repositoryAnswers(info: {
+  read(): Promise<RepositoryInfo | undefined>;
+}): () => Promise<boolean> {
+  return async () => {
+    const i = await info.read().catch(() => undefined);
+    if (!i || !/^https?:/.test(i.url)) return true;
+    try {
+      const r = await fetch(i.url, { method: 'HEAD', signal: AbortSignal.timeout(PROBE_MS) });
+      await r.body?.cancel();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** How long the repository probe waits for an answer (a coordinator that takes longer counts as away). */
+const PROBE_MS = 5000;
+
 /** Sources on one machine (embedded): the output directory and the run's flags. */
 export function localSources(published: string, own: OwnSources): () => Promise<EnvironmentSources> {
   const sources = { repositories: [published, ...own.repositories], keyring: [...own.keyring] };

@@ -40,6 +40,13 @@ function recorder(): CoordinatorLink & { reports: BuildReport[]; events: AgentEv
   };
 }
 
+/** Agent a1 with one x86_64 slot on `queue`, reporting to `link`. */
+const oneSlot = (
+  queue: MemoryWorkQueue<BuildJob>,
+  link: CoordinatorLink,
+  o: Omit<ConstructorParameters<typeof Agent>[0], 'id' | 'arch' | 'slots' | 'queue' | 'link'>,
+) => new Agent({ id: 'a1', arch: 'x86_64', slots: 1, queue, link, ...o });
+
 const until = async (cond: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -239,17 +246,14 @@ describe('Agent on the in-process queue', () => {
     expect(link.reports[0]?.outcome).toMatchObject({ kind: 'failed', stage: 'solve', logTail: ['boom'] });
   });
 
-  it('a transient fault is given back with a backoff and succeeds on the next delivery', async () => {
+  it('a transient fault (the coordinator answers) is given back with a backoff and succeeds on the next delivery', async () => {
     const q = new MemoryWorkQueue<BuildJob>();
     const link = recorder();
     let calls = 0;
-    const a = new Agent({
-      id: 'a1',
-      arch: 'x86_64',
-      slots: 1,
-      queue: q,
-      link,
+    let asked = 0;
+    const a = oneSlot(q, link, {
       retryBaseMs: 50,
+      repositoryAnswers: async () => ++asked > 0,
       execute: async () => {
         if (++calls === 1) throw new ConnectError('unix:///gone.sock', 'ECONNREFUSED');
         return { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
@@ -260,10 +264,64 @@ describe('Agent on the in-process queue', () => {
     await until(() => link.reports.length === 1);
     await a.stop();
     expect(calls).toBe(2);
+    expect(asked).toBe(1);
     expect(link.events.find((e) => e.type === 'transient')).toMatchObject({
       message: expect.stringMatching(/gone\.sock/),
     });
     expect(link.reports[0]?.outcome.kind).toBe('succeeded');
+  });
+
+  it('a transient fault while the coordinator is away waits for it and goes again on the same delivery', async () => {
+    const q = new MemoryWorkQueue<BuildJob>({ maxDeliver: 1 });
+    const link = recorder();
+    const lines: string[] = [];
+    let calls = 0;
+    let away = true;
+    const a = oneSlot(q, link, {
+      log: (l) => lines.push(l),
+      repositoryAnswers: async () => !away,
+      execute: async () => {
+        if (++calls === 1) throw new Error('http://127.0.0.1:1/x86_64/APKINDEX.tar.gz: fetch failed');
+        return { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
+      },
+    });
+    const dead: unknown[] = [];
+    q.onDead((d) => dead.push(d));
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => lines.some((l) => l.includes('waiting for the coordinator')));
+    expect(calls).toBe(1);
+    away = false;
+    await until(() => link.reports.length === 1);
+    await a.stop();
+    // One delivery (the queue allows no other): nothing given back, nothing dead.
+    expect(calls).toBe(2);
+    expect(dead).toEqual([]);
+    expect(link.events.filter((e) => e.type === 'transient')).toEqual([]);
+    expect(link.reports[0]?.outcome.kind).toBe('succeeded');
+  });
+
+  it('an agent stopped while it waits for the coordinator gives the build back', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    const lines: string[] = [];
+    const a = oneSlot(q, link, {
+      retryBaseMs: 60_000,
+      log: (l) => lines.push(l),
+      repositoryAnswers: async () => false,
+      execute: async () => {
+        throw new Error('http://127.0.0.1:1/x86_64/APKINDEX.tar.gz: fetch failed');
+      },
+    });
+    a.start();
+    await q.publish('x86_64', job('zlib'), { msgId: 'm1' });
+    await until(() => lines.some((l) => l.includes('waiting for the coordinator')));
+    await a.stop();
+    expect(link.events.filter((e) => e.type === 'transient')).toHaveLength(1);
+    expect(link.reports).toEqual([]);
+    // Given back (nak, with its backoff): waiting again, not leased.
+    expect(await q.depth('x86_64')).toEqual({ pending: 1, leased: 0 });
+    await q.close();
   });
 
   it('an agent killed mid-build leaves the lease to run out; another agent builds it', async () => {

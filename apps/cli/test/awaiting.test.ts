@@ -12,12 +12,10 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { addToIndexFile, packApk, packageInfo } from '@melange2/apk';
 import { startNatsAgent } from '@melange2/agent';
-import { natsNames, natsStreams } from '@melange2/protocol';
-import { agentAccess, natsConnect } from '@melange2/test/harness';
+import { natsNames } from '@melange2/protocol';
+import { agentAccess, natsConnect, natsNamespaces } from '@melange2/test/harness';
 import { apkFile, type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
-import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore, type RunEvent, runDistributed } from '@melange2/coordinator';
 import { runCli } from './cli-helpers-apk.js';
 import { osRunArgs } from './test-ports.js';
@@ -94,16 +92,8 @@ describe('a build waits for the provider its own run makes (real BuildKit)', () 
   });
 
   describe('coordinator and agent over real NATS', () => {
-    let nc: NatsConnection;
-    const ns = `aw${process.pid}x${Date.now().toString(36)}`;
-    beforeAll(async () => {
-      nc = await natsConnect(d.nats);
-    });
-    afterAll(async () => {
-      const jsm = await jetstreamManager(nc);
-      for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-      await nc.close();
-    });
+    const nats = natsNamespaces('aw');
+    const ns = nats.fresh();
 
     it('the job names tool as awaiting; the agent gives user back; it goes again once tool is published', {
       timeout: 120_000,
@@ -124,7 +114,7 @@ describe('a build waits for the provider its own run makes (real BuildKit)', () 
       const events: RunEvent[] = [];
       try {
         const r = await runDistributed({
-          nc,
+          nc: nats.nc,
           ns,
           repo,
           arches: ['x86_64'],
@@ -140,7 +130,7 @@ describe('a build waits for the provider its own run makes (real BuildKit)', () 
         expect(events).toContainEqual(
           expect.objectContaining({ type: 'waiting', name: 'tool', on: ['tool@x86_64'] }),
         );
-        const store = await ObjectRepositoryStore.open(nc, natsNames(ns).repo);
+        const store = await ObjectRepositoryStore.open(nats.nc, natsNames(ns).repo);
         const f = await store.open('x86_64', 'user-1.0.0-r0.apk');
         const local = join(mkdtempSync(join(tmpdir(), 'm2-awaiting-')), 'user.apk');
         await writeFile(local, await buffer(f!.stream));

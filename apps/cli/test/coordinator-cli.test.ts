@@ -1,14 +1,13 @@
 import { startNatsAgent } from '@melange2/agent';
-import { natsStreams } from '@melange2/protocol';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
 import { OS_REPO, osBootstrap } from '@melange2/test/os';
-import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
+import { agentAccess, natsArgs, natsConnect, natsNamespaces } from '@melange2/test/harness';
 
 const d = inject('daemons');
 
 describe('melange2-orch coordinator / agent', () => {
+  const nats = natsNamespaces('cli');
   let keyPath = '';
   // Long under load (2 cores, several builds, the server reloading its users).
   it('the coordinator command runs testdata/os with an agent over NATS and prints the summary', {
@@ -16,7 +15,7 @@ describe('melange2-orch coordinator / agent', () => {
   }, async () => {
     const b = await osBootstrap(['x86_64']);
     keyPath = b.keyPath;
-    const ns = `cli${process.pid}x${Date.now().toString(36)}`;
+    const ns = nats.fresh();
     // The agent with its arch's agent credentials; the coordinator command with the coordinator's.
     const nc = await natsConnect(await agentAccess(d.nats, ns, 'x86_64'));
     const agent = await startNatsAgent({
@@ -51,8 +50,6 @@ describe('melange2-orch coordinator / agent', () => {
       expect(r.code).toBe(1);
     } finally {
       await agent.close(true);
-      const jsm = await jetstreamManager(nc);
-      for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
       await nc.close();
     }
   });
@@ -106,7 +103,7 @@ describe('melange2-orch coordinator / agent', () => {
         expect(wrong.err).toContain('NATS refused the credentials');
         expect(wrong.err + wrong.out).not.toContain(PASSWORD);
         delete process.env['NATS_PASSWORD'];
-        const ns = `cliagent${process.pid}x${Date.now().toString(36)}`;
+        const ns = nats.fresh('cliagent');
         const asAgent = await agentAccess(d.nats, ns, 'x86_64');
         const agentRuns = await runCli([...base, '--nats-nkey', asAgent.nkey!, '--namespace', ns, ...rest]);
         expect(agentRuns.code).not.toBe(0);

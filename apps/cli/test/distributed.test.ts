@@ -4,13 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { startNatsAgent } from '@melange2/agent';
-import { natsNames, natsStreams } from '@melange2/protocol';
+import { natsNames } from '@melange2/protocol';
 import { freePort } from '@melange2/daemons';
-import { agentAccess, natsConnect, startOtlpReceiver } from '@melange2/test/harness';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { agentAccess, natsConnect, natsNamespaces, startOtlpReceiver } from '@melange2/test/harness';
 import { Objm } from '@nats-io/obj';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ObjectRepositoryStore } from '@melange2/coordinator';
 import type { RunEvent } from '@melange2/coordinator';
 import { type DistributedOptions, runDistributed } from '@melange2/coordinator';
@@ -20,28 +18,12 @@ import { apkFile, indexNames, OS_BUILT, OS_REPO, type OsBootstrap, osBootstrap }
 const d = inject('daemons');
 type Arch = 'x86_64' | 'aarch64';
 
-async function cleanup(nc: NatsConnection, ns: string): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-}
-
 describe('coordinator + agents over real NATS JetStream', () => {
-  let nc: NatsConnection;
+  const nats = natsNamespaces('t');
   let b: OsBootstrap;
-  const namespaces: string[] = [];
-  const newNs = () => {
-    const ns = `t${process.pid}x${namespaces.length}x${Date.now().toString(36)}`;
-    namespaces.push(ns);
-    return ns;
-  };
 
   beforeAll(async () => {
-    nc = await natsConnect(d.nats);
     b = await osBootstrap(['x86_64', 'aarch64']);
-  });
-  afterAll(async () => {
-    for (const ns of namespaces) await cleanup(nc, ns);
-    await nc.close();
   });
 
   /** Agents as agents are deployed: each on its own connection, with its arch's agent credentials. */
@@ -78,7 +60,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
     return out;
   };
   const options = (ns: string, arches: readonly Arch[], events: RunEvent[]): DistributedOptions => ({
-    nc,
+    nc: nats.nc,
     ns,
     repo: OS_REPO,
     arches,
@@ -87,7 +69,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
     cacheDir: false,
     onEvent: (e) => events.push(e),
   });
-  const storeOf = (ns: string) => ObjectRepositoryStore.open(nc, natsNames(ns).repo);
+  const storeOf = (ns: string) => ObjectRepositoryStore.open(nats.nc, natsNames(ns).repo);
 
   // Long under load (2 cores, several builds, the server reloading its users).
   it('two agents per arch build testdata/os; the trace crosses NATS; a second run dispatches nothing', {
@@ -97,7 +79,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
     process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.endpoint;
     process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/json';
     const telemetry = await startTelemetry({ serviceName: 'melange2-orch-test' });
-    const ns = newNs();
+    const ns = nats.fresh();
     const running = await agents(ns, 2, ['x86_64', 'aarch64']);
     const events: RunEvent[] = [];
     try {
@@ -177,7 +159,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
   it('an agent killed mid-build: its build goes to the other agent, nothing partial is published', {
     timeout: 120_000,
   }, async () => {
-    const ns = newNs();
+    const ns = nats.fresh();
     const running = await agents(ns, 2, ['x86_64'], 2000);
     const events: RunEvent[] = [];
     let killed: string | undefined;
@@ -206,7 +188,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
         .map((f) => f.replace(/-\d.*$/, ''));
       expect(apks.sort()).toEqual(OS_BUILT);
       expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(OS_BUILT);
-      const staging = await new Objm(nc).open(natsNames(ns).staging);
+      const staging = await new Objm(nats.nc).open(natsNames(ns).staging);
       expect((await staging.list()).filter((i) => !i.deleted)).toEqual([]);
     } finally {
       await Promise.all(running.map((a) => a.close(true)));
@@ -217,7 +199,7 @@ describe('coordinator + agents over real NATS JetStream', () => {
   it('a restarted coordinator resumes the run without rebuilding what finished', {
     timeout: 120_000,
   }, async () => {
-    const ns = newNs();
+    const ns = nats.fresh();
     const running = await agents(ns, 2, ['x86_64']);
     // The repository URL is in the queued jobs: a restarted coordinator serves it at the same address.
     const listenPort = await freePort();

@@ -30,7 +30,6 @@ import {
   eventCodec,
   fileDigest,
   natsNames,
-  natsStreams,
   ObjectStaging,
   PROTOCOL_VERSION,
   type ReportAnswer,
@@ -38,7 +37,7 @@ import {
   stagingKey,
 } from '@melange2/protocol';
 import { NatsStateStore } from '@melange2/queue';
-import { agentAccess, natsConnect } from '@melange2/test/harness';
+import { agentAccess, natsConnect, natsNamespaces } from '@melange2/test/harness';
 import { indexNames, OS_REPO, type OsBootstrap, osBootstrap, apkFile } from '@melange2/test/os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -79,16 +78,11 @@ async function subscribeRefusal(nc: NatsConnection, subject: string): Promise<st
 describe.skipIf(!d.nats.nkey)(
   'a hostile client on the farm (locked-down NATS, coordinator, agent and buildkitd)',
   () => {
-    let coordinatorNc: NatsConnection;
+    // The coordinator's connection (`nats.nc`) and the namespaces the tests make.
+    const nats = natsNamespaces('h');
     const connections: NatsConnection[] = [];
     let b: OsBootstrap;
-    const namespaces: string[] = [];
     const dirs: string[] = [];
-    const newNs = () => {
-      const ns = `h${process.pid}x${namespaces.length}x${Date.now().toString(36)}`;
-      namespaces.push(ns);
-      return ns;
-    };
     /** A repository of some testdata/os configs. */
     const repoOf = (names: readonly string[]) => {
       const dir = mkdtempSync(join(tmpdir(), 'm2-hostile-'));
@@ -110,20 +104,16 @@ describe.skipIf(!d.nats.nkey)(
     };
 
     beforeAll(async () => {
-      coordinatorNc = await natsConnect(d.nats);
       b = await osBootstrap(['x86_64']);
     });
     afterAll(async () => {
-      const jsm = await jetstreamManager(coordinatorNc);
-      for (const ns of namespaces)
-        for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-      await Promise.all([coordinatorNc, ...connections].map((nc) => nc?.close()));
+      await Promise.all(connections.map((nc) => nc.close()));
       for (const dir of [...dirs, ...(b ? [b.dir] : [])]) rmSync(dir, { recursive: true, force: true });
     });
 
     const run = (ns: string, repo: string, events: RunEvent[], logged: string[]): Promise<RunResult> =>
       runDistributed({
-        nc: coordinatorNc,
+        nc: nats.nc,
         ns,
         repo,
         arches: ['x86_64'],
@@ -153,7 +143,7 @@ describe.skipIf(!d.nats.nkey)(
     const forge = (attacker: NatsConnection, ns: string, r: BuildReport) =>
       send(attacker, ns, reportCodec.encode(r));
     const state = async (ns: string) => {
-      const kv = await NatsStateStore.open(coordinatorNc, natsNames(ns).state, { decode: decodeStateRecord });
+      const kv = await NatsStateStore.open(nats.nc, natsNames(ns).state, { decode: decodeStateRecord });
       const keys = await kv.keys();
       const out = new Map<string, StateRecord>();
       for (const k of keys) out.set(k, (await kv.get(k))!.value);
@@ -173,7 +163,7 @@ describe.skipIf(!d.nats.nkey)(
       'forged reports (never dispatched, for a package that fails by design), a replayed report and a forged job naming an attacker repository are refused',
       TIMEOUT,
       async () => {
-        const ns = newNs();
+        const ns = nats.fresh();
         const { agentNc, attacker } = await parties(ns);
         const repo = repoOf(['base-files', 'broken']);
         // The attacker's repository: the forged job names it; nobody may ever fetch from it.
@@ -188,7 +178,7 @@ describe.skipIf(!d.nats.nkey)(
         expect(await subscribeRefusal(attacker, natsNames(ns).results)).toMatch(/permissions violation/i);
         // ...but an agent holds its own reports: the test keeps the honest ones for it to replay.
         const seen: Uint8Array[] = [];
-        const sub = coordinatorNc.subscribe(natsNames(ns).results, {
+        const sub = nats.nc.subscribe(natsNames(ns).results, {
           callback: (_e, m) => void seen.push(m.data),
         });
         const events: RunEvent[] = [];
@@ -261,7 +251,7 @@ describe.skipIf(!d.nats.nkey)(
           // Had it got onto the stream anyway (a farm on a server without permissions, or the
           // coordinator's credentials stolen), the agent still refuses it: the same job, queued by
           // the coordinator's connection.
-          await jetstream(coordinatorNc).publish(
+          await jetstream(nats.nc).publish(
             `${natsNames(ns).subjectPrefix}.x86_64`,
             JSON.stringify(forgedJob),
             { msgID: 'forged-job' },
@@ -309,7 +299,7 @@ describe.skipIf(!d.nats.nkey)(
           );
           expect(fetchedFromAttacker).toBe(0);
           // Published: base-files only, in an index signed by the repository key.
-          const store = await ObjectRepositoryStore.open(coordinatorNc, natsNames(ns).repo);
+          const store = await ObjectRepositoryStore.open(nats.nc, natsNames(ns).repo);
           expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(['base-files']);
         } finally {
           sub.unsubscribe();
@@ -323,7 +313,7 @@ describe.skipIf(!d.nats.nkey)(
       'a rogue agent that stages another package, or swaps its staged file after staging, is refused; the honest build is published',
       TIMEOUT,
       async () => {
-        const ns = newNs();
+        const ns = nats.fresh();
         const { agentNc, attacker } = await parties(ns);
         const repo = repoOf(['base-files']);
         const events: RunEvent[] = [];
@@ -422,7 +412,7 @@ describe.skipIf(!d.nats.nkey)(
             code: 'staged-mismatch',
           });
           // Published: the honest build, signed by the repository key; none of the rogue's bytes.
-          const store = await ObjectRepositoryStore.open(coordinatorNc, natsNames(ns).repo);
+          const store = await ObjectRepositoryStore.open(nats.nc, natsNames(ns).repo);
           expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(['base-files']);
           expect((await store.list('x86_64')).sort()).toEqual(['APKINDEX.tar.gz', 'base-files-1.0.0-r0.apk']);
           const local = join(work, 'published.apk');
@@ -463,7 +453,7 @@ describe.skipIf(!d.nats.nkey)(
       "with an agent's credentials: state, lock and failure writes, run-state reads, forged jobs and another arch's work are refused by the server; forged started/transient events and heartbeats change nothing; the honest run completes",
       TIMEOUT,
       async () => {
-        const ns = newNs();
+        const ns = nats.fresh();
         const n = natsNames(ns);
         const { agentNc, attacker } = await parties(ns);
         const repo = repoOf(['base-files']);
@@ -566,11 +556,11 @@ describe.skipIf(!d.nats.nkey)(
           // No poisoned state: no failure, no refusal, no lock of the attacker's.
           const st = await state(ns);
           expect([...st.keys()].filter((k) => /^(failure|refused)\./.test(k))).toEqual([]);
-          const lock = await (await jetstreamManager(coordinatorNc)).streams
+          const lock = await (await jetstreamManager(nats.nc)).streams
             .getMessage(`KV_${n.index}`, { last_by_subj: `$KV.${n.index}.lock.x86_64` })
             .catch(() => null);
           expect(lock?.string() ?? '').not.toContain('attacker');
-          const store = await ObjectRepositoryStore.open(coordinatorNc, n.repo);
+          const store = await ObjectRepositoryStore.open(nats.nc, n.repo);
           expect(indexNames((await store.readIndex('x86_64'))!, b.key)).toEqual(['base-files']);
         } finally {
           clearInterval(beats);

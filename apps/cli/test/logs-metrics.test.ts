@@ -19,15 +19,12 @@ import {
   type BuildLogStore,
   LocalLogStore,
   natsNames,
-  natsStreams,
   ObjectLogStore,
   TRUNCATION_MARKER,
 } from '@melange2/protocol';
 import { type OsBootstrap, osBootstrap, ROOT } from '@melange2/test/os';
-import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
-import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { agentAccess, natsArgs, natsConnect, natsNamespaces } from '@melange2/test/harness';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
 import { logRepo } from './log-repo.js';
 import { Proc } from './processes.js';
@@ -148,17 +145,9 @@ async function logsOf(args: string[]): Promise<Record<string, string>> {
 
 describe('build logs and metrics', () => {
   let b: OsBootstrap;
-  let nc: NatsConnection;
-  const namespaces: string[] = [];
+  const nats = natsNamespaces('tl');
   beforeAll(async () => {
     b = await osBootstrap(['x86_64']);
-    nc = await natsConnect(d.nats);
-  });
-  afterAll(async () => {
-    const jsm = await jetstreamManager(nc);
-    for (const ns of namespaces)
-      for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-    await nc.close();
   });
 
   it('embedded: every build keeps its full log, a running one is followed, the registry agrees with the summary', async () => {
@@ -220,8 +209,7 @@ describe('build logs and metrics', () => {
   it('distributed: logs in JetStream, followed over NATS, served with ranges; /metrics scraped over HTTP', async () => {
     const nonce = `d${Date.now().toString(36)}`;
     const repo = logRepo(nonce);
-    const ns = `tl${process.pid}x${Date.now().toString(36)}`;
-    namespaces.push(ns);
+    const ns = nats.fresh();
     const agentMetrics = new AgentMetrics();
     // The agent as deployed: its own connection, with its arch's agent credentials.
     const anc = await natsConnect(await agentAccess(d.nats, ns, 'x86_64'));
@@ -244,10 +232,10 @@ describe('build logs and metrics', () => {
     const metrics = new RunMetrics();
     let runId: string | undefined;
     let repoUrl = '';
-    const store = await ObjectLogStore.open(nc, ns);
+    const store = await ObjectLogStore.open(nats.nc, ns);
     try {
       const run = runDistributed({
-        nc,
+        nc: nats.nc,
         ns,
         repo,
         arches: ['x86_64'],
@@ -283,7 +271,7 @@ describe('build logs and metrics', () => {
       expect(value(agentDone, 'melange2_agent_builds_total', { state: 'succeeded', arch: 'x86_64' })).toBe(3);
       expect(value(agentDone, 'melange2_agent_builds_total', { state: 'failed', arch: 'x86_64' })).toBe(1);
       // The agents' stage times came with their reports: the trace nests them in each build.
-      const runs = await ObjectRunStore.open(nc, natsNames(ns).runs);
+      const runs = await ObjectRunStore.open(nats.nc, natsNames(ns).runs);
       const t = await findRun(runs, r.runId);
       // The section's generation is the timeline's publish record for the build.
       const loudPublish = t.builds.find((x) => x.name === 'loud')?.publish;
@@ -362,8 +350,7 @@ describe('build logs and metrics', () => {
   }, 120_000);
 
   it('agent --listen serves /healthz and /metrics', async () => {
-    const ns = `ta${process.pid}x${Date.now().toString(36)}`;
-    namespaces.push(ns);
+    const ns = nats.fresh('ta');
     const p = new Proc(
       'agent',
       spawn(

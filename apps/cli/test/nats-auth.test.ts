@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, connect as connectTcp } from 'node:net';
 import { freePort } from './test-ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +174,32 @@ describe.skipIf(!existsSync(NATS_SERVER))('connecting to a nats-server that requ
   it('user and password as flags, and in the URL', async () => {
     await ok({ ...none, nats: users.url, natsUser: 'alice', natsPassword: PASSWORD });
     await ok({ ...none, nats: users.url.replace('//', `//alice:${PASSWORD}@`) });
+  });
+
+  it('a refusal of the right credentials (a server reloading its users) is tried again', async () => {
+    // In front of the users server: the first CONNECT gets what nats-server answers a client that
+    // connects while it reloads its authorization; everything else goes through.
+    let connects = 0;
+    const front = createServer((sock) => {
+      const up = connectTcp(Number(new URL(users.url).port), '127.0.0.1');
+      up.pipe(sock);
+      sock.on('data', (b: Buffer) => {
+        if (b.toString('latin1').startsWith('CONNECT') && ++connects === 1) {
+          up.destroy();
+          sock.end("-ERR 'Authorization Violation'\r\n");
+        } else up.write(b);
+      });
+      sock.on('error', () => up.destroy());
+      up.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const url = `nats://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      await ok({ ...none, nats: url, natsUser: 'alice', natsPassword: PASSWORD });
+      expect(connects).toBe(2);
+    } finally {
+      await new Promise((r) => front.close(r));
+    }
   });
 
   it('a wrong password is refused by name (exit 3), the password never shown', async () => {

@@ -7,18 +7,9 @@ import { startNatsAgent } from '@melange2/agent';
 import { generateKeyPair, packageInfo, packApk, signingKeyFromPem } from '@melange2/apk';
 import { LocalRepositoryStore, logMetricsRoute, ObjectRunStore, runDistributed } from '@melange2/coordinator';
 import { serveRepository } from '@melange2/coordinator/internal';
-import {
-  fileDigest,
-  natsNames,
-  natsStreams,
-  ObjectLogStore,
-  ObjectStaging,
-  stagingKey,
-} from '@melange2/protocol';
-import { agentAccess, natsArgs, natsConnect } from '@melange2/test/harness';
-import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fileDigest, natsNames, ObjectLogStore, ObjectStaging, stagingKey } from '@melange2/protocol';
+import { agentAccess, natsArgs, natsConnect, natsNamespaces } from '@melange2/test/harness';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from './cli-helpers-apk.js';
 
 const d = inject('daemons');
@@ -36,16 +27,10 @@ pipeline:
 `;
 
 describe('a refused publish in the build log (distributed)', () => {
-  let nc: NatsConnection;
+  const nats = natsNamespaces('pl');
   const dirs: string[] = [];
-  const ns = `pl${process.pid}x${Date.now().toString(36)}`;
-  beforeAll(async () => {
-    nc = await natsConnect(d.nats);
-  });
-  afterAll(async () => {
-    const jsm = await jetstreamManager(nc);
-    for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-    await nc.close();
+  const ns = nats.fresh();
+  afterAll(() => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -99,7 +84,7 @@ describe('a refused publish in the build log (distributed)', () => {
       // The repository key (the coordinator signs with it): no bootstrap needed, nothing is built.
       const repoKey = signingKeyFromPem((await generateKeyPair(2048)).privatePem, 'repo.rsa.pub');
       const r = await runDistributed({
-        nc,
+        nc: nats.nc,
         ns,
         repo,
         arches: ['x86_64'],
@@ -121,8 +106,8 @@ describe('a refused publish in the build log (distributed)', () => {
         new LocalRepositoryStore(mkdtempSync(join(tmpdir(), 'm2-empty-'))),
         {
           routes: logMetricsRoute({
-            logs: await ObjectLogStore.open(nc, ns),
-            timelines: async (id) => (await ObjectRunStore.open(nc, natsNames(ns).runs)).get(id),
+            logs: await ObjectLogStore.open(nats.nc, ns),
+            timelines: async (id) => (await ObjectRunStore.open(nats.nc, natsNames(ns).runs)).get(id),
           }),
         },
       );

@@ -1,34 +1,26 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventCodec, natsNames, natsStreams } from '@melange2/protocol';
+import { eventCodec, natsNames } from '@melange2/protocol';
 import { OS_REPO, type OsBootstrap, osBootstrap } from '@melange2/test/os';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { natsConnect } from '@melange2/test/harness';
+import { natsNamespaces } from '@melange2/test/harness';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 
 /**
  * A one-config repository (base-files) to run over the shared nats-server in a namespace of its
  * own, removed with everything it made after the file's tests. Registers its own hooks.
  */
 export function oneBuildOverNats(prefix: string) {
-  const d = inject('daemons');
-  const ns = `${prefix}${process.pid}x${Date.now().toString(36)}`;
+  const nats = natsNamespaces(prefix);
+  const ns = nats.fresh();
   const repo = mkdtempSync(join(tmpdir(), `m2-${prefix}-`));
-  let nc: NatsConnection | undefined;
   let b: OsBootstrap | undefined;
   beforeAll(async () => {
-    nc = await natsConnect(d.nats);
     b = await osBootstrap(['x86_64']);
     cpSync(join(OS_REPO, 'base-files.yaml'), join(repo, 'base-files.yaml'));
   });
-  afterAll(async () => {
-    if (nc) {
-      const jsm = await jetstreamManager(nc);
-      for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-      await nc.close();
-    }
+  afterAll(() => {
     rmSync(repo, { recursive: true, force: true });
     if (b) rmSync(b.dir, { recursive: true, force: true });
   });
@@ -36,12 +28,12 @@ export function oneBuildOverNats(prefix: string) {
     ns,
     names: natsNames(ns),
     get nc(): NatsConnection {
-      return nc!;
+      return nats.nc;
     },
     /** What `runDistributed` needs for this repository. */
     options() {
       return {
-        nc: nc!,
+        nc: nats.nc,
         ns,
         repo,
         arches: ['x86_64'] as const,
@@ -60,7 +52,7 @@ export function oneBuildOverNats(prefix: string) {
         busy: 0,
         alive: true,
       });
-      const t = setInterval(() => nc!.publish(natsNames(ns).events, beat), 100);
+      const t = setInterval(() => nats.nc.publish(natsNames(ns).events, beat), 100);
       return () => clearInterval(t);
     },
   };

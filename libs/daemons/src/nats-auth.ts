@@ -111,11 +111,12 @@ export async function writeNatsSecurity(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const readIfThere = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : undefined);
 
 /**
  * Adds (or updates) roles of a running server whose authorization is in `dir` (as `daemons up`
- * lays it out: the server's pid file beside `dir`), and has it reload its config (SIGHUP).
- * Several processes may add roles at once: a lock directory serializes them. The reload is
+ * lays it out: the server's pid file beside `dir`), and has it reload its config (SIGHUP) when
+ * that changed its authorization. Several processes may add roles at once: a lock directory serializes them. The reload is
  * asynchronous: a client of a new role retries its first connection.
  */
 export async function addNatsRoles(dir: string, roles: readonly AuthRole[]): Promise<NatsAuthFiles> {
@@ -130,7 +131,10 @@ export async function addNatsRoles(dir: string, roles: readonly AuthRole[]): Pro
     }
   }
   try {
+    const before = readIfThere(join(dir, AUTH_CONF));
     const files = writeNatsAuth(dir, roles);
+    // Unchanged (the roles were there): no reload, which would refuse whoever connects meanwhile.
+    if (readIfThere(files.authConf) === before) return files;
     const pid = Number(readFileSync(join(dir, '..', 'nats-server.pid'), 'utf8').trim());
     process.kill(pid, 'SIGHUP');
     return files;

@@ -9,17 +9,12 @@ import {
   BuildLogWriter,
   LocalLogStore,
   type LogRef,
-  natsStreams,
   ObjectLogStore,
   readLog,
   TRUNCATION_MARKER,
 } from '@melange2/protocol';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { natsFileOptions } from '@melange2/queue';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-
-const d = inject('daemons');
+import { namespaceForTests } from './nats-connect.js';
+import { describe, expect, it } from 'vitest';
 
 const ref = (runId: string, name: string): LogRef => ({
   runId,
@@ -129,19 +124,11 @@ describe('build logs in a directory', () => {
 });
 
 describe('build logs in JetStream', () => {
-  let nc: NatsConnection;
-  const ns = `logs${process.pid}x${Date.now().toString(36)}`;
-  beforeAll(async () => {
-    nc = await connect(natsFileOptions(d.nats));
-  });
-  afterAll(async () => {
-    const jsm = await jetstreamManager(nc);
-    for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-    await nc.close();
-  });
+  const nats = namespaceForTests('logs');
+  const { ns } = nats;
 
   it('stores, follows (a package name with dots) and prunes', async () => {
-    const store = await ObjectLogStore.open(nc, ns);
+    const store = await ObjectLogStore.open(nats.nc, ns);
     const { followed, whole } = await followWhileWriting(store, ref('r1', 'py3.12-foo'));
     expect(followed).toBe(whole);
     expect(whole).toMatch(/line 0\n[\s\S]*line 20\n.*result: succeeded\n$/);
@@ -156,7 +143,7 @@ describe('build logs in JetStream', () => {
   });
 
   it('abandons only the builds it is told may still be running', async () => {
-    const store = await ObjectLogStore.open(nc, ns);
+    const store = await ObjectLogStore.open(nats.nc, ns);
     const lost = await BuildLogWriter.open({ live: await store.begin(ref('r3', 'lost')) });
     const other = await BuildLogWriter.open({ live: await store.begin(ref('r3', 'other')) });
     await writeLog(store, ref('r3', 'done'), ['ok']);

@@ -7,16 +7,14 @@ import {
   ForgedReportError,
   natsLink,
   natsNames,
-  natsStreams,
   openJobQueue,
   ReportRefusedError,
   serveAgentLink,
 } from '@melange2/protocol';
 import type { RefusedMessage } from '@melange2/queue';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { connectAsCoordinator } from './nats-connect.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream } from '@nats-io/jetstream';
+import { namespaceForTests } from './nats-connect.js';
+import { describe, expect, it } from 'vitest';
 
 const job: BuildJob = {
   runId: 'r1',
@@ -46,23 +44,14 @@ const until = async (cond: () => boolean) => {
 };
 
 describe('the protocol over real NATS', () => {
-  let nc: NatsConnection;
-  const ns = `proto${process.pid}x${Date.now().toString(36)}`;
-
-  beforeAll(async () => {
-    nc = await connectAsCoordinator();
-  });
-  afterAll(async () => {
-    const jsm = await jetstreamManager(nc);
-    for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
-    await nc.close();
-  });
+  const nats = namespaceForTests('proto');
+  const { ns } = nats;
 
   it('events and reports reach the coordinator side; a refusal reaches the agent as a named error', async () => {
     const events: AgentEvent[] = [];
     const reports: BuildReport[] = [];
     let refuse = false;
-    const served = serveAgentLink(nc, ns, {
+    const served = serveAgentLink(nats.nc, ns, {
       event: (e) => events.push(e),
       report: async (r) => {
         if (refuse) throw new Error('coordinator stopped');
@@ -71,7 +60,7 @@ describe('the protocol over real NATS', () => {
       },
     });
     try {
-      const link = natsLink(nc, ns);
+      const link = natsLink(nats.nc, ns);
       link.event({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: 2, busy: 0, alive: true });
       expect(await link.report(report)).toEqual({ ok: true, stale: true });
       await until(() => events.length === 1);
@@ -82,7 +71,7 @@ describe('the protocol over real NATS', () => {
       await expect(link.report(report)).rejects.toThrow(/coordinator stopped/);
       // A refusal for good carries its code to the agent (which then stops offering the report).
       served.close();
-      const final = serveAgentLink(nc, ns, {
+      const final = serveAgentLink(nats.nc, ns, {
         event: () => {},
         report: async () => {
           throw new ForgedReportError('wrong-token', "report refused (wrong-token): not the job's token");
@@ -100,9 +89,9 @@ describe('the protocol over real NATS', () => {
 
   it('a job that does not decode is terminated and reported; the next one is delivered', async () => {
     const refused: RefusedMessage[] = [];
-    const q = await openJobQueue(nc, ns, { onRefused: (r) => refused.push(r) });
+    const q = await openJobQueue(nats.nc, ns, { onRefused: (r) => refused.push(r) });
     try {
-      const js = jetstream(nc);
+      const js = jetstream(nats.nc);
       const subject = `${natsNames(ns).subjectPrefix}.x86_64`;
       await js.publish(subject, JSON.stringify(job), { msgID: 'unversioned' });
       await q.publish('x86_64', job, { msgId: 'good' });

@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { type ConnectionOptions, nkeyAuthenticator } from '@nats-io/transport-node';
+import {
+  type ConnectionOptions,
+  connect,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from '@nats-io/transport-node';
 
 /** Where a NATS server is and how to prove who we are: files, as a locked-down server hands them out. */
 export interface NatsFiles {
@@ -24,4 +29,34 @@ export function natsFileOptions(f: NatsFiles, extra: Partial<ConnectionOptions> 
     ...(f.inboxPrefix ? { inboxPrefix: f.inboxPrefix } : {}),
     ...extra,
   };
+}
+
+/** Whether `e` (or one of its causes) is the server refusing who the client says it is. */
+export function isAuthRefusal(e: unknown): boolean {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    if (c.name === 'AuthorizationError' || c.name === 'UserAuthenticationExpiredError') return true;
+    if (/authorization violation|authentication/i.test(c.message)) return true;
+  }
+  return false;
+}
+
+/** Connections tried when the credentials are refused, and the pause before the n-th try (× n). */
+const REFUSED_TRIES = 3;
+const REFUSED_PAUSE_MS = 250;
+
+/**
+ * Connects with `options`, trying again when the credentials are refused: nats-server, while it
+ * reloads its authorization (SIGHUP once a role is added), checks every client against the new
+ * users, a client still connecting too, and refuses that one although its credentials are there.
+ * Wrong credentials are refused on every try: the last refusal is thrown, as are other errors at once.
+ */
+export async function connectNats(options: ConnectionOptions): Promise<NatsConnection> {
+  for (let i = 1; ; i++) {
+    try {
+      return await connect(options);
+    } catch (e) {
+      if (i >= REFUSED_TRIES || !isAuthRefusal(e)) throw e;
+      await new Promise((r) => setTimeout(r, REFUSED_PAUSE_MS * i));
+    }
+  }
 }

@@ -7,7 +7,7 @@ export { KeyExistsError, RevisionMismatchError, StateRecordError } from './error
 export { QueueError } from './errors.js';
 export { JetStreamWorkQueue } from './jetstream-queue.js';
 export { ensureMaxAge } from './max-age.js';
-export { natsFileOptions } from './connect-options.js';
+export { connectNats, isAuthRefusal, natsFileOptions } from './connect-options.js';
 /** @public The argument of natsFileOptions. */
 export type { NatsFiles } from './connect-options.js';
 export { MemoryWorkQueue } from './memory-queue.js';

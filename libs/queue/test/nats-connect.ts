@@ -1,5 +1,5 @@
-import { natsFileOptions } from '@melange2/queue';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connectNats, natsFileOptions } from '@melange2/queue';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { inject } from 'vitest';
 
 /**
@@ -7,5 +7,5 @@ import { inject } from 'vitest';
  * server is locked down (`daemons up`), plainly otherwise.
  */
 export function connectAsCoordinator(): Promise<NatsConnection> {
-  return connect(natsFileOptions(inject('daemons').nats));
+  return connectNats(natsFileOptions(inject('daemons').nats));
 }

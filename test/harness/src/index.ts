@@ -185,4 +185,5 @@ export {
   natsConnect,
 } from './nats.ts';
 
+export { natsNamespaces, removeNamespace, type TestNamespaces } from './nats-namespaces.ts';
 export { type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.js';

@@ -6,7 +6,7 @@
 import { dirname } from 'node:path';
 import * as daemons from '@melange2/daemons';
 import { agentRole, natsNames } from '@melange2/protocol';
-import { natsFileOptions } from '@melange2/queue';
+import { connectNats, natsFileOptions } from '@melange2/queue';
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
 
 /** Where the server is and the coordinator role's credentials (none on a plain server). */
@@ -33,12 +33,15 @@ export function natsArgs(a: NatsAccess): string[] {
   ];
 }
 
-/** Connects as `a` (the coordinator role when `a` is the server's access). */
+/**
+ * Connects as `a` (the coordinator role when `a` is the server's access), as the commands do: a
+ * refusal while another test's `agentAccess` has the server reload its users is tried again.
+ */
 export function natsConnect(
   a: NatsRoleAccess,
   extra: Partial<ConnectionOptions> = {},
 ): Promise<NatsConnection> {
-  return connect(natsFileOptions(a, extra));
+  return connectNats(natsFileOptions(a, extra));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,7 +59,8 @@ export async function agentAccess(a: NatsAccess, ns: string, arch: string): Prom
   // The reload is asynchronous: the new user exists once a connection with it is accepted.
   for (let i = 0; ; i++) {
     try {
-      const nc = await natsConnect(access, { reconnect: false, timeout: 2000 });
+      // One try each: the user is not there until the reload is done.
+      const nc = await connect(natsFileOptions(access, { reconnect: false, timeout: 2000 }));
       await nc.close();
       return access;
     } catch (e) {

@@ -7,12 +7,12 @@
 import { readFileSync } from 'node:fs';
 import {
   type ConnectionOptions,
-  connect,
   credsAuthenticator,
   type NatsConnection,
   nkeyAuthenticator,
   type TlsOptions,
 } from '@nats-io/transport-node';
+import { connectNats, isAuthRefusal } from '@melange2/queue';
 import { CliError, EXIT } from '../exit-codes.js';
 import { serverInfo } from './nats-info.js';
 import { type FlagSet, flagError, type FlagValues } from './define.js';
@@ -157,16 +157,10 @@ export function natsPlan(flags: NatsFlags, name: string, o: { inboxPrefix?: stri
   return { options, shown: redactUrl(flags.nats), secrets };
 }
 
-/** The NATS error codes and texts that mean "the server refused who we are". */
-function isAuthRefusal(e: unknown): boolean {
-  for (let c: unknown = e; c instanceof Error; c = c.cause) {
-    if (c.name === 'AuthorizationError' || c.name === 'UserAuthenticationExpiredError') return true;
-    if (/authorization violation|authentication/i.test(c.message)) return true;
-  }
-  return false;
-}
-
-/** Connects as `plan` says; a refusal or an unreachable server is an environment error (exit 3). */
+/**
+ * Connects as `plan` says (a refusal is tried again twice: a server reloading its users refuses
+ * who connects meanwhile); a refusal or an unreachable server is an environment error (exit 3).
+ */
 export async function natsConnect(plan: NatsPlan): Promise<NatsConnection> {
   const first = (plan.options.servers as string[])[0];
   if (first && !plan.options.tls?.cert) {
@@ -178,7 +172,7 @@ export async function natsConnect(plan: NatsPlan): Promise<NatsConnection> {
       );
   }
   try {
-    return await connect(plan.options);
+    return await connectNats(plan.options);
   } catch (e) {
     // The library's text may quote the URL or a secret; the original error is not kept as the
     // cause, since MELANGE2_DEBUG prints causes' stacks.
