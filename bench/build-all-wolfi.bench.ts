@@ -27,9 +27,8 @@ const { planWolfi, wolfiCorpus: corpus, wolfiRunInputs } = await import('./wolfi
 const { gapAccount } = await import('./gap-account.js');
 type Times = import('./gap-account.js').Times;
 type Ordering = import('@melange2/coordinator/internal').Ordering;
-const { benchNats, benchNatsOptions, dropNamespace, spawnAgentProcess, startFakeAgents } = await import(
-  './fake-agents.js'
-);
+const { benchNats, benchNatsOptions, dropNamespace, prepareQueue, spawnAgentProcess, startFakeAgents } =
+  await import('./fake-agents.js');
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 
@@ -83,6 +82,9 @@ async function main(): Promise<void> {
   const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
+    // A farm's agents wait on the namespace's queue between runs: the queue is there before they
+    // join (else a fresh namespace's agents look for it every 2 s into the measured run).
+    await prepareQueue(nc, ns, wolfiRunInputs.arches);
     const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale), process.argv[5] ?? '']);
     while (!out().includes('ready\n')) await sleep(50);
     // Both ends in this process (one monotonic clock): decision → the agent's "started" event.

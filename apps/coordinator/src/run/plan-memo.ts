@@ -112,8 +112,12 @@ export function memoKey(i: MemoInputs): string | undefined {
     i.arches.join(','),
     i.withDependents ? 'dependents' : '',
   ];
-  for (const [arch, bytes] of i.published)
+  // Per arch of the run: an arch missing from `published` is as unpublished as one mapped to
+  // undefined (the same plan, so the same key).
+  for (const arch of i.arches) {
+    const bytes = i.published.get(arch);
     parts.push(`${arch}=${bytes ? createHash('sha1').update(bytes).digest('base64') : '-'}`);
+  }
   parts.push('durations');
   for (const [id, ms] of [...(i.durations ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     parts.push(`${id}=${ms}`);
