@@ -96,9 +96,11 @@ async function main(): Promise<void> {
       times.set(id, t);
       return t;
     };
+    const phases: [string, number][] = [];
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
     const r = await runDistributed({
+      onPhase: (p) => phases.push([p, performance.now()]),
       nc,
       ns,
       ...wolfiRunInputs,
@@ -128,7 +130,13 @@ async function main(): Promise<void> {
         `coordinator CPU ${((cpu.user + cpu.system) / 1000 / Math.max(1, r.dispatched)).toFixed(2)} ms/build (${built} built, ${r.dispatched} dispatched); ` +
         `decision → agent started p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms (${lat.length} samples)\n`,
     );
-    for (const line of gapAccount(plan.builds, times, { start: w0, makespan: wall, lowerBound: lb, slots }))
+    for (const line of gapAccount(plan.builds, times, {
+      start: w0,
+      makespan: wall,
+      lowerBound: lb,
+      slots,
+      phases,
+    }))
       process.stdout.write(`${line}\n`);
     await dropNamespace(nc, ns);
   }

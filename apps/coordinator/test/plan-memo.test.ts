@@ -177,5 +177,13 @@ describe('plan memo', () => {
     const v = JSON.parse(readFileSync(memo, 'utf8'));
     writeFileSync(memo, JSON.stringify({ ...v, plan: { builds: 'no' } }));
     expect(asData(await plan())).toEqual(fresh);
+    // Dependencies are indexes into the builds: one past them is not a memo this code wrote.
+    const w = JSON.parse(readFileSync(memo, 'utf8'));
+    const withDeps = w.plan.builds.find((b: { deps?: number[] }) => b.deps?.length);
+    expect(withDeps).toBeDefined();
+    withDeps.deps = [w.plan.builds.length];
+    w.plan.cycles = ['from the memo'];
+    writeFileSync(memo, JSON.stringify(w));
+    expect(asData(await plan())).toEqual(fresh);
   });
 });
