@@ -11,7 +11,7 @@
  *   - the gap account (bench/gap-account.ts): where the time between the lower bound and the
  *     makespan went, over all builds and along the run's actual critical path.
  *
- *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo] [logKb]
+ *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-mix,cp-unlock,fifo] [logKb]
  * `logKb`: KB of log each fake build writes to the log store (0: the agents keep no logs);
  * absent, the agents' default log (its header), an Object Store write per build.
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const kp = await generateKeyPair(2048);
   const key = signingKeyFromPem(kp.privatePem, 'bench.rsa.pub');
   const nc = await connect(benchNatsOptions());
-  const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
+  const orderings = (process.argv[4] ?? 'cp-mix,cp-unlock,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
     // A farm's agents wait on the namespace's queue between runs: the queue is there before they
