@@ -11,7 +11,7 @@
  *   - the gap account (bench/gap-account.ts): where the time between the lower bound and the
  *     makespan went, over all builds and along the run's actual critical path.
  *
- *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-unlock,critical-path,fifo] [logKb]
+ *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-mix,cp-unlock,fifo] [logKb]
  * `logKb`: KB of log each fake build writes to the log store (0: the agents keep no logs);
  * absent, the agents' default log (its header), an Object Store write per build.
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
@@ -27,9 +27,8 @@ const { planWolfi, wolfiCorpus: corpus, wolfiRunInputs } = await import('./wolfi
 const { gapAccount } = await import('./gap-account.js');
 type Times = import('./gap-account.js').Times;
 type Ordering = import('@melange2/coordinator/internal').Ordering;
-const { benchNats, benchNatsOptions, dropNamespace, spawnAgentProcess, startFakeAgents } = await import(
-  './fake-agents.js'
-);
+const { benchNats, benchNatsOptions, dropNamespace, prepareQueue, spawnAgentProcess, startFakeAgents } =
+  await import('./fake-agents.js');
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 
@@ -80,9 +79,12 @@ async function main(): Promise<void> {
   const kp = await generateKeyPair(2048);
   const key = signingKeyFromPem(kp.privatePem, 'bench.rsa.pub');
   const nc = await connect(benchNatsOptions());
-  const orderings = (process.argv[4] ?? 'cp-unlock,critical-path,fifo').split(',') as Ordering[];
+  const orderings = (process.argv[4] ?? 'cp-mix,cp-unlock,fifo').split(',') as Ordering[];
   for (const ordering of orderings) {
     const ns = `bench${Date.now().toString(36)}`;
+    // A farm's agents wait on the namespace's queue between runs: the queue is there before they
+    // join (else a fresh namespace's agents look for it every 2 s into the measured run).
+    await prepareQueue(nc, ns, wolfiRunInputs.arches);
     const { child, out } = spawnAgentProcess(self, [ns, String(slots), String(scale), process.argv[5] ?? '']);
     while (!out().includes('ready\n')) await sleep(50);
     // Both ends in this process (one monotonic clock): decision → the agent's "started" event.
@@ -94,9 +96,11 @@ async function main(): Promise<void> {
       times.set(id, t);
       return t;
     };
+    const phases: [string, number][] = [];
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
     const r = await runDistributed({
+      onPhase: (p) => phases.push([p, performance.now()]),
       nc,
       ns,
       ...wolfiRunInputs,
@@ -126,7 +130,13 @@ async function main(): Promise<void> {
         `coordinator CPU ${((cpu.user + cpu.system) / 1000 / Math.max(1, r.dispatched)).toFixed(2)} ms/build (${built} built, ${r.dispatched} dispatched); ` +
         `decision → agent started p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms (${lat.length} samples)\n`,
     );
-    for (const line of gapAccount(plan.builds, times, { start: w0, makespan: wall, lowerBound: lb, slots }))
+    for (const line of gapAccount(plan.builds, times, {
+      start: w0,
+      makespan: wall,
+      lowerBound: lb,
+      slots,
+      phases,
+    }))
       process.stdout.write(`${line}\n`);
     await dropNamespace(nc, ns);
   }

@@ -42,6 +42,14 @@ export async function dropNamespace(nc: NatsConnection, ns: string): Promise<voi
   for (const s of natsStreams(ns)) await jsm.streams.delete(s).catch(() => false);
 }
 
+/** Creates a namespace's work queue and its consumers, as a coordinator's first run does. */
+export async function prepareQueue(nc: NatsConnection, ns: string, arches: readonly string[]): Promise<void> {
+  const { openJobQueue } = await import('@melange2/protocol');
+  const q = await openJobQueue(nc, ns);
+  for (const arch of arches) await q.depth(arch);
+  await q.close();
+}
+
 export interface FakeAgentOptions {
   readonly ns: string;
   /** Slots per arch, in agents of 4 slots. */

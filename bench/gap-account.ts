@@ -75,7 +75,14 @@ class Occupancy {
 export function gapAccount(
   builds: readonly GapBuild[],
   times: ReadonlyMap<string, Times>,
-  o: { start: number; makespan: number; lowerBound: number; slots: number },
+  o: {
+    start: number;
+    makespan: number;
+    lowerBound: number;
+    slots: number;
+    /** The run's start-up phases as they ended, in order (name, time). */
+    phases?: readonly (readonly [string, number])[];
+  },
 ): string[] {
   const done = builds.filter((b) => {
     const t = times.get(b.id);
@@ -163,9 +170,17 @@ export function gapAccount(
   const n = Math.max(1, done.length);
   const end = last ? tm(last.id).succeeded : o.start;
   const overhead = SEGMENTS.filter((s) => s !== 'build').reduce((x, s) => x + onPath[s], 0);
+  // Each phase from the end of the one before; the last, from set-up to the first dispatch.
+  let prev = o.start;
+  const phases = [...(o.phases ?? []), ['first dispatch', firstDispatch] as const].map(([name, at]) => {
+    const d = at - prev;
+    prev = at;
+    return `${name} ${ms(d)}`;
+  });
   return [
     `  gap: makespan ${ms(o.makespan)} − lower bound ${ms(o.lowerBound)} = ${ms(o.makespan - o.lowerBound)}`,
     `  run start → first dispatch ${ms(firstDispatch - o.start)}; last publish → run returned ${ms(o.start + o.makespan - end)}`,
+    `  planning/setup (each phase from the end of the one before): ${phases.join(', ')}`,
     `  per build (mean over ${done.length}): ${SEGMENTS.map((s) => `${s} ${(total[s] / n).toFixed(1)} ms`).join(', ')}`,
     `  actual critical path (${chain.length} builds, ${viaSlot} held by a slot; ${chain.at(-1)} … ${chain[0]}): ${SEGMENTS.map((s) => `${s} ${ms(onPath[s])}`).join(', ')}`,
     `  overhead on that path (all but build): ${ms(overhead)} = ${(overhead / Math.max(1, chain.length)).toFixed(1)} ms per build on it`,

@@ -135,7 +135,7 @@ describe('melange2-orch build-all (embedded) on testdata/os', () => {
   it('refuses bad flags with usage errors', async () => {
     expect((await runCli(['build-all', OS_REPO, '--jobs', '0'])).code).toBe(2);
     expect((await runCli(['build-all', OS_REPO, '--order', 'random'])).err).toMatch(
-      /--order: expected cp-unlock, critical-path or fifo/,
+      /--order: expected cp-unlock, cp-mix, critical-path or fifo/,
     );
     expect((await runCli(['build-all', join(OS_REPO, 'nope')])).code).toBe(2);
     expect((await runCli(['build-all', OS_REPO, '--arch', 'sparc'])).err).toMatch(

@@ -3,6 +3,7 @@
  * early-cutoff rule, planning, the scheduler and the repository's parts. Not a stable surface.
  */
 export { providesChanged } from './run/cutoff.js';
+export { AgentRegistry } from './run/agents.js';
 export { DispatchTokens } from './run/dispatch-tokens.js';
 export { planRun } from './run/plan-run.js';
 export {

@@ -42,9 +42,12 @@ const tied = [
 ];
 
 describe('orderings', () => {
-  it('default: the longest chain first, and among equal chains the build that unlocks the most', () => {
-    expect(order(tied).slice(0, 3)).toEqual(['c', 'b', 'a']);
-    expect(order(tied, 'cp-unlock')).toEqual(order(tied));
+  it('cp-unlock: the longest chain first, and among equal chains the build that unlocks the most', () => {
+    expect(order(tied, 'cp-unlock').slice(0, 3)).toEqual(['c', 'b', 'a']);
+  });
+
+  it('default: cp-mix', () => {
+    expect(order(tied, 'cp-mix')).toEqual(order(tied));
   });
 
   it('the previous critical-path ordering breaks the same ties by id only', () => {
@@ -53,11 +56,28 @@ describe('orderings', () => {
 
   it('breaks complete ties by build id, whatever the plan order', () => {
     const same = ['m', 'k', 'x', 'd'].map((n) => b(n, [], 5));
-    for (const o of ORDERINGS.filter((x) => x !== 'fifo')) {
+    for (const o of ORDERINGS.filter((x) => x !== 'fifo' && x !== 'cp-mix')) {
       expect(order(same, o)).toEqual(['d', 'k', 'm', 'x']);
       expect(order([...same].reverse(), o)).toEqual(['d', 'k', 'm', 'x']);
     }
     expect(order(same, 'fifo')).toEqual(['m', 'k', 'x', 'd']);
+  });
+
+  it('cp-mix takes every other build of an arch in plan order, the first by the critical path', () => {
+    const same = ['m', 'k', 'x', 'd'].map((n) => b(n, [], 5));
+    expect(order(same, 'cp-mix')).toEqual(['d', 'm', 'k', 'x']);
+    expect(order([...same].reverse(), 'cp-mix')).toEqual(['d', 'x', 'k', 'm']);
+    // The longest chain still starts first; the plan's first build comes next.
+    expect(order(tied, 'cp-mix').slice(0, 2)).toEqual(['c', 'a']);
+    // Each build once, and the ready count exact though each is queued twice.
+    const s = new Scheduler(tied, { ordering: 'cp-mix' });
+    expect(s.readyCount('x86_64')).toBe(3);
+    const two = s.take('x86_64', 2).map((x) => x.name);
+    expect(two).toEqual(['c', 'a']);
+    expect(s.readyCount('x86_64')).toBe(1);
+    s.failed('b@x86_64', 'broken');
+    expect(s.readyCount('x86_64')).toBe(0);
+    expect(s.take('x86_64', 5)).toEqual([]);
   });
 
   it('every ordering is deterministic and respects dependencies', () => {
@@ -89,6 +109,17 @@ describe('simulateRun', () => {
     expect(lb).toBe(150);
     expect(simulateRun(chainAndLeaves, { ...o, ordering: 'cp-unlock' }).makespan).toBe(150);
     expect(simulateRun(chainAndLeaves, { ...o, ordering: 'fifo' }).makespan).toBeGreaterThan(150);
+  });
+
+  it('with a shared CPU: free CPU changes nothing, a busy one bounds the run by builds × CPU per build', () => {
+    const o = { slots: 2, actual: (x: ScheduledBuild) => x.cost, ordering: 'cp-unlock' as const };
+    const plain = simulateRun(chainAndLeaves, o);
+    expect(simulateRun(chainAndLeaves, { ...o, cpu: { atStart: 0, atEnd: 0, cores: 1 } })).toEqual(plain);
+    const instant = { ...o, actual: () => 0, cpu: { atStart: 1, atEnd: 2, cores: 1 } };
+    expect(simulateRun(chainAndLeaves, instant).makespan).toBe(3 * chainAndLeaves.length);
+    const slow = simulateRun(chainAndLeaves, { ...o, cpu: { atStart: 1, atEnd: 1, cores: 1 } });
+    expect(slow.makespan).toBeGreaterThan(plain.makespan);
+    expect(slow.decisions).toBe(plain.decisions);
   });
 
   it('is deterministic, never below the bound, and adds the release delay per level', () => {

@@ -61,6 +61,19 @@ describe('plan memo', () => {
     expect((await plan()).cycles).toEqual(['from the memo']);
   });
 
+  it('an arch with no published index is the same memo whether it is absent or mapped to nothing', async () => {
+    await plan(new Map());
+    const memo = memoOf(cache);
+    const v = JSON.parse(readFileSync(memo, 'utf8'));
+    v.plan.cycles = ['from the memo'];
+    writeFileSync(memo, JSON.stringify(v));
+    const unpublished = new Map<string, Buffer | undefined>([
+      ['x86_64', undefined],
+      ['aarch64', undefined],
+    ]);
+    expect((await plan(unpublished)).cycles).toEqual(['from the memo']);
+  });
+
   it('a changed config, a changed published index or other durations plan again', async () => {
     await plan();
     // A config's new epoch is a new version to build.
@@ -163,6 +176,14 @@ describe('plan memo', () => {
     const memo = memoOf(cache);
     const v = JSON.parse(readFileSync(memo, 'utf8'));
     writeFileSync(memo, JSON.stringify({ ...v, plan: { builds: 'no' } }));
+    expect(asData(await plan())).toEqual(fresh);
+    // Dependencies are indexes into the builds: one past them is not a memo this code wrote.
+    const w = JSON.parse(readFileSync(memo, 'utf8'));
+    const withDeps = w.plan.builds.find((b: { deps?: number[] }) => b.deps?.length);
+    expect(withDeps).toBeDefined();
+    withDeps.deps = [w.plan.builds.length];
+    w.plan.cycles = ['from the memo'];
+    writeFileSync(memo, JSON.stringify(w));
     expect(asData(await plan())).toEqual(fresh);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { FileStateStore } from '@melange2/coordinator';
-import { DispatchTokens, providesChanged } from '@melange2/coordinator/internal';
+import { AgentRegistry, DispatchTokens, providesChanged } from '@melange2/coordinator/internal';
 
 const decodeN = (v: unknown) => {
   if (typeof (v as { n?: unknown })?.n !== 'number') throw new Error('n is not a number');
@@ -89,5 +89,36 @@ describe('dispatch tokens', () => {
     expect(now.hashes).toHaveLength(2);
     expect(t.check('a@x86_64', 3, before.token)).toEqual({ ok: true });
     expect(t.check('a@x86_64', 3, now.token)).toEqual({ ok: true });
+  });
+});
+
+describe('agent registry', () => {
+  const beat = (agent: string, slots: number) => ({
+    type: 'heartbeat' as const,
+    agent,
+    arch: 'x86_64',
+    slots,
+    busy: 0,
+    alive: true,
+  });
+
+  it('counts the idle pulls seen on the queue as slots until heartbeats account for more or they time out', () => {
+    const r = new AgentRegistry(10_000);
+    expect(r.capacity('x86_64', 0)).toBe(0);
+    r.idle('x86_64', 8, 0);
+    expect(r.capacity('x86_64', 1)).toBe(8);
+    expect(r.capacity('aarch64', 1)).toBe(0);
+    // One agent of two has beaten: the idle count still stands.
+    r.heartbeat(beat('a', 4), 2);
+    expect(r.capacity('x86_64', 3)).toBe(8);
+    r.heartbeat(beat('b', 4), 4);
+    r.heartbeat(beat('c', 4), 4);
+    expect(r.capacity('x86_64', 5)).toBe(12);
+    // Gone for good: a later count below the heartbeats' does not lower it.
+    r.heartbeat(beat('c', 4), 4);
+    expect(r.capacity('x86_64', 6)).toBe(12);
+    const q = new AgentRegistry(10_000);
+    q.idle('x86_64', 8, 0);
+    expect(q.capacity('x86_64', 10_001)).toBe(0);
   });
 });

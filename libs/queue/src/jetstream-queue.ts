@@ -249,6 +249,11 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     return { pending: info.num_pending, leased: info.num_ack_pending };
   }
 
+  async idle(arch: string): Promise<number> {
+    await this.#consumer(arch);
+    return (await this.#jsm.consumers.info(this.stream, `agents-${arch}`)).num_waiting;
+  }
+
   onDead(handler: (d: DeadLetter) => void): void {
     this.#deadHandlers.push(handler);
     if (this.#advisories) return;

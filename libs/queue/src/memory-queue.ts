@@ -89,6 +89,10 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
     return { pending: q.ready.length + q.delayed.size, leased: q.leased.size };
   }
 
+  async idle(arch: string): Promise<number> {
+    return this.#arch(arch).waiters.length;
+  }
+
   onDead(handler: (d: DeadLetter) => void): void {
     this.#deadHandlers.push(handler);
   }

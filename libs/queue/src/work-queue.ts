@@ -93,6 +93,11 @@ export interface WorkQueue<T> {
   /** All consumers of one arch share its FIFO: each message goes to one of them. */
   consumer(arch: string): Promise<WorkConsumer<T>>;
   depth(arch: string): Promise<QueueDepth>;
+  /**
+   * Pulls waiting for a message on the arch's queue now (one per idle agent slot): the free
+   * capacity a coordinator can count on before the agents' next heartbeats.
+   */
+  idle(arch: string): Promise<number>;
   /** Called once per message that ran out of deliveries; the message is removed. */
   onDead(handler: (d: DeadLetter) => void): void;
   close(): Promise<void>;

@@ -177,6 +177,31 @@ for (const [name, open] of Object.entries(transports)) {
       }
     });
 
+    it('counts the pulls waiting on an arch (idle agent slots)', async () => {
+      const q = await open({});
+      try {
+        expect(await q.idle('x86_64')).toBe(0);
+        const c = await q.consumer('x86_64');
+        const ac = new AbortController();
+        const waits = [
+          c.next({ expiresMs: 30_000, signal: ac.signal }),
+          c.next({ expiresMs: 30_000, signal: ac.signal }),
+        ];
+        // The server counts a pull once it has it: asked until it does (bounded).
+        let idle = 0;
+        for (let i = 0; i < 200 && idle < 2; i++) {
+          idle = await q.idle('x86_64');
+          if (idle < 2) await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(idle).toBe(2);
+        expect(await q.idle('aarch64')).toBe(0);
+        ac.abort();
+        await Promise.all(waits);
+      } finally {
+        await cleanup(q);
+      }
+    });
+
     it('returns null at once for an aborted wait', async () => {
       const q = await open({});
       try {

@@ -45,7 +45,7 @@ export const RUN_FLAGS = {
   changedSince: FLAGS.changedSince,
   withDependents: FLAGS.withDependents,
   retryFailed: FLAGS.retryFailed,
-  order: withDefault(FLAGS.order, 'cp-unlock'),
+  order: withDefault(FLAGS.order, 'cp-mix'),
   noParseCache: FLAGS.noParseCache,
   // `--cache-dir` was the parse cache only for graph and plan; here it never was (build-all's is
   // melange's build cache), so it is no old spelling of this flag.

@@ -290,8 +290,8 @@ export const FLAGS = {
   order: oneOf(
     'order',
     '<order>',
-    ['cp-unlock', 'critical-path', 'fifo'],
-    'order of ready builds: cp-unlock (longest remaining chain first, ties to the build that unlocks the most work), critical-path (ties by name) or fifo',
+    ['cp-unlock', 'cp-mix', 'critical-path', 'fifo'],
+    'order of ready builds: cp-unlock (longest remaining chain first, ties to the build that unlocks the most work), cp-mix (every other build of an arch in plan order instead: better when per-build overhead bounds the run), critical-path (ties by name) or fifo',
   ),
   nats: text(
     'nats',

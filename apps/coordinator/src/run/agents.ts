@@ -13,6 +13,8 @@ interface AgentSeen {
 export class AgentRegistry {
   readonly #agents = new Map<string, AgentSeen>();
   readonly #noAgentsSince = new Map<string, number>();
+  /** Idle slots per arch seen on the queue at the start, and when: counted until they time out. */
+  readonly #seen = new Map<string, { readonly slots: number; readonly at: number }>();
 
   /** An agent that sent no heartbeat for `timeoutMs` no longer counts. */
   constructor(readonly timeoutMs = 10_000) {}
@@ -20,6 +22,15 @@ export class AgentRegistry {
   heartbeat(e: Heartbeat, now = Date.now()): void {
     if (e.alive) this.#agents.set(e.agent, { arch: e.arch, slots: e.slots, at: now });
     else this.#agents.delete(e.agent);
+  }
+
+  /**
+   * Agents' pulls found waiting on the queue of `arch` (idle slots): a run can dispatch to them at
+   * once instead of waiting up to a heartbeat interval to hear from the agents. Counted as slots
+   * until `timeoutMs` has passed or the heartbeats account for more.
+   */
+  idle(arch: string, slots: number, now = Date.now()): void {
+    if (slots > 0) this.#seen.set(arch, { slots, at: now });
   }
 
   /** Slots of the live agents of `arch` (forgets the agents that went quiet). */
@@ -30,6 +41,9 @@ export class AgentRegistry {
       if (a.at < cutoff) this.#agents.delete(id);
       else if (a.arch === arch) n += a.slots;
     }
+    const idle = this.#seen.get(arch);
+    if (idle && (idle.at < cutoff || idle.slots <= n)) this.#seen.delete(arch);
+    else if (idle) return idle.slots;
     return n;
   }
 

@@ -152,7 +152,9 @@ export class Coordinator {
     const t0 = performance.now();
     const o = this.#o;
     this.#runSpan = startRunSpan(o.runId, o.plan.builds.length);
-    const resuming = await this.#recorder.begin(o.plan);
+    // The agents' pulls already waiting are free slots now: the first builds need not wait for
+    // their next heartbeats (up to 2 s). A queue that cannot tell costs only that wait.
+    const [resuming] = await Promise.all([this.#recorder.begin(o.plan), this.#idleSlots()]);
     await this.#preSettle(resuming);
     this.#presettle();
     o.queue.onDead((d) => this.#dead(d));
@@ -184,6 +186,15 @@ export class Coordinator {
       cycles: o.plan.cycles,
       wallMs: performance.now() - t0,
     };
+  }
+
+  async #idleSlots(): Promise<void> {
+    await Promise.all(
+      this.#arches.map(async (arch) => {
+        const n = await this.#o.queue.idle(arch).catch(() => 0);
+        this.#agents.idle(arch, n);
+      }),
+    );
   }
 
   /** Cached failures and, on resume, what the interrupted run left in flight. */

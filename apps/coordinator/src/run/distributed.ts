@@ -66,7 +66,16 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
   readonly onPlan?: (plan: RunPlan, runId: string, resumed: boolean, repoUrl: string) => void;
   /** Stops the run early (tests of a coordinator restart). */
   readonly signal?: AbortSignal;
+  /** Told as the run's start-up passes each phase (benchmarks account for the time before the first dispatch). */
+  readonly onPhase?: (phase: StartPhase) => void;
 }
+
+/**
+ * The start-up of a distributed run, in order: streams, buckets and the HTTP server open;
+ * planned (scan, plan memo or graphs, recorded durations); set up (run id, indexes, repository
+ * info, reach, timeline, scheduler); then the coordinator dispatches.
+ */
+type StartPhase = 'opened' | 'planned' | 'set-up';
 
 /**
  * The coordinator over NATS: builds go out on the JetStream work queue, agents' reports come
@@ -75,21 +84,24 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
  */
 export async function runDistributed(o: DistributedOptions): Promise<RunResult> {
   const names = natsNames(o.ns);
-  const store: RepositoryStore = new CachedIndexStore(
-    o.outDir ? new LocalRepositoryStore(o.outDir) : await ObjectRepositoryStore.open(o.nc, names.repo),
-  );
-  // Run state ages out (STATE_MAX_AGE_MS): old runs' records do not grow without bound. The
-  // index publisher's records (a lock and an index record per arch) are bounded and never age.
-  const state = await NatsStateStore.open(o.nc, names.state, {
-    decode: decodeStateRecord,
-    maxAgeMs: STATE_MAX_AGE_MS,
-  });
-  const records = await NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord });
-  const queue = await openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {});
-  const staging = await ObjectStaging.open(o.nc, names.staging);
-  const runs = await ObjectRunStore.open(o.nc, names.runs);
   const observe = o.observe ?? true;
-  const logs = observe ? await ObjectLogStore.open(o.nc, o.ns) : undefined;
+  // Each stream, bucket and store is opened on its own: side by side, one round trip or two in all.
+  const [repository, state, records, queue, staging, runs, logs] = await Promise.all([
+    o.outDir ? new LocalRepositoryStore(o.outDir) : ObjectRepositoryStore.open(o.nc, names.repo),
+    // Run state ages out (STATE_MAX_AGE_MS): old runs' records do not grow without bound. The
+    // index publisher's records (a lock and an index record per arch) are bounded and never age.
+    NatsStateStore.open(o.nc, names.state, { decode: decodeStateRecord, maxAgeMs: STATE_MAX_AGE_MS }),
+    NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord }),
+    openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {}).then(async (q) => {
+      // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
+      await Promise.all(o.arches.map((arch) => q.depth(arch)));
+      return q;
+    }),
+    ObjectStaging.open(o.nc, names.staging),
+    ObjectRunStore.open(o.nc, names.runs),
+    observe ? ObjectLogStore.open(o.nc, o.ns) : undefined,
+  ]);
+  const store: RepositoryStore = new CachedIndexStore(repository);
   const metrics = o.metrics;
   // The dashboard, build logs and metrics are on the repository's HTTP address.
   const dashboard = observe ? new Dashboard({ store: runs }) : undefined;
@@ -104,17 +116,15 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     routes: async (req, res) =>
       (await extra(req, res)) || (dashboard ? dashboardRoute(dashboard, req, res) : false),
   });
+  o.onPhase?.('opened');
   let timeline: TimelineRecorder | undefined;
   let link: { close(): void } | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
     const plan = await planAgainst(store, state, o);
+    o.onPhase?.('planned');
     const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
-    if (logs) await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
-    if (observe) await closeCrashed(runs, logs, runId, o.log);
-    // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
-    for (const arch of o.arches) await queue.depth(arch);
     const publisher = new IndexPublisher({
       store,
       signingKey: o.signingKey,
@@ -124,18 +134,27 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
         ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
         : {}),
     });
-    // Agents install from this repository over HTTP: an arch with nothing published yet gets an
-    // empty index; one signed with another key (the key was rotated) is signed again with this one.
-    for (const arch of o.arches) {
-      if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
-      else if (await publisher.resignIndex(arch))
-        o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
-    }
     // What agents install from besides their own configuration: only the coordinator writes it.
     const info = repositoryInfo(runId, repoUrl, o);
-    await writeRepositoryInfo(o.nc, o.ns, info);
-    const reach = await reachFor(plan, store, info.repositories, o.log ?? (() => {}));
-    const prior = resumed ? await runs.get(runId).catch(() => undefined) : undefined;
+    // Independent of each other, so side by side. Before any job goes out: agents install from
+    // the repository over HTTP (an arch with nothing published yet gets an empty index; one
+    // signed with another key, the key rotated, is signed again with this one) and read the run
+    // info. The reach reads the indexes as planned (an empty index adds nothing to it).
+    const [reach, prior] = await Promise.all([
+      reachFor(plan, store, info.repositories, o.log ?? (() => {})),
+      resumed ? runs.get(runId).catch(() => undefined) : undefined,
+      (async () => {
+        if (logs)
+          await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
+        if (observe) await closeCrashed(runs, logs, runId, o.log);
+      })(),
+      ...o.arches.map(async (arch) => {
+        if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+        else if (await publisher.resignIndex(arch))
+          o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
+      }),
+      writeRepositoryInfo(o.nc, o.ns, info),
+    ]);
     const tl = dashboard
       ? new TimelineRecorder({
           runId,
@@ -189,6 +208,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       o.log ? { log: o.log } : {},
     );
     tl?.begin();
+    o.onPhase?.('set-up');
     o.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
     const result = await coordinator.run();
     // A build whose agent was lost left its log marked running: nothing will finish it now.

@@ -13,10 +13,13 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { RunPlan } from './plan-run.js';
+import type { RunBuild, RunPlan } from './plan-run.js';
 
-/** Bump when the memo's shape or the plan's meaning changes. */
-const MEMO_FORMAT = 'plan-memo-2';
+/**
+ * Bump when the memo's shape or the plan's meaning changes. 3: builds without their id (it is
+ * `name@arch`) and with dependencies as indexes into the builds (about 40 % less to read and parse).
+ */
+const MEMO_FORMAT = 'plan-memo-3';
 
 /** Everything the plan depends on besides the code. */
 export interface MemoInputs {
@@ -32,11 +35,14 @@ export interface MemoInputs {
 }
 
 // Loose: a field added to the plan later comes back as it was written, never silently dropped.
+// `id` only when it is not `name@arch`; `deps` as indexes into the builds, or `depIds` as the ids
+// when one of them is not a build of the plan.
 const buildSchema = z.looseObject({
-  id: z.string(),
+  id: z.string().optional(),
   name: z.string(),
   arch: z.string(),
-  deps: z.array(z.string()),
+  deps: z.array(z.number().int().nonnegative()).optional(),
+  depIds: z.array(z.string()).optional(),
   cost: z.number(),
   reasons: z.array(z.string()),
   version: z.string(),
@@ -112,8 +118,12 @@ export function memoKey(i: MemoInputs): string | undefined {
     i.arches.join(','),
     i.withDependents ? 'dependents' : '',
   ];
-  for (const [arch, bytes] of i.published)
+  // Per arch of the run: an arch missing from `published` is as unpublished as one mapped to
+  // undefined (the same plan, so the same key).
+  for (const arch of i.arches) {
+    const bytes = i.published.get(arch);
     parts.push(`${arch}=${bytes ? createHash('sha1').update(bytes).digest('base64') : '-'}`);
+  }
   parts.push('durations');
   for (const [id, ms] of [...(i.durations ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     parts.push(`${id}=${ms}`);
@@ -146,21 +156,49 @@ export function readPlanMemo(file: string, key: string): RunPlan | undefined {
   const r = memoSchema.safeParse(data);
   if (!r.success || r.data.key !== key) return undefined;
   const p = r.data.plan;
-  // JSON gives every occurrence of an id its own string: dependencies share their build's, as a
-  // fresh plan's do, so the scheduler hashes each id once.
-  const ids = new Map(p.builds.map((b) => [b.id, b.id]));
-  const builds = p.builds.map((b) => ({ ...b, deps: b.deps.map((d) => ids.get(d) ?? d) }));
+  // Dependencies share their build's id string, as a fresh plan's do, so the scheduler hashes
+  // each id once.
+  const ids = p.builds.map((b) => b.id ?? `${b.name}@${b.arch}`);
+  const byId = new Map(ids.map((id) => [id, id]));
+  const builds: RunBuild[] = [];
+  for (let i = 0; i < p.builds.length; i++) {
+    const { deps, depIds, ...b } = p.builds[i]!;
+    const named = deps?.map((j) => ids[j]) ?? depIds?.map((d) => byId.get(d) ?? d) ?? [];
+    // An index past the builds: not a memo this code wrote.
+    if (named.includes(undefined)) return undefined;
+    builds.push({ ...b, id: ids[i]!, deps: named as string[] });
+  }
   return { ...p, builds, excluded: new Map(p.excluded) };
+}
+
+/** A build as the memo holds it (see `buildSchema`). */
+function compact(b: RunBuild, at: ReadonlyMap<string, number>): Record<string, unknown> {
+  const { id, deps, ...rest } = b;
+  const idx = deps.map((d) => at.get(d));
+  return {
+    ...rest,
+    ...(id === `${b.name}@${b.arch}` ? {} : { id }),
+    ...(idx.includes(undefined) ? { depIds: deps } : { deps: idx }),
+  };
 }
 
 /** Atomic (temp file + rename); a cache directory that cannot be written only costs speed. */
 export function writePlanMemo(file: string, key: string, plan: RunPlan): void {
   try {
+    const at = new Map(plan.builds.map((b, i) => [b.id, i]));
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(
       tmp,
-      JSON.stringify({ format: MEMO_FORMAT, key, plan: { ...plan, excluded: [...plan.excluded] } }),
+      JSON.stringify({
+        format: MEMO_FORMAT,
+        key,
+        plan: {
+          ...plan,
+          builds: plan.builds.map((b) => compact(b, at)),
+          excluded: [...plan.excluded],
+        },
+      }),
     );
     renameSync(tmp, file);
   } catch {

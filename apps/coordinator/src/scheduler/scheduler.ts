@@ -1,5 +1,5 @@
 import { IntHeap } from './heap.js';
-import { type Ordering, ranks } from './priority.js';
+import { DEFAULT_ORDERING, type Ordering, ranks } from './priority.js';
 
 /** One package×arch build of a run, as the plan gives it. */
 export interface ScheduledBuild {
@@ -65,6 +65,15 @@ export class Scheduler {
   /** Index into `#ready` of each build's arch. */
   readonly #arch: Int32Array;
   readonly #ready: IntHeap[] = [];
+  /**
+   * `cp-mix`: per arch, the ready builds again in plan order (by index), and how many builds
+   * `take` has handed out: every other one comes from here. A build taken from one queue stays
+   * in the other until popped there (skipped: it is no longer ready).
+   */
+  readonly #planOrder: IntHeap[] | undefined;
+  readonly #taken: number[] = [];
+  /** Ready builds per arch (the queues also hold builds settled or taken since). */
+  readonly #readyCount: number[] = [];
   readonly #archIndex = new Map<string, number>();
   /**
    * Waits found while the run goes (`waitFor`): builds whose environment would have installed an
@@ -74,8 +83,9 @@ export class Scheduler {
   readonly #waitsOn = new Map<number, number[]>();
 
   constructor(builds: readonly ScheduledBuild[], opts: SchedulerOptions = {}) {
-    const ordering = opts.ordering ?? 'cp-unlock';
+    const ordering = opts.ordering ?? DEFAULT_ORDERING;
     const r = ranks(builds, ordering);
+    this.#planOrder = ordering === 'cp-mix' ? [] : undefined;
     const n = builds.length;
     this.#builds = builds;
     this.#at = r.at;
@@ -96,6 +106,9 @@ export class Scheduler {
         a = this.#ready.length;
         this.#archIndex.set(arch, a);
         this.#ready.push(new IntHeap());
+        this.#planOrder?.push(new IntHeap());
+        this.#taken.push(0);
+        this.#readyCount.push(0);
       }
       this.#arch[i] = a;
       this.#state[i] = this.#unmet[i]! > 0 ? BLOCKED : READY;
@@ -114,8 +127,32 @@ export class Scheduler {
       }
     }
     for (const i of failed) this.#skipDependents(i);
-    for (let i = 0; i < n; i++)
-      if (this.#state[i]!.kind === 'ready') this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
+    for (let i = 0; i < n; i++) if (this.#state[i]!.kind === 'ready') this.#enqueue(i);
+  }
+
+  /** `i` is ready now: into its arch's queue(s). */
+  #enqueue(i: number): void {
+    const a = this.#arch[i]!;
+    this.#ready[a]!.push(this.#rank[i]!);
+    this.#planOrder?.[a]?.push(i);
+    this.#readyCount[a]!++;
+  }
+
+  /** The next ready build of arch `a` to hand out, or -1. */
+  #next(a: number): number {
+    const byPlan = this.#planOrder !== undefined && this.#taken[a]! % 2 === 1;
+    for (;;) {
+      let i: number;
+      if (byPlan) i = this.#planOrder![a]!.pop();
+      else {
+        const rank = this.#ready[a]!.pop();
+        i = rank < 0 ? -1 : this.#byRank[rank]!;
+      }
+      if (i < 0) return -1;
+      // Settled while it waited (a cached failure, a result that came in late), or taken from
+      // the other queue: not dispatched.
+      if (this.#state[i]!.kind === 'ready') return i;
+    }
   }
 
   #index(id: string): number {
@@ -135,12 +172,13 @@ export class Scheduler {
     if (--this.#unmet[d]! > 0 || this.#state[d]!.kind !== 'blocked') return;
     this.#state[d] = READY;
     if (now) {
-      this.#ready[this.#arch[d]!]!.push(this.#rank[d]!);
+      this.#enqueue(d);
       now.push(this.#builds[d]!);
     }
   }
 
   #dispatch(i: number): void {
+    this.#readyCount[this.#arch[i]!]!--;
     const attempt = ++this.#attempts[i]!;
     this.#state[i] = { kind: 'dispatched', attempt };
   }
@@ -150,13 +188,10 @@ export class Scheduler {
     const a = this.#archIndex.get(arch);
     const out: ScheduledBuild[] = [];
     if (a === undefined) return out;
-    const heap = this.#ready[a]!;
     while (out.length < free) {
-      const rank = heap.pop();
-      if (rank < 0) break;
-      const i = this.#byRank[rank]!;
-      // Settled while it waited (a cached failure, a result that came in late): not dispatched.
-      if (this.#state[i]!.kind !== 'ready') continue;
+      const i = this.#next(a);
+      if (i < 0) break;
+      this.#taken[a]!++;
       this.#dispatch(i);
       out.push(this.#builds[i]!);
     }
@@ -173,7 +208,7 @@ export class Scheduler {
 
   readyCount(arch: string): number {
     const a = this.#archIndex.get(arch);
-    return a === undefined ? 0 : this.#ready[a]!.size;
+    return a === undefined ? 0 : this.#readyCount[a]!;
   }
 
   started(id: string, agent: string): void {
@@ -190,7 +225,7 @@ export class Scheduler {
     const k = this.#state[i]!.kind;
     if (k !== 'dispatched' && k !== 'running') return;
     this.#state[i] = READY;
-    this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
+    this.#enqueue(i);
   }
 
   /**
@@ -222,7 +257,7 @@ export class Scheduler {
     if (this.#unmet[i]! > 0) this.#state[i] = BLOCKED;
     else {
       this.#state[i] = READY;
-      this.#ready[this.#arch[i]!]!.push(this.#rank[i]!);
+      this.#enqueue(i);
     }
     return added;
   }
@@ -271,7 +306,9 @@ export class Scheduler {
   /** Published: returns the builds this made ready. */
   succeeded(id: string): ScheduledBuild[] {
     const i = this.#index(id);
-    if (this.#state[i]!.kind === 'succeeded') return [];
+    const k = this.#state[i]!.kind;
+    if (k === 'succeeded') return [];
+    if (k === 'ready') this.#readyCount[this.#arch[i]!]!--;
     this.#state[i] = SUCCEEDED;
     const now: ScheduledBuild[] = [];
     this.#release(i, now);
@@ -283,6 +320,7 @@ export class Scheduler {
     const i = this.#index(id);
     const k = this.#state[i]!.kind;
     if (k === 'failed' || k === 'succeeded') return [];
+    if (k === 'ready') this.#readyCount[this.#arch[i]!]!--;
     this.#state[i] = { kind: 'failed', reason };
     return this.#skipDependents(i);
   }

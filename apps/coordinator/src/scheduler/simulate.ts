@@ -15,6 +15,13 @@ export interface SimulationOptions {
   readonly actual: (b: ScheduledBuild) => number;
   /** Simulated delay between a build's end and its dependents' release (publishing). */
   readonly releaseDelay?: number;
+  /**
+   * A run bound by per-build throughput, not only slots: each build needs `atStart` of CPU
+   * before it starts (dispatch, job, the agent taking it) and `atEnd` after it ends (report,
+   * publish, records), on `cores` shared by the whole farm, first come first served; it holds
+   * its slot throughout. Build-all-wolfi's fake builds of a few milliseconds are in this regime.
+   */
+  readonly cpu?: { readonly atStart: number; readonly atEnd: number; readonly cores: number };
 }
 
 export interface SimulationResult {
@@ -31,6 +38,7 @@ interface Finish {
 }
 
 export function simulateRun(builds: readonly ScheduledBuild[], o: SimulationOptions): SimulationResult {
+  if (o.cpu) return simulateWithCpu(builds, o, o.cpu);
   const s = new Scheduler(builds, { ordering: o.ordering });
   const arches = [...new Set(builds.map((b) => b.arch))].sort();
   const running = new Map<string, number>(arches.map((a) => [a, 0]));
@@ -60,6 +68,71 @@ export function simulateRun(builds: readonly ScheduledBuild[], o: SimulationOpti
     // Everything that ends at the same instant is in before the next decision.
     const next = events.peek();
     if (next === undefined || next.at !== now) pump();
+  }
+  return { makespan: now, decisions };
+}
+
+/** A step of a build in the CPU model: its CPU work before the start, its run, its CPU work after the end. */
+interface Step {
+  readonly at: number;
+  readonly seq: number;
+  readonly b: ScheduledBuild;
+  readonly kind: 'start-cpu' | 'run' | 'end-cpu';
+}
+
+function simulateWithCpu(
+  builds: readonly ScheduledBuild[],
+  o: SimulationOptions,
+  cpu: NonNullable<SimulationOptions['cpu']>,
+): SimulationResult {
+  const s = new Scheduler(builds, { ordering: o.ordering });
+  const arches = [...new Set(builds.map((b) => b.arch))].sort();
+  const running = new Map<string, number>(arches.map((a) => [a, 0]));
+  const events = new Heap<Step>((a, b) => (a.at !== b.at ? a.at < b.at : a.seq < b.seq));
+  const waiting: { b: ScheduledBuild; kind: 'start-cpu' | 'end-cpu' }[] = [];
+  let head = 0;
+  let busy = 0;
+  let seq = 0;
+  let now = 0;
+  let decisions = 0;
+  const work = () => {
+    while (busy < cpu.cores && head < waiting.length) {
+      const w = waiting[head++]!;
+      busy++;
+      events.push({ at: now + (w.kind === 'start-cpu' ? cpu.atStart : cpu.atEnd), seq: seq++, ...w });
+    }
+  };
+  const pump = () => {
+    for (const arch of arches) {
+      const n = running.get(arch)!;
+      if (n >= o.slots) continue;
+      const taken = s.take(arch, o.slots - n);
+      running.set(arch, n + taken.length);
+      for (const b of taken) {
+        decisions++;
+        waiting.push({ b, kind: 'start-cpu' });
+      }
+    }
+    work();
+  };
+  pump();
+  for (let e = events.pop(); e; e = events.pop()) {
+    now = e.at;
+    if (e.kind === 'run') {
+      waiting.push({ b: e.b, kind: 'end-cpu' });
+      work();
+      continue;
+    }
+    busy--;
+    if (e.kind === 'start-cpu') events.push({ at: now + o.actual(e.b), seq: seq++, b: e.b, kind: 'run' });
+    else {
+      running.set(e.b.arch, running.get(e.b.arch)! - 1);
+      s.succeeded(e.b.id);
+      decisions++;
+    }
+    const next = events.peek();
+    if (next === undefined || next.at !== now) pump();
+    else work();
   }
   return { makespan: now, decisions };
 }
