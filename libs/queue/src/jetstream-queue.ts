@@ -23,6 +23,8 @@ import {
   type MessageCodec,
   type QueueLimits,
   type RefusedMessage,
+  type StoredMessage,
+  type StoredOptions,
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
@@ -138,6 +140,38 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     h.set('Nats-Msg-Id', opts.msgId);
     const ack = await this.#publisher.publish(this.#subject(arch), this.#codec.encode(data), h);
     return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /**
+   * Reads the stream's messages one by one from its first sequence (a WorkQueue stream holds
+   * exactly the messages not yet acked, terminated or dead), each found with the server's
+   * "next message on or after this sequence" so that the gaps acked messages leave cost nothing.
+   */
+  async stored(o: StoredOptions): Promise<StoredMessage<T>[]> {
+    const info = await this.#jsm.streams.info(this.stream);
+    if (info.state.messages > o.max)
+      throw new QueueError(
+        `${this.stream} holds ${info.state.messages} messages, more than the ${o.max} asked for`,
+        'stored',
+      );
+    const out: StoredMessage<T>[] = [];
+    const next_by_subj = `${this.subjectPrefix}.*`;
+    let seq = info.state.first_seq;
+    while (info.state.messages > 0 && seq <= info.state.last_seq && out.length < o.max) {
+      // STREAM.MSG.GET takes `next_by_subj` (nats-server ≥ 2.9); the client's type names only `seq`.
+      const query = { seq, next_by_subj };
+      const m = await this.#jsm.streams.getMessage(this.stream, query);
+      if (!m || m.seq > info.state.last_seq) break;
+      seq = m.seq + 1;
+      const arch = m.subject.slice(this.subjectPrefix.length + 1);
+      const msgId = m.header?.get('Nats-Msg-Id') ?? '';
+      try {
+        out.push({ arch, seq: m.seq, msgId, data: this.#codec.decode(m.data) });
+      } catch (error) {
+        o.onRefused?.({ arch, seq: m.seq, msgId, error });
+      }
+    }
+    return out;
   }
 
   #consumer(arch: string): Promise<Consumer> {
