@@ -3,7 +3,7 @@
  * early-cutoff rule, planning, the scheduler and the repository's parts. Not a stable surface.
  */
 export { providesChanged } from './run/cutoff.js';
-export { DispatchTokens } from './run/dispatch-tokens.js';
+export { DispatchTokens, tokenHash } from './run/dispatch-tokens.js';
 export { planRun } from './run/plan-run.js';
 export {
   decodePublisherRecord,

@@ -13,19 +13,19 @@ export type { NatsFiles } from './connect-options.js';
 export { MemoryWorkQueue } from './memory-queue.js';
 export { NatsStateStore } from './nats-state-store.js';
 export { type Decode, MemoryStateStore, type StateSnapshot, type StateStore } from './state-store.js';
-export type {
-  DeadLetter,
-  Delivery,
-  QueueLimits,
-  RefusedMessage,
-  StoredMessage,
-  StoredOptions,
-  WorkQueue,
-} from './work-queue.js';
+export type { DeadLetter, Delivery, QueueLimits, RefusedMessage, WorkQueue } from './work-queue.js';
 export { contextFromHeaders, traceHeaders } from './trace-context.js';
 /** @public The types in the signatures of WorkQueue and StateStore, for their users and implementers. */
 export type { JetStreamQueueOptions } from './jetstream-queue.js';
 /** @public */
 export type { Entry } from './state-store.js';
 /** @public */
-export type { NextOptions, PublishOptions, PublishResult, QueueDepth, WorkConsumer } from './work-queue.js';
+export type {
+  NextOptions,
+  PublishOptions,
+  PublishResult,
+  QueueDepth,
+  StoredMessage,
+  StoredOptions,
+  WorkConsumer,
+} from './work-queue.js';

@@ -1,5 +1,6 @@
 import type { StateStore } from '@melange2/queue';
 import type { RunBuild, RunPlan } from './plan-run.js';
+import type { QueuedAttempt } from './queued.js';
 import { buildKey, failureKey, refusedKey, runKey, type StateRecord } from './state.js';
 
 type RefusedRecord = Extract<StateRecord, { kind: 'refused' }>;
@@ -25,6 +26,24 @@ export interface Prior {
   readonly tokens?: readonly string[];
   /** The reason it failed before with the same input (not rebuilt without `--retry-failed`). */
   readonly failedBefore?: string;
+}
+
+type Attempt = { readonly attempt: number; readonly tokens: readonly string[] };
+
+/** The later of two attempts in flight (the tokens of both when it is the same attempt). */
+function latestAttempt(
+  a: Attempt | undefined,
+  b: Attempt | undefined,
+): { inFlight?: number; tokens?: readonly string[] } {
+  const x =
+    !a || !b
+      ? (a ?? b)
+      : a.attempt !== b.attempt
+        ? a.attempt > b.attempt
+          ? a
+          : b
+        : { attempt: a.attempt, tokens: [...new Set([...a.tokens, ...b.tokens])] };
+  return x ? { inFlight: x.attempt, ...(x.tokens.length ? { tokens: x.tokens } : {}) } : {};
 }
 
 /**
@@ -71,8 +90,15 @@ export class RunRecorder {
     };
   }
 
-  /** Per build (in order): its cached failure and, on resume, the attempt left in flight. */
-  async prior(builds: readonly RunBuild[], o: { retryFailed: boolean; resuming: boolean }): Promise<Prior[]> {
+  /**
+   * Per build (in order): its cached failure and, on resume, the attempt left in flight: the
+   * one whose job is still on the work queue (`queued`, see `queuedAttempts`), or one recorded
+   * `dispatched` by a coordinator that still wrote such records (a run it began is resumed too).
+   */
+  async prior(
+    builds: readonly RunBuild[],
+    o: { retryFailed: boolean; resuming: boolean; queued?: ReadonlyMap<string, QueuedAttempt> },
+  ): Promise<Prior[]> {
     const st = this.#state;
     // Listing first: a fresh run of thousands of builds must not pay a KV round trip per build.
     const failures = new Set(o.retryFailed ? [] : await st.keys('failure.'));
@@ -87,16 +113,18 @@ export class RunRecorder {
           inRun.has(bk) ? st.get(bk).then((e) => e?.value) : undefined,
           failures.has(fk) ? st.get(fk).then((e) => e?.value) : undefined,
         ]);
-        const inFlight =
+        const recorded =
           r?.kind === 'build' &&
           r.runId === this.#runId &&
           r.version === b.version &&
           (r.state === 'dispatched' || r.state === 'running')
-            ? r.attempt
+            ? { attempt: r.attempt, tokens: r.tokens ?? [] }
             : undefined;
+        const q = o.queued?.get(b.id);
+        const inQueue = q && q.version === b.version ? q : undefined;
+        const { inFlight, tokens } = latestAttempt(recorded, inQueue);
         // Succeeded ones are in the published index, so the plan has them as up to date already.
         const failedBefore = f?.kind === 'failure' && f.input === b.input ? f.reason : undefined;
-        const tokens = inFlight !== undefined && r?.kind === 'build' ? r.tokens : undefined;
         return {
           ...(inFlight !== undefined ? { inFlight } : {}),
           ...(tokens ? { tokens } : {}),
