@@ -270,6 +270,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
       ack: async () => {
         await m.ackAck();
       },
+      ackNoWait: () => m.ack(),
       nak: (delayMs) => m.nak(delayMs),
       // Without the reason: nats-server before 2.10 ignores a `+TERM` that carries one, and the
       // message would be redelivered once its lease ran out.

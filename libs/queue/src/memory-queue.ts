@@ -181,6 +181,9 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
       ack: async () => {
         if (!settled) release();
       },
+      ackNoWait: () => {
+        if (!settled) release();
+      },
       nak: (delayMs = 0) => {
         if (settled) return;
         release();

@@ -56,6 +56,11 @@ export interface Delivery<T> {
   working(): void;
   /** Done: removes the message for good; resolves once the queue has recorded it. */
   ack(): Promise<void>;
+  /**
+   * Done, without waiting for the queue to confirm it (no answer travels back): a lost ack only
+   * delivers the message again once its lease runs out.
+   */
+  ackNoWait(): void;
   /** Gives the message back, to be delivered again after `delayMs`. */
   nak(delayMs?: number): void;
   /** A failure that a retry cannot fix: never delivered again. */

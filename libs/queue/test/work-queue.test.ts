@@ -38,6 +38,20 @@ async function cleanup(q: WorkQueue<Job>) {
 
 for (const [name, open] of Object.entries(transports)) {
   describe(`work queue: ${name}`, () => {
+    it('ackNoWait removes the message without an answer: it is not delivered again', async () => {
+      const q = await open({ ackWaitMs: 1000 });
+      try {
+        await q.publish('x86_64', { pkg: 'a' }, { msgId: 'a@x86_64' });
+        const c = await q.consumer('x86_64');
+        (await c.next({ expiresMs: 2000 }))?.ackNoWait();
+        await vi.waitFor(async () => expect(await q.stored({ max: 10 })).toEqual([]));
+        // Past the lease: nothing comes back.
+        expect(await c.next({ expiresMs: 1500 })).toBeNull();
+      } finally {
+        await cleanup(q);
+      }
+    });
+
     it('stored: what is published and not acked or terminated (waiting, leased, given back), oldest first', async () => {
       const q = await open({});
       try {

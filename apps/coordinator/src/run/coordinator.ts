@@ -438,18 +438,12 @@ export class Coordinator {
       attempts,
     });
     // Its packages are in the index (and jobs carry the generation after it): the dependents
-    // go out now, not one state write later. A crash before the record below leaves it
-    // up to date in the index, and the dependents recorded as dispatched.
+    // go out now. A crash from here on leaves it up to date in the index, so the restarted
+    // run's plan has it; its record below only keeps the duration (the next run's cost), so
+    // it is written without waiting for the store.
     this.#pump();
-    await Promise.all([
-      this.#recorder.build(b, {
-        state: 'succeeded',
-        attempt: attempts,
-        agent: r.agent,
-        durationMs: r.durationMs,
-      }),
-      this.#recorder.succeeded(b),
-    ]);
+    this.#recorder.succeededLater(b, { attempt: attempts, agent: r.agent, durationMs: r.durationMs });
+    await this.#recorder.succeeded(b);
     this.#emit({
       type: 'succeeded',
       build: b,

@@ -155,6 +155,21 @@ export class RunRecorder {
     this.build(b, r).catch((e: unknown) => this.#log(`${(e as Error).message} (the run goes on)`));
   }
 
+  /**
+   * A succeeded build's record, not awaited and not confirmed: only its duration is read again
+   * (the next run's cost of the build); a restart resumes from the published index and the
+   * work queue, never from it.
+   */
+  succeededLater(b: RunBuild, r: Omit<BuildRecord, 'state'>): void {
+    this.#state.putNoWait(buildKey(b.arch, b.name), {
+      kind: 'build',
+      runId: this.#runId,
+      version: b.version,
+      state: 'succeeded',
+      ...r,
+    });
+  }
+
   /** A failure by input (awaited: it is what keeps the next run from building it again). */
   async failure(b: RunBuild, reason: string): Promise<void> {
     const key = failureKey(b.arch, b.name);
