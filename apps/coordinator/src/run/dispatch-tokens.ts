@@ -99,9 +99,9 @@ export class DispatchTokens {
   /** Takes the token of the attempt in flight: a report carrying it again is a replay. */
   consume(id: string, token: string): void {
     this.#open.delete(id);
-    const used = this.#used.get(id) ?? [];
-    used.push(token);
-    this.#used.set(id, used.slice(-MAX_HASHES));
+    const used = this.#used.get(id);
+    if (!used) this.#used.set(id, [token]);
+    else if (used.push(token) > MAX_HASHES) used.shift();
   }
 
   /** The build is no longer in flight (settled otherwise, or put back to be dispatched again). */
