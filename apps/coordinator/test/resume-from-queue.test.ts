@@ -12,6 +12,7 @@ import {
   LocalRepositoryStore,
   type PublisherRecord,
   type RunEvent,
+  runIdFor,
   type StateRecord,
 } from '@melange2/coordinator';
 import { tokenHash } from '@melange2/coordinator/internal';
@@ -121,6 +122,10 @@ describe('a restarted coordinator resumes from the work queue', () => {
     // The job is gone from the queue (as after the earlier layout's restart into a new queue),
     // but the record names its attempt and its token's hash.
     await lib!.ack();
+    // And the run as the earlier layout recorded it (only `run`): resumed, and closed there too.
+    const run = (await state.get('run.v2'))!.value;
+    await state.delete('run.v2');
+    await state.put('run', run);
     await state.put('build.x86_64.lib', {
       kind: 'build',
       runId: 'r1',
@@ -131,8 +136,24 @@ describe('a restarted coordinator resumes from the work queue', () => {
     });
     const second = coordinator(queue, state);
     await expect(second.c.report(report(lib!.data, ok))).resolves.toEqual({ ok: true });
-    second.c.stop();
-    await expect(second.run).rejects.toThrow(/coordinator stopped/);
+    const app = await consumer.next({ expiresMs: 5000 });
+    await expect(second.c.report(report(app!.data, ok))).resolves.toEqual({ ok: true });
+    await second.run;
+    expect((await state.get('run'))?.value).toMatchObject({ runId: 'r1', status: 'finished' });
+    expect((await state.get('run.v2'))?.value).toMatchObject({ runId: 'r1', status: 'finished' });
     await queue.close();
+  });
+});
+
+describe('the run record', () => {
+  it('a run this layout began is under run.v2 (an earlier coordinator, reading `run`, starts afresh); a legacy one still resumes', async () => {
+    const state = new MemoryStateStore<StateRecord>('s');
+    const running = (runId: string) =>
+      ({ kind: 'run', runId, repo: dir, arches: ['x86_64'], status: 'running', startedAt: 1 }) as const;
+    expect(await runIdFor(state, dir)).toMatchObject({ resumed: false });
+    await state.put('run', running('old'));
+    expect(await runIdFor(state, dir)).toEqual({ runId: 'old', resumed: true });
+    await state.put('run.v2', running('new'));
+    expect(await runIdFor(state, dir)).toEqual({ runId: 'new', resumed: true });
   });
 });

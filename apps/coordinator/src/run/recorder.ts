@@ -1,7 +1,7 @@
 import type { StateStore } from '@melange2/queue';
 import type { RunBuild, RunPlan } from './plan-run.js';
 import type { QueuedAttempt } from './queued.js';
-import { buildKey, failureKey, refusedKey, runKey, type StateRecord } from './state.js';
+import { buildKey, failureKey, legacyRunKey, refusedKey, runKey, type StateRecord } from './state.js';
 
 type RefusedRecord = Extract<StateRecord, { kind: 'refused' }>;
 type BuildRecord = Omit<Extract<StateRecord, { kind: 'build' }>, 'kind' | 'runId' | 'version'>;
@@ -59,6 +59,8 @@ export class RunRecorder {
   /** Refused reports per key, and whether a write of that key is under way (writes are coalesced). */
   readonly #refusals = new Map<string, { record: RefusedRecord; writing: boolean; dirty: boolean }>();
   #startedAt = Date.now();
+  /** The run resumed was recorded under the earlier layout's key. */
+  #legacy = false;
 
   constructor(state: StateStore<StateRecord>, runId: string, log: (line: string) => void) {
     this.#state = state;
@@ -68,15 +70,22 @@ export class RunRecorder {
 
   /** Marks the run as running, unless it is the one recorded (then it resumes): whether it does. */
   async begin(plan: RunPlan): Promise<boolean> {
-    const prev = (await this.#state.get(runKey))?.value;
-    const resuming = prev?.kind === 'run' && prev.runId === this.#runId;
-    if (resuming) this.#startedAt = prev.startedAt;
-    else await this.#state.put(runKey, this.#runRecord(plan, 'running'));
-    return resuming;
+    const [cur, old] = await Promise.all([this.#state.get(runKey), this.#state.get(legacyRunKey)]);
+    const mine = (r: StateRecord | undefined) =>
+      r?.kind === 'run' && r.runId === this.#runId ? r : undefined;
+    const prev = mine(cur?.value) ?? mine(old?.value);
+    if (prev) {
+      this.#startedAt = prev.startedAt;
+      // Begun by a coordinator of the earlier layout: its record is closed too at the end.
+      this.#legacy = !mine(cur?.value);
+    } else await this.#state.put(runKey, this.#runRecord(plan, 'running'));
+    return prev !== undefined;
   }
 
   async finish(plan: RunPlan): Promise<void> {
-    await this.#state.put(runKey, { ...this.#runRecord(plan, 'finished'), finishedAt: Date.now() });
+    const record = { ...this.#runRecord(plan, 'finished'), finishedAt: Date.now() };
+    await this.#state.put(runKey, record);
+    if (this.#legacy) await this.#state.put(legacyRunKey, record);
   }
 
   #runRecord(plan: RunPlan, status: 'running' | 'finished'): Extract<StateRecord, { kind: 'run' }> {
