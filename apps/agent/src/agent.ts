@@ -462,8 +462,9 @@ export class Agent {
       // Refused for good: this attempt is over (the coordinator dispatches the build again if it must).
       if (delivered === 'refused') d.term('report refused');
       else if (outcome.kind === 'failed') d.term(outcome.message.slice(0, 200));
-      // Not awaited: the slot pulls its next build meanwhile (a lost ack only redelivers a stale build).
-      else void d.ack().catch(() => {});
+      // Without waiting for the queue's answer (none is sent): the slot pulls its next build
+      // meanwhile, and a lost ack only redelivers a stale build, whose report is refused.
+      else d.ackNoWait();
     } finally {
       clearInterval(keepAlive);
     }

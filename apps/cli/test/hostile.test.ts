@@ -191,7 +191,7 @@ describe.skipIf(!d.nats.nkey)(
           // A report for a build that was never dispatched, and a forged success of broken (which
           // fails by design) with no packages, while it is in flight.
           await when(events, (e) => e.type === 'dispatched' && e.build.name === 'broken');
-          const runRecord = (await state(ns)).get('run');
+          const runRecord = (await state(ns)).get('run.v2');
           const id = runRecord?.kind === 'run' ? runRecord.runId : '';
           const noPackages = { kind: 'succeeded' as const, apks: [], steps: { total: 1, cached: 1 } };
           answers['never-dispatched'] = forge(attacker, ns, {
@@ -470,7 +470,7 @@ describe.skipIf(!d.nats.nkey)(
         try {
           const result = run(ns, repo, events, logged);
           await when(events, (e) => e.type === 'dispatched' && e.build.name === 'base-files');
-          const runRecord = (await state(ns)).get('run');
+          const runRecord = (await state(ns)).get('run.v2');
           const runId = runRecord?.kind === 'run' ? runRecord.runId : '';
           const refused: Record<string, string> = {
             // A forged failure: the next run would refuse to build base-files and skip its dependents.

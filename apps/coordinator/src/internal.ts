@@ -4,7 +4,7 @@
  */
 export { providesChanged } from './run/cutoff.js';
 export { AgentRegistry } from './run/agents.js';
-export { DispatchTokens } from './run/dispatch-tokens.js';
+export { DispatchTokens, tokenHash } from './run/dispatch-tokens.js';
 export { planRun } from './run/plan-run.js';
 export {
   decodePublisherRecord,

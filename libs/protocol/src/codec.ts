@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type MessageKind, ProtocolError } from './errors.js';
+import { fastEvent, fastJob, fastReport } from './fast-check.js';
 import {
   type AgentEvent,
   agentEventSchema,
@@ -36,7 +37,11 @@ export interface Codec<T> {
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
-function codec<T>(kind: MessageKind, schema: z.ZodType<T>): Codec<T> {
+/**
+ * `fast`: a hand-written check of the common shapes (fast-check.ts), tried first; what it does
+ * not vouch for (undefined) goes through the schema, which refuses with the reasons.
+ */
+function codec<T>(kind: MessageKind, schema: z.ZodType<T>, fast?: (v: unknown) => T | undefined): Codec<T> {
   const checkSize = (n: number) => {
     if (n > MAX_BYTES[kind])
       throw new ProtocolError(
@@ -46,6 +51,8 @@ function codec<T>(kind: MessageKind, schema: z.ZodType<T>): Codec<T> {
       );
   };
   const check = (value: unknown): T => {
+    const quick = fast?.(value);
+    if (quick !== undefined) return quick;
     const r = schema.safeParse(value);
     if (!r.success)
       throw new ProtocolError('protocol-malformed', kind, z.prettifyError(r.error), { cause: r.error });
@@ -86,10 +93,10 @@ function codec<T>(kind: MessageKind, schema: z.ZodType<T>): Codec<T> {
 }
 
 /** A build on the work queue (coordinator → agents). */
-export const jobCodec: Codec<BuildJob> = codec('job', buildJobSchema);
+export const jobCodec: Codec<BuildJob> = codec('job', buildJobSchema, fastJob);
 /** The result of an attempt (agent → coordinator, a request). */
-export const reportCodec: Codec<BuildReport> = codec('report', buildReportSchema);
+export const reportCodec: Codec<BuildReport> = codec('report', buildReportSchema, fastReport);
 /** The coordinator's answer to a report. */
 export const answerCodec: Codec<ReportAnswer> = codec('answer', reportAnswerSchema);
 /** Progress and heartbeats (agents → coordinator, fire and forget). */
-export const eventCodec: Codec<AgentEvent> = codec('event', agentEventSchema);
+export const eventCodec: Codec<AgentEvent> = codec('event', agentEventSchema, fastEvent);

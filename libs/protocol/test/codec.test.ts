@@ -16,6 +16,9 @@ import {
   type ProtocolErrorCode,
   reportCodec,
 } from '../src/index.js';
+import { fastEvent, fastJob, fastReport } from '../src/fast-check.js';
+import { agentEventSchema, buildJobSchema, buildReportSchema } from '../src/messages.js';
+import type { z } from 'zod';
 
 const job: BuildJob = {
   runId: 'r1',
@@ -214,4 +217,85 @@ describe('refused messages', () => {
   it('a sender cannot encode what a receiver would refuse', () => {
     expect(() => jobCodec.encode({ ...job, attempt: 1.5 })).toThrow(ProtocolError);
   });
+});
+
+describe('the hand-written checks of the hot messages vouch only for what the schemas accept', () => {
+  const started: AgentEvent = {
+    type: 'started',
+    runId: 'r1',
+    id: 'a@x86_64',
+    attempt: 1,
+    token: 'cd'.repeat(32),
+    agent: 'a0',
+  };
+  const beat: AgentEvent = { type: 'heartbeat', agent: 'a0', arch: 'x86_64', slots: 4, busy: 1, alive: true };
+  const succeeded: BuildReport = {
+    runId: 'r1',
+    id: 'a@x86_64',
+    attempt: 1,
+    token: 'cd'.repeat(32),
+    agent: 'a0',
+    durationMs: 12.5,
+    outcome: {
+      kind: 'succeeded',
+      apks: [{ filename: 'a-1-r0.apk', key: 'r1/a@x86_64/1/a-1-r0.apk', sha256: 'ef'.repeat(32), size: 10 }],
+      steps: { total: 3, cached: 1 },
+    },
+  };
+  const values: readonly unknown[] = [
+    -1,
+    0,
+    1.5,
+    '',
+    'x'.repeat(1025),
+    'x'.repeat(257),
+    null,
+    [],
+    ['a'],
+    {},
+    true,
+    'G'.repeat(64),
+    'ab'.repeat(32),
+    Number.MAX_SAFE_INTEGER + 2,
+    undefined,
+  ];
+  /** The message with each field (nested ones too) replaced by each value, and with a key too many. */
+  function mutations(v: Record<string, unknown>): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [{ ...v, extra: 1 }];
+    for (const [k, x] of Object.entries(v)) {
+      for (const y of values) out.push({ ...v, [k]: y });
+      if (typeof x === 'object' && x !== null && !Array.isArray(x))
+        for (const m of mutations(x as Record<string, unknown>)) out.push({ ...v, [k]: m });
+      if (Array.isArray(x) && typeof x[0] === 'object')
+        for (const m of mutations(x[0] as Record<string, unknown>)) out.push({ ...v, [k]: [m] });
+    }
+    return out;
+  }
+  const cases: [string, (v: unknown) => unknown, z.ZodType, Record<string, unknown>][] = [
+    ['job', fastJob, buildJobSchema, { ...job }],
+    ['started', fastEvent, agentEventSchema, { ...started }],
+    ['heartbeat', fastEvent, agentEventSchema, { ...beat }],
+    ['report', fastReport, buildReportSchema, succeeded as unknown as Record<string, unknown>],
+  ];
+  for (const [what, fast, schema, valid] of cases)
+    it(`${what}: the valid one passes; of ${mutations(valid).length} variants, it passes none the schema refuses or changes`, () => {
+      expect(fast(valid)).toEqual(schema.parse(valid));
+      let vouched = 0;
+      for (const m of mutations(valid)) {
+        const f = fast(structuredClone(m));
+        if (f === undefined) continue;
+        vouched++;
+        const r = schema.safeParse(m);
+        expect(r.success, JSON.stringify(m).slice(0, 200)).toBe(true);
+        expect(f).toEqual(r.data);
+        // Nothing the schema would strip: a key present in the message is in the result.
+        const keys = (o: object) =>
+          Object.entries(o)
+            .filter(([, x]) => x !== undefined)
+            .map(([k]) => k)
+            .sort();
+        expect(keys(f as object)).toEqual(keys(r.data as object));
+      }
+      expect(vouched).toBeGreaterThan(0);
+    });
 });

@@ -20,4 +20,12 @@ export type { JetStreamQueueOptions } from './jetstream-queue.js';
 /** @public */
 export type { Entry } from './state-store.js';
 /** @public */
-export type { NextOptions, PublishOptions, PublishResult, QueueDepth, WorkConsumer } from './work-queue.js';
+export type {
+  NextOptions,
+  PublishOptions,
+  PublishResult,
+  QueueDepth,
+  StoredMessage,
+  StoredOptions,
+  WorkConsumer,
+} from './work-queue.js';

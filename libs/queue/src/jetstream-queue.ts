@@ -23,6 +23,8 @@ import {
   type MessageCodec,
   type QueueLimits,
   type RefusedMessage,
+  type StoredMessage,
+  type StoredOptions,
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
@@ -140,6 +142,38 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
+  /**
+   * Reads the stream's messages one by one from its first sequence (a WorkQueue stream holds
+   * exactly the messages not yet acked, terminated or dead), each found with the server's
+   * "next message on or after this sequence" so that the gaps acked messages leave cost nothing.
+   */
+  async stored(o: StoredOptions): Promise<StoredMessage<T>[]> {
+    const info = await this.#jsm.streams.info(this.stream);
+    if (info.state.messages > o.max)
+      throw new QueueError(
+        `${this.stream} holds ${info.state.messages} messages, more than the ${o.max} asked for`,
+        'stored',
+      );
+    const out: StoredMessage<T>[] = [];
+    const next_by_subj = `${this.subjectPrefix}.*`;
+    let seq = info.state.first_seq;
+    while (info.state.messages > 0 && seq <= info.state.last_seq && out.length < o.max) {
+      // STREAM.MSG.GET takes `next_by_subj` (nats-server ≥ 2.9); the client's type names only `seq`.
+      const query = { seq, next_by_subj };
+      const m = await this.#jsm.streams.getMessage(this.stream, query);
+      if (!m || m.seq > info.state.last_seq) break;
+      seq = m.seq + 1;
+      const arch = m.subject.slice(this.subjectPrefix.length + 1);
+      const msgId = m.header?.get('Nats-Msg-Id') ?? '';
+      try {
+        out.push({ arch, seq: m.seq, msgId, data: this.#codec.decode(m.data) });
+      } catch (error) {
+        o.onRefused?.({ arch, seq: m.seq, msgId, error });
+      }
+    }
+    return out;
+  }
+
   #consumer(arch: string): Promise<Consumer> {
     let c = this.#consumers.get(arch);
     if (!c) {
@@ -236,6 +270,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
       ack: async () => {
         await m.ackAck();
       },
+      ackNoWait: () => m.ack(),
       nak: (delayMs) => m.nak(delayMs),
       // Without the reason: nats-server before 2.10 ignores a `+TERM` that carries one, and the
       // message would be redelivered once its lease ran out.

@@ -1,3 +1,4 @@
+import { QueueError } from './errors.js';
 import {
   DEFAULT_LIMITS,
   type DeadLetter,
@@ -7,6 +8,8 @@ import {
   type PublishResult,
   type QueueDepth,
   type QueueLimits,
+  type StoredMessage,
+  type StoredOptions,
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
@@ -47,6 +50,8 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
   readonly #arches = new Map<string, ArchQueue<T>>();
   readonly #seen = new Map<string, { seq: number; at: number }>();
   readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
+  /** Messages held (published, not yet acked, terminated or dead), by seq: `stored()`. */
+  readonly #held = new Map<number, StoredMessage<T>>();
   #seq = 0;
   #closed = false;
 
@@ -70,14 +75,24 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
     const seq = ++this.#seq;
     this.#seen.set(opts.msgId, { seq, at: now });
     // Structured clone: a consumer must never share objects with the publisher, as over NATS.
-    this.#arch(arch).offer({
+    const m = {
       seq,
       msgId: opts.msgId,
       data: structuredClone(data),
       headers: { ...opts.headers },
       deliveries: 0,
-    });
+    };
+    this.#held.set(seq, { arch, seq, msgId: m.msgId, data: m.data });
+    this.#arch(arch).offer(m);
     return { seq, duplicate: false };
+  }
+
+  async stored(o: StoredOptions): Promise<StoredMessage<T>[]> {
+    if (this.#held.size > o.max)
+      throw new QueueError(`${this.#held.size} messages stored, more than the ${o.max} asked for`, 'stored');
+    return [...this.#held.values()]
+      .sort((a, b) => a.seq - b.seq)
+      .map((m) => ({ ...m, data: structuredClone(m.data) }));
   }
 
   async consumer(arch: string): Promise<WorkConsumer<T>> {
@@ -145,6 +160,7 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
     };
     const release = () => {
       settled = true;
+      this.#held.delete(m.seq);
       const t = q.leased.get(m.seq);
       if (t) clearTimeout(t);
       q.leased.delete(m.seq);
@@ -152,6 +168,7 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
     const expire = () => {
       if (settled) return;
       release();
+      this.#hold(arch, m);
       this.#redeliver(arch, q, m, 0);
     };
     arm();
@@ -168,9 +185,13 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
       ack: async () => {
         if (!settled) release();
       },
+      ackNoWait: () => {
+        if (!settled) release();
+      },
       nak: (delayMs = 0) => {
         if (settled) return;
         release();
+        this.#hold(arch, m);
         this.#redeliver(arch, q, m, delayMs);
       },
       term: () => {
@@ -179,9 +200,15 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
     };
   }
 
+  /** Held again: a message given back (nak, lease run out) is still stored until it dies. */
+  #hold(arch: string, m: Message<T>): void {
+    this.#held.set(m.seq, { arch, seq: m.seq, msgId: m.msgId, data: m.data });
+  }
+
   #redeliver(arch: string, q: ArchQueue<T>, m: Message<T>, delayMs: number): void {
     if (this.#closed) return;
     if (m.deliveries >= this.limits.maxDeliver) {
+      this.#held.delete(m.seq);
       const dead: DeadLetter = { arch, seq: m.seq, msgId: m.msgId, deliveries: m.deliveries };
       for (const h of this.#deadHandlers) h(dead);
       return;

@@ -12,13 +12,13 @@ export class NatsStateStore<T> implements StateStore<T> {
    * Puts of a bucket this store made (`open`: its subjects are `$KV.<bucket>.<key>`) go out
    * side by side, each awaited for its own ack; a bound bucket (maybe a mirror) puts through KV.
    */
-  readonly #publisher: AckedPublisher | undefined;
+  readonly #publisher: { readonly nc: NatsConnection; readonly acked: AckedPublisher } | undefined;
 
   private constructor(
     readonly bucket: string,
     readonly kv: KV,
     decode: Decode<T>,
-    publisher?: AckedPublisher,
+    publisher?: { readonly nc: NatsConnection; readonly acked: AckedPublisher },
   ) {
     this.#decode = decode;
     this.#publisher = publisher;
@@ -40,7 +40,7 @@ export class NatsStateStore<T> implements StateStore<T> {
         ...(opts.maxAgeMs ? { ttl: opts.maxAgeMs } : {}),
       });
       if (opts.maxAgeMs) await ensureMaxAge(nc, `KV_${bucket}`, opts.maxAgeMs);
-      return new NatsStateStore<T>(bucket, kv, opts.decode, new AckedPublisher(nc));
+      return new NatsStateStore<T>(bucket, kv, opts.decode, { nc, acked: new AckedPublisher(nc) });
     } catch (e) {
       throw new QueueError(`cannot open KV bucket ${bucket}: ${(e as Error).message}`, 'open', { cause: e });
     }
@@ -81,7 +81,17 @@ export class NatsStateStore<T> implements StateStore<T> {
     if (!this.#publisher) return this.kv.put(k, JSON.stringify(value));
     // As KV checks a key: no empty token (`a..b`, a leading or trailing dot) in the subject.
     if (!VALID_KEY.test(k)) throw new QueueError(`"${key}" is not a valid key`, 'put');
-    return (await this.#publisher.publish(`$KV.${this.bucket}.${k}`, JSON.stringify(value))).seq;
+    return (await this.#publisher.acked.publish(`$KV.${this.bucket}.${k}`, JSON.stringify(value))).seq;
+  }
+
+  putNoWait(key: string, value: T): void {
+    const k = encodeKey(key);
+    if (!this.#publisher || !VALID_KEY.test(k)) {
+      this.put(key, value).catch(() => {});
+      return;
+    }
+    // A plain publish on the key's subject: the stream stores it, no ack is asked for.
+    this.#publisher.nc.publish(`$KV.${this.bucket}.${k}`, JSON.stringify(value));
   }
 
   async create(key: string, value: T): Promise<number> {

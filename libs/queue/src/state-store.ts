@@ -21,6 +21,11 @@ export interface StateStore<T> {
   readonly bucket: string;
   get(key: string): Promise<Entry<T> | undefined>;
   put(key: string, value: T): Promise<number>;
+  /**
+   * Writes without waiting for the store to confirm it (over NATS no answer travels back): a
+   * write that is lost is not told. Only for records nothing depends on (a hint for next time).
+   */
+  putNoWait(key: string, value: T): void;
   /** Fails with KeyExistsError when the key exists. */
   create(key: string, value: T): Promise<number>;
   /** Fails with RevisionMismatchError when the key changed since `revision`. */
@@ -54,7 +59,11 @@ export async function modify<T>(
  * NATS KV keys allow `[-/_=.a-zA-Z0-9]`; package names also use `+` and `@`. Every other byte
  * becomes `=XX` (hex), which is reversible and keeps `.` as the hierarchy separator.
  */
+/** A key with nothing to escape (most are): returned as it is. */
+const PLAIN_KEY = /^[-/_.a-zA-Z0-9]*$/;
+
 export function encodeKey(key: string): string {
+  if (PLAIN_KEY.test(key)) return key;
   return key.replace(/[^-/_.a-zA-Z0-9]/g, (c) =>
     [...Buffer.from(c, 'utf8')].map((b) => `=${b.toString(16).padStart(2, '0').toUpperCase()}`).join(''),
   );
@@ -102,6 +111,10 @@ export class MemoryStateStore<T> implements StateStore<T> {
     this.#data.set(key, { value: structuredClone(value), revision });
     this.onChange();
     return revision;
+  }
+
+  putNoWait(key: string, value: T): void {
+    this.put(key, value).catch(() => {});
   }
 
   async create(key: string, value: T): Promise<number> {

@@ -56,6 +56,11 @@ export interface Delivery<T> {
   working(): void;
   /** Done: removes the message for good; resolves once the queue has recorded it. */
   ack(): Promise<void>;
+  /**
+   * Done, without waiting for the queue to confirm it (no answer travels back): a lost ack only
+   * delivers the message again once its lease runs out.
+   */
+  ackNoWait(): void;
   /** Gives the message back, to be delivered again after `delayMs`. */
   nak(delayMs?: number): void;
   /** A failure that a retry cannot fix: never delivered again. */
@@ -87,9 +92,29 @@ export interface QueueDepth {
   readonly leased: number;
 }
 
+/**
+ * A message the queue holds: published and not yet acked, terminated or dead (waiting, leased,
+ * or given back). What a restarted producer reads back to learn what is still out.
+ */
+export interface StoredMessage<T> {
+  readonly arch: string;
+  readonly seq: number;
+  readonly msgId: string;
+  readonly data: T;
+}
+
+export interface StoredOptions {
+  /** At most this many messages are read (a QueueError past it: memory stays bounded). */
+  readonly max: number;
+  /** Told of every stored message the codec refused (left where it is, not returned). */
+  readonly onRefused?: (r: RefusedMessage) => void;
+}
+
 export interface WorkQueue<T> {
   readonly limits: QueueLimits;
   publish(arch: string, data: T, opts: PublishOptions): Promise<PublishResult>;
+  /** Every message the queue holds, oldest first (see `StoredMessage`). */
+  stored(o: StoredOptions): Promise<StoredMessage<T>[]>;
   /** All consumers of one arch share its FIFO: each message goes to one of them. */
   consumer(arch: string): Promise<WorkConsumer<T>>;
   depth(arch: string): Promise<QueueDepth>;

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectAsCoordinator } from './nats-connect.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   KeyExistsError,
   MemoryStateStore,
@@ -44,6 +44,12 @@ describe('keys', () => {
 
 for (const [name, open] of Object.entries(stores)) {
   describe(`state store: ${name}`, () => {
+    it('putNoWait writes without an answer; the record is there soon after', async () => {
+      const s = await open();
+      s.putNoWait('build.x86_64.libstdc++', { n: 7 });
+      await vi.waitFor(async () => expect((await s.get('build.x86_64.libstdc++'))?.value).toEqual({ n: 7 }));
+    });
+
     it('gets what was put, with increasing revisions; lists keys by prefix', async () => {
       const s = await open();
       const r1 = await s.put('pkg.gcc@x86_64', { n: 1, state: 'running' });

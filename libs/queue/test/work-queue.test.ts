@@ -38,6 +38,49 @@ async function cleanup(q: WorkQueue<Job>) {
 
 for (const [name, open] of Object.entries(transports)) {
   describe(`work queue: ${name}`, () => {
+    it('ackNoWait removes the message without an answer: it is not delivered again', async () => {
+      const q = await open({ ackWaitMs: 1000 });
+      try {
+        await q.publish('x86_64', { pkg: 'a' }, { msgId: 'a@x86_64' });
+        const c = await q.consumer('x86_64');
+        (await c.next({ expiresMs: 2000 }))?.ackNoWait();
+        await vi.waitFor(async () => expect(await q.stored({ max: 10 })).toEqual([]));
+        // Past the lease: nothing comes back.
+        expect(await c.next({ expiresMs: 1500 })).toBeNull();
+      } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('stored: what is published and not acked or terminated (waiting, leased, given back), oldest first', async () => {
+      const q = await open({});
+      try {
+        expect(await q.stored({ max: 10 })).toEqual([]);
+        for (const pkg of ['a', 'b', 'c', 'd'])
+          await q.publish('x86_64', { pkg }, { msgId: `${pkg}@x86_64` });
+        await q.publish('aarch64', { pkg: 'e' }, { msgId: 'e@aarch64' });
+        const c = await q.consumer('x86_64');
+        const [a, b, cc] = [await c.next(), await c.next(), await c.next()];
+        await a?.ack();
+        b?.term();
+        cc?.nak(60_000);
+        const d = await c.next({ expiresMs: 2000 });
+        expect(d?.data.pkg).toBe('d');
+        // Terminations and naks travel without an answer: wait until the queue has them.
+        await vi.waitFor(async () => expect((await q.stored({ max: 10 })).length).toBe(3));
+        const s = await q.stored({ max: 10 });
+        expect(s.map((m) => [m.arch, m.msgId, m.data.pkg])).toEqual([
+          ['x86_64', 'c@x86_64', 'c'],
+          ['x86_64', 'd@x86_64', 'd'],
+          ['aarch64', 'e@aarch64', 'e'],
+        ]);
+        expect(s[0]!.seq).toBeLessThan(s[1]!.seq);
+        await expect(q.stored({ max: 2 })).rejects.toThrow(/more than the 2 asked for/);
+      } finally {
+        await cleanup(q);
+      }
+    });
+
     it('delivers per arch in publish order, each message once, with its headers', async () => {
       const q = await open({});
       try {

@@ -19,9 +19,13 @@ export class AgentRegistry {
   /** An agent that sent no heartbeat for `timeoutMs` no longer counts. */
   constructor(readonly timeoutMs = 10_000) {}
 
+  /** Slots per arch as counted at `at` (ms): the pump asks for every report, the answer only changes with time or a heartbeat. */
+  #counted: { at: number; slots: Map<string, number> } | undefined;
+
   heartbeat(e: Heartbeat, now = Date.now()): void {
     if (e.alive) this.#agents.set(e.agent, { arch: e.arch, slots: e.slots, at: now });
     else this.#agents.delete(e.agent);
+    this.#counted = undefined;
   }
 
   /**
@@ -35,14 +39,18 @@ export class AgentRegistry {
 
   /** Slots of the live agents of `arch` (forgets the agents that went quiet). */
   capacity(arch: string, now = Date.now()): number {
-    const cutoff = now - this.timeoutMs;
-    let n = 0;
-    for (const [id, a] of this.#agents) {
-      if (a.at < cutoff) this.#agents.delete(id);
-      else if (a.arch === arch) n += a.slots;
+    if (this.#counted?.at !== now) {
+      const cutoff = now - this.timeoutMs;
+      const slots = new Map<string, number>();
+      for (const [id, a] of this.#agents) {
+        if (a.at < cutoff) this.#agents.delete(id);
+        else slots.set(a.arch, (slots.get(a.arch) ?? 0) + a.slots);
+      }
+      this.#counted = { at: now, slots };
     }
+    const n = this.#counted.slots.get(arch) ?? 0;
     const idle = this.#seen.get(arch);
-    if (idle && (idle.at < cutoff || idle.slots <= n)) this.#seen.delete(arch);
+    if (idle && (idle.at < now - this.timeoutMs || idle.slots <= n)) this.#seen.delete(arch);
     else if (idle) return idle.slots;
     return n;
   }

@@ -20,6 +20,7 @@ import { Flights } from './flights.js';
 import type { RunBuild } from './plan-run.js';
 import { observePublish } from './publish-facts.js';
 import { PublishedRepository, publishStaged } from './publish-step.js';
+import { type QueuedAttempt, queuedAttempts } from './queued.js';
 import { ReachIndex } from './reach.js';
 import { RunRecorder } from './recorder.js';
 import type { BuildRow, CoordinatorOptions, RunEvent, RunResult } from './run-types.js';
@@ -36,6 +37,8 @@ const MAX_REFUSED_ATTEMPTS = 3;
  * only what is still to come, so more than this is a loop, not a race.
  */
 const MAX_IDLE_AWAITS = 3;
+/** Jobs a resumed run reads back from the work queue at least (more for a bigger plan: 4 per build). */
+const MIN_QUEUED_READ = 100_000;
 /** Refused reports logged one by one per run; past that they are counted (a flood stays quiet). */
 const MAX_REFUSAL_LINES = 100;
 
@@ -155,7 +158,15 @@ export class Coordinator {
     // The agents' pulls already waiting are free slots now: the first builds need not wait for
     // their next heartbeats (up to 2 s). A queue that cannot tell costs only that wait.
     const [resuming] = await Promise.all([this.#recorder.begin(o.plan), this.#idleSlots()]);
-    await this.#preSettle(resuming);
+    // What the interrupted run left on the work queue is what it had in flight (see README.md,
+    // "Crashes and restarts"): read before anything is dispatched.
+    const queued = resuming
+      ? await queuedAttempts(o.queue, o.runId, {
+          max: Math.max(MIN_QUEUED_READ, 4 * o.plan.builds.length),
+          log: this.#log,
+        })
+      : undefined;
+    await this.#preSettle(resuming, queued);
     this.#presettle();
     o.queue.onDead((d) => this.#dead(d));
     const done = new Promise<void>((resolve, reject) => {
@@ -198,9 +209,13 @@ export class Coordinator {
   }
 
   /** Cached failures and, on resume, what the interrupted run left in flight. */
-  async #preSettle(resuming: boolean): Promise<void> {
+  async #preSettle(resuming: boolean, queued: ReadonlyMap<string, QueuedAttempt> | undefined): Promise<void> {
     const builds = this.#o.plan.builds;
-    const prior = await this.#recorder.prior(builds, { retryFailed: this.#o.retryFailed ?? false, resuming });
+    const prior = await this.#recorder.prior(builds, {
+      retryFailed: this.#o.retryFailed ?? false,
+      resuming,
+      ...(queued ? { queued } : {}),
+    });
     builds.forEach((b, i) => {
       const left = this.#o.plan.excluded.get(b.id);
       if (left !== undefined) {
@@ -208,8 +223,10 @@ export class Coordinator {
         return;
       }
       const p = prior[i]!;
-      // Still queued (or being built) from the interrupted run: claimed again under the same message id.
-      if (p.inFlight !== undefined) {
+      // Still queued (or being built) from the interrupted run: claimed again under the same
+      // message id. Unless it failed with this input already (its job is left from a report
+      // taken just before the crash): then it is settled as failed below, not dispatched.
+      if (p.inFlight !== undefined && p.failedBefore === undefined) {
         this.#resumeAttempts.set(b.id, p.inFlight);
         if (p.tokens) this.#resumeTokens.set(b.id, p.tokens);
         if (this.#scheduler.claim(b.id)) void this.#dispatch(b);
@@ -302,7 +319,7 @@ export class Coordinator {
     const span = startBuildSpan(this.#runSpan, b);
     this.#flights.start(b, attempt, span);
     // A resumed attempt's job may still be queued with the token the previous coordinator made.
-    const { token, hashes } = this.#tokens.issue(b.id, attempt, this.#resumeTokens.get(b.id));
+    const token = this.#tokens.issue(b.id, attempt, this.#resumeTokens.get(b.id));
     this.#resumeTokens.delete(b.id);
     const job = this.#job(b, attempt, token, awaiting);
     try {
@@ -310,12 +327,11 @@ export class Coordinator {
       this.#emit({ type: 'dispatched', build: b, attempt });
       const send = startSendSpan(span, b.arch, msgId);
       const headers = { ...traceHeaders(under(send)), [ENQUEUED_AT]: String(Date.now()) };
-      // Concurrently: after a crash in between, the restarted coordinator republishes attempt 1
-      // under the same message id (deduplicated), and a late report still finds its build.
-      await Promise.all([
-        this.#recorder.build(b, { state: 'dispatched', attempt, tokens: hashes }),
-        this.#o.queue.publish(b.arch, job, { msgId, headers }),
-      ]);
+      // No state record: the job on the work queue is the record of the attempt in flight (a
+      // restarted coordinator reads it back, with its token; see `queuedAttempts`). A crash
+      // before the queue stored it leaves the build ready, dispatched again as attempt 1 of the
+      // same message id; one after leaves it on the queue, resumed with its token.
+      await this.#o.queue.publish(b.arch, job, { msgId, headers });
       send.end();
       this.#dispatched++;
     } catch (e) {
@@ -433,18 +449,12 @@ export class Coordinator {
       attempts,
     });
     // Its packages are in the index (and jobs carry the generation after it): the dependents
-    // go out now, not one state write later. A crash before the record below leaves it
-    // up to date in the index, and the dependents recorded as dispatched.
+    // go out now. A crash from here on leaves it up to date in the index, so the restarted
+    // run's plan has it; its record below only keeps the duration (the next run's cost), so
+    // it is written without waiting for the store.
     this.#pump();
-    await Promise.all([
-      this.#recorder.build(b, {
-        state: 'succeeded',
-        attempt: attempts,
-        agent: r.agent,
-        durationMs: r.durationMs,
-      }),
-      this.#recorder.succeeded(b),
-    ]);
+    this.#recorder.succeededLater(b, { attempt: attempts, agent: r.agent, durationMs: r.durationMs });
+    await this.#recorder.succeeded(b);
     this.#emit({
       type: 'succeeded',
       build: b,

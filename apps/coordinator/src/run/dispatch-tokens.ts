@@ -2,12 +2,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RefusalCode } from '@melange2/protocol';
 
 /** SHA-256 of a token (hex): what is kept and recorded, so run state never holds a usable token. */
-const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
+export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Random bytes drawn per call to the CSPRNG: tokens are cut from them (one call per 256 tokens). */
 const POOL_BYTES = 32 * 256;
 
-/** At most this many token hashes are accepted for one attempt (a resumed dispatch adds one). */
+/** At most this many token hashes of a replaced coordinator are accepted for one attempt. */
 const MAX_HASHES = 4;
 
 interface Open {
@@ -33,7 +33,7 @@ function same(a: string, b: string): boolean {
 function accepts(o: Open, token: string): boolean {
   if (same(o.token, token)) return true;
   if (o.prior.length === 0) return false;
-  const h = sha256(token);
+  const h = tokenHash(token);
   return o.prior.some((x) => same(x, h));
 }
 
@@ -64,14 +64,15 @@ export class DispatchTokens {
   }
 
   /**
-   * A new token for attempt `attempt` of `id`, accepted along with `prior` (hashes recorded by
-   * the coordinator this one replaced, whose job may still be queued): the hashes to record.
+   * A new token for attempt `attempt` of `id`, accepted along with `prior`: the hashes of the
+   * tokens the jobs of that attempt carry that the coordinator this one replaced made (they may
+   * still be queued, or built). Nothing is hashed here: a token of this coordinator is compared
+   * as it is.
    */
-  issue(id: string, attempt: number, prior: readonly string[] = []): { token: string; hashes: string[] } {
+  issue(id: string, attempt: number, prior: readonly string[] = []): string {
     const token = this.#random();
-    const hashes = [...prior, sha256(token)].slice(-MAX_HASHES);
-    this.#open.set(id, { attempt, token, prior: hashes.slice(0, -1) });
-    return { token, hashes };
+    this.#open.set(id, { attempt, token, prior: prior.slice(-MAX_HASHES) });
+    return token;
   }
 
   /** Whether a report's token is the one of the attempt in flight (it is not taken yet). */
@@ -98,9 +99,9 @@ export class DispatchTokens {
   /** Takes the token of the attempt in flight: a report carrying it again is a replay. */
   consume(id: string, token: string): void {
     this.#open.delete(id);
-    const used = this.#used.get(id) ?? [];
-    used.push(token);
-    this.#used.set(id, used.slice(-MAX_HASHES));
+    const used = this.#used.get(id);
+    if (!used) this.#used.set(id, [token]);
+    else if (used.push(token) > MAX_HASHES) used.shift();
   }
 
   /** The build is no longer in flight (settled otherwise, or put back to be dispatched again). */

@@ -4,7 +4,7 @@ import type { Arch } from '@melange2/depgraph';
 import type { StateStore } from '@melange2/queue';
 import type { RepositoryStore } from '../repository/index.js';
 import { planRun, type RunPlan } from './plan-run.js';
-import { buildKey, runKey, type StateRecord } from './state.js';
+import { buildKey, legacyRunKey, runKey, type StateRecord } from './state.js';
 
 /** What both run modes plan from, and how a run finds its id: shared by embedded and distributed. */
 
@@ -70,9 +70,12 @@ export async function runIdFor(
   state: StateStore<StateRecord>,
   root: string,
 ): Promise<{ runId: string; resumed: boolean }> {
-  const r = (await state.get(runKey))?.value;
-  if (r?.kind === 'run' && r.status === 'running' && r.repo === root)
-    return { runId: r.runId, resumed: true };
+  // This layout's record first, then one an earlier coordinator left running.
+  for (const key of [runKey, legacyRunKey]) {
+    const r = (await state.get(key))?.value;
+    if (r?.kind === 'run' && r.status === 'running' && r.repo === root)
+      return { runId: r.runId, resumed: true };
+  }
   return {
     runId: `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`,
     resumed: false,

@@ -1,6 +1,7 @@
 import type { StateStore } from '@melange2/queue';
 import type { RunBuild, RunPlan } from './plan-run.js';
-import { buildKey, failureKey, refusedKey, runKey, type StateRecord } from './state.js';
+import type { QueuedAttempt } from './queued.js';
+import { buildKey, failureKey, legacyRunKey, refusedKey, runKey, type StateRecord } from './state.js';
 
 type RefusedRecord = Extract<StateRecord, { kind: 'refused' }>;
 type BuildRecord = Omit<Extract<StateRecord, { kind: 'build' }>, 'kind' | 'runId' | 'version'>;
@@ -27,6 +28,24 @@ export interface Prior {
   readonly failedBefore?: string;
 }
 
+type Attempt = { readonly attempt: number; readonly tokens: readonly string[] };
+
+/** The later of two attempts in flight (the tokens of both when it is the same attempt). */
+function latestAttempt(
+  a: Attempt | undefined,
+  b: Attempt | undefined,
+): { inFlight?: number; tokens?: readonly string[] } {
+  const x =
+    !a || !b
+      ? (a ?? b)
+      : a.attempt !== b.attempt
+        ? a.attempt > b.attempt
+          ? a
+          : b
+        : { attempt: a.attempt, tokens: [...new Set([...a.tokens, ...b.tokens])] };
+  return x ? { inFlight: x.attempt, ...(x.tokens.length ? { tokens: x.tokens } : {}) } : {};
+}
+
 /**
  * A run's records in its state store (JetStream KV, or a file when embedded): the run, each
  * build's state, and failures by input. What a restarted coordinator resumes from.
@@ -40,6 +59,8 @@ export class RunRecorder {
   /** Refused reports per key, and whether a write of that key is under way (writes are coalesced). */
   readonly #refusals = new Map<string, { record: RefusedRecord; writing: boolean; dirty: boolean }>();
   #startedAt = Date.now();
+  /** The run resumed was recorded under the earlier layout's key. */
+  #legacy = false;
 
   constructor(state: StateStore<StateRecord>, runId: string, log: (line: string) => void) {
     this.#state = state;
@@ -49,15 +70,22 @@ export class RunRecorder {
 
   /** Marks the run as running, unless it is the one recorded (then it resumes): whether it does. */
   async begin(plan: RunPlan): Promise<boolean> {
-    const prev = (await this.#state.get(runKey))?.value;
-    const resuming = prev?.kind === 'run' && prev.runId === this.#runId;
-    if (resuming) this.#startedAt = prev.startedAt;
-    else await this.#state.put(runKey, this.#runRecord(plan, 'running'));
-    return resuming;
+    const [cur, old] = await Promise.all([this.#state.get(runKey), this.#state.get(legacyRunKey)]);
+    const mine = (r: StateRecord | undefined) =>
+      r?.kind === 'run' && r.runId === this.#runId ? r : undefined;
+    const prev = mine(cur?.value) ?? mine(old?.value);
+    if (prev) {
+      this.#startedAt = prev.startedAt;
+      // Begun by a coordinator of the earlier layout: its record is closed too at the end.
+      this.#legacy = !mine(cur?.value);
+    } else await this.#state.put(runKey, this.#runRecord(plan, 'running'));
+    return prev !== undefined;
   }
 
   async finish(plan: RunPlan): Promise<void> {
-    await this.#state.put(runKey, { ...this.#runRecord(plan, 'finished'), finishedAt: Date.now() });
+    const record = { ...this.#runRecord(plan, 'finished'), finishedAt: Date.now() };
+    await this.#state.put(runKey, record);
+    if (this.#legacy) await this.#state.put(legacyRunKey, record);
   }
 
   #runRecord(plan: RunPlan, status: 'running' | 'finished'): Extract<StateRecord, { kind: 'run' }> {
@@ -71,8 +99,15 @@ export class RunRecorder {
     };
   }
 
-  /** Per build (in order): its cached failure and, on resume, the attempt left in flight. */
-  async prior(builds: readonly RunBuild[], o: { retryFailed: boolean; resuming: boolean }): Promise<Prior[]> {
+  /**
+   * Per build (in order): its cached failure and, on resume, the attempt left in flight: the
+   * one whose job is still on the work queue (`queued`, see `queuedAttempts`), or one recorded
+   * `dispatched` by a coordinator that still wrote such records (a run it began is resumed too).
+   */
+  async prior(
+    builds: readonly RunBuild[],
+    o: { retryFailed: boolean; resuming: boolean; queued?: ReadonlyMap<string, QueuedAttempt> },
+  ): Promise<Prior[]> {
     const st = this.#state;
     // Listing first: a fresh run of thousands of builds must not pay a KV round trip per build.
     const failures = new Set(o.retryFailed ? [] : await st.keys('failure.'));
@@ -87,16 +122,18 @@ export class RunRecorder {
           inRun.has(bk) ? st.get(bk).then((e) => e?.value) : undefined,
           failures.has(fk) ? st.get(fk).then((e) => e?.value) : undefined,
         ]);
-        const inFlight =
+        const recorded =
           r?.kind === 'build' &&
           r.runId === this.#runId &&
           r.version === b.version &&
           (r.state === 'dispatched' || r.state === 'running')
-            ? r.attempt
+            ? { attempt: r.attempt, tokens: r.tokens ?? [] }
             : undefined;
+        const q = o.queued?.get(b.id);
+        const inQueue = q && q.version === b.version ? q : undefined;
+        const { inFlight, tokens } = latestAttempt(recorded, inQueue);
         // Succeeded ones are in the published index, so the plan has them as up to date already.
         const failedBefore = f?.kind === 'failure' && f.input === b.input ? f.reason : undefined;
-        const tokens = inFlight !== undefined && r?.kind === 'build' ? r.tokens : undefined;
         return {
           ...(inFlight !== undefined ? { inFlight } : {}),
           ...(tokens ? { tokens } : {}),
@@ -125,6 +162,21 @@ export class RunRecorder {
    */
   buildLater(b: RunBuild, r: BuildRecord): void {
     this.build(b, r).catch((e: unknown) => this.#log(`${(e as Error).message} (the run goes on)`));
+  }
+
+  /**
+   * A succeeded build's record, not awaited and not confirmed: only its duration is read again
+   * (the next run's cost of the build); a restart resumes from the published index and the
+   * work queue, never from it.
+   */
+  succeededLater(b: RunBuild, r: Omit<BuildRecord, 'state'>): void {
+    this.#state.putNoWait(buildKey(b.arch, b.name), {
+      kind: 'build',
+      runId: this.#runId,
+      version: b.version,
+      state: 'succeeded',
+      ...r,
+    });
   }
 
   /** A failure by input (awaited: it is what keeps the next run from building it again). */

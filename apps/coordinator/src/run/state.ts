@@ -87,7 +87,15 @@ export const decodeStateRecord: Decode<StateRecord> = (v) => {
   return r.data;
 };
 
-export const runKey = 'run';
+/**
+ * The run record. `run.v2`: runs whose attempts in flight are the jobs on the work queue (no
+ * `dispatched` records). A coordinator of the earlier layout reads only `run`, so it never
+ * resumes such a run (it would find no record of what is in flight and wait for reports it can
+ * never accept): it starts a new run instead, which is correct, only slower. This layout still
+ * resumes a run recorded under `run` (see `runIdFor`).
+ */
+export const runKey = 'run.v2';
+export const legacyRunKey = 'run';
 export const buildKey = (arch: string, name: string) => `build.${arch}.${name}`;
 export const failureKey = (arch: string, name: string) => `failure.${arch}.${name}`;
 /** Refused reports of a build of the run, or (no build) of any other id. */

@@ -1,0 +1,159 @@
+// A restart resumes what the interrupted run had in flight from the work queue itself (jobs not
+// yet acked or terminated by an agent), not from a `dispatched` record per build: the job the
+// agent holds is taken with the token it carries; a record a coordinator of the earlier layout
+// wrote is still resumed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/apk';
+import {
+  Coordinator,
+  IndexPublisher,
+  LocalRepositoryStore,
+  type PublisherRecord,
+  type RunEvent,
+  runIdFor,
+  type StateRecord,
+} from '@melange2/coordinator';
+import { tokenHash } from '@melange2/coordinator/internal';
+import { type BuildJob, type BuildReport, LocalStaging } from '@melange2/protocol';
+import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBuild } from './run-build.js';
+
+let dir: string;
+let signingKey: SigningKey;
+let publisher: IndexPublisher;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'm2-resume-queue-'));
+  const pair = await generateKeyPair(2048);
+  signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
+  publisher = new IndexPublisher({
+    store: new LocalRepositoryStore(join(dir, 'repo')),
+    signingKey,
+    records: new MemoryStateStore<PublisherRecord>(),
+  });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const plan = () => ({
+  root: dir,
+  builds: [runBuild('lib'), runBuild('app', ['lib@x86_64'])],
+  upToDate: [],
+  problems: [],
+  cycles: [],
+  excluded: new Map(),
+});
+
+function coordinator(queue: MemoryWorkQueue<BuildJob>, state: MemoryStateStore<StateRecord>) {
+  const events: RunEvent[] = [];
+  const c = new Coordinator({
+    runId: 'r1',
+    plan: plan(),
+    queue,
+    staging: new LocalStaging(join(dir, 'staging')),
+    publisher,
+    signingKey,
+    state,
+    published: join(dir, 'repo'),
+    onEvent: (e) => events.push(e),
+    log: () => {},
+  });
+  const run = c.run();
+  c.agentEvent({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: 1, busy: 0, alive: true });
+  return { c, run, events };
+}
+
+const report = (job: BuildJob, outcome: BuildReport['outcome']): BuildReport => ({
+  runId: job.runId,
+  id: job.id,
+  attempt: job.attempt,
+  token: job.token,
+  agent: 'a',
+  durationMs: 1,
+  outcome,
+});
+const ok: BuildReport['outcome'] = { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
+
+describe('a restarted coordinator resumes from the work queue', () => {
+  it('takes the report of the job an agent held across the restart; nothing is recorded per dispatch', async () => {
+    const queue = new MemoryWorkQueue<BuildJob>();
+    const state = new MemoryStateStore<StateRecord>('s');
+    const first = coordinator(queue, state);
+    const consumer = await queue.consumer('x86_64');
+    const lib = await consumer.next({ expiresMs: 5000 });
+    expect(lib?.data.name).toBe('lib');
+    expect(await state.keys('build.')).toEqual([]);
+    first.c.stop();
+    await expect(first.run).rejects.toThrow(/coordinator stopped/);
+
+    const second = coordinator(queue, state);
+    // The agent still builds lib: its report (the first coordinator's token) is taken.
+    await expect(second.c.report(report(lib!.data, ok))).resolves.toEqual({ ok: true });
+    await lib!.ack();
+    const app = await consumer.next({ expiresMs: 5000 });
+    expect(app?.data.name).toBe('app');
+    await expect(second.c.report(report(app!.data, ok))).resolves.toEqual({ ok: true });
+    await app!.ack();
+    const r = await second.run;
+    expect(r.rows.map((x) => [x.build.name, x.state])).toEqual([
+      ['lib', 'succeeded'],
+      ['app', 'succeeded'],
+    ]);
+    // lib was claimed again under its message id (a duplicate), not dispatched as a new attempt.
+    expect(
+      second.events.filter((e) => e.type === 'dispatched').map((e) => [e.build.name, e.attempt]),
+    ).toEqual([
+      ['lib', 1],
+      ['app', 1],
+    ]);
+    expect(await queue.stored({ max: 10 })).toEqual([]);
+    await queue.close();
+  });
+
+  it('a `dispatched` record of the earlier layout is resumed too, with the tokens it names', async () => {
+    const queue = new MemoryWorkQueue<BuildJob>();
+    const state = new MemoryStateStore<StateRecord>('s');
+    const first = coordinator(queue, state);
+    const consumer = await queue.consumer('x86_64');
+    const lib = await consumer.next({ expiresMs: 5000 });
+    first.c.stop();
+    await expect(first.run).rejects.toThrow(/coordinator stopped/);
+    // The job is gone from the queue (as after the earlier layout's restart into a new queue),
+    // but the record names its attempt and its token's hash.
+    await lib!.ack();
+    // And the run as the earlier layout recorded it (only `run`): resumed, and closed there too.
+    const run = (await state.get('run.v2'))!.value;
+    await state.delete('run.v2');
+    await state.put('run', run);
+    await state.put('build.x86_64.lib', {
+      kind: 'build',
+      runId: 'r1',
+      state: 'dispatched',
+      attempt: 1,
+      version: '1.0-r0',
+      tokens: [tokenHash(lib!.data.token)],
+    });
+    const second = coordinator(queue, state);
+    await expect(second.c.report(report(lib!.data, ok))).resolves.toEqual({ ok: true });
+    const app = await consumer.next({ expiresMs: 5000 });
+    await expect(second.c.report(report(app!.data, ok))).resolves.toEqual({ ok: true });
+    await second.run;
+    expect((await state.get('run'))?.value).toMatchObject({ runId: 'r1', status: 'finished' });
+    expect((await state.get('run.v2'))?.value).toMatchObject({ runId: 'r1', status: 'finished' });
+    await queue.close();
+  });
+});
+
+describe('the run record', () => {
+  it('a run this layout began is under run.v2 (an earlier coordinator, reading `run`, starts afresh); a legacy one still resumes', async () => {
+    const state = new MemoryStateStore<StateRecord>('s');
+    const running = (runId: string) =>
+      ({ kind: 'run', runId, repo: dir, arches: ['x86_64'], status: 'running', startedAt: 1 }) as const;
+    expect(await runIdFor(state, dir)).toMatchObject({ resumed: false });
+    await state.put('run', running('old'));
+    expect(await runIdFor(state, dir)).toEqual({ runId: 'old', resumed: true });
+    await state.put('run.v2', running('new'));
+    expect(await runIdFor(state, dir)).toEqual({ runId: 'new', resumed: true });
+  });
+});
