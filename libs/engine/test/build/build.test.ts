@@ -291,6 +291,57 @@ describe('x86_64 builds on the real daemon', () => {
     expect(read(root, 'usr/share/usrmerge/in-usr-bin')).toBe('yes');
   });
 
+  it('configs installing the same packages under another world and accounts share the environment merge', async () => {
+    const repo = join(b.dir, 'usrmerge-repo-shared');
+    await packUsrmerge('x86_64', repo, b.signingKey);
+    // A user unique to this run makes each config's generated layer new to the daemon.
+    const uid = 2000 + Math.floor(Math.random() * 50_000);
+    const write = (name: string, world: readonly string[], user: string) => {
+      const file = join(b.dir, `${name}.yaml`);
+      writeFileSync(
+        file,
+        [
+          'package:',
+          `  name: ${name}`,
+          '  version: 1.0.0',
+          '  epoch: 0',
+          'environment:',
+          '  contents:',
+          '    packages:',
+          ...world.map((w) => `      - ${w}`),
+          '  accounts:',
+          '    users:',
+          `      - username: ${user}`,
+          `        uid: ${uid}`,
+          'pipeline:',
+          '  - runs: |',
+          '      d=${{targets.destdir}}/usr/share/shared-env',
+          '      mkdir -p $d',
+          '      cp /etc/apk/world $d/world',
+          `      grep '^${user}:' /etc/passwd > $d/user`,
+          '      readlink /bin > $d/bin-link',
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const build = (file: string, outDir: string) =>
+      buildPackage({ ...req('usrmerge', 'x86_64', outDir), configFile: file, repositoryAppend: [repo] });
+    const outA = join(b.dir, 'packages-shared-a');
+    const outB = join(b.dir, 'packages-shared-b');
+    await build(write('shared-env-a', ['busybox-usrmerge'], `ua${uid}`), outA);
+    const second = await build(write('shared-env-b', ['layout', 'cmd:ls'], `ub${uid}`), outB);
+    expect(second.environment).toEqual(['layout-1-r0', 'busybox-usrmerge-1.35.0-r0']);
+    const merges = second.solve.vertices.filter((v) => v.name === 'environment (2 packages)');
+    expect(merges.map((v) => v.outcome)).toEqual(['cached']);
+    // Yet the second build sees its own world and accounts, and the layout's /bin link.
+    const root = join(b.dir, 'root-shared-env');
+    await installInto(root, ['shared-env-b'], 'x86_64', [outB], b.publicKeyPath, b.cacheDir);
+    expect(read(root, 'usr/share/shared-env/world').split('\n')).toEqual(['cmd:ls', 'layout']);
+    expect(read(root, 'usr/share/shared-env/user')).toMatch(new RegExp(`^ub${uid}:x:${uid}:`));
+    expect(read(root, 'usr/share/shared-env/bin-link')).toBe('usr/bin');
+  });
+
   it('a package whose content does not match its index fails the environment, before BuildKit', async () => {
     const tampered = join(b.dir, 'tampered');
     cpSync(b.repo, tampered, { recursive: true });
