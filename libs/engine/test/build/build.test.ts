@@ -124,6 +124,49 @@ describe('x86_64 builds on the real daemon', () => {
     expect(second.bytesSent).toBeLessThan(100_000);
   });
 
+  it('steps grouped into fewer execs give byte-identical APKs, with a marker per step in the log', async () => {
+    const markers: string[] = [];
+    for (const grouping of ['pipeline', 'build'] as const) {
+      const r = await buildPackage({
+        ...req('hello', 'x86_64', join(b.dir, `packages-${grouping}`)),
+        stepGrouping: grouping,
+        onEvent: (e) => {
+          if (
+            e.type === 'solve' &&
+            e.event.type === 'vertex.log' &&
+            e.event.line.startsWith('[melange2] step ')
+          )
+            markers.push(e.event.line.trim());
+        },
+      });
+      const execs = r.solve.vertices.filter((v) => v.name.includes(' steps)'));
+      expect(execs.length).toBeGreaterThan(0);
+      expect(steps(r).length).toBeLessThan(first.plan.steps.length);
+      expect(r.apks.map((a) => a.name)).toEqual(first.apks.map((a) => a.name));
+      for (const [i, a] of r.apks.entries())
+        expect(readFileSync(a.path).equals(readFileSync(first.apks[i]!.path))).toBe(true);
+    }
+    const n = first.plan.steps.length;
+    // The build grouping runs every step in one exec (one environment here), each announced.
+    expect(markers.slice(-n)).toEqual(
+      first.plan.steps.map((s, i) => `[melange2] step ${i + 1}/${n}: ${s.name.split('\n')[0]}`),
+    );
+  });
+
+  it('a failing step inside a group is named, with its exit code and the log tail', async () => {
+    const e = await buildPackage({
+      ...req('fails', 'x86_64', join(b.dir, 'packages-fails-grouped')),
+      stepGrouping: 'build',
+    }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BuildError);
+    const err = e as BuildError;
+    expect(err.details.step?.name).toBe('break on purpose');
+    expect(err.details.step?.exitCode).toBe(7);
+    expect(err.message).toContain('step "break on purpose" failed with exit code 7');
+    expect(err.message).toContain('about to fail for the test');
+    expect(err.message).toContain('[melange2] step 2/2 failed with exit code 7');
+  });
+
   it('environment served over HTTP: keyed by datahash, nothing fetched or synced once seen, same APKs', async () => {
     const server = await LayerServer.start();
     try {
