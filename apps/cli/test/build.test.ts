@@ -169,6 +169,27 @@ describe('melange2-orch build', () => {
     expect(r.err).toContain('| about to fail for the test');
   });
 
+  it('--step-grouping build runs the steps in one container and still names the failing step', async () => {
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'fails.yaml'),
+      '--step-grouping',
+      'build',
+      ...common(join(b.dir, 'out-fails-grouped')),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('step "break on purpose" failed with exit code 7');
+    expect(r.err).toContain('| [melange2] step 2/2 failed with exit code 7');
+    const bad = await runCli([
+      'build',
+      join(TESTDATA, 'fails.yaml'),
+      '--step-grouping',
+      'all',
+      ...common(join(b.dir, 'x')),
+    ]);
+    expect(bad.code).toBe(2);
+  });
+
   it('a bad config exits 1 with located errors', async () => {
     const r = await runCli(['build', join(TESTDATA, 'bad.yaml'), ...common(join(b.dir, 'out-bad'))]);
     expect(r.code).toBe(1);

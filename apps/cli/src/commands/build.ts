@@ -42,6 +42,7 @@ export const BUILD_FLAGS = {
   apkCacheDir: FLAGS.apkCacheDir,
   debug: FLAGS.debug,
   serveLayers: FLAGS.serveLayers,
+  stepGrouping: FLAGS.stepGrouping,
 } satisfies FlagSet;
 export type BuildFlags = FlagValues<typeof BUILD_FLAGS>;
 
@@ -88,6 +89,7 @@ export function commonRequest(config: string, flags: BuildFlags): Omit<CommonReq
     ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
     ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
     ...(flags.gitMirror ? { gitMirror: resolve(flags.gitMirror) } : {}),
+    ...(flags.stepGrouping ? { stepGrouping: flags.stepGrouping } : {}),
   };
 }
 
