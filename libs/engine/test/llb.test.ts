@@ -18,9 +18,10 @@ type Exec = {
   mounts: { dest: string; mountType?: number; cacheOpt?: { ID: string; sharing?: number } }[];
 };
 
-function execs(file: string, arch = 'x86_64') {
-  const { graph } = compiled(`${repo}/${file}`, arch);
-  return graph.definition
+function execs(file: string, arch = 'x86_64', grouping?: StepGrouping) {
+  const { graph, plan } = compiled(`${repo}/${file}`, arch);
+  const g = grouping ? buildGraph(plan, { grouping }) : graph;
+  return g.definition
     .ops()
     .filter((o) => o.op.op === 'exec')
     .map((o) => ({
@@ -48,7 +49,7 @@ describe('stepScript', () => {
 
 describe('plan → LLB', () => {
   it('runs one exec per step as uid 1000 with sorted env, SOURCE_DATE_EPOCH, HOME and the shared cache mount', () => {
-    const ex = execs('nested.yaml');
+    const ex = execs('nested.yaml', 'x86_64', 'step');
     expect(ex).toHaveLength(9);
     for (const { exec, platform } of ex) {
       expect(exec.meta.args.slice(0, 2)).toEqual(['/bin/sh', '-c']);
@@ -76,6 +77,16 @@ describe('plan → LLB', () => {
       'uses: strip',
       'counted',
     ]);
+  });
+
+  it('by default runs consecutive steps with the same environment in one exec, each in its own shell', () => {
+    const ex = execs('nested.yaml');
+    const { plan } = compiled(`${repo}/nested.yaml`);
+    expect(ex.length).toBeLessThan(plan.steps.length);
+    const groups = groupSteps(plan.steps, 'build');
+    expect(groups.some((g) => g.steps.length > 1)).toBe(true);
+    expect(ex.map((e) => e.exec.meta.args[2])).toEqual(groups.map((g) => groupScript(g, plan.steps.length)));
+    expect(ex.map((e) => e.exec.meta.user)).toEqual(ex.map(() => '1000:1000'));
   });
 
   it('prepares /home/build and melange-out/<pkg> for the build user, copies the source tree, exports only melange-out', () => {

@@ -110,7 +110,8 @@ export function progressFor(
     isTTY: !multiArch && process.stderr.isTTY === true,
     columns: process.stderr.columns ?? 120,
   };
-  const renderer = new ProgressRenderer({ out, debug });
+  // Steps that share one container (--step-grouping) are announced by a marker line each.
+  const renderer = new ProgressRenderer({ out, debug, showLog: (l) => l.startsWith('[melange2] step ') });
   const onEvent = (e: BuildEvent) => {
     if (e.type === 'environment') out.write(`environment: ${e.packages.join(' ') || '(empty)'}\n`);
     else if (e.type === 'package') out.write(`wrote ${e.apk.path} (${e.apk.fileSize} bytes)\n`);

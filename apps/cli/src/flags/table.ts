@@ -204,8 +204,8 @@ export const FLAGS = {
   stepGrouping: oneOf(
     'step-grouping',
     '<grouping>',
-    ['step', 'pipeline', 'build'],
-    'which steps share one container: step (one each: every step cached on its own), pipeline (consecutive steps of one pipeline) or build (all, as melange runs them); each step still runs in its own shell, announced in the log, and a failure names it',
+    ['build', 'pipeline', 'step'],
+    'which steps share one container: build (the default: all, as melange runs them), pipeline (consecutive steps of one pipeline) or step (one each: every step cached on its own, for editing or retrying late steps); each step still runs in its own shell, announced in the log, and a failure names it',
   ),
   gitMirror: text(
     'git-mirror',

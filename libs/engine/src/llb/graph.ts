@@ -1,7 +1,7 @@
 import { type Definition, llb, marshal, type State } from '@melange2/buildkit';
 import type { BuildPlan } from '../compile/plan.js';
 import { archInfo, OUTDIR, WORKSPACE } from '@melange2/melange';
-import { groupName, groupScript, groupSteps, type StepGrouping } from './groups.js';
+import { DEFAULT_STEP_GROUPING, groupName, groupScript, groupSteps, type StepGrouping } from './groups.js';
 
 /** The local source name of the placeholder build environment (see {@link placeholderEnvironment}). */
 export const ENVIRONMENT_LOCAL = 'environment';
@@ -41,7 +41,7 @@ export interface GraphOptions {
    * a cache mount kept by the daemon.
    */
   readonly cache?: { readonly seed: State; readonly collect: boolean };
-  /** Which steps share one exec (default `step`: one exec per step); see {@link StepGrouping}. */
+  /** Which steps share one exec (default {@link DEFAULT_STEP_GROUPING}); see {@link StepGrouping}. */
   readonly grouping?: StepGrouping;
 }
 
@@ -134,7 +134,7 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
     selector: CACHE_ROOT,
   });
   let cache = options.cache?.seed;
-  for (const group of groupSteps(plan.steps, options.grouping ?? 'step')) {
+  for (const group of groupSteps(plan.steps, options.grouping ?? DEFAULT_STEP_GROUPING)) {
     const step = group.steps[0]!;
     const exec = state.run({
       args: ['/bin/sh', '-c', groupScript(group, plan.steps.length)],
