@@ -47,8 +47,10 @@ describe('melange2-orch build', () => {
       /x86_64: built hello-1\.2\.3-r0, hello-doc-1\.2\.3-r0, hello-mint-1\.2\.3-r0, hello-vanilla-1\.2\.3-r0/,
     );
     expect(r.out).toMatch(/aarch64: built hello-1\.2\.3-r0/);
-    // Progress names the steps.
-    expect(r.err).toMatch(/\[aarch64\] {3}-> only on aarch64 \(.*\) \[(done|CACHED)\]/);
+    // Progress names the steps: a marker line each inside a group of steps (a cached group shows its name).
+    expect(r.err).toMatch(
+      /\[aarch64\] ( {3}-> only on aarch64 \(.*\) \[(done|CACHED)\]| {4}\| \[melange2\] step \d+\/\d+: only on aarch64$| {3}-> .* \(\d+ steps\) \(.*\) \[CACHED\])/m,
+    );
     expect(r.err).toMatch(/\[x86_64\] Total steps: \d+/);
     for (const arch of ['x86_64', 'aarch64']) {
       expect(existsSync(join(out, arch, 'hello-1.2.3-r0.apk'))).toBe(true);
@@ -167,6 +169,27 @@ describe('melange2-orch build', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('step "break on purpose" failed with exit code 7');
     expect(r.err).toContain('| about to fail for the test');
+  });
+
+  it('--step-grouping build runs the steps in one container and still names the failing step', async () => {
+    const r = await runCli([
+      'build',
+      join(TESTDATA, 'fails.yaml'),
+      '--step-grouping',
+      'build',
+      ...common(join(b.dir, 'out-fails-grouped')),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('step "break on purpose" failed with exit code 7');
+    expect(r.err).toContain('| [melange2] step 2/2 failed with exit code 7');
+    const bad = await runCli([
+      'build',
+      join(TESTDATA, 'fails.yaml'),
+      '--step-grouping',
+      'all',
+      ...common(join(b.dir, 'x')),
+    ]);
+    expect(bad.code).toBe(2);
   });
 
   it('a bad config exits 1 with located errors', async () => {

@@ -82,6 +82,20 @@ describe('ProgressTracker log tail', () => {
 });
 
 describe('ProgressRenderer', () => {
+  it('without debug prints only the log lines the caller picks', () => {
+    let out = '';
+    const r = new ProgressRenderer({
+      out: { write: (s: string) => (out += s) },
+      showLog: (l) => l.startsWith('>> '),
+      totalSteps: 1,
+    });
+    const vertex = { digest: 'a', name: 'all', inputs: [] };
+    r.onEvent({ type: 'vertex.started', vertex, started: new Date(0) });
+    for (const line of ['>> part one', 'noise', '>> part two'])
+      r.onEvent({ type: 'vertex.log', vertex, stream: 'stdout', line, timestamp: new Date(0) });
+    expect(out).toBe('[1/1] all\n    | >> part one\n    | >> part two\n');
+  });
+
   it('prints the melange2 format, logs with debug, and a summary', () => {
     let out = '';
     const r = new ProgressRenderer({ out: { write: (s: string) => (out += s) }, debug: true, totalSteps: 3 });

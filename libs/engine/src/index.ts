@@ -34,6 +34,8 @@ export type {
 /** @public */
 export type { BuildGraph, StepSecret } from './llb/graph.js';
 /** @public */
+export type { StepGrouping } from './llb/groups.js';
+/** @public */
 export type { CompileFileOptions, RepositoryCompileOptions, RepositorySummary } from './repo.js';
 /** @public */
 export type { BuildErrorCode, BuildStage } from './build/errors.js';

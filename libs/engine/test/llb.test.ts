@@ -1,8 +1,16 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { llb } from '@melange2/buildkit';
 import { describe, expect, it } from 'vitest';
-import { buildGraph, SOURCE_LOCAL } from '@melange2/engine';
-import { MELANGE_CACHE_ID, shellQuote, stepScript } from '@melange2/engine/internal';
+import { buildGraph, type PlanStep, SOURCE_LOCAL, type StepGrouping } from '@melange2/engine';
+import {
+  failedStepIndex,
+  groupScript,
+  groupSteps,
+  MELANGE_CACHE_ID,
+  shellQuote,
+  stepScript,
+} from '@melange2/engine/internal';
 import { compiled, repo, testdata } from './helpers.js';
 
 type Exec = {
@@ -10,9 +18,10 @@ type Exec = {
   mounts: { dest: string; mountType?: number; cacheOpt?: { ID: string; sharing?: number } }[];
 };
 
-function execs(file: string, arch = 'x86_64') {
-  const { graph } = compiled(`${repo}/${file}`, arch);
-  return graph.definition
+function execs(file: string, arch = 'x86_64', grouping?: StepGrouping) {
+  const { graph, plan } = compiled(`${repo}/${file}`, arch);
+  const g = grouping ? buildGraph(plan, { grouping }) : graph;
+  return g.definition
     .ops()
     .filter((o) => o.op.op === 'exec')
     .map((o) => ({
@@ -40,7 +49,7 @@ describe('stepScript', () => {
 
 describe('plan → LLB', () => {
   it('runs one exec per step as uid 1000 with sorted env, SOURCE_DATE_EPOCH, HOME and the shared cache mount', () => {
-    const ex = execs('nested.yaml');
+    const ex = execs('nested.yaml', 'x86_64', 'step');
     expect(ex).toHaveLength(9);
     for (const { exec, platform } of ex) {
       expect(exec.meta.args.slice(0, 2)).toEqual(['/bin/sh', '-c']);
@@ -68,6 +77,16 @@ describe('plan → LLB', () => {
       'uses: strip',
       'counted',
     ]);
+  });
+
+  it('by default runs consecutive steps with the same environment in one exec, each in its own shell', () => {
+    const ex = execs('nested.yaml');
+    const { plan } = compiled(`${repo}/nested.yaml`);
+    expect(ex.length).toBeLessThan(plan.steps.length);
+    const groups = groupSteps(plan.steps, 'build');
+    expect(groups.some((g) => g.steps.length > 1)).toBe(true);
+    expect(ex.map((e) => e.exec.meta.args[2])).toEqual(groups.map((g) => groupScript(g, plan.steps.length)));
+    expect(ex.map((e) => e.exec.meta.user)).toEqual(ex.map(() => '1000:1000'));
   });
 
   it('prepares /home/build and melange-out/<pkg> for the build user, copies the source tree, exports only melange-out', () => {
@@ -146,5 +165,79 @@ describe('golden digests', () => {
     const a = compiled(`${repo}/nested.yaml`).graph.definition.toBytes();
     const b = compiled(`${repo}/nested.yaml`).graph.definition.toBytes();
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+});
+
+describe('step groups', () => {
+  const step = (
+    name: string,
+    runs: string,
+    context = 'p',
+    env: Record<string, string> = { A: '1' },
+  ): PlanStep => ({
+    name,
+    context,
+    uses: [],
+    runs,
+    workdir: '/tmp',
+    env,
+    source: { file: 'x.yaml', path: [] },
+  });
+  const steps = [
+    step('one', 'x=set-in-one; echo one'),
+    step('two', 'echo "two sees x=${x:-unset}"; cd /'),
+    step('sub', 'pwd', 'p-dev'),
+    step('other env', 'true', 'p-dev', { A: '2' }),
+  ];
+
+  it('groups consecutive steps by pipeline or build, never across environments', () => {
+    const shape = (g: StepGrouping) => groupSteps(steps, g).map((x) => [x.first, x.steps.length]);
+    expect(shape('step')).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+    expect(shape('pipeline')).toEqual([
+      [0, 2],
+      [2, 1],
+      [3, 1],
+    ]);
+    expect(shape('build')).toEqual([
+      [0, 3],
+      [3, 1],
+    ]);
+  });
+
+  it('one step keeps its own script; a group runs each step in a fresh shell behind a marker', () => {
+    const [g] = groupSteps(steps, 'build');
+    expect(groupScript(groupSteps(steps, 'step')[0]!, 4)).toBe(stepScript(steps[0]!));
+    const r = spawnSync('/bin/sh', ['-c', groupScript(g!, 4)], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n')).toEqual([
+      '[melange2] step 1/4: one',
+      'one',
+      '[melange2] step 2/4: two',
+      'two sees x=unset',
+      '[melange2] step 3/4: sub',
+      '/tmp',
+      '',
+    ]);
+  });
+
+  it('the first failing step stops the group with its exit code and is named in the log', () => {
+    const failing = [
+      step('ok', 'echo fine'),
+      step('breaks', 'echo about to fail; exit 7'),
+      step('never', 'echo no'),
+    ];
+    const [g] = groupSteps(failing, 'pipeline');
+    const r = spawnSync('/bin/sh', ['-c', groupScript(g!, 3)], { encoding: 'utf8' });
+    expect(r.status).toBe(7);
+    expect(r.stdout).not.toContain('no\n');
+    const tail = [...r.stdout.trim().split('\n'), ...r.stderr.trim().split('\n')];
+    expect(tail.at(-1)).toBe('[melange2] step 2/3 failed with exit code 7');
+    expect(failedStepIndex(tail)).toBe(1);
+    expect(failedStepIndex(['[melange2] step 1/3: ok', 'fine'])).toBeUndefined();
   });
 });

@@ -42,6 +42,7 @@ export const BUILD_FLAGS = {
   apkCacheDir: FLAGS.apkCacheDir,
   debug: FLAGS.debug,
   serveLayers: FLAGS.serveLayers,
+  stepGrouping: FLAGS.stepGrouping,
 } satisfies FlagSet;
 export type BuildFlags = FlagValues<typeof BUILD_FLAGS>;
 
@@ -88,6 +89,7 @@ export function commonRequest(config: string, flags: BuildFlags): Omit<CommonReq
     ...(flags.apkCacheDir ? { cacheDir: resolve(flags.apkCacheDir) } : {}),
     ...(flags.cacheDir ? { buildCacheDir: resolve(flags.cacheDir) } : {}),
     ...(flags.gitMirror ? { gitMirror: resolve(flags.gitMirror) } : {}),
+    ...(flags.stepGrouping ? { stepGrouping: flags.stepGrouping } : {}),
   };
 }
 
@@ -108,7 +110,8 @@ export function progressFor(
     isTTY: !multiArch && process.stderr.isTTY === true,
     columns: process.stderr.columns ?? 120,
   };
-  const renderer = new ProgressRenderer({ out, debug });
+  // Steps that share one container (--step-grouping) are announced by a marker line each.
+  const renderer = new ProgressRenderer({ out, debug, showLog: (l) => l.startsWith('[melange2] step ') });
   const onEvent = (e: BuildEvent) => {
     if (e.type === 'environment') out.write(`environment: ${e.packages.join(' ') || '(empty)'}\n`);
     else if (e.type === 'package') out.write(`wrote ${e.apk.path} (${e.apk.fileSize} bytes)\n`);

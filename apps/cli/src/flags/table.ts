@@ -201,6 +201,12 @@ export const FLAGS = {
     'build cache: this host directory is what the build sees at /var/cache/melange; only the sha256:/sha512: files (and git/ mirrors) the steps name are sent, and what the build writes there lands in it (default a cache kept by buildkitd)',
     { melange: 'cache-dir' },
   ),
+  stepGrouping: oneOf(
+    'step-grouping',
+    '<grouping>',
+    ['build', 'pipeline', 'step'],
+    'which steps share one container: build (the default: all, as melange runs them), pipeline (consecutive steps of one pipeline) or step (one each: every step cached on its own, for editing or retrying late steps); each step still runs in its own shell, announced in the log, and a failure names it',
+  ),
   gitMirror: text(
     'git-mirror',
     '<dir>',

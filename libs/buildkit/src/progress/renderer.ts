@@ -11,6 +11,8 @@ export interface RendererOptions {
   readonly out: RenderTarget;
   /** Print step logs as `    | line`. */
   readonly debug?: boolean;
+  /** Log lines printed (as `    | line`) without `debug` too: the caller's own progress markers. */
+  readonly showLog?: (line: string) => boolean;
   /** Number of steps in the Definition, for `[i/N]` (steps the daemon adds, like exports, count too). */
   readonly totalSteps?: number;
   /** Force or suppress in-place updates (default: `out.isTTY`). */
@@ -73,7 +75,7 @@ export class ProgressRenderer {
         this.#line(`     ${e.error}`);
         break;
       case 'vertex.log':
-        if (this.#o.debug) this.#line(`    | ${e.line}`);
+        if (this.#o.debug || this.#o.showLog?.(e.line)) this.#line(`    | ${e.line}`);
         break;
       case 'vertex.warning':
         this.#line(`  ! ${e.vertex.name}: ${e.message}`);

@@ -5,6 +5,7 @@ import type { SigningKey } from '@melange2/apk';
 import {
   type BuildkitClient,
   CancelledError,
+  type FailedStep,
   type LocalDir,
   llb,
   SolveError,
@@ -12,7 +13,7 @@ import {
   type SolveResult,
 } from '@melange2/buildkit';
 import { compileConfig } from '../compile/compile.js';
-import { type BuildPlan, NotForArchError, type PlanEnvironment } from '../compile/plan.js';
+import { type BuildPlan, NotForArchError, type PlanEnvironment, type PlanStep } from '../compile/plan.js';
 import {
   ConfigError,
   parseConfig,
@@ -25,6 +26,7 @@ import { type EnvironmentLayers, environmentLayers, packageLocalName } from '../
 import { EnvironmentError, resolveEnvironment } from '../environment/resolve.js';
 import type { LayerServer } from '../environment/serve.js';
 import { buildGraph, type GraphOptions, SOURCE_LOCAL } from '../llb/graph.js';
+import { failedStepIndex, type StepGrouping } from '../llb/groups.js';
 import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
 import { defaultPipelineDirs, packageSourceDir } from '../repo.js';
 import { buildCacheSeed, collectCacheWrites } from './build-cache.js';
@@ -83,6 +85,8 @@ export interface CommonRequest {
    * the server (same host, or `advertise` set to a routable address).
    */
   readonly layerServer?: LayerServer;
+  /** Which steps share one exec (one container); see {@link StepGrouping}. */
+  readonly stepGrouping?: StepGrouping;
 }
 
 export interface BuildRequest extends CommonRequest {
@@ -234,13 +238,24 @@ function bytesTransferred(vertices: Iterable<SolveEvent>): number {
   return n;
 }
 
-/** Runs a solve, turning a failed step into a {@link BuildError} with its name, exit code and log tail. */
+/** The failed exec as the step that failed: a group's log names it (see llb/groups.ts). */
+function failedStep(s: FailedStep, steps: readonly PlanStep[]): FailedStep {
+  const i = failedStepIndex(s.logTail);
+  const step = i === undefined ? undefined : steps[i];
+  return step ? { ...s, name: step.name } : s;
+}
+
+/**
+ * Runs a solve, turning a failed step into a {@link BuildError} with its name, exit code and log
+ * tail; `steps` are the plan's, to name the step that failed inside a group of steps.
+ */
 export async function solveWith(
   req: CommonRequest,
   def: ReturnType<typeof buildGraph>['definition'],
   localDirs: Readonly<Record<string, LocalDir>>,
   exportDir: string | undefined,
   label: string,
+  steps: readonly PlanStep[],
 ): Promise<{ result: SolveResult; bytesSent: number }> {
   const events: SolveEvent[] = [];
   const servedBefore = req.layerServer?.bytesServed ?? 0;
@@ -274,7 +289,7 @@ export async function solveWith(
         { cause: e },
       );
     if (e instanceof SolveError) {
-      const s = e.step;
+      const s = e.step && failedStep(e.step, steps);
       const msg = s
         ? `${label} (${req.arch}): step "${s.name}" failed${s.exitCode !== undefined ? ` with exit code ${s.exitCode}` : ''}` +
           (s.logTail.length ? `\n${s.logTail.map((l) => `  | ${l}`).join('\n')}` : `: ${s.error}`)
@@ -348,6 +363,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
   const graph = buildGraph(plan, {
     environment: layers.state,
     ...cache,
+    ...(req.stepGrouping ? { grouping: req.stepGrouping } : {}),
     ...(sourceDir
       ? { source: llb.local(SOURCE_LOCAL, { sharedKeyHint: `source-${plan.package.name}` }) }
       : {}),
@@ -366,6 +382,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
       },
       exportDir,
       `build ${plan.package.name}`,
+      plan.steps,
     );
     if (req.buildCacheDir) await collectCacheWrites(exportDir, req.buildCacheDir);
     const t2 = performance.now();

@@ -56,7 +56,11 @@ export async function testPackage(req: TestRequest): Promise<TestResult> {
       continue;
     }
     const { localDirs: cacheDirs, ...cache } = buildCacheOf(req, t, false);
-    const graph = buildGraph(testPlan(plan, { ...t, environment }), { environment: layers.state, ...cache });
+    const graph = buildGraph(testPlan(plan, { ...t, environment }), {
+      environment: layers.state,
+      ...cache,
+      ...(req.stepGrouping ? { grouping: req.stepGrouping } : {}),
+    });
     req.onEvent?.({ type: 'stage', stage: 'solve', arch: req.arch });
     const { result } = await solveWith(
       req,
@@ -64,6 +68,7 @@ export async function testPackage(req: TestRequest): Promise<TestResult> {
       { ...layers.localDirs, ...cacheDirs },
       undefined,
       `test ${t.package}`,
+      t.steps,
     );
     results.push({ package: t.package, environment: layers.packages, summary: result.summary });
   }

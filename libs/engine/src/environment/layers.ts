@@ -156,7 +156,10 @@ function redirectedDirs(
 }
 
 export interface EnvironmentLayers {
-  /** The environment's root: one layer per package, then the generated layer, merged (MergeOp). */
+  /**
+   * The environment's root: one layer per package, merged (MergeOp), with the generated layer
+   * (apk database, accounts) copied on top.
+   */
   readonly state: State;
   /** Local directories the solve must serve: each package's extracted tree. */
   readonly localDirs: Readonly<Record<string, LocalDir>>;
@@ -233,9 +236,17 @@ export function environmentLayers(
     { path: 'etc/passwd', mode: 0o644, data: Buffer.from(accounts.passwd) },
     { path: 'etc/group', mode: 0o644, data: Buffer.from(accounts.group) },
   ];
-  layers.push(generatedLayer(generated, opts.sourceDateEpoch));
+  // The merge is keyed by the packages alone: on an overlay snapshotter it is materialised as a
+  // hardlink farm of every file (seconds for a 20,000-file toolchain), so configs that install
+  // the same packages but ask for them by other names (a different `world`) must share it. The
+  // generated layer, which differs with the world, is copied on top (a few files; directories'
+  // metadata from the generated layer wins, as in a merge).
+  const packages = llb.merge(layers, { customName: `environment (${env.packages.length} packages)` });
   return {
-    state: llb.merge(layers, { customName: `environment (${env.packages.length} packages)` }),
+    state: packages.file(
+      llb.copy(generatedLayer(generated, opts.sourceDateEpoch), '/', '/', { copyDirContentsOnly: true }),
+      { customName: 'environment: apk database and accounts on the packages' },
+    ),
     localDirs,
     packages: env.packages.map((p) => `${p.entry.name}-${p.entry.version}`),
   };

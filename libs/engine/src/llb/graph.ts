@@ -1,6 +1,7 @@
 import { type Definition, llb, marshal, type State } from '@melange2/buildkit';
-import type { BuildPlan, PlanStep } from '../compile/plan.js';
+import type { BuildPlan } from '../compile/plan.js';
 import { archInfo, OUTDIR, WORKSPACE } from '@melange2/melange';
+import { DEFAULT_STEP_GROUPING, groupName, groupScript, groupSteps, type StepGrouping } from './groups.js';
 
 /** The local source name of the placeholder build environment (see {@link placeholderEnvironment}). */
 export const ENVIRONMENT_LOCAL = 'environment';
@@ -40,6 +41,8 @@ export interface GraphOptions {
    * a cache mount kept by the daemon.
    */
   readonly cache?: { readonly seed: State; readonly collect: boolean };
+  /** Which steps share one exec (default {@link DEFAULT_STEP_GROUPING}); see {@link StepGrouping}. */
+  readonly grouping?: StepGrouping;
 }
 
 /** The compiled graph of one build: the Definition and the state whose contents are `melange-out/`. */
@@ -48,27 +51,6 @@ export interface BuildGraph {
   /** The `melange-out` tree (one directory per package), as the export of the solve. */
   readonly output: State;
   readonly platform: llb.Platform;
-}
-
-/** Quotes a string for /bin/sh (single quotes; a quote becomes '\''). */
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
- * The script melange runs for a step: errexit, pipefail where the shell has it, create and enter
- * the working directory, the step's `runs`, success.
- */
-export function stepScript(step: Pick<PlanStep, 'runs' | 'workdir'>): string {
-  const wd = shellQuote(step.workdir);
-  return [
-    'set -e',
-    '(set -o pipefail) 2>/dev/null && set -o pipefail',
-    `[ -d ${wd} ] || mkdir -p ${wd}`,
-    `cd ${wd}`,
-    step.runs.endsWith('\n') ? step.runs.slice(0, -1) : step.runs,
-    'exit 0',
-  ].join('\n');
 }
 
 /** The placeholder environment: a content-hashed copy of the local directory `environment`. */
@@ -113,7 +95,7 @@ function sortedEnv(env: Readonly<Record<string, string>>): Record<string, string
 /**
  * Turns a build plan into LLB: environment → workspace (`/home/build` owned by the build user,
  * the source tree copied in, one `melange-out/<pkg>` per package) → one exec per step → a
- * scratch state holding only `melange-out/`.
+ * scratch state holding only `melange-out/`. With `grouping`, consecutive steps share an exec.
  */
 export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGraph {
   const arch = archInfo(plan.arch);
@@ -152,9 +134,10 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
     selector: CACHE_ROOT,
   });
   let cache = options.cache?.seed;
-  for (const step of plan.steps) {
+  for (const group of groupSteps(plan.steps, options.grouping ?? DEFAULT_STEP_GROUPING)) {
+    const step = group.steps[0]!;
     const exec = state.run({
-      args: ['/bin/sh', '-c', stepScript(step)],
+      args: ['/bin/sh', '-c', groupScript(group, plan.steps.length)],
       env: sortedEnv({ HOME: WORKSPACE, ...step.env, SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }),
       // The script creates and enters the step's directory as the build user; a missing cwd
       // would be created by the daemon as root and be unwritable.
@@ -165,7 +148,7 @@ export function buildGraph(plan: BuildPlan, options: GraphOptions = {}): BuildGr
         ...secretMounts,
       ],
       ...(secretEnv.length > 0 ? { secretEnv } : {}),
-      customName: step.name,
+      customName: groupName(group),
       progressGroup: { id: step.context, name: step.context },
     });
     state = exec.root();

@@ -6,12 +6,14 @@ import { BuildkitClient } from '@melange2/buildkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   BuildError,
+  type BuildEvent,
   type BuildResult,
   buildPackage,
   type CommonRequest,
   LayerServer,
   testPackage,
 } from '@melange2/engine';
+import { groupSteps } from '@melange2/engine/internal';
 import { type Bootstrap, bootstrap, packUsrmerge } from './bootstrap.js';
 import { apkEntries, config, countingClient, installInto, libmarkerSource } from './helpers.js';
 
@@ -52,16 +54,24 @@ function req(
 }
 
 const read = (root: string, p: string) => readFileSync(join(root, p), 'utf8').trim();
-/** Exec steps of a solve (the config's steps), by their outcome. */
+/** Exec vertices of a solve (a step of the config, or a group of its steps), by their outcome. */
 const steps = (r: BuildResult) =>
-  r.solve.vertices.filter((v) => r.plan.steps.some((s) => s.name === v.name)).map((v) => v.outcome);
+  r.solve.vertices
+    .filter((v) => / \(\d+ steps\)$/.test(v.name) || r.plan.steps.some((s) => s.name === v.name))
+    .map((v) => v.outcome);
+/** The step markers a build's log carried. */
+const markersOf = (into: string[]) => (e: BuildEvent) => {
+  if (e.type === 'solve' && e.event.type === 'vertex.log' && e.event.line.startsWith('[melange2] step '))
+    into.push(e.event.line.trim());
+};
 
 describe('x86_64 builds on the real daemon', () => {
   let first: BuildResult;
+  const firstMarkers: string[] = [];
   const out = () => join(b.dir, 'packages');
 
   it('builds subpackages, range subpackages, vars, working-directory, built-in and repository pipelines', async () => {
-    first = await buildPackage(req('hello', 'x86_64', out()));
+    first = await buildPackage({ ...req('hello', 'x86_64', out()), onEvent: markersOf(firstMarkers) });
     expect(first.apks.map((a) => a.name)).toEqual(['hello', 'hello-doc', 'hello-mint', 'hello-vanilla']);
     expect(first.apks.map((a) => a.path)).toContain(join(out(), 'x86_64', 'hello-1.2.3-r0.apk'));
     expect(first.environment).toEqual(['busybox-1.35.0-r0']);
@@ -116,12 +126,45 @@ describe('x86_64 builds on the real daemon', () => {
   it('an unchanged second build has every step cached and gives byte-identical APKs', async () => {
     const out2 = join(b.dir, 'packages-again');
     const second = await buildPackage(req('hello', 'x86_64', out2));
-    expect(steps(second).length).toBe(first.plan.steps.length);
+    expect(steps(second).length).toBe(steps(first).length);
+    expect(steps(second).length).toBeGreaterThan(0);
     expect(new Set(steps(second))).toEqual(new Set(['cached']));
     for (const [i, a] of second.apks.entries())
       expect(readFileSync(a.path).equals(readFileSync(first.apks[i]!.path))).toBe(true);
     // The environment's layer is not sent again: only file metadata crosses.
     expect(second.bytesSent).toBeLessThan(100_000);
+  });
+
+  it('one exec per step, or per pipeline, gives the APKs of the default (one exec), which announces every step', async () => {
+    for (const grouping of ['step', 'pipeline'] as const) {
+      const r = await buildPackage({
+        ...req('hello', 'x86_64', join(b.dir, `packages-${grouping}`)),
+        stepGrouping: grouping,
+      });
+      expect(steps(r).length).toBe(groupSteps(first.plan.steps, grouping).length);
+      expect(r.apks.map((a) => a.name)).toEqual(first.apks.map((a) => a.name));
+      for (const [i, a] of r.apks.entries())
+        expect(readFileSync(a.path).equals(readFileSync(first.apks[i]!.path))).toBe(true);
+    }
+    const n = first.plan.steps.length;
+    expect(steps(first).length).toBe(groupSteps(first.plan.steps, 'build').length);
+    expect(steps(first).length).toBeLessThan(groupSteps(first.plan.steps, 'pipeline').length);
+    expect(firstMarkers).toEqual(
+      first.plan.steps.map((s, i) => `[melange2] step ${i + 1}/${n}: ${s.name.split('\n')[0]}`),
+    );
+  });
+
+  it('a failing step inside a group is named, with its exit code and the log tail', async () => {
+    const e = await buildPackage(req('fails', 'x86_64', join(b.dir, 'packages-fails-grouped'))).catch(
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(BuildError);
+    const err = e as BuildError;
+    expect(err.details.step?.name).toBe('break on purpose');
+    expect(err.details.step?.exitCode).toBe(7);
+    expect(err.message).toContain('step "break on purpose" failed with exit code 7');
+    expect(err.message).toContain('about to fail for the test');
+    expect(err.message).toContain('[melange2] step 2/2 failed with exit code 7');
   });
 
   it('environment served over HTTP: keyed by datahash, nothing fetched or synced once seen, same APKs', async () => {
@@ -205,9 +248,10 @@ describe('x86_64 builds on the real daemon', () => {
   });
 
   it('a failing step names the step, its exit code and the log tail', async () => {
-    const e = await buildPackage(req('fails', 'x86_64', join(b.dir, 'packages-fails'))).catch(
-      (x: unknown) => x,
-    );
+    const e = await buildPackage({
+      ...req('fails', 'x86_64', join(b.dir, 'packages-fails')),
+      stepGrouping: 'step',
+    }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(BuildError);
     const err = e as BuildError;
     expect(err.stage).toBe('solve');
@@ -289,6 +333,57 @@ describe('x86_64 builds on the real daemon', () => {
     await installInto(root, ['usrmerge-check'], 'x86_64', [out()], b.publicKeyPath, b.cacheDir);
     expect(read(root, 'usr/share/usrmerge/bin-link')).toBe('usr/bin');
     expect(read(root, 'usr/share/usrmerge/in-usr-bin')).toBe('yes');
+  });
+
+  it('configs installing the same packages under another world and accounts share the environment merge', async () => {
+    const repo = join(b.dir, 'usrmerge-repo-shared');
+    await packUsrmerge('x86_64', repo, b.signingKey);
+    // A user unique to this run makes each config's generated layer new to the daemon.
+    const uid = 2000 + Math.floor(Math.random() * 50_000);
+    const write = (name: string, world: readonly string[], user: string) => {
+      const file = join(b.dir, `${name}.yaml`);
+      writeFileSync(
+        file,
+        [
+          'package:',
+          `  name: ${name}`,
+          '  version: 1.0.0',
+          '  epoch: 0',
+          'environment:',
+          '  contents:',
+          '    packages:',
+          ...world.map((w) => `      - ${w}`),
+          '  accounts:',
+          '    users:',
+          `      - username: ${user}`,
+          `        uid: ${uid}`,
+          'pipeline:',
+          '  - runs: |',
+          '      d=${{targets.destdir}}/usr/share/shared-env',
+          '      mkdir -p $d',
+          '      cp /etc/apk/world $d/world',
+          `      grep '^${user}:' /etc/passwd > $d/user`,
+          '      readlink /bin > $d/bin-link',
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const build = (file: string, outDir: string) =>
+      buildPackage({ ...req('usrmerge', 'x86_64', outDir), configFile: file, repositoryAppend: [repo] });
+    const outA = join(b.dir, 'packages-shared-a');
+    const outB = join(b.dir, 'packages-shared-b');
+    await build(write('shared-env-a', ['busybox-usrmerge'], `ua${uid}`), outA);
+    const second = await build(write('shared-env-b', ['layout', 'cmd:ls'], `ub${uid}`), outB);
+    expect(second.environment).toEqual(['layout-1-r0', 'busybox-usrmerge-1.35.0-r0']);
+    const merges = second.solve.vertices.filter((v) => v.name === 'environment (2 packages)');
+    expect(merges.map((v) => v.outcome)).toEqual(['cached']);
+    // Yet the second build sees its own world and accounts, and the layout's /bin link.
+    const root = join(b.dir, 'root-shared-env');
+    await installInto(root, ['shared-env-b'], 'x86_64', [outB], b.publicKeyPath, b.cacheDir);
+    expect(read(root, 'usr/share/shared-env/world').split('\n')).toEqual(['cmd:ls', 'layout']);
+    expect(read(root, 'usr/share/shared-env/user')).toMatch(new RegExp(`^ub${uid}:x:${uid}:`));
+    expect(read(root, 'usr/share/shared-env/bin-link')).toBe('usr/bin');
   });
 
   it('a package whose content does not match its index fails the environment, before BuildKit', async () => {
