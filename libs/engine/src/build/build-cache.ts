@@ -96,6 +96,16 @@ const TOOL_CACHES: readonly (readonly [env: string, tool: RegExp])[] = [
 ];
 
 /**
+ * A script without its comment lines: comments are prose and name tools too (split/dev's "include
+ * directories … go with the headers" made every build send GOMODCACHE).
+ */
+const withoutComments = (runs: string): string =>
+  runs
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n');
+
+/**
  * Top-level entries of /var/cache/melange the steps use other than by checksum: a path a script
  * names (`/var/cache/melange/go/…`), and a language cache (GOMODCACHE, PIP_CACHE_DIR, …) of a
  * step whose script runs its tool or names its variable.
@@ -105,10 +115,11 @@ export function namedEntries(plan: Pick<BuildPlan, 'steps'>): string[] {
   const top = (path: string) => path.slice(MELANGE_CACHE.length).split('/')[0]!;
   for (const s of plan.steps) {
     for (const m of s.runs.matchAll(/\/var\/cache\/melange\/([^\s'"`;|&<>()$/\\]+)/g)) out.add(m[1]!);
+    const code = withoutComments(s.runs);
     for (const [v, tool] of TOOL_CACHES) {
       const value = s.env[v];
       if (!value?.startsWith(MELANGE_CACHE)) continue;
-      if (tool.test(s.runs) || s.runs.includes(`$${v}`) || s.runs.includes(`\${${v}}`)) out.add(top(value));
+      if (tool.test(code) || code.includes(`$${v}`) || code.includes(`\${${v}}`)) out.add(top(value));
     }
     if (out.size >= MAX_SEED) break;
   }

@@ -85,6 +85,9 @@ describe('--cache-dir', () => {
       { runs: 'make', env },
     ];
     expect(namedEntries({ steps: used } as never)).toEqual(['go', 'gomodcache', 'sha256:']);
+    // A tool named in a comment is prose, not a use: no language cache is sent for it.
+    const prose = [{ runs: '# include directories go with the headers\n  # or python\nmake install', env }];
+    expect(namedEntries({ steps: prose } as never)).toEqual([]);
   });
 
   it('a seeded fetch needs no network and sends only the file it names', async () => {
