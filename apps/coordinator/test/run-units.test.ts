@@ -4,12 +4,7 @@ import { join } from 'node:path';
 import { KeyExistsError, RevisionMismatchError } from '@melange2/queue';
 import { describe, expect, it } from 'vitest';
 import { FileStateStore } from '@melange2/coordinator';
-import {
-  AgentRegistry,
-  DispatchTokens,
-  providesChanged,
-  tokenHash,
-} from '@melange2/coordinator/internal';
+import { AgentRegistry, DispatchTokens, providesChanged, tokenHash } from '@melange2/coordinator/internal';
 
 const decodeN = (v: unknown) => {
   if (typeof (v as { n?: unknown })?.n !== 'number') throw new Error('n is not a number');
