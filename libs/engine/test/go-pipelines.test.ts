@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileText } from '@melange2/engine';
-import { resolver } from './helpers.js';
+import { BUILTIN_PIPELINE_DIR, PipelineResolver } from '@melange2/melange';
+
+/** The built-in pipelines only (the fixture repository has a `strip` of its own). */
+const resolver = new PipelineResolver([BUILTIN_PIPELINE_DIR]);
 
 const dir = mkdtempSync(join(tmpdir(), 'm2-go-pipelines-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,6 +82,19 @@ ldflags: -X main.version=v\${{package.version}} -X main.commit=$(echo abc123) -X
       'build',
     );
     expect(ldflagsOf(block)?.trim()).toBe('-w -X main.Version=1.2.3');
+  });
+
+  it('go/build/v2 strips the binaries afterwards, as melange has it', () => {
+    const o = compileText(config('go/build/v2', 'packages: .\noutput: gotool'), 'go.yaml', {
+      arch: 'x86_64',
+      resolver,
+    });
+    if (o.status !== 'compiled') throw new Error(o.status);
+    const runs = o.plan.steps.map((s) => s.runs);
+    const build = runs.findIndex((r) => r.includes('go build '));
+    expect(build).toBeGreaterThanOrEqual(0);
+    expect(runs[build + 1]).toMatch(/strip -g "\$f"/);
+    expect(o.plan.environment.packages).toEqual(expect.arrayContaining(['binutils', 'scanelf']));
   });
 
   it('go/install too', () => {
