@@ -169,7 +169,8 @@ describe('compiled graphs solve on a real buildkitd', () => {
     const client = await BuildkitClient.connect(daemons.buildkit.x86_64);
     try {
       const err = await client
-        .solve(buildGraph(o.plan).definition, {
+        // One exec per step: the failing vertex is the failing step itself.
+        .solve(buildGraph(o.plan, { grouping: 'step' }).definition, {
           localDirs: { [ENVIRONMENT_LOCAL]: environmentDir('x86_64') },
           exports: [{ type: 'local', dest: temp('out') }],
         })
