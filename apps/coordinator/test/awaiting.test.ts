@@ -3,21 +3,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildIndexArchive,
-  generateKeyPair,
-  packageInfo,
-  type SigningKey,
-  signingKeyFromPem,
-} from '@melange2/apk';
+import { buildIndexArchive, packageInfo, type SigningKey } from '@melange2/apk';
 import { type BuildJob, type BuildReport, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localPublisher, testSigningKey } from './run-build.js';
 import {
   Coordinator,
-  IndexPublisher,
-  LocalRepositoryStore,
-  type PublisherRecord,
   ReachIndex,
   type RunBuild,
   type RunEvent,
@@ -94,8 +86,7 @@ describe('the coordinator fills awaiting and re-queues a build given back', () =
   let signingKey: SigningKey;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'm2-awaiting-'));
-    const pair = await generateKeyPair(2048);
-    signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
+    signingKey = await testSigningKey();
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -107,11 +98,7 @@ describe('the coordinator fills awaiting and re-queues a build given back', () =
       plan,
       queue,
       staging: new LocalStaging(join(dir, 'staging')),
-      publisher: new IndexPublisher({
-        store: new LocalRepositoryStore(join(dir, 'repo')),
-        signingKey,
-        records: new MemoryStateStore<PublisherRecord>(),
-      }),
+      publisher: localPublisher(dir, signingKey),
       signingKey,
       state: new MemoryStateStore<StateRecord>('s'),
       published: join(dir, 'repo'),

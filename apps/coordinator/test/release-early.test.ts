@@ -5,17 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, signingKeyFromPem } from '@melange2/apk';
-import {
-  Coordinator,
-  IndexPublisher,
-  LocalRepositoryStore,
-  type PublisherRecord,
-  type StateRecord,
-} from '@melange2/coordinator';
+import { Coordinator, type StateRecord } from '@melange2/coordinator';
 import { type BuildJob, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
-import { runBuild } from './run-build.js';
+import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 /** Holds every `succeeded` build record until `release()`. */
@@ -48,27 +41,15 @@ afterEach(() => {
 
 describe('a published build releases its dependents', () => {
   it('before its succeeded record is written; its report is answered without waiting for it', async () => {
-    const pair = await generateKeyPair(2048);
-    const signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
+    const signingKey = await testSigningKey();
     const state = new HeldStateStore();
     const queue = new MemoryWorkQueue<BuildJob>();
     const c = new Coordinator({
       runId: 'r1',
-      plan: {
-        root: dir,
-        builds: [runBuild('lib'), runBuild('app', ['lib@x86_64'])],
-        upToDate: [],
-        problems: [],
-        cycles: [],
-        excluded: new Map(),
-      },
+      plan: runPlan(dir, [runBuild('lib'), runBuild('app', ['lib@x86_64'])]),
       queue,
       staging: new LocalStaging(join(dir, 'staging')),
-      publisher: new IndexPublisher({
-        store: new LocalRepositoryStore(join(dir, 'repo')),
-        signingKey,
-        records: new MemoryStateStore<PublisherRecord>(),
-      }),
+      publisher: localPublisher(dir, signingKey),
       signingKey,
       state,
       published: join(dir, 'repo'),

@@ -5,12 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/apk';
+import type { SigningKey } from '@melange2/apk';
 import {
   Coordinator,
-  IndexPublisher,
-  LocalRepositoryStore,
-  type PublisherRecord,
+  type IndexPublisher,
   type RunEvent,
   runIdFor,
   type StateRecord,
@@ -19,31 +17,19 @@ import { tokenHash } from '@melange2/coordinator/internal';
 import { type BuildJob, type BuildReport, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBuild } from './run-build.js';
+import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
 
 let dir: string;
 let signingKey: SigningKey;
 let publisher: IndexPublisher;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm2-resume-queue-'));
-  const pair = await generateKeyPair(2048);
-  signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
-  publisher = new IndexPublisher({
-    store: new LocalRepositoryStore(join(dir, 'repo')),
-    signingKey,
-    records: new MemoryStateStore<PublisherRecord>(),
-  });
+  signingKey = await testSigningKey();
+  publisher = localPublisher(dir, signingKey);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const plan = () => ({
-  root: dir,
-  builds: [runBuild('lib'), runBuild('app', ['lib@x86_64'])],
-  upToDate: [],
-  problems: [],
-  cycles: [],
-  excluded: new Map(),
-});
+const plan = () => runPlan(dir, [runBuild('lib'), runBuild('app', ['lib@x86_64'])]);
 
 function coordinator(queue: MemoryWorkQueue<BuildJob>, state: MemoryStateStore<StateRecord>) {
   const events: RunEvent[] = [];

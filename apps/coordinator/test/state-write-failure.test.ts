@@ -4,19 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, type SigningKey, signingKeyFromPem } from '@melange2/apk';
+import type { SigningKey } from '@melange2/apk';
 import { type BuildJob, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
-import { runBuild } from './run-build.js';
+import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Coordinator,
-  IndexPublisher,
-  LocalRepositoryStore,
-  type PublisherRecord,
-  RunStateError,
-  type StateRecord,
-} from '@melange2/coordinator';
+import { Coordinator, type IndexPublisher, RunStateError, type StateRecord } from '@melange2/coordinator';
 
 /** Fails every write whose key and record `fails` picks. */
 class FailingStateStore extends MemoryStateStore<StateRecord> {
@@ -37,13 +30,8 @@ const onUnhandled = (e: unknown) => unhandled.push(e);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'm2-state-fail-'));
-  const pair = await generateKeyPair(2048);
-  signingKey = signingKeyFromPem(pair.privatePem, 'test.rsa.pub');
-  publisher = new IndexPublisher({
-    store: new LocalRepositoryStore(join(dir, 'repo')),
-    signingKey,
-    records: new MemoryStateStore<PublisherRecord>(),
-  });
+  signingKey = await testSigningKey();
+  publisher = localPublisher(dir, signingKey);
   process.on('unhandledRejection', onUnhandled);
 });
 afterAll(() => {
@@ -61,7 +49,7 @@ async function runFailingLib(state: FailingStateStore) {
   const logged: string[] = [];
   const c = new Coordinator({
     runId: 'r1',
-    plan: { root: dir, builds, upToDate: [], problems: [], cycles: [], excluded: new Map() },
+    plan: runPlan(dir, builds),
     queue,
     staging: new LocalStaging(join(dir, 'staging')),
     publisher,
