@@ -188,28 +188,47 @@ export class Agent {
     });
   }
 
+  /**
+   * One slot: pulls a build, runs it, and pulls the next as soon as the build is over, while its
+   * report still travels to the coordinator (which dispatches the next build before it answers:
+   * the pull is then already waiting for it). At most one report per slot is on its way: the
+   * slot waits for it before it pulls again. The loop ends with its last report delivered.
+   */
   async #loop(): Promise<void> {
     const consumer = await this.#o.queue.consumer(this.#o.arch);
-    while (!this.#stop.signal.aborted) {
-      let d: Delivery<BuildJob> | null;
-      try {
-        d = await consumer.next({ expiresMs: 2000, signal: this.#stop.signal });
-      } catch (e) {
-        this.#o.log?.(`agent ${this.#o.id}: pull failed: ${(e as Error).message}`);
-        await sleep(1000, this.#stop.signal);
-        continue;
+    let reporting: Promise<void> = Promise.resolve();
+    try {
+      while (!this.#stop.signal.aborted) {
+        let d: Delivery<BuildJob> | null;
+        try {
+          d = await consumer.next({ expiresMs: 2000, signal: this.#stop.signal });
+        } catch (e) {
+          this.#o.log?.(`agent ${this.#o.id}: pull failed: ${(e as Error).message}`);
+          await sleep(1000, this.#stop.signal);
+          continue;
+        }
+        if (!d) continue;
+        this.#busy++;
+        let built = () => {};
+        const over = new Promise<void>((resolve) => {
+          built = resolve;
+        });
+        const handled = this.#handle(d, built);
+        try {
+          await Promise.race([handled, over]);
+        } finally {
+          this.#busy--;
+        }
+        await reporting;
+        reporting = handled;
       }
-      if (!d) continue;
-      this.#busy++;
-      try {
-        await this.#handle(d);
-      } finally {
-        this.#busy--;
-      }
+    } finally {
+      await reporting;
     }
   }
 
-  async #handle(d: Delivery<BuildJob>): Promise<void> {
+  /** `built` is called once the build is over and the slot free, before its report goes out. */
+  async #handle(d: Delivery<BuildJob>, built: () => void): Promise<void> {
     const job = d.data;
     const parent = contextFromHeaders(d.headers);
     const enqueuedAt = Number(d.headers[ENQUEUED_AT]);
@@ -241,7 +260,7 @@ export class Agent {
       parent,
       async (span) => {
         try {
-          await this.#run(d, job, span);
+          await this.#run(d, job, span, built);
         } finally {
           span.end();
         }
@@ -380,7 +399,7 @@ export class Agent {
     });
   }
 
-  async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span): Promise<void> {
+  async #run(d: Delivery<BuildJob>, job: BuildJob, span: Span, built: () => void): Promise<void> {
     const ackWait = this.#o.queue.limits.ackWaitMs;
     const keepAlive = setInterval(() => d.working(), Math.max(100, Math.floor(ackWait / 3)));
     const t0 = performance.now();
@@ -448,6 +467,7 @@ export class Agent {
           this.#o.metrics?.finished(job.arch, 'failed', secs());
         }
       }
+      built();
       const report = {
         runId: job.runId,
         id: job.id,

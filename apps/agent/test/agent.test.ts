@@ -135,6 +135,41 @@ describe('Agent on the in-process queue', () => {
     expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
   });
 
+  it('a slot pulls its next build while its report is on its way, with at most one report on its way', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const offered: string[] = [];
+    const takers: (() => void)[] = [];
+    const events: AgentEvent[] = [];
+    const link: CoordinatorLink = {
+      event: (e) => events.push(e),
+      // Taken only when the test says so (a coordinator slow to answer).
+      report: (r) => {
+        offered.push(r.id);
+        return new Promise((resolve) => takers.push(() => resolve({ ok: true })));
+      },
+    };
+    const execute: Executor = async () => ({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } });
+    const a = oneSlot(q, link, { execute });
+    a.start();
+    for (const n of ['a', 'b', 'c']) await q.publish('x86_64', job(n), { msgId: n });
+    const started = () => events.filter((e) => e.type === 'started').map((e) => (e as { id: string }).id);
+    // b started (and was built) while a's report waits; c is not pulled before a's report is taken.
+    await until(() => offered.length === 2);
+    expect(started()).toEqual(['a@x86_64', 'b@x86_64']);
+    expect(a.busy).toBe(0);
+    expect(await q.depth('x86_64')).toEqual({ pending: 1, leased: 2 });
+    takers.shift()?.();
+    await until(() => offered.length === 3);
+    expect(started()).toEqual(['a@x86_64', 'b@x86_64', 'c@x86_64']);
+    const stopped = a.stop();
+    for (const take of takers.splice(0)) take();
+    await until(() => takers.length === 0);
+    await stopped;
+    // Every report was taken before its ack, and the stop waited for the last ones.
+    expect(offered).toEqual(['a@x86_64', 'b@x86_64', 'c@x86_64']);
+    expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+  });
+
   it('reports awaiting and acks the attempt (the coordinator dispatches it again)', async () => {
     const q = new MemoryWorkQueue<BuildJob>();
     const link = recorder();
