@@ -3,15 +3,20 @@ import {
   type Consumer,
   type JetStreamClient,
   type JetStreamManager,
-  type JsMsg,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  type Msg,
+  headers as natsHeaders,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { AckedPublisher } from './acked-publisher.js';
 import { QueueError } from './errors.js';
+import { deliveryInfo, PullClient } from './pull.js';
 import {
   DEFAULT_LIMITS,
   type DeadLetter,
@@ -61,6 +66,8 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #consumers = new Map<string, Promise<Consumer>>();
+  /** One pull client per arch consumer (its inbox subscription), made on the first pull. */
+  readonly #pullers = new Map<string, PullClient>();
   readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
   readonly #codec: MessageCodec<T>;
   readonly #onRefused: ((r: RefusedMessage) => void) | undefined;
@@ -216,65 +223,79 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
             await waitOrAbort(Math.max(1000, o?.expiresMs ?? 5000), o?.signal);
             return undefined;
           });
-          return c ? this.#next(arch, c, o) : null;
+          return c ? this.#next(arch, o) : null;
         },
       };
-    const c = await this.#consumer(arch);
-    return { next: (o) => this.#next(arch, c, o) };
+    await this.#consumer(arch);
+    return { next: (o) => this.#next(arch, o) };
   }
 
-  async #next(arch: string, c: Consumer, o: NextOptions = {}): Promise<Delivery<T> | null> {
-    if (o.signal?.aborted) return null;
-    // The server takes pull requests of at least a second.
-    const pull = c.next({ expires: Math.max(1000, o.expiresMs ?? 5000) });
-    if (!o.signal) return this.#decoded(arch, await pull);
-    const aborted = new Promise<'aborted'>((r) =>
-      o.signal?.addEventListener('abort', () => r('aborted'), { once: true }),
-    );
-    const first = await Promise.race([pull, aborted]);
-    if (first === 'aborted') {
-      // A message that arrives for an abandoned pull goes straight back.
-      void pull.then((m) => m?.nak()).catch(() => {});
-      return null;
+  #puller(arch: string): PullClient {
+    let p = this.#pullers.get(arch);
+    if (!p) {
+      p = new PullClient(this.#nc, this.stream, `agents-${arch}`);
+      this.#pullers.set(arch, p);
     }
-    return this.#decoded(arch, first);
+    return p;
+  }
+
+  async #next(arch: string, o: NextOptions = {}): Promise<Delivery<T> | null> {
+    // The server takes pull requests of at least a second.
+    const m = await this.#puller(arch)
+      .pull(Math.max(1000, o.expiresMs ?? 5000), o.signal)
+      .catch((e: unknown) => {
+        // The consumer may be gone: an attached queue looks it up again on the next pull.
+        this.#consumers.delete(arch);
+        throw e;
+      });
+    return m ? this.#decoded(arch, m) : null;
   }
 
   /** The delivery, or null for a message the codec refused (terminated: no retry would help). */
-  #decoded(arch: string, m: JsMsg | null): Delivery<T> | null {
-    if (!m) return null;
+  #decoded(arch: string, m: Msg): Delivery<T> | null {
+    const info = deliveryInfo(m.reply);
+    if (!info) return null;
     let data: T;
     try {
       data = this.#codec.decode(m.data);
     } catch (error) {
-      m.term();
-      this.#onRefused?.({ arch, seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', error });
+      m.respond('+TERM');
+      this.#onRefused?.({ arch, seq: info.streamSeq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', error });
       return null;
     }
-    return this.#delivery(arch, m, data);
+    return this.#delivery(arch, m, info.deliveryCount, info.streamSeq, data);
   }
 
-  #delivery(arch: string, m: JsMsg, data: T): Delivery<T> {
+  #delivery(arch: string, m: Msg, deliveryCount: number, seq: number, data: T): Delivery<T> {
     const headers: Record<string, string> = {};
     for (const k of m.headers?.keys() ?? []) {
       if (k !== 'Nats-Msg-Id') headers[k] = m.headers?.get(k) ?? '';
     }
+    // Every answer but `+WPI` ends the lease: the first one counts, later ones are not sent.
+    let final = false;
+    const answer = (payload: string) => {
+      if (final) return;
+      final = payload !== '+WPI';
+      m.respond(payload);
+    };
     return {
       arch,
       msgId: m.headers?.get('Nats-Msg-Id') ?? '',
-      seq: m.seq,
+      seq,
       data,
       headers,
-      deliveryCount: m.info.deliveryCount,
-      working: () => m.working(),
+      deliveryCount,
+      working: () => answer('+WPI'),
       ack: async () => {
-        await m.ackAck();
+        if (final) return;
+        final = true;
+        await this.#nc.request(m.reply ?? '', '+ACK', { timeout: 5000 });
       },
-      ackNoWait: () => m.ack(),
-      nak: (delayMs) => m.nak(delayMs),
+      ackNoWait: () => answer('+ACK'),
+      nak: (delayMs) => answer(delayMs ? `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : '-NAK'),
       // Without the reason: nats-server before 2.10 ignores a `+TERM` that carries one, and the
       // message would be redelivered once its lease ran out.
-      term: () => m.term(),
+      term: () => answer('+TERM'),
     };
   }
 
@@ -324,6 +345,8 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   }
 
   async close(): Promise<void> {
+    for (const p of this.#pullers.values()) p.close();
+    this.#pullers.clear();
     this.#publisher.close();
     this.#advisories?.unsubscribe();
     this.#advisories = undefined;

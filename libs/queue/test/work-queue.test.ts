@@ -245,6 +245,26 @@ for (const [name, open] of Object.entries(transports)) {
       }
     });
 
+    it('a message that reaches a pull given up goes back to the queue for the next pull', async () => {
+      const q = await open({});
+      try {
+        const c = await q.consumer('x86_64');
+        const ac = new AbortController();
+        const given = c.next({ expiresMs: 30_000, signal: ac.signal });
+        // The server holds the pull (counted as idle) before it is given up.
+        for (let i = 0; i < 200 && (await q.idle('x86_64')) < 1; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        ac.abort();
+        expect(await given).toBeNull();
+        await q.publish('x86_64', { pkg: 'a' }, { msgId: 'a@x86_64' });
+        const d = await c.next({ expiresMs: 5000 });
+        expect(d?.data).toEqual({ pkg: 'a' });
+        d?.ackNoWait();
+      } finally {
+        await cleanup(q);
+      }
+    });
+
     it('returns null at once for an aborted wait', async () => {
       const q = await open({});
       try {
