@@ -13,6 +13,7 @@ import { contextFromHeaders } from '@melange2/queue';
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type BuildLogOptions, type BuildLogSession, type LogLine, openBuildLog } from './build-log.js';
 import { classify } from './classify.js';
+import { Gate, PrefetchPolicy } from './gate.js';
 import type { AgentMetrics } from './metrics.js';
 
 export const tracer = trace.getTracer('melange2-orch-agent');
@@ -66,6 +67,13 @@ export interface AgentOptions {
   readonly queue: WorkQueue<BuildJob>;
   readonly link: CoordinatorLink;
   readonly execute: Executor;
+  /**
+   * Builds pulled ahead of the free slots while builds are short (see `PrefetchPolicy`), so that a
+   * freed slot starts its next build at once: default 1, 0 never.
+   */
+  readonly prefetch?: number;
+  /** Pull ahead only while builds take less than this on average; default 100 ms. */
+  readonly prefetchBelowMs?: number;
   /** Heartbeat period (slots for the coordinator's dispatch); default 2 s. */
   readonly heartbeatMs?: number;
   /**
@@ -119,12 +127,20 @@ export class Agent {
   /** Aborting it cancels the running builds too (a kill, not a drain). */
   readonly #kill = new AbortController();
   #busy = 0;
+  readonly #prefetch: PrefetchPolicy;
+  /** Builds in hand (pulled or being pulled, not yet built): the slots and the builds held ahead. */
+  readonly #inHand: Gate;
+  /** Builds running. */
+  readonly #slots: Gate;
   readonly #unreported: string[] = [];
   #loops: Promise<void>[] = [];
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(o: AgentOptions) {
     this.#o = o;
+    this.#prefetch = new PrefetchPolicy(o.prefetch ?? 1, o.prefetchBelowMs ?? 100);
+    this.#inHand = new Gate(() => o.slots + this.#prefetch.ahead);
+    this.#slots = new Gate(() => o.slots);
   }
 
   get busy(): number {
@@ -144,20 +160,30 @@ export class Agent {
     return this.#unreported;
   }
 
+  /** Builds pulled ahead of the free slots now (0 while builds are long). */
+  get prefetching(): number {
+    return this.#prefetch.ahead;
+  }
+
+  #beat(): void {
+    const ahead = this.#prefetch.ahead;
+    this.#o.link.event({
+      type: 'heartbeat',
+      agent: this.#o.id,
+      arch: this.#o.arch,
+      slots: this.#o.slots,
+      busy: this.#busy,
+      alive: true,
+      // The coordinator dispatches that many more to this agent (absent: none).
+      ...(ahead > 0 ? { prefetch: ahead } : {}),
+    });
+  }
+
   start(): void {
-    const beat = (alive: boolean) =>
-      this.#o.link.event({
-        type: 'heartbeat',
-        agent: this.#o.id,
-        arch: this.#o.arch,
-        slots: this.#o.slots,
-        busy: this.#busy,
-        alive,
-      });
-    beat(true);
-    this.#heartbeat = setInterval(() => beat(true), this.#o.heartbeatMs ?? 2000);
+    this.#beat();
+    this.#heartbeat = setInterval(() => this.#beat(), this.#o.heartbeatMs ?? 2000);
     this.#heartbeat.unref();
-    this.#loops = Array.from({ length: this.#o.slots }, () => this.#loop());
+    this.#loops = Array.from({ length: this.#o.slots + this.#prefetch.builds }, () => this.#loop());
   }
 
   /** Finishes the builds in hand, takes no more. */
@@ -198,26 +224,39 @@ export class Agent {
     const consumer = await this.#o.queue.consumer(this.#o.arch);
     let reporting: Promise<void> = Promise.resolve();
     try {
-      while (!this.#stop.signal.aborted) {
+      // A place in hand first: a free slot, or one of the builds held ahead while prefetching.
+      while (await this.#inHand.take(this.#stop.signal)) {
         let d: Delivery<BuildJob> | null;
         try {
           d = await consumer.next({ expiresMs: 2000, signal: this.#stop.signal });
         } catch (e) {
+          this.#inHand.give();
           this.#o.log?.(`agent ${this.#o.id}: pull failed: ${(e as Error).message}`);
           await sleep(1000, this.#stop.signal);
           continue;
         }
-        if (!d) continue;
+        if (!d || !(await this.#slot(d))) {
+          this.#inHand.give();
+          continue;
+        }
         this.#busy++;
         let built = () => {};
         const over = new Promise<void>((resolve) => {
           built = resolve;
         });
+        const t0 = performance.now();
         const handled = this.#handle(d, built);
         try {
           await Promise.race([handled, over]);
         } finally {
           this.#busy--;
+          this.#slots.give();
+          this.#inHand.give();
+        }
+        if (this.#prefetch.built(performance.now() - t0)) {
+          // More (or fewer) builds in hand from now on: the coordinator hears of it at once.
+          this.#inHand.wake();
+          this.#beat();
         }
         await reporting;
         reporting = handled;
@@ -225,6 +264,26 @@ export class Agent {
     } finally {
       await reporting;
     }
+  }
+
+  /**
+   * A free slot for `d`, its lease kept alive while it waits for one (a build pulled ahead); false
+   * when the agent is killed meanwhile: `d` is given back at once.
+   */
+  async #slot(d: Delivery<BuildJob>): Promise<boolean> {
+    if (this.#slots.tryTake()) return true;
+    const waiting = this.#slots.take(this.#kill.signal);
+    const keepAlive = setInterval(
+      () => d.working(),
+      Math.max(100, Math.floor(this.#o.queue.limits.ackWaitMs / 3)),
+    );
+    try {
+      if (await waiting) return true;
+    } finally {
+      clearInterval(keepAlive);
+    }
+    d.nak();
+    return false;
   }
 
   /** `built` is called once the build is over and the slot free, before its report goes out. */

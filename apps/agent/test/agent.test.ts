@@ -149,7 +149,8 @@ describe('Agent on the in-process queue', () => {
       },
     };
     const execute: Executor = async () => ({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } });
-    const a = oneSlot(q, link, { execute });
+    // Nothing pulled ahead of the slot (the builds are short): one slot, one loop.
+    const a = oneSlot(q, link, { execute, prefetch: 0 });
     a.start();
     for (const n of ['a', 'b', 'c']) await q.publish('x86_64', job(n), { msgId: n });
     const started = () => events.filter((e) => e.type === 'started').map((e) => (e as { id: string }).id);
@@ -168,6 +169,71 @@ describe('Agent on the in-process queue', () => {
     // Every report was taken before its ack, and the stop waited for the last ones.
     expect(offered).toEqual(['a@x86_64', 'b@x86_64', 'c@x86_64']);
     expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+  });
+
+  it('while builds are short, pulls one build ahead of its slots, its lease kept, started once a slot frees', async () => {
+    const q = new MemoryWorkQueue<BuildJob>({ ackWaitMs: 300 });
+    const link = recorder();
+    const release: (() => void)[] = [];
+    const execute: Executor = (j) =>
+      j.name === 'first'
+        ? Promise.resolve({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } })
+        : new Promise((resolve) =>
+            release.push(() => resolve({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } })),
+          );
+    const a = oneSlot(q, link, { execute, prefetchBelowMs: 60_000 });
+    a.start();
+    expect(a.prefetching).toBe(0);
+    await q.publish('x86_64', job('first'), { msgId: 'first' });
+    await until(() => link.reports.length === 1);
+    // One short build seen: one build pulled ahead from now on, and the coordinator is told.
+    expect(a.prefetching).toBe(1);
+    expect(link.events.at(-1)).toMatchObject({ type: 'heartbeat', slots: 1, prefetch: 1 });
+    for (const n of ['b', 'c', 'd']) await q.publish('x86_64', job(n), { msgId: n });
+    await until(() => release.length === 1);
+    // b builds, c waits on the agent past its lease (kept alive), d stays queued.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await q.depth('x86_64')).toEqual({ pending: 1, leased: 2 });
+    const started = () =>
+      link.events.filter((e) => e.type === 'started').map((e) => (e as { id: string }).id);
+    expect(started()).toEqual(['first@x86_64', 'b@x86_64']);
+    release.shift()?.();
+    await until(() => release.length === 1);
+    expect(started()).toEqual(['first@x86_64', 'b@x86_64', 'c@x86_64']);
+    const stopped = a.stop();
+    // Stopping: the build held ahead (d) is built too, then nothing more is taken.
+    release.shift()?.();
+    await until(() => release.length === 1);
+    release.shift()?.();
+    await stopped;
+    expect(link.reports.map((r) => r.id)).toEqual(['first@x86_64', 'b@x86_64', 'c@x86_64', 'd@x86_64']);
+    expect(link.reports.every((r) => r.attempt === 1)).toBe(true);
+    expect(await q.depth('x86_64')).toEqual({ pending: 0, leased: 0 });
+  });
+
+  it('pulls nothing ahead while builds are long', async () => {
+    const q = new MemoryWorkQueue<BuildJob>();
+    const link = recorder();
+    const release: (() => void)[] = [];
+    const execute: Executor = () =>
+      new Promise((resolve) =>
+        release.push(() => resolve({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } })),
+      );
+    const a = oneSlot(q, link, { execute, prefetchBelowMs: 0 });
+    a.start();
+    for (const n of ['a', 'b', 'c']) await q.publish('x86_64', job(n), { msgId: n });
+    for (let i = 0; i < 2; i++) {
+      await until(() => release.length === 1);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await q.depth('x86_64')).toEqual({ pending: 2 - i, leased: 1 });
+      release.shift()?.();
+    }
+    expect(a.prefetching).toBe(0);
+    await until(() => release.length === 1);
+    const stopped = a.stop();
+    release.shift()?.();
+    await stopped;
+    expect(link.events.some((e) => e.type === 'heartbeat' && e.prefetch !== undefined)).toBe(false);
   });
 
   it('reports awaiting and acks the attempt (the coordinator dispatches it again)', async () => {

@@ -121,4 +121,13 @@ describe('agent registry', () => {
     q.idle('x86_64', 8, 0);
     expect(q.capacity('x86_64', 10_001)).toBe(0);
   });
+
+  it('counts the builds an agent pulls ahead of its slots as slots', () => {
+    const r = new AgentRegistry(10_000);
+    r.heartbeat(beat('a', 4), 0);
+    r.heartbeat({ ...beat('b', 4), prefetch: 1 }, 0);
+    expect(r.capacity('x86_64', 1)).toBe(9);
+    r.heartbeat(beat('b', 4), 2);
+    expect(r.capacity('x86_64', 3)).toBe(8);
+  });
 });

@@ -78,7 +78,7 @@ export function fastJob(v: unknown): BuildJob | undefined {
 }
 
 const STARTED_KEYS = new Set(['type', 'runId', 'id', 'attempt', 'token', 'agent']);
-const HEARTBEAT_KEYS = new Set(['type', 'agent', 'arch', 'slots', 'busy', 'alive']);
+const HEARTBEAT_KEYS = new Set(['type', 'agent', 'arch', 'slots', 'busy', 'alive', 'prefetch']);
 
 export function fastEvent(v: unknown): AgentEvent | undefined {
   if (!isObj(v)) return undefined;
@@ -91,10 +91,19 @@ export function fastEvent(v: unknown): AgentEvent | undefined {
   }
   if (v['type'] === 'heartbeat') {
     if (!onlyKeys(v, HEARTBEAT_KEYS)) return undefined;
-    const { agent, arch, slots, busy, alive } = v;
+    const { agent, arch, slots, busy, alive, prefetch } = v;
     if (!isName(agent) || !isName(arch) || !isCount(slots) || !isCount(busy) || typeof alive !== 'boolean')
       return undefined;
-    return { type: 'heartbeat', agent, arch, slots, busy, alive };
+    if (prefetch !== undefined && !isCount(prefetch)) return undefined;
+    return {
+      type: 'heartbeat',
+      agent,
+      arch,
+      slots,
+      busy,
+      alive,
+      ...(prefetch !== undefined ? { prefetch } : {}),
+    };
   }
   return undefined;
 }

@@ -151,6 +151,8 @@ export interface Heartbeat {
   readonly busy: number;
   /** False when the agent is leaving (its slots no longer count). */
   readonly alive: boolean;
+  /** Builds it takes beyond its slots (pulled ahead while builds are short); absent: none. */
+  readonly prefetch?: number;
 }
 
 /** Bounds on free text: a failure's message and each line of its log tail. */
@@ -263,6 +265,7 @@ export const agentEventSchema: z.ZodType<AgentEvent> = z.discriminatedUnion('typ
     slots: count,
     busy: count,
     alive: z.boolean(),
+    prefetch: count.optional(),
   }),
 ]);
 

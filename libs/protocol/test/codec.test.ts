@@ -68,6 +68,7 @@ const events: AgentEvent[] = [
     message: 'daemon unreachable',
   },
   { type: 'heartbeat', agent: 'a', arch: 'aarch64', slots: 4, busy: 1, alive: true },
+  { type: 'heartbeat', agent: 'a', arch: 'aarch64', slots: 4, busy: 4, alive: true, prefetch: 1 },
 ];
 
 const raw = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -275,6 +276,7 @@ describe('the hand-written checks of the hot messages vouch only for what the sc
     ['job', fastJob, buildJobSchema, { ...job }],
     ['started', fastEvent, agentEventSchema, { ...started }],
     ['heartbeat', fastEvent, agentEventSchema, { ...beat }],
+    ['heartbeat with prefetch', fastEvent, agentEventSchema, { ...beat, prefetch: 1 }],
     ['report', fastReport, buildReportSchema, succeeded as unknown as Record<string, unknown>],
   ];
   for (const [what, fast, schema, valid] of cases)

@@ -23,7 +23,9 @@ export class AgentRegistry {
   #counted: { at: number; slots: Map<string, number> } | undefined;
 
   heartbeat(e: Heartbeat, now = Date.now()): void {
-    if (e.alive) this.#agents.set(e.agent, { arch: e.arch, slots: e.slots, at: now });
+    // The builds it pulls ahead of its free slots count as slots: dispatched to at once, they are
+    // on the agent when a slot frees.
+    if (e.alive) this.#agents.set(e.agent, { arch: e.arch, slots: e.slots + (e.prefetch ?? 0), at: now });
     else this.#agents.delete(e.agent);
     this.#counted = undefined;
   }
@@ -37,7 +39,7 @@ export class AgentRegistry {
     if (slots > 0) this.#seen.set(arch, { slots, at: now });
   }
 
-  /** Slots of the live agents of `arch` (forgets the agents that went quiet). */
+  /** Slots of the live agents of `arch`, with the builds they pull ahead (forgets the agents that went quiet). */
   capacity(arch: string, now = Date.now()): number {
     if (this.#counted?.at !== now) {
       const cutoff = now - this.timeoutMs;
