@@ -48,6 +48,9 @@ export interface NatsAgentOptions {
   readonly gitMirror?: string;
   readonly limits?: Partial<QueueLimits>;
   readonly heartbeatMs?: number;
+  /** See `AgentOptions.prefetch` and `prefetchBelowMs`. */
+  readonly prefetch?: number;
+  readonly prefetchBelowMs?: number;
   readonly buildTimeoutMs?: number;
   /** See `AgentOptions.drainReportMs`. */
   readonly drainReportMs?: number;
@@ -120,6 +123,8 @@ export async function startNatsAgent(
       : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.prefetch !== undefined ? { prefetch: o.prefetch } : {}),
+    ...(o.prefetchBelowMs !== undefined ? { prefetchBelowMs: o.prefetchBelowMs } : {}),
     ...(o.buildTimeoutMs ? { buildTimeoutMs: o.buildTimeoutMs } : {}),
     ...(o.drainReportMs ? { drainReportMs: o.drainReportMs } : {}),
     ...(o.log ? { log: o.log } : {}),
