@@ -13,7 +13,7 @@ import { contextFromHeaders } from '@melange2/queue';
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type BuildLogOptions, type BuildLogSession, type LogLine, openBuildLog } from './build-log.js';
 import { classify } from './classify.js';
-import { Gate, PrefetchPolicy } from './gate.js';
+import { Gate, PrefetchPolicy, Trigger } from './gate.js';
 import type { AgentMetrics } from './metrics.js';
 
 export const tracer = trace.getTracer('melange2-orch-agent');
@@ -104,15 +104,13 @@ export interface AgentOptions {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        r();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 /**
@@ -126,6 +124,12 @@ export class Agent {
   readonly #stop = new AbortController();
   /** Aborting it cancels the running builds too (a kill, not a drain). */
   readonly #kill = new AbortController();
+  /**
+   * The same two events for what each build and report waits on: an AbortSignal's listeners cost
+   * a walk of all of them per add (and one left behind per report grew that walk without end).
+   */
+  readonly #stopped = new Trigger();
+  readonly #killed = new Trigger();
   #busy = 0;
   readonly #prefetch: PrefetchPolicy;
   /** Builds in hand (pulled or being pulled, not yet built): the slots and the builds held ahead. */
@@ -189,6 +193,7 @@ export class Agent {
   /** Finishes the builds in hand, takes no more. */
   async stop(): Promise<void> {
     this.#stop.abort();
+    this.#stopped.fire();
     await Promise.all(this.#loops);
     this.#leave();
   }
@@ -197,6 +202,8 @@ export class Agent {
   async kill(): Promise<void> {
     this.#stop.abort();
     this.#kill.abort();
+    this.#stopped.fire();
+    this.#killed.fire();
     await Promise.all(this.#loops);
     this.#leave();
   }
@@ -363,8 +370,7 @@ export class Agent {
     log: LogLine,
   ): Promise<Extract<BuildOutcome, { kind: 'succeeded' }>> {
     const ac = new AbortController();
-    const onKill = () => ac.abort();
-    this.#kill.signal.addEventListener('abort', onKill, { once: true });
+    const off = this.#killed.on(() => ac.abort());
     const limit = this.#o.buildTimeoutMs ?? 6 * 3600_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
@@ -377,7 +383,7 @@ export class Agent {
       return await Promise.race([this.#o.execute(job, { signal: ac.signal, trace, log }), timedOut]);
     } finally {
       clearTimeout(timer);
-      this.#kill.signal.removeEventListener('abort', onKill);
+      off();
     }
   }
 
@@ -390,18 +396,18 @@ export class Agent {
     const limit = this.#o.drainReportMs ?? DEFAULT_DRAIN_REPORT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let over = false;
-    let arm = () => {};
+    const offs: (() => void)[] = [];
     const giveUp = new Promise<void>((resolve) => {
-      arm = () => {
-        timer = setTimeout(() => {
-          over = true;
-          resolve();
-        }, limit);
-      };
-      this.#kill.signal.addEventListener('abort', () => resolve(), { once: true });
+      offs.push(
+        this.#killed.on(resolve),
+        this.#stopped.on(() => {
+          timer = setTimeout(() => {
+            over = true;
+            resolve();
+          }, limit);
+        }),
+      );
     });
-    if (this.#stop.signal.aborted) arm();
-    else this.#stop.signal.addEventListener('abort', arm, { once: true });
     try {
       for (let i = 0; ; i++) {
         if (this.#kill.signal.aborted) return 'given-up';
@@ -431,7 +437,7 @@ export class Agent {
       }
     } finally {
       clearTimeout(timer);
-      this.#stop.signal.removeEventListener('abort', arm);
+      for (const off of offs) off();
     }
   }
 

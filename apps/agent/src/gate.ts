@@ -83,3 +83,26 @@ export class PrefetchPolicy {
     return this.ahead !== before;
   }
 }
+
+/** An event that happens once (a stop, a kill): callbacks cheap to add and take back per build. */
+export class Trigger {
+  #fired = false;
+  readonly #callbacks = new Set<() => void>();
+
+  /** Calls `f` when it fires (at once if it has); returns how to take `f` back. */
+  on(f: () => void): () => void {
+    if (this.#fired) {
+      f();
+      return () => {};
+    }
+    this.#callbacks.add(f);
+    return () => this.#callbacks.delete(f);
+  }
+
+  fire(): void {
+    if (this.#fired) return;
+    this.#fired = true;
+    for (const f of [...this.#callbacks]) f();
+    this.#callbacks.clear();
+  }
+}

@@ -1,3 +1,4 @@
+import { InboxRequests, QueueError } from '@melange2/queue';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { answerCodec, eventCodec, reportCodec } from './codec.js';
 import { ForgedReportError, ReportRefusedError } from './errors.js';
@@ -18,6 +19,9 @@ export interface CoordinatorLink {
  */
 export function natsLink(nc: NatsConnection, ns: string, o: { timeoutMs?: number } = {}): CoordinatorLink {
   const n = natsNames(ns);
+  // Short, and the agent asks again: a coordinator killed while it handled the report never
+  // answers, and a repeated report is safe (it waits for the first one to be recorded).
+  const requests = new InboxRequests(nc, { timeoutMs: o.timeoutMs ?? 15_000, what: 'report' });
   return {
     event(e: AgentEvent): void {
       const data = eventCodec.encode(e);
@@ -28,9 +32,13 @@ export function natsLink(nc: NatsConnection, ns: string, o: { timeoutMs?: number
       }
     },
     async report(r: BuildReport): Promise<ReportAck> {
-      // Short, and the agent asks again: a coordinator killed while it handled the report never
-      // answers, and a repeated report is safe (it waits for the first one to be recorded).
-      const m = await nc.request(n.results, reportCodec.encode(r), { timeout: o.timeoutMs ?? 15_000 });
+      const m = await requests.request(n.results, reportCodec.encode(r));
+      // 503: no coordinator listens (the agent asks again).
+      if (m.headers?.hasError)
+        throw new QueueError(
+          `${n.results}: ${m.headers.description || 'no responders'} (${m.headers.code})`,
+          'report',
+        );
       const a = answerCodec.decode(m.data);
       if (!a.ok) throw new ReportRefusedError(a.error, a.refused);
       return a;

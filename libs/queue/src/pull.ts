@@ -52,6 +52,11 @@ export class PullClient {
   readonly #sub: Subscription;
   /** Requests the server has not answered yet, oldest first. */
   readonly #pending = new Map<number, Pending>();
+  /**
+   * Pulls to give up per signal, under one listener each: an AbortSignal walks all its listeners
+   * on every add, and a slot passes the same signal to every pull.
+   */
+  readonly #bySignal = new WeakMap<AbortSignal, Set<() => void>>();
   #last = 0;
 
   constructor(nc: NatsConnection, stream: string, consumer: string) {
@@ -73,7 +78,7 @@ export class PullClient {
       const settle = (m: Msg | null | QueueError) => {
         p.waiter = undefined;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', abandon);
+        off();
         if (m instanceof QueueError) reject(m);
         else resolve(m);
       };
@@ -85,7 +90,7 @@ export class PullClient {
       };
       const timer = setTimeout(lost, expiresMs + LOST_ANSWER_MS);
       p.waiter = settle;
-      signal?.addEventListener('abort', abandon, { once: true });
+      const off = signal ? this.#onAbort(signal, abandon) : () => {};
       this.#pending.set(id, p);
       try {
         this.#nc.publish(this.#subject, JSON.stringify({ batch: 1, expires: expiresMs * 1_000_000 }), {
@@ -98,6 +103,21 @@ export class PullClient {
         );
       }
     });
+  }
+
+  #onAbort(signal: AbortSignal, f: () => void): () => void {
+    let fs = this.#bySignal.get(signal);
+    if (!fs) {
+      const all = new Set<() => void>();
+      signal.addEventListener('abort', () => {
+        for (const g of [...all]) g();
+      });
+      this.#bySignal.set(signal, all);
+      fs = all;
+    }
+    fs.add(f);
+    const set = fs;
+    return () => set.delete(f);
   }
 
   #answer(m: Msg): void {

@@ -1,3 +1,4 @@
+import { InboxRequests } from '@melange2/queue';
 import { AckedPublisher, PublishRefusedError } from '@melange2/queue/internal';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
@@ -63,5 +64,30 @@ describe('AckedPublisher (real nats-server)', () => {
     p.close();
     await expect(pending).rejects.toThrow(/closed before the ack/);
     silent.unsubscribe();
+  });
+});
+
+describe('InboxRequests (real nats-server)', () => {
+  it('matches answers to requests made side by side; a subject nobody serves answers 503; a silent one times out', async () => {
+    const served = `treq.${process.pid}.${Date.now()}`;
+    const sub = nc.subscribe(`${served}.echo`, {
+      callback: (_e, m) => {
+        m.respond(`re:${m.string()}`);
+      },
+    });
+    await nc.flush();
+    const r = new InboxRequests(nc, { timeoutMs: 300, what: 'test' });
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => r.request(`${served}.echo`, `q${i}`).then((m) => m.string())),
+    );
+    expect(answers).toEqual(Array.from({ length: 50 }, (_, i) => `re:q${i}`));
+    const none = await r.request(`${served}.nobody`, 'q');
+    expect(none.headers?.code).toBe(503);
+    const silent = nc.subscribe(`${served}.silent`, { callback: () => {} });
+    await nc.flush();
+    await expect(r.request(`${served}.silent`, 'q')).rejects.toThrow(/no answer within 300 ms/);
+    sub.unsubscribe();
+    silent.unsubscribe();
+    r.close(() => 'closed');
   });
 });
