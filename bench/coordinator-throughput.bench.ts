@@ -14,7 +14,8 @@
  *   npm run bench -- coordinator-throughput [slotsPerArch=64] [configs=mem,off,on]
  * A config `off-prof` or `on-prof` runs the same under a V8 CPU profile (the coordinator process
  * only, the run alone, not the planning), written to `<BENCH_CPU_PROF or tmpdir>/coordinator-<config>.cpuprofile`:
- * its figures include the profiler's overhead.
+ * its figures include the profiler's overhead. `NODE_OPTIONS="--cpu-prof --cpu-prof-dir=DIR"` profiles
+ * both processes, the fake agents' too (they exit in order when the parent ends them).
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -215,6 +216,9 @@ if (process.argv[2] === '--agents') {
   const [, , , ns, slots] = process.argv;
   await startFakeAgents({ ns: ns!, slots: Number(slots), scale: 0, logKb: 0 });
   process.stdout.write('ready\n');
+  // Killed by the parent with SIGTERM: an orderly exit, so that `NODE_OPTIONS=--cpu-prof` writes
+  // the agents' profile too.
+  process.on('SIGTERM', () => process.exit(0));
   // The parent kills this process when the run is over.
   await new Promise(() => {});
 } else {
