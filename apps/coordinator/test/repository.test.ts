@@ -235,6 +235,20 @@ describe('repository on the JetStream object store, served over HTTP (real nats-
     }
   });
 
+  it('the object store takes the same package again (a coordinator that died before the index), refuses other bytes', async () => {
+    const bucket = `same_${process.pid}_${Date.now()}`;
+    const store = await ObjectRepositoryStore.open(nc, bucket);
+    try {
+      const a = await apk('osame');
+      await store.putApk('x86_64', 'osame-1.0-r0.apk', a);
+      await store.putApk('x86_64', 'osame-1.0-r0.apk', a);
+      const other = await apk('osame', 'x86_64', { marker: 'different\n' });
+      await expect(store.putApk('x86_64', 'osame-1.0-r0.apk', other)).rejects.toThrow(/never overwritten/);
+    } finally {
+      await store.os.destroy();
+    }
+  });
+
   it('two publishers racing over NATS KV and the object store lose nothing', async () => {
     const bucket = `race_${process.pid}_${Date.now()}`;
     const store = await ObjectRepositoryStore.open(nc, bucket);

@@ -6,10 +6,16 @@ import { type ObjectStore, Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { checkName, INDEX_NAME, RepositoryError, type RepositoryStore } from './store.js';
 
+/**
+ * The file's SHA-256 as the object store writes an object's digest: base64url *with* its `=`
+ * padding (Node's `base64url` leaves the padding out, and an existing package then never
+ * compared equal: the re-publish after a coordinator died between the package and the index
+ * was refused as other content).
+ */
 async function sha256Base64Url(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('base64url');
+  return h.digest('base64').replaceAll('+', '-').replaceAll('/', '_');
 }
 
 /**
