@@ -14,6 +14,7 @@
  *   npm run bench -- build-all-wolfi [slotsPerArch=16] [scaleMs=10] [orderings=cp-mix,cp-unlock,fifo] [logKb]
  * `logKb`: KB of log each fake build writes to the log store (0: the agents keep no logs);
  * absent, the agents' default log (its header), an Object Store write per build.
+ * `BENCH_PREFETCH=1`: each fake agent pulls one build ahead of its slots while builds are short.
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
 import { existsSync } from 'node:fs';

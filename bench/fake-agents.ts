@@ -80,6 +80,8 @@ export async function startFakeAgents(o: FakeAgentOptions): Promise<void> {
         ns: o.ns,
         arch,
         slots: perAgent,
+        // Builds each agent pulls ahead of its slots while builds are short (default 0: see the README).
+        ...(process.env['BENCH_PREFETCH'] ? { prefetch: Number(process.env['BENCH_PREFETCH']) } : {}),
         id: `${arch}-${i}`,
         repoRoot: wolfiCorpus,
         signingKey: key,

@@ -149,8 +149,8 @@ describe('Agent on the in-process queue', () => {
       },
     };
     const execute: Executor = async () => ({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } });
-    // Nothing pulled ahead of the slot (the builds are short): one slot, one loop.
-    const a = oneSlot(q, link, { execute, prefetch: 0 });
+    // Nothing pulled ahead of the slot (the default): one slot, one loop.
+    const a = oneSlot(q, link, { execute });
     a.start();
     for (const n of ['a', 'b', 'c']) await q.publish('x86_64', job(n), { msgId: n });
     const started = () => events.filter((e) => e.type === 'started').map((e) => (e as { id: string }).id);
@@ -181,7 +181,7 @@ describe('Agent on the in-process queue', () => {
         : new Promise((resolve) =>
             release.push(() => resolve({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } })),
           );
-    const a = oneSlot(q, link, { execute, prefetchBelowMs: 60_000 });
+    const a = oneSlot(q, link, { execute, prefetch: 1, prefetchBelowMs: 60_000 });
     a.start();
     expect(a.prefetching).toBe(0);
     await q.publish('x86_64', job('first'), { msgId: 'first' });
@@ -219,7 +219,7 @@ describe('Agent on the in-process queue', () => {
       new Promise((resolve) =>
         release.push(() => resolve({ kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } })),
       );
-    const a = oneSlot(q, link, { execute, prefetchBelowMs: 0 });
+    const a = oneSlot(q, link, { execute, prefetch: 1, prefetchBelowMs: 0 });
     a.start();
     for (const n of ['a', 'b', 'c']) await q.publish('x86_64', job(n), { msgId: n });
     for (let i = 0; i < 2; i++) {
