@@ -31,6 +31,12 @@ const transports: Record<string, (limits: Partial<QueueLimits>) => Promise<WorkQ
   },
 };
 
+/** The queue as a restarted producer opens it again (in-process, the queue outlives no process: itself). */
+async function reopen(q: WorkQueue<Job>, limits: Partial<QueueLimits>): Promise<WorkQueue<Job>> {
+  if (!(q instanceof JetStreamWorkQueue)) return q;
+  return JetStreamWorkQueue.open<Job>(nc, { stream: q.stream, subjectPrefix: q.subjectPrefix, limits });
+}
+
 async function cleanup(q: WorkQueue<Job>) {
   if (q instanceof JetStreamWorkQueue) await q.destroy();
   else await q.close();
@@ -194,6 +200,33 @@ for (const [name, open] of Object.entries(transports)) {
         ]);
         expect(await q.depth('aarch64')).toEqual({ pending: 0, leased: 0 });
       } finally {
+        await cleanup(q);
+      }
+    });
+
+    it('a message that died while no handler listened (its producer down) stays stored, and the next handler is told', async () => {
+      const q = await open({ maxDeliver: 2 });
+      let again: WorkQueue<Job> | undefined;
+      try {
+        await q.publish('x86_64', { pkg: 'orphan' }, { msgId: 'orphan@x86_64' });
+        const c = await q.consumer('x86_64');
+        (await c.next({ expiresMs: 2000 }))?.nak();
+        (await c.next({ expiresMs: 2000 }))?.nak();
+        expect(await c.next({ expiresMs: 1500 })).toBeNull();
+        // Dead, and nobody told: still stored, so a restarted producer resumes it...
+        expect((await q.stored({ max: 10 })).map((m) => m.msgId)).toEqual(['orphan@x86_64']);
+        // ...and learns it is dead once it listens.
+        again = await reopen(q, { maxDeliver: 2 });
+        const dead: DeadLetter[] = [];
+        again.onDead((d) => dead.push(d));
+        await vi.waitFor(() => expect(dead).not.toEqual([]), { timeout: 10_000 });
+        expect(dead).toEqual([
+          expect.objectContaining({ arch: 'x86_64', msgId: 'orphan@x86_64', deliveries: 2 }),
+        ]);
+        const stored = again;
+        await vi.waitFor(async () => expect(await stored.stored({ max: 10 })).toEqual([]));
+      } finally {
+        if (again && again !== q) await again.close();
         await cleanup(q);
       }
     });
