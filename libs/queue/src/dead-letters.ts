@@ -9,6 +9,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { DeadLetter } from './work-queue.js';
 
 const ms = (n: number) => n * 1_000_000;
@@ -97,6 +98,7 @@ function maxDeliveriesAdvisory(data: Uint8Array): Advisory | undefined {
  * earlier coordinator) is not told.
  */
 export class DeadLetterFeed {
+  readonly #nc: NatsConnection;
   readonly #jsm: JetStreamManager;
   readonly #js: JetStreamClient;
   readonly #stream: string;
@@ -106,11 +108,12 @@ export class DeadLetterFeed {
   #stopped = false;
 
   constructor(
-    jsm: JetStreamManager,
-    js: JetStreamClient,
+    nats: { readonly nc: NatsConnection; readonly jsm: JetStreamManager; readonly js: JetStreamClient },
     work: { readonly stream: string; readonly subjectPrefix: string },
     tell: (d: DeadLetter) => void,
   ) {
+    const { nc, jsm, js } = nats;
+    this.#nc = nc;
     this.#jsm = jsm;
     this.#js = js;
     this.#stream = work.stream;
@@ -119,12 +122,13 @@ export class DeadLetterFeed {
   }
 
   /**
-   * Follows the dead letters until `stop`. Its consumer is made (or found) first; when that or
-   * the subscription fails (the server not answering), it is tried again after a pause.
+   * Follows the dead letters until `stop` (or the connection is closed). Its consumer is made (or
+   * found) first; when that or the subscription fails (the server not answering), it is tried
+   * again after a pause.
    */
   start(): void {
     void (async () => {
-      while (!this.#stopped) {
+      while (!this.#stopped && !this.#nc.isClosed()) {
         try {
           await this.#follow();
         } catch {
@@ -164,12 +168,16 @@ export class DeadLetterFeed {
     // Gone, or a message stored after the advisory under the same sequence (the stream was made
     // again): not the one that died.
     if (stored === null || stored.time.getTime() > a.at) return m.ack();
-    this.#tell({
-      arch: stored.subject.slice(this.#subjectPrefix.length + 1),
-      seq: a.stream_seq,
-      msgId: stored.header?.get('Nats-Msg-Id') ?? '',
-      deliveries: a.deliveries,
-    });
+    try {
+      this.#tell({
+        arch: stored.subject.slice(this.#subjectPrefix.length + 1),
+        seq: a.stream_seq,
+        msgId: stored.header?.get('Nats-Msg-Id') ?? '',
+        deliveries: a.deliveries,
+      });
+    } catch {
+      // The handler's own failure: it was told, the job is dead all the same.
+    }
     // A WorkQueue stream keeps a message that ran out of deliveries: removed, it is dead. When
     // that fails, the advisory comes back: told again if the job is still there (the handler
     // ignores a build already settled), acked if it is gone.

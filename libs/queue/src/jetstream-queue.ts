@@ -60,6 +60,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   readonly limits: QueueLimits;
   readonly stream: string;
   readonly subjectPrefix: string;
+  readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #consumers = new Map<string, Promise<Consumer>>();
@@ -79,6 +80,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     attached = false,
   ) {
     this.#attached = attached;
+    this.#nc = nc;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.#publisher = new AckedPublisher(nc);
@@ -304,7 +306,8 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   onDead(handler: (d: DeadLetter) => void): void {
     this.#deadHandlers.push(handler);
     if (this.#deadLetters) return;
-    this.#deadLetters = new DeadLetterFeed(this.#jsm, this.#js, this, (d) => {
+    const nats = { nc: this.#nc, jsm: this.#jsm, js: this.#js };
+    this.#deadLetters = new DeadLetterFeed(nats, this, (d) => {
       for (const h of this.#deadHandlers) h(d);
     });
     this.#deadLetters.start();
