@@ -1,8 +1,10 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectAsCoordinator } from './nats-connect.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type DeadLetter,
+  deadLetterStream,
   JetStreamWorkQueue,
   MemoryWorkQueue,
   type QueueLimits,
@@ -292,3 +294,35 @@ for (const [name, open] of Object.entries(transports)) {
     });
   });
 }
+
+describe('dead letters on JetStream (real nats-server)', () => {
+  it('a dead letter of a stream since made again is not told for the new message under its sequence', async () => {
+    const id = `T${process.pid}_${++n}_${Date.now()}`;
+    const o = { stream: id, subjectPrefix: `t.${id}`, limits: { maxDeliver: 1 } };
+    const first = await JetStreamWorkQueue.open<Job>(nc, o);
+    const jsm = await jetstreamManager(nc);
+    const deadCount = async () => (await jsm.streams.info(deadLetterStream(id))).state.messages;
+    let again: JetStreamWorkQueue<Job> | undefined;
+    try {
+      await first.publish('x86_64', { pkg: 'old' }, { msgId: 'old' });
+      const c = await first.consumer('x86_64');
+      (await c.next({ expiresMs: 2000 }))?.nak();
+      expect(await c.next({ expiresMs: 1500 })).toBeNull();
+      await vi.waitFor(async () => expect(await deadCount()).toBe(1));
+      // The work stream alone is removed and made again: its sequences start over.
+      await jsm.streams.delete(id);
+      again = await JetStreamWorkQueue.open<Job>(nc, o);
+      const fresh = await again.publish('x86_64', { pkg: 'new' }, { msgId: 'new' });
+      expect(fresh.seq).toBe(1);
+      const dead: DeadLetter[] = [];
+      again.onDead((d) => dead.push(d));
+      // The advisory is taken (acked) without telling anyone, and the new message stays.
+      await vi.waitFor(async () => expect(await deadCount()).toBe(0), { timeout: 10_000 });
+      expect(dead).toEqual([]);
+      expect((await again.stored({ max: 10 })).map((m) => m.data.pkg)).toEqual(['new']);
+    } finally {
+      await again?.close();
+      await first.destroy();
+    }
+  });
+});
