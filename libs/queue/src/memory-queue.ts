@@ -52,7 +52,7 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
   readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
   /** Dead letters nobody was told of yet (no handler then): told to the first one registered. */
   readonly #untold: DeadLetter[] = [];
-  /** Messages held (published, not yet acked, terminated or dead), by seq: `stored()`. */
+  /** Messages held (published, not yet acked, terminated or told dead), by seq: `stored()`. */
   readonly #held = new Map<number, StoredMessage<T>>();
   #seq = 0;
   #closed = false;
