@@ -146,11 +146,12 @@ export class DeadLetterFeed {
 
   async #follow(): Promise<void> {
     const name = deadLetterStream(this.#stream);
-    await this.#jsm.consumers.add(name, {
-      durable_name: CONSUMER,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: ms(30_000),
-    });
+    const ackWait = ms(30_000);
+    // Made once; one made with another lease is brought to this one (a WorkQueue stream takes a
+    // single unfiltered consumer, so it is never made twice).
+    await this.#jsm.consumers
+      .add(name, { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: ackWait })
+      .catch(() => this.#jsm.consumers.update(name, CONSUMER, { ack_wait: ackWait }));
     const messages = await (await this.#js.consumers.get(name, CONSUMER)).consume();
     this.#messages = messages;
     if (this.#stopped) void messages.close();
