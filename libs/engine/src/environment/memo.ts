@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Keyring, LoadedRepository, RepositorySpec } from '@melange2/apk';
+
+/**
+ * Resolved environments of this process, by everything a resolution reads: the arch, the world
+ * (in order: it is written to `etc/apk/world`), the trusted keys, the exact bytes of every
+ * repository index consulted (their digests, in priority order, with their tags) and the package
+ * cache the trees live in. A warm rebuild of an unchanged config then neither resolves, reads
+ * package manifests nor writes the apk database again; any changed input is another key.
+ * Bounded: the least recently used entry goes first.
+ */
+const MAX_ENTRIES = 16;
+
+export interface MemoInputs {
+  readonly arch: string;
+  readonly world: readonly string[];
+  readonly keyring: Keyring;
+  readonly repositories: readonly { readonly spec: RepositorySpec; readonly loaded: LoadedRepository }[];
+  readonly cacheDir: string;
+}
+
+/** A digest of the trusted keys (names and PEMs). */
+export function keyringId(kr: Keyring): string {
+  const h = createHash('sha256');
+  for (const [name, k] of [...kr.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    h.update(`${name}\0${k.pem}\0`);
+  return h.digest('hex');
+}
+
+/** The memo key of a resolution: a digest of its inputs. */
+export function environmentKey(i: MemoInputs): string {
+  const h = createHash('sha256');
+  const put = (s: string) => h.update(`${s.length}:${s}`);
+  put(i.arch);
+  put(resolve(i.cacheDir));
+  put(String(i.world.length));
+  for (const w of i.world) put(w);
+  put(keyringId(i.keyring));
+  put(String(i.repositories.length));
+  for (const r of i.repositories) {
+    put(r.spec.tag ?? '');
+    put(r.spec.url);
+    put(r.loaded.digest);
+  }
+  return h.digest('hex');
+}
+
+/** A memo of values whose files must still exist: an entry whose files are gone is dropped. */
+export class FileBackedMemo<T> {
+  readonly #entries = new Map<string, T>();
+  constructor(
+    readonly files: (value: T) => readonly string[],
+    readonly max = MAX_ENTRIES,
+  ) {}
+
+  get(key: string): T | undefined {
+    const v = this.#entries.get(key);
+    if (v === undefined) return undefined;
+    this.#entries.delete(key);
+    // The package cache may have been cleared behind our back (`cache clean`, another process).
+    if (!this.files(v).every((f) => existsSync(f))) return undefined;
+    this.#entries.set(key, v);
+    return v;
+  }
+
+  set(key: string, value: T): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.max) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
