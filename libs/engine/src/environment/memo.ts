@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Keyring, LoadedRepository, RepositorySpec } from '@melange2/apk';
+import type { Keyring, LoadedRepository, RepositorySpec, ResolvedPackage } from '@melange2/apk';
 
 /**
  * Resolved environments of this process, by everything a resolution reads: the arch, the world
@@ -26,6 +26,30 @@ export function keyringId(kr: Keyring): string {
   const h = createHash('sha256');
   for (const [name, k] of [...kr.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     h.update(`${name}\0${k.pem}\0`);
+  return h.digest('hex');
+}
+
+/**
+ * The memo key of an installed environment: what was resolved (every index entry as given, the
+ * repository it came from) and what the apk database records besides (world, repositories, keys).
+ * An index that changed elsewhere (the output repository after each build) keeps this key.
+ */
+export function installationKey(i: {
+  readonly arch: string;
+  readonly world: readonly string[];
+  readonly keyring: Keyring;
+  readonly repositories: readonly RepositorySpec[];
+  readonly cacheDir: string;
+  readonly packages: readonly ResolvedPackage[];
+}): string {
+  const h = createHash('sha256');
+  const put = (s: string) => h.update(`${s.length}:${s}`);
+  put(i.arch);
+  put(resolve(i.cacheDir));
+  put(keyringId(i.keyring));
+  put(JSON.stringify(i.world));
+  put(JSON.stringify(i.repositories.map((r) => [r.tag ?? '', r.url])));
+  for (const p of i.packages) put(JSON.stringify([p.repository, p.tag ?? '', p.entry]));
   return h.digest('hex');
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { environmentKey, FileBackedMemo, keyringId } from './memo.js';
+import { environmentKey, FileBackedMemo, installationKey, keyringId } from './memo.js';
 import {
   ApkError,
   type CachedPackage,
@@ -215,10 +215,14 @@ async function serialized<T>(cacheDir: string, fn: () => Promise<T>): Promise<T>
   }
 }
 
-/** Resolved environments by their inputs (see memo.ts); valid while their cached trees and files exist. */
-const resolved = new FileBackedMemo<ResolvedEnvironment>((env) =>
-  env.packages.flatMap((p) => [p.tree, p.apk]),
-);
+/**
+ * Resolved environments by their inputs, and by what was resolved (see memo.ts): valid while
+ * their cached trees and files exist. The second catches an index that changed without changing
+ * the resolution, and gives the same object (so its layers are memoized too).
+ */
+const treesOf = (env: ResolvedEnvironment) => env.packages.flatMap((p) => [p.tree, p.apk]);
+const resolved = new FileBackedMemo<ResolvedEnvironment>(treesOf);
+const installed = new FileBackedMemo<ResolvedEnvironment>(treesOf);
 
 /**
  * Resolves and fetches a build environment with libs/apk: keys, repository indexes (verified),
@@ -276,6 +280,19 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
     throw e;
   }
   checkAwaiting(req, resolution.packages);
+  const installKey = installationKey({
+    arch: req.arch,
+    world: req.packages,
+    keyring,
+    repositories: specs,
+    cacheDir: req.cacheDir,
+    packages: resolution.packages,
+  });
+  const same = installed.get(installKey);
+  if (same) {
+    resolved.set(key, same);
+    return same;
+  }
   const dbDir = await mkdtemp(join(tmpdir(), 'm2-envdb-'));
   try {
     const result = await serialized(req.cacheDir, () =>
@@ -296,6 +313,7 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
     }
     const env = { arch: req.arch, packages: result.packages, repositories: specs, keyring, database };
     resolved.set(key, env);
+    installed.set(installKey, env);
     return env;
   } catch (e) {
     if (e instanceof ApkError)

@@ -175,19 +175,26 @@ describe('environment resolution memo', () => {
       code: 'ENVIRONMENT_AWAITING',
     });
 
-    // A newer busybox published into the repository: the index changed, so does the resolution.
     const tree = join(b.dir, 'memo-tree');
     mkdirSync(join(tree, 'usr', 'share'), { recursive: true });
     writeFileSync(join(tree, 'usr', 'share', 'newer'), 'newer\n');
-    const apk = join(repo, 'x86_64', 'busybox-9.9.9-r0.apk');
-    await packApk({
-      dir: tree,
-      info: packageInfo({ name: 'busybox', version: '9.9.9-r0', arch: 'x86_64', description: 'newer' }),
-      signingKey: b.signingKey,
-      sourceDateEpoch: 0,
-      output: apk,
-    });
-    await addToIndexFile(join(repo, 'x86_64', 'APKINDEX.tar.gz'), [apk], { signingKey: b.signingKey });
+    const publish = async (name: string, version: string) => {
+      const apk = join(repo, 'x86_64', `${name}-${version}.apk`);
+      await packApk({
+        dir: tree,
+        info: packageInfo({ name, version, arch: 'x86_64', description: 'newer' }),
+        signingKey: b.signingKey,
+        sourceDateEpoch: 0,
+        output: apk,
+      });
+      await addToIndexFile(join(repo, 'x86_64', 'APKINDEX.tar.gz'), [apk], { signingKey: b.signingKey });
+    };
+    // The index changed, but not what the world resolves to: the same environment.
+    await publish('unrelated', '1-r0');
+    expect(await resolveIn(repo)).toBe(first);
+
+    // A newer busybox published into the repository: the resolution changes.
+    await publish('busybox', '9.9.9-r0');
     const newer = await resolveIn(repo);
     expect(newer).not.toBe(first);
     expect(newer.packages.map((p) => p.entry.version)).toEqual(['9.9.9-r0']);
