@@ -9,9 +9,10 @@ import type { Keyring, LoadedRepository, RepositorySpec, ResolvedPackage } from 
  * repository index consulted (their digests, in priority order, with their tags) and the package
  * cache the trees live in. A warm rebuild of an unchanged config then neither resolves, reads
  * package manifests nor writes the apk database again; any changed input is another key.
- * Bounded: the least recently used entry goes first.
+ * Bounded: the least recently used entry goes first (an entry holds its packages' manifests and
+ * database, megabytes for a large toolchain; a long-lived agent keeps a few environments).
  */
-const MAX_ENTRIES = 16;
+const MAX_ENTRIES = 8;
 
 export interface MemoInputs {
   readonly arch: string;
