@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
@@ -145,6 +146,8 @@ export interface LoadedRepository extends ResolverRepository {
   spec: RepositorySpec;
   description: string;
   signedBy?: string;
+  /** sha256 (hex) of the exact `APKINDEX.tar.gz` bytes verified: what a memo of a resolution is keyed by. */
+  digest: string;
 }
 
 /**
@@ -180,5 +183,6 @@ export async function loadRepository(
     entries: r.index.entries,
     description: r.index.description,
     ...(r.signedBy !== undefined && { signedBy: r.signedBy }),
+    digest: createHash('sha256').update(buf).digest('hex'),
   };
 }

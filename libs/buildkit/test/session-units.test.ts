@@ -59,6 +59,50 @@ describe('walk order (what fsutil requires)', () => {
     expect(got).toEqual(['src', 'src/deep', 'src/deep/x.go', 'top.go']);
   });
 
+  it('sends with include patterns exactly what a walk of everything would filter, without descending where none can match', async () => {
+    const d = await tempDir('walkprune');
+    for (const f of [
+      'sha256:aa',
+      'sha256:bb',
+      'gomodcache/cache/download/x/@v/v1.zip',
+      'gomodcache/golang.org/x/sys@v1/unix/a.go',
+      'git/github.com/a/b.git/HEAD',
+      'git/github.com/a/c.git/HEAD',
+      'by-name/zlib/zlib.tar.gz',
+      'deep/a/b/c/d.txt',
+    ]) {
+      await mkdir(join(d, f, '..'), { recursive: true });
+      await writeFile(join(d, f), '');
+    }
+    const all: string[] = [];
+    for await (const e of walk(d)) all.push(e.rel);
+    for (const include of [
+      ['sha256:aa'],
+      ['sha256:*', 'git/github.com/a/b.git'],
+      ['git/*/a/c.git'],
+      ['**/HEAD'],
+      ['deep/a/b'],
+      ['by-name/[z]lib', 'gomodcache'],
+      ['!gomodcache', 'deep/*/b/c'],
+    ]) {
+      const m = new PatternMatcher(include);
+      const hit = all.filter((r) => m.matches(r));
+      const want = all.filter((r) => hit.some((h) => h === r || h.startsWith(`${r}/`)));
+      const got: string[] = [];
+      for await (const e of walk(d, { include })) got.push(e.rel);
+      expect(got, include.join(' ')).toEqual(want);
+    }
+    const m = new PatternMatcher(['sha256:aa', 'git/*/a/c.git', 'by-name/[z]lib']);
+    expect(m.mayMatchBelow('gomodcache')).toBe(false);
+    expect(m.mayMatchBelow('git')).toBe(true);
+    expect(m.mayMatchBelow('git/github.com')).toBe(true);
+    expect(m.mayMatchBelow('git/github.com/b')).toBe(false);
+    expect(m.mayMatchBelow('by-name')).toBe(true);
+    expect(m.mayMatchBelow('by-name/y')).toBe(false);
+    expect(new PatternMatcher(['**/HEAD']).mayMatchBelow('gomodcache')).toBe(true);
+    expect(new PatternMatcher(['!x', 'y']).mayMatchBelow('x')).toBe(false);
+  });
+
   it('reports Go FileMode bits and nanosecond mtimes with uid/gid 0', async () => {
     const d = await tempDir('walkmode');
     await mkdir(join(d, 'dir'), { mode: 0o750 });

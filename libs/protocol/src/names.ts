@@ -1,3 +1,4 @@
+import { deadLetterStream } from '@melange2/queue';
 import { ProtocolError } from './errors.js';
 
 /** The header a job is stamped with when it is queued (ms since epoch), for the queue-wait span. */
@@ -80,6 +81,7 @@ export function natsStreams(ns: string): string[] {
   const n = natsNames(ns);
   return [
     n.stream,
+    deadLetterStream(n.stream),
     `KV_${n.state}`,
     `KV_${n.index}`,
     `KV_${n.info}`,

@@ -21,7 +21,7 @@ import {
   stagingKey,
   writeRepositoryInfo,
 } from '@melange2/protocol';
-import { JetStreamWorkQueue, NatsStateStore } from '@melange2/queue';
+import { deadLetterStream, JetStreamWorkQueue, NatsStateStore } from '@melange2/queue';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import {
@@ -337,6 +337,29 @@ const CASES: readonly Case[] = [
           },
         ),
       ),
+  },
+  {
+    who: agent,
+    action: 'forge a dead letter (publish a max-deliveries advisory the dead-letter stream keeps)',
+    expect: 'refused',
+    run: () =>
+      plainPublishRefused(
+        ag,
+        `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.agentConsumer(OTHER)}`,
+      ),
+  },
+  {
+    who: agent,
+    action: 'read the dead letters (get from the dead-letter stream)',
+    expect: 'refused',
+    run: async () =>
+      (await jetstreamManager(ag)).streams.getMessage(deadLetterStream(names.stream), { seq: 1 }),
+  },
+  {
+    who: agent,
+    action: 'purge the dead-letter stream',
+    expect: 'refused',
+    run: async () => (await jetstreamManager(ag)).streams.purge(deadLetterStream(names.stream)),
   },
   {
     who: agent,

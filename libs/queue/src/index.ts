@@ -7,6 +7,7 @@ export { KeyExistsError, RevisionMismatchError, StateRecordError } from './error
 export { QueueError } from './errors.js';
 export { JetStreamWorkQueue } from './jetstream-queue.js';
 export { InboxRequests } from './inbox-requests.js';
+export { deadLetterStream } from './dead-letters.js';
 export { ensureMaxAge } from './max-age.js';
 export { connectNats, isAuthRefusal, natsFileOptions } from './connect-options.js';
 /** @public The argument of natsFileOptions. */

@@ -8,13 +8,9 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import {
-  type Msg,
-  headers as natsHeaders,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/transport-node';
+import { type Msg, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { AckedPublisher } from './acked-publisher.js';
+import { DeadLetterFeed, deadLetterStream, ensureDeadLetterStream } from './dead-letters.js';
 import { QueueError } from './errors.js';
 import { deliveryInfo, PullClient } from './pull.js';
 import {
@@ -56,7 +52,9 @@ const jsonCodec: MessageCodec<never> = {
 /**
  * The work queue on NATS JetStream (nats-server ≥ 2.9): a WorkQueue-retention stream with one
  * subject and one durable pull consumer per arch, shared by every agent of that arch. Dedupe by
- * `Nats-Msg-Id`, leases by `ack_wait` + `working()`, dead letters from the max-deliveries advisory.
+ * `Nats-Msg-Id`, leases by `ack_wait` + `working()`, dead letters from the max-deliveries
+ * advisories, which a stream beside it keeps (`<stream>_DEAD`, see dead-letters.ts) so that
+ * those of messages that died while no producer ran are told too.
  */
 export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   readonly limits: QueueLimits;
@@ -73,7 +71,7 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
   readonly #onRefused: ((r: RefusedMessage) => void) | undefined;
   /** Opened by `attach`: only looks consumers up, changes nothing on the server. */
   readonly #attached: boolean;
-  #advisories: Subscription | undefined;
+  #deadLetters: DeadLetterFeed | undefined;
   /** Jobs go out without waiting for each other's acks (each caller still awaits its own). */
   readonly #publisher: AckedPublisher;
 
@@ -112,7 +110,10 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     return new JetStreamWorkQueue<T>(nc, await JetStreamWorkQueue.#manager(nc), o, true);
   }
 
-  /** Creates the stream when missing (or updates its dedupe window); the connection stays the caller's. */
+  /**
+   * Creates the stream and its dead-letter stream when missing (or updates their limits); the
+   * connection stays the caller's.
+   */
   static async open<T>(nc: NatsConnection, o: JetStreamQueueOptions<T>): Promise<JetStreamWorkQueue<T>> {
     const jsm = await JetStreamWorkQueue.#manager(nc);
     const q = new JetStreamWorkQueue<T>(nc, jsm, o);
@@ -133,6 +134,13 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
         });
       });
     }
+    await ensureDeadLetterStream(jsm, q.stream).catch((e: unknown) => {
+      throw new QueueError(
+        `cannot create stream ${deadLetterStream(q.stream)}: ${(e as Error).message}`,
+        'open',
+        { cause: e },
+      );
+    });
     return q;
   }
 
@@ -310,46 +318,30 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     return (await this.#jsm.consumers.info(this.stream, `agents-${arch}`)).num_waiting;
   }
 
+  /** Follows the dead-letter stream (`DeadLetterFeed`): what died while no producer ran comes first. */
   onDead(handler: (d: DeadLetter) => void): void {
     this.#deadHandlers.push(handler);
-    if (this.#advisories) return;
-    const sub = this.#nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.stream}.*`);
-    this.#advisories = sub;
-    void (async () => {
-      for await (const msg of sub) {
-        const a = maxDeliveriesAdvisory(msg.data);
-        // Not the server's advisory (anyone may publish on the subject): nothing died.
-        if (!a) continue;
-        const arch = a.consumer.replace(/^agents-/, '');
-        const stored = await this.#jsm.streams
-          .getMessage(this.stream, { seq: a.stream_seq })
-          .catch(() => null);
-        if (!stored) continue;
-        // A WorkQueue stream keeps a message that ran out of deliveries: remove it, it is dead.
-        await this.#jsm.streams.deleteMessage(this.stream, a.stream_seq).catch(() => false);
-        const dead: DeadLetter = {
-          arch,
-          seq: a.stream_seq,
-          msgId: stored.header?.get('Nats-Msg-Id') ?? '',
-          deliveries: a.deliveries,
-        };
-        for (const h of this.#deadHandlers) h(dead);
-      }
-    })();
+    if (this.#deadLetters) return;
+    const nats = { nc: this.#nc, jsm: this.#jsm, js: this.#js };
+    this.#deadLetters = new DeadLetterFeed(nats, this, (d) => {
+      for (const h of this.#deadHandlers) h(d);
+    });
+    this.#deadLetters.start();
   }
 
-  /** Removes the stream and its consumers (tests and `--purge`). */
+  /** Removes the stream, its dead letters and their consumers (tests and `--purge`). */
   async destroy(): Promise<void> {
     await this.close();
     await this.#jsm.streams.delete(this.stream).catch(() => false);
+    await this.#jsm.streams.delete(deadLetterStream(this.stream)).catch(() => false);
   }
 
   async close(): Promise<void> {
     for (const p of this.#pullers.values()) p.close();
     this.#pullers.clear();
     this.#publisher.close();
-    this.#advisories?.unsubscribe();
-    this.#advisories = undefined;
+    this.#deadLetters?.stop();
+    this.#deadLetters = undefined;
   }
 }
 
@@ -365,21 +357,4 @@ function waitOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void>
     const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
-}
-
-/** The fields of a max-deliveries advisory this queue uses, or undefined when `data` is not one. */
-function maxDeliveriesAdvisory(
-  data: Uint8Array,
-): { consumer: string; stream_seq: number; deliveries: number } | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const { consumer, stream_seq, deliveries } = v as Record<string, unknown>;
-  return typeof consumer === 'string' && typeof stream_seq === 'number' && typeof deliveries === 'number'
-    ? { consumer, stream_seq, deliveries }
-    : undefined;
 }

@@ -50,7 +50,9 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
   readonly #arches = new Map<string, ArchQueue<T>>();
   readonly #seen = new Map<string, { seq: number; at: number }>();
   readonly #deadHandlers: ((d: DeadLetter) => void)[] = [];
-  /** Messages held (published, not yet acked, terminated or dead), by seq: `stored()`. */
+  /** Dead letters nobody was told of yet (no handler then): told to the first one registered. */
+  readonly #untold: DeadLetter[] = [];
+  /** Messages held (published, not yet acked, terminated or told dead), by seq: `stored()`. */
   readonly #held = new Map<number, StoredMessage<T>>();
   #seq = 0;
   #closed = false;
@@ -110,6 +112,17 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
 
   onDead(handler: (d: DeadLetter) => void): void {
     this.#deadHandlers.push(handler);
+    // As the JetStream queue: told after the registration returns, then removed.
+    const untold = this.#untold.splice(0);
+    if (untold.length)
+      queueMicrotask(() => {
+        for (const d of untold) this.#tellDead(d);
+      });
+  }
+
+  #tellDead(d: DeadLetter): void {
+    this.#held.delete(d.seq);
+    for (const h of this.#deadHandlers) h(d);
   }
 
   async close(): Promise<void> {
@@ -208,9 +221,10 @@ export class MemoryWorkQueue<T> implements WorkQueue<T> {
   #redeliver(arch: string, q: ArchQueue<T>, m: Message<T>, delayMs: number): void {
     if (this.#closed) return;
     if (m.deliveries >= this.limits.maxDeliver) {
-      this.#held.delete(m.seq);
       const dead: DeadLetter = { arch, seq: m.seq, msgId: m.msgId, deliveries: m.deliveries };
-      for (const h of this.#deadHandlers) h(dead);
+      // Stored until told (a producer that reads `stored` first resumes it, then is told).
+      if (this.#deadHandlers.length) this.#tellDead(dead);
+      else this.#untold.push(dead);
       return;
     }
     if (delayMs <= 0) {

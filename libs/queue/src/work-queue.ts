@@ -93,8 +93,9 @@ export interface QueueDepth {
 }
 
 /**
- * A message the queue holds: published and not yet acked, terminated or dead (waiting, leased,
- * or given back). What a restarted producer reads back to learn what is still out.
+ * A message the queue holds: published and not yet acked, terminated or told dead (waiting,
+ * leased, given back, or dead with no handler told yet: see `onDead`). What a restarted producer
+ * reads back to learn what is still out.
  */
 export interface StoredMessage<T> {
   readonly arch: string;
@@ -123,7 +124,12 @@ export interface WorkQueue<T> {
    * capacity a coordinator can count on before the agents' next heartbeats.
    */
   idle(arch: string): Promise<number>;
-  /** Called once per message that ran out of deliveries; the message is removed. */
+  /**
+   * Called once per message that ran out of deliveries, then the message is removed. A message
+   * that dies while no handler is registered (its producer crashed) stays stored and is told to
+   * the next one registered (on JetStream: by the next producer, from the dead-letter stream), so
+   * a restarted producer that resumes from `stored` learns which of those jobs are dead.
+   */
   onDead(handler: (d: DeadLetter) => void): void;
   close(): Promise<void>;
 }

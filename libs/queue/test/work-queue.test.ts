@@ -1,8 +1,10 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectAsCoordinator } from './nats-connect.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type DeadLetter,
+  deadLetterStream,
   JetStreamWorkQueue,
   MemoryWorkQueue,
   type QueueLimits,
@@ -30,6 +32,12 @@ const transports: Record<string, (limits: Partial<QueueLimits>) => Promise<WorkQ
     return JetStreamWorkQueue.open<Job>(nc, { stream: id, subjectPrefix: `t.${id}`, limits });
   },
 };
+
+/** The queue as a restarted producer opens it again (in-process, the queue outlives no process: itself). */
+async function reopen(q: WorkQueue<Job>, limits: Partial<QueueLimits>): Promise<WorkQueue<Job>> {
+  if (!(q instanceof JetStreamWorkQueue)) return q;
+  return JetStreamWorkQueue.open<Job>(nc, { stream: q.stream, subjectPrefix: q.subjectPrefix, limits });
+}
 
 async function cleanup(q: WorkQueue<Job>) {
   if (q instanceof JetStreamWorkQueue) await q.destroy();
@@ -198,6 +206,33 @@ for (const [name, open] of Object.entries(transports)) {
       }
     });
 
+    it('a message that died while no handler listened (its producer down) stays stored, and the next handler is told', async () => {
+      const q = await open({ maxDeliver: 2 });
+      let again: WorkQueue<Job> | undefined;
+      try {
+        await q.publish('x86_64', { pkg: 'orphan' }, { msgId: 'orphan@x86_64' });
+        const c = await q.consumer('x86_64');
+        (await c.next({ expiresMs: 2000 }))?.nak();
+        (await c.next({ expiresMs: 2000 }))?.nak();
+        expect(await c.next({ expiresMs: 1500 })).toBeNull();
+        // Dead, and nobody told: still stored, so a restarted producer resumes it...
+        expect((await q.stored({ max: 10 })).map((m) => m.msgId)).toEqual(['orphan@x86_64']);
+        // ...and learns it is dead once it listens.
+        again = await reopen(q, { maxDeliver: 2 });
+        const dead: DeadLetter[] = [];
+        again.onDead((d) => dead.push(d));
+        await vi.waitFor(() => expect(dead).not.toEqual([]), { timeout: 10_000 });
+        expect(dead).toEqual([
+          expect.objectContaining({ arch: 'x86_64', msgId: 'orphan@x86_64', deliveries: 2 }),
+        ]);
+        const stored = again;
+        await vi.waitFor(async () => expect(await stored.stored({ max: 10 })).toEqual([]));
+      } finally {
+        if (again && again !== q) await again.close();
+        await cleanup(q);
+      }
+    });
+
     it('shares one arch among many consumers: 40 messages, 4 agents, each delivered exactly once', async () => {
       const q = await open({});
       try {
@@ -279,3 +314,35 @@ for (const [name, open] of Object.entries(transports)) {
     });
   });
 }
+
+describe('dead letters on JetStream (real nats-server)', () => {
+  it('a dead letter of a stream since made again is not told for the new message under its sequence', async () => {
+    const id = `T${process.pid}_${++n}_${Date.now()}`;
+    const o = { stream: id, subjectPrefix: `t.${id}`, limits: { maxDeliver: 1 } };
+    const first = await JetStreamWorkQueue.open<Job>(nc, o);
+    const jsm = await jetstreamManager(nc);
+    const deadCount = async () => (await jsm.streams.info(deadLetterStream(id))).state.messages;
+    let again: JetStreamWorkQueue<Job> | undefined;
+    try {
+      await first.publish('x86_64', { pkg: 'old' }, { msgId: 'old' });
+      const c = await first.consumer('x86_64');
+      (await c.next({ expiresMs: 2000 }))?.nak();
+      expect(await c.next({ expiresMs: 1500 })).toBeNull();
+      await vi.waitFor(async () => expect(await deadCount()).toBe(1));
+      // The work stream alone is removed and made again: its sequences start over.
+      await jsm.streams.delete(id);
+      again = await JetStreamWorkQueue.open<Job>(nc, o);
+      const fresh = await again.publish('x86_64', { pkg: 'new' }, { msgId: 'new' });
+      expect(fresh.seq).toBe(1);
+      const dead: DeadLetter[] = [];
+      again.onDead((d) => dead.push(d));
+      // The advisory is taken (acked) without telling anyone, and the new message stays.
+      await vi.waitFor(async () => expect(await deadCount()).toBe(0), { timeout: 10_000 });
+      expect(dead).toEqual([]);
+      expect((await again.stored({ max: 10 })).map((m) => m.data.pkg)).toEqual(['new']);
+    } finally {
+      await again?.close();
+      await first.destroy();
+    }
+  });
+});

@@ -331,11 +331,18 @@ export class Coordinator {
       // restarted coordinator reads it back, with its token; see `queuedAttempts`). A crash
       // before the queue stored it leaves the build ready, dispatched again as attempt 1 of the
       // same message id; one after leaves it on the queue, resumed with its token.
-      await this.#o.queue.publish(b.arch, job, { msgId, headers });
+      const sent = await this.#o.queue.publish(b.arch, job, { msgId, headers });
       send.end();
+      // Dropped as a duplicate, yet not resumed: an earlier coordinator of this run sent this
+      // attempt and its job is off the queue (acked after an `awaiting` or refused report, or dead
+      // and told to that coordinator, which then crashed): nothing would come of it, so it goes
+      // again as the next attempt, under a new message id.
+      if (sent.duplicate && resumed === undefined)
+        throw new Error(`attempt ${attempt} was sent before the restart, its job is gone`);
       this.#dispatched++;
     } catch (e) {
-      // The queue (or the state store) is unreachable: put it back and let the next pump try again.
+      // The queue (or the state store) is unreachable, or the attempt was used up (above): put it
+      // back and let the next pump try again.
       this.#tokens.close(b.id);
       this.#flights.land(b);
       span.end();

@@ -9,6 +9,8 @@ export interface Pattern {
   readonly source: string;
   readonly negate: boolean;
   readonly re: RegExp;
+  /** One expression per path element; undefined when the pattern may span elements (`**`, escapes). */
+  readonly elements: readonly RegExp[] | undefined;
 }
 
 function compilePattern(p: string): Pattern {
@@ -22,7 +24,14 @@ function compilePattern(p: string): Pattern {
   if (s === '.' || s === '') s = '';
   if (s.startsWith('../') || s === '..')
     throw new Error(`pattern ${JSON.stringify(p)} points outside the directory`);
-  return { source: p, negate, re: toRegExp(s, p) };
+  return { source: p, negate, re: toRegExp(s, p), elements: elementsOf(s, p) };
+}
+
+/** Per-element expressions of a pattern that cannot span elements; undefined when it may. */
+function elementsOf(s: string, original: string): RegExp[] | undefined {
+  // `**` spans elements; an escape or a `[…]` class may hold a `/`.
+  if (s.includes('**') || s.includes('\\') || /\[[^\]]*\//.test(s)) return undefined;
+  return s.split('/').map((e) => toRegExp(e, original));
 }
 
 function toRegExp(s: string, original: string): RegExp {
@@ -92,5 +101,19 @@ export class PatternMatcher {
       if (hit) matched = !p.negate;
     }
     return matched;
+  }
+
+  /**
+   * False when no pattern can match anything below the directory `rel` (which does not match
+   * itself): a walk need not descend into it. True whenever unsure (`**`, escapes).
+   */
+  mayMatchBelow(rel: string): boolean {
+    const parts = rel.split('/');
+    return this.patterns.some(
+      (p) =>
+        !p.negate &&
+        (p.elements === undefined ||
+          (p.elements.length > parts.length && parts.every((part, i) => p.elements![i]!.test(part)))),
+    );
   }
 }

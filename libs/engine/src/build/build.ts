@@ -28,6 +28,7 @@ import type { LayerServer } from '../environment/serve.js';
 import { buildGraph, type GraphOptions, SOURCE_LOCAL } from '../llb/graph.js';
 import { failedStepIndex, type StepGrouping } from '../llb/groups.js';
 import { type PackagedApk, PackageError, packageOutputs, updateRepositoryIndex } from '../package/package.js';
+import { packagingKey, reusePackaged, storePackaged } from '../package/reuse.js';
 import { defaultPipelineDirs, packageSourceDir } from '../repo.js';
 import { buildCacheSeed, collectCacheWrites } from './build-cache.js';
 import { BuildError } from './errors.js';
@@ -112,6 +113,11 @@ export interface BuildResult {
   readonly solve: SolveResult;
   /** Bytes the daemon pulled from us (local sources), from its transfer progress. */
   readonly bytesSent: number;
+  /**
+   * The APKs are copies of ones made before from identical packaging inputs (exported tree,
+   * config, SBOMs, signing key, SOURCE_DATE_EPOCH; see package/reuse.ts), not packaged again.
+   */
+  readonly packagesReused: boolean;
   readonly timings: BuildTimings;
 }
 
@@ -306,17 +312,19 @@ async function packageAndIndex(
   parsed: ParsedConfig,
   plan: BuildPlan,
   melangeOut: string,
-): Promise<{ apks: PackagedApk[]; index: string | undefined }> {
+): Promise<{ apks: PackagedApk[]; index: string | undefined; reused: boolean }> {
   req.onEvent?.({ type: 'stage', stage: 'package', arch: req.arch });
   let apks: PackagedApk[];
+  let reused: PackagedApk[] | undefined;
   try {
-    apks = await packageOutputs({
-      parsed,
-      plan,
-      melangeOut,
-      outDir: req.outDir,
-      signingKey: req.signingKey,
-    });
+    const o = { parsed, plan, melangeOut, outDir: req.outDir, signingKey: req.signingKey };
+    // The same inputs made these signed APKs before: copy them (package/reuse.ts).
+    const store = join(req.cacheDir ?? defaultCacheDir(), 'packaged');
+    // The store is a cache: a tree it cannot key or an entry it cannot write only costs the reuse.
+    const key = await packagingKey(o).catch(() => undefined);
+    reused = key === undefined ? undefined : await reusePackaged(store, key, o);
+    apks = reused ?? (await packageOutputs(o));
+    if (key !== undefined && !reused) await storePackaged(store, key, apks).catch(() => undefined);
   } catch (e) {
     if (e instanceof PackageError)
       throw new BuildError('package', req.configFile, req.arch, e.message, { pkg: e.pkg }, { cause: e });
@@ -343,7 +351,7 @@ async function packageAndIndex(
       { cause: e },
     );
   }
-  return { apks, index };
+  return { apks, index, reused: reused !== undefined };
 }
 
 /**
@@ -387,7 +395,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
     if (req.buildCacheDir) await collectCacheWrites(exportDir, req.buildCacheDir);
     const t2 = performance.now();
 
-    const { apks, index } = await packageAndIndex(req, parsed, plan, exportDir);
+    const { apks, index, reused } = await packageAndIndex(req, parsed, plan, exportDir);
     const t3 = performance.now();
     return {
       plan,
@@ -396,6 +404,7 @@ export async function buildPackage(req: BuildRequest): Promise<BuildResult> {
       environment: layers.packages,
       solve: result,
       bytesSent,
+      packagesReused: reused,
       timings: { environmentMs: t1 - t0, solveMs: t2 - t1, packageMs: t3 - t2, totalMs: t3 - t0 },
     };
   } finally {

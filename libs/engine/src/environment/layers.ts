@@ -142,8 +142,10 @@ function redirectedDirs(
     // The shallowest linked directory on this entry's path decides.
     const parts = f.path.split('/');
     const depth = f.type === 'directory' ? parts.length : parts.length - 1;
+    // Heads grow one element at a time (a 20,000-file package has ~100,000 of them).
+    let head = '';
     for (let i = 1; i <= depth; i++) {
-      const head = parts.slice(0, i).join('/');
+      head = i === 1 ? parts[0]! : `${head}/${parts[i - 1]!}`;
       if (!links.has(head)) continue;
       if (!seen.has(head) && ![...seen].some((s) => head.startsWith(`${s}/`))) {
         seen.add(head);
@@ -173,21 +175,47 @@ export interface EnvironmentLayers {
  * every build that uses it, and the `sharedKeyHint` lets the daemon reuse the synced directory so
  * only file metadata crosses the wire again.
  */
-export function environmentLayers(
-  env: ResolvedEnvironment,
-  opts: {
-    users?: readonly User[];
-    groups?: readonly Group[];
-    sourceDateEpoch: number;
-    /**
-     * Packages served over HTTP (by {@link packageLocalName}): their layer is the data member
-     * unpacked from an `llb.http` source keyed by its datahash, so the daemon never fetches or
-     * syncs a package it has seen. Others (and any that must be written through a symlink)
-     * come from local directories.
-     */
-    served?: ReadonlyMap<string, ServedPackage>;
-  },
-): EnvironmentLayers {
+export function environmentLayers(env: ResolvedEnvironment, opts: LayerOptions): EnvironmentLayers {
+  // Keyed by the resolved environment itself (a memoized resolution is the same object) and
+  // every option: the same inputs give the same layers without walking the manifests again.
+  const key = JSON.stringify([
+    opts.users ?? [],
+    opts.groups ?? [],
+    opts.sourceDateEpoch,
+    [...(opts.served ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    process.getuid?.() ?? -1,
+  ]);
+  let forEnv = layersMemo.get(env);
+  if (!forEnv) {
+    forEnv = new Map();
+    layersMemo.set(env, forEnv);
+  }
+  const hit = forEnv.get(key);
+  if (hit) return hit;
+  const made = makeLayers(env, opts);
+  if (forEnv.size >= MAX_LAYER_VARIANTS) forEnv.clear();
+  forEnv.set(key, made);
+  return made;
+}
+
+export interface LayerOptions {
+  readonly users?: readonly User[];
+  readonly groups?: readonly Group[];
+  readonly sourceDateEpoch: number;
+  /**
+   * Packages served over HTTP (by {@link packageLocalName}): their layer is the data member
+   * unpacked from an `llb.http` source keyed by its datahash, so the daemon never fetches or
+   * syncs a package it has seen. Others (and any that must be written through a symlink)
+   * come from local directories.
+   */
+  readonly served?: ReadonlyMap<string, ServedPackage>;
+}
+
+/** Layers made per resolved environment, by their options (a few: accounts, epoch, server). */
+const layersMemo = new WeakMap<ResolvedEnvironment, Map<string, EnvironmentLayers>>();
+const MAX_LAYER_VARIANTS = 8;
+
+function makeLayers(env: ResolvedEnvironment, opts: LayerOptions): EnvironmentLayers {
   const localDirs: Record<string, LocalDir> = {};
   const layers: State[] = [];
   const links = new Map<string, string>();

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
+import { environmentKey, FileBackedMemo, installationKey, keyringId } from './memo.js';
 import {
   ApkError,
   type CachedPackage,
@@ -91,6 +91,20 @@ function awaitedIn(
   return undefined;
 }
 
+/** Fails with `ENVIRONMENT_AWAITING` when the packages hold a name the run has yet to produce. */
+function checkAwaiting(
+  req: EnvironmentRequest,
+  packages: readonly { entry: { name: string; version: string; provides: readonly string[] } }[],
+): void {
+  const hit = req.awaiting?.length ? awaitedIn(packages, new Set(req.awaiting)) : undefined;
+  if (hit)
+    throw new EnvironmentError(
+      'awaiting',
+      `the environment for ${req.arch} would install ${hit.pkg} for ${hit.name}, which this run has yet to build: it must wait for it`,
+      { arch: req.arch, pkg: hit.name },
+    );
+}
+
 /** A file of the generated layer (installed database, accounts), relative to `/`. */
 export interface GeneratedFile {
   readonly path: string;
@@ -167,13 +181,6 @@ async function listFiles(dir: string): Promise<string[]> {
 const indexCache = new Map<string, { stamp: string; at: number; repo: LoadedRepository }>();
 const REMOTE_TTL_MS = 60_000;
 
-function keyringId(kr: Keyring): string {
-  const h = createHash('sha256');
-  for (const [name, k] of [...kr.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    h.update(`${name}\0${k.pem}\0`);
-  return h.digest('hex');
-}
-
 /** `loadRepository`, reusing the parsed index while it is unchanged (agents build many packages per process). */
 async function loadCached(spec: RepositorySpec, arch: string, keyring: Keyring): Promise<LoadedRepository> {
   const key = `${spec.tag ?? ''} ${spec.url} ${arch} ${keyringId(keyring)}`;
@@ -209,6 +216,15 @@ async function serialized<T>(cacheDir: string, fn: () => Promise<T>): Promise<T>
 }
 
 /**
+ * Resolved environments by their inputs, and by what was resolved (see memo.ts): valid while
+ * their cached trees and files exist. The second catches an index that changed without changing
+ * the resolution, and gives the same object (so its layers are memoized too).
+ */
+const treesOf = (env: ResolvedEnvironment) => env.packages.flatMap((p) => [p.tree, p.apk]);
+const resolved = new FileBackedMemo<ResolvedEnvironment>(treesOf);
+const installed = new FileBackedMemo<ResolvedEnvironment>(treesOf);
+
+/**
  * Resolves and fetches a build environment with libs/apk: keys, repository indexes (verified),
  * the world resolved, every package verified and extracted once into the cache, and the apk
  * database written. Every failure is an {@link EnvironmentError} naming its cause.
@@ -239,6 +255,18 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
       throw e;
     }
   }
+  const key = environmentKey({
+    arch: req.arch,
+    world: req.packages,
+    keyring,
+    repositories: loaded.map((l, i) => ({ spec: specs[i]!, loaded: l })),
+    cacheDir: req.cacheDir,
+  });
+  const memo = resolved.get(key);
+  if (memo) {
+    checkAwaiting(req, memo.packages);
+    return memo;
+  }
   let resolution: ReturnType<typeof resolveWorld>;
   try {
     resolution = resolveWorld({ repositories: loaded, world: req.packages, arch: req.arch });
@@ -251,13 +279,20 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
       );
     throw e;
   }
-  const hit = req.awaiting?.length ? awaitedIn(resolution.packages, new Set(req.awaiting)) : undefined;
-  if (hit)
-    throw new EnvironmentError(
-      'awaiting',
-      `the environment for ${req.arch} would install ${hit.pkg} for ${hit.name}, which this run has yet to build: it must wait for it`,
-      { arch: req.arch, pkg: hit.name },
-    );
+  checkAwaiting(req, resolution.packages);
+  const installKey = installationKey({
+    arch: req.arch,
+    world: req.packages,
+    keyring,
+    repositories: specs,
+    cacheDir: req.cacheDir,
+    packages: resolution.packages,
+  });
+  const same = installed.get(installKey);
+  if (same) {
+    resolved.set(key, same);
+    return same;
+  }
   const dbDir = await mkdtemp(join(tmpdir(), 'm2-envdb-'));
   try {
     const result = await serialized(req.cacheDir, () =>
@@ -276,7 +311,10 @@ export async function resolveEnvironment(req: EnvironmentRequest): Promise<Resol
       const rel = relative(dbDir, f);
       database.push({ path: rel, mode: rel.endsWith('/lock') ? 0o600 : 0o644, data: await readFile(f) });
     }
-    return { arch: req.arch, packages: result.packages, repositories: specs, keyring, database };
+    const env = { arch: req.arch, packages: result.packages, repositories: specs, keyring, database };
+    resolved.set(key, env);
+    installed.set(installKey, env);
+    return env;
   } catch (e) {
     if (e instanceof ApkError)
       throw new EnvironmentError(

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CachedPackage, readApkHead } from '@melange2/apk';
@@ -12,6 +13,9 @@ export interface ServedPackage {
   readonly checksum: string;
 }
 
+/** Packages whose heads are remembered (a bound for a long-lived agent). */
+const MAX_ADDED = 4096;
+
 /**
  * Serves the data member (a gzip tar) of cached packages over HTTP for `llb.http` sources. With
  * the package's datahash as the source checksum the daemon keys the layer by content it already
@@ -23,6 +27,7 @@ export class LayerServer {
   readonly #server: Server;
   readonly #files = new Map<string, { apk: string; start: number; end: number }>();
   readonly #base: string;
+  readonly #added = new Map<string, { stamp: string; served: ServedPackage }>();
   #bytes = 0;
 
   private constructor(server: Server, base: string) {
@@ -50,8 +55,22 @@ export class LayerServer {
     return this.#bytes;
   }
 
-  /** Makes a package's data member available; reads only its head (to find the member and its digest). */
+  /**
+   * Makes a package's data member available; reads only its head (to find the member and its
+   * digest), once per cached file (the cache names it by checksum; the stat catches a rewrite).
+   */
   async add(p: CachedPackage): Promise<ServedPackage> {
+    const st = await stat(p.apk);
+    const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+    const known = this.#added.get(p.apk);
+    if (known?.stamp === stamp) return known.served;
+    const served = await this.#add(p);
+    if (this.#added.size >= MAX_ADDED) this.#added.clear();
+    this.#added.set(p.apk, { stamp, served });
+    return served;
+  }
+
+  async #add(p: CachedPackage): Promise<ServedPackage> {
     const head = await readApkHead(p.apk);
     const datahash = head.info.datahash;
     if (!datahash)
