@@ -216,6 +216,8 @@ export class Coordinator {
       resuming,
       ...(queued ? { queued } : {}),
     });
+    // Resumed attempts go out below: not before the set-up is done.
+    await this.#o.gate;
     builds.forEach((b, i) => {
       const left = this.#o.plan.excluded.get(b.id);
       if (left !== undefined) {

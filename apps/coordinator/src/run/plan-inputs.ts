@@ -27,9 +27,12 @@ export async function planAgainst(
   store: Pick<RepositoryStore, 'readIndex'>,
   state: StateStore<StateRecord>,
   p: PlanInputs,
+  indexes?: ReadonlyMap<string, Buffer | undefined>,
 ): Promise<RunPlan> {
-  const published = new Map<string, Buffer | undefined>();
-  for (const a of p.arches) published.set(a, await store.readIndex(a));
+  // The records' listing goes out first and comes back while the scan and the plan take the CPU.
+  const recorded = state.keys('build.');
+  recorded.catch(() => {});
+  const published = indexes ?? (await readIndexes(store, p.arches));
   const plan = await planRun({
     repo: p.repo,
     arches: p.arches,
@@ -39,14 +42,27 @@ export async function planAgainst(
     ...(p.cacheDir !== undefined ? { cacheDir: p.cacheDir } : {}),
     ...(p.workers !== undefined ? { workers: p.workers } : {}),
   });
-  return withRecordedDurations(plan, state);
+  return withRecordedDurations(plan, state, recorded);
+}
+
+/** Each arch's published index (`APKINDEX.tar.gz` bytes), or undefined where there is none yet. */
+export async function readIndexes(
+  store: Pick<RepositoryStore, 'readIndex'>,
+  arches: readonly string[],
+): Promise<Map<string, Buffer | undefined>> {
+  const bytes = await Promise.all(arches.map((a) => store.readIndex(a)));
+  return new Map(arches.map((a, i) => [a, bytes[i]]));
 }
 
 /** The plan with each build's cost its recorded duration (the next run's critical-path costs), when it has one. */
-async function withRecordedDurations(plan: RunPlan, state: StateStore<StateRecord>): Promise<RunPlan> {
+async function withRecordedDurations(
+  plan: RunPlan,
+  state: StateStore<StateRecord>,
+  keys: Promise<string[]>,
+): Promise<RunPlan> {
   if (plan.builds.length === 0) return plan;
-  // One listing, then a read per planned build that has a record (none on a first run).
-  const recorded = new Set(await state.keys('build.'));
+  // One listing (`keys`), then a read per planned build that has a record (none on a first run).
+  const recorded = new Set(await keys);
   const builds = plan.builds.slice();
   const todo: [number, string][] = [];
   builds.forEach((b, i) => {
