@@ -29,10 +29,12 @@ export async function planAgainst(
   p: PlanInputs,
   indexes?: ReadonlyMap<string, Buffer | undefined>,
 ): Promise<RunPlan> {
-  // The records' listing goes out first and comes back while the scan and the plan take the CPU.
-  const recorded = state.keys('build.');
-  recorded.catch(() => {});
   const published = indexes ?? (await readIndexes(store, p.arches));
+  // An arch with nothing published builds everything: the records' listing then goes out first
+  // and comes back while the scan and the plan take the CPU. Otherwise it waits for the plan (a
+  // no-op run lists nothing).
+  const early = [...published.values()].includes(undefined) ? state.keys('build.') : undefined;
+  early?.catch(() => {});
   const plan = await planRun({
     repo: p.repo,
     arches: p.arches,
@@ -42,7 +44,7 @@ export async function planAgainst(
     ...(p.cacheDir !== undefined ? { cacheDir: p.cacheDir } : {}),
     ...(p.workers !== undefined ? { workers: p.workers } : {}),
   });
-  return withRecordedDurations(plan, state, recorded);
+  return withRecordedDurations(plan, state, early);
 }
 
 /** Each arch's published index (`APKINDEX.tar.gz` bytes), or undefined where there is none yet. */
@@ -58,11 +60,11 @@ export async function readIndexes(
 async function withRecordedDurations(
   plan: RunPlan,
   state: StateStore<StateRecord>,
-  keys: Promise<string[]>,
+  listed: Promise<string[]> | undefined,
 ): Promise<RunPlan> {
   if (plan.builds.length === 0) return plan;
-  // One listing (`keys`), then a read per planned build that has a record (none on a first run).
-  const recorded = new Set(await keys);
+  // One listing (unless `listed` already), then a read per planned build that has a record (none on a first run).
+  const recorded = new Set(await (listed ?? state.keys('build.')));
   const builds = plan.builds.slice();
   const todo: [number, string][] = [];
   builds.forEach((b, i) => {
