@@ -55,24 +55,28 @@ async function main(): Promise<void> {
     let first: { at: number; cpu: NodeJS.CpuUsage } | undefined;
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
-    await runDistributed({
-      onPhase: (p) => phases.push([p, performance.now()]),
-      nc,
-      ns,
-      ...wolfiRunInputs,
-      signingKey: key,
-      signal: stop.signal,
-      log: () => {},
-      onEvent: (e) => {
-        if (e.type !== 'dispatched' || first) return;
-        first = { at: performance.now(), cpu: process.cpuUsage(cpu0) };
-        // Stopped as a crash would stop it, once the first job is out.
-        setImmediate(() => stop.abort());
-      },
-    }).catch((e: unknown) => {
-      if (!first) throw e;
-    });
-    child.kill();
+    try {
+      await runDistributed({
+        onPhase: (p) => phases.push([p, performance.now()]),
+        nc,
+        ns,
+        ...wolfiRunInputs,
+        signingKey: key,
+        signal: stop.signal,
+        log: () => {},
+        onEvent: (e) => {
+          if (e.type !== 'dispatched' || first) return;
+          first = { at: performance.now(), cpu: process.cpuUsage(cpu0) };
+          // Stopped as a crash would stop it, once the first job is out.
+          setImmediate(() => stop.abort());
+        },
+      }).catch((e: unknown) => {
+        if (!first) throw e;
+      });
+    } finally {
+      // Never left behind, whatever the run did.
+      child.kill();
+    }
     await dropNamespace(nc, ns);
     if (!first) throw new Error('the run ended without a dispatch');
     let prev = w0;

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildIndexArchive, packageInfo } from '@melange2/apk';
@@ -185,6 +185,31 @@ describe('plan memo', () => {
     w.plan.cycles = ['from the memo'];
     writeFileSync(memo, JSON.stringify(w));
     expect(asData(await plan())).toEqual(fresh);
+  });
+
+  it('an unchanged repository (as the stat index knows it) plans from the memo without the parsed configs', async () => {
+    // Modified long before they were read: the parse cache's stat index vouches for every file.
+    const old = new Date(Date.now() - 3600_000);
+    const age = (d: string) => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        if (f.isDirectory()) age(join(d, f.name));
+        else utimesSync(join(d, f.name), old, old);
+      }
+    };
+    age(repo);
+    const fresh = asData(await plan(undefined, false));
+    expect(asData(await plan())).toEqual(fresh);
+    // The parsed configs made unreadable: the plan still comes back, from the memo.
+    const entries = readdirSync(join(cache, 'depgraph')).find((f) => !f.endsWith('.stats.json'))!;
+    writeFileSync(join(cache, 'depgraph', entries), 'not json');
+    expect(asData(await plan())).toEqual(fresh);
+    expect(readFileSync(join(cache, 'depgraph', entries), 'utf8')).toBe('not json');
+    // A changed config is not vouched for: scanned (the parse cache rewritten) and planned again.
+    const motd = join(repo, 'motd.yaml');
+    writeFileSync(motd, readFileSync(motd, 'utf8').replace(/epoch: \d+/, 'epoch: 7'));
+    const again = await plan();
+    expect(again.builds.find((b) => b.name === 'motd')?.version).toMatch(/-r7$/);
+    expect(readFileSync(join(cache, 'depgraph', entries), 'utf8')).not.toBe('not json');
   });
 
   it('the hand-written check answers as the schema does, on the memo and hundreds of variants', async () => {
