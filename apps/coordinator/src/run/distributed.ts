@@ -71,10 +71,10 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
 }
 
 /**
- * The start-up of a distributed run, in order: streams, buckets and the HTTP server open (the
- * planning begins once the repository and the run state are); planned (scan, plan memo or
- * graphs, recorded durations); set up (run id, indexes, repository info, reach, timeline,
- * scheduler); then the coordinator dispatches.
+ * The start-up of a distributed run, in order: streams, buckets and the HTTP server open;
+ * planned (scan, plan memo or graphs, recorded durations); set up (run id, indexes, repository
+ * info, reach, timeline, scheduler: the round trips side by side with the CPU work); then the
+ * coordinator dispatches.
  */
 type StartPhase = 'opened' | 'planned' | 'set-up';
 
@@ -87,7 +87,11 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   const names = natsNames(o.ns);
   const observe = o.observe ?? true;
   // Each stream, bucket and store is opened on its own: side by side, one round trip or two in all.
-  const rest = Promise.all([
+  const [repository, state, records, queue, staging, runs, logs] = await Promise.all([
+    o.outDir ? new LocalRepositoryStore(o.outDir) : ObjectRepositoryStore.open(o.nc, names.repo),
+    // Run state ages out (STATE_MAX_AGE_MS): old runs' records do not grow without bound. The
+    // index publisher's records (a lock and an index record per arch) are bounded and never age.
+    NatsStateStore.open(o.nc, names.state, { decode: decodeStateRecord, maxAgeMs: STATE_MAX_AGE_MS }),
     NatsStateStore.open(o.nc, names.index, { decode: decodePublisherRecord }),
     openJobQueue(o.nc, o.ns, o.limits ? { limits: o.limits } : {}).then(async (q) => {
       // Creates each arch's consumer with this run's lease before any agent joins (agents set the same).
@@ -98,23 +102,9 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     ObjectRunStore.open(o.nc, names.runs),
     observe ? ObjectLogStore.open(o.nc, o.ns) : undefined,
   ]);
-  rest.catch(() => {});
-  const [repository, state] = await Promise.all([
-    o.outDir ? new LocalRepositoryStore(o.outDir) : ObjectRepositoryStore.open(o.nc, names.repo),
-    // Run state ages out (STATE_MAX_AGE_MS): old runs' records do not grow without bound. The
-    // index publisher's records (a lock and an index record per arch) are bounded and never age.
-    NatsStateStore.open(o.nc, names.state, { decode: decodeStateRecord, maxAgeMs: STATE_MAX_AGE_MS }),
-  ]);
   const store: RepositoryStore = new CachedIndexStore(repository);
   // What is published now: what the plan is made against, and what the set-up then completes.
   const indexes = await readIndexes(store, o.arches);
-  // Planning needs only those: its scan takes the CPU while the rest opens (awaited in `try`).
-  const planned = planAgainst(store, state, o, indexes);
-  planned.catch(() => {});
-  // Its run id does not wait for the plan either (the plan's root is the repository resolved).
-  const runIdAt = runIdFor(state, resolve(o.repo));
-  runIdAt.catch(() => {});
-  const [records, queue, staging, runs, logs] = await rest;
   const metrics = o.metrics;
   const publisher = new IndexPublisher({
     store,
@@ -125,17 +115,6 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
       : {}),
   });
-  // Before any job goes out, and independent of the plan, so under way while it is made: agents
-  // install from the repository over HTTP (an arch with nothing published yet gets an empty
-  // index; one signed with another key, the key rotated, is signed again with this one).
-  const bootstrapped = Promise.all(
-    o.arches.map(async (arch) => {
-      if (!indexes.get(arch)) await publisher.publish({ arch, apks: [] });
-      else if (await publisher.resignIndex(arch))
-        o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
-    }),
-  );
-  bootstrapped.catch(() => {});
   // The dashboard, build logs and metrics are on the repository's HTTP address.
   const dashboard = observe ? new Dashboard({ store: runs }) : undefined;
   const extra = logMetricsRoute({
@@ -154,11 +133,25 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   let link: { close(): void } | undefined;
   let housekeeping: Promise<void> | undefined;
   let finishing: Promise<void> | undefined;
+  let bootstrapped: Promise<unknown> | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
-    const plan = await planned;
+    // Nothing is in flight while the plan takes the CPU: a cold scan holds it for seconds, and a
+    // request's timeout would fire before its reply is read.
+    const plan = await planAgainst(store, state, o, indexes);
     o.onPhase?.('planned');
-    const { runId, resumed } = await runIdAt;
+    // Before any job goes out: agents install from the repository over HTTP (an arch with
+    // nothing published yet gets an empty index; one signed with another key, the key rotated,
+    // is signed again with this one). Under way while the run id is read and the set-up's CPU work goes.
+    bootstrapped = Promise.all(
+      o.arches.map(async (arch) => {
+        if (!indexes.get(arch)) await publisher.publish({ arch, apks: [] });
+        else if (await publisher.resignIndex(arch))
+          o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
+      }),
+    );
+    bootstrapped.catch(() => {});
+    const { runId, resumed } = await runIdFor(state, plan.root);
     o.onPlan?.(plan, runId, resumed, repoUrl);
     // What agents install from besides their own configuration: only the coordinator writes it.
     const info = repositoryInfo(runId, repoUrl, o);

@@ -29,12 +29,8 @@ export async function planAgainst(
   p: PlanInputs,
   indexes?: ReadonlyMap<string, Buffer | undefined>,
 ): Promise<RunPlan> {
+  // Read before planning, not in flight while it takes the CPU (a reply read late would time out).
   const published = indexes ?? (await readIndexes(store, p.arches));
-  // An arch with nothing published builds everything: the records' listing then goes out first
-  // and comes back while the scan and the plan take the CPU. Otherwise it waits for the plan (a
-  // no-op run lists nothing).
-  const early = [...published.values()].includes(undefined) ? state.keys('build.') : undefined;
-  early?.catch(() => {});
   const plan = await planRun({
     repo: p.repo,
     arches: p.arches,
@@ -44,7 +40,7 @@ export async function planAgainst(
     ...(p.cacheDir !== undefined ? { cacheDir: p.cacheDir } : {}),
     ...(p.workers !== undefined ? { workers: p.workers } : {}),
   });
-  return withRecordedDurations(plan, state, early);
+  return withRecordedDurations(plan, state);
 }
 
 /** Each arch's published index (`APKINDEX.tar.gz` bytes), or undefined where there is none yet. */
@@ -57,14 +53,10 @@ export async function readIndexes(
 }
 
 /** The plan with each build's cost its recorded duration (the next run's critical-path costs), when it has one. */
-async function withRecordedDurations(
-  plan: RunPlan,
-  state: StateStore<StateRecord>,
-  listed: Promise<string[]> | undefined,
-): Promise<RunPlan> {
+async function withRecordedDurations(plan: RunPlan, state: StateStore<StateRecord>): Promise<RunPlan> {
   if (plan.builds.length === 0) return plan;
-  // One listing (unless `listed` already), then a read per planned build that has a record (none on a first run).
-  const recorded = new Set(await (listed ?? state.keys('build.')));
+  // One listing, then a read per planned build that has a record (none on a first run).
+  const recorded = new Set(await state.keys('build.'));
   const builds = plan.builds.slice();
   const todo: [number, string][] = [];
   builds.forEach((b, i) => {
