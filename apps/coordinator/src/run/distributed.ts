@@ -228,10 +228,14 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       },
       o.log ? { log: o.log } : {},
     );
-    tl?.begin();
     o.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
+    // The timeline begins (its first write: every build of the run) once the set-up is done, not
+    // beside its last round trips; still before any job goes out (the gate is awaited after this).
     ready.then(
-      () => o.onPhase?.('set-up'),
+      () => {
+        tl?.begin();
+        o.onPhase?.('set-up');
+      },
       () => {},
     );
     // The run's records are read while the set-up's last round trips are out (`gate`).
