@@ -80,9 +80,10 @@ export async function runIdFor(
   state: StateStore<StateRecord>,
   root: string,
 ): Promise<{ runId: string; resumed: boolean }> {
-  // This layout's record first, then one an earlier coordinator left running.
-  for (const key of [runKey, legacyRunKey]) {
-    const r = (await state.get(key))?.value;
+  // This layout's record first, then one an earlier coordinator left running (both read at once).
+  const records = await Promise.all([runKey, legacyRunKey].map((key) => state.get(key)));
+  for (const e of records) {
+    const r = e?.value;
     if (r?.kind === 'run' && r.status === 'running' && r.repo === root)
       return { runId: r.runId, resumed: true };
   }
