@@ -10,6 +10,11 @@
  * configurations bound by per-build throughput: every build needs CPU before it starts and after
  * it ends on one shared core (`simulateRun`'s `cpu`).
  *
+ * Then a verdict per ordering (the default first): never worse than FIFO in any configuration
+ * of both tables (a makespan more than 0.05 % above FIFO's counts as worse), and its worst
+ * makespan ÷ lower bound at 64 slots (issue 16: ≤ 1.05 × from the run's start over NATS, where
+ * start-up and transport come on top of what the order costs here).
+ *
  *   npm run bench -- schedule-sim [orderings=all]
  */
 import { existsSync } from 'node:fs';
@@ -20,7 +25,9 @@ const self = fileURLToPath(import.meta.url);
 runOnSources(self, '@melange2/coordinator');
 
 const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
-const { simulateRun, makespanLowerBound, ORDERINGS } = await import('@melange2/coordinator/internal');
+const { simulateRun, makespanLowerBound, DEFAULT_ORDERING, ORDERINGS } = await import(
+  '@melange2/coordinator/internal'
+);
 type ScheduledBuild = import('@melange2/coordinator/internal').ScheduledBuild;
 type Ordering = import('@melange2/coordinator/internal').Ordering;
 
@@ -39,6 +46,42 @@ function recordedLike(b: ScheduledBuild): number {
   const u2 = unit(b.name, 2);
   const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
   return Math.round(90_000 * Math.exp(1.2 * z) * (b.cost / 60_000));
+}
+
+/** A makespan this far above FIFO's (relative) counts as worse than FIFO: rounding, not order. */
+const FIFO_TOLERANCE = 0.0005;
+
+/** The verdict lines: the default ordering first, then the others. */
+function verdict(
+  orderings: readonly Ordering[],
+  r: {
+    worse: ReadonlyMap<Ordering, readonly string[]>;
+    compared: number;
+    worst64: ReadonlyMap<Ordering, number>;
+    worst64Transport: ReadonlyMap<Ordering, number>;
+  },
+): string {
+  if (!orderings.includes('fifo')) return '\nverdict: none (fifo is not among the orderings compared)\n';
+  const sorted = [
+    ...orderings.filter((o) => o === DEFAULT_ORDERING),
+    ...orderings.filter((o) => o !== DEFAULT_ORDERING && o !== 'fifo'),
+  ];
+  const lines = [
+    `\nverdict over the ${r.compared} configurations above (worse: more than ${FIFO_TOLERANCE * 100} % above FIFO)`,
+  ];
+  for (const o of sorted) {
+    const w = r.worse.get(o)!;
+    const name = o === DEFAULT_ORDERING ? `${o} (default)` : o;
+    const fifo =
+      w.length === 0
+        ? `never worse than FIFO (${r.compared}/${r.compared})`
+        : `WORSE than FIFO in ${w.length}/${r.compared}: ${w.slice(0, 3).join('; ')}${w.length > 3 ? '; …' : ''}`;
+    const at64 = (x: number) => `${x.toFixed(3)}${x <= 1.05 ? '' : ' (over 1.05)'}`;
+    lines.push(
+      `  ${name.padEnd(22)}${fifo}; worst at 64 slots ${at64(r.worst64.get(o)!)} × lower bound, transport-bound ${at64(r.worst64Transport.get(o)!)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 async function main(): Promise<void> {
@@ -69,6 +112,18 @@ async function main(): Promise<void> {
   ];
   const worst = new Map<Ordering, number>(orderings.map((o) => [o, 0]));
   const worstVsFifo = new Map<Ordering, number>(orderings.map((o) => [o, 0]));
+  /** Per ordering: the configurations (of both tables) where it was worse than FIFO, and how many were compared. */
+  const worse = new Map<Ordering, string[]>(orderings.map((o) => [o, []]));
+  let compared = 0;
+  const worst64 = new Map<Ordering, number>(orderings.map((o) => [o, 0]));
+  const worst64Transport = new Map<Ordering, number>(orderings.map((o) => [o, 0]));
+  const judge = (config: string, ratios: ReadonlyMap<Ordering, number>) => {
+    const fifo = ratios.get('fifo');
+    if (fifo === undefined) return;
+    compared++;
+    for (const [o, x] of ratios)
+      if (x > fifo * (1 + FIFO_TOLERANCE)) worse.get(o)!.push(`${config}: ${(x / fifo).toFixed(3)} × FIFO`);
+  };
   process.stdout.write(
     `\nmakespan ÷ lower bound\n${'costs'.padEnd(9)}${'noise'.padEnd(7)}${'overhead'.padEnd(9)}${'slots'.padStart(5)}  ${orderings.map((o) => o.padStart(14)).join('')}\n`,
   );
@@ -89,7 +144,9 @@ async function main(): Promise<void> {
           for (const [o, x] of ratios) {
             worst.set(o, Math.max(worst.get(o)!, x));
             if (fifo !== undefined) worstVsFifo.set(o, Math.max(worstVsFifo.get(o)!, x / fifo));
+            if (slots === 64) worst64.set(o, Math.max(worst64.get(o)!, x));
           }
+          judge(`${costName}, ${noiseName}, overhead ${overheadName}, ${slots} slots`, ratios);
           process.stdout.write(
             `${costName.padEnd(9)}${noiseName.padEnd(7)}${overheadName.padEnd(9)}${String(slots).padStart(5)}  ${orderings.map((o) => ratios.get(o)!.toFixed(3).padStart(14)).join('')}\n`,
           );
@@ -131,6 +188,9 @@ async function main(): Promise<void> {
       const fifo = ratios.get('fifo');
       if (fifo !== undefined)
         for (const [o, x] of ratios) worstCpu.set(o, Math.max(worstCpu.get(o)!, x / fifo));
+      judge(`transport-bound, ${slots} slots, ${scale} ms/cpu, CPU ${c}+${c} ms`, ratios);
+      if (slots === 64)
+        for (const [o, x] of ratios) worst64Transport.set(o, Math.max(worst64Transport.get(o)!, x));
       process.stdout.write(
         `${`${slots} slots, ${scale} ms/cpu`.padEnd(23)}${`${c}+${c} ms`.padEnd(12)}${orderings.map((o) => ratios.get(o)!.toFixed(3).padStart(14)).join('')}\n`,
       );
@@ -139,6 +199,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${'worst ÷ fifo'.padEnd(35)}${orderings.map((o) => worstCpu.get(o)!.toFixed(3).padStart(14)).join('')}\n`,
   );
+  process.stdout.write(verdict(orderings, { worse, compared, worst64, worst64Transport }));
   const simMs = performance.now() - simT0;
   process.stdout.write(
     `\nsimulation: ${decisions} decisions in ${(simMs / 1000).toFixed(1)}s (${((simMs * 1000) / decisions).toFixed(1)} µs each, scheduler setup included)\n`,

@@ -6,6 +6,8 @@ export { providesChanged } from './run/cutoff.js';
 export { AgentRegistry } from './run/agents.js';
 export { DispatchTokens, tokenHash } from './run/dispatch-tokens.js';
 export { planRun } from './run/plan-run.js';
+export { memoBySchema } from './run/plan-memo.js';
+export { fastMemo } from './run/plan-memo-check.js';
 export {
   decodePublisherRecord,
   RepositoryError,
@@ -15,6 +17,7 @@ export {
 export {
   CycleError,
   criticalPathPriorities,
+  DEFAULT_ORDERING,
   makespanLowerBound,
   ORDERINGS,
   type Ordering,

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildIndexArchive, packageInfo } from '@melange2/apk';
@@ -6,7 +6,7 @@ import { OS_REPO } from '@melange2/test/os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStateStore } from '@melange2/queue';
 import { planAgainst, type StateRecord } from '../src/index.js';
-import { planRun } from '../src/internal.js';
+import { fastMemo, memoBySchema, planRun } from '../src/internal.js';
 
 /** The plan as data (the excluded map as entries), to compare a memoized plan with a fresh one. */
 const asData = (p: Awaited<ReturnType<typeof planRun>>) => ({ ...p, excluded: [...p.excluded] });
@@ -185,5 +185,83 @@ describe('plan memo', () => {
     w.plan.cycles = ['from the memo'];
     writeFileSync(memo, JSON.stringify(w));
     expect(asData(await plan())).toEqual(fresh);
+  });
+
+  it('an unchanged repository (as the stat index knows it) plans from the memo without the parsed configs', async () => {
+    // Modified long before they were read: the parse cache's stat index vouches for every file.
+    const old = new Date(Date.now() - 3600_000);
+    const age = (d: string) => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        if (f.isDirectory()) age(join(d, f.name));
+        else utimesSync(join(d, f.name), old, old);
+      }
+    };
+    age(repo);
+    const fresh = asData(await plan(undefined, false));
+    expect(asData(await plan())).toEqual(fresh);
+    // The parsed configs made unreadable: the plan still comes back, from the memo.
+    const entries = readdirSync(join(cache, 'depgraph')).find((f) => !f.endsWith('.stats.json'))!;
+    writeFileSync(join(cache, 'depgraph', entries), 'not json');
+    expect(asData(await plan())).toEqual(fresh);
+    expect(readFileSync(join(cache, 'depgraph', entries), 'utf8')).toBe('not json');
+    // A changed config is not vouched for: scanned (the parse cache rewritten) and planned again.
+    const motd = join(repo, 'motd.yaml');
+    writeFileSync(motd, readFileSync(motd, 'utf8').replace(/epoch: \d+/, 'epoch: 7'));
+    const again = await plan();
+    expect(again.builds.find((b) => b.name === 'motd')?.version).toMatch(/-r7$/);
+    expect(readFileSync(join(cache, 'depgraph', entries), 'utf8')).not.toBe('not json');
+  });
+
+  it('the hand-written check answers as the schema does, on the memo and hundreds of variants', async () => {
+    await plan();
+    const memo = JSON.parse(readFileSync(memoOf(cache), 'utf8'));
+    const format: string = memo.format;
+    // A memo as written: vouched for by the check (the fast path a run takes), as the schema reads it.
+    expect(fastMemo(memo, format)).toEqual(memoBySchema(memo));
+    expect(fastMemo(memo, format)).toBeDefined();
+    // Each variant changes one value somewhere in it: the check never accepts what the schema
+    // refuses, and what it accepts is what the schema gives.
+    const odd: unknown[] = [undefined, null, -1, 1.5, '', 'x', [], {}, [1], ['a', 'b', 'c'], { a: 1 }, true];
+    const paths: (string | number)[][] = [];
+    const walk = (v: unknown, at: (string | number)[], depth: number) => {
+      paths.push(at);
+      if (depth === 0 || typeof v !== 'object' || v === null) return;
+      const entries = Array.isArray(v) ? v.slice(0, 2).map((x, i) => [i, x] as const) : Object.entries(v);
+      for (const [k, x] of entries) walk(x, [...at, k], depth - 1);
+    };
+    walk(memo, [], 5);
+    // Also the first build of each shape: with ids, dependency indexes, a cycle, provides, needs.
+    for (const field of ['depIds', 'deps', 'cycle', 'provides', 'needs', 'id']) {
+      const i = memo.plan.builds.findIndex((b: Record<string, unknown>) => field in b);
+      if (i >= 0) walk(memo.plan.builds[i], ['plan', 'builds', i], 3);
+    }
+    let variants = 0;
+    let accepted = 0;
+    for (const at of paths) {
+      for (const value of [...odd, 'extra-key']) {
+        const v = structuredClone(memo);
+        let parent = v;
+        for (const k of at.slice(0, -1)) parent = parent[k];
+        const last = at.at(-1);
+        if (last === undefined) continue;
+        if (value === 'extra-key') {
+          const target = parent[last];
+          if (typeof target !== 'object' || target === null || Array.isArray(target)) continue;
+          target.unexpected = 1;
+        } else if (value === undefined) delete parent[last];
+        else parent[last] = value;
+        variants++;
+        const quick = fastMemo(v, format);
+        const bySchema = memoBySchema(v);
+        if (quick !== undefined) {
+          accepted++;
+          expect(bySchema, JSON.stringify(at)).toBeDefined();
+          expect(quick, JSON.stringify(at)).toEqual(bySchema);
+        }
+      }
+    }
+    expect(variants).toBeGreaterThan(300);
+    // Some variants are still memos (an extra key in a loose object, another string): not all refused.
+    expect(accepted).toBeGreaterThan(0);
   });
 });

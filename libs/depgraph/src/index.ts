@@ -8,6 +8,6 @@ export type { BuildGraph } from './graph.js';
 export { buildModel } from './model.js';
 export { type Plan, type PlannedBuild, planBuilds, publishedState } from './plan.js';
 export { PublishedIndex, PublishedIndexError, readPublishedIndex } from './published.js';
-export { type RepoScan, ScanError, scanRepository } from './scan.js';
+export { type RepoKeys, type RepoScan, ScanError, scanKeys, scanRepository } from './scan.js';
 export { schedule } from './schedule.js';
 export { type Arch, ARCHES } from './types.js';

@@ -12,6 +12,7 @@ import {
   contentKey,
   type LoadedCache,
   loadCache,
+  loadStats,
   RACY_MS,
   type StatIndex,
   saveCache,
@@ -271,6 +272,41 @@ function collect(
   return { configs, pipelines };
 }
 
+/** What `scanKeys` learns of a repository: every file's content key and the scan's problems. */
+export type RepoKeys = Pick<RepoScan, 'root' | 'fileKeys' | 'problems'>;
+
+/**
+ * Every file's content key and the problems, from the parse cache's stat index alone (no file
+ * read, no entry loaded), when it vouches for exactly the files there are now (the same files,
+ * each unchanged since it was read: see `unchangedSince`); the problems are then those of the
+ * scan that wrote it, which the same contents give again. Undefined when it does not (a file
+ * added, removed, changed, unreadable, or no cache): the scan itself has to run.
+ */
+export function scanKeys(repo: string, cacheDir: string): RepoKeys | undefined {
+  const root = resolve(repo);
+  let jobs: Job[];
+  try {
+    jobs = listJobs(root);
+  } catch {
+    return undefined;
+  }
+  const loaded = loadStats(cacheFile(cacheDir, root));
+  if (!loaded || loaded.stats.size !== jobs.length) return undefined;
+  const fileKeys = new Map<string, string>();
+  for (const j of jobs) {
+    const prev = loaded.stats.get(j.file);
+    let st: Stats;
+    try {
+      st = statSync(join(root, j.file));
+    } catch {
+      return undefined;
+    }
+    if (!prev || !unchangedSince(prev, st)) return undefined;
+    fileKeys.set(j.file, prev.key);
+  }
+  return { root, fileKeys, problems: loaded.problems };
+}
+
 export async function scanRepository(repo: string, opts: ScanOptions = {}): Promise<RepoScan> {
   const t0 = performance.now();
   const root = resolve(repo);
@@ -293,7 +329,8 @@ export async function scanRepository(repo: string, opts: ScanOptions = {}): Prom
     l.stats.size !== loaded.stats.size;
   if (cachePath && changed) {
     try {
-      saveCache(cachePath, { entries: l.fresh, stats: l.stats });
+      // With the problems as they are now: what every file's content gives (see `scanKeys`).
+      saveCache(cachePath, { entries: l.fresh, stats: l.stats }, problems);
     } catch (e) {
       // A read-only cache dir must not fail the scan; the next run simply parses again.
       problems.push({ file: cachePath, message: `parse cache not written: ${(e as Error).message}` });

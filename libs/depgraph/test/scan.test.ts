@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scanRepository } from '@melange2/depgraph';
+import { scanKeys, scanRepository } from '@melange2/depgraph';
 import { MAX_CONFIG_BYTES } from '@melange2/melange';
 import { parseFile } from '@melange2/depgraph/internal';
 import { copyFixture, fixtureRepo, tempCacheDir } from './helpers.js';
@@ -73,7 +73,8 @@ describe('scanRepository', () => {
     const cacheDir = tempCacheDir();
     const cold = await scanRepository(repo, { cacheDir });
     expect(cold.stats.fromCache).toBe(0);
-    expect(readdirSync(join(cacheDir, 'depgraph'))).toHaveLength(1);
+    // The entries and the stat index beside them.
+    expect(readdirSync(join(cacheDir, 'depgraph'))).toHaveLength(2);
     const warm = await scanRepository(repo, { cacheDir });
     expect(warm.stats.parsed).toBe(0);
     expect(warm.configs).toEqual(cold.configs);
@@ -82,6 +83,44 @@ describe('scanRepository', () => {
     const after = await scanRepository(repo, { cacheDir });
     expect(after.stats.parsed).toBe(1);
     expect(after.configs.find((c) => c.name === 'zlib')?.version).toBe('1.4');
+  });
+
+  it("gives the files' keys and the problems from the stat index alone while it vouches for exactly the files there are", async () => {
+    const repo = copyFixture();
+    const cacheDir = tempCacheDir();
+    /** Every file of the repository modified an hour ago: the stat index may vouch for it. */
+    const age = (dir = repo) => {
+      const old = new Date(Date.now() - 3600_000);
+      for (const f of readdirSync(dir)) {
+        const p = join(dir, f);
+        if (statSync(p).isDirectory()) age(p);
+        else utimesSync(p, old, old);
+      }
+    };
+    age();
+    expect(scanKeys(repo, cacheDir)).toBeUndefined();
+    const s = await scanRepository(repo, { cacheDir });
+    const k = scanKeys(repo, cacheDir);
+    expect(k?.root).toBe(s.root);
+    expect([...(k?.fileKeys ?? [])]).toEqual([...s.fileKeys]);
+    expect(k?.problems).toEqual(s.problems);
+    expect(s.problems.length).toBeGreaterThan(0);
+    // A changed file: not vouched for until a scan has read it (and its mtime is old enough).
+    writeFileSync(join(repo, 'zlib.yaml'), 'package:\n  name: zlib\n  version: "1.9"\n  epoch: 0\n');
+    expect(scanKeys(repo, cacheDir)).toBeUndefined();
+    age();
+    const rescanned = await scanRepository(repo, { cacheDir });
+    expect(scanKeys(repo, cacheDir)?.fileKeys.get('zlib.yaml')).toBe(rescanned.fileKeys.get('zlib.yaml'));
+    expect(rescanned.fileKeys.get('zlib.yaml')).not.toBe(s.fileKeys.get('zlib.yaml'));
+    // A file more, or one less, than the index knows.
+    writeFileSync(join(repo, 'extra.yaml'), 'package:\n  name: extra\n  version: "1"\n  epoch: 0\n');
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(join(repo, 'extra.yaml'), old, old);
+    expect(scanKeys(repo, cacheDir)).toBeUndefined();
+    rmSync(join(repo, 'extra.yaml'));
+    expect(scanKeys(repo, cacheDir)).toBeDefined();
+    rmSync(join(repo, 'zlib.yaml'));
+    expect(scanKeys(repo, cacheDir)).toBeUndefined();
   });
 
   it('trusts size+mtime only for files not modified around their last read', async () => {

@@ -122,7 +122,11 @@ export class NatsStateStore<T> implements StateStore<T> {
 
   async keys(prefix = ''): Promise<string[]> {
     const out: string[] = [];
-    for await (const k of await this.kv.keys()) {
+    // A prefix of whole tokens is a subject filter: the server lists only those keys (a run's
+    // failures without its thousands of build records). Any other prefix lists every key.
+    const filter =
+      prefix.endsWith('.') && encodeKey(prefix) === prefix && VALID_KEY.test(prefix.slice(0, -1));
+    for await (const k of await this.kv.keys(filter ? `${prefix}>` : undefined)) {
       const d = decodeKey(k);
       if (d.startsWith(prefix)) out.push(d);
     }

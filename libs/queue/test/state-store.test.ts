@@ -61,6 +61,15 @@ for (const [name, open] of Object.entries(stores)) {
         revision: r1,
       });
       expect(await s.keys('pkg.')).toEqual(['pkg.gcc@x86_64', 'pkg.libstdc++@x86_64']);
+      // Other keys: not listed under the prefix (whole tokens, or any other prefix).
+      await s.put('pkgs.other', { n: 3 });
+      await s.put('run', { n: 4 });
+      expect(await s.keys('pkg.')).toEqual(['pkg.gcc@x86_64', 'pkg.libstdc++@x86_64']);
+      expect(await s.keys('pk')).toEqual(['pkg.gcc@x86_64', 'pkg.libstdc++@x86_64', 'pkgs.other']);
+      expect(await s.keys('nothing.')).toEqual([]);
+      expect(await s.keys()).toEqual(['pkg.gcc@x86_64', 'pkg.libstdc++@x86_64', 'pkgs.other', 'run']);
+      await s.delete('pkgs.other');
+      await s.delete('run');
       await s.delete('pkg.gcc@x86_64');
       expect(await s.get('pkg.gcc@x86_64')).toBeUndefined();
       expect(await s.keys('pkg.')).toEqual(['pkg.libstdc++@x86_64']);

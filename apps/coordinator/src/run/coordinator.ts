@@ -157,6 +157,8 @@ export class Coordinator {
     this.#runSpan = startRunSpan(o.runId, o.plan.builds.length);
     // The agents' pulls already waiting are free slots now: the first builds need not wait for
     // their next heartbeats (up to 2 s). A queue that cannot tell costs only that wait.
+    // The cached failures' listing goes out with them (it does not depend on the run record).
+    const failures = this.#recorder.failureKeys(o.retryFailed ?? false);
     const [resuming] = await Promise.all([this.#recorder.begin(o.plan), this.#idleSlots()]);
     // What the interrupted run left on the work queue is what it had in flight (see README.md,
     // "Crashes and restarts"): read before anything is dispatched.
@@ -166,7 +168,7 @@ export class Coordinator {
           log: this.#log,
         })
       : undefined;
-    await this.#preSettle(resuming, queued);
+    await this.#preSettle(resuming, queued, failures);
     this.#presettle();
     o.queue.onDead((d) => this.#dead(d));
     const done = new Promise<void>((resolve, reject) => {
@@ -209,13 +211,19 @@ export class Coordinator {
   }
 
   /** Cached failures and, on resume, what the interrupted run left in flight. */
-  async #preSettle(resuming: boolean, queued: ReadonlyMap<string, QueuedAttempt> | undefined): Promise<void> {
+  async #preSettle(
+    resuming: boolean,
+    queued: ReadonlyMap<string, QueuedAttempt> | undefined,
+    failures: Promise<readonly string[]>,
+  ): Promise<void> {
     const builds = this.#o.plan.builds;
     const prior = await this.#recorder.prior(builds, {
-      retryFailed: this.#o.retryFailed ?? false,
+      failures,
       resuming,
       ...(queued ? { queued } : {}),
     });
+    // Resumed attempts go out below: not before the set-up is done.
+    await this.#o.gate;
     builds.forEach((b, i) => {
       const left = this.#o.plan.excluded.get(b.id);
       if (left !== undefined) {

@@ -34,7 +34,7 @@ import {
   TimelineRecorder,
 } from '../observe/index.js';
 import { Coordinator } from './coordinator.js';
-import { keyringOf, type PlanInputs, planAgainst, runIdFor } from './plan-inputs.js';
+import { keyringOf, type PlanInputs, planAgainst, readIndexes, runIdFor } from './plan-inputs.js';
 import type { RunPlan } from './plan-run.js';
 import { policyOptions, type RunPolicy, type RunResult } from './run-types.js';
 import { reachFor } from './reach.js';
@@ -73,7 +73,8 @@ export interface DistributedOptions extends PlanInputs, RunPolicy {
 /**
  * The start-up of a distributed run, in order: streams, buckets and the HTTP server open;
  * planned (scan, plan memo or graphs, recorded durations); set up (run id, indexes, repository
- * info, reach, timeline, scheduler); then the coordinator dispatches.
+ * info, reach, timeline, scheduler: the round trips side by side with the CPU work); then the
+ * coordinator dispatches.
  */
 type StartPhase = 'opened' | 'planned' | 'set-up';
 
@@ -102,7 +103,18 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     observe ? ObjectLogStore.open(o.nc, o.ns) : undefined,
   ]);
   const store: RepositoryStore = new CachedIndexStore(repository);
+  // What is published now: what the plan is made against, and what the set-up then completes.
+  const indexes = await readIndexes(store, o.arches);
   const metrics = o.metrics;
+  const publisher = new IndexPublisher({
+    store,
+    signingKey: o.signingKey,
+    records,
+    keyring: keyringOf(o.signingKey),
+    ...(metrics
+      ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
+      : {}),
+  });
   // The dashboard, build logs and metrics are on the repository's HTTP address.
   const dashboard = observe ? new Dashboard({ store: runs }) : undefined;
   const extra = logMetricsRoute({
@@ -119,42 +131,49 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
   o.onPhase?.('opened');
   let timeline: TimelineRecorder | undefined;
   let link: { close(): void } | undefined;
+  let housekeeping: Promise<void> | undefined;
+  let finishing: Promise<void> | undefined;
+  let bootstrapped: Promise<unknown> | undefined;
   try {
     const repoUrl = o.advertiseUrl ?? server.url;
-    const plan = await planAgainst(store, state, o);
+    // Nothing is in flight while the plan takes the CPU: a cold scan holds it for seconds, and a
+    // request's timeout would fire before its reply is read.
+    const plan = await planAgainst(store, state, o, indexes);
     o.onPhase?.('planned');
-    const { runId, resumed } = await runIdFor(state, plan.root);
-    o.onPlan?.(plan, runId, resumed, repoUrl);
-    const publisher = new IndexPublisher({
-      store,
-      signingKey: o.signingKey,
-      records,
-      keyring: keyringOf(o.signingKey),
-      ...(metrics
-        ? { onPublished: (arch: string, ms: number, rev: number) => metrics.published(arch, ms / 1000, rev) }
-        : {}),
-    });
-    // What agents install from besides their own configuration: only the coordinator writes it.
-    const info = repositoryInfo(runId, repoUrl, o);
-    // Independent of each other, so side by side. Before any job goes out: agents install from
-    // the repository over HTTP (an arch with nothing published yet gets an empty index; one
-    // signed with another key, the key rotated, is signed again with this one) and read the run
-    // info. The reach reads the indexes as planned (an empty index adds nothing to it).
-    const [reach, prior] = await Promise.all([
-      reachFor(plan, store, info.repositories, o.log ?? (() => {})),
-      resumed ? runs.get(runId).catch(() => undefined) : undefined,
-      (async () => {
-        if (logs)
-          await pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}));
-        if (observe) await closeCrashed(runs, logs, runId, o.log);
-      })(),
-      ...o.arches.map(async (arch) => {
-        if (!(await store.readIndex(arch))) await publisher.publish({ arch, apks: [] });
+    // Before any job goes out: agents install from the repository over HTTP (an arch with
+    // nothing published yet gets an empty index; one signed with another key, the key rotated,
+    // is signed again with this one). Under way while the run id is read and the set-up's CPU work goes.
+    bootstrapped = Promise.all(
+      o.arches.map(async (arch) => {
+        if (!indexes.get(arch)) await publisher.publish({ arch, apks: [] });
         else if (await publisher.resignIndex(arch))
           o.log?.(`${arch}: index signed again with ${o.signingKey.publicName}`);
       }),
+    );
+    bootstrapped.catch(() => {});
+    const { runId, resumed } = await runIdFor(state, plan.root);
+    o.onPlan?.(plan, runId, resumed, repoUrl);
+    // What agents install from besides their own configuration: only the coordinator writes it.
+    const info = repositoryInfo(runId, repoUrl, o);
+    // Round trips first, then the CPU work (reach, timeline, scheduler) while they are out.
+    // Before any job goes out: the indexes, the run info agents read, and old runs' logs pruned
+    // before this run's are written (the pruning counts runs, and would count this one).
+    const ready = Promise.all([
+      bootstrapped,
       writeRepositoryInfo(o.nc, o.ns, info),
+      logs
+        ? pruneLogs(logs, o.logRetention ?? DEFAULT_LOG_RETENTION, resumed, o.log ?? (() => {}))
+        : undefined,
     ]);
+    // Awaited by the coordinator (its `gate`); a failure before then must not be left unhandled.
+    ready.catch(() => {});
+    // Crashed runs are closed while this one goes (a failure is logged); awaited before it returns.
+    housekeeping = observe ? closeCrashed(runs, logs, runId, o.log) : undefined;
+    const priorTimeline = resumed ? runs.get(runId).catch(() => undefined) : undefined;
+    // The reach reads the indexes as planned (an empty index adds nothing to it).
+    const reach = await reachFor(plan, store, info.repositories, o.log ?? (() => {}));
+    await ioTurn();
+    const prior = await priorTimeline;
     const tl = dashboard
       ? new TimelineRecorder({
           runId,
@@ -168,6 +187,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
     timeline = tl;
     if (dashboard && tl) dashboard.live = tl;
     const unfinished = logs ? new UnfinishedLogs() : undefined;
+    await ioTurn();
     const coordinator = new Coordinator({
       runId,
       plan,
@@ -178,6 +198,7 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       state,
       published: repoUrl,
       reach,
+      gate: ready,
       ...policyOptions({
         ...o,
         onEvent: (e) => {
@@ -207,21 +228,31 @@ export async function runDistributed(o: DistributedOptions): Promise<RunResult> 
       },
       o.log ? { log: o.log } : {},
     );
-    tl?.begin();
-    o.onPhase?.('set-up');
     o.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
+    // The timeline begins (its first write: every build of the run) once the set-up is done, not
+    // beside its last round trips; still before any job goes out (the gate is awaited after this).
+    ready.then(
+      () => {
+        tl?.begin();
+        o.onPhase?.('set-up');
+      },
+      () => {},
+    );
+    // The run's records are read while the set-up's last round trips are out (`gate`).
     const result = await coordinator.run();
-    // A build whose agent was lost left its log marked running: nothing will finish it now.
+    // The final timeline is written while lost builds' logs are marked (a build whose agent was
+    // lost left its log marked running: nothing will finish it now).
+    finishing = tl?.finish();
     await logs
       ?.abandon(runId, unfinished?.builds())
       .catch((e: unknown) => o.log?.(`marking lost builds' logs: ${(e as Error).message}`));
     return result;
   } finally {
-    await timeline?.finish();
+    // Nothing of the start-up is left writing once the run returns.
+    await Promise.allSettled([bootstrapped, housekeeping, finishing ?? timeline?.finish()]);
     dashboard?.close();
     link?.close();
-    await queue.close();
-    await server.close();
+    await Promise.all([queue.close(), server.close()]);
   }
 }
 
@@ -247,6 +278,12 @@ async function closeCrashed(
     log?.(`closing runs left running: ${(e as Error).message}`);
   }
 }
+
+/**
+ * Lets the replies that came in meanwhile be taken between two pieces of start-up CPU work: each
+ * round trip of the set-up (an index written, the run info) then goes on at once, not after all of it.
+ */
+const ioTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const isUrl = (s: string) => /^https?:\/\//.test(s);
 

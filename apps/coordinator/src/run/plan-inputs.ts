@@ -27,9 +27,10 @@ export async function planAgainst(
   store: Pick<RepositoryStore, 'readIndex'>,
   state: StateStore<StateRecord>,
   p: PlanInputs,
+  indexes?: ReadonlyMap<string, Buffer | undefined>,
 ): Promise<RunPlan> {
-  const published = new Map<string, Buffer | undefined>();
-  for (const a of p.arches) published.set(a, await store.readIndex(a));
+  // Read before planning, not in flight while it takes the CPU (a reply read late would time out).
+  const published = indexes ?? (await readIndexes(store, p.arches));
   const plan = await planRun({
     repo: p.repo,
     arches: p.arches,
@@ -40,6 +41,15 @@ export async function planAgainst(
     ...(p.workers !== undefined ? { workers: p.workers } : {}),
   });
   return withRecordedDurations(plan, state);
+}
+
+/** Each arch's published index (`APKINDEX.tar.gz` bytes), or undefined where there is none yet. */
+export async function readIndexes(
+  store: Pick<RepositoryStore, 'readIndex'>,
+  arches: readonly string[],
+): Promise<Map<string, Buffer | undefined>> {
+  const bytes = await Promise.all(arches.map((a) => store.readIndex(a)));
+  return new Map(arches.map((a, i) => [a, bytes[i]]));
 }
 
 /** The plan with each build's cost its recorded duration (the next run's critical-path costs), when it has one. */
@@ -70,9 +80,10 @@ export async function runIdFor(
   state: StateStore<StateRecord>,
   root: string,
 ): Promise<{ runId: string; resumed: boolean }> {
-  // This layout's record first, then one an earlier coordinator left running.
-  for (const key of [runKey, legacyRunKey]) {
-    const r = (await state.get(key))?.value;
+  // This layout's record first, then one an earlier coordinator left running (both read at once).
+  const records = await Promise.all([runKey, legacyRunKey].map((key) => state.get(key)));
+  for (const e of records) {
+    const r = e?.value;
     if (r?.kind === 'run' && r.status === 'running' && r.repo === root)
       return { runId: r.runId, resumed: true };
   }

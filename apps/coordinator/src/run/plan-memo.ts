@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { fastMemo } from './plan-memo-check.js';
 import type { RunBuild, RunPlan } from './plan-run.js';
 
 /**
@@ -67,6 +68,15 @@ const memoSchema = z.object({
     runtime: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
   }),
 });
+
+/** A memo as its schema gives it. */
+export type MemoData = z.infer<typeof memoSchema>;
+
+/** The memo in `data` (parsed JSON) by its schema alone; undefined when it is not one. */
+export function memoBySchema(data: unknown): MemoData | undefined {
+  const r = memoSchema.safeParse(data);
+  return r.success ? r.data : undefined;
+}
 
 /** Source files of a package directory (not declarations or maps), recursively, sorted. */
 function codeFiles(dir: string, out: string[]): void {
@@ -153,9 +163,13 @@ export function readPlanMemo(file: string, key: string): RunPlan | undefined {
   } catch {
     return undefined;
   }
-  const r = memoSchema.safeParse(data);
-  if (!r.success || r.data.key !== key) return undefined;
-  const p = r.data.plan;
+  // Another key (or another format): not read any further.
+  const head = data as { format?: unknown; key?: unknown } | null;
+  if (typeof head !== 'object' || head === null || head.format !== MEMO_FORMAT || head.key !== key)
+    return undefined;
+  const memo = fastMemo(data, MEMO_FORMAT) ?? memoBySchema(data);
+  if (!memo) return undefined;
+  const p = memo.plan;
   // Dependencies share their build's id string, as a fresh plan's do, so the scheduler hashes
   // each id once.
   const ids = p.builds.map((b) => b.id ?? `${b.name}@${b.arch}`);

@@ -10,8 +10,10 @@ import {
   PublishedIndex,
   planBuilds,
   publishedState,
+  type RepoKeys,
   type RepoScan,
   ScanError,
+  scanKeys,
   scanRepository,
 } from '@melange2/depgraph';
 import type { ScheduledBuild } from '../scheduler/index.js';
@@ -78,22 +80,32 @@ export interface PlanRunOptions {
 
 /** Scans the repository and plans every arch; with a cache directory, an unchanged plan is read back. */
 export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
-  const scan = await scanFor(o);
   // `--changed-since` depends on git's state too: no memo for it.
-  if (!o.cacheDir || o.changedSince !== undefined) return planScan(o, scan);
-  const file = memoFile(o.cacheDir, scan.root);
-  const key = memoKey({
-    root: scan.root,
-    arches: o.arches,
-    withDependents: o.withDependents ?? false,
-    published: o.published,
-    durations: o.durations,
-    fileKeys: scan.fileKeys,
-    problems: scan.problems.map((p) => formatProblem(p)),
-  });
-  if (key === undefined) return planScan(o, scan);
-  const memo = readPlanMemo(file, key);
+  if (!o.cacheDir || o.changedSince !== undefined) return planScan(o, await scanFor(o));
+  const cacheDir = o.cacheDir;
+  const keyOf = (k: RepoKeys) =>
+    memoKey({
+      root: k.root,
+      arches: o.arches,
+      withDependents: o.withDependents ?? false,
+      published: o.published,
+      durations: o.durations,
+      fileKeys: k.fileKeys,
+      problems: k.problems.map((p) => formatProblem(p)),
+    });
+  // The files' keys from the parse cache's stat index alone first: an unchanged repository's plan
+  // is read back without loading the parsed configs.
+  const keys = scanKeys(o.repo, cacheDir);
+  const quick = keys && keyOf(keys);
+  const memo = keys && quick !== undefined ? readPlanMemo(memoFile(cacheDir, keys.root), quick) : undefined;
   if (memo) return memo;
+  const scan = await scanFor(o);
+  const key = keyOf(scan);
+  if (key === undefined) return planScan(o, scan);
+  const file = memoFile(cacheDir, scan.root);
+  // Read again only when the scan found other keys than the stat index gave.
+  const again = key !== quick ? readPlanMemo(file, key) : undefined;
+  if (again) return again;
   const plan = planScan(o, scan);
   writePlanMemo(file, key, plan);
   return plan;

@@ -104,13 +104,28 @@ export class RunRecorder {
    * one whose job is still on the work queue (`queued`, see `queuedAttempts`), or one recorded
    * `dispatched` by a coordinator that still wrote such records (a run it began is resumed too).
    */
+  /**
+   * The keys of the failures recorded by input (none with `retryFailed`): listed, not read, so a
+   * fresh run of thousands of builds does not pay a KV round trip per build. For `prior`.
+   */
+  failureKeys(retryFailed: boolean): Promise<readonly string[]> {
+    const keys = retryFailed ? Promise.resolve([]) : this.#state.keys('failure.');
+    // Awaited by `prior`; a run that fails before then must not leave it unhandled.
+    keys.catch(() => {});
+    return keys;
+  }
+
   async prior(
     builds: readonly RunBuild[],
-    o: { retryFailed: boolean; resuming: boolean; queued?: ReadonlyMap<string, QueuedAttempt> },
+    o: {
+      /** `failureKeys`. */
+      failures: Promise<readonly string[]>;
+      resuming: boolean;
+      queued?: ReadonlyMap<string, QueuedAttempt>;
+    },
   ): Promise<Prior[]> {
     const st = this.#state;
-    // Listing first: a fresh run of thousands of builds must not pay a KV round trip per build.
-    const failures = new Set(o.retryFailed ? [] : await st.keys('failure.'));
+    const failures = new Set(await o.failures);
     const inRun = new Set(o.resuming ? await st.keys('build.') : []);
     const out: Prior[] = [];
     for (let i = 0; i < builds.length; i += 64) {

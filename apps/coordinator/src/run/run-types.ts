@@ -136,6 +136,11 @@ export interface CoordinatorOptions extends RunTuning {
    * how far a job's `awaiting` reaches. Default: the repository's configs' runtime dependencies only.
    */
   readonly reach?: ReachIndex;
+  /**
+   * What must be done before any job goes out (the run's set-up: each arch's index, the run
+   * info). `run()` reads the run's records meanwhile, and fails with it if it fails.
+   */
+  readonly gate?: Promise<unknown>;
 }
 
 /** What both run modes take from the command line for their coordinator. */
