@@ -24,19 +24,6 @@ export interface RunningBuildkitd {
   stop(): Promise<void>;
 }
 
-/**
- * The environment every buildkitd runs with. BuildKit keeps at most 2 MiB of one exec's output,
- * and less in its first seconds (200 KiB per second since the exec started), dropping the rest.
- * A build runs its steps in one exec (the engine's default step grouping, as melange runs them
- * in one container), so a talkative early step would cut off the later steps' `[melange2] step`
- * markers and the failure line that names the failing step. The log is kept up to 256 MiB per
- * exec, at any speed (melange itself keeps all of it).
- */
-export const BUILDKITD_ENV: Readonly<Record<string, string>> = {
-  BUILDKIT_STEP_LOG_MAX_SIZE: String(256 * 1024 * 1024),
-  BUILDKIT_STEP_LOG_MAX_SPEED: '-1',
-};
-
 export function buildkitdArgs(o: {
   platform: Platform;
   socket: string;
@@ -71,7 +58,7 @@ export async function startBuildkitd(o: BuildkitdOptions): Promise<RunningBuildk
   const logFile = join(o.stateDir, 'buildkitd.log');
   const runc = findTool('runc');
   const bin = findTool('buildkitd');
-  const env = { ...process.env, ...BUILDKITD_ENV, PATH: `${join(runc, '..')}:${process.env['PATH'] ?? ''}` };
+  const env = { ...process.env, PATH: `${join(runc, '..')}:${process.env['PATH'] ?? ''}` };
   const { pid, child } = await launch({
     label: `buildkitd (${o.platform}, ${archOfPlatform(o.platform)})`,
     command: bin,

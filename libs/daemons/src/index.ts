@@ -1,6 +1,6 @@
 /** Starts, watches and stops local buildkitd and nats-server processes: the names other packages use. */
 export { ARCH_PLATFORMS, ARCHES, type Arch, type Platform } from './arch.js';
-export { BUILDKITD_ENV, type RunningBuildkitd, startBuildkitd } from './buildkitd.js';
+export { type RunningBuildkitd, startBuildkitd } from './buildkitd.js';
 /** @public The options and handles of the start functions. */
 export type { BuildkitdOptions } from './buildkitd.js';
 export { DaemonStartError, ToolNotFoundError } from './errors.js';

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Platform } from '@melange2/daemons';
-import { BUILDKITD_ENV, freePort } from '@melange2/daemons';
+import { freePort } from '@melange2/daemons';
 import { buildkitdArgs } from '@melange2/daemons/internal';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { ROOT } from './os-bootstrap.js';
@@ -58,7 +58,7 @@ export async function containersAvailable(): Promise<boolean> {
 async function run(
   entrypoint: string,
   args: readonly string[],
-  o: { privileged?: boolean; mount?: string; env?: Readonly<Record<string, string>>; ready: RegExp },
+  o: { privileged?: boolean; mount?: string; ready: RegExp },
 ): Promise<StartedTestContainer> {
   let c = new GenericContainer(daemonsImage())
     .withNetworkMode('host')
@@ -68,7 +68,6 @@ async function run(
     .withWaitStrategy(Wait.forLogMessage(o.ready))
     .withStartupTimeout(120_000);
   if (o.privileged) c = c.withPrivilegedMode();
-  if (o.env) c = c.withEnvironment({ ...o.env });
   if (o.mount) c = c.withBindMounts([{ source: o.mount, target: o.mount, mode: 'rw' }]);
   return c.start();
 }
@@ -79,7 +78,7 @@ export async function startBuildkitdContainer(platform: Platform, dir: string) {
   const c = await run(
     '/usr/local/bin/buildkitd',
     buildkitdArgs({ platform, socket, root: join(dir, 'root'), otelSocket: join(dir, 'otel-grpc.sock') }),
-    { privileged: true, mount: dir, env: BUILDKITD_ENV, ready: /running server on/ },
+    { privileged: true, mount: dir, ready: /running server on/ },
   );
   return {
     address: `unix://${socket}`,
