@@ -7,7 +7,7 @@ export { DEFAULT_PATH } from './compile/plan.js';
 export { ENVIRONMENT_LOCAL, MELANGE_CACHE_ID } from './llb/graph.js';
 export { shellQuote, stepScript } from './llb/script.js';
 export { failedStepIndex, groupScript, groupSteps } from './llb/groups.js';
-export { accountFiles } from './environment/layers.js';
+export { accountFiles, environmentLayers } from './environment/layers.js';
 export { ElfError, elfSectionNames, type ElfInfo, parseElf } from './sca/elf.js';
 export { analyzePackage, parsePcFile, shebangCommand, sonameVersion } from './sca/sca.js';
 export { PackageError, packageMetadata, packageOutputs } from './package/package.js';

@@ -70,7 +70,10 @@ export function groupName(g: StepGroup): string {
  * The exec's script. One step: its own script, as always. Several: each step in a fresh
  * `/bin/sh -c` (its own errexit, working directory and shell variables, as in its own exec),
  * preceded by a marker line naming it; the first failure prints which step failed and exits
- * with its code.
+ * with its code. The failure line goes to stdout, after the step's output: BuildKit reads
+ * stdout and stderr apart and stamps each chunk when read, so behind a long stdout a stderr line
+ * would be stamped before the last stdout lines, and the log tail the error keeps (by
+ * timestamp) would lose it.
  */
 export function groupScript(g: StepGroup, total: number): string {
   if (g.steps.length === 1) return stepScript(g.steps[0]!);
@@ -79,7 +82,7 @@ export function groupScript(g: StepGroup, total: number): string {
     const n = `${g.first + j + 1}/${total}`;
     lines.push(
       `printf '%s\\n' ${shellQuote(`${MARK}${n}: ${step.name.split('\n')[0]}`)}`,
-      `/bin/sh -c ${shellQuote(stepScript(step))} || { rc=$?; printf '%s\\n' ${shellQuote(`${MARK}${n} failed with exit code `)}"$rc" >&2; exit $rc; }`,
+      `/bin/sh -c ${shellQuote(stepScript(step))} || { rc=$?; printf '%s\\n' ${shellQuote(`${MARK}${n} failed with exit code `)}"$rc"; exit $rc; }`,
     );
   }
   lines.push('exit 0');

@@ -167,6 +167,25 @@ describe('x86_64 builds on the real daemon', () => {
     expect(err.message).toContain('[melange2] step 2/2 failed with exit code 7');
   });
 
+  it('a failing step after a long log (3.2 MB of stdout) is still named, with its marker in the tail', async () => {
+    const markers: string[] = [];
+    const e = await buildPackage({
+      ...req('loud-fails', 'x86_64', join(b.dir, 'packages-loud-fails')),
+      onEvent: markersOf(markers),
+    }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BuildError);
+    const err = e as BuildError;
+    expect(err.details.step?.name).toBe('break on purpose');
+    expect(err.details.step?.exitCode).toBe(7);
+    expect(err.message).toContain('[melange2] step 3/3 failed with exit code 7');
+    expect(markers).toEqual([
+      '[melange2] step 1/3: talk a lot',
+      '[melange2] step 2/3: prepare',
+      '[melange2] step 3/3: break on purpose',
+      '[melange2] step 3/3 failed with exit code 7',
+    ]);
+  });
+
   it('environment served over HTTP: keyed by datahash, nothing fetched or synced once seen, same APKs', async () => {
     const server = await LayerServer.start();
     try {
