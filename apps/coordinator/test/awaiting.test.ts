@@ -7,7 +7,7 @@ import { buildIndexArchive, packageInfo, type SigningKey } from '@melange2/apk';
 import { type BuildJob, type BuildReport, LocalStaging } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localPublisher, testSigningKey } from './run-build.js';
+import { localPublisher, reportOn, testSigningKey } from './run-build.js';
 import {
   Coordinator,
   ReachIndex,
@@ -115,16 +115,7 @@ describe('the coordinator fills awaiting and re-queues a build given back', () =
       await d.ack();
       return d.data;
     };
-    const answer = (job: BuildJob, outcome: BuildReport['outcome']) =>
-      c.report({
-        runId: 'r1',
-        id: job.id,
-        attempt: job.attempt,
-        token: job.token,
-        agent: 'a',
-        durationMs: 1,
-        outcome,
-      });
+    const answer = (job: BuildJob, outcome: BuildReport['outcome']) => c.report(reportOn(job, outcome));
     return { run, next, answer, events, queue };
   }
 

@@ -5,28 +5,16 @@
 // dead-letter stream, so the restarted run learns the job is dead and fails the build as a
 // running coordinator would have, and the run ends (on the real nats-server). And a build whose
 // job died while a coordinator ran, which then crashed, goes again as a new attempt.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { SigningKey } from '@melange2/apk';
-import { Coordinator, type IndexPublisher, type StateRecord } from '@melange2/coordinator';
-import { type BuildJob, type BuildReport, LocalStaging, natsNames, openJobQueue } from '@melange2/protocol';
+import { Coordinator, type StateRecord } from '@melange2/coordinator';
+import { type BuildJob, natsNames, openJobQueue } from '@melange2/protocol';
 import { deadLetterStream, MemoryStateStore, type WorkQueue } from '@melange2/queue';
 import { natsNamespaces } from '@melange2/test/harness';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
+import { describe, expect, it, vi } from 'vitest';
+import { coordinatorOptions, localRun, reportOn, runBuild } from './run-build.js';
 
 const nats = natsNamespaces('dead');
-let dir: string;
-let signingKey: SigningKey;
-let publisher: IndexPublisher;
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'm2-dead-down-'));
-  signingKey = await testSigningKey();
-  publisher = localPublisher(dir, signingKey);
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const local = localRun('m2-dead-down-');
 
 /** Two deliveries, and leases long enough that only the agent's naks use them up. */
 const limits = { maxDeliver: 2, ackWaitMs: 60_000 };
@@ -35,31 +23,11 @@ const libAndApp = () => [runBuild('lib'), runBuild('app', ['lib@x86_64'])];
 
 /** A coordinator of run r1 (by default lib, and app on top of it) with one agent slot, running. */
 function start(queue: WorkQueue<BuildJob>, state: MemoryStateStore<StateRecord>, builds = libAndApp()) {
-  const c = new Coordinator({
-    runId: 'r1',
-    plan: runPlan(dir, builds),
-    queue,
-    staging: new LocalStaging(join(dir, 'staging')),
-    publisher,
-    signingKey,
-    state,
-    published: join(dir, 'repo'),
-    log: () => {},
-  });
+  const c = new Coordinator(coordinatorOptions(local, builds, { queue, state }));
   const run = c.run();
   c.agentEvent({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: builds.length, busy: 0, alive: true });
   return { c, run };
 }
-
-const succeeded = (job: BuildJob): BuildReport => ({
-  runId: job.runId,
-  id: job.id,
-  attempt: job.attempt,
-  token: job.token,
-  agent: 'a',
-  durationMs: 1,
-  outcome: { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } },
-});
 
 describe('a job dead of max deliveries while no coordinator runs (real JetStream)', () => {
   it('the restarted run fails that build as a running coordinator would, and ends', async () => {
@@ -128,9 +96,9 @@ describe('a job dead of max deliveries while no coordinator runs (real JetStream
       const second = start(after, state, [runBuild('lib'), runBuild('other')]);
       const again = await agent.next({ expiresMs: 5000 });
       expect([again?.data.name, again?.data.attempt]).toEqual(['lib', 2]);
-      await expect(second.c.report(succeeded(again!.data))).resolves.toEqual({ ok: true });
+      await expect(second.c.report(reportOn(again!.data))).resolves.toEqual({ ok: true });
       await again!.ack();
-      await expect(second.c.report(succeeded(other.data))).resolves.toEqual({ ok: true });
+      await expect(second.c.report(reportOn(other.data))).resolves.toEqual({ ok: true });
       await other.ack();
       const r = await second.run;
       expect(r.rows.map((x) => [x.build.name, x.state, x.attempts])).toEqual([

@@ -2,14 +2,11 @@
 // written (a state write less on the critical path per level), and the agent's answer does not
 // wait for that record either: a restart resumes from the published index and the work queue,
 // and the record only keeps the build's duration for the next run.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Coordinator, type StateRecord } from '@melange2/coordinator';
-import { type BuildJob, LocalStaging } from '@melange2/protocol';
+import type { BuildJob } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
-import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { coordinatorOptions, localRun, reportOn, runBuild } from './run-build.js';
 
 /** Holds every `succeeded` build record until `release()`. */
 class HeldStateStore extends MemoryStateStore<StateRecord> {
@@ -30,45 +27,24 @@ class HeldStateStore extends MemoryStateStore<StateRecord> {
   }
 }
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'm2-release-early-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const local = localRun('m2-release-early-');
 afterEach(() => {
   vi.useRealTimers();
 });
 
 describe('a published build releases its dependents', () => {
   it('before its succeeded record is written; its report is answered without waiting for it', async () => {
-    const signingKey = await testSigningKey();
     const state = new HeldStateStore();
     const queue = new MemoryWorkQueue<BuildJob>();
-    const c = new Coordinator({
-      runId: 'r1',
-      plan: runPlan(dir, [runBuild('lib'), runBuild('app', ['lib@x86_64'])]),
-      queue,
-      staging: new LocalStaging(join(dir, 'staging')),
-      publisher: localPublisher(dir, signingKey),
-      signingKey,
-      state,
-      published: join(dir, 'repo'),
-    });
+    const c = new Coordinator(
+      coordinatorOptions(local, [runBuild('lib'), runBuild('app', ['lib@x86_64'])], { queue, state }),
+    );
     // The coordinator's periodic pump never fires here: only a release can dispatch app.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const run = c.run();
     c.agentEvent({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: 2, busy: 0, alive: true });
     const consumer = await queue.consumer('x86_64');
-    const succeeded = (job: BuildJob) =>
-      c.report({
-        runId: job.runId,
-        id: job.id,
-        attempt: job.attempt,
-        token: job.token,
-        agent: 'a',
-        durationMs: 1,
-        outcome: { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } },
-      });
+    const succeeded = (job: BuildJob) => c.report(reportOn(job));
     const lib = await consumer.next({ expiresMs: 5000 });
     expect(lib?.data.name).toBe('lib');
     const libReport = succeeded(lib!.data);

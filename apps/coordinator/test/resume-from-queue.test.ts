@@ -2,64 +2,25 @@
 // yet acked or terminated by an agent), not from a `dispatched` record per build: the job the
 // agent holds is taken with the token it carries; a record a coordinator of the earlier layout
 // wrote is still resumed.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { SigningKey } from '@melange2/apk';
-import {
-  Coordinator,
-  type IndexPublisher,
-  type RunEvent,
-  runIdFor,
-  type StateRecord,
-} from '@melange2/coordinator';
+import { Coordinator, type RunEvent, runIdFor, type StateRecord } from '@melange2/coordinator';
 import { tokenHash } from '@melange2/coordinator/internal';
-import { type BuildJob, type BuildReport, LocalStaging } from '@melange2/protocol';
+import type { BuildJob } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
+import { describe, expect, it } from 'vitest';
+import { coordinatorOptions, localRun, reportOn, runBuild } from './run-build.js';
 
-let dir: string;
-let signingKey: SigningKey;
-let publisher: IndexPublisher;
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'm2-resume-queue-'));
-  signingKey = await testSigningKey();
-  publisher = localPublisher(dir, signingKey);
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const plan = () => runPlan(dir, [runBuild('lib'), runBuild('app', ['lib@x86_64'])]);
+const local = localRun('m2-resume-queue-');
 
 function coordinator(queue: MemoryWorkQueue<BuildJob>, state: MemoryStateStore<StateRecord>) {
   const events: RunEvent[] = [];
-  const c = new Coordinator({
-    runId: 'r1',
-    plan: plan(),
-    queue,
-    staging: new LocalStaging(join(dir, 'staging')),
-    publisher,
-    signingKey,
-    state,
-    published: join(dir, 'repo'),
-    onEvent: (e) => events.push(e),
-    log: () => {},
-  });
+  const builds = [runBuild('lib'), runBuild('app', ['lib@x86_64'])];
+  const c = new Coordinator(
+    coordinatorOptions(local, builds, { queue, state, onEvent: (e) => events.push(e) }),
+  );
   const run = c.run();
   c.agentEvent({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: 1, busy: 0, alive: true });
   return { c, run, events };
 }
-
-const report = (job: BuildJob, outcome: BuildReport['outcome']): BuildReport => ({
-  runId: job.runId,
-  id: job.id,
-  attempt: job.attempt,
-  token: job.token,
-  agent: 'a',
-  durationMs: 1,
-  outcome,
-});
-const ok: BuildReport['outcome'] = { kind: 'succeeded', apks: [], steps: { total: 1, cached: 0 } };
 
 describe('a restarted coordinator resumes from the work queue', () => {
   it('takes the report of the job an agent held across the restart; nothing is recorded per dispatch', async () => {
@@ -75,11 +36,11 @@ describe('a restarted coordinator resumes from the work queue', () => {
 
     const second = coordinator(queue, state);
     // The agent still builds lib: its report (the first coordinator's token) is taken.
-    await expect(second.c.report(report(lib!.data, ok))).resolves.toEqual({ ok: true });
+    await expect(second.c.report(reportOn(lib!.data))).resolves.toEqual({ ok: true });
     await lib!.ack();
     const app = await consumer.next({ expiresMs: 5000 });
     expect(app?.data.name).toBe('app');
-    await expect(second.c.report(report(app!.data, ok))).resolves.toEqual({ ok: true });
+    await expect(second.c.report(reportOn(app!.data))).resolves.toEqual({ ok: true });
     await app!.ack();
     const r = await second.run;
     expect(r.rows.map((x) => [x.build.name, x.state])).toEqual([
@@ -121,9 +82,9 @@ describe('a restarted coordinator resumes from the work queue', () => {
       tokens: [tokenHash(lib!.data.token)],
     });
     const second = coordinator(queue, state);
-    await expect(second.c.report(report(lib!.data, ok))).resolves.toEqual({ ok: true });
+    await expect(second.c.report(reportOn(lib!.data))).resolves.toEqual({ ok: true });
     const app = await consumer.next({ expiresMs: 5000 });
-    await expect(second.c.report(report(app!.data, ok))).resolves.toEqual({ ok: true });
+    await expect(second.c.report(reportOn(app!.data))).resolves.toEqual({ ok: true });
     await second.run;
     expect((await state.get('run'))?.value).toMatchObject({ runId: 'r1', status: 'finished' });
     expect((await state.get('run.v2'))?.value).toMatchObject({ runId: 'r1', status: 'finished' });
@@ -135,11 +96,11 @@ describe('the run record', () => {
   it('a run this layout began is under run.v2 (an earlier coordinator, reading `run`, starts afresh); a legacy one still resumes', async () => {
     const state = new MemoryStateStore<StateRecord>('s');
     const running = (runId: string) =>
-      ({ kind: 'run', runId, repo: dir, arches: ['x86_64'], status: 'running', startedAt: 1 }) as const;
-    expect(await runIdFor(state, dir)).toMatchObject({ resumed: false });
+      ({ kind: 'run', runId, repo: local.dir, arches: ['x86_64'], status: 'running', startedAt: 1 }) as const;
+    expect(await runIdFor(state, local.dir)).toMatchObject({ resumed: false });
     await state.put('run', running('old'));
-    expect(await runIdFor(state, dir)).toEqual({ runId: 'old', resumed: true });
+    expect(await runIdFor(state, local.dir)).toEqual({ runId: 'old', resumed: true });
     await state.put('run.v2', running('new'));
-    expect(await runIdFor(state, dir)).toEqual({ runId: 'new', resumed: true });
+    expect(await runIdFor(state, local.dir)).toEqual({ runId: 'new', resumed: true });
   });
 });

@@ -1,15 +1,11 @@
 // A run whose state store fails a write: the coordinator logs what it can go on without and
 // fails cleanly, with a named error, on what it cannot; it never leaves a rejection unhandled
 // (which, with no handler, would kill the process).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { SigningKey } from '@melange2/apk';
-import { type BuildJob, LocalStaging } from '@melange2/protocol';
+import { Coordinator, RunStateError, type StateRecord } from '@melange2/coordinator';
+import type { BuildJob } from '@melange2/protocol';
 import { MemoryStateStore, MemoryWorkQueue } from '@melange2/queue';
-import { localPublisher, runBuild, runPlan, testSigningKey } from './run-build.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Coordinator, type IndexPublisher, RunStateError, type StateRecord } from '@melange2/coordinator';
+import { coordinatorOptions, localRun, reportOn, runBuild } from './run-build.js';
 
 /** Fails every write whose key and record `fails` picks. */
 class FailingStateStore extends MemoryStateStore<StateRecord> {
@@ -22,21 +18,15 @@ class FailingStateStore extends MemoryStateStore<StateRecord> {
   }
 }
 
-let dir: string;
-let publisher: IndexPublisher;
-let signingKey: SigningKey;
+const local = localRun('m2-state-fail-');
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => unhandled.push(e);
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'm2-state-fail-'));
-  signingKey = await testSigningKey();
-  publisher = localPublisher(dir, signingKey);
+beforeAll(() => {
   process.on('unhandledRejection', onUnhandled);
 });
 afterAll(() => {
   process.off('unhandledRejection', onUnhandled);
-  rmSync(dir, { recursive: true, force: true });
 });
 afterEach(() => {
   expect(unhandled).toEqual([]);
@@ -47,30 +37,16 @@ async function runFailingLib(state: FailingStateStore) {
   const builds = [runBuild('lib'), runBuild('app', ['lib@x86_64'])];
   const queue = new MemoryWorkQueue<BuildJob>();
   const logged: string[] = [];
-  const c = new Coordinator({
-    runId: 'r1',
-    plan: runPlan(dir, builds),
-    queue,
-    staging: new LocalStaging(join(dir, 'staging')),
-    publisher,
-    signingKey,
-    state,
-    published: join(dir, 'repo'),
-    log: (line) => logged.push(line),
-  });
+  const c = new Coordinator(
+    coordinatorOptions(local, builds, { queue, state, log: (line) => logged.push(line) }),
+  );
   const run = c.run();
   c.agentEvent({ type: 'heartbeat', agent: 'a', arch: 'x86_64', slots: 1, busy: 0, alive: true });
   const d = await (await queue.consumer('x86_64')).next({ expiresMs: 5000 });
   expect(d?.data.name).toBe('lib');
-  const report = c.report({
-    runId: 'r1',
-    id: d!.data.id,
-    attempt: d!.data.attempt,
-    token: d!.data.token,
-    agent: 'a',
-    durationMs: 1,
-    outcome: { kind: 'failed', stage: 'solve', message: 'exit 2', logTail: ['boom'] },
-  });
+  const report = c.report(
+    reportOn(d!.data, { kind: 'failed', stage: 'solve', message: 'exit 2', logTail: ['boom'] }),
+  );
   return { run, report, logged, queue };
 }
 
