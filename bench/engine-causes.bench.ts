@@ -137,7 +137,7 @@ const daemon = await launch({
 });
 const client = await BuildkitClient.connect(`unix://${socket}`);
 
-const srcMount = llb.bind('/var/cache/melange', llb.local('sources', { includePatterns: ['sha256:*'] }), {
+const srcMount = llb.bind('/var/cache/melange', llb.local('sources', { include: ['sha256:*'] }), {
   readonly: true,
 });
 function prepared(base: State): State {

@@ -1,6 +1,6 @@
 /** Fake agents for the coordinator benches: real NATS agents whose builds only sleep (and log). */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildJob } from '@melange2/protocol';
@@ -29,9 +29,14 @@ export function benchNatsOptions() {
 export async function benchNats(): Promise<() => Promise<void>> {
   if (process.env['NATS_URL']) return async () => {};
   const { startNats } = await import('@melange2/daemons');
-  const n = await startNats({ stateDir: mkdtempSync(join(tmpdir(), 'm2-bench-nats-')) });
+  const stateDir = mkdtempSync(join(tmpdir(), 'm2-bench-nats-'));
+  const n = await startNats({ stateDir });
   process.env['NATS_URL'] = n.url;
-  return () => n.stop();
+  // The server's JetStream store and auth files go with it: a bench leaves nothing in /tmp.
+  return async () => {
+    await n.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  };
 }
 
 /** Removes a bench run's namespace: its streams, buckets and object stores. */

@@ -15,9 +15,7 @@
  *   npm run bench -- observe-overhead [slotsPerArch=16] [scaleMs=10] [logKb=4] [modes=off,on]
  * Needs NATS_URL (from `melange2-orch daemons status`) or starts a private nats-server.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runOnSources } from './on-sources.ts';
@@ -26,7 +24,7 @@ const self = fileURLToPath(import.meta.url);
 runOnSources(self, '@melange2/engine');
 
 const { planWolfi, wolfiCorpus: corpus } = await import('./wolfi-lib.js');
-const { benchNatsOptions, spawnAgentProcess, startFakeAgents } = await import('./fake-agents.js');
+const { benchNats, benchNatsOptions, spawnAgentProcess, startFakeAgents } = await import('./fake-agents.js');
 const { connect } = await import('@nats-io/transport-node');
 const { generateKeyPair, signingKeyFromPem } = await import('@melange2/apk');
 
@@ -90,13 +88,7 @@ async function main(): Promise<void> {
     process.stdout.write(`observe-overhead: skipped, no corpus at ${corpus}\n`);
     return;
   }
-  let stopNats: (() => Promise<void>) | undefined;
-  if (!process.env['NATS_URL']) {
-    const { startNats } = await import('@melange2/daemons');
-    const n = await startNats({ stateDir: mkdtempSync(join(tmpdir(), 'm2-bench-nats-')) });
-    process.env['NATS_URL'] = n.url;
-    stopNats = () => n.stop();
-  }
+  const stopNats = await benchNats();
   const { runDistributed, RunMetrics } = await import('@melange2/coordinator');
   const { natsStreams } = await import('@melange2/protocol');
   const { jetstreamManager } = await import('@nats-io/jetstream');
@@ -157,7 +149,7 @@ async function main(): Promise<void> {
       `on − off: ${(onMs - off).toFixed(2)} ms/build; on ÷ off: ${(onMs / off).toFixed(2)}\n`,
     );
   await nc.close();
-  await stopNats?.();
+  await stopNats();
 }
 
 if (process.argv[2] === '--agents') {

@@ -80,7 +80,8 @@ async function main(): Promise<void> {
     await dropNamespace(nc, ns);
     if (!first) throw new Error('the run ended without a dispatch');
     let prev = w0;
-    const steps: [string, number][] = [...phases, ['first dispatch', first.at]].map(([name, at]) => {
+    const marks: [string, number][] = [...phases, ['first dispatch', first.at]];
+    const steps = marks.map(([name, at]): [string, number] => {
       const d = at - prev;
       prev = at;
       return [name, d];
