@@ -9,7 +9,7 @@ import {
   ReportRefusedError,
 } from '@melange2/protocol';
 import type { Delivery, WorkQueue } from '@melange2/queue';
-import { contextFromHeaders } from '@melange2/queue';
+import { contextFromHeaders, waitOrAbort } from '@melange2/queue';
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type BuildLogOptions, type BuildLogSession, type LogLine, openBuildLog } from './build-log.js';
 import { classify } from './classify.js';
@@ -103,17 +103,6 @@ export interface AgentOptions {
   readonly metrics?: AgentMetrics;
   readonly log?: (line: string) => void;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      r();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Pulls builds of one arch from the queue, `slots` at a time, and runs them: keeps each lease
@@ -241,7 +230,7 @@ export class Agent {
         } catch (e) {
           this.#inHand.give();
           this.#o.log?.(`agent ${this.#o.id}: pull failed: ${(e as Error).message}`);
-          await sleep(1000, this.#stop.signal);
+          await waitOrAbort(1000, this.#stop.signal);
           continue;
         }
         if (!d || !(await this.#slot(d))) {
@@ -359,7 +348,7 @@ export class Agent {
     log(`agent: ${why}`);
     this.#o.log?.(`agent ${this.#o.id}: ${job.id}: ${why}`);
     for (let i = 0; ; i++) {
-      await sleep(Math.min(200 * 2 ** i, 2000), this.#stop.signal);
+      await waitOrAbort(Math.min(200 * 2 ** i, 2000), this.#stop.signal);
       if (this.#stop.signal.aborted) return false;
       if (await answers()) return true;
     }
@@ -434,7 +423,7 @@ export class Agent {
             this.#o.log?.(
               `agent ${this.#o.id}: report of ${report.id} not taken yet: ${(e as Error).message}`,
             );
-          await Promise.race([sleep(Math.min(200 * 2 ** i, 2000), this.#kill.signal), giveUp]);
+          await Promise.race([waitOrAbort(Math.min(200 * 2 ** i, 2000), this.#kill.signal), giveUp]);
         }
       }
     } finally {

@@ -13,6 +13,7 @@ export { connectNats, isAuthRefusal, natsFileOptions } from './connect-options.j
 /** @public The argument of natsFileOptions. */
 export type { NatsFiles } from './connect-options.js';
 export { MemoryWorkQueue } from './memory-queue.js';
+export { waitOrAbort } from './wait.js';
 export { NatsStateStore } from './nats-state-store.js';
 export { type Decode, MemoryStateStore, type StateSnapshot, type StateStore } from './state-store.js';
 export type { DeadLetter, Delivery, QueueLimits, RefusedMessage, WorkQueue } from './work-queue.js';

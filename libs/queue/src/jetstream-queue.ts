@@ -29,6 +29,7 @@ import {
   type WorkConsumer,
   type WorkQueue,
 } from './work-queue.js';
+import { waitOrAbort } from './wait.js';
 
 const ms = (n: number) => n * 1_000_000;
 const ARCH_RE = /^[A-Za-z0-9_-]+$/;
@@ -343,18 +344,4 @@ export class JetStreamWorkQueue<T> implements WorkQueue<T> {
     this.#deadLetters?.stop();
     this.#deadLetters = undefined;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function waitOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
